@@ -36,3 +36,36 @@ pub enum SchemaError {
         message: String,
     },
 }
+
+/// The schemas skyport itself declares, in the order they must be created: TAP_SCHEMA,
+/// skyport's file bookkeeping, and ivoa.ObsCore.
+pub fn builtin_schemas() -> Vec<Schema> {
+    const SOURCES: [(&str, &str); 3] = [
+        ("tap_schema.yaml", include_str!("../schemas/tap_schema.yaml")),
+        ("skyport_archive.yaml", include_str!("../schemas/skyport_archive.yaml")),
+        ("ivoa_obscore.yaml", include_str!("../schemas/ivoa_obscore.yaml")),
+    ];
+    SOURCES
+        .iter()
+        .map(|(name, text)| match Schema::from_yaml(text, name) {
+            Ok(s) => s,
+            // The files are part of the program and checked by the tests below; a failure here
+            // is a build defect, never an input error.
+            Err(e) => panic!("built-in schema {name} is invalid: {e}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    #[test]
+    fn builtin_schemas_load() {
+        let s = super::builtin_schemas();
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["TAP_SCHEMA", "skyport", "ivoa"]);
+        let obscore = s[2].table("obscore").expect("ObsCore");
+        assert!(obscore.columns.len() >= 31);
+        let region = obscore.column("s_region").expect("s_region");
+        assert_eq!(region.vo_type().xtype.as_deref(), Some("adql:REGION"));
+    }
+}

@@ -1,6 +1,8 @@
 //! Schemas, tables, columns, keys and indexes as Felis declares them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+
+use serde::de::IgnoredAny;
 
 use serde::Deserialize;
 
@@ -77,6 +79,10 @@ pub struct Table {
     /// The columns, in declaration order.
     #[serde(default)]
     pub columns: Vec<Column>,
+    /// Columns borrowed from tables of other schemas (`columnRefs: {schema: {table: {column:
+    /// overrides}}}`), newer Felis. Recorded by name; resolving them needs the other schema.
+    #[serde(rename = "columnRefs", default)]
+    pub column_refs: BTreeMap<String, BTreeMap<String, BTreeMap<String, IgnoredAny>>>,
 }
 
 /// A column of a table.
@@ -318,6 +324,16 @@ impl Table {
             })
     }
 
+    /// Names of the columns borrowed through `columnRefs`, as (schema, table, column).
+    pub fn referenced_columns(&self) -> Vec<(&str, &str, &str)> {
+        self.column_refs
+            .iter()
+            .flat_map(|(schema, tables)| {
+                tables.iter().flat_map(move |(table, cols)| cols.keys().map(move |c| (schema.as_str(), table.as_str(), c.as_str())))
+            })
+            .collect()
+    }
+
     /// Names of the primary-key columns.
     pub fn primary_key_columns(&self) -> Vec<&str> {
         self.primary_key
@@ -326,8 +342,16 @@ impl Table {
             .collect()
     }
 
+    /// True when `reference` (`#table.column`) names a column of this table, declared here or
+    /// borrowed through `columnRefs`.
+    fn knows(&self, reference: &str) -> bool {
+        let name = reference.rsplit('.').next().unwrap_or(reference).trim_start_matches('#');
+        self.column_by_ref(reference).is_some()
+            || self.referenced_columns().iter().any(|(_, _, c)| c.eq_ignore_ascii_case(name))
+    }
+
     fn validate(&self) -> Result<(), String> {
-        if self.columns.is_empty() {
+        if self.columns.is_empty() && self.column_refs.is_empty() {
             return Err(format!("table {} has no columns", self.name));
         }
         let mut names = HashSet::new();
@@ -340,7 +364,7 @@ impl Table {
             }
         }
         for reference in &self.primary_key {
-            if self.column_by_ref(reference).is_none() {
+            if !self.knows(reference) {
                 return Err(format!(
                     "table {}: primary key names unknown column {reference}",
                     self.name
@@ -349,7 +373,7 @@ impl Table {
         }
         for index in &self.indexes {
             for reference in &index.columns {
-                if self.column_by_ref(reference).is_none() {
+                if !self.knows(reference) {
                     return Err(format!(
                         "table {}: index {} names unknown column {reference}",
                         self.name, index.name
@@ -360,7 +384,7 @@ impl Table {
         for constraint in &self.constraints {
             if constraint.kind == ConstraintKind::Unique {
                 for reference in &constraint.columns {
-                    if self.column_by_ref(reference).is_none() {
+                    if !self.knows(reference) {
                         return Err(format!(
                             "table {}: constraint {} names unknown column {reference}",
                             self.name, constraint.name
