@@ -41,9 +41,18 @@ pub enum SchemaError {
 /// skyport's file bookkeeping, and ivoa.ObsCore.
 pub fn builtin_schemas() -> Vec<Schema> {
     const SOURCES: [(&str, &str); 3] = [
-        ("tap_schema.yaml", include_str!("../schemas/tap_schema.yaml")),
-        ("skyport_archive.yaml", include_str!("../schemas/skyport_archive.yaml")),
-        ("ivoa_obscore.yaml", include_str!("../schemas/ivoa_obscore.yaml")),
+        (
+            "tap_schema.yaml",
+            include_str!("../schemas/tap_schema.yaml"),
+        ),
+        (
+            "skyport_archive.yaml",
+            include_str!("../schemas/skyport_archive.yaml"),
+        ),
+        (
+            "ivoa_obscore.yaml",
+            include_str!("../schemas/ivoa_obscore.yaml"),
+        ),
     ];
     SOURCES
         .iter()

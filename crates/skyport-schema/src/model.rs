@@ -329,7 +329,10 @@ impl Table {
         self.column_refs
             .iter()
             .flat_map(|(schema, tables)| {
-                tables.iter().flat_map(move |(table, cols)| cols.keys().map(move |c| (schema.as_str(), table.as_str(), c.as_str())))
+                tables.iter().flat_map(move |(table, cols)| {
+                    cols.keys()
+                        .map(move |c| (schema.as_str(), table.as_str(), c.as_str()))
+                })
             })
             .collect()
     }
@@ -345,9 +348,16 @@ impl Table {
     /// True when `reference` (`#table.column`) names a column of this table, declared here or
     /// borrowed through `columnRefs`.
     fn knows(&self, reference: &str) -> bool {
-        let name = reference.rsplit('.').next().unwrap_or(reference).trim_start_matches('#');
+        let name = reference
+            .rsplit('.')
+            .next()
+            .unwrap_or(reference)
+            .trim_start_matches('#');
         self.column_by_ref(reference).is_some()
-            || self.referenced_columns().iter().any(|(_, _, c)| c.eq_ignore_ascii_case(name))
+            || self
+                .referenced_columns()
+                .iter()
+                .any(|(_, _, c)| c.eq_ignore_ascii_case(name))
     }
 
     fn validate(&self) -> Result<(), String> {

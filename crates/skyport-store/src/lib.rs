@@ -1,1 +1,219 @@
-//! stub
+//! Storage for skyport: tables declared in Felis, created and migrated forward, described in
+//! TAP_SCHEMA, written in transactions and read back as typed rows.
+//!
+//! [`Store`] is the interface the rest of the program uses. It is written for two backends:
+//! SQLite (embedded, the default; [`SqliteStore`]) and PostgreSQL (a later backend). Nothing in
+//! the trait assumes SQLite: SQL text is produced per [`Dialect`] by [`ddl`], and values cross
+//! the boundary as [`Value`]s.
+
+pub mod ddl;
+mod sqlite;
+pub mod tap_schema;
+
+use async_trait::async_trait;
+use skyport_schema::Schema;
+
+pub use sqlite::SqliteStore;
+
+/// A cell value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Text(String),
+}
+
+impl Value {
+    /// The value as f64 when numeric.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The value as i64 when integral.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+
+    /// The value as text when it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `Value::Text` of `Some`, else `Null`.
+    pub fn opt_text(v: Option<impl Into<String>>) -> Value {
+        v.map_or(Value::Null, |s| Value::Text(s.into()))
+    }
+
+    /// `Value::Float` of `Some` finite value, else `Null`.
+    pub fn opt_float(v: Option<f64>) -> Value {
+        v.filter(|x| x.is_finite())
+            .map_or(Value::Null, Value::Float)
+    }
+
+    /// `Value::Int` of `Some`, else `Null`.
+    pub fn opt_int(v: Option<i64>) -> Value {
+        v.map_or(Value::Null, Value::Int)
+    }
+}
+
+/// A row: column names with their values, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row(pub Vec<(String, Value)>);
+
+impl Row {
+    /// Adds a column.
+    pub fn push(&mut self, column: &str, value: Value) {
+        self.0.push((column.to_string(), value));
+    }
+
+    /// The value of a column (case-insensitive), or `None` when the row lacks it.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(column))
+            .map(|(_, v)| v)
+    }
+}
+
+/// A query result held in memory (small results: lookups, tests, metadata).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Values, one vector per row, in column order.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Everything one ingested image contributes, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct ImageRecord {
+    /// `ivo://…` publisher DID: the key of the image everywhere.
+    pub publisher_did: String,
+    /// SHA-256 of the file content (hex): equal hashes mean nothing to do.
+    pub content_sha256: String,
+    /// The `skyport.image_file` row.
+    pub file: Row,
+    /// The `skyport.image_hdu` rows.
+    pub hdus: Vec<Row>,
+    /// The `ivoa.ObsCore` row.
+    pub obscore: Row,
+}
+
+/// What [`Store::upsert_image`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// The image was new.
+    Inserted,
+    /// The image existed with different content and was replaced.
+    Updated,
+    /// The image existed with the same content; nothing was written.
+    Unchanged,
+}
+
+/// What a migration did to one schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStep {
+    /// Schema name.
+    pub schema: String,
+    /// Version recorded before, if any.
+    pub from_version: Option<String>,
+    /// Version now recorded.
+    pub to_version: String,
+    /// Tables created.
+    pub created_tables: Vec<String>,
+    /// Columns added to existing tables, as `table.column`.
+    pub added_columns: Vec<String>,
+}
+
+/// SQL flavours the store can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite 3.
+    Sqlite,
+    /// PostgreSQL (with pgsphere for geometry).
+    Postgres,
+}
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("cannot open database {target}: {reason}")]
+    Open {
+        /// Path or URL.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database holds a newer schema than this program knows.
+    #[error("database has schema {schema} at version {found}, newer than this program's {ours}; upgrade skyport")]
+    NewerSchema {
+        /// Schema name.
+        schema: String,
+        /// Version in the database.
+        found: String,
+        /// Version this program declares.
+        ours: String,
+    },
+    /// A forward migration that cannot be done without losing data or guessing.
+    #[error("cannot migrate {table}: {reason}")]
+    Migration {
+        /// Table.
+        table: String,
+        /// Why.
+        reason: String,
+    },
+    /// A row names a table or column not in the schema.
+    #[error("unknown {what}: {name}")]
+    Unknown {
+        /// "table" or "column".
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// An error from the database engine.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// The storage interface. All methods are transactional: a failed call writes nothing.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The SQL dialect of this backend.
+    fn dialect(&self) -> Dialect;
+
+    /// Creates or migrates forward the given schemas (tables, columns, indexes) and rewrites
+    /// their TAP_SCHEMA rows, all in one transaction. TAP_SCHEMA must come first.
+    async fn migrate(&self, schemas: &[Schema]) -> Result<Vec<MigrationStep>, StoreError>;
+
+    /// Inserts or replaces one image (file, HDUs, ObsCore row) in one transaction; does
+    /// nothing when the stored content hash is the same.
+    async fn upsert_image(&self, image: ImageRecord) -> Result<UpsertOutcome, StoreError>;
+
+    /// Runs a read-only query on a reader connection.
+    async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
+
+    /// Number of rows in a table.
+    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError>;
+
+    /// Checks that the database answers (for VOSI availability).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

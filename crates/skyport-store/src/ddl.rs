@@ -1,0 +1,217 @@
+//! SQL text from the Felis model, per dialect.
+
+use skyport_schema::{Column, ConstraintKind, Datatype, DefaultValue, Table};
+
+use crate::Dialect;
+
+/// Quotes an identifier for SQL (double quotes, doubled inside).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The physical name of a table. SQLite has no schemas, so `schema.table` becomes one quoted
+/// identifier with the dot inside; PostgreSQL uses a real schema.
+pub fn table_name(dialect: Dialect, schema: &str, table: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => quote_ident(&format!("{schema}.{table}")),
+        Dialect::Postgres => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+    }
+}
+
+/// The placeholder for the `n`-th (1-based) parameter.
+pub fn placeholder(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("?{n}"),
+        Dialect::Postgres => format!("${n}"),
+    }
+}
+
+/// The SQL type of a column.
+pub fn column_type(dialect: Dialect, column: &Column) -> String {
+    match dialect {
+        Dialect::Sqlite => match column.datatype {
+            Datatype::Boolean
+            | Datatype::Byte
+            | Datatype::Short
+            | Datatype::Int
+            | Datatype::Long => "INTEGER",
+            Datatype::Float | Datatype::Double => "REAL",
+            Datatype::Binary => "BLOB",
+            Datatype::Char
+            | Datatype::String
+            | Datatype::Unicode
+            | Datatype::Text
+            | Datatype::Timestamp => "TEXT",
+        }
+        .to_string(),
+        Dialect::Postgres => match (column.datatype, column.length) {
+            (Datatype::Boolean, _) => "BOOLEAN".into(),
+            (Datatype::Byte | Datatype::Short, _) => "SMALLINT".into(),
+            (Datatype::Int, _) => "INTEGER".into(),
+            (Datatype::Long, _) => "BIGINT".into(),
+            (Datatype::Float, _) => "REAL".into(),
+            (Datatype::Double, _) => "DOUBLE PRECISION".into(),
+            (Datatype::Char, Some(n)) => format!("CHAR({n})"),
+            (Datatype::String | Datatype::Unicode, Some(n)) => format!("VARCHAR({n})"),
+            (Datatype::Char | Datatype::String | Datatype::Unicode | Datatype::Text, _) => {
+                "TEXT".into()
+            }
+            (Datatype::Binary, _) => "BYTEA".into(),
+            (Datatype::Timestamp, _) => "TIMESTAMP".into(),
+        },
+    }
+}
+
+fn default_clause(column: &Column) -> Option<String> {
+    let v = column.value.as_ref()?;
+    Some(match v {
+        DefaultValue::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        DefaultValue::Int(i) => i.to_string(),
+        DefaultValue::Float(f) => format!("{f:?}"),
+        DefaultValue::Text(t) if column.datatype.is_text() => {
+            format!("'{}'", t.replace('\'', "''"))
+        }
+        // Felis uses text defaults for SQL expressions on non-text columns (CURRENT_TIMESTAMP).
+        DefaultValue::Text(t) => {
+            if t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')')
+            {
+                t.clone()
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// A column definition for CREATE TABLE or ALTER TABLE ADD COLUMN.
+pub fn column_definition(dialect: Dialect, column: &Column) -> String {
+    let mut s = format!(
+        "{} {}",
+        quote_ident(&column.name),
+        column_type(dialect, column)
+    );
+    if !column.nullable {
+        s.push_str(" NOT NULL");
+    }
+    if let Some(d) = default_clause(column) {
+        s.push_str(" DEFAULT ");
+        s.push_str(&d);
+    }
+    s
+}
+
+/// CREATE TABLE for a Felis table (columns, primary key, unique constraints).
+pub fn create_table(dialect: Dialect, schema: &str, table: &Table) -> String {
+    let mut parts: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| column_definition(dialect, c))
+        .collect();
+    let pk = table.primary_key_columns();
+    if !pk.is_empty() {
+        parts.push(format!(
+            "PRIMARY KEY ({})",
+            pk.iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for constraint in &table.constraints {
+        if constraint.kind == ConstraintKind::Unique {
+            let cols: Vec<String> = constraint
+                .columns
+                .iter()
+                .filter_map(|r| table.column_by_ref(r))
+                .map(|c| quote_ident(&c.name))
+                .collect();
+            if !cols.is_empty() {
+                parts.push(format!(
+                    "CONSTRAINT {} UNIQUE ({})",
+                    quote_ident(&constraint.name),
+                    cols.join(", ")
+                ));
+            }
+        }
+    }
+    format!(
+        "CREATE TABLE {} (\n  {}\n)",
+        table_name(dialect, schema, &table.name),
+        parts.join(",\n  ")
+    )
+}
+
+/// CREATE INDEX IF NOT EXISTS statements for a table's declared indexes.
+pub fn create_indexes(dialect: Dialect, schema: &str, table: &Table) -> Vec<String> {
+    table
+        .indexes
+        .iter()
+        .map(|index| {
+            let cols: Vec<String> = index
+                .columns
+                .iter()
+                .filter_map(|r| table.column_by_ref(r))
+                .map(|c| quote_ident(&c.name))
+                .collect();
+            // Index names are per schema in PostgreSQL and per database in SQLite.
+            let name = match dialect {
+                Dialect::Sqlite => quote_ident(&format!("{schema}.{}", index.name)),
+                Dialect::Postgres => quote_ident(&index.name),
+            };
+            format!(
+                "CREATE INDEX IF NOT EXISTS {name} ON {} ({})",
+                table_name(dialect, schema, &table.name),
+                cols.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// INSERT for the given columns.
+pub fn insert(dialect: Dialect, schema: &str, table: &str, columns: &[&str]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let marks: Vec<String> = (1..=columns.len())
+        .map(|i| placeholder(dialect, i))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        table_name(dialect, schema, table),
+        cols.join(", "),
+        marks.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skyport_schema::builtin_schemas;
+
+    #[test]
+    fn obscore_ddl_in_both_dialects() {
+        let schemas = builtin_schemas();
+        let obscore = schemas[2].table("ObsCore").expect("ObsCore");
+        let lite = create_table(Dialect::Sqlite, "ivoa", obscore);
+        assert!(lite.starts_with("CREATE TABLE \"ivoa.ObsCore\""), "{lite}");
+        assert!(lite.contains("\"calib_level\" INTEGER NOT NULL"));
+        assert!(lite.contains("PRIMARY KEY (\"obs_publisher_did\")"));
+        let pg = create_table(Dialect::Postgres, "ivoa", obscore);
+        assert!(pg.starts_with("CREATE TABLE \"ivoa\".\"ObsCore\""), "{pg}");
+        assert!(pg.contains("\"s_ra\" DOUBLE PRECISION"));
+        assert!(pg.contains("\"obs_id\" VARCHAR(256) NOT NULL"));
+        let idx = create_indexes(Dialect::Sqlite, "ivoa", obscore);
+        assert!(
+            idx.iter().any(|s| s.contains("(\"s_dec\", \"s_ra\")")),
+            "{idx:?}"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted_safely() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(
+            insert(Dialect::Postgres, "s", "t", &["x", "y"]),
+            "INSERT INTO \"s\".\"t\" (\"x\", \"y\") VALUES ($1, $2)"
+        );
+    }
+}

@@ -1,0 +1,434 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection, a small pool of
+//! read-only connections, all used on tokio's blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, ToSql, Transaction};
+use skyport_schema::Schema;
+use tokio::sync::Semaphore;
+
+use crate::ddl::{self, quote_ident};
+use crate::tap_schema::{rows_for, TapSchemaRows};
+use crate::{
+    Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
+};
+
+const DIALECT: Dialect = Dialect::Sqlite;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+            Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file with `readers` read-only connections.
+    pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            target: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                target: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let writer = Connection::open(path).map_err(open_err)?;
+        writer
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
+            .map_err(open_err)?;
+        let readers = readers.max(1);
+        let mut pool = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(open_err)?;
+            c.execute_batch("PRAGMA query_only=1; PRAGMA busy_timeout=10000;")
+                .map_err(open_err)?;
+            pool.push(c);
+        }
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(pool)),
+            permits: Arc::new(Semaphore::new(readers)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("writer task failed: {e}")))?
+    }
+
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("reader pool closed".into()))?;
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = readers
+                .lock()
+                .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
+                .pop()
+                .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+}
+
+/// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| {
+        s.split('.')
+            .map(|p| p.trim().parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let (mut x, mut y) = (parts(a), parts(b));
+    let n = x.len().max(y.len());
+    x.resize(n, 0);
+    y.resize(n, 0);
+    x.cmp(&y)
+}
+
+fn table_exists(tx: &Transaction<'_>, physical: &str) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
+        [physical],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|o| o.is_some())
+    .map_err(backend)
+}
+
+fn existing_columns(tx: &Transaction<'_>, physical: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx
+        .prepare(&format!("PRAGMA table_info({})", quote_ident(physical)))
+        .map_err(backend)?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))
+        .map_err(backend)?;
+    names.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
+
+fn insert_row(
+    tx: &Transaction<'_>,
+    schema: &str,
+    table: &str,
+    row: &Row,
+) -> Result<(), StoreError> {
+    let columns: Vec<&str> = row.0.iter().map(|(c, _)| c.as_str()).collect();
+    let sql = ddl::insert(DIALECT, schema, table, &columns);
+    tx.execute(&sql, params_from_iter(row.0.iter().map(|(_, v)| v)))
+        .map_err(|e| StoreError::Backend(format!("inserting into {schema}.{table}: {e}")))?;
+    Ok(())
+}
+
+fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep, StoreError> {
+    let ours = schema.version_string().to_string();
+    let recorded: Option<String> = tx
+        .query_row(
+            "SELECT version FROM skyport_schema_version WHERE schema_name=?1",
+            [&schema.name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if let Some(found) = &recorded {
+        if version_cmp(found, &ours).is_gt() {
+            return Err(StoreError::NewerSchema {
+                schema: schema.name.clone(),
+                found: found.clone(),
+                ours,
+            });
+        }
+    }
+    let mut step = MigrationStep {
+        schema: schema.name.clone(),
+        from_version: recorded.clone(),
+        to_version: ours.clone(),
+        created_tables: Vec::new(),
+        added_columns: Vec::new(),
+    };
+    for table in schema.tables.iter().filter(|t| !t.columns.is_empty()) {
+        let physical = format!("{}.{}", schema.name, table.name);
+        if !table_exists(tx, &physical)? {
+            tx.execute_batch(&ddl::create_table(DIALECT, &schema.name, table))
+                .map_err(backend)?;
+            step.created_tables.push(physical.clone());
+        } else {
+            let have = existing_columns(tx, &physical)?;
+            for column in &table.columns {
+                if have.iter().any(|h| h.eq_ignore_ascii_case(&column.name)) {
+                    continue;
+                }
+                if !column.nullable && column.value.is_none() {
+                    return Err(StoreError::Migration {
+                        table: physical.clone(),
+                        reason: format!("new column {} is NOT NULL without a default: existing rows would have no value", column.name),
+                    });
+                }
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN {}",
+                    quote_ident(&physical),
+                    ddl::column_definition(DIALECT, column)
+                );
+                tx.execute_batch(&sql).map_err(backend)?;
+                step.added_columns
+                    .push(format!("{physical}.{}", column.name));
+            }
+        }
+        for sql in ddl::create_indexes(DIALECT, &schema.name, table) {
+            tx.execute_batch(&sql).map_err(backend)?;
+        }
+    }
+    replace_tap_schema_rows(tx, schema)?;
+    tx.execute(
+        "INSERT INTO skyport_schema_version (schema_name, version, applied_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(schema_name) DO UPDATE SET version=excluded.version, applied_at=excluded.applied_at",
+        rusqlite::params![schema.name, ours, chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()],
+    )
+    .map_err(backend)?;
+    Ok(step)
+}
+
+fn replace_tap_schema_rows(tx: &Transaction<'_>, schema: &Schema) -> Result<(), StoreError> {
+    let t = |name: &str| ddl::table_name(DIALECT, "TAP_SCHEMA", name);
+    let index: i64 = tx
+        .query_row(
+            &format!(
+                "SELECT COALESCE((SELECT schema_index FROM {s} WHERE schema_name=?1), (SELECT COALESCE(MAX(schema_index), 0) + 1 FROM {s}))",
+                s = t("schemas")
+            ),
+            [&schema.name],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    let owned_tables = format!(
+        "(SELECT table_name FROM {} WHERE schema_name=?1)",
+        t("tables")
+    );
+    for sql in [
+        format!("DELETE FROM {} WHERE key_id IN (SELECT key_id FROM {} WHERE from_table IN {owned_tables})", t("key_columns"), t("keys")),
+        format!("DELETE FROM {} WHERE from_table IN {owned_tables}", t("keys")),
+        format!("DELETE FROM {} WHERE table_name IN {owned_tables}", t("columns")),
+        format!("DELETE FROM {} WHERE schema_name=?1", t("tables")),
+        format!("DELETE FROM {} WHERE schema_name=?1", t("schemas")),
+    ] {
+        tx.execute(&sql, [&schema.name]).map_err(backend)?;
+    }
+    let TapSchemaRows {
+        schemas,
+        tables,
+        columns,
+        keys,
+        key_columns,
+    } = rows_for(schema, index);
+    for (table, rows) in [
+        ("schemas", schemas),
+        ("tables", tables),
+        ("columns", columns),
+        ("keys", keys),
+        ("key_columns", key_columns),
+    ] {
+        for row in &rows {
+            insert_row(tx, "TAP_SCHEMA", table, row)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn dialect(&self) -> Dialect {
+        DIALECT
+    }
+
+    async fn migrate(&self, schemas: &[Schema]) -> Result<Vec<MigrationStep>, StoreError> {
+        let schemas = schemas.to_vec();
+        self.with_writer(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS skyport_schema_version (
+                   schema_name TEXT PRIMARY KEY, version TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .map_err(backend)?;
+            let mut steps = Vec::new();
+            for schema in &schemas {
+                steps.push(migrate_schema(&tx, schema)?);
+            }
+            tx.commit().map_err(backend)?;
+            Ok(steps)
+        })
+        .await
+    }
+
+    async fn upsert_image(&self, image: ImageRecord) -> Result<UpsertOutcome, StoreError> {
+        self.with_writer(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let files = ddl::table_name(DIALECT, "skyport", "image_file");
+            let existing: Option<String> = tx
+                .query_row(
+                    &format!("SELECT content_sha256 FROM {files} WHERE obs_publisher_did=?1"),
+                    [&image.publisher_did],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if existing.as_deref() == Some(image.content_sha256.as_str()) {
+                return Ok(UpsertOutcome::Unchanged);
+            }
+            if existing.is_some() {
+                for (schema, table) in [
+                    ("skyport", "image_hdu"),
+                    ("ivoa", "ObsCore"),
+                    ("skyport", "image_file"),
+                ] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {} WHERE obs_publisher_did=?1",
+                            ddl::table_name(DIALECT, schema, table)
+                        ),
+                        [&image.publisher_did],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            insert_row(&tx, "skyport", "image_file", &image.file)?;
+            for hdu in &image.hdus {
+                insert_row(&tx, "skyport", "image_hdu", hdu)?;
+            }
+            insert_row(&tx, "ivoa", "ObsCore", &image.obscore)?;
+            tx.commit().map_err(backend)?;
+            Ok(if existing.is_some() {
+                UpsertOutcome::Updated
+            } else {
+                UpsertOutcome::Inserted
+            })
+        })
+        .await
+    }
+
+    async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        self.with_reader(move |conn| {
+            let mut stmt = conn.prepare(&sql).map_err(backend)?;
+            let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+            let n = columns.len();
+            let mut rows = stmt
+                .query(params_from_iter(params.iter()))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                let mut values = Vec::with_capacity(n);
+                for i in 0..n {
+                    values.push(from_ref(row.get_ref(i).map_err(backend)?));
+                }
+                out.push(values);
+            }
+            Ok(Rows { columns, rows: out })
+        })
+        .await
+    }
+
+    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            ddl::table_name(DIALECT, schema, table)
+        );
+        let rows = self.query(sql, Vec::new()).await?;
+        rows.rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .map(|n| n.max(0) as u64)
+            .ok_or_else(|| StoreError::Backend("COUNT returned nothing".into()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_cmp("1.10.0", "1.9.2").is_gt());
+        assert!(version_cmp("1.2", "1.2.0").is_eq());
+        assert!(version_cmp("0", "1.0.0").is_lt());
+    }
+}

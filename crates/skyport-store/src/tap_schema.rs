@@ -1,0 +1,178 @@
+//! TAP_SCHEMA rows derived from Felis declarations, so that what TAP clients are told can
+//! never disagree with the tables.
+
+use skyport_schema::{ConstraintKind, Schema};
+
+use crate::{Row, Value};
+
+/// The rows one schema contributes to each TAP_SCHEMA table.
+#[derive(Debug, Default, Clone)]
+pub struct TapSchemaRows {
+    /// Rows for TAP_SCHEMA.schemas.
+    pub schemas: Vec<Row>,
+    /// Rows for TAP_SCHEMA.tables.
+    pub tables: Vec<Row>,
+    /// Rows for TAP_SCHEMA.columns.
+    pub columns: Vec<Row>,
+    /// Rows for TAP_SCHEMA.keys.
+    pub keys: Vec<Row>,
+    /// Rows for TAP_SCHEMA.key_columns.
+    pub key_columns: Vec<Row>,
+}
+
+fn text(s: Option<&str>) -> Value {
+    Value::opt_text(
+        s.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty()),
+    )
+}
+
+/// Builds the TAP_SCHEMA rows of one schema. `schema_index` orders schemas for display.
+pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
+    let mut out = TapSchemaRows::default();
+    let mut r = Row::default();
+    r.push("schema_name", Value::Text(schema.name.clone()));
+    r.push("utype", Value::Null);
+    r.push("description", text(schema.description.as_deref()));
+    r.push("schema_index", Value::Int(schema_index));
+    out.schemas.push(r);
+
+    for table in &schema.tables {
+        if table.columns.is_empty() {
+            // Tables made only of columnRefs need their base schema; not published alone.
+            continue;
+        }
+        let qualified = format!("{}.{}", schema.name, table.name);
+        let mut r = Row::default();
+        r.push("schema_name", Value::Text(schema.name.clone()));
+        r.push("table_name", Value::Text(qualified.clone()));
+        r.push("table_type", Value::Text("table".into()));
+        r.push("utype", Value::Null);
+        r.push("description", text(table.description.as_deref()));
+        r.push("table_index", Value::opt_int(table.table_index));
+        out.tables.push(r);
+
+        let pk = table.primary_key_columns();
+        let first_index_columns: Vec<&str> = table
+            .indexes
+            .iter()
+            .filter_map(|i| i.columns.first())
+            .filter_map(|r| table.column_by_ref(r).map(|c| c.name.as_str()))
+            .collect();
+        for (position, column) in table.columns.iter().enumerate() {
+            let vo = column.vo_type();
+            let indexed = pk.first() == Some(&column.name.as_str())
+                || first_index_columns.contains(&column.name.as_str());
+            let mut r = Row::default();
+            r.push("table_name", Value::Text(qualified.clone()));
+            r.push("column_name", Value::Text(column.name.clone()));
+            r.push("datatype", Value::Text(vo.datatype.to_string()));
+            r.push("arraysize", Value::opt_text(vo.arraysize.clone()));
+            r.push("xtype", Value::opt_text(vo.xtype.clone()));
+            // "size" is the TAP 1.0 integer form of a fixed arraysize.
+            r.push(
+                "size",
+                Value::opt_int(vo.arraysize.as_deref().and_then(|a| a.parse().ok())),
+            );
+            r.push("description", text(column.description.as_deref()));
+            r.push("utype", text(column.utype.as_deref()));
+            r.push("unit", text(column.unit()));
+            r.push("ucd", text(column.ucd.as_deref()));
+            r.push("indexed", Value::Int(i64::from(indexed)));
+            r.push("principal", Value::Int(i64::from(column.principal)));
+            r.push("std", Value::Int(i64::from(column.std)));
+            r.push(
+                "column_index",
+                Value::Int(column.column_index.unwrap_or(position as i64 + 1)),
+            );
+            out.columns.push(r);
+        }
+
+        for constraint in table
+            .constraints
+            .iter()
+            .filter(|c| c.kind == ConstraintKind::ForeignKey)
+        {
+            let target_table = constraint
+                .referenced_columns
+                .first()
+                .and_then(|r| r.trim_start_matches('#').split('.').next())
+                .map(|t| format!("{}.{}", schema.name, t));
+            let Some(target_table) = target_table else {
+                continue;
+            };
+            let key_id = format!("{}.{}", schema.name, constraint.name);
+            let mut r = Row::default();
+            r.push("key_id", Value::Text(key_id.clone()));
+            r.push("from_table", Value::Text(qualified.clone()));
+            r.push("target_table", Value::Text(target_table));
+            r.push("utype", Value::Null);
+            r.push("description", text(constraint.description.as_deref()));
+            out.keys.push(r);
+            for (from, to) in constraint
+                .columns
+                .iter()
+                .zip(&constraint.referenced_columns)
+            {
+                let name = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+                let mut r = Row::default();
+                r.push("key_id", Value::Text(key_id.clone()));
+                r.push("from_column", Value::Text(name(from)));
+                r.push("target_column", Value::Text(name(to)));
+                out.key_columns.push(r);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skyport_schema::builtin_schemas;
+
+    #[test]
+    fn obscore_rows_carry_the_felis_metadata() {
+        let schemas = builtin_schemas();
+        let rows = rows_for(&schemas[2], 2);
+        assert_eq!(rows.tables.len(), 1);
+        assert_eq!(
+            rows.tables[0].get("table_name"),
+            Some(&Value::Text("ivoa.ObsCore".into()))
+        );
+        let s_ra = rows
+            .columns
+            .iter()
+            .find(|r| r.get("column_name") == Some(&Value::Text("s_ra".into())))
+            .expect("s_ra");
+        assert_eq!(s_ra.get("unit"), Some(&Value::Text("deg".into())));
+        assert_eq!(s_ra.get("ucd"), Some(&Value::Text("pos.eq.ra".into())));
+        assert_eq!(s_ra.get("datatype"), Some(&Value::Text("double".into())));
+        assert_eq!(s_ra.get("std"), Some(&Value::Int(1)));
+        let did = rows
+            .columns
+            .iter()
+            .find(|r| r.get("column_name") == Some(&Value::Text("obs_publisher_did".into())))
+            .expect("did");
+        assert_eq!(
+            did.get("indexed"),
+            Some(&Value::Int(1)),
+            "primary key is indexed"
+        );
+    }
+
+    #[test]
+    fn foreign_keys_become_keys_rows() {
+        let schemas = builtin_schemas();
+        let rows = rows_for(&schemas[1], 1);
+        assert_eq!(rows.keys.len(), 1);
+        assert_eq!(
+            rows.keys[0].get("target_table"),
+            Some(&Value::Text("skyport.image_file".into()))
+        );
+        assert_eq!(
+            rows.key_columns[0].get("from_column"),
+            Some(&Value::Text("obs_publisher_did".into()))
+        );
+    }
+}
