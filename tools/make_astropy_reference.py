@@ -8,7 +8,8 @@ Run once (and again when files are added):
 For every HDU with a 2-D celestial WCS, in every FITS file and text header found below the
 given directories, it records astropy's all_pix2world (origin 1) on a grid that includes the
 corners, all_world2pix back, the footprint through the outer pixel edges, the pixel scale and,
-where DATE-OBS/MJD-OBS exist, the observation start and end as UTC MJD.
+where DATE-OBS/MJD-OBS exist, the observation start and end as UTC MJD. DSS plate-solution cards
+are removed first (see DSS_PLATE).
 The WCS comes from the HDU's own header (no lookup-table distortions); times from the HDU's\nheader merged over the primary header (FITS inheritance).
 """
 import json
@@ -25,6 +26,17 @@ warnings.simplefilter("ignore")
 
 CELESTIAL = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT")
 
+# DSS plate-solution cards. wcslib (so astropy) prefers the DSS polynomial plate solution they
+# describe over the standard WCS keywords in the same header; skyport implements the FITS WCS
+# standard only, so the oracle is asked about the standard keywords.
+DSS_PLATE = ("AMDX", "AMDY", "PLT", "PPO", "XPIXELSZ", "YPIXELSZ", "CNPIX", "DSSPLT")
+
+
+def standard_only(h):
+    for k in [k for k in h if k.startswith(DSS_PLATE)]:
+        del h[k]
+    return h
+
 
 def text_header(path):
     raw = path.read_bytes().decode("ascii", "replace")
@@ -40,11 +52,14 @@ def headers_of(path):
         yield 0, h, h
         return
     with fits.open(path) as hdul:
+        # Some real headers carry non-standard cards (the DSS plate SKEW list); let astropy
+        # repair what it can rather than give up on the file.
+        hdul.verify("silentfix+ignore")
         primary = hdul[0].header
         for i, hdu in enumerate(hdul):
             merged = primary.copy()
             merged.update(hdu.header)
-            yield i, hdu.header.copy(), merged
+            yield i, standard_only(hdu.header.copy()), merged
 
 
 def times(h):
@@ -72,6 +87,10 @@ def times(h):
     if exptime is not None:
         out["t_exptime"] = float(exptime)
         out["t_max"] = start.utc.mjd + float(exptime) / 86400.0
+    if "MJD-END" in h:
+        out["t_max"] = Time(float(h["MJD-END"]), format="mjd", scale=scale).utc.mjd
+    elif "DATE-END" in h:
+        out["t_max"] = Time(str(h["DATE-END"]).strip(), format="isot", scale=scale).utc.mjd
     return out
 
 

@@ -23,6 +23,9 @@ pub enum HeaderValue {
     Complex(String),
     /// A keyword with no value (`KEY     =` followed by blanks).
     Undefined,
+    /// A value that follows no FITS syntax (real headers carry lists, unterminated strings…),
+    /// kept verbatim so nothing is lost; it is never read as a number.
+    Unparsed(String),
 }
 
 impl HeaderValue {
@@ -54,7 +57,7 @@ impl HeaderValue {
             HeaderValue::Logical(b) => Some(if *b { "T" } else { "F" }.to_string()),
             HeaderValue::Int(i) => Some(i.to_string()),
             HeaderValue::Real(r) => Some(r.to_string()),
-            HeaderValue::Complex(c) => Some(c.clone()),
+            HeaderValue::Complex(c) | HeaderValue::Unparsed(c) => Some(c.clone()),
             HeaderValue::Undefined => None,
         }
     }
@@ -282,7 +285,7 @@ pub fn format_card(card: &Card) -> String {
                 HeaderValue::Logical(b) => format!("{:>20}", if *b { "T" } else { "F" }),
                 HeaderValue::Int(i) => format!("{i:>20}"),
                 HeaderValue::Real(r) => format!("{:>20}", format_real(*r)),
-                HeaderValue::Complex(c) => format!("{c:>20}"),
+                HeaderValue::Complex(c) | HeaderValue::Unparsed(c) => format!("{c:>20}"),
                 HeaderValue::Undefined => " ".repeat(20),
             };
             let key = if key.len() > 8 {
@@ -397,7 +400,9 @@ fn parse_value_field(field: &str) -> Result<(HeaderValue, Option<String>), Strin
                 value.push(c);
             }
         }
-        let end = end.ok_or("string value has no closing quote")?;
+        let Some(end) = end else {
+            return Ok((HeaderValue::Unparsed(s.trim_end().to_string()), None));
+        };
         let comment = comment_after(&body[end..]);
         return Ok((HeaderValue::Str(value.trim_end().to_string()), comment));
     }
@@ -419,7 +424,7 @@ fn parse_value_field(field: &str) -> Result<(HeaderValue, Option<String>), Strin
     } else if let Some(r) = parse_real(raw) {
         HeaderValue::Real(r)
     } else {
-        return Err(format!("unreadable value {raw:?}"));
+        HeaderValue::Unparsed(raw.to_string())
     };
     Ok((value, comment))
 }

@@ -116,6 +116,17 @@ impl Wcs {
         params.insert("NAXIS".into(), Value::from(2));
         params.insert("NAXIS1".into(), Value::from(naxis1));
         params.insert("NAXIS2".into(), Value::from(naxis2));
+        // The crate gets the one CD matrix chosen above, so that it and our pixel scale agree.
+        for (key, value) in [
+            ("CD1_1", cd[0][0]),
+            ("CD1_2", cd[0][1]),
+            ("CD2_1", cd[1][0]),
+            ("CD2_2", cd[1][1]),
+        ] {
+            let n = serde_json::Number::from_f64(value)
+                .ok_or_else(|| WcsError::Invalid(format!("{key} is not finite")))?;
+            params.insert(key.into(), Value::Number(n));
+        }
         // The frame is taken as given: FK5 J2000 and ICRS differ by under 25 mas, and the crate
         // does not convert between them anyway.
         for card in h.cards() {
@@ -261,11 +272,11 @@ fn tangent_offset(at: SkyPoint, target: skyport_sky::Vec3) -> Option<(f64, f64)>
     (w > 1e-12).then(|| (target.dot(east) / w, target.dot(north) / w))
 }
 
-/// Keywords handed to the `wcs` crate: the linear part and projection parameters, never SIP.
+/// Header keywords handed to the `wcs` crate as they are: reference point and projection
+/// parameters. The linear part goes as our CD matrix; SIP never goes.
 fn is_passed_through(key: &str) -> bool {
-    const EXACT: [&str; 12] = [
-        "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CDELT1", "CDELT2", "CROTA2", "LONPOLE", "LATPOLE",
-        "EQUINOX", "PV1_1", "PV1_2",
+    const EXACT: [&str; 8] = [
+        "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "LONPOLE", "LATPOLE", "PV1_1", "PV1_2",
     ];
     if EXACT.contains(&key) {
         return true;
@@ -279,9 +290,22 @@ fn is_passed_through(key: &str) -> bool {
     .contains(&key)
 }
 
-/// CD, else PC × CDELT, else CDELT with CROTA2 (FITS WCS paper II §6.1).
+/// The linear part as a CD matrix, with wcslib's precedence when a header carries several
+/// forms (real headers do, e.g. DSS plates with CD, CROTA and legacy PC001001 that disagree):
+/// PCi_j (or legacy PC00i00j) with CDELTi, else CDi_j, else CDELTi with CROTA2.
 fn linear_matrix(h: &Header) -> Result<[[f64; 2]; 2], WcsError> {
     let g = |k: &str| h.f64(k);
+    let pc = |i: u32, j: u32| g(&format!("PC{i}_{j}")).or_else(|| g(&format!("PC{i:03}{j:03}")));
+    let (c1, c2) = (g("CDELT1").unwrap_or(1.0), g("CDELT2").unwrap_or(1.0));
+    if [(1, 1), (1, 2), (2, 1), (2, 2)]
+        .iter()
+        .any(|&(i, j)| pc(i, j).is_some())
+    {
+        return Ok([
+            [c1 * pc(1, 1).unwrap_or(1.0), c1 * pc(1, 2).unwrap_or(0.0)],
+            [c2 * pc(2, 1).unwrap_or(0.0), c2 * pc(2, 2).unwrap_or(1.0)],
+        ]);
+    }
     if ["CD1_1", "CD1_2", "CD2_1", "CD2_2"]
         .iter()
         .any(|k| h.contains(k))
@@ -289,22 +313,6 @@ fn linear_matrix(h: &Header) -> Result<[[f64; 2]; 2], WcsError> {
         return Ok([
             [g("CD1_1").unwrap_or(0.0), g("CD1_2").unwrap_or(0.0)],
             [g("CD2_1").unwrap_or(0.0), g("CD2_2").unwrap_or(0.0)],
-        ]);
-    }
-    let (c1, c2) = (g("CDELT1").unwrap_or(1.0), g("CDELT2").unwrap_or(1.0));
-    if ["PC1_1", "PC1_2", "PC2_1", "PC2_2"]
-        .iter()
-        .any(|k| h.contains(k))
-    {
-        return Ok([
-            [
-                c1 * g("PC1_1").unwrap_or(1.0),
-                c1 * g("PC1_2").unwrap_or(0.0),
-            ],
-            [
-                c2 * g("PC2_1").unwrap_or(0.0),
-                c2 * g("PC2_2").unwrap_or(1.0),
-            ],
         ]);
     }
     let rho = g("CROTA2").unwrap_or(0.0).to_radians();

@@ -1,0 +1,473 @@
+//! From a FITS file to the rows that describe it: the file, its HDUs with their headers, and
+//! its `ivoa.ObsCore` row.
+//!
+//! Rules, in the order they are applied:
+//! - The file must lie below a configured data root; its path below that root, without the
+//!   FITS extensions, is the `obs_id`, and `ivo://<authority>/<collection>?<obs_id>` its DID.
+//! - The science HDU is the first image HDU whose EXTNAME does not name a mask or variance
+//!   plane; among several, the first with a celestial WCS wins.
+//! - Extensions inherit the primary header's keywords they do not set (FITS INHERIT practice),
+//!   except the WCS: it is read from the science HDU's own header, as astropy does, because a
+//!   primary's WCS says nothing about, say, a distortion lookup table in an extension.
+//! - Position: the WCS of the science HDU gives the centre (`s_ra`, `s_dec`), the footprint
+//!   through the outer pixel edges (`s_region`, counter-clockwise), `s_fov` (diameter of the
+//!   circle about the centre holding the footprint) and `s_pixel_scale`.
+//! - Time: `MJD-OBS`, else `DATE-OBS` (with `TIME-OBS` when the date has no time), in the
+//!   scale `TIMESYS` names (UTC by default), converted to UTC MJD; `t_max` from `MJD-END` /
+//!   `DATE-END`, else start + `EXPTIME`. The old `DD/MM/YY` date form is read as 19YY, and the
+//!   ISO basic form `YYYYMMDD` is accepted.
+//! - Band: `FILTER`/`BAND`/`FILTNAM`/`FILTER1`, looked up in the configured band table (also
+//!   by the part before `_` or `~`, as in LSST physical filters like `r_57`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use skyport_fits::{
+    read_summary, FitsError, HduKind, HduSummary, Header, PlaneRole, Wcs, WcsError,
+};
+use skyport_store::{ImageRecord, Row, Value};
+
+/// A directory whose FITS files form one collection.
+#[derive(Debug, Clone)]
+pub struct DataRoot {
+    /// Short name, used in URLs (`/files/<name>/…`).
+    pub name: String,
+    /// The directory.
+    pub path: PathBuf,
+    /// ObsCore `obs_collection` of its files.
+    pub collection: String,
+    /// ObsCore `calib_level` of its files.
+    pub calib_level: i64,
+}
+
+/// A band's wavelength range in metres.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Band name as it appears in headers (matched case-insensitively).
+    pub name: String,
+    /// Shortest wavelength, metres.
+    pub em_min: f64,
+    /// Longest wavelength, metres.
+    pub em_max: f64,
+}
+
+/// What ingest needs to know about the archive.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Publisher authority for DIDs (`ivo://<authority>/…`).
+    pub authority: String,
+    /// Public base URL of the service, without a trailing slash, for `access_url`.
+    pub public_url: String,
+    /// The data roots.
+    pub roots: Vec<DataRoot>,
+    /// The band table.
+    pub bands: Vec<Band>,
+    /// Refuse images without a celestial WCS (default). When false they are ingested with
+    /// NULL spatial columns.
+    pub require_wcs: bool,
+}
+
+/// Why a file could not be ingested. Always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is not below any data root.
+    #[error("{0}: not below any configured data root")]
+    NotUnderRoot(PathBuf),
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// cfitsio or header problems.
+    #[error(transparent)]
+    Fits(#[from] FitsError),
+    /// No HDU holds an image.
+    #[error("{0}: no image HDU (only empty HDUs or tables)")]
+    NoImage(PathBuf),
+    /// The science HDU has no usable celestial WCS.
+    #[error("{path}: HDU {hdu}: {source}")]
+    NoWcs {
+        /// The file.
+        path: PathBuf,
+        /// The science HDU.
+        hdu: usize,
+        /// The WCS problem.
+        source: WcsError,
+    },
+    /// A time keyword cannot be read.
+    #[error("{path}: {keyword} = {value:?} is not a date the archive understands ({reason})")]
+    BadTime {
+        /// The file.
+        path: PathBuf,
+        /// The keyword.
+        keyword: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// File name endings that mark FITS files (longest first).
+pub const FITS_EXTENSIONS: [&str; 8] = [
+    ".fits.gz", ".fits.fz", ".fit.gz", ".fits", ".fit", ".fts", ".fz", ".gz",
+];
+
+/// True when the path looks like a FITS file by its name.
+pub fn is_fits_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    FITS_EXTENSIONS.iter().any(|e| name.ends_with(e))
+}
+
+fn strip_fits_extension(rel: &str) -> &str {
+    let lower = rel.to_ascii_lowercase();
+    for ext in FITS_EXTENSIONS {
+        if lower.ends_with(ext) {
+            return &rel[..rel.len() - ext.len()];
+        }
+    }
+    rel
+}
+
+/// Finds the root holding `path` and the path relative to it (with `/` separators).
+pub fn locate(settings: &IngestSettings, path: &Path) -> Result<(DataRoot, String), IngestError> {
+    let canonical = path.canonicalize().map_err(|e| IngestError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    for root in &settings.roots {
+        let Ok(root_dir) = root.path.canonicalize() else {
+            continue;
+        };
+        if let Ok(rel) = canonical.strip_prefix(&root_dir) {
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if !rel.is_empty() {
+                return Ok((root.clone(), rel.join("/")));
+            }
+        }
+    }
+    Err(IngestError::NotUnderRoot(path.to_path_buf()))
+}
+
+/// Reads one FITS file and builds its records. Reads the whole file once for its hash.
+pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecord, IngestError> {
+    let (root, rel_path) = locate(settings, path)?;
+    let summary = read_summary(path)?;
+    let science = choose_science_hdu(&summary.hdus)
+        .ok_or_else(|| IngestError::NoImage(path.to_path_buf()))?;
+    let mut header = science.header.clone();
+    if science.index > 0 {
+        header.inherit_from(&summary.hdus[0].header);
+    }
+    let wcs = match Wcs::from_header(&science.header) {
+        Ok(w) => Some(w),
+        Err(source) if settings.require_wcs => {
+            return Err(IngestError::NoWcs {
+                path: path.to_path_buf(),
+                hdu: science.index,
+                source,
+            })
+        }
+        Err(_) => None,
+    };
+    let content_sha256 = sha256_file(path)?;
+    let obs_id = strip_fits_extension(&rel_path).to_string();
+    let did = format!(
+        "ivo://{}/{}?{}",
+        settings.authority, root.collection, obs_id
+    );
+    let (t_min, t_max, t_exptime) = times(path, &header)?;
+
+    let mut obscore = Row::default();
+    let text = |s: Option<String>| Value::opt_text(s);
+    obscore.push("dataproduct_type", Value::Text("image".into()));
+    obscore.push("calib_level", Value::Int(root.calib_level));
+    obscore.push("obs_collection", Value::Text(root.collection.clone()));
+    obscore.push("obs_id", Value::Text(obs_id.clone()));
+    obscore.push("obs_publisher_did", Value::Text(did.clone()));
+    obscore.push(
+        "access_url",
+        Value::Text(format!(
+            "{}/files/{}/{}",
+            settings.public_url, root.name, rel_path
+        )),
+    );
+    obscore.push("access_format", Value::Text("application/fits".into()));
+    obscore.push(
+        "access_estsize",
+        Value::Int(summary.file_size.div_ceil(1024) as i64),
+    );
+    obscore.push("target_name", text(header.str("OBJECT")));
+    let (xel1, xel2) = (
+        science.shape.first().copied(),
+        science.shape.get(1).copied(),
+    );
+    obscore.push("s_xel1", Value::opt_int(xel1.map(|n| n as i64)));
+    obscore.push("s_xel2", Value::opt_int(xel2.map(|n| n as i64)));
+    match &wcs {
+        Some(w) => {
+            let centre = w.center();
+            let footprint = w.footprint();
+            obscore.push("s_ra", Value::opt_float(centre.map(|c| c.ra)));
+            obscore.push("s_dec", Value::opt_float(centre.map(|c| c.dec)));
+            let fov = match (centre, &footprint) {
+                (Some(c), Some(f)) => f
+                    .vertices()
+                    .iter()
+                    .map(|v| skyport_sky::angular_separation(c, *v))
+                    .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
+                    .map(|r| 2.0 * r),
+                _ => None,
+            };
+            obscore.push("s_fov", Value::opt_float(fov));
+            obscore.push("s_region", text(footprint.map(|f| f.to_stcs())));
+            obscore.push(
+                "s_pixel_scale",
+                Value::opt_float(Some(w.pixel_scale_arcsec())),
+            );
+        }
+        None => {
+            for c in ["s_ra", "s_dec", "s_fov", "s_region", "s_pixel_scale"] {
+                obscore.push(c, Value::Null);
+            }
+        }
+    }
+    obscore.push(
+        "s_resolution",
+        Value::opt_float(header.f64("SEEING").filter(|s| *s > 0.0)),
+    );
+    obscore.push("t_min", Value::opt_float(t_min));
+    obscore.push("t_max", Value::opt_float(t_max));
+    obscore.push("t_exptime", Value::opt_float(t_exptime));
+    let band = band_of(settings, &header);
+    obscore.push("em_min", Value::opt_float(band.map(|b| b.em_min)));
+    obscore.push("em_max", Value::opt_float(band.map(|b| b.em_max)));
+    obscore.push("o_ucd", Value::Text("phot.count".into()));
+    obscore.push(
+        "facility_name",
+        text(header.str("TELESCOP").or_else(|| header.str("OBSERVAT"))),
+    );
+    obscore.push("instrument_name", text(header.str("INSTRUME")));
+
+    let mut file = Row::default();
+    file.push("obs_publisher_did", Value::Text(did.clone()));
+    file.push("obs_collection", Value::Text(root.collection.clone()));
+    file.push("obs_id", Value::Text(obs_id));
+    file.push("root_name", Value::Text(root.name.clone()));
+    file.push("rel_path", Value::Text(rel_path));
+    file.push("file_size", Value::Int(summary.file_size as i64));
+    file.push("content_sha256", Value::Text(content_sha256.clone()));
+    file.push("science_hdu", Value::Int(science.index as i64));
+    file.push("ingested_at", Value::Text(chrono_now()));
+
+    let hdus = summary.hdus.iter().map(|h| hdu_row(&did, h)).collect();
+    Ok(ImageRecord {
+        publisher_did: did,
+        content_sha256,
+        file,
+        hdus,
+        obscore,
+    })
+}
+
+fn chrono_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let epoch = hifitime::Epoch::from_unix_seconds(now.as_secs_f64());
+    let (y, mo, d, h, mi, s, ns) = epoch.to_gregorian_utc();
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}",
+        ns / 1_000_000
+    )
+}
+
+fn hdu_row(did: &str, h: &HduSummary) -> Row {
+    let mut r = Row::default();
+    r.push("obs_publisher_did", Value::Text(did.to_string()));
+    r.push("hdu_index", Value::Int(h.index as i64));
+    r.push(
+        "kind",
+        Value::Text(
+            match h.kind {
+                HduKind::Image => "image",
+                HduKind::Empty => "empty",
+                HduKind::Table => "table",
+            }
+            .into(),
+        ),
+    );
+    r.push("role", Value::Text(h.role.as_str().into()));
+    r.push("extname", Value::opt_text(h.extname.clone()));
+    r.push("naxis1", Value::opt_int(h.shape.first().map(|n| *n as i64)));
+    r.push("naxis2", Value::opt_int(h.shape.get(1).map(|n| *n as i64)));
+    r.push("bitpix", Value::Int(h.bitpix));
+    r.push("compression", Value::opt_text(h.compression.clone()));
+    r.push(
+        "has_wcs",
+        Value::Bool(h.kind == HduKind::Image && Wcs::from_header(&h.header).is_ok()),
+    );
+    let cards: Vec<String> = h
+        .header
+        .cards()
+        .iter()
+        .map(skyport_fits::format_card)
+        .collect();
+    r.push("header", Value::Text(cards.join("\n")));
+    r
+}
+
+/// The first image HDU that is not a mask or variance plane, preferring one with a WCS.
+pub fn choose_science_hdu(hdus: &[HduSummary]) -> Option<&HduSummary> {
+    let candidates: Vec<&HduSummary> = hdus
+        .iter()
+        .filter(|h| h.kind == HduKind::Image && h.shape.len() >= 2)
+        .filter(|h| !matches!(h.role, PlaneRole::Mask | PlaneRole::Variance))
+        .collect();
+    candidates
+        .iter()
+        .find(|h| Wcs::from_header(&h.header).is_ok())
+        .or_else(|| candidates.first())
+        .copied()
+}
+
+fn sha256_file(path: &Path) -> Result<String, IngestError> {
+    let io = |e: std::io::Error| IngestError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// (t_min, t_max, t_exptime) in UTC MJD and seconds.
+fn times(path: &Path, h: &Header) -> Result<(Option<f64>, Option<f64>, Option<f64>), IngestError> {
+    let scale = match h.str("TIMESYS").map(|s| s.to_ascii_uppercase()).as_deref() {
+        Some("TAI") => hifitime::TimeScale::TAI,
+        Some("TT") | Some("TDT") => hifitime::TimeScale::TT,
+        _ => hifitime::TimeScale::UTC,
+    };
+    let exptime = h
+        .f64("EXPTIME")
+        .or_else(|| h.f64("EXPOSURE"))
+        .filter(|e| e.is_finite() && *e >= 0.0);
+    let start = epoch_of(path, h, "MJD-OBS", "DATE-OBS", scale)?;
+    let end = epoch_of(path, h, "MJD-END", "DATE-END", scale)?;
+    let t_min = start.map(|e| e.to_mjd_utc_days());
+    let t_max = end
+        .map(|e| e.to_mjd_utc_days())
+        .or_else(|| Some(t_min? + exptime? / 86_400.0));
+    Ok((t_min, t_max, exptime))
+}
+
+fn epoch_of(
+    path: &Path,
+    h: &Header,
+    mjd_key: &'static str,
+    date_key: &'static str,
+    scale: hifitime::TimeScale,
+) -> Result<Option<hifitime::Epoch>, IngestError> {
+    if let Some(mjd) = h.f64(mjd_key).filter(|m| m.is_finite() && *m > 0.0) {
+        return Ok(Some(hifitime::Epoch::from_mjd_in_time_scale(mjd, scale)));
+    }
+    let Some(mut value) = h.str(date_key) else {
+        return Ok(None);
+    };
+    // The pre-1999 FITS form DD/MM/YY means 19YY (FITS 4.0 §4.4.2.1).
+    if let [d, m, y] = value.split('/').collect::<Vec<_>>()[..] {
+        if [d, m, y]
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            value = format!("19{y}-{m}-{d}");
+        }
+    }
+    // ISO 8601 basic form YYYYMMDD (seen in VLA FIRST cutouts).
+    if value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit()) {
+        value = format!("{}-{}-{}", &value[..4], &value[4..6], &value[6..]);
+    }
+    if !value.contains('T') {
+        if let Some(t) = h.str("TIME-OBS").filter(|_| date_key == "DATE-OBS") {
+            value = format!("{value}T{t}");
+        }
+    }
+    let bad = |reason: String| IngestError::BadTime {
+        path: path.to_path_buf(),
+        keyword: date_key,
+        value: value.clone(),
+        reason,
+    };
+    let iso = value.trim_end_matches('Z');
+    let looks_iso = iso.len() >= 10 && iso.as_bytes()[4] == b'-' && iso.as_bytes()[7] == b'-';
+    if !looks_iso {
+        return Err(bad("expected YYYY-MM-DD[Thh:mm:ss[.sss]]".into()));
+    }
+    let scale_name = match scale {
+        hifitime::TimeScale::TAI => "TAI",
+        hifitime::TimeScale::TT => "TT",
+        _ => "UTC",
+    };
+    let text = if iso.contains('T') {
+        format!("{iso} {scale_name}")
+    } else {
+        format!("{iso}T00:00:00 {scale_name}")
+    };
+    hifitime::Epoch::from_gregorian_str(&text)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
+fn band_of<'a>(settings: &'a IngestSettings, h: &Header) -> Option<&'a Band> {
+    let value = ["FILTER", "BAND", "FILTNAM", "FILTER1"]
+        .iter()
+        .find_map(|k| h.str(k))?;
+    let find = |name: &str| {
+        settings
+            .bands
+            .iter()
+            .find(|b| b.name.eq_ignore_ascii_case(name.trim()))
+    };
+    find(&value).or_else(|| value.split(['_', '~', ' ']).next().and_then(find))
+}
+
+/// The LSST ugrizy bands (approximate full-width ranges of the filter curves, metres).
+pub fn default_bands() -> Vec<Band> {
+    [
+        ("u", 320e-9, 400e-9),
+        ("g", 400e-9, 552e-9),
+        ("r", 552e-9, 691e-9),
+        ("i", 691e-9, 818e-9),
+        ("z", 818e-9, 922e-9),
+        ("y", 948e-9, 1060e-9),
+    ]
+    .into_iter()
+    .map(|(n, lo, hi)| Band {
+        name: n.to_string(),
+        em_min: lo,
+        em_max: hi,
+    })
+    .collect()
+}
