@@ -501,17 +501,32 @@ mod tests {
     }
 
     #[test]
-    fn bad_cards_are_reported_with_their_number() {
-        let err = Header::from_records([rec("A       = 1"), rec("B       = 'unterminated")])
+    fn broken_records_are_reported_with_their_number() {
+        let err = Header::from_records([rec("A       = 1"), "B       = 'caf\u{e9}'".to_string()])
             .expect_err("bad");
         assert_eq!(
             err,
             HeaderError::BadCard {
                 index: 2,
-                reason: "string value has no closing quote".into()
+                reason: "contains non-ASCII characters".into()
             }
         );
-        assert!(Header::from_records([rec("C       = 12abc")]).is_err());
+        assert!(Header::from_records([format!("{:<81}", "C       = 1")]).is_err());
+    }
+
+    #[test]
+    fn nonstandard_values_are_kept_verbatim() {
+        let h = Header::from_records([
+            rec("PLTSCALE= -1.38E+00, -1.69E+00 / list"),
+            rec("B       = 'unterminated"),
+        ])
+        .expect("kept");
+        assert_eq!(
+            h.get("PLTSCALE"),
+            Some(&HeaderValue::Unparsed("-1.38E+00, -1.69E+00".into()))
+        );
+        assert_eq!(h.f64("PLTSCALE"), None);
+        assert_eq!(h.str("B").as_deref(), Some("'unterminated"));
     }
 
     #[test]
