@@ -1,1 +1,230 @@
-//! stub
+//! The HTTP layer of skyport: routing, middleware, DALI parameter handling and the service
+//! endpoints. Handlers stay thin: they parse parameters into typed values and call the store or
+//! service functions, which know nothing about HTTP.
+
+pub mod dali;
+mod files;
+pub mod landing;
+pub mod metrics;
+pub mod vosi;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use skyport_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use dali::{DaliError, DaliParams};
+
+/// Limits announced in capabilities and enforced by the services.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Default MAXREC.
+    pub maxrec_default: u64,
+    /// Hard MAXREC cap.
+    pub maxrec_hard: u64,
+    /// Default execution duration of a query, seconds.
+    pub execution_seconds_default: u64,
+    /// Hard execution duration, seconds.
+    pub execution_seconds_hard: u64,
+    /// How long async results are kept, seconds.
+    pub retention_seconds: u64,
+    /// Largest request body accepted, bytes.
+    pub max_request_bytes: usize,
+    /// Time limit of one HTTP request, seconds.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            maxrec_default: 100_000,
+            maxrec_hard: 10_000_000,
+            execution_seconds_default: 600,
+            execution_seconds_hard: 3600,
+            retention_seconds: 172_800,
+            max_request_bytes: 100 * 1024 * 1024,
+            request_timeout_seconds: 3600,
+        }
+    }
+}
+
+/// What the server needs besides the store.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Public base URL (scheme, host, port, optional path) without trailing slash.
+    pub public_url: String,
+    /// Title shown on the landing page.
+    pub title: String,
+    /// Data roots by name, for `/files/{root}/…`.
+    pub roots: Vec<(String, PathBuf)>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// The archive database.
+    pub store: Arc<dyn Store>,
+    /// Settings.
+    pub settings: ServerSettings,
+    /// Request counters.
+    pub metrics: metrics::Metrics,
+    /// Start time (ISO 8601 UTC), for VOSI upSince.
+    pub started_at: String,
+}
+
+/// The `Server` header value (taplint asks services to name their software).
+pub const SERVER_NAME: &str = concat!("skyport/", env!("CARGO_PKG_VERSION"));
+
+/// Builds the application with every route and middleware.
+pub fn app(state: Arc<AppState>) -> Router {
+    let limits = state.settings.limits.clone();
+    Router::new()
+        .route("/", get(landing_page))
+        .route("/metrics", get(metrics_page))
+        .route("/tap/availability", get(tap_availability))
+        .route("/tap/capabilities", get(tap_capabilities))
+        .route("/files/{root}/{*path}", get(files::serve_file))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_requests,
+        ))
+        .with_state(state)
+        .layer(CorsLayer::permissive())
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(limits.max_request_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(limits.request_timeout_seconds),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::SERVER,
+            HeaderValue::from_static(SERVER_NAME),
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(
+            SequentialRequestId::default(),
+        ))
+}
+
+/// Serves `app` on `listener` with TCP_NODELAY until `shutdown` completes, then lets requests
+/// in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Request ids: a process-unique counter, in hex.
+#[derive(Clone, Default)]
+struct SequentialRequestId(Arc<AtomicU64>);
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{n:016x}"))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// A panic is a bug: log it as one and answer with a DALI error, never a dropped connection.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "BUG: handler panicked");
+    DaliError::internal("internal error (a bug; it has been logged)").into_response()
+}
+
+async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    state.metrics.in_flight(1);
+    let response = next.run(request).await;
+    state.metrics.in_flight(-1);
+    state.metrics.record(&route, response.status().as_u16());
+    response
+}
+
+async fn not_found() -> Response {
+    DaliError::not_found("no such resource; the landing page at / lists the services")
+        .into_response()
+}
+
+async fn landing_page(State(state): State<Arc<AppState>>) -> Html<String> {
+    let images = state.store.count("ivoa", "ObsCore").await.ok();
+    Html(landing::page(
+        &state.settings.title,
+        &state.settings.public_url,
+        images,
+    ))
+}
+
+async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
+    let images = state.store.count("ivoa", "ObsCore").await.ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(images),
+    )
+        .into_response()
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+async fn tap_availability(State(state): State<Arc<AppState>>) -> Response {
+    let (ok, note) = match state.store.ping().await {
+        Ok(()) => (true, "service is accepting queries".to_string()),
+        Err(e) => (false, format!("the archive database does not answer: {e}")),
+    };
+    xml(vosi::availability(ok, &state.started_at, &note))
+}
+
+async fn tap_capabilities(State(state): State<Arc<AppState>>) -> Response {
+    xml(vosi::tap_capabilities(
+        &format!("{}/tap", state.settings.public_url),
+        &state.settings.limits,
+    ))
+}

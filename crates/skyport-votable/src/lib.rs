@@ -1,1 +1,64 @@
-//! stub
+//! VOTable output for skyport: the DALI error document now; the streaming result writers
+//! (TABLEDATA, BINARY2, CSV, JSON, Parquet) build on the same escaping rules.
+//!
+//! Pure: everything is written to `String`s or `impl Write`.
+
+/// The VOTable 1.3+ namespace (shared by VOTable 1.4 and 1.5).
+pub const VOTABLE_NS: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
+
+/// Escapes text for XML element content and attribute values.
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 forbids are replaced rather than emitted.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The DALI error document: a VOTable whose results resource holds one
+/// `INFO name="QUERY_STATUS" value="ERROR"` with the message (DALI 1.1 §4.2).
+pub fn error_document(message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <VOTABLE version=\"1.4\" xmlns=\"{VOTABLE_NS}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n\
+         \x20 <RESOURCE type=\"results\">\n\
+         \x20   <INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n\
+         \x20 </RESOURCE>\n\
+         </VOTABLE>\n",
+        escape_xml(message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(escape_xml("a < b & \"c\""), "a &lt; b &amp; &quot;c&quot;");
+        assert_eq!(escape_xml("bell\u{7}"), "bell\u{FFFD}");
+    }
+
+    #[test]
+    fn error_document_has_the_status_first_in_results() {
+        let doc = error_document("UsageFault: MAXREC must be an integer, got \"x<y\"");
+        let results = doc
+            .find("<RESOURCE type=\"results\">")
+            .expect("results resource");
+        let info = doc
+            .find("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">")
+            .expect("status");
+        assert!(info > results);
+        assert!(doc.contains("got &quot;x&lt;y&quot;"));
+        assert!(doc.contains("version=\"1.4\""));
+    }
+}

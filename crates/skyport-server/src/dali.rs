@@ -1,0 +1,312 @@
+//! DALI 1.1 request parameters and errors, shared by every service.
+//!
+//! Parameter names are case-insensitive, values are not. GET query strings and POST bodies
+//! (`application/x-www-form-urlencoded` or `multipart/form-data`) are read the same way; file
+//! parts of multipart bodies are kept for UPLOAD. A single-valued parameter given twice is an
+//! error naming it.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// A DALI error: HTTP status and a message that names the parameter and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaliError {
+    /// HTTP status (4xx for client faults, 5xx for server faults).
+    pub status: StatusCode,
+    /// The message, starting with the DALI fault class (`UsageFault: …`).
+    pub message: String,
+}
+
+impl DaliError {
+    /// A client error (400) of class UsageFault.
+    pub fn usage(message: impl Into<String>) -> DaliError {
+        DaliError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("UsageFault: {}", message.into()),
+        }
+    }
+
+    /// A server error (500) of class ServiceUnavailable/Error.
+    pub fn internal(message: impl Into<String>) -> DaliError {
+        DaliError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("Error: {}", message.into()),
+        }
+    }
+
+    /// A 404 with a NotFoundFault message.
+    pub fn not_found(message: impl Into<String>) -> DaliError {
+        DaliError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("NotFoundFault: {}", message.into()),
+        }
+    }
+}
+
+impl IntoResponse for DaliError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/x-votable+xml")],
+            skyport_votable::error_document(&self.message),
+        )
+            .into_response()
+    }
+}
+
+/// An uploaded file part of a multipart request.
+#[derive(Debug, Clone)]
+pub struct UploadedPart {
+    /// The part's form name, as sent.
+    pub name: String,
+    /// Its content.
+    pub bytes: Bytes,
+}
+
+/// The parameters of a DALI request.
+#[derive(Debug, Clone, Default)]
+pub struct DaliParams {
+    /// (name as sent, value) pairs in request order.
+    pairs: Vec<(String, String)>,
+    /// File parts of a multipart body.
+    pub uploads: Vec<UploadedPart>,
+}
+
+impl DaliParams {
+    /// Builds parameters from name/value pairs.
+    pub fn from_pairs<I, K, V>(pairs: I) -> DaliParams
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        DaliParams {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            uploads: Vec::new(),
+        }
+    }
+
+    /// Parses a query string or urlencoded body.
+    pub fn from_urlencoded(bytes: &[u8]) -> DaliParams {
+        DaliParams::from_pairs(
+            form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
+    }
+
+    /// Every value of a parameter, in order (name compared case-insensitively).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of a single-valued parameter: `None` when absent, an error when repeated.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, DaliError> {
+        match self.all(name).as_slice() {
+            [] => Ok(None),
+            [v] => Ok(Some(v)),
+            many => Err(DaliError::usage(format!(
+                "parameter {} may be given once, but was given {} times",
+                name.to_ascii_uppercase(),
+                many.len()
+            ))),
+        }
+    }
+
+    /// A single-valued integer parameter within `[min, max]`.
+    pub fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, DaliError> {
+        let Some(raw) = self.single(name)? else {
+            return Ok(None);
+        };
+        let value: i64 = raw.trim().parse().map_err(|_| {
+            DaliError::usage(format!(
+                "parameter {} must be an integer, got {raw:?}",
+                name.to_ascii_uppercase()
+            ))
+        })?;
+        if !(min..=max).contains(&value) {
+            return Err(DaliError::usage(format!(
+                "parameter {} must be between {min} and {max}, got {value}",
+                name.to_ascii_uppercase()
+            )));
+        }
+        Ok(Some(value))
+    }
+
+    /// Number of name/value pairs.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// True when there are no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for DaliParams {
+    type Rejection = DaliError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mut params = DaliParams::from_urlencoded(req.uri().query().unwrap_or("").as_bytes());
+        if req.method() != Method::POST {
+            return Ok(params);
+        }
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("multipart/form-data") {
+            let mut multipart = Multipart::from_request(req, state)
+                .await
+                .map_err(|e| DaliError::usage(format!("malformed multipart body: {e}")))?;
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| DaliError::usage(format!("malformed multipart body: {e}")))?
+            {
+                let name = field.name().unwrap_or("").to_string();
+                let is_file = field.file_name().is_some();
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| DaliError::usage(format!("reading part {name}: {e}")))?;
+                if is_file {
+                    params.uploads.push(UploadedPart { name, bytes });
+                } else {
+                    let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                        DaliError::usage(format!("parameter {name} is not UTF-8 text"))
+                    })?;
+                    params.pairs.push((name, value));
+                }
+            }
+        } else if content_type.is_empty()
+            || content_type.starts_with("application/x-www-form-urlencoded")
+        {
+            let body = Bytes::from_request(req, state)
+                .await
+                .map_err(|e| DaliError::usage(format!("cannot read request body: {e}")))?;
+            params
+                .pairs
+                .extend(DaliParams::from_urlencoded(&body).pairs);
+        } else {
+            return Err(DaliError::usage(format!(
+                "unsupported Content-Type {content_type:?}: use application/x-www-form-urlencoded or multipart/form-data"
+            )));
+        }
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    #[test]
+    fn names_are_case_insensitive_values_are_not() {
+        let p = DaliParams::from_urlencoded(b"MaxRec=10&lang=ADQL&Query=SELECT+%27A%27");
+        assert_eq!(p.single("MAXREC").expect("ok"), Some("10"));
+        assert_eq!(p.single("LANG").expect("ok"), Some("ADQL"));
+        assert_eq!(p.single("query").expect("ok"), Some("SELECT 'A'"));
+        assert_eq!(p.single("absent").expect("ok"), None);
+    }
+
+    #[test]
+    fn repeated_single_valued_parameter_is_an_error_naming_it() {
+        let p = DaliParams::from_urlencoded(b"maxrec=1&MAXREC=2&id=a&ID=b");
+        let err = p.single("maxrec").expect_err("repeated");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(
+            err.message.starts_with("UsageFault:") && err.message.contains("MAXREC"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            p.all("id"),
+            vec!["a", "b"],
+            "multi-valued parameters keep every value in order"
+        );
+    }
+
+    #[test]
+    fn integers_are_checked() {
+        let p = DaliParams::from_urlencoded(b"maxrec=-1&n=x");
+        assert!(p
+            .integer("maxrec", 0, 100)
+            .expect_err("negative")
+            .message
+            .contains("between 0 and 100"));
+        assert!(p
+            .integer("n", 0, 1)
+            .expect_err("nan")
+            .message
+            .contains("must be an integer"));
+    }
+
+    async fn extract(req: Request) -> Result<DaliParams, DaliError> {
+        DaliParams::from_request(req, &()).await
+    }
+
+    #[tokio::test]
+    async fn post_bodies_are_read_like_query_strings() {
+        let req = Request::post("/x?RUNID=r1")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("LANG=ADQL&query=SELECT+1"))
+            .expect("request");
+        let p = extract(req).await.expect("params");
+        assert_eq!(
+            (
+                p.single("runid").ok().flatten(),
+                p.single("QUERY").ok().flatten()
+            ),
+            (Some("r1"), Some("SELECT 1"))
+        );
+
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"Lang\"\r\n\r\nADQL\r\n\
+                    --XX\r\nContent-Disposition: form-data; name=\"t1\"; filename=\"t1.xml\"\r\n\r\n<VOTABLE/>\r\n--XX--\r\n";
+        let req = Request::post("/x")
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XX")
+            .body(Body::from(body))
+            .expect("request");
+        let p = extract(req).await.expect("multipart");
+        assert_eq!(p.single("LANG").expect("ok"), Some("ADQL"));
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(&p.uploads[0].bytes[..], b"<VOTABLE/>");
+
+        let req = Request::post("/x")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .expect("r");
+        assert!(extract(req)
+            .await
+            .expect_err("json")
+            .message
+            .contains("Content-Type"));
+    }
+
+    #[tokio::test]
+    async fn error_response_is_a_votable_with_the_status() {
+        let resp = DaliError::usage("bad thing").into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/x-votable+xml"
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        assert!(
+            String::from_utf8_lossy(&body).contains("value=\"ERROR\">UsageFault: bad thing</INFO>")
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The human landing page at `/`.
+
+use skyport_votable::escape_xml;
+
+/// One service line on the landing page.
+pub struct ServiceLink {
+    /// Service name.
+    pub name: &'static str,
+    /// Path below the root.
+    pub path: &'static str,
+    /// What it does.
+    pub what: &'static str,
+}
+
+/// The services the landing page lists (those this build serves).
+pub const SERVICES: [ServiceLink; 4] = [
+    ServiceLink {
+        name: "TAP capabilities",
+        path: "/tap/capabilities",
+        what: "VOSI capabilities of the TAP service (ADQL queries come with the TAP release)",
+    },
+    ServiceLink {
+        name: "TAP availability",
+        path: "/tap/availability",
+        what: "VOSI availability: whether the archive answers",
+    },
+    ServiceLink {
+        name: "Files",
+        path: "/files/",
+        what: "whole images, linked from ivoa.ObsCore access_url",
+    },
+    ServiceLink {
+        name: "Metrics",
+        path: "/metrics",
+        what: "Prometheus counters",
+    },
+];
+
+/// The landing page HTML.
+pub fn page(title: &str, base: &str, images: Option<u64>) -> String {
+    let mut rows = String::new();
+    for s in &SERVICES {
+        rows.push_str(&format!(
+            "<tr><td><a href=\"{b}{p}\">{n}</a></td><td><code>{b}{p}</code></td><td>{w}</td></tr>\n",
+            b = escape_xml(base),
+            p = s.path,
+            n = s.name,
+            w = escape_xml(s.what)
+        ));
+    }
+    let count = images.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.3em .8em}}</style></head>\n\
+         <body><h1>{t}</h1><p>An astronomical image archive served through IVOA protocols. Images in the archive: {count}.</p>\n\
+         <table><tr><th>Service</th><th>URL</th><th>What</th></tr>\n{rows}</table></body></html>\n",
+        t = escape_xml(title)
+    )
+}

@@ -1,0 +1,52 @@
+//! Request counters in the Prometheus text exposition format.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// Records a finished request on a route pattern with its status.
+    pub fn record(&self, route: &str, status: u16) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((route.to_string(), status)).or_insert(0) += 1;
+        }
+    }
+
+    /// Marks a request as started (+1) or finished (-1).
+    pub fn in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// The exposition text. `images` is the number of images in the archive.
+    pub fn render(&self, images: Option<u64>) -> String {
+        let mut s = String::from(
+            "# HELP skyport_http_requests_total HTTP requests served, by route and status.\n\
+             # TYPE skyport_http_requests_total counter\n",
+        );
+        if let Ok(map) = self.requests.lock() {
+            for ((route, status), n) in map.iter() {
+                let route = route.replace('\\', "\\\\").replace('"', "\\\"");
+                s.push_str(&format!(
+                    "skyport_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+                ));
+            }
+        }
+        s.push_str("# HELP skyport_http_requests_in_flight Requests being served.\n# TYPE skyport_http_requests_in_flight gauge\n");
+        s.push_str(&format!(
+            "skyport_http_requests_in_flight {}\n",
+            self.in_flight.load(Ordering::Relaxed)
+        ));
+        if let Some(n) = images {
+            s.push_str("# HELP skyport_archive_images Images in the archive.\n# TYPE skyport_archive_images gauge\n");
+            s.push_str(&format!("skyport_archive_images {n}\n"));
+        }
+        s
+    }
+}

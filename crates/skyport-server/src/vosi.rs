@@ -1,0 +1,88 @@
+//! VOSI 1.1 documents: availability and capabilities.
+
+use skyport_votable::escape_xml;
+
+use crate::Limits;
+
+/// The VOSI availability document.
+pub fn availability(available: bool, up_since: &str, note: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <vosi:availability xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n\
+         \x20 <vosi:available>{available}</vosi:available>\n\
+         \x20 <vosi:upSince>{}</vosi:upSince>\n\
+         \x20 <vosi:note>{}</vosi:note>\n\
+         </vosi:availability>\n",
+        escape_xml(up_since),
+        escape_xml(note)
+    )
+}
+
+fn vosi_capability(standard_id: &str, url: &str, version: Option<&str>, use_: &str) -> String {
+    let version = version
+        .map(|v| format!(" version=\"{v}\""))
+        .unwrap_or_default();
+    format!(
+        "  <capability standardID=\"{standard_id}\">\n\
+         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\"{version}>\n\
+         \x20     <accessURL use=\"{use_}\">{}</accessURL>\n\
+         \x20   </interface>\n\
+         \x20 </capability>\n",
+        escape_xml(url)
+    )
+}
+
+/// The TAP service's capabilities (VOSI capabilities with a TAPRegExt `tr:TableAccess`).
+/// `base` is the TAP base URL without a trailing slash.
+pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
+    let b = escape_xml(base);
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\"\n\
+         \x20   xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\"\n\
+         \x20   xmlns:vr=\"http://www.ivoa.net/xml/VOResource/v1.0\"\n\
+         \x20   xmlns:tr=\"http://www.ivoa.net/xml/TAPRegExt/v1.0\"\n\
+         \x20   xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+    );
+    s.push_str(&format!(
+        "  <capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n\
+         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n\
+         \x20     <accessURL use=\"base\">{b}</accessURL>\n\
+         \x20   </interface>\n\
+         \x20   <dataModel ivo-id=\"ivo://ivoa.net/std/ObsCore#core-1.1\">ObsCore-1.1</dataModel>\n\
+         \x20   <language>\n\
+         \x20     <name>ADQL</name>\n\
+         \x20     <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n\
+         \x20     <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\n\
+         \x20     <description>The Astronomical Data Query Language</description>\n\
+         \x20   </language>\n\
+         \x20   <outputFormat ivo-id=\"ivo://ivoa.net/std/TAPRegExt#output-votable-td\">\n\
+         \x20     <mime>application/x-votable+xml</mime>\n\
+         \x20     <alias>votable</alias>\n\
+         \x20   </outputFormat>\n\
+         \x20   <retentionPeriod><default>{}</default></retentionPeriod>\n\
+         \x20   <executionDuration><default>{}</default><hard>{}</hard></executionDuration>\n\
+         \x20   <outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\
+         \x20 </capability>\n",
+        limits.retention_seconds,
+        limits.execution_seconds_default,
+        limits.execution_seconds_hard,
+        limits.maxrec_default,
+        limits.maxrec_hard,
+    ));
+    s.push_str(&vosi_capability(
+        "ivo://ivoa.net/std/VOSI#capabilities",
+        &format!("{base}/capabilities"),
+        None,
+        "full",
+    ));
+    s.push_str(&vosi_capability(
+        "ivo://ivoa.net/std/VOSI#availability",
+        &format!("{base}/availability"),
+        None,
+        "full",
+    ));
+    // VOSI tables (ivo://ivoa.net/std/VOSI#tables-1.1) is declared once /tap/tables exists.
+    s.push_str("</vosi:capabilities>\n");
+    s
+}
