@@ -337,7 +337,9 @@ pub struct PlaneSpec<'a> {
 
 /// Writes a multi-extension FITS file: an empty primary HDU with `primary_cards`, then one
 /// image extension per plane, each `width` × `height`, RICE-compressed in `tile` × `tile`
-/// tiles when `tile` is given. Fails if the file exists.
+/// tiles when `tile` is given. Float planes are quantised by cfitsio with subtractive
+/// dithering seeded by `dither_seed` (1–10000), so the same input always gives the same file.
+/// Fails if the file exists.
 pub fn write_mef(
     path: &Path,
     primary_cards: &[Card],
@@ -345,6 +347,7 @@ pub fn write_mef(
     width: usize,
     height: usize,
     tile: Option<usize>,
+    dither_seed: i32,
 ) -> Result<(), FitsError> {
     let spec = match tile {
         Some(t) => format!("{}[compress R {t},{t}]", path.display()),
@@ -368,6 +371,20 @@ pub fn write_mef(
             data_type: image_type,
             dimensions: &[height, width],
         };
+        if tile.is_some() {
+            let mut status: c_int = 0;
+            // SAFETY: live handle; sets a request parameter for the next compressed image.
+            unsafe {
+                fitsio::sys::fits_set_dither_seed(
+                    file.as_raw(),
+                    dither_seed.clamp(1, 10_000),
+                    &mut status,
+                )
+            };
+            if status != 0 {
+                return Err(cfitsio_error(path, "setting the dither seed", status));
+            }
+        }
         let hdu = file
             .create_image(plane.extname, &description)
             .map_err(|e| err("creating image", e))?;

@@ -1,1 +1,246 @@
-fn main() {}
+//! `skyport`: an astronomical image archive served through IVOA protocols.
+
+mod bench;
+mod config;
+mod demo;
+mod ingest_cmd;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use skyport_server::{app, serve, AppState};
+use skyport_store::{SqliteStore, Store};
+
+use crate::config::Config;
+
+/// Exit code when some files could not be ingested (the others were).
+const EXIT_SOME_FAILED: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "skyport",
+    version,
+    about = "An astronomical image archive served through IVOA protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build (if absent) and serve a demo archive of real and generated LSST-like images.
+    Demo {
+        /// Directory of the demo archive.
+        #[arg(long, default_value = "skyport-demo")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Build a small demo (tests): no 4k × 4k detectors, fewer visits.
+        #[arg(long, hide = true)]
+        small: bool,
+        /// Build the archive and exit without serving.
+        #[arg(long)]
+        build_only: bool,
+    },
+    /// Serve an archive described by a config file.
+    Serve {
+        /// The configuration file (see skyport.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Add FITS files (or directories of them) to an archive. Exit code 2 when some failed.
+    Ingest {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Files or directories below the archive's data roots.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Benchmarks (outside the test suite).
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo {
+            dir,
+            listen,
+            small,
+            build_only,
+        } => {
+            let config_path = dir.join("skyport.toml");
+            if !config_path.exists() {
+                build_demo(&dir, &listen, small).await?;
+            } else {
+                eprintln!("using the demo archive in {}", dir.display());
+            }
+            if build_only {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut config = Config::load(&config_path)?;
+            config.server.listen = listen;
+            config.server.public_url = None;
+            serve_config(config).await
+        }
+        Command::Serve { config } => serve_config(Config::load(&config)?).await,
+        Command::Ingest { config, paths } => {
+            let config = Config::load(&config)?;
+            let store = open_store(&config).await?;
+            let summary =
+                ingest_cmd::ingest(store, Arc::new(config.ingest_settings()), &paths, true).await;
+            for (path, reason) in &summary.failed {
+                eprintln!("failed: {}: {reason}", path.display());
+            }
+            println!("{}", summary.report());
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_SOME_FAILED)
+            })
+        }
+        Command::Bench { what } => bench::run(what).await,
+    }
+}
+
+/// Opens the archive database and brings its schemas up to date.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&config.sqlite_path(), config.server.readers)?;
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .context("migrating the archive database")?;
+    Ok(Arc::new(store))
+}
+
+async fn build_demo(dir: &Path, listen: &str, small: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let scale = if small {
+        demo::DemoScale::SMALL
+    } else {
+        demo::DemoScale::FULL
+    };
+    eprintln!("building the demo archive in {} …", dir.display());
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let generated = tokio::task::spawn_blocking({
+        let dir = dir.to_path_buf();
+        move || demo::write_data(&dir, scale)
+    })
+    .await??;
+    eprintln!(
+        "generated {} LSST-like detector images in {:.1} s",
+        generated.len(),
+        started.elapsed().as_secs_f64()
+    );
+    // The config is written last: its presence marks a complete demo.
+    let tmp = dir.join("skyport.toml.partial");
+    std::fs::write(&tmp, demo::config_text(listen))?;
+    let config = Config::load(&tmp)?;
+    let store = open_store(&config).await?;
+    let roots: Vec<PathBuf> = config
+        .ingest_settings()
+        .roots
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    let summary = ingest_cmd::ingest(store, Arc::new(config.ingest_settings()), &roots, true).await;
+    eprintln!("ingest: {}", summary.report());
+    if !summary.failed.is_empty() {
+        for (p, reason) in &summary.failed {
+            eprintln!("failed: {}: {reason}", p.display());
+        }
+        anyhow::bail!("the demo archive could not be built completely");
+    }
+    std::fs::rename(&tmp, dir.join("skyport.toml"))?;
+    eprintln!(
+        "demo archive ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn serve_config(config: Config) -> Result<ExitCode> {
+    let addr = config.listen_addr().map_err(|e| anyhow::anyhow!(e))?;
+    let store = open_store(&config).await?;
+    let state = Arc::new(AppState {
+        store,
+        settings: config.server_settings(),
+        metrics: Default::default(),
+        started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    });
+    let base = config.public_url();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    println!("skyport serving {} on {addr}", config.server.title);
+    println!("  landing page       {base}/");
+    println!("  TAP capabilities   {base}/tap/capabilities");
+    println!("  TAP availability   {base}/tap/availability");
+    println!("  files              {base}/files/<root>/<path>");
+    println!("  metrics            {base}/metrics");
+    serve(listener, app(state), shutdown_signal()).await?;
+    eprintln!("skyport stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,98 @@
+//! `skyport bench …`: throughput measurements kept out of the test suite.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use skyport_store::{SqliteStore, Store};
+
+use crate::config::Config;
+use crate::{demo, ingest_cmd};
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Ingest throughput (files/s, rows/s) into a fresh archive.
+    Ingest {
+        /// Generate this many small LSST-like detector files (IMAGE/MASK/VARIANCE, RICE) and
+        /// ingest them.
+        #[arg(long, default_value_t = 10_000, conflicts_with = "demo")]
+        files: usize,
+        /// Instead, ingest the data of an existing demo archive (e.g. skyport-demo).
+        #[arg(long)]
+        demo: Option<PathBuf>,
+        /// Work directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Runs a benchmark and prints its figures.
+pub async fn run(command: BenchCommand) -> Result<ExitCode> {
+    match command {
+        BenchCommand::Ingest {
+            files,
+            demo: demo_dir,
+            dir,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let work = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            std::fs::create_dir_all(&work)?;
+            let (data_root, label) = match demo_dir {
+                Some(d) => (
+                    std::fs::canonicalize(d.join("data"))
+                        .context("the demo archive's data directory")?,
+                    "demo set".to_string(),
+                ),
+                None => {
+                    let root = work.join("data");
+                    let started = std::time::Instant::now();
+                    let written = tokio::task::spawn_blocking({
+                        let root = root.clone();
+                        move || demo::write_small_exposures(&root, files)
+                    })
+                    .await??;
+                    eprintln!(
+                        "generated {written} files in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    (
+                        root,
+                        format!("{files} generated LSST-like headers (16×16-pixel planes)"),
+                    )
+                }
+            };
+            let config_path = work.join("bench.toml");
+            std::fs::write(
+                &config_path,
+                format!(
+                    "[database]\nsqlite = \"bench.sqlite\"\n[archive]\nauthority = \"bench\"\n[[archive.roots]]\nname = \"data\"\npath = {:?}\ncollection = \"bench\"\n",
+                    data_root.display().to_string()
+                ),
+            )?;
+            let config = Config::load(&config_path)?;
+            let _ = std::fs::remove_file(config.sqlite_path());
+            let store = SqliteStore::open(&config.sqlite_path(), 2)?;
+            store.migrate(&skyport_schema::builtin_schemas()).await?;
+            let store: Arc<dyn Store> = Arc::new(store);
+            let settings = Arc::new(config.ingest_settings());
+            let first = ingest_cmd::ingest(
+                Arc::clone(&store),
+                Arc::clone(&settings),
+                std::slice::from_ref(&data_root),
+                false,
+            )
+            .await;
+            let again = ingest_cmd::ingest(store, settings, &[data_root], false).await;
+            println!("ingest of {label}");
+            println!("  first pass  : {}", first.report());
+            println!(
+                "  second pass : {} (idempotent re-ingest: hashing only)",
+                again.report()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! `skyport.toml`: the archive's configuration.
+//!
+//! Unknown keys are errors (a typo must not be silently ignored), and every error names the key.
+//! Relative paths are resolved against the directory of the config file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use skyport_consdb::{default_bands, Band, DataRoot, IngestSettings};
+use skyport_server::{Limits, ServerSettings};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[database]`
+    pub database: DatabaseSection,
+    /// `[archive]`
+    pub archive: ArchiveSection,
+    /// `[limits]`
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Directory of the config file (not a key).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address to listen on.
+    pub listen: String,
+    /// Public base URL; defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Title of the landing page.
+    pub title: String,
+    /// Read-only database connections.
+    pub readers: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            title: "skyport archive".into(),
+            readers: 4,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// SQLite database file.
+    pub sqlite: PathBuf,
+}
+
+/// `[archive]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    /// Publisher authority of DIDs (`ivo://<authority>/…`).
+    pub authority: String,
+    /// Refuse images without a celestial WCS.
+    #[serde(default = "yes")]
+    pub require_wcs: bool,
+    /// Data roots.
+    pub roots: Vec<RootEntry>,
+    /// Band table; defaults to LSST ugrizy.
+    #[serde(default)]
+    pub bands: Vec<BandEntry>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[archive.roots]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootEntry {
+    /// Short name used in `/files/<name>/…`.
+    pub name: String,
+    /// Directory.
+    pub path: PathBuf,
+    /// ObsCore collection.
+    pub collection: String,
+    /// ObsCore calib_level.
+    #[serde(default = "one")]
+    pub calib_level: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// `[[archive.bands]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandEntry {
+    /// Band name as in headers.
+    pub name: String,
+    /// Shortest wavelength, metres.
+    pub em_min: f64,
+    /// Longest wavelength, metres.
+    pub em_max: f64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Default MAXREC.
+    pub maxrec_default: u64,
+    /// Hard MAXREC.
+    pub maxrec_hard: u64,
+    /// Default execution duration, seconds.
+    pub execution_seconds_default: u64,
+    /// Hard execution duration, seconds.
+    pub execution_seconds_hard: u64,
+    /// Async job retention, seconds.
+    pub retention_seconds: u64,
+    /// Largest request body, bytes.
+    pub max_request_bytes: usize,
+    /// Time limit of one request, seconds.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = Limits::default();
+        LimitsSection {
+            maxrec_default: d.maxrec_default,
+            maxrec_hard: d.maxrec_hard,
+            execution_seconds_default: d.execution_seconds_default,
+            execution_seconds_hard: d.execution_seconds_hard,
+            retention_seconds: d.retention_seconds,
+            max_request_bytes: d.max_request_bytes,
+            request_timeout_seconds: d.request_timeout_seconds,
+        }
+    }
+}
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    /// The config file.
+    pub file: String,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads, parses and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.check().map_err(err)?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        let a = &self.archive;
+        if a.authority.trim().is_empty() || a.authority.contains(['/', '?', '#', ' ']) {
+            return Err(format!(
+                "archive.authority = {:?} must be a bare authority like \"example.org\"",
+                a.authority
+            ));
+        }
+        if a.roots.is_empty() {
+            return Err("archive.roots: at least one [[archive.roots]] is needed".into());
+        }
+        for (i, r) in a.roots.iter().enumerate() {
+            let valid_name = !r.name.is_empty()
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
+                return Err(format!(
+                    "archive.roots[{i}].name = {:?}: use letters, digits, '_' and '-'",
+                    r.name
+                ));
+            }
+            if a.roots[..i].iter().any(|o| o.name == r.name) {
+                return Err(format!(
+                    "archive.roots[{i}].name = {:?} is used twice",
+                    r.name
+                ));
+            }
+            if r.collection.trim().is_empty() || r.collection.contains(['?', '#', ' ']) {
+                return Err(format!(
+                    "archive.roots[{i}].collection = {:?} must be a non-empty word",
+                    r.collection
+                ));
+            }
+            if !(0..=4).contains(&r.calib_level) {
+                return Err(format!(
+                    "archive.roots[{i}].calib_level = {} must be 0 to 4 (ObsCore)",
+                    r.calib_level
+                ));
+            }
+            let dir = self.resolve(&r.path);
+            if !dir.is_dir() {
+                return Err(format!(
+                    "archive.roots[{i}].path = {:?}: {} is not a directory",
+                    r.path,
+                    dir.display()
+                ));
+            }
+        }
+        for (i, b) in a.bands.iter().enumerate() {
+            if !(b.em_min.is_finite()
+                && b.em_max.is_finite()
+                && 0.0 < b.em_min
+                && b.em_min < b.em_max)
+            {
+                return Err(format!(
+                    "archive.bands[{i}] ({}): need 0 < em_min < em_max in metres, got {} and {}",
+                    b.name, b.em_min, b.em_max
+                ));
+            }
+        }
+        let l = &self.limits;
+        if l.maxrec_default > l.maxrec_hard {
+            return Err(format!(
+                "limits.maxrec_default = {} exceeds limits.maxrec_hard = {}",
+                l.maxrec_default, l.maxrec_hard
+            ));
+        }
+        if l.execution_seconds_default > l.execution_seconds_hard {
+            return Err(
+                "limits.execution_seconds_default exceeds limits.execution_seconds_hard".into(),
+            );
+        }
+        if self.server.readers == 0 || self.server.readers > 64 {
+            return Err(format!(
+                "server.readers = {} must be 1 to 64",
+                self.server.readers
+            ));
+        }
+        Ok(())
+    }
+
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server.listen.parse().map_err(|_| {
+            format!(
+                "server.listen = {:?} is not an address like 127.0.0.1:8080",
+                self.server.listen
+            )
+        })
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The SQLite database path.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.resolve(&self.database.sqlite)
+    }
+
+    /// What ingest needs.
+    pub fn ingest_settings(&self) -> IngestSettings {
+        IngestSettings {
+            authority: self.archive.authority.clone(),
+            public_url: self.public_url(),
+            roots: self
+                .archive
+                .roots
+                .iter()
+                .map(|r| DataRoot {
+                    name: r.name.clone(),
+                    path: self.resolve(&r.path),
+                    collection: r.collection.clone(),
+                    calib_level: r.calib_level,
+                })
+                .collect(),
+            bands: if self.archive.bands.is_empty() {
+                default_bands()
+            } else {
+                self.archive
+                    .bands
+                    .iter()
+                    .map(|b| Band {
+                        name: b.name.clone(),
+                        em_min: b.em_min,
+                        em_max: b.em_max,
+                    })
+                    .collect()
+            },
+            require_wcs: self.archive.require_wcs,
+        }
+    }
+
+    /// What the server needs.
+    pub fn server_settings(&self) -> ServerSettings {
+        let l = &self.limits;
+        ServerSettings {
+            public_url: self.public_url(),
+            title: self.server.title.clone(),
+            roots: self
+                .archive
+                .roots
+                .iter()
+                .map(|r| (r.name.clone(), self.resolve(&r.path)))
+                .collect(),
+            limits: Limits {
+                maxrec_default: l.maxrec_default,
+                maxrec_hard: l.maxrec_hard,
+                execution_seconds_default: l.execution_seconds_default,
+                execution_seconds_hard: l.execution_seconds_hard,
+                retention_seconds: l.retention_seconds,
+                max_request_bytes: l.max_request_bytes,
+                request_timeout_seconds: l.request_timeout_seconds,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("skyport.toml");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    const GOOD: &str = r#"
+[database]
+sqlite = "db/archive.sqlite"
+[archive]
+authority = "example.org"
+[[archive.roots]]
+name = "demo"
+path = "data"
+collection = "demo"
+"#;
+
+    #[test]
+    fn example_config_in_the_repository_loads() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let text =
+            std::fs::read_to_string(repo.join("skyport.example.toml")).expect("example config");
+        let config = Config::load(&write(dir.path(), &text)).expect("example loads");
+        assert_eq!(config.archive.roots[0].name, "demo");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let c = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        assert_eq!(c.sqlite_path(), dir.path().join("db/archive.sqlite"));
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.ingest_settings().bands.len(), 6, "LSST ugrizy by default");
+    }
+
+    #[test]
+    fn every_mistake_names_its_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let cases = [
+            (GOOD.replace("authority", "authorty"), "authorty"),
+            (
+                GOOD.replace("\"data\"", "\"missing\""),
+                "archive.roots[0].path",
+            ),
+            (
+                GOOD.replace("example.org", "ivo://x/y"),
+                "archive.authority",
+            ),
+            (
+                format!("{GOOD}[server]\nlisten = \"localhost\"\n"),
+                "server.listen",
+            ),
+            (
+                format!("{GOOD}[limits]\nmaxrec_default = 10\nmaxrec_hard = 5\n"),
+                "limits.maxrec_default",
+            ),
+            (
+                format!("{GOOD}[[archive.bands]]\nname = \"r\"\nem_min = 7e-7\nem_max = 5e-7\n"),
+                "archive.bands[0]",
+            ),
+            ("this is = = not toml".to_string(), "skyport.toml"),
+            (
+                GOOD.replace(
+                    "collection = \"demo\"",
+                    "collection = \"demo\"\ncalib_level = 9",
+                ),
+                "calib_level",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::load(&write(dir.path(), &text))
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(key), "error for {key} should name it: {err}");
+        }
+    }
+}

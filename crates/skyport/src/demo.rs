@@ -1,0 +1,496 @@
+//! The demo archive: a few real images shipped in the repository (from PyPI packages, see
+//! testdata/SOURCES.md) and generated LSST-like exposures.
+//!
+//! The generated exposures are several visits × detectors at realistic pointings (one field
+//! straddles RA = 0, one sits next to the south celestial pole) and dates, each detector a
+//! RICE-compressed (2-D tiles) multi-extension file with IMAGE, MASK and VARIANCE planes, a
+//! TAN-SIP WCS and headers modelled on LSSTCam's. Everything is seeded: the same plan always
+//! produces the same bytes. Nothing here reads `../shared`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use skyport_fits::{write_mef, Card, HeaderValue, PlaneData, PlaneSpec};
+
+/// How big the generated part is.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoScale {
+    /// Side of the full-size detectors (LSST: 4096; none when 0).
+    pub full_side: usize,
+    /// How many detectors (of the first visit) are full size.
+    pub full_detectors: usize,
+    /// Side of the other detectors.
+    pub small_side: usize,
+    /// Visits.
+    pub visits: usize,
+    /// Detectors per visit (up to 9, a 3×3 raft).
+    pub detectors: usize,
+}
+
+impl DemoScale {
+    /// The demo `skyport demo` builds: 8 visits × 4 detectors, two of them 4k × 4k.
+    pub const FULL: DemoScale = DemoScale {
+        full_side: 4096,
+        full_detectors: 2,
+        small_side: 1024,
+        visits: 8,
+        detectors: 4,
+    };
+    /// A small demo for tests.
+    pub const SMALL: DemoScale = DemoScale {
+        full_side: 0,
+        full_detectors: 0,
+        small_side: 256,
+        visits: 4,
+        detectors: 2,
+    };
+}
+
+/// Real images from PyPI packages, embedded so that the demo needs nothing beside the binary.
+const REAL_IMAGES: [(&str, &[u8]); 12] = [
+    (
+        "pypi_astropy/m13.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/m13.fits"),
+    ),
+    (
+        "pypi_astropy/m13_rice.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/m13_rice.fits"),
+    ),
+    (
+        "pypi_astropy/m13_gzip.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/m13_gzip.fits"),
+    ),
+    (
+        "pypi_astropy/m13_hcomp.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/m13_hcomp.fits"),
+    ),
+    (
+        "pypi_astropy/m13_plio.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/m13_plio.fits"),
+    ),
+    (
+        "pypi_astropy/comp.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/comp.fits"),
+    ),
+    (
+        "pypi_astropy/sip-wcs.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/sip-wcs.fits"),
+    ),
+    (
+        "pypi_astropy/test0.fits",
+        include_bytes!("../../../testdata/fits/pypi_astropy/test0.fits"),
+    ),
+    (
+        "pypi_astroquery/cadc_megaprime_cutout.fits",
+        include_bytes!("../../../testdata/fits/pypi_astroquery/cadc_megaprime_cutout.fits"),
+    ),
+    (
+        "pypi_astroquery/first_vla_image.fits",
+        include_bytes!("../../../testdata/fits/pypi_astroquery/first_vla_image.fits"),
+    ),
+    (
+        "pypi_astroquery/irsa_dust_test.fits",
+        include_bytes!("../../../testdata/fits/pypi_astroquery/irsa_dust_test.fits"),
+    ),
+    (
+        "pypi_astroquery/ukidss_wfcam_image.fits",
+        include_bytes!("../../../testdata/fits/pypi_astroquery/ukidss_wfcam_image.fits"),
+    ),
+];
+
+/// A pointing of the demo survey.
+struct Field {
+    name: &'static str,
+    ra: f64,
+    dec: f64,
+}
+
+const FIELDS: [Field; 4] = [
+    Field {
+        name: "ECDFS",
+        ra: 53.16,
+        dec: -28.10,
+    },
+    Field {
+        name: "COSMOS",
+        ra: 150.12,
+        dec: 2.21,
+    },
+    Field {
+        name: "RA0_WRAP",
+        ra: 0.05,
+        dec: -30.50,
+    },
+    Field {
+        name: "SOUTH_POLE",
+        ra: 40.0,
+        dec: -89.70,
+    },
+];
+
+const BANDS: [(&str, &str); 6] = [
+    ("g", "g_6"),
+    ("r", "r_57"),
+    ("i", "i_39"),
+    ("z", "z_20"),
+    ("y", "y_10"),
+    ("u", "u_24"),
+];
+
+/// Arcseconds per pixel (LSSTCam).
+const PIXEL_SCALE: f64 = 0.2;
+/// Detector pitch on the sky in degrees (a 4k detector plus gap).
+const PITCH: f64 = 4096.0 * PIXEL_SCALE / 3600.0 + 0.003;
+
+fn card(key: &str, value: HeaderValue, comment: &str) -> Card {
+    Card {
+        key: key.into(),
+        value: Some(value),
+        comment: (!comment.is_empty()).then(|| comment.into()),
+    }
+}
+
+fn s(v: &str) -> HeaderValue {
+    HeaderValue::Str(v.into())
+}
+
+fn r(v: f64) -> HeaderValue {
+    HeaderValue::Real(v)
+}
+
+fn i(v: i64) -> HeaderValue {
+    HeaderValue::Int(v)
+}
+
+/// Sky position of tangent-plane offsets (ξ east, η north; degrees) about (ra0, dec0).
+fn offset_position(ra0: f64, dec0: f64, xi: f64, eta: f64) -> (f64, f64) {
+    let (a0, d0) = (ra0.to_radians(), dec0.to_radians());
+    let (x, y) = (xi.to_radians(), eta.to_radians());
+    let denom = d0.cos() - y * d0.sin();
+    let ra = a0 + x.atan2(denom);
+    let dec = (d0.sin() + y * d0.cos()).atan2((x * x + denom * denom).sqrt());
+    (ra.to_degrees().rem_euclid(360.0), dec.to_degrees())
+}
+
+/// One generated exposure of one detector.
+struct Exposure {
+    visit: usize,
+    detector: usize,
+    side: usize,
+}
+
+/// Writes the demo data below `dir/data` and returns the generated files.
+pub fn write_data(dir: &Path, scale: DemoScale) -> Result<Vec<PathBuf>> {
+    let real = dir.join("data/real");
+    for (rel, bytes) in REAL_IMAGES {
+        let path = real.join(rel);
+        std::fs::create_dir_all(path.parent().context("real image path")?)?;
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut exposures = Vec::new();
+    for visit in 0..scale.visits {
+        for detector in 0..scale.detectors.min(9) {
+            let full = visit == 0 && detector < scale.full_detectors && scale.full_side > 0;
+            exposures.push(Exposure {
+                visit,
+                detector,
+                side: if full {
+                    scale.full_side
+                } else {
+                    scale.small_side
+                },
+            });
+        }
+    }
+    let mut written = Vec::new();
+    for e in &exposures {
+        written.push(write_exposure(&dir.join("data/lsst"), e)?);
+    }
+    Ok(written)
+}
+
+/// Writes `count` small detector files (16 × 16 pixels, same headers and planes as the demo's)
+/// below `root`, for ingest benchmarks. Returns how many were written.
+pub fn write_small_exposures(root: &Path, count: usize) -> Result<usize> {
+    for k in 0..count {
+        write_exposure(
+            root,
+            &Exposure {
+                visit: k / 9,
+                detector: k % 9,
+                side: 16,
+            },
+        )?;
+    }
+    Ok(count)
+}
+
+/// Visit metadata derived from its number.
+struct VisitInfo {
+    field: &'static Field,
+    band: (&'static str, &'static str),
+    day_obs: String,
+    seq_num: i64,
+    date_obs_tai: String,
+    mjd_obs_tai: f64,
+    rotation_deg: f64,
+    airmass: f64,
+    seeing: f64,
+}
+
+fn visit_info(visit: usize) -> Result<VisitInfo> {
+    let field = &FIELDS[visit % FIELDS.len()];
+    let band = BANDS[visit % BANDS.len()];
+    // One night every three days from 2025-12-01; each night observes every field once.
+    let night = (visit / FIELDS.len()) as i64 * 3;
+    let seq_num = 100 + (visit % FIELDS.len()) as i64 * 7;
+    let base = hifitime::Epoch::from_gregorian_str("2025-12-01T03:00:00.250 TAI")
+        .map_err(|e| anyhow::anyhow!("demo base date: {e}"))?;
+    let epoch = base + hifitime::Unit::Day * night + hifitime::Unit::Second * (seq_num * 73);
+    let (y, mo, d, h, mi, sec, ns) = epoch.to_gregorian(hifitime::TimeScale::TAI);
+    let day_obs = format!("{y:04}{mo:02}{d:02}");
+    let date_obs_tai = format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{:03}",
+        ns / 1_000_000
+    );
+    Ok(VisitInfo {
+        field,
+        band,
+        day_obs,
+        seq_num,
+        date_obs_tai,
+        mjd_obs_tai: epoch.to_mjd_tai_days(),
+        rotation_deg: 12.5 * visit as f64 - 30.0,
+        airmass: 1.05 + 0.07 * (visit % 5) as f64,
+        seeing: 0.65 + 0.05 * (visit % 4) as f64,
+    })
+}
+
+fn write_exposure(root: &Path, e: &Exposure) -> Result<PathBuf> {
+    let v = visit_info(e.visit)?;
+    let obsid = format!("MC_O_{}_{:06}", v.day_obs, v.seq_num);
+    let raft = format!("R{}{}", 2, 2);
+    let slot = format!("S{}{}", e.detector / 3, e.detector % 3);
+    let path = root
+        .join(&v.day_obs)
+        .join(&obsid)
+        .join(format!("{obsid}_{raft}_{slot}.fits"));
+    std::fs::create_dir_all(path.parent().context("exposure dir")?)?;
+    if path.exists() {
+        std::fs::remove_file(&path)?;
+    }
+    // Detector centre: a 3×3 raft of detectors around the boresight, rotated by the visit's angle.
+    let (col, row) = ((e.detector % 3) as f64 - 1.0, (e.detector / 3) as f64 - 1.0);
+    let theta = v.rotation_deg.to_radians();
+    let (xi, eta) = (
+        PITCH * (col * theta.cos() - row * theta.sin()),
+        PITCH * (col * theta.sin() + row * theta.cos()),
+    );
+    let (ra, dec) = offset_position(v.field.ra, v.field.dec, xi, eta);
+    let n = e.side;
+    let scale = PIXEL_SCALE / 3600.0;
+    let exptime = 30.0;
+
+    let primary = vec![
+        card("TELESCOP", s("Rubin:Simonyi"), "Telescope"),
+        card("INSTRUME", s("LSSTCam"), "Instrument"),
+        card("OBSID", s(&obsid), "Observation id"),
+        card("DAYOBS", s(&v.day_obs), "Observing day"),
+        card("SEQNUM", i(v.seq_num), "Sequence number"),
+        card("CONTRLLR", s("O"), "Controller (O = OCS)"),
+        card("IMGTYPE", s("OBJECT"), "Image type"),
+        card("OBJECT", s(v.field.name), "Target field"),
+        card("PROGRAM", s("BLOCK-365"), "Science program"),
+        card("REASON", s("science"), "Observation reason"),
+        card("FILTER", s(v.band.1), "Physical filter"),
+        card("FILTBAND", s(v.band.0), "Abstract filter band"),
+        card("TIMESYS", s("TAI"), "Time scale of DATE-OBS and MJD-OBS"),
+        card("DATE-OBS", s(&v.date_obs_tai), "Start of exposure (TAI)"),
+        card("MJD-OBS", r(v.mjd_obs_tai), "Start of exposure (MJD, TAI)"),
+        card("EXPTIME", r(exptime), "Exposure time (s)"),
+        card("DARKTIME", r(exptime + 0.9), "Dark time (s)"),
+        card("RA", r(v.field.ra), "Boresight RA (deg)"),
+        card("DEC", r(v.field.dec), "Boresight Dec (deg)"),
+        card("ROTPA", r(v.rotation_deg), "Rotation angle (deg)"),
+        card("AIRMASS", r(v.airmass), "Airmass at start"),
+        card("SEEING", r(v.seeing), "Seeing FWHM (arcsec)"),
+        card("RAFTBAY", s(&raft), "Raft"),
+        card("CCDSLOT", s(&slot), "Detector slot in the raft"),
+        card("DETECTOR", i(90 + e.detector as i64), "Detector number"),
+        card(
+            "CCD_MANU",
+            s(if e.detector % 2 == 0 { "ITL" } else { "E2V" }),
+            "Sensor vendor",
+        ),
+        card("DETSIZE", s(&format!("[1:{n},1:{n}]")), "Detector size"),
+    ];
+    let wcs = vec![
+        card("CTYPE1", s("RA---TAN-SIP"), ""),
+        card("CTYPE2", s("DEC--TAN-SIP"), ""),
+        card("CUNIT1", s("deg"), ""),
+        card("CUNIT2", s("deg"), ""),
+        card("RADESYS", s("ICRS"), ""),
+        card("CRPIX1", r((n as f64 + 1.0) / 2.0), ""),
+        card("CRPIX2", r((n as f64 + 1.0) / 2.0), ""),
+        card("CRVAL1", r(ra), ""),
+        card("CRVAL2", r(dec), ""),
+        card("CD1_1", r(-scale * theta.cos()), ""),
+        card("CD1_2", r(scale * theta.sin()), ""),
+        card("CD2_1", r(scale * theta.sin()), ""),
+        card("CD2_2", r(scale * theta.cos()), ""),
+        card("A_ORDER", i(2), ""),
+        card("A_2_0", r(1.5e-8 * 4096.0 / n as f64), ""),
+        card("A_1_1", r(5.0e-9), ""),
+        card("A_0_2", r(-2.0e-9), ""),
+        card("B_ORDER", i(2), ""),
+        card("B_2_0", r(3.0e-9), ""),
+        card("B_1_1", r(-4.0e-9), ""),
+        card("B_0_2", r(-1.2e-8 * 4096.0 / n as f64), ""),
+        card("BUNIT", s("adu"), ""),
+    ];
+
+    let seed = (e.visit as u64) << 16 | e.detector as u64;
+    let (image, mask, variance) = pixels(n, seed);
+    let mut mask_cards = vec![
+        card("MP_BAD", i(0), "Mask bit: bad column"),
+        card("MP_SAT", i(1), "Mask bit: saturated"),
+    ];
+    mask_cards.extend(wcs.iter().cloned());
+    let planes = [
+        PlaneSpec {
+            extname: "IMAGE",
+            data: PlaneData::F32(&image),
+            cards: wcs.clone(),
+        },
+        PlaneSpec {
+            extname: "MASK",
+            data: PlaneData::I32(&mask),
+            cards: mask_cards,
+        },
+        PlaneSpec {
+            extname: "VARIANCE",
+            data: PlaneData::F32(&variance),
+            cards: wcs,
+        },
+    ];
+    write_mef(
+        &path,
+        &primary,
+        &planes,
+        n,
+        n,
+        Some(128),
+        1 + (seed % 9_999) as i32,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Sky, noise and stars; a bad column; saturated cores. Deterministic in `seed`.
+fn pixels(n: usize, seed: u64) -> (Vec<f32>, Vec<i32>, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    const SKY: f32 = 800.0;
+    const READ_NOISE: f32 = 5.0;
+    const SATURATION: f32 = 60_000.0;
+    let mut image = vec![SKY; n * n];
+    // Stars: about 200 per 1024² pixels, fluxes from a power law, Gaussian PSF of ~0.8″ FWHM.
+    let stars = (200 * n * n / (1024 * 1024)).max(20);
+    let sigma = 0.8 / 2.355 / PIXEL_SCALE;
+    let half = (5.0 * sigma).ceil() as i64;
+    for _ in 0..stars {
+        let (cx, cy) = (
+            rng.random_range(0.0..n as f64),
+            rng.random_range(0.0..n as f64),
+        );
+        let flux = 2_000.0 * (1.0 - rng.random::<f64>()).powf(-1.2);
+        let peak = flux / (2.0 * std::f64::consts::PI * sigma * sigma);
+        for y in (cy as i64 - half).max(0)..(cy as i64 + half + 1).min(n as i64) {
+            for x in (cx as i64 - half).max(0)..(cx as i64 + half + 1).min(n as i64) {
+                let r2 = (x as f64 + 0.5 - cx).powi(2) + (y as f64 + 0.5 - cy).powi(2);
+                image[y as usize * n + x as usize] +=
+                    (peak * (-r2 / (2.0 * sigma * sigma)).exp()) as f32;
+            }
+        }
+    }
+    let mut mask = vec![0i32; n * n];
+    let mut variance = vec![0f32; n * n];
+    let bad_column = rng.random_range(0..n);
+    for (k, value) in image.iter_mut().enumerate() {
+        let var = value.max(0.0) + READ_NOISE * READ_NOISE;
+        *value += var.sqrt() * gaussian(&mut rng);
+        if *value >= SATURATION {
+            *value = SATURATION;
+            mask[k] |= 1 << 1;
+        }
+        if k % n == bad_column {
+            mask[k] |= 1;
+        }
+        variance[k] = var;
+    }
+    (image, mask, variance)
+}
+
+/// A standard normal deviate (Box–Muller).
+fn gaussian<R: Rng>(rng: &mut R) -> f32 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+/// The demo's configuration file text.
+pub fn config_text(listen: &str) -> String {
+    format!(
+        r#"# The skyport demo archive (generated by `skyport demo`).
+[server]
+listen = "{listen}"
+title = "skyport demo archive"
+
+[database]
+sqlite = "archive.sqlite"
+
+[archive]
+authority = "skyport.demo"
+
+[[archive.roots]]
+name = "lsst"
+path = "data/lsst"
+collection = "LSSTCam-demo"
+calib_level = 2
+
+[[archive.roots]]
+name = "real"
+path = "data/real"
+collection = "pypi-real"
+calib_level = 2
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_follow_the_gnomonic_projection() {
+        let (ra, dec) = offset_position(359.9, 0.0, 0.2, 0.0);
+        assert!((ra - 0.1).abs() < 1e-3 && dec.abs() < 1e-12, "{ra} {dec}");
+        let (_, dec) = offset_position(40.0, -89.7, 0.0, -0.5);
+        assert!(
+            dec > -90.0 && dec < -89.7,
+            "moving south past the pole wraps around it: {dec}"
+        );
+    }
+
+    #[test]
+    fn pixels_are_deterministic_and_sane() {
+        let (a, m, v) = pixels(64, 7);
+        let (b, _, _) = pixels(64, 7);
+        assert_eq!(a, b);
+        let mean = a.iter().map(|x| f64::from(*x)).sum::<f64>() / a.len() as f64;
+        assert!(mean > 780.0 && mean < 2000.0, "{mean}");
+        assert!(m.iter().any(|x| x & 1 == 1), "bad column flagged");
+        assert!(v.iter().all(|x| *x >= 25.0));
+    }
+}
