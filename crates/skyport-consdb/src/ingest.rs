@@ -186,7 +186,11 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
         "ivo://{}/{}?{}",
         settings.authority, root.collection, obs_id
     );
-    let (t_min, t_max, t_exptime) = times(path, &header)?;
+    let TimeSpan {
+        t_min,
+        t_max,
+        t_exptime,
+    } = times(path, &header)?;
 
     let mut obscore = Row::default();
     let text = |s: Option<String>| Value::opt_text(s);
@@ -363,8 +367,17 @@ fn sha256_file(path: &Path) -> Result<String, IngestError> {
         .collect())
 }
 
-/// (t_min, t_max, t_exptime) in UTC MJD and seconds.
-fn times(path: &Path, h: &Header) -> Result<(Option<f64>, Option<f64>, Option<f64>), IngestError> {
+/// The time axis of an observation.
+struct TimeSpan {
+    /// Start, UTC MJD.
+    t_min: Option<f64>,
+    /// End, UTC MJD.
+    t_max: Option<f64>,
+    /// Exposure time, seconds.
+    t_exptime: Option<f64>,
+}
+
+fn times(path: &Path, h: &Header) -> Result<TimeSpan, IngestError> {
     let scale = match h.str("TIMESYS").map(|s| s.to_ascii_uppercase()).as_deref() {
         Some("TAI") => hifitime::TimeScale::TAI,
         Some("TT") | Some("TDT") => hifitime::TimeScale::TT,
@@ -380,7 +393,11 @@ fn times(path: &Path, h: &Header) -> Result<(Option<f64>, Option<f64>, Option<f6
     let t_max = end
         .map(|e| e.to_mjd_utc_days())
         .or_else(|| Some(t_min? + exptime? / 86_400.0));
-    Ok((t_min, t_max, exptime))
+    Ok(TimeSpan {
+        t_min,
+        t_max,
+        t_exptime: exptime,
+    })
 }
 
 fn epoch_of(

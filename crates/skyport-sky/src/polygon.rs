@@ -66,7 +66,7 @@ impl Polygon {
                 y: 0.0,
                 z: 0.0,
             },
-            |acc, p| acc.add(p.to_vec3()),
+            |acc, p| acc + p.to_vec3(),
         );
         sum.normalized().map_or(self.vertices[0], Vec3::to_point)
     }
@@ -122,7 +122,7 @@ fn signed_turn(v: &[SkyPoint]) -> Option<f64> {
                 y: 0.0,
                 z: 0.0,
             },
-            |a, b| a.add(*b),
+            |a, b| a + *b,
         )
         .normalized()?;
     let mut sum = 0.0;

@@ -78,15 +78,6 @@ impl Vec3 {
         }
     }
 
-    /// Sum.
-    pub fn add(self, o: Vec3) -> Vec3 {
-        Vec3 {
-            x: self.x + o.x,
-            y: self.y + o.y,
-            z: self.z + o.z,
-        }
-    }
-
     /// Euclidean length.
     pub fn norm(self) -> f64 {
         self.dot(self).sqrt()
@@ -112,6 +103,18 @@ impl Vec3 {
         SkyPoint {
             ra: normalize_ra(ra),
             dec,
+        }
+    }
+}
+
+impl std::ops::Add for Vec3 {
+    type Output = Vec3;
+
+    fn add(self, o: Vec3) -> Vec3 {
+        Vec3 {
+            x: self.x + o.x,
+            y: self.y + o.y,
+            z: self.z + o.z,
         }
     }
 }
