@@ -22,7 +22,7 @@ def test_pyvo_reads_availability():
     # pyvo deprecated TAPService.available (VOSI 1.2 makes availability optional); its
     # parser for the document is current.
     with urllib.request.urlopen(BASE + "/tap/availability", timeout=30) as r:
-        availability = pyvo.io.vosi.parse_availability(r)
+        availability = pyvo.io.vosi.parse_availability(io.BytesIO(r.read()))
     assert availability.available is True
     assert availability.upsince is not None
     assert "accepting" in availability.notes[0]
