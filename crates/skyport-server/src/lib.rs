@@ -34,8 +34,10 @@ use tower_http::trace::TraceLayer;
 
 pub use dali::{DaliError, DaliParams};
 
-/// Limits announced in capabilities and enforced by the services.
-#[derive(Debug, Clone)]
+/// Limits announced in capabilities and enforced by the services (the `[limits]` section of
+/// the configuration file).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Default MAXREC.
     pub maxrec_default: u64,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use skyport_store::{SqliteStore, Store};
 
 use crate::config::Config;
 use crate::{demo, ingest_cmd};
@@ -74,9 +73,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             )?;
             let config = Config::load(&config_path)?;
             let _ = std::fs::remove_file(config.sqlite_path());
-            let store = SqliteStore::open(&config.sqlite_path(), 2)?;
-            store.migrate(&skyport_schema::builtin_schemas()).await?;
-            let store: Arc<dyn Store> = Arc::new(store);
+            let store = crate::open_store(&config).await?;
             let settings = Arc::new(config.ingest_settings());
             let first = ingest_cmd::ingest(
                 Arc::clone(&store),

@@ -23,7 +23,7 @@ pub struct Config {
     pub archive: ArchiveSection,
     /// `[limits]`
     #[serde(default)]
-    pub limits: LimitsSection,
+    pub limits: Limits,
     /// Directory of the config file (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -111,41 +111,6 @@ pub struct BandEntry {
     pub em_min: f64,
     /// Longest wavelength, metres.
     pub em_max: f64,
-}
-
-/// `[limits]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsSection {
-    /// Default MAXREC.
-    pub maxrec_default: u64,
-    /// Hard MAXREC.
-    pub maxrec_hard: u64,
-    /// Default execution duration, seconds.
-    pub execution_seconds_default: u64,
-    /// Hard execution duration, seconds.
-    pub execution_seconds_hard: u64,
-    /// Async job retention, seconds.
-    pub retention_seconds: u64,
-    /// Largest request body, bytes.
-    pub max_request_bytes: usize,
-    /// Time limit of one request, seconds.
-    pub request_timeout_seconds: u64,
-}
-
-impl Default for LimitsSection {
-    fn default() -> Self {
-        let d = Limits::default();
-        LimitsSection {
-            maxrec_default: d.maxrec_default,
-            maxrec_hard: d.maxrec_hard,
-            execution_seconds_default: d.execution_seconds_default,
-            execution_seconds_hard: d.execution_seconds_hard,
-            retention_seconds: d.retention_seconds,
-            max_request_bytes: d.max_request_bytes,
-            request_timeout_seconds: d.request_timeout_seconds,
-        }
-    }
 }
 
 /// A configuration problem, naming the file and the key.
