@@ -163,13 +163,21 @@ pub fn locate(settings: &IngestSettings, path: &Path) -> Result<(DataRoot, Strin
 pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecord, IngestError> {
     let (root, rel_path) = locate(settings, path)?;
     let summary = read_summary(path)?;
-    let science = choose_science_hdu(&summary.hdus)
+    // Each HDU's WCS is parsed once; the science choice, the HDU rows and ObsCore share it.
+    let mut wcs_by_hdu: Vec<Result<Wcs, WcsError>> = summary.hdus.iter().map(hdu_wcs).collect();
+    let has_wcs: Vec<bool> = wcs_by_hdu.iter().map(Result::is_ok).collect();
+    let science_index = choose_science_hdu(&summary.hdus, &has_wcs)
         .ok_or_else(|| IngestError::NoImage(path.to_path_buf()))?;
+    let science = &summary.hdus[science_index];
     let mut header = science.header.clone();
     if science.index > 0 {
         header.inherit_from(&summary.hdus[0].header);
     }
-    let wcs = match Wcs::from_header(&science.header) {
+    let science_wcs = std::mem::replace(
+        &mut wcs_by_hdu[science_index],
+        Err(WcsError::Missing(String::new())),
+    );
+    let wcs = match science_wcs {
         Ok(w) => Some(w),
         Err(source) if settings.require_wcs => {
             return Err(IngestError::NoWcs {
@@ -274,7 +282,12 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     file.push("science_hdu", Value::Int(science.index as i64));
     file.push("ingested_at", Value::Text(chrono_now()));
 
-    let hdus = summary.hdus.iter().map(|h| hdu_row(&did, h)).collect();
+    let hdus = summary
+        .hdus
+        .iter()
+        .zip(has_wcs)
+        .map(|(h, wcs)| hdu_row(&did, h, wcs))
+        .collect();
     Ok(ImageRecord {
         publisher_did: did,
         content_sha256,
@@ -296,7 +309,7 @@ fn chrono_now() -> String {
     )
 }
 
-fn hdu_row(did: &str, h: &HduSummary) -> Row {
+fn hdu_row(did: &str, h: &HduSummary, has_wcs: bool) -> Row {
     let mut r = Row::default();
     r.push("obs_publisher_did", Value::Text(did.to_string()));
     r.push("hdu_index", Value::Int(h.index as i64));
@@ -317,10 +330,7 @@ fn hdu_row(did: &str, h: &HduSummary) -> Row {
     r.push("naxis2", Value::opt_int(h.shape.get(1).map(|n| *n as i64)));
     r.push("bitpix", Value::Int(h.bitpix));
     r.push("compression", Value::opt_text(h.compression.clone()));
-    r.push(
-        "has_wcs",
-        Value::Bool(h.kind == HduKind::Image && Wcs::from_header(&h.header).is_ok()),
-    );
+    r.push("has_wcs", Value::Bool(has_wcs));
     let cards: Vec<String> = h
         .header
         .cards()
@@ -331,17 +341,29 @@ fn hdu_row(did: &str, h: &HduSummary) -> Row {
     r
 }
 
-/// The first image HDU that is not a mask or variance plane, preferring one with a WCS.
-pub fn choose_science_hdu(hdus: &[HduSummary]) -> Option<&HduSummary> {
-    let candidates: Vec<&HduSummary> = hdus
+/// The celestial WCS of an HDU, from its own header.
+fn hdu_wcs(h: &HduSummary) -> Result<Wcs, WcsError> {
+    if h.kind == HduKind::Image {
+        Wcs::from_header(&h.header)
+    } else {
+        Err(WcsError::Missing(format!("HDU {} holds no image", h.index)))
+    }
+}
+
+/// Index of the first image HDU that is not a mask or variance plane, preferring one with a
+/// WCS (`has_wcs[i]` tells for HDU `i`).
+pub fn choose_science_hdu(hdus: &[HduSummary], has_wcs: &[bool]) -> Option<usize> {
+    let candidates: Vec<usize> = hdus
         .iter()
-        .filter(|h| h.kind == HduKind::Image && h.shape.len() >= 2)
-        .filter(|h| !matches!(h.role, PlaneRole::Mask | PlaneRole::Variance))
+        .enumerate()
+        .filter(|(_, h)| h.kind == HduKind::Image && h.shape.len() >= 2)
+        .filter(|(_, h)| !matches!(h.role, PlaneRole::Mask | PlaneRole::Variance))
+        .map(|(i, _)| i)
         .collect();
     candidates
         .iter()
-        .find(|h| Wcs::from_header(&h.header).is_ok())
-        .or_else(|| candidates.first())
+        .find(|&&i| has_wcs.get(i).copied().unwrap_or(false))
+        .or(candidates.first())
         .copied()
 }
 

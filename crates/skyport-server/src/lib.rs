@@ -182,9 +182,8 @@ async fn count_requests(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    state.metrics.in_flight(1);
+    let _in_flight = state.metrics.start_request();
     let response = next.run(request).await;
-    state.metrics.in_flight(-1);
     state.metrics.record(&route, response.status().as_u16());
     response
 }

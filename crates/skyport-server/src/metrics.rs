@@ -4,6 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
+/// A request in flight; decrements the gauge when dropped.
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -19,9 +28,11 @@ impl Metrics {
         }
     }
 
-    /// Marks a request as started (+1) or finished (-1).
-    pub fn in_flight(&self, delta: i64) {
-        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    /// Counts a request as in flight until the returned guard is dropped, which also happens
+    /// when the handler panics.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
     }
 
     /// The exposition text. `images` is the number of images in the archive.
@@ -48,5 +59,26 @@ impl Metrics {
             s.push_str(&format!("skyport_archive_images {n}\n"));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_returns_to_zero_even_when_a_handler_panics() {
+        let m = Metrics::default();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = m.start_request();
+            assert!(m.render(None).contains("skyport_http_requests_in_flight 1"));
+            panic!("handler bug");
+        }));
+        assert!(r.is_err());
+        assert!(
+            m.render(None).contains("skyport_http_requests_in_flight 0"),
+            "{}",
+            m.render(None)
+        );
     }
 }

@@ -18,14 +18,12 @@ pub fn availability(available: bool, up_since: &str, note: &str) -> String {
     )
 }
 
-fn vosi_capability(standard_id: &str, url: &str, version: Option<&str>, use_: &str) -> String {
-    let version = version
-        .map(|v| format!(" version=\"{v}\""))
-        .unwrap_or_default();
+/// A VOSI capability whose interface is one full URL (VOSI 1.1: `accessURL use="full"`).
+fn vosi_capability(standard_id: &str, url: &str) -> String {
     format!(
         "  <capability standardID=\"{standard_id}\">\n\
-         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\"{version}>\n\
-         \x20     <accessURL use=\"{use_}\">{}</accessURL>\n\
+         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n\
+         \x20     <accessURL use=\"full\">{}</accessURL>\n\
          \x20   </interface>\n\
          \x20 </capability>\n",
         escape_xml(url)
@@ -73,14 +71,10 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
     s.push_str(&vosi_capability(
         "ivo://ivoa.net/std/VOSI#capabilities",
         &format!("{base}/capabilities"),
-        None,
-        "full",
     ));
     s.push_str(&vosi_capability(
         "ivo://ivoa.net/std/VOSI#availability",
         &format!("{base}/availability"),
-        None,
-        "full",
     ));
     // VOSI tables (ivo://ivoa.net/std/VOSI#tables-1.1) is declared once /tap/tables exists.
     s.push_str("</vosi:capabilities>\n");

@@ -135,14 +135,42 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
                 .pop()
                 .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
-            let result = f(&conn);
-            if let Ok(mut pool) = readers.lock() {
-                pool.push(conn);
-            }
-            result
+            let lease = Lease {
+                pool: &readers,
+                conn: Some(conn),
+            };
+            f(lease.conn())
         })
         .await
         .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+}
+
+/// A reader connection taken from the pool; it goes back when dropped, also on a panic, so
+/// the pool never shrinks below its permits.
+struct Lease<'a> {
+    pool: &'a Mutex<Vec<Connection>>,
+    conn: Option<Connection>,
+}
+
+impl Lease<'_> {
+    fn conn(&self) -> &Connection {
+        // Set at construction and taken only in drop.
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("lease without a connection"))
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A poisoned lock still holds a usable pool.
+            match self.pool.lock() {
+                Ok(mut pool) => pool.push(conn),
+                Err(poisoned) => poisoned.into_inner().push(conn),
+            }
+        }
     }
 }
 
@@ -424,6 +452,21 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_read_gives_its_connection_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = SqliteStore::open(&dir.path().join("db.sqlite"), 1).expect("open");
+        let failed = store
+            .with_reader(|_| -> Result<(), StoreError> { panic!("bug in a reader closure") })
+            .await;
+        assert!(failed.is_err(), "the panic is reported as an error");
+        // With one reader, a lost connection would make every later read fail.
+        store
+            .ping()
+            .await
+            .expect("the single reader is back in the pool");
+    }
 
     #[test]
     fn versions_compare_numerically() {

@@ -141,9 +141,7 @@ pub async fn ingest(
                 summary.rows_written += rows;
             }
             Ok(UpsertOutcome::Unchanged) => summary.unchanged += 1,
-            Err(e) => summary
-                .failed
-                .push((path.clone(), format!("{}: {e}", path.display()))),
+            Err(e) => summary.failed.push((path, e.to_string())),
         }
         bar.inc(1);
     }
