@@ -5,9 +5,11 @@
 //! nothing breaks at RA = 0/360 or at the poles. The crate is pure: no I/O, no clock.
 
 mod polygon;
+mod shape;
 mod vector;
 
 pub use polygon::{Polygon, SkyCircle};
+pub use shape::{parse_dali, parse_stcs, DaliKind, Shape};
 pub use vector::{angular_separation, SkyPoint, Vec3};
 
 /// Errors from building geometry out of numbers.
