@@ -7,14 +7,23 @@
 //! ```
 
 pub mod ast;
+pub mod catalogue;
 mod convert;
 mod dialect;
 mod error;
 pub mod functions;
 mod lexical;
 mod suggest;
+mod translate;
+pub mod types;
+pub mod units;
 
+pub use catalogue::{Catalogue, ColumnInfo, ColumnMeta, SpatialIndex, TableInfo};
 pub use convert::{parse, MAX_OPERATORS};
 pub use dialect::AdqlDialect;
 pub use error::{AdqlError, ErrorKind, Pos};
 pub use lexical::{is_reserved, Identifier, IdentifierError};
+pub use translate::{
+    parse_and_translate, translate, Dialect, Options, OutputColumn, Translation, Udf,
+};
+pub use types::AdqlType;

@@ -7,7 +7,9 @@
 //! the boundary as [`Value`]s.
 
 pub mod ddl;
+pub mod spatial;
 mod sqlite;
+pub mod sqlite_functions;
 pub mod tap_schema;
 
 use async_trait::async_trait;

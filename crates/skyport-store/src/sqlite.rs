@@ -77,6 +77,7 @@ impl SqliteStore {
         writer
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
             .map_err(open_err)?;
+        crate::sqlite_functions::register(&writer).map_err(open_err)?;
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
@@ -87,6 +88,7 @@ impl SqliteStore {
             .map_err(open_err)?;
             c.execute_batch("PRAGMA query_only=1; PRAGMA busy_timeout=10000;")
                 .map_err(open_err)?;
+            crate::sqlite_functions::register(&c).map_err(open_err)?;
             pool.push(c);
         }
         Ok(SqliteStore {
@@ -354,6 +356,18 @@ impl Store for SqliteStore {
             let mut steps = Vec::new();
             for schema in &schemas {
                 steps.push(migrate_schema(&tx, schema)?);
+            }
+            for spec in crate::spatial::spatial_indexes() {
+                if !table_exists(&tx, &format!("{}.{}", spec.schema, spec.table))? {
+                    continue;
+                }
+                let fresh = !table_exists(&tx, &spec.point_table())?;
+                tx.execute_batch(&crate::spatial::create_sql(&spec))
+                    .map_err(backend)?;
+                if fresh {
+                    tx.execute_batch(&crate::spatial::rebuild_sql(&spec))
+                        .map_err(backend)?;
+                }
             }
             tx.commit().map_err(backend)?;
             Ok(steps)

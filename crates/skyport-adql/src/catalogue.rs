@@ -1,0 +1,159 @@
+//! What a query may name: tables and their columns with types and metadata, built from the
+//! Felis declarations (the same ones that make the tables and TAP_SCHEMA, so the three cannot
+//! disagree), plus per-table spatial indexes the SQLite translation can use.
+
+use skyport_schema::{Datatype, Schema};
+
+use crate::types::AdqlType;
+
+/// Metadata of one column, as TAP writes it into FIELD elements.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnMeta {
+    /// VOTable datatype (`double`, `char`, …).
+    pub datatype: String,
+    /// VOTable arraysize (`*`, `64*`, `2`…).
+    pub arraysize: Option<String>,
+    /// VOTable xtype (`timestamp`, `point`, `adql:REGION`…).
+    pub xtype: Option<String>,
+    /// VO unit.
+    pub unit: Option<String>,
+    /// UCD.
+    pub ucd: Option<String>,
+    /// Utype.
+    pub utype: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+}
+
+/// A column a query may name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnInfo {
+    /// Name as declared (ADQL matches regular identifiers to it case-insensitively).
+    pub name: String,
+    /// ADQL type.
+    pub ty: AdqlType,
+    /// FIELD metadata.
+    pub meta: ColumnMeta,
+}
+
+/// A spatial index over a table, which the SQLite translation uses to pre-filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpatialIndex {
+    /// For `CONTAINS(POINT(lon, lat), shape)`: (lon column, lat column, R*Tree table).
+    pub point: Option<(String, String, String)>,
+    /// For `INTERSECTS(region, shape)` and `CONTAINS`: (region column, R*Tree table).
+    pub region: Option<(String, String)>,
+}
+
+/// A table a query may name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    /// Schema name (`ivoa`).
+    pub schema: String,
+    /// Table name (`ObsCore`).
+    pub name: String,
+    /// Columns in table order.
+    pub columns: Vec<ColumnInfo>,
+    /// A spatial index the translator may use (SQLite only).
+    pub spatial: Option<SpatialIndex>,
+}
+
+impl TableInfo {
+    /// `schema.table` as declared.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The column a (case-rule-aware) identifier names.
+    pub fn column(&self, matches: impl Fn(&str) -> bool) -> Option<&ColumnInfo> {
+        self.columns.iter().find(|c| matches(&c.name))
+    }
+}
+
+/// The tables a query may name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalogue {
+    tables: Vec<TableInfo>,
+}
+
+/// The ADQL type and FIELD metadata of a Felis column.
+pub fn column_from_felis(c: &skyport_schema::Column) -> ColumnInfo {
+    let vo = c.vo_type();
+    let xtype_lower = vo.xtype.as_deref().map(str::to_ascii_lowercase);
+    let ty = match xtype_lower.as_deref() {
+        Some("adql:region") | Some("region") => AdqlType::Region,
+        Some("point") => AdqlType::Point,
+        Some("circle") => AdqlType::Circle,
+        Some("polygon") => AdqlType::Polygon,
+        _ => match c.datatype {
+            Datatype::Boolean => AdqlType::Boolean,
+            Datatype::Byte | Datatype::Short => AdqlType::SmallInt,
+            Datatype::Int => AdqlType::Integer,
+            Datatype::Long => AdqlType::BigInt,
+            Datatype::Float => AdqlType::Real,
+            Datatype::Double => AdqlType::Double,
+            Datatype::Char => AdqlType::Char(c.length),
+            Datatype::String | Datatype::Unicode | Datatype::Text => AdqlType::VarChar(c.length),
+            Datatype::Binary => AdqlType::Blob,
+            Datatype::Timestamp => AdqlType::Timestamp,
+        },
+    };
+    ColumnInfo {
+        name: c.name.clone(),
+        ty,
+        meta: ColumnMeta {
+            datatype: vo.datatype.to_string(),
+            arraysize: vo.arraysize,
+            xtype: vo.xtype,
+            unit: c.unit().map(str::to_string),
+            ucd: c.ucd.clone(),
+            utype: c.utype.clone(),
+            description: c.description.clone(),
+        },
+    }
+}
+
+impl Catalogue {
+    /// Every table of the given Felis schemas.
+    pub fn from_schemas(schemas: &[Schema]) -> Catalogue {
+        let mut cat = Catalogue::default();
+        for s in schemas {
+            for t in &s.tables {
+                cat.add_table(TableInfo {
+                    schema: s.name.clone(),
+                    name: t.name.clone(),
+                    columns: t.columns.iter().map(column_from_felis).collect(),
+                    spatial: None,
+                });
+            }
+        }
+        cat
+    }
+
+    /// Adds (or replaces) a table, e.g. a TAP upload.
+    pub fn add_table(&mut self, table: TableInfo) {
+        self.tables
+            .retain(|t| !(t.schema == table.schema && t.name == table.name));
+        self.tables.push(table);
+    }
+
+    /// Declares a spatial index on `schema.table`. Returns false when there is no such table.
+    pub fn set_spatial_index(&mut self, schema: &str, table: &str, index: SpatialIndex) -> bool {
+        match self
+            .tables
+            .iter_mut()
+            .find(|t| t.schema == schema && t.name == table)
+        {
+            Some(t) => {
+                t.spatial = Some(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// All tables.
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.tables
+    }
+}
