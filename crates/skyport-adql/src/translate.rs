@@ -1530,12 +1530,16 @@ impl<'a> Translator<'a> {
 
     /// A geometry-typed value.
     fn geometry(&mut self, e: &Expr) -> Result<Typed, AdqlError> {
-        let t = self.value(e)?;
+        let mut t = self.value(e)?;
         if !t.ty.is_geometry() {
             return Err(type_error(
                 e.pos(),
                 format!("a geometry is needed here, but `{e}` is {}", t.ty),
             ));
+        }
+        if t.region_column && self.dialect == Dialect::Postgres {
+            // Region columns hold STC-S text; pgsphere needs its own type.
+            t.sql = format!("skyport_region({})", t.sql);
         }
         Ok(t)
     }

@@ -1,5 +1,6 @@
 //! `skyport`: an astronomical image archive served through IVOA protocols.
 
+mod adql_cmd;
 mod bench;
 mod config;
 mod demo;
@@ -61,6 +62,11 @@ enum Command {
         /// Files or directories below the archive's data roots.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// The ADQL engine: check or translate a query read from stdin.
+    Adql {
+        #[command(subcommand)]
+        what: adql_cmd::AdqlCommand,
     },
     /// Benchmarks (outside the test suite).
     Bench {
@@ -136,6 +142,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Bench { what } => bench::run(what).await,
+        Command::Adql { what } => adql_cmd::run(what),
     }
 }
 

@@ -180,3 +180,92 @@ fn garbage_config_gives_one_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("missing.toml"), "{}", text(&out));
 }
+
+fn skyport_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run skyport");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write query");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn adql_check_and_translate() {
+    let ok = skyport_stdin(
+        &["adql", "check"],
+        "SELECT TOP 5 obs_id, DISTANCE(POINT(s_ra, s_dec), POINT(10, 20)) AS d FROM ivoa.ObsCore",
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(out.starts_with("OK\n"), "{out}");
+    assert!(
+        out.contains("obs_id\tVARCHAR") && out.contains("d\tDOUBLE PRECISION\tunit=deg"),
+        "{out}"
+    );
+
+    let bad = skyport_stdin(&["adql", "check"], "SELECT s_ar FROM ivoa.ObsCore");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(
+        err.contains("line 1, column 8") && err.contains("did you mean s_ra?"),
+        "{err}"
+    );
+
+    let syntax_only = skyport_stdin(&["adql", "check", "--no-schema"], "SELECT a FROM nowhere");
+    assert!(syntax_only.status.success());
+    let limit = skyport_stdin(&["adql", "check", "--no-schema"], "SELECT a FROM t LIMIT 1");
+    assert_eq!(limit.status.code(), Some(1));
+
+    let q =
+        "SELECT obs_id FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT(s_ra, s_dec), CIRCLE(10, 20, 1))";
+    let lite = skyport_stdin(&["adql", "translate", "--dialect", "sqlite"], q);
+    let lite_sql = String::from_utf8_lossy(&lite.stdout).to_string();
+    assert!(
+        lite_sql.contains("\"ivoa.ObsCore#point\"") && lite_sql.contains("adql_contains"),
+        "{lite_sql}"
+    );
+    let pg = skyport_stdin(&["adql", "translate", "--dialect", "postgres"], q);
+    let pg_sql = String::from_utf8_lossy(&pg.stdout).to_string();
+    assert!(
+        pg_sql.contains("<@ scircle(") && pg_sql.contains("\"ivoa\".\"ObsCore\""),
+        "{pg_sql}"
+    );
+}
+
+#[test]
+fn translator_table_names_match_the_store() {
+    // The translator prints table names itself; they must be the ones the store creates.
+    for dialect in [
+        skyport_store::Dialect::Sqlite,
+        skyport_store::Dialect::Postgres,
+    ] {
+        let name = skyport_store::ddl::table_name(dialect, "ivoa", "ObsCore");
+        let adql_dialect = match dialect {
+            skyport_store::Dialect::Sqlite => skyport_adql::Dialect::Sqlite,
+            skyport_store::Dialect::Postgres => skyport_adql::Dialect::Postgres,
+        };
+        let cat = skyport_adql::Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+        let t = skyport_adql::parse_and_translate(
+            "SELECT obs_id FROM ivoa.ObsCore",
+            &cat,
+            adql_dialect,
+            &skyport_adql::Options::default(),
+        )
+        .expect("translates");
+        assert!(
+            t.sql.contains(&format!("FROM {name} AS")),
+            "{} vs {name}",
+            t.sql
+        );
+    }
+}
