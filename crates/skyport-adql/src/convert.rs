@@ -10,7 +10,7 @@
 use sqlparser::ast as sql;
 use sqlparser::ast::Spanned;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::ast::*;
 use crate::dialect::AdqlDialect;
@@ -29,11 +29,12 @@ const MAX_DEPTH: usize = 200;
 /// (see [`crate::analyze`]); functions must be ADQL's own or look like a user-defined function
 /// (`prefix_name(…)`).
 pub fn parse(text: &str) -> Result<Query, AdqlError> {
-    check_tokens(text)?;
+    // Tokenise once: check the tokens, then hand them to the parser.
+    let tokens = check_tokens(text)?;
     let statements = Parser::new(&AdqlDialect)
         .with_recursion_limit(MAX_DEPTH)
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(parser_error)?;
     let query = match statements.as_slice() {
         [sql::Statement::Query(q)] => q,
@@ -86,8 +87,8 @@ fn parser_error(e: ParserError) -> AdqlError {
     AdqlError::syntax(pos, format!("syntax error: {message}"))
 }
 
-/// Checks the token stream against ADQL's lexical alphabet.
-fn check_tokens(text: &str) -> Result<(), AdqlError> {
+/// Tokenises and checks the token stream against ADQL's lexical alphabet.
+fn check_tokens(text: &str) -> Result<Vec<TokenWithSpan>, AdqlError> {
     let tokens = Tokenizer::new(&AdqlDialect, text)
         .tokenize_with_location()
         .map_err(|e| {
@@ -189,7 +190,7 @@ fn check_tokens(text: &str) -> Result<(), AdqlError> {
             format!("the query has more than {MAX_OPERATORS} operators; split it up"),
         ));
     }
-    Ok(())
+    Ok(tokens)
 }
 
 /// The syntactic class of an expression (ADQL's BNF keeps these apart).
