@@ -756,18 +756,7 @@ impl<'a> Translator<'a> {
                 // A derived table sees outer names only through the enclosing scopes.
                 let (inner, cols) = self.query(query, false)?;
                 let sql_alias = self.fresh("_t");
-                let columns = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| SourceColumn {
-                        name: c.name.clone(),
-                        ty: c.ty,
-                        meta: c.meta.clone(),
-                        sql: format!("{sql_alias}.{}", quote(&format!("_c{i}"))),
-                        merged_away: false,
-                        stcs_text: c.region_column,
-                    })
-                    .collect();
+                let columns = columns_of_subquery(&sql_alias, &cols);
                 self.add_source(
                     Source {
                         alias: Some(alias.clone()),
@@ -924,19 +913,7 @@ impl<'a> Translator<'a> {
         let sql_alias = self.fresh("_t");
         if let [one] = name {
             if let Some(cte) = self.ctes.iter().rev().find(|c| one.matches(&c.name.value)) {
-                let columns = cte
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| SourceColumn {
-                        name: c.name.clone(),
-                        ty: c.ty,
-                        meta: c.meta.clone(),
-                        sql: format!("{sql_alias}.{}", quote(&format!("_c{i}"))),
-                        merged_away: false,
-                        stcs_text: c.region_column,
-                    })
-                    .collect();
+                let columns = columns_of_subquery(&sql_alias, &cte.columns);
                 let sql = format!("{} AS {sql_alias}", cte.sql_name);
                 return Ok((
                     sql,
@@ -2387,6 +2364,22 @@ impl Typed {
 /// The type a value has once it leaves the outermost select list.
 fn output_type(t: &Typed) -> AdqlType {
     t.ty
+}
+
+/// The columns a subquery (derived table or CTE) shows under its alias: its generated
+/// `_cN` names, with the names, types and metadata of its select list.
+fn columns_of_subquery(sql_alias: &str, cols: &[OutColumn]) -> Vec<SourceColumn> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, c)| SourceColumn {
+            name: c.name.clone(),
+            ty: c.ty,
+            meta: c.meta.clone(),
+            sql: format!("{sql_alias}.{}", quote(&format!("_c{i}"))),
+            merged_away: false,
+            stcs_text: c.region_column,
+        })
+        .collect()
 }
 
 fn distance_typed(sql: String) -> Typed {
