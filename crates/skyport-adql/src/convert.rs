@@ -905,12 +905,10 @@ impl Converter {
                 Ok((Expr::Nested(Box::new(x)), class))
             }
             E::Function(f) => self.function(f, pos),
-            E::Ceil { expr, field } | E::Floor { expr, field } => {
-                let name = if matches!(e, E::Ceil { .. }) {
-                    return Err(not_adql(pos, "CEIL (write CEILING)"));
-                } else {
-                    "FLOOR"
-                };
+            // sqlparser reads CEIL and FLOOR as their own nodes; ADQL has CEILING (an ordinary
+            // call) and FLOOR.
+            E::Ceil { .. } => Err(not_adql(pos, "CEIL (write CEILING)")),
+            E::Floor { expr, field } => {
                 if !matches!(
                     field,
                     sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
@@ -919,11 +917,11 @@ impl Converter {
                 }
                 value(Expr::Function {
                     name: Ident {
-                        value: name.to_string(),
+                        value: "FLOOR".to_string(),
                         delimited: false,
                         pos,
                     },
-                    args: vec![self.scalar(expr, name)?],
+                    args: vec![self.scalar(expr, "FLOOR")?],
                     distinct: false,
                     star: false,
                 })

@@ -200,9 +200,7 @@ impl Source {
     /// Does a qualifier (`t`, `s.t`, `c.s.t`) name this source?
     fn named_by(&self, qualifier: &[Ident]) -> bool {
         match (&self.alias, qualifier) {
-            (Some(a), [q]) => {
-                q.matches(&a.value) || (a.delimited && q.delimited && q.value == a.value)
-            }
+            (Some(a), [q]) => q.matches(&a.value),
             (Some(_), _) => false,
             (None, q) => match (&self.table, q) {
                 (Some((_, t)), [qt]) => qt.matches(t),
@@ -467,22 +465,21 @@ impl<'a> Translator<'a> {
                     let alias = self.fresh("_s");
                     r = format!("SELECT * FROM ({r}) AS {alias}");
                 }
-                if lcols.len() != rcols.len() {
-                    return Err(type_error(
-                        Pos::default(),
-                        format!(
-                            "the operands of {op:?} have {} and {} columns; they must have the same number",
-                            lcols.len(),
-                            rcols.len()
-                        )
-                        .to_uppercase_first(),
-                    ));
-                }
                 let word = match op {
                     SetOp::Union => "UNION",
                     SetOp::Intersect => "INTERSECT",
                     SetOp::Except => "EXCEPT",
                 };
+                if lcols.len() != rcols.len() {
+                    return Err(type_error(
+                        Pos::default(),
+                        format!(
+                            "the operands of {word} have {} and {} columns; they must have the same number",
+                            lcols.len(),
+                            rcols.len()
+                        ),
+                    ));
+                }
                 Ok((
                     format!("{l} {word}{} {r}", if *all { " ALL" } else { "" }),
                     lcols,
@@ -516,77 +513,38 @@ impl<'a> Translator<'a> {
         for item in &s.from {
             from_sql.push(self.table_reference(item)?);
         }
-        let mut items_sql = Vec::new();
-        let mut cols = Vec::new();
-        let mut item_exprs: Vec<Option<Typed>> = Vec::new();
+        let mut list = SelectList::default();
         for item in &s.items {
             match item {
                 SelectItem::Wildcard(pos) => {
-                    let scope = self
-                        .scopes
-                        .last()
-                        .map(|s| s.sources.clone())
-                        .unwrap_or_default();
-                    if scope.is_empty() {
+                    let scope = self.scope();
+                    if scope.sources.is_empty() {
                         return Err(name_error(*pos, "* with no table"));
                     }
-                    let merged = self
-                        .scopes
-                        .last()
-                        .map(|s| s.merged.clone())
-                        .unwrap_or_default();
-                    for m in &merged {
-                        self.push_column(m, outermost, &mut items_sql, &mut cols, &mut item_exprs);
-                    }
-                    for src in &scope {
-                        for c in src.columns.iter().filter(|c| !c.merged_away) {
-                            self.push_column(
-                                c,
-                                outermost,
-                                &mut items_sql,
-                                &mut cols,
-                                &mut item_exprs,
-                            );
-                        }
+                    let columns: Vec<SourceColumn> = scope
+                        .merged
+                        .iter()
+                        .chain(scope.sources.iter().flat_map(|src| src.columns.iter()))
+                        .filter(|c| !c.merged_away)
+                        .cloned()
+                        .collect();
+                    for c in &columns {
+                        self.push_item(&mut list, c.to_typed(), &c.name, true, outermost);
                     }
                 }
                 SelectItem::QualifiedWildcard(q) => {
-                    let src = self.find_source(q)?;
-                    for c in &src.columns {
-                        self.push_column(c, outermost, &mut items_sql, &mut cols, &mut item_exprs);
+                    let columns = self.find_source(q)?.columns.clone();
+                    for c in &columns {
+                        self.push_item(&mut list, c.to_typed(), &c.name, true, outermost);
                     }
                 }
                 SelectItem::Expr { expr, alias } => {
                     let typed = self.value(expr)?;
-                    if typed.ty == AdqlType::Unknown && !matches!(expr.unnested(), Expr::Null(_)) {
-                        // fine: a NULL-typed expression such as COALESCE(NULL)
-                    }
                     let (name, delimited) = match alias {
                         Some(a) => (a.value.clone(), a.delimited),
                         None => (typed.name.clone(), false),
                     };
-                    let sql = if outermost {
-                        self.output_geometry(&typed)
-                    } else {
-                        typed.sql.clone()
-                    };
-                    let idx = cols.len();
-                    items_sql.push(format!("{sql} AS {}", quote(&format!("_c{idx}"))));
-                    let mut meta = typed.meta.clone();
-                    let field = output_type(&typed).field();
-                    if meta.datatype.is_empty() || !typed.is_plain_column() {
-                        meta.datatype = field.datatype;
-                        meta.arraysize = field.arraysize;
-                        meta.xtype = field.xtype;
-                    }
-                    cols.push(OutColumn {
-                        name,
-                        delimited,
-                        ty: output_type(&typed),
-                        meta,
-                        region_column: typed.region_column,
-                    });
-                    item_exprs.push(Some(typed));
+                    self.push_item(&mut list, typed, &name, delimited, outermost);
                 }
             }
         }
@@ -594,20 +552,16 @@ impl<'a> Translator<'a> {
         if s.distinct {
             sql.push_str("DISTINCT ");
         }
-        sql.push_str(&items_sql.join(", "));
+        sql.push_str(&list.sql.join(", "));
         sql.push_str(" FROM ");
         sql.push_str(&from_sql.join(", "));
-        let mut conditions = Vec::new();
         if let Some(w) = &s.selection {
-            conditions.push(self.condition(w)?);
-        }
-        if !conditions.is_empty() {
-            let _ = write!(sql, " WHERE {}", conditions.join(" AND "));
+            let _ = write!(sql, " WHERE {}", self.condition(w)?);
         }
         if !s.group_by.is_empty() {
             let mut parts = Vec::new();
             for g in &s.group_by {
-                parts.push(self.group_or_order_term(g, &cols, &item_exprs)?);
+                parts.push(self.group_or_order_term(g, &list)?);
             }
             let _ = write!(sql, " GROUP BY {}", parts.join(", "));
         }
@@ -618,7 +572,7 @@ impl<'a> Translator<'a> {
             if !order.is_empty() {
                 let mut parts = Vec::new();
                 for o in order {
-                    let term = self.group_or_order_term(&o.expr, &cols, &item_exprs)?;
+                    let term = self.group_or_order_term(&o.expr, &list)?;
                     parts.push(format!("{term}{}", if o.descending { " DESC" } else { "" }));
                 }
                 let _ = write!(sql, " ORDER BY {}", parts.join(", "));
@@ -643,16 +597,12 @@ impl<'a> Translator<'a> {
         } else if let Some(n) = s.top {
             let _ = write!(sql, " LIMIT {n}");
         }
-        Ok((sql, cols))
+        Ok((sql, list.cols))
     }
 
     /// A GROUP BY or ORDER BY term: a column number, a select-list name, or an expression.
-    fn group_or_order_term(
-        &mut self,
-        e: &Expr,
-        cols: &[OutColumn],
-        items: &[Option<Typed>],
-    ) -> Result<String, AdqlError> {
+    fn group_or_order_term(&mut self, e: &Expr, list: &SelectList) -> Result<String, AdqlError> {
+        let cols = &list.cols;
         match e.unnested() {
             Expr::Number { text, pos } if !text.contains(['.', 'e', 'E']) => {
                 let n: usize = text
@@ -667,11 +617,7 @@ impl<'a> Translator<'a> {
                         ),
                     ));
                 }
-                Ok(items
-                    .get(n - 1)
-                    .and_then(|t| t.as_ref())
-                    .map(|t| t.sql.clone())
-                    .unwrap_or_else(|| quote(&format!("_c{}", n - 1))))
+                Ok(list.typed[n - 1].sql.clone())
             }
             Expr::Column(parts) if parts.len() == 1 => {
                 // A column of the tables wins; otherwise a select-list alias.
@@ -685,8 +631,8 @@ impl<'a> Translator<'a> {
                                 parts[0].matches(&c.name)
                             }
                         });
-                        match found.and_then(|i| items.get(i).and_then(|t| t.as_ref())) {
-                            Some(t) => Ok(t.sql.clone()),
+                        match found {
+                            Some(i) => Ok(list.typed[i].sql.clone()),
                             None => Err(err),
                         }
                     }
@@ -696,36 +642,41 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn push_column(
+    /// Adds one select item: its SQL under a generated name, its result column (FIELD
+    /// metadata from the column, or from the type for computed values), and its typed value
+    /// for ORDER BY/GROUP BY to refer back to.
+    fn push_item(
         &self,
-        c: &SourceColumn,
+        list: &mut SelectList,
+        typed: Typed,
+        name: &str,
+        delimited: bool,
         outermost: bool,
-        items_sql: &mut Vec<String>,
-        cols: &mut Vec<OutColumn>,
-        item_exprs: &mut Vec<Option<Typed>>,
     ) {
-        let typed = Typed {
-            sql: c.sql.clone(),
-            ty: c.ty,
-            meta: c.meta.clone(),
-            name: c.name.clone(),
-            region_column: c.stcs_text,
-        };
         let sql = if outermost {
             self.output_geometry(&typed)
         } else {
             typed.sql.clone()
         };
-        let idx = cols.len();
-        items_sql.push(format!("{sql} AS {}", quote(&format!("_c{idx}"))));
-        cols.push(OutColumn {
-            name: c.name.clone(),
-            delimited: true,
-            ty: c.ty,
-            meta: c.meta.clone(),
+        list.sql.push(format!(
+            "{sql} AS {}",
+            quote(&format!("_c{}", list.cols.len()))
+        ));
+        let mut meta = typed.meta.clone();
+        if meta.datatype.is_empty() {
+            let field = typed.ty.field();
+            meta.datatype = field.datatype;
+            meta.arraysize = field.arraysize;
+            meta.xtype = field.xtype;
+        }
+        list.cols.push(OutColumn {
+            name: name.to_string(),
+            delimited,
+            ty: typed.ty,
+            meta,
             region_column: typed.region_column,
         });
-        item_exprs.push(Some(typed));
+        list.typed.push(typed);
     }
 
     /// How a value leaves the outermost select list: geometries as DALI text.
@@ -1018,7 +969,7 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn find_source(&self, qualifier: &[Ident]) -> Result<Source, AdqlError> {
+    fn find_source(&self, qualifier: &[Ident]) -> Result<&Source, AdqlError> {
         for scope in self.scopes.iter().rev() {
             let found: Vec<&Source> = scope
                 .sources
@@ -1026,7 +977,7 @@ impl<'a> Translator<'a> {
                 .filter(|s| s.named_by(qualifier))
                 .collect();
             match found.as_slice() {
-                [one] => return Ok((*one).clone()),
+                [one] => return Ok(one),
                 [] => continue,
                 _ => {
                     return Err(name_error(
@@ -1103,13 +1054,7 @@ impl<'a> Translator<'a> {
             src.columns.iter().find(|c| col.matches(&c.name)).cloned()
         };
         match found {
-            Some(c) => Ok(Typed {
-                sql: c.sql.clone(),
-                ty: c.ty,
-                meta: c.meta.clone(),
-                name: c.name.clone(),
-                region_column: c.stcs_text,
-            }),
+            Some(c) => Ok(c.to_typed()),
             None => {
                 let visible: Vec<String> = self
                     .scopes
@@ -1126,14 +1071,14 @@ impl<'a> Translator<'a> {
     }
 
     /// The source a column reference resolves to (for spatial index use).
-    fn column_source(&self, parts: &[Ident]) -> Option<Source> {
+    fn column_source(&self, parts: &[Ident]) -> Option<&Source> {
         let (qualifier, col) = parts.split_at(parts.len() - 1);
         let col = &col[0];
         for scope in self.scopes.iter().rev() {
             for src in &scope.sources {
                 let named = qualifier.is_empty() || src.named_by(qualifier);
                 if named && src.columns.iter().any(|c| col.matches(&c.name)) {
-                    return Some(src.clone());
+                    return Some(src);
                 }
             }
         }
@@ -1358,18 +1303,15 @@ impl<'a> Translator<'a> {
             }
         }
         // DISTANCE(POINT(lon, lat), POINT(c)) < r (either order): a cone.
-        let (dist, radius, strict_ok) = match (left.unnested(), right.unnested(), op) {
-            (d @ Expr::Function { .. }, r, BinaryOp::Lt | BinaryOp::LtEq) => (d, r, true),
-            (r, d @ Expr::Function { .. }, BinaryOp::Gt | BinaryOp::GtEq) => (d, r, true),
+        let (dist, radius) = match (left.unnested(), right.unnested(), op) {
+            (d @ Expr::Function { .. }, r, BinaryOp::Lt | BinaryOp::LtEq) => (d, r),
+            (r, d @ Expr::Function { .. }, BinaryOp::Gt | BinaryOp::GtEq) => (d, r),
             _ => return Ok(None),
         };
         let Expr::Function { name, args, .. } = dist else {
             return Ok(None);
         };
-        if !name.value.eq_ignore_ascii_case("DISTANCE")
-            || !strict_ok
-            || self.dialect != Dialect::Sqlite
-        {
+        if !name.value.eq_ignore_ascii_case("DISTANCE") || self.dialect != Dialect::Sqlite {
             return Ok(None);
         }
         let Some(r) = constant_number(radius) else {
@@ -1458,20 +1400,23 @@ impl<'a> Translator<'a> {
         // A region column against a constant shape, either way round: their boxes must overlap.
         for (col, other) in [(a, b), (b, a)] {
             if let (Expr::Column(parts), Some(shape)) = (col.unnested(), constant_shape(other)) {
-                if let Some(src) = self.column_source(parts) {
-                    if let (
-                        Some(rowid),
-                        Some(SpatialIndex {
-                            region: Some((rc, idx)),
-                            ..
-                        }),
-                    ) = (&src.rowid_sql, &src.spatial)
-                    {
-                        if parts.last().is_some_and(|c| c.matches(rc)) {
-                            self.uses_spatial_index = true;
-                            return Ok(Some(rtree_overlap(rowid, idx, &shape)));
+                let filter = self.column_source(parts).and_then(|src| {
+                    match (&src.rowid_sql, &src.spatial) {
+                        (
+                            Some(rowid),
+                            Some(SpatialIndex {
+                                region: Some((rc, idx)),
+                                ..
+                            }),
+                        ) if parts.last().is_some_and(|c| c.matches(rc)) => {
+                            Some(rtree_overlap(rowid, idx, &shape))
                         }
+                        _ => None,
                     }
+                });
+                if filter.is_some() {
+                    self.uses_spatial_index = true;
+                    return Ok(filter);
                 }
             }
         }
@@ -1499,8 +1444,9 @@ impl<'a> Translator<'a> {
         if !(lon_name.matches(lc) && lat_name.matches(bc)) {
             return None;
         }
+        let filter = rtree_overlap(rowid, idx, shape);
         self.uses_spatial_index = true;
-        Some(rtree_overlap(rowid, idx, shape))
+        Some(filter)
     }
 
     // ----- values ----------------------------------------------------------------------------
@@ -2045,6 +1991,12 @@ impl<'a> Translator<'a> {
         for a in args {
             typed.push(self.value(a)?);
         }
+        let Some(first) = typed.first() else {
+            return Err(AdqlError::syntax(
+                name.pos,
+                format!("{name} needs arguments"),
+            ));
+        };
         let is_point = |i: usize| {
             typed
                 .get(i)
@@ -2054,15 +2006,16 @@ impl<'a> Translator<'a> {
         if let Some(cs) = cs {
             check_coordsys(cs)?;
         }
-        let arg_sql = |e: &Expr| -> String {
-            args.iter()
-                .position(|a| std::ptr::eq(a, e))
-                .map(|i| typed[i].sql.clone())
-                .unwrap_or_default()
+        // `constructor_form` hands back references into `args`; their translations are the
+        // same-index entries of `typed`.
+        let typed_of = |e: &Expr| -> &Typed {
+            let offset = (e as *const Expr).addr().wrapping_sub(args.as_ptr().addr());
+            let i = offset / std::mem::size_of::<Expr>().max(1);
+            typed.get(i).unwrap_or(first)
         };
+        let arg_sql = |e: &Expr| -> String { typed_of(e).sql.clone() };
         let need_number = |e: &Expr| -> Result<(), AdqlError> {
-            let i = args.iter().position(|a| std::ptr::eq(a, e)).unwrap_or(0);
-            let t = &typed[i];
+            let t = typed_of(e);
             if t.ty.is_numeric() {
                 Ok(())
             } else {
@@ -2073,8 +2026,7 @@ impl<'a> Translator<'a> {
             }
         };
         let need_point = |e: &Expr| -> Result<(), AdqlError> {
-            let i = args.iter().position(|a| std::ptr::eq(a, e)).unwrap_or(0);
-            match typed[i].ty {
+            match typed_of(e).ty {
                 AdqlType::Point | AdqlType::Unknown => Ok(()),
                 other => Err(type_error(
                     e.pos(),
@@ -2232,14 +2184,14 @@ impl<'a> Translator<'a> {
                 )
             }
             ConstructorForm::Centroid(g) => {
-                let i = args.iter().position(|a| std::ptr::eq(a, g)).unwrap_or(0);
-                if !typed[i].ty.is_geometry() {
+                let t = typed_of(g);
+                if !t.ty.is_geometry() {
                     return Err(type_error(
                         g.pos(),
-                        format!("CENTROID needs a geometry, not {}", typed[i].ty),
+                        format!("CENTROID needs a geometry, not {}", t.ty),
                     ));
                 }
-                let s = &typed[i].sql;
+                let s = &t.sql;
                 (
                     if pg {
                         format!("skyport_centroid({s})")
@@ -2355,15 +2307,28 @@ impl<'a> Translator<'a> {
     }
 }
 
-impl Typed {
-    fn is_plain_column(&self) -> bool {
-        !self.meta.datatype.is_empty()
-    }
+/// A SELECT list being built.
+#[derive(Default)]
+struct SelectList {
+    /// `expr AS "_cN"` items.
+    sql: Vec<String>,
+    /// The result columns.
+    cols: Vec<OutColumn>,
+    /// The translated values, for ORDER BY/GROUP BY by number or name.
+    typed: Vec<Typed>,
 }
 
-/// The type a value has once it leaves the outermost select list.
-fn output_type(t: &Typed) -> AdqlType {
-    t.ty
+impl SourceColumn {
+    /// The column as a value in an expression.
+    fn to_typed(&self) -> Typed {
+        Typed {
+            sql: self.sql.clone(),
+            ty: self.ty,
+            meta: self.meta.clone(),
+            name: self.name.clone(),
+            region_column: self.stcs_text,
+        }
+    }
 }
 
 /// The columns a subquery (derived table or CTE) shows under its alias: its generated
@@ -2575,19 +2540,5 @@ fn pg_literal(shape: &Shape) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-trait UppercaseFirst {
-    fn to_uppercase_first(self) -> String;
-}
-
-impl UppercaseFirst for String {
-    fn to_uppercase_first(self) -> String {
-        let mut c = self.chars();
-        match c.next() {
-            Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-            None => self,
-        }
     }
 }

@@ -43,11 +43,14 @@ fn unknown_and_ambiguous_names_are_explained() {
     ok("SELECT OBS_ID, \"obs_id\" FROM IVOA.OBSCORE");
     let e = err("SELECT \"OBS_ID\" FROM ivoa.ObsCore");
     assert!(e.message.contains("unknown column"), "{e}");
-    let e = err(
-        "SELECT obs_id FROM ivoa.ObsCore WHERE s_ra = 'abc' || 1 AND POINT(1, 2) = POINT(1, 2)",
-    );
+    let e = err("SELECT obs_id FROM ivoa.ObsCore WHERE POINT(1, 2) = POINT(1, 2)");
+    assert_eq!(e.kind, ErrorKind::Unsupported, "{e}");
+    assert!(e.message.contains("geometries cannot be compared"), "{e}");
+    let e = err("SELECT obs_id FROM ivoa.ObsCore WHERE s_ra = obs_id");
+    assert_eq!(e.kind, ErrorKind::Type, "{e}");
     assert!(
-        e.message.contains("geometries cannot be compared") || e.kind == ErrorKind::Type,
+        e.message
+            .contains("cannot compare DOUBLE PRECISION with VARCHAR"),
         "{e}"
     );
     let e = err("SELECT obs_id FROM ivoa.ObsCore WHERE 1 = CONTAINS(s_ra, CIRCLE(1, 2, 3))");

@@ -45,6 +45,47 @@ pub fn spatial_indexes() -> Vec<SpatialIndexSpec> {
     }]
 }
 
+/// The two R*Trees of a spec.
+#[derive(Clone, Copy)]
+enum Tree {
+    Point,
+    Region,
+}
+
+impl SpatialIndexSpec {
+    fn rtree(&self, tree: Tree) -> String {
+        match tree {
+            Tree::Point => self.point_table(),
+            Tree::Region => self.region_table(),
+        }
+    }
+
+    /// The indexed geometry of the row called `row` (`new`, `t`…).
+    fn geometry(&self, tree: Tree, row: &str) -> String {
+        match tree {
+            Tree::Point => format!(
+                "adql_point({row}.{}, {row}.{})",
+                quote_ident(self.point.0),
+                quote_ident(self.point.1)
+            ),
+            Tree::Region => format!("{row}.{}", quote_ident(self.region)),
+        }
+    }
+
+    /// The columns whose update moves the row in this tree.
+    fn columns(&self, tree: Tree) -> String {
+        match tree {
+            Tree::Point => format!(
+                "{}, {}",
+                quote_ident(self.point.0),
+                quote_ident(self.point.1)
+            ),
+            Tree::Region => quote_ident(self.region),
+        }
+    }
+}
+
+/// `key, bound0, …, bound5` of a geometry for an R*Tree row.
 fn bbox_values(key: &str, geometry: &str) -> String {
     let b: Vec<String> = (0..6)
         .map(|i| format!("skyport_bbox({geometry}, {i})"))
@@ -56,39 +97,23 @@ fn bbox_values(key: &str, geometry: &str) -> String {
 pub fn create_sql(spec: &SpatialIndexSpec) -> String {
     let table = ddl::table_name(Dialect::Sqlite, spec.schema, spec.table);
     let mut sql = String::new();
-    let (lon, lat) = (quote_ident(spec.point.0), quote_ident(spec.point.1));
-    let region = quote_ident(spec.region);
-    let point_geom = |row: &str| format!("adql_point({row}.{lon}, {row}.{lat})");
-    let region_geom = |row: &str| format!("{row}.{region}");
-    for (rtree, geom, cols) in [
-        (
-            spec.point_table(),
-            &point_geom as &dyn Fn(&str) -> String,
-            format!("{lon}, {lat}"),
-        ),
-        (
-            spec.region_table(),
-            &region_geom as &dyn Fn(&str) -> String,
-            region.clone(),
-        ),
-    ] {
+    for tree in [Tree::Point, Tree::Region] {
+        let rtree = spec.rtree(tree);
         let rt = quote_ident(&rtree);
-        let insert = |row: &str| {
-            format!(
-                "INSERT INTO {rt} SELECT {} WHERE skyport_bbox({g}, 0) IS NOT NULL;",
-                bbox_values(&format!("{row}.rowid"), &geom(row)),
-                g = geom(row)
-            )
-        };
+        let geom = spec.geometry(tree, "new");
+        let insert = format!(
+            "INSERT INTO {rt} SELECT {} WHERE skyport_bbox({geom}, 0) IS NOT NULL;",
+            bbox_values("new.rowid", &geom),
+        );
         sql.push_str(&format!(
             "CREATE VIRTUAL TABLE IF NOT EXISTS {rt} USING rtree(id, minX, maxX, minY, maxY, minZ, maxZ);\n\
-             CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {table} BEGIN {i} END;\n\
+             CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {table} BEGIN {insert} END;\n\
              CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {table} BEGIN DELETE FROM {rt} WHERE id = old.rowid; END;\n\
-             CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE OF {cols} ON {table} BEGIN DELETE FROM {rt} WHERE id = old.rowid; {i} END;\n",
+             CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE OF {cols} ON {table} BEGIN DELETE FROM {rt} WHERE id = old.rowid; {insert} END;\n",
             ins = quote_ident(&format!("{rtree}_insert")),
             del = quote_ident(&format!("{rtree}_delete")),
             upd = quote_ident(&format!("{rtree}_update")),
-            i = insert("new"),
+            cols = spec.columns(tree),
         ));
     }
     sql
@@ -98,14 +123,10 @@ pub fn create_sql(spec: &SpatialIndexSpec) -> String {
 /// after a VACUUM).
 pub fn rebuild_sql(spec: &SpatialIndexSpec) -> String {
     let table = ddl::table_name(Dialect::Sqlite, spec.schema, spec.table);
-    let (lon, lat) = (quote_ident(spec.point.0), quote_ident(spec.point.1));
-    let region = quote_ident(spec.region);
     let mut sql = String::new();
-    for (rtree, geom) in [
-        (spec.point_table(), format!("adql_point(t.{lon}, t.{lat})")),
-        (spec.region_table(), format!("t.{region}")),
-    ] {
-        let rt = quote_ident(&rtree);
+    for tree in [Tree::Point, Tree::Region] {
+        let rt = quote_ident(&spec.rtree(tree));
+        let geom = spec.geometry(tree, "t");
         sql.push_str(&format!(
             "DELETE FROM {rt};\nINSERT INTO {rt} SELECT {} FROM {table} AS t WHERE skyport_bbox({geom}, 0) IS NOT NULL;\n",
             bbox_values("t.rowid", &geom)

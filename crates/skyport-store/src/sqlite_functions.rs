@@ -320,16 +320,30 @@ fn register_geometry(conn: &Connection, flags: FunctionFlags) -> rusqlite::Resul
     })?;
     // skyport_bbox(geometry, i): bound i (0 = min x … 5 = max z) of the R*Tree key; NULL for
     // a geometry that does not parse, so a bad s_region leaves its row out of the index
-    // instead of failing the write.
+    // instead of failing the write. An R*Tree row needs all six bounds of the same geometry,
+    // so the last geometry's box is kept to parse it once, not six times.
     conn.create_scalar_function("skyport_bbox", 2, flags, |ctx| {
+        thread_local! {
+            static LAST: std::cell::RefCell<(Vec<u8>, Option<[f64; 6]>)> =
+                const { std::cell::RefCell::new((Vec::new(), None)) };
+        }
         let i: i64 = ctx.get(1)?;
-        let s = match shape(ctx, 0, "bbox") {
-            Ok(Some(s)) => s,
+        let key: &[u8] = match ctx.get_raw(0) {
+            ValueRef::Blob(b) | ValueRef::Text(b) => b,
             _ => return Ok(None),
         };
-        Ok(usize::try_from(i)
-            .ok()
-            .and_then(|i| s.bounding_box().get(i).copied()))
+        let bbox = LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.0 != key || last.1.is_none() {
+                let parsed = shape(ctx, 0, "bbox")
+                    .ok()
+                    .flatten()
+                    .map(|s| s.bounding_box());
+                *last = (key.to_vec(), parsed);
+            }
+            last.1
+        });
+        Ok(bbox.and_then(|b| usize::try_from(i).ok().and_then(|i| b.get(i).copied())))
     })?;
     Ok(())
 }
