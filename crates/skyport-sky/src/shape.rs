@@ -13,7 +13,7 @@
 //! **Polygon interior.** Vertices may be given in either order; the interior is the smaller side
 //! (the polygon must be smaller than a hemisphere), as pgsphere does.
 
-use crate::polygon::Polygon;
+use crate::polygon::{fmt_coord, Polygon};
 use crate::vector::{angular_separation, SkyPoint, Vec3};
 use crate::SkyError;
 
@@ -428,6 +428,20 @@ impl Shape {
             s.push_str(&format!("{}", if *x == 0.0 { 0.0 } else { *x }));
         }
         s
+    }
+
+    /// STC-S text, as ObsCore `s_region` holds it (polygons as `Polygon::to_stcs` writes them).
+    pub fn to_stcs(&self) -> String {
+        match self {
+            Shape::Point(p) => format!("POSITION ICRS {} {}", fmt_coord(p.ra), fmt_coord(p.dec)),
+            Shape::Circle { center, radius } => format!(
+                "CIRCLE ICRS {} {} {}",
+                fmt_coord(center.ra),
+                fmt_coord(center.dec),
+                fmt_coord(*radius)
+            ),
+            Shape::Polygon(p) => p.to_stcs(),
+        }
     }
 
     /// A compact binary form for passing geometries between SQL functions: a tag byte

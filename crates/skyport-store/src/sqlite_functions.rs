@@ -316,7 +316,7 @@ fn register_geometry(conn: &Connection, flags: FunctionFlags) -> rusqlite::Resul
         Ok(shape(ctx, 0, "output")?.map(|s| s.to_dali_text()))
     })?;
     conn.create_scalar_function("adql_stcs", 1, flags, |ctx| {
-        Ok(shape(ctx, 0, "output")?.map(|s| stcs(&s)))
+        Ok(shape(ctx, 0, "output")?.map(|s| s.to_stcs()))
     })?;
     // skyport_bbox(geometry, i): bound i (0 = min x … 5 = max z) of the R*Tree key; NULL for
     // a geometry that does not parse, so a bad s_region leaves its row out of the index
@@ -346,21 +346,6 @@ fn register_geometry(conn: &Connection, flags: FunctionFlags) -> rusqlite::Resul
         Ok(bbox.and_then(|b| usize::try_from(i).ok().and_then(|i| b.get(i).copied())))
     })?;
     Ok(())
-}
-
-/// STC-S text of a shape.
-fn stcs(s: &Shape) -> String {
-    let nums = |v: Vec<f64>| {
-        v.iter()
-            .map(|x| format!("{x}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match s {
-        Shape::Point(_) => format!("POSITION ICRS {}", nums(s.to_dali())),
-        Shape::Circle { .. } => format!("CIRCLE ICRS {}", nums(s.to_dali())),
-        Shape::Polygon(_) => format!("POLYGON ICRS {}", nums(s.to_dali())),
-    }
 }
 
 /// ADQL LIKE: `%` matches any run, `_` any one character; everything else literally.
