@@ -1,8 +1,17 @@
-//! VOTable output for skyport: the DALI error document now; the streaming result writers
-//! (TABLEDATA, BINARY2, CSV, JSON, Parquet) build on the same escaping rules.
+//! VOTable and tabular output for skyport: streaming writers (VOTable 1.4 TABLEDATA and
+//! BINARY2, CSV, TSV, JSON), the reader for uploaded VOTables, and the DALI error document.
 //!
-//! Pure: everything is written to `String`s or `impl Write`.
+//! Pure: writers append to caller-owned buffers, the reader takes bytes; no I/O here.
 
+mod field;
+mod format;
+mod read;
+mod write;
+
+pub use field::{Cell, Count, Datum, Field, Primitive, Shape};
+pub use format::{Chosen, Format, ALL_FORMATS};
+pub use read::{read_votable, ReadError, UploadedTable};
+pub use write::{push_field, push_json_string, Ending, Info, Prelude, TableWriter};
 /// The VOTable 1.3+ namespace (shared by VOTable 1.4 and 1.5).
 pub const VOTABLE_NS: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
 

@@ -1,0 +1,182 @@
+//! Every writer's output read back: VOTables by our reader (TABLEDATA and BINARY2 must give the
+//! same values), CSV by its RFC 4180 rules, JSON by serde_json.
+
+use skyport_votable::{
+    read_votable, Cell, Datum, Ending, Field, Format, Info, Prelude, TableWriter,
+};
+
+fn fields() -> Vec<Field> {
+    vec![
+        Field::new("id", "long"),
+        Field::new("ra", "double"),
+        Field::new("mag", "float"),
+        Field::new("name", "char").with_arraysize("*"),
+        Field::new("t", "char")
+            .with_arraysize("*")
+            .with_xtype("timestamp"),
+        Field::new("pos", "double")
+            .with_arraysize("2")
+            .with_xtype("point"),
+        Field::new("poly", "double")
+            .with_arraysize("*")
+            .with_xtype("polygon"),
+        Field::new("flag", "boolean"),
+        Field::new("n", "short"),
+    ]
+}
+
+fn rows() -> Vec<Vec<Cell<'static>>> {
+    vec![
+        vec![
+            Cell::Int(1),
+            Cell::Float(10.5),
+            Cell::Float(21.25),
+            Cell::Text("a <b> & \"c\", d"),
+            Cell::Text("2024-05-01T12:00:00.500"),
+            Cell::Text("10.5 -20.25"),
+            Cell::Text("1 2 3 2 2 3"),
+            Cell::Bool(true),
+            Cell::Int(-7),
+        ],
+        vec![Cell::Null; 9],
+        vec![
+            Cell::Int(i64::MAX),
+            Cell::Float(1e-300),
+            Cell::Float(-0.5),
+            Cell::Text("ünïcödé"),
+            Cell::Null,
+            Cell::Null,
+            Cell::Text("0 0 1 0 1 1 0 1"),
+            Cell::Int(0),
+            Cell::Int(32767),
+        ],
+    ]
+}
+
+fn write(format: Format, ending: Ending<'_>) -> Vec<u8> {
+    let mut w = TableWriter::new(
+        format,
+        fields(),
+        Prelude {
+            infos: vec![Info::new("QUERY", "SELECT 1")],
+            extra_resources: String::new(),
+        },
+    );
+    let mut out = Vec::new();
+    w.begin(&mut out);
+    for r in rows() {
+        w.row(&mut out, &r);
+    }
+    w.end(&mut out, ending);
+    assert_eq!(w.rows(), 3);
+    out
+}
+
+fn expected() -> Vec<Vec<Datum>> {
+    rows()
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .enumerate()
+                .map(|(i, c)| match (i, c) {
+                    (_, Cell::Null) => Datum::Null,
+                    (7, c) => Datum::Bool(c != Cell::Int(0)),
+                    (_, Cell::Int(v)) => Datum::Int(v),
+                    (_, Cell::Float(v)) => Datum::Float(v),
+                    (_, Cell::Text(t)) => Datum::Text(t.to_string()),
+                    (_, Cell::Bool(b)) => Datum::Bool(b),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn tabledata_and_binary2_read_back_the_same_values() {
+    for format in [Format::VotableTabledata, Format::VotableBinary2] {
+        let doc = write(format, Ending::Complete);
+        let table = read_votable(&doc, 100).expect("readable");
+        assert_eq!(table.fields, fields(), "{format:?}");
+        assert_eq!(table.rows, expected(), "{format:?}");
+    }
+}
+
+#[test]
+fn overflow_and_error_endings_follow_the_table() {
+    let doc = String::from_utf8(write(Format::VotableTabledata, Ending::Overflow)).expect("utf8");
+    let table_end = doc.find("</TABLE>").expect("table");
+    let status = doc
+        .find("<INFO name=\"QUERY_STATUS\" value=\"OK\"/>")
+        .expect("ok");
+    let overflow = doc
+        .find("<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"/>")
+        .expect("overflow");
+    assert!(status < doc.find("<TABLE>").expect("table") && overflow > table_end);
+    let doc =
+        String::from_utf8(write(Format::VotableBinary2, Ending::Error("boom <1>"))).expect("utf8");
+    assert!(doc.contains(
+        "<INFO name=\"QUERY_STATUS\" value=\"ERROR\">boom &lt;1&gt;</INFO>\n</RESOURCE>"
+    ));
+}
+
+#[test]
+fn csv_quotes_per_rfc4180_and_tsv_has_no_tabs_in_values() {
+    let csv = String::from_utf8(write(Format::Csv, Ending::Complete)).expect("utf8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,ra,mag,name,t,pos,poly,flag,n");
+    assert_eq!(
+        lines[1],
+        "1,10.5,21.25,\"a <b> & \"\"c\"\", d\",2024-05-01T12:00:00.500,10.5 -20.25,1 2 3 2 2 3,T,-7"
+    );
+    assert_eq!(lines[2], ",,,,,,,,");
+    assert_eq!(
+        lines[3],
+        "9223372036854775807,1e-300,-0.5,ünïcödé,,,0 0 1 0 1 1 0 1,F,32767"
+    );
+    let tsv = String::from_utf8(write(Format::Tsv, Ending::Complete)).expect("utf8");
+    assert_eq!(tsv.lines().nth(1).map(|l| l.split('\t').count()), Some(9));
+}
+
+#[test]
+fn json_is_valid_and_typed() {
+    let text = write(Format::Json, Ending::Overflow);
+    let v: serde_json::Value = serde_json::from_slice(&text).expect("valid JSON");
+    assert_eq!(v["status"], "OVERFLOW");
+    assert_eq!(v["columns"][5]["xtype"], "point");
+    assert_eq!(v["data"][0][5], serde_json::json!([10.5, -20.25]));
+    assert_eq!(v["data"][0][0], 1);
+    assert_eq!(v["data"][0][7], true);
+    assert_eq!(v["data"][1][3], serde_json::Value::Null);
+    assert_eq!(v["data"][2][0], serde_json::json!(i64::MAX));
+}
+
+#[test]
+fn binary_uploads_honour_magic_nulls() {
+    // BINARY (no null flags): int with VALUES null=-99 as the magic value, a double NaN.
+    use base64::Engine as _;
+    let mut raw = Vec::new();
+    for (i, x) in [(5i32, 1.5f64), (-99, f64::NAN)] {
+        raw.extend_from_slice(&i.to_be_bytes());
+        raw.extend_from_slice(&x.to_be_bytes());
+        raw.extend_from_slice(&3u32.to_be_bytes());
+        raw.extend_from_slice(b"abc");
+    }
+    let doc = format!(
+        "<VOTABLE version=\"1.2\"><RESOURCE><TABLE>\
+         <FIELD name=\"i\" datatype=\"int\"><VALUES null=\"-99\"/></FIELD>\
+         <FIELD name=\"x\" datatype=\"double\"/><FIELD name=\"s\" datatype=\"char\" arraysize=\"*\"/>\
+         <DATA><BINARY><STREAM encoding=\"base64\">{}</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
+        base64::engine::general_purpose::STANDARD.encode(&raw)
+    );
+    let t = read_votable(doc.as_bytes(), 10).expect("readable");
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![Datum::Int(5), Datum::Float(1.5), Datum::Text("abc".into())],
+            vec![Datum::Null, Datum::Null, Datum::Text("abc".into())],
+        ]
+    );
+    assert!(read_votable(doc.as_bytes(), 1).is_err(), "row limit");
+    assert!(read_votable(b"<html/>", 10).is_err());
+    assert!(read_votable(b"<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>", 10).is_err());
+}
