@@ -10,12 +10,15 @@ pub mod ddl;
 pub mod spatial;
 mod sqlite;
 pub mod sqlite_functions;
+mod sqlite_stream;
+pub mod stream;
 pub mod tap_schema;
 
 use async_trait::async_trait;
 use skyport_schema::Schema;
 
 pub use sqlite::SqliteStore;
+pub use stream::{ColumnKind, JobRow, QueryRequest, RowStream, TempTable};
 
 /// A cell value.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +197,12 @@ pub enum StoreError {
     /// An error from the database engine.
     #[error("database error: {0}")]
     Backend(String),
+    /// The query ran longer than its time limit and was stopped.
+    #[error("the query ran longer than its limit of {0:?} and was stopped")]
+    Timeout(std::time::Duration),
+    /// The consumer went away (a client disconnected) and the query was stopped.
+    #[error("the query was cancelled")]
+    Cancelled,
 }
 
 /// The storage interface. All methods are transactional: a failed call writes nothing.
@@ -218,4 +227,21 @@ pub trait Store: Send + Sync {
 
     /// Checks that the database answers (for VOSI availability).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Starts a read-only query on a reader connection and returns once it is prepared (so
+    /// errors in the SQL come back here, before any row); rows then arrive in batches. At most
+    /// as many queries run at once as there are reader connections; others wait.
+    async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError>;
+
+    /// Creates or replaces a stored UWS job.
+    async fn save_job(&self, job: JobRow) -> Result<(), StoreError>;
+
+    /// A stored job by id.
+    async fn load_job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;
+
+    /// Every stored job, oldest first.
+    async fn load_jobs(&self) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Removes a stored job; false when there was none.
+    async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
 }

@@ -11,10 +11,15 @@ use skyport_schema::Schema;
 use tokio::sync::Semaphore;
 
 use crate::ddl::{self, quote_ident};
+use crate::stream::{JobRow, QueryRequest, RowStream, BATCHES_IN_FLIGHT};
 use crate::tap_schema::{rows_for, TapSchemaRows};
 use crate::{
     Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
 };
+
+/// Where UWS jobs are kept: internal bookkeeping, not part of any published schema.
+const JOBS_DDL: &str = "CREATE TABLE IF NOT EXISTS skyport_uws_job (
+   id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL)";
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -34,7 +39,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn backend(e: rusqlite::Error) -> StoreError {
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -50,7 +55,7 @@ impl ToSql for Value {
     }
 }
 
-fn from_ref(v: ValueRef<'_>) -> Value {
+pub(crate) fn from_ref(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
@@ -123,7 +128,7 @@ impl SqliteStore {
     async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
@@ -137,7 +142,7 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
                 .pop()
                 .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
-            let lease = Lease {
+            let mut lease = Lease {
                 pool: &readers,
                 conn: Some(conn),
             };
@@ -156,10 +161,10 @@ struct Lease<'a> {
 }
 
 impl Lease<'_> {
-    fn conn(&self) -> &Connection {
+    fn conn(&mut self) -> &mut Connection {
         // Set at construction and taken only in drop.
         self.conn
-            .as_ref()
+            .as_mut()
             .unwrap_or_else(|| unreachable!("lease without a connection"))
     }
 }
@@ -174,6 +179,15 @@ impl Drop for Lease<'_> {
             }
         }
     }
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        created: r.get(1)?,
+        phase: r.get(2)?,
+        document: r.get(3)?,
+    })
 }
 
 /// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).
@@ -353,6 +367,7 @@ impl Store for SqliteStore {
                    schema_name TEXT PRIMARY KEY, version TEXT NOT NULL, applied_at TEXT NOT NULL)",
             )
             .map_err(backend)?;
+            tx.execute_batch(JOBS_DDL).map_err(backend)?;
             let mut steps = Vec::new();
             for schema in &schemas {
                 steps.push(migrate_schema(&tx, schema)?);
@@ -460,6 +475,89 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
+    }
+
+    async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("reader pool closed".into()))?;
+        let readers = Arc::clone(&self.readers);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = match readers.lock() {
+                Ok(mut pool) => pool.pop(),
+                Err(poisoned) => poisoned.into_inner().pop(),
+            };
+            let Some(conn) = conn else {
+                let _ = ready_tx.send(Err(StoreError::Backend("no reader connection free".into())));
+                return;
+            };
+            let mut lease = Lease {
+                pool: &readers,
+                conn: Some(conn),
+            };
+            crate::sqlite_stream::run(lease.conn(), &request, ready_tx, rows_tx);
+        });
+        match ready_rx.await {
+            Ok(Ok(columns)) => Ok(RowStream::new(columns, rows_rx)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Backend(
+                "the query thread ended unexpectedly".into(),
+            )),
+        }
+    }
+
+    async fn save_job(&self, job: JobRow) -> Result<(), StoreError> {
+        self.with_writer(move |conn| {
+            conn.execute(
+                "INSERT INTO skyport_uws_job (id, created, phase, document) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET phase=excluded.phase, document=excluded.document",
+                [&job.id, &job.created, &job.phase, &job.document],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let id = id.to_string();
+        self.with_writer(move |conn| {
+            conn.query_row(
+                "SELECT id, created, phase, document FROM skyport_uws_job WHERE id=?1",
+                [&id],
+                job_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn load_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        self.with_writer(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, created, phase, document FROM skyport_uws_job ORDER BY created, id",
+                )
+                .map_err(backend)?;
+            let rows = stmt.query_map([], job_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.with_writer(move |conn| {
+            conn.execute("DELETE FROM skyport_uws_job WHERE id=?1", [&id])
+                .map(|n| n > 0)
+                .map_err(backend)
+        })
+        .await
     }
 }
 

@@ -1,0 +1,102 @@
+//! Streaming reads: the rows of a query arrive in small batches through a bounded channel, so a
+//! result of any size flows from the database cursor to the client in constant memory. Dropping
+//! the [`RowStream`] cancels the query; a deadline stops it with [`StoreError::Timeout`].
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::{StoreError, Value};
+
+/// SQL storage class of a temporary table's column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Integers and booleans.
+    Integer,
+    /// Floating point.
+    Real,
+    /// Text (strings, timestamps, arrays as DALI text).
+    Text,
+}
+
+/// A table that exists only while one query runs (a TAP upload).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TempTable {
+    /// Physical table name, as the translated SQL names it.
+    pub name: String,
+    /// Column names and kinds.
+    pub columns: Vec<(String, ColumnKind)>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// A read-only query to stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRequest {
+    /// SQL text in the store's dialect.
+    pub sql: String,
+    /// Bound parameters.
+    pub params: Vec<Value>,
+    /// Tables created for this query only.
+    pub temp_tables: Vec<TempTable>,
+    /// Longest the query may run (from the first step to the last row).
+    pub timeout: Option<Duration>,
+}
+
+impl QueryRequest {
+    /// A request for `sql` without parameters, uploads or time limit.
+    pub fn new(sql: impl Into<String>) -> QueryRequest {
+        QueryRequest {
+            sql: sql.into(),
+            params: Vec::new(),
+            temp_tables: Vec::new(),
+            timeout: None,
+        }
+    }
+}
+
+/// Rows per batch sent through the channel.
+pub const BATCH_ROWS: usize = 512;
+/// Batches buffered between the database thread and the consumer.
+pub const BATCHES_IN_FLIGHT: usize = 4;
+
+/// A batch of rows or the error that ended the query.
+pub type Batch = Result<Vec<Vec<Value>>, StoreError>;
+
+/// The rows of a running query.
+#[derive(Debug)]
+pub struct RowStream {
+    /// Column names of the result.
+    pub columns: Vec<String>,
+    receiver: mpsc::Receiver<Batch>,
+}
+
+impl RowStream {
+    /// Wraps a receiver filled by a backend.
+    pub fn new(columns: Vec<String>, receiver: mpsc::Receiver<Batch>) -> RowStream {
+        RowStream { columns, receiver }
+    }
+
+    /// The next batch; `None` once every row has been delivered.
+    pub async fn next_batch(&mut self) -> Option<Batch> {
+        self.receiver.recv().await
+    }
+
+    /// The next batch, for callers on a blocking thread.
+    pub fn blocking_next_batch(&mut self) -> Option<Batch> {
+        self.receiver.blocking_recv()
+    }
+}
+
+/// A stored UWS job: the fields the store filters on, and the job itself as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Job id.
+    pub id: String,
+    /// Creation time, ISO 8601 UTC (sorts as text).
+    pub created: String,
+    /// UWS phase.
+    pub phase: String,
+    /// The whole job, serialised by its owner.
+    pub document: String,
+}
