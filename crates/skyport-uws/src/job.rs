@@ -1,0 +1,131 @@
+//! The job model, as persisted (JSON) and rendered (XML).
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Phase;
+
+/// One job parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// Name in upper case (parameter names are case-insensitive).
+    pub name: String,
+    /// Value as sent.
+    pub value: String,
+}
+
+/// One result of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Result id (`result` for TAP).
+    pub id: String,
+    /// File name inside the job's directory.
+    pub file: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A UWS job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id (the last segment of the job URL).
+    pub id: String,
+    /// RUNID, if given.
+    pub run_id: Option<String>,
+    /// Owner (anonymous jobs have none).
+    pub owner: Option<String>,
+    /// Phase, as a UWS string.
+    pub phase: String,
+    /// Creation time, milliseconds since 1970 (UTC).
+    pub created_ms: i64,
+    /// When it started executing.
+    pub started_ms: Option<i64>,
+    /// When it ended.
+    pub ended_ms: Option<i64>,
+    /// Execution duration limit, seconds (0 = none).
+    pub execution_duration: u64,
+    /// When the job and its results are destroyed.
+    pub destruction_ms: i64,
+    /// Parameters, in the order given.
+    pub parameters: Vec<Parameter>,
+    /// Results of a completed job.
+    pub results: Vec<JobResult>,
+    /// Error message of a failed job.
+    pub error: Option<String>,
+}
+
+impl Job {
+    /// The phase as an enum (an unknown stored phase reads as UNKNOWN).
+    pub fn phase(&self) -> Phase {
+        self.phase.parse().unwrap_or(Phase::Unknown)
+    }
+
+    /// Sets the phase.
+    pub fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase.as_str().to_string();
+    }
+
+    /// Every value of a parameter (name case-insensitive).
+    pub fn parameter_values(&self, name: &str) -> Vec<&str> {
+        self.parameters
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value.as_str())
+            .collect()
+    }
+
+    /// The creation time as ISO 8601.
+    pub fn creation_time(&self) -> String {
+        format_time(self.created_ms)
+    }
+}
+
+/// Formats milliseconds since 1970 as UWS wants: ISO 8601, UTC, `T` and a trailing `Z`.
+pub fn format_time(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an ISO 8601 time (with or without zone; none means UTC) to milliseconds since 1970.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp_millis());
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), format) {
+            return Some(d.and_utc().timestamp_millis());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_in_uws_form() {
+        let t = format_time(1_714_564_800_123);
+        assert_eq!(t, "2024-05-01T12:00:00.123Z");
+        assert_eq!(parse_time(&t), Some(1_714_564_800_123));
+        assert_eq!(parse_time("2024-05-01T12:00:00"), Some(1_714_564_800_000));
+        assert_eq!(parse_time("2024-05-01"), Some(1_714_521_600_000));
+        assert_eq!(
+            parse_time("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800_000)
+        );
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}

@@ -1,0 +1,590 @@
+//! The job manager: persistence, the worker pool, limits and restart recovery.
+//!
+//! Every change to a job is a read-modify-write of its stored row under one lock, so a worker
+//! finishing a job and a client aborting it cannot both win. Jobs run in the order they were
+//! queued on `workers` tasks. A job found EXECUTING at start-up was interrupted by a crash or a
+//! restart: it ends in ERROR with a message saying so (a query may be expensive; re-running it
+//! unasked could surprise the owner). QUEUED jobs are queued again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use skyport_store::{JobRow, Store, StoreError};
+use tokio::sync::{mpsc, watch, Mutex, Notify};
+
+use crate::job::{Job, JobResult, Parameter};
+use crate::Phase;
+
+/// What a job runs.
+#[async_trait]
+pub trait Runner: Send + Sync + 'static {
+    /// Runs `job`, writing its result files into `dir`; returns the results, or the error
+    /// message for the job's error document. Dropping the future must stop the work.
+    async fn run(&self, job: &Job, dir: &Path) -> Result<Vec<JobResult>, String>;
+}
+
+/// Limits and places.
+#[derive(Debug, Clone)]
+pub struct ManagerSettings {
+    /// Directory holding one subdirectory per job (uploads, results).
+    pub dir: PathBuf,
+    /// Jobs executing at once.
+    pub workers: usize,
+    /// Execution duration of a new job, seconds.
+    pub execution_default: u64,
+    /// Largest execution duration a client may ask for, seconds.
+    pub execution_hard: u64,
+    /// How long a job lives after creation, seconds.
+    pub retention: u64,
+    /// Longest a blocking `WAIT` holds the request.
+    pub max_wait: Duration,
+    /// How often destruction times are checked.
+    pub sweep_every: Duration,
+}
+
+/// Why a job operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UwsError {
+    /// No such job.
+    #[error("no job {0}")]
+    NotFound(String),
+    /// Not allowed in the job's current phase.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A malformed value.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be written or removed.
+    #[error("job files: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Filters of the job list (UWS 1.1 §2.2.1.1).
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only these phases (any of them); empty means all but ARCHIVED.
+    pub phases: Vec<Phase>,
+    /// Only jobs created after this time (ms since 1970).
+    pub after_ms: Option<i64>,
+    /// Only the `n` most recent, newest first.
+    pub last: Option<usize>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    runner: Arc<dyn Runner>,
+    settings: ManagerSettings,
+    queue: mpsc::UnboundedSender<String>,
+    changes: watch::Sender<u64>,
+    running: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+    edit: Mutex<()>,
+}
+
+/// Creates, stores, runs and destroys jobs.
+#[derive(Clone)]
+pub struct JobManager {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+enum Outcome {
+    Done(Result<Vec<JobResult>, String>),
+    Aborted,
+    TimedOut,
+}
+
+impl JobManager {
+    /// Starts the manager: recovers jobs left by a previous run, then starts the workers and
+    /// the destruction sweeper. Must be called inside a tokio runtime.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        runner: Arc<dyn Runner>,
+        settings: ManagerSettings,
+    ) -> Result<JobManager, UwsError> {
+        std::fs::create_dir_all(&settings.dir)?;
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let manager = JobManager {
+            inner: Arc::new(Inner {
+                store,
+                runner,
+                settings,
+                queue,
+                changes: watch::channel(0).0,
+                running: std::sync::Mutex::new(HashMap::new()),
+                edit: Mutex::new(()),
+            }),
+        };
+        manager.recover().await?;
+        manager.sweep().await;
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..manager.inner.settings.workers.max(1) {
+            let worker = manager.clone();
+            let receiver = Arc::clone(&receiver);
+            tokio::spawn(async move {
+                loop {
+                    let next = receiver.lock().await.recv().await;
+                    let Some(id) = next else { return };
+                    worker.execute(&id).await;
+                }
+            });
+        }
+        let sweeper = manager.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(sweeper.inner.settings.sweep_every).await;
+                sweeper.sweep().await;
+            }
+        });
+        Ok(manager)
+    }
+
+    async fn recover(&self) -> Result<(), UwsError> {
+        let _guard = self.inner.edit.lock().await;
+        for row in self.inner.store.load_jobs().await? {
+            let Some(mut job) = decode(&row) else {
+                continue;
+            };
+            match job.phase() {
+                Phase::Executing => {
+                    job.set_phase(Phase::Error);
+                    job.ended_ms = Some(now_ms());
+                    job.error = Some(
+                        "the server stopped while this job was running; submit it again".into(),
+                    );
+                    tracing::warn!(job = %job.id, "job interrupted by a restart ends in ERROR");
+                    self.put(&job).await?;
+                }
+                Phase::Queued => {
+                    tracing::info!(job = %job.id, "queued job queued again after a restart");
+                    let _ = self.inner.queue.send(job.id.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory of a job's files.
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.inner.settings.dir.join(id)
+    }
+
+    async fn put(&self, job: &Job) -> Result<(), UwsError> {
+        let document = serde_json::to_string(job)
+            .map_err(|e| UwsError::BadRequest(format!("cannot store job: {e}")))?;
+        self.inner
+            .store
+            .save_job(JobRow {
+                id: job.id.clone(),
+                created: job.creation_time(),
+                phase: job.phase.clone(),
+                document,
+            })
+            .await?;
+        self.inner.changes.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// A job by id.
+    pub async fn get(&self, id: &str) -> Result<Job, UwsError> {
+        let row = self.inner.store.load_job(id).await?;
+        row.as_ref()
+            .and_then(decode)
+            .ok_or_else(|| UwsError::NotFound(id.to_string()))
+    }
+
+    /// The jobs a filter selects, oldest first (newest first with `last`).
+    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, UwsError> {
+        let mut jobs: Vec<Job> = self
+            .inner
+            .store
+            .load_jobs()
+            .await?
+            .iter()
+            .filter_map(decode)
+            .filter(|j| {
+                if filter.phases.is_empty() {
+                    j.phase() != Phase::Archived
+                } else {
+                    filter.phases.contains(&j.phase())
+                }
+            })
+            .filter(|j| filter.after_ms.is_none_or(|t| j.created_ms > t))
+            .collect();
+        jobs.sort_by_key(|j| j.created_ms);
+        if let Some(n) = filter.last {
+            jobs.reverse();
+            jobs.truncate(n);
+        }
+        Ok(jobs)
+    }
+
+    /// Creates a PENDING job with parameters and inline files (`(name, content)`, kept in the
+    /// job's directory as `param-<name>`).
+    pub async fn create(
+        &self,
+        parameters: Vec<Parameter>,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Job, UwsError> {
+        let now = now_ms();
+        let mut job = Job {
+            id: new_id(),
+            run_id: None,
+            owner: None,
+            phase: Phase::Pending.as_str().into(),
+            created_ms: now,
+            started_ms: None,
+            ended_ms: None,
+            execution_duration: self.inner.settings.execution_default,
+            destruction_ms: now + (self.inner.settings.retention as i64) * 1000,
+            parameters: Vec::new(),
+            results: Vec::new(),
+            error: None,
+        };
+        self.write_files(&job.id, &files)?;
+        merge_parameters(&mut job, parameters);
+        let _guard = self.inner.edit.lock().await;
+        self.put(&job).await?;
+        Ok(job)
+    }
+
+    fn write_files(&self, id: &str, files: &[(String, Vec<u8>)]) -> Result<(), UwsError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let dir = self.job_dir(id);
+        std::fs::create_dir_all(&dir)?;
+        for (name, content) in files {
+            if !is_safe_name(name) {
+                return Err(UwsError::BadRequest(format!(
+                    "upload part name {name:?} must be letters, digits and underscores"
+                )));
+            }
+            std::fs::write(dir.join(format!("param-{name}")), content)?;
+        }
+        Ok(())
+    }
+
+    /// The path of an inline file of a job, when it exists.
+    pub fn parameter_file(&self, id: &str, name: &str) -> Option<PathBuf> {
+        let path = self.job_dir(id).join(format!("param-{name}"));
+        (is_safe_name(name) && path.is_file()).then_some(path)
+    }
+
+    /// Reads-modifies-writes one job under the edit lock.
+    async fn edit<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Job) -> Result<T, UwsError>,
+    ) -> Result<(Job, T), UwsError> {
+        let _guard = self.inner.edit.lock().await;
+        let mut job = self.get(id).await?;
+        let out = change(&mut job)?;
+        self.put(&job).await?;
+        Ok((job, out))
+    }
+
+    /// Sets parameters of a PENDING job: a name given again replaces the old value, except
+    /// UPLOAD, whose values accumulate.
+    pub async fn set_parameters(
+        &self,
+        id: &str,
+        parameters: Vec<Parameter>,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Job, UwsError> {
+        let current = self.get(id).await?;
+        if current.phase() != Phase::Pending {
+            return Err(not_pending(&current));
+        }
+        self.write_files(id, &files)?;
+        self.edit(id, |job| {
+            if job.phase() != Phase::Pending {
+                return Err(not_pending(job));
+            }
+            merge_parameters(job, parameters);
+            Ok(())
+        })
+        .await
+        .map(|(j, ())| j)
+    }
+
+    /// PHASE=RUN: a PENDING (or HELD) job is queued; running or finished jobs are left alone.
+    pub async fn run(&self, id: &str) -> Result<Job, UwsError> {
+        let (job, queued) = self
+            .edit(id, |job| {
+                Ok(match job.phase() {
+                    Phase::Pending | Phase::Held => {
+                        job.set_phase(Phase::Queued);
+                        true
+                    }
+                    _ => false,
+                })
+            })
+            .await?;
+        if queued {
+            let _ = self.inner.queue.send(job.id.clone());
+        }
+        Ok(job)
+    }
+
+    /// PHASE=ABORT: a job not yet finished ends ABORTED (a running query is stopped).
+    pub async fn abort(&self, id: &str) -> Result<Job, UwsError> {
+        let (job, ()) = self
+            .edit(id, |job| {
+                if !job.phase().is_final() {
+                    job.set_phase(Phase::Aborted);
+                    job.ended_ms = Some(now_ms());
+                }
+                Ok(())
+            })
+            .await?;
+        self.cancel_running(id);
+        Ok(job)
+    }
+
+    fn cancel_running(&self, id: &str) {
+        let running = match self.inner.running.lock() {
+            Ok(r) => r.get(id).cloned(),
+            Err(p) => p.into_inner().get(id).cloned(),
+        };
+        if let Some(n) = running {
+            n.notify_one();
+        }
+    }
+
+    /// Destroys a job: stops it, removes its files and its record.
+    pub async fn delete(&self, id: &str) -> Result<(), UwsError> {
+        let _guard = self.inner.edit.lock().await;
+        if !self.inner.store.delete_job(id).await? {
+            return Err(UwsError::NotFound(id.to_string()));
+        }
+        self.cancel_running(id);
+        self.inner.changes.send_modify(|n| *n += 1);
+        let dir = self.job_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the execution duration of a PENDING job (seconds; clamped to the hard limit; 0,
+    /// "unlimited", becomes the hard limit).
+    pub async fn set_execution_duration(&self, id: &str, seconds: i64) -> Result<Job, UwsError> {
+        if seconds < 0 {
+            return Err(UwsError::BadRequest(format!(
+                "EXECUTIONDURATION must be a non-negative number of seconds, got {seconds}"
+            )));
+        }
+        let hard = self.inner.settings.execution_hard;
+        self.edit(id, |job| {
+            if job.phase() != Phase::Pending {
+                return Err(not_pending(job));
+            }
+            let asked = seconds as u64;
+            job.execution_duration = if asked == 0 || asked > hard {
+                hard
+            } else {
+                asked
+            };
+            Ok(())
+        })
+        .await
+        .map(|(j, ())| j)
+    }
+
+    /// Sets the destruction time (no later than the retention period allows).
+    pub async fn set_destruction(&self, id: &str, at_ms: i64) -> Result<Job, UwsError> {
+        let retention = self.inner.settings.retention as i64 * 1000;
+        self.edit(id, |job| {
+            job.destruction_ms = at_ms.min(job.created_ms + retention);
+            Ok(())
+        })
+        .await
+        .map(|(j, ())| j)
+    }
+
+    /// Blocks while the job is PENDING, QUEUED or EXECUTING (and, with `phase`, in that phase)
+    /// until its phase changes or `wait` passes (`None` = as long as the server allows).
+    pub async fn wait(
+        &self,
+        id: &str,
+        wait: Option<Duration>,
+        phase: Option<Phase>,
+    ) -> Result<Job, UwsError> {
+        let mut changes = self.inner.changes.subscribe();
+        let job = self.get(id).await?;
+        let active = matches!(
+            job.phase(),
+            Phase::Pending | Phase::Queued | Phase::Executing
+        );
+        if !active || phase.is_some_and(|p| p != job.phase()) {
+            return Ok(job);
+        }
+        let limit = wait
+            .unwrap_or(self.inner.settings.max_wait)
+            .min(self.inner.settings.max_wait);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    let now = self.get(id).await?;
+                    if changed.is_err() || now.phase != job.phase {
+                        return Ok(now);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => return self.get(id).await,
+            }
+        }
+    }
+
+    async fn execute(&self, id: &str) {
+        let started = {
+            let _guard = self.inner.edit.lock().await;
+            match self.get(id).await {
+                Ok(mut job) if job.phase() == Phase::Queued => {
+                    job.set_phase(Phase::Executing);
+                    job.started_ms = Some(now_ms());
+                    match self.put(&job).await {
+                        Ok(()) => Some(job),
+                        Err(e) => {
+                            tracing::error!(job = id, "cannot start job: {e}");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            }
+        };
+        let Some(job) = started else { return };
+        let cancel = Arc::new(Notify::new());
+        match self.inner.running.lock() {
+            Ok(mut r) => r.insert(id.to_string(), Arc::clone(&cancel)),
+            Err(p) => p.into_inner().insert(id.to_string(), Arc::clone(&cancel)),
+        };
+        let dir = self.job_dir(id);
+        let outcome = match std::fs::create_dir_all(&dir) {
+            Err(e) => Outcome::Done(Err(format!("cannot create the job directory: {e}"))),
+            Ok(()) => {
+                let limit = match job.execution_duration {
+                    0 => Duration::from_secs(self.inner.settings.execution_hard.max(1)),
+                    s => Duration::from_secs(s),
+                };
+                tokio::select! {
+                    r = self.inner.runner.run(&job, &dir) => Outcome::Done(r),
+                    () = cancel.notified() => Outcome::Aborted,
+                    () = tokio::time::sleep(limit) => Outcome::TimedOut,
+                }
+            }
+        };
+        match self.inner.running.lock() {
+            Ok(mut r) => r.remove(id),
+            Err(p) => p.into_inner().remove(id),
+        };
+        let finished = self
+            .edit(id, |job| {
+                if job.phase() != Phase::Executing {
+                    return Ok(());
+                }
+                job.ended_ms = Some(now_ms());
+                match outcome {
+                    Outcome::Done(Ok(results)) => {
+                        job.set_phase(Phase::Completed);
+                        job.results = results;
+                    }
+                    Outcome::Done(Err(message)) => {
+                        job.set_phase(Phase::Error);
+                        job.error = Some(message);
+                    }
+                    Outcome::Aborted => job.set_phase(Phase::Aborted),
+                    Outcome::TimedOut => {
+                        // UWS 1.1 §2.2.3.3: a job over its execution duration is aborted.
+                        job.set_phase(Phase::Aborted);
+                        job.error = Some(format!(
+                            "the job ran longer than its execution duration of {} s and was stopped",
+                            job.execution_duration
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = finished {
+            tracing::warn!(job = id, "job finished but cannot be updated: {e}");
+        }
+    }
+
+    /// Destroys every job whose destruction time has passed.
+    pub async fn sweep(&self) {
+        let now = now_ms();
+        let expired: Vec<String> = match self.inner.store.load_jobs().await {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(decode)
+                .filter(|j| j.destruction_ms <= now)
+                .map(|j| j.id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("cannot list jobs for destruction: {e}");
+                return;
+            }
+        };
+        for id in expired {
+            match self.delete(&id).await {
+                Ok(()) | Err(UwsError::NotFound(_)) => tracing::info!(job = %id, "job destroyed"),
+                Err(e) => tracing::warn!(job = %id, "cannot destroy job: {e}"),
+            }
+        }
+    }
+}
+
+fn decode(row: &JobRow) -> Option<Job> {
+    match serde_json::from_str(&row.document) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!(job = %row.id, "stored job is unreadable: {e}");
+            None
+        }
+    }
+}
+
+fn not_pending(job: &Job) -> UwsError {
+    UwsError::Forbidden(format!(
+        "job {} is {}; this can be changed only while it is PENDING",
+        job.id, job.phase
+    ))
+}
+
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn merge_parameters(job: &mut Job, parameters: Vec<Parameter>) {
+    for p in parameters {
+        let name = p.name.to_ascii_uppercase();
+        if name == "RUNID" {
+            job.run_id = Some(p.value.clone());
+        }
+        if name != "UPLOAD" {
+            job.parameters.retain(|q| q.name != name);
+        }
+        job.parameters.push(Parameter {
+            name,
+            value: p.value,
+        });
+    }
+}

@@ -1,0 +1,303 @@
+//! The job manager against a real SQLite store, with a runner that sleeps for the number of
+//! milliseconds in its QUERY parameter and then writes a result file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use skyport_store::{JobRow, SqliteStore, Store};
+use skyport_uws::{
+    Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Runner,
+};
+
+struct Sleeper;
+
+#[async_trait]
+impl Runner for Sleeper {
+    async fn run(&self, job: &Job, dir: &Path) -> Result<Vec<JobResult>, String> {
+        let ms: u64 = job
+            .parameter_values("QUERY")
+            .first()
+            .and_then(|q| q.parse().ok())
+            .ok_or("QUERY must be a number of milliseconds")?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        std::fs::write(dir.join("out.txt"), b"done").map_err(|e| e.to_string())?;
+        Ok(vec![JobResult {
+            id: "result".into(),
+            file: "out.txt".into(),
+            mime: "text/plain".into(),
+            size: 4,
+        }])
+    }
+}
+
+fn settings(dir: &Path) -> ManagerSettings {
+    ManagerSettings {
+        dir: dir.join("jobs"),
+        workers: 1,
+        execution_default: 2,
+        execution_hard: 5,
+        retention: 3600,
+        max_wait: Duration::from_secs(5),
+        sweep_every: Duration::from_millis(100),
+    }
+}
+
+async fn open(dir: &Path) -> Arc<dyn Store> {
+    let store = SqliteStore::open(&dir.join("a.sqlite"), 1).expect("open");
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    Arc::new(store)
+}
+
+fn p(name: &str, value: &str) -> Parameter {
+    Parameter {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+async fn finish(m: &JobManager, id: &str) -> Job {
+    for _ in 0..50 {
+        let j = m
+            .wait(id, Some(Duration::from_secs(2)), None)
+            .await
+            .expect("wait");
+        if j.phase().is_final() {
+            return j;
+        }
+    }
+    panic!("job {id} never finished")
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completion_and_parameters_replace() {
+    let dir = tempfile::tempdir().expect("dir");
+    let m = JobManager::start(
+        open(dir.path()).await,
+        Arc::new(Sleeper),
+        settings(dir.path()),
+    )
+    .await
+    .expect("start");
+    let job = m
+        .create(vec![p("query", "10"), p("runid", "a")], vec![])
+        .await
+        .expect("create");
+    assert_eq!(job.phase(), Phase::Pending);
+    let job = m
+        .set_parameters(
+            &job.id,
+            vec![
+                p("RUNID", "b"),
+                p("UPLOAD", "t1,param:t1"),
+                p("upload", "t2,http://x"),
+            ],
+            vec![],
+        )
+        .await
+        .expect("set");
+    assert_eq!(job.run_id.as_deref(), Some("b"));
+    assert_eq!(
+        job.parameter_values("runid"),
+        ["b"],
+        "replaced, not duplicated"
+    );
+    assert_eq!(
+        job.parameter_values("UPLOAD").len(),
+        2,
+        "uploads accumulate"
+    );
+    m.run(&job.id).await.expect("run");
+    let done = finish(&m, &job.id).await;
+    assert_eq!(done.phase(), Phase::Completed, "{done:?}");
+    assert!(done.started_ms.is_some() && done.ended_ms >= done.started_ms);
+    assert!(m.job_dir(&job.id).join("out.txt").is_file());
+    let err = m
+        .set_parameters(&job.id, vec![p("QUERY", "1")], vec![])
+        .await
+        .expect_err("not pending");
+    assert!(err.to_string().contains("PENDING"), "{err}");
+    m.delete(&job.id).await.expect("delete");
+    assert!(m.get(&job.id).await.is_err());
+    assert!(!m.job_dir(&job.id).exists(), "files removed");
+}
+
+#[tokio::test]
+async fn abort_and_execution_duration_stop_running_jobs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let m = JobManager::start(
+        open(dir.path()).await,
+        Arc::new(Sleeper),
+        settings(dir.path()),
+    )
+    .await
+    .expect("start");
+    let long = m
+        .create(vec![p("QUERY", "60000")], vec![])
+        .await
+        .expect("create");
+    m.run(&long.id).await.expect("run");
+    let waiting = m
+        .create(vec![p("QUERY", "1")], vec![])
+        .await
+        .expect("create");
+    m.run(&waiting.id).await.expect("run");
+    // One worker: the second job waits behind the first.
+    let j = m
+        .wait(&long.id, Some(Duration::from_secs(2)), Some(Phase::Queued))
+        .await
+        .expect("wait");
+    assert_eq!(j.phase(), Phase::Executing);
+    assert_eq!(
+        m.get(&waiting.id).await.expect("get").phase(),
+        Phase::Queued
+    );
+    m.abort(&long.id).await.expect("abort");
+    assert_eq!(finish(&m, &long.id).await.phase(), Phase::Aborted);
+    assert_eq!(
+        finish(&m, &waiting.id).await.phase(),
+        Phase::Completed,
+        "the queue moves on"
+    );
+
+    let slow = m
+        .create(vec![p("QUERY", "60000")], vec![])
+        .await
+        .expect("create");
+    let slow = m
+        .set_execution_duration(&slow.id, 1)
+        .await
+        .expect("duration");
+    assert_eq!(slow.execution_duration, 1);
+    m.run(&slow.id).await.expect("run");
+    let started = std::time::Instant::now();
+    let end = finish(&m, &slow.id).await;
+    assert_eq!(end.phase(), Phase::Aborted);
+    assert!(
+        end.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("execution duration"),
+        "{end:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let clamped = m.create(vec![], vec![]).await.expect("create");
+    assert_eq!(
+        m.set_execution_duration(&clamped.id, 10_000)
+            .await
+            .expect("set")
+            .execution_duration,
+        5
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_no_job_is_left_executing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(dir.path()).await;
+    let mut interrupted = None;
+    for (id, phase) in [("running", "EXECUTING"), ("waiting", "QUEUED")] {
+        let job = Job {
+            id: id.into(),
+            run_id: None,
+            owner: None,
+            phase: phase.into(),
+            created_ms: chrono::Utc::now().timestamp_millis(),
+            started_ms: None,
+            ended_ms: None,
+            execution_duration: 2,
+            destruction_ms: chrono::Utc::now().timestamp_millis() + 3_600_000,
+            parameters: vec![p("QUERY", "1")],
+            results: vec![],
+            error: None,
+        };
+        store
+            .save_job(JobRow {
+                id: id.into(),
+                created: job.creation_time(),
+                phase: phase.into(),
+                document: serde_json::to_string(&job).expect("json"),
+            })
+            .await
+            .expect("save");
+        interrupted.get_or_insert(job);
+    }
+    let m = JobManager::start(store, Arc::new(Sleeper), settings(dir.path()))
+        .await
+        .expect("start");
+    let r = m.get("running").await.expect("get");
+    assert_eq!(r.phase(), Phase::Error);
+    assert!(r.error.as_deref().unwrap_or("").contains("submit it again"));
+    assert_eq!(
+        finish(&m, "waiting").await.phase(),
+        Phase::Completed,
+        "queued jobs run after a restart"
+    );
+}
+
+#[tokio::test]
+async fn destruction_time_removes_the_job_and_the_list_filters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let m = JobManager::start(
+        open(dir.path()).await,
+        Arc::new(Sleeper),
+        settings(dir.path()),
+    )
+    .await
+    .expect("start");
+    let a = m
+        .create(vec![], vec![("t1".into(), b"<VOTABLE/>".to_vec())])
+        .await
+        .expect("a");
+    assert!(m.parameter_file(&a.id, "t1").is_some());
+    assert!(
+        m.create(vec![], vec![("../x".into(), vec![])])
+            .await
+            .is_err(),
+        "unsafe part name"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = m.create(vec![p("QUERY", "1")], vec![]).await.expect("b");
+    m.run(&b.id).await.expect("run");
+    finish(&m, &b.id).await;
+    let last = m
+        .list(&JobFilter {
+            last: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        last.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        [b.id.as_str()]
+    );
+    let pending = m
+        .list(&JobFilter {
+            phases: vec![Phase::Pending],
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        [a.id.as_str()]
+    );
+    let after = m
+        .list(&JobFilter {
+            after_ms: Some(a.created_ms),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(after.len(), 1);
+    m.set_destruction(&a.id, chrono::Utc::now().timestamp_millis())
+        .await
+        .expect("destruction");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(m.get(&a.id).await.is_err(), "destroyed by the sweeper");
+    assert!(!m.job_dir(&a.id).exists());
+}
