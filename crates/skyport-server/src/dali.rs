@@ -140,6 +140,11 @@ impl DaliParams {
         Ok(Some(value))
     }
 
+    /// Every (name as sent, value) pair, in request order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Number of name/value pairs.
     pub fn len(&self) -> usize {
         self.pairs.len()

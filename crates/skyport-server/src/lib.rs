@@ -6,6 +6,7 @@ pub mod dali;
 mod files;
 pub mod landing;
 pub mod metrics;
+pub mod tap;
 pub mod vosi;
 
 use std::future::Future;
@@ -53,6 +54,12 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Time limit of one HTTP request, seconds.
     pub request_timeout_seconds: u64,
+    /// Largest uploaded table, bytes.
+    pub upload_max_bytes: usize,
+    /// Most rows of an uploaded table.
+    pub upload_max_rows: usize,
+    /// Async jobs executing at once.
+    pub async_workers: usize,
 }
 
 impl Default for Limits {
@@ -65,6 +72,9 @@ impl Default for Limits {
             retention_seconds: 172_800,
             max_request_bytes: 100 * 1024 * 1024,
             request_timeout_seconds: 3600,
+            upload_max_bytes: 16 * 1024 * 1024,
+            upload_max_rows: 100_000,
+            async_workers: 2,
         }
     }
 }
@@ -80,6 +90,8 @@ pub struct ServerSettings {
     pub roots: Vec<(String, PathBuf)>,
     /// Limits.
     pub limits: Limits,
+    /// Where async jobs keep their uploads and results.
+    pub jobs_dir: PathBuf,
 }
 
 /// Shared state of the handlers.
@@ -92,6 +104,45 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Start time (ISO 8601 UTC), for VOSI upSince.
     pub started_at: String,
+    /// The TAP query service.
+    pub tap: Arc<tap::TapService>,
+    /// Async TAP jobs.
+    pub jobs: skyport_uws::JobManager,
+}
+
+impl AppState {
+    /// Builds the state and starts the async job workers (recovering jobs a previous run left).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        settings: ServerSettings,
+    ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
+        let limits = settings.limits.clone();
+        let tap = Arc::new(tap::TapService::new(Arc::clone(&store), limits.clone()));
+        let jobs = skyport_uws::JobManager::start(
+            Arc::clone(&store),
+            Arc::new(tap::jobs::TapRunner {
+                tap: Arc::clone(&tap),
+            }),
+            skyport_uws::ManagerSettings {
+                dir: settings.jobs_dir.clone(),
+                workers: limits.async_workers,
+                execution_default: limits.execution_seconds_default,
+                execution_hard: limits.execution_seconds_hard,
+                retention: limits.retention_seconds,
+                max_wait: Duration::from_secs(60),
+                sweep_every: Duration::from_secs(30),
+            },
+        )
+        .await?;
+        Ok(Arc::new(AppState {
+            store,
+            settings,
+            metrics: Default::default(),
+            started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            tap,
+            jobs,
+        }))
+    }
 }
 
 /// The `Server` header value (taplint asks services to name their software).
@@ -105,6 +156,43 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_page))
         .route("/tap/availability", get(tap_availability))
         .route("/tap/capabilities", get(tap_capabilities))
+        .route("/tap", get(tap::http::index))
+        .route("/tap/sync", get(tap::http::sync).post(tap::http::sync))
+        .route("/tap/tables", get(tap::http::tables))
+        .route("/tap/tables/{name}", get(tap::http::table))
+        .route("/tap/examples", get(tap::http::examples))
+        .route("/tap/async", get(tap::jobs::list).post(tap::jobs::create))
+        .route(
+            "/tap/async/{id}",
+            get(tap::jobs::show)
+                .post(tap::jobs::post_job)
+                .delete(tap::jobs::delete),
+        )
+        .route(
+            "/tap/async/{id}/phase",
+            get(tap::jobs::phase).post(tap::jobs::set_phase),
+        )
+        .route(
+            "/tap/async/{id}/executionduration",
+            get(tap::jobs::execution_duration).post(tap::jobs::set_execution_duration),
+        )
+        .route(
+            "/tap/async/{id}/destruction",
+            get(tap::jobs::destruction).post(tap::jobs::set_destruction),
+        )
+        .route("/tap/async/{id}/quote", get(tap::jobs::empty_text))
+        .route("/tap/async/{id}/owner", get(tap::jobs::empty_text))
+        .route("/tap/async/{id}/error", get(tap::jobs::error))
+        .route("/tap/async/{id}/results", get(tap::jobs::results))
+        .route("/tap/async/{id}/results/{result}", get(tap::jobs::result))
+        .route(
+            "/tap/async/{id}/parameters",
+            get(tap::jobs::parameters).post(tap::jobs::set_parameters),
+        )
+        .route(
+            "/tap/async/{id}/parameters/{name}",
+            get(tap::jobs::parameter_file),
+        )
         .route("/files/{root}/{*path}", get(files::serve_file))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -30,6 +30,35 @@ fn vosi_capability(standard_id: &str, url: &str) -> String {
     )
 }
 
+/// ADQL feature groups this service declares, with their forms (TAPRegExt / ADQL 2.1 §4).
+const FEATURES: [(&str, &[&str]); 8] = [
+    (
+        "features-adqlgeo",
+        &[
+            "POINT",
+            "CIRCLE",
+            "BOX",
+            "POLYGON",
+            "REGION",
+            "CONTAINS",
+            "INTERSECTS",
+            "DISTANCE",
+            "AREA",
+            "CENTROID",
+            "COORD1",
+            "COORD2",
+            "COORDSYS",
+        ],
+    ),
+    ("features-adql-string", &["LOWER", "UPPER", "ILIKE"]),
+    ("features-adql-conditional", &["COALESCE"]),
+    ("features-adql-common-table", &["WITH"]),
+    ("features-adql-sets", &["UNION", "EXCEPT", "INTERSECT"]),
+    ("features-adql-type", &["CAST"]),
+    ("features-adql-unit", &["IN_UNIT"]),
+    ("features-adql-offset", &["OFFSET"]),
+];
+
 /// The TAP service's capabilities (VOSI capabilities with a TAPRegExt `tr:TableAccess`).
 /// `base` is the TAP base URL without a trailing slash.
 pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
@@ -52,21 +81,47 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
          \x20     <name>ADQL</name>\n\
          \x20     <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n\
          \x20     <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\n\
-         \x20     <description>The Astronomical Data Query Language</description>\n\
-         \x20   </language>\n\
-         \x20   <outputFormat ivo-id=\"ivo://ivoa.net/std/TAPRegExt#output-votable-td\">\n\
-         \x20     <mime>application/x-votable+xml</mime>\n\
-         \x20     <alias>votable</alias>\n\
-         \x20   </outputFormat>\n\
+         \x20     <description>The Astronomical Data Query Language</description>\n"
+    ));
+    for (key, forms) in FEATURES {
+        s.push_str(&format!(
+            "      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#{key}\">\n"
+        ));
+        for form in forms {
+            s.push_str(&format!("        <feature><form>{form}</form></feature>\n"));
+        }
+        s.push_str("      </languageFeatures>\n");
+    }
+    s.push_str("    </language>\n");
+    for format in skyport_votable::ALL_FORMATS {
+        match format.ivo_id() {
+            Some(id) => s.push_str(&format!("    <outputFormat ivo-id=\"{id}\">\n")),
+            None => s.push_str("    <outputFormat>\n"),
+        }
+        s.push_str(&format!(
+            "      <mime>{}</mime>\n",
+            escape_xml(format.mime())
+        ));
+        for alias in format.aliases().iter().take(1) {
+            s.push_str(&format!("      <alias>{alias}</alias>\n"));
+        }
+        s.push_str("    </outputFormat>\n");
+    }
+    s.push_str(&format!(
+        "    <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-inline\"/>\n\
+         \x20   <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-http\"/>\n\
+         \x20   <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-https\"/>\n\
          \x20   <retentionPeriod><default>{}</default></retentionPeriod>\n\
          \x20   <executionDuration><default>{}</default><hard>{}</hard></executionDuration>\n\
          \x20   <outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\
+         \x20   <uploadLimit><hard unit=\"byte\">{}</hard></uploadLimit>\n\
          \x20 </capability>\n",
         limits.retention_seconds,
         limits.execution_seconds_default,
         limits.execution_seconds_hard,
         limits.maxrec_default,
         limits.maxrec_hard,
+        limits.upload_max_bytes,
     ));
     s.push_str(&vosi_capability(
         "ivo://ivoa.net/std/VOSI#capabilities",
@@ -76,7 +131,18 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
         "ivo://ivoa.net/std/VOSI#availability",
         &format!("{base}/availability"),
     ));
-    // VOSI tables (ivo://ivoa.net/std/VOSI#tables-1.1) is declared once /tap/tables exists.
+    s.push_str(&format!(
+        "  <capability standardID=\"ivo://ivoa.net/std/VOSI#tables-1.1\">\n\
+         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n\
+         \x20     <accessURL use=\"base\">{b}/tables</accessURL>\n\
+         \x20   </interface>\n\
+         \x20 </capability>\n\
+         \x20 <capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\n\
+         \x20   <interface xsi:type=\"vr:WebBrowser\">\n\
+         \x20     <accessURL use=\"full\">{b}/examples</accessURL>\n\
+         \x20   </interface>\n\
+         \x20 </capability>\n"
+    ));
     s.push_str("</vosi:capabilities>\n");
     s
 }

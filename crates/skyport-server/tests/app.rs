@@ -45,17 +45,19 @@ async fn fixture() -> Fixture {
         .upsert_image(build_record(&settings, &data.join("m13.fits")).expect("record"))
         .await
         .expect("upsert");
-    let state = Arc::new(AppState {
-        store: Arc::new(store),
-        settings: ServerSettings {
+    let jobs_dir = dir.path().join("jobs");
+    let state = AppState::start(
+        Arc::new(store),
+        ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             title: "test archive".into(),
             roots: vec![("demo".into(), data)],
             limits: Limits::default(),
+            jobs_dir,
         },
-        metrics: Default::default(),
-        started_at: "2026-11-20T00:00:00Z".into(),
-    });
+    )
+    .await
+    .expect("state");
     Fixture {
         _dir: dir,
         app: app(state),

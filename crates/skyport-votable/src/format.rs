@@ -13,18 +13,15 @@ pub enum Format {
     Tsv,
     /// JSON: column metadata and rows as arrays (no IVOA standard; DaCHS uses the same MIME type).
     Json,
-    /// VOParquet: Parquet with the VOTable metadata embedded.
-    Parquet,
 }
 
 /// Every format, in the order capabilities list them.
-pub const ALL_FORMATS: [Format; 6] = [
+pub const ALL_FORMATS: [Format; 5] = [
     Format::VotableTabledata,
     Format::VotableBinary2,
     Format::Csv,
     Format::Tsv,
     Format::Json,
-    Format::Parquet,
 ];
 
 /// A RESPONSEFORMAT resolved to a format and the Content-Type to answer with.
@@ -45,7 +42,6 @@ impl Format {
             Format::Csv => "text/csv;header=present",
             Format::Tsv => "text/tab-separated-values",
             Format::Json => "application/json",
-            Format::Parquet => "application/vnd.apache.parquet",
         }
     }
 
@@ -57,7 +53,6 @@ impl Format {
             Format::Csv => &["csv"],
             Format::Tsv => &["tsv", "tab", "text/tsv"],
             Format::Json => &["json"],
-            Format::Parquet => &["parquet", "vnd.apache.parquet"],
         }
     }
 
@@ -77,7 +72,6 @@ impl Format {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::Json => "json",
-            Format::Parquet => "parquet",
         }
     }
 
@@ -119,7 +113,6 @@ impl Format {
             "text/csv" => Format::Csv,
             "text/tab-separated-values" => Format::Tsv,
             "application/json" => Format::Json,
-            "application/vnd.apache.parquet" | "application/x-parquet" => Format::Parquet,
             _ => return None,
         };
         Some(Chosen {

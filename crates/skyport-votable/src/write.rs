@@ -70,7 +70,7 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    /// A writer for `fields` in `format`. Parquet is written by [`crate::parquet`], not here.
+    /// A writer for `fields` in `format`.
     pub fn new(format: Format, fields: Vec<Field>, prelude: Prelude) -> TableWriter {
         let shapes = fields.iter().map(Field::shape).collect();
         TableWriter {
@@ -91,9 +91,7 @@ impl TableWriter {
     /// Writes everything before the first row.
     pub fn begin(&mut self, out: &mut Vec<u8>) {
         match self.format {
-            Format::VotableTabledata | Format::VotableBinary2 | Format::Parquet => {
-                self.votable_head(out)
-            }
+            Format::VotableTabledata | Format::VotableBinary2 => self.votable_head(out),
             Format::Csv => self.separated_header(out, b','),
             Format::Tsv => self.separated_header(out, b'\t'),
             Format::Json => self.json_head(out),
@@ -103,7 +101,7 @@ impl TableWriter {
     /// Writes one row; `cells` has one value per field.
     pub fn row(&mut self, out: &mut Vec<u8>, cells: &[Cell<'_>]) {
         match self.format {
-            Format::VotableTabledata | Format::Parquet => self.tabledata_row(out, cells),
+            Format::VotableTabledata => self.tabledata_row(out, cells),
             Format::VotableBinary2 => self.binary2_row(out, cells),
             Format::Csv => self.separated_row(out, cells, b','),
             Format::Tsv => self.separated_row(out, cells, b'\t'),
@@ -115,7 +113,7 @@ impl TableWriter {
     /// Writes everything after the last row.
     pub fn end(&mut self, out: &mut Vec<u8>, ending: Ending<'_>) {
         match self.format {
-            Format::VotableTabledata | Format::Parquet => {
+            Format::VotableTabledata => {
                 out.extend_from_slice(b"</TABLEDATA></DATA>\n</TABLE>\n");
                 self.votable_tail(out, ending);
             }

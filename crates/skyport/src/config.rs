@@ -60,6 +60,13 @@ impl Default for ServerSection {
 pub struct DatabaseSection {
     /// SQLite database file.
     pub sqlite: PathBuf,
+    /// Directory of async job files (uploads, results); default `jobs` beside the config.
+    #[serde(default = "default_jobs_dir")]
+    pub jobs: PathBuf,
+}
+
+fn default_jobs_dir() -> PathBuf {
+    PathBuf::from("jobs")
 }
 
 /// `[archive]`
@@ -300,15 +307,8 @@ impl Config {
                 .iter()
                 .map(|r| (r.name.clone(), self.resolve(&r.path)))
                 .collect(),
-            limits: Limits {
-                maxrec_default: l.maxrec_default,
-                maxrec_hard: l.maxrec_hard,
-                execution_seconds_default: l.execution_seconds_default,
-                execution_seconds_hard: l.execution_seconds_hard,
-                retention_seconds: l.retention_seconds,
-                max_request_bytes: l.max_request_bytes,
-                request_timeout_seconds: l.request_timeout_seconds,
-            },
+            limits: l.clone(),
+            jobs_dir: self.resolve(&self.database.jobs),
         }
     }
 }

@@ -205,12 +205,9 @@ async fn build_demo(dir: &Path, listen: &str, small: bool) -> Result<()> {
 async fn serve_config(config: Config) -> Result<ExitCode> {
     let addr = config.listen_addr().map_err(|e| anyhow::anyhow!(e))?;
     let store = open_store(&config).await?;
-    let state = Arc::new(AppState {
-        store,
-        settings: config.server_settings(),
-        metrics: Default::default(),
-        started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    });
+    let state = AppState::start(store, config.server_settings())
+        .await
+        .context("starting the async job service")?;
     let base = config.public_url();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -219,6 +216,9 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  landing page       {base}/");
     println!("  TAP capabilities   {base}/tap/capabilities");
     println!("  TAP availability   {base}/tap/availability");
+    println!("  TAP (sync, async)  {base}/tap/sync  {base}/tap/async");
+    println!("  TAP tables         {base}/tap/tables");
+    println!("  TAP examples       {base}/tap/examples");
     println!("  files              {base}/files/<root>/<path>");
     println!("  metrics            {base}/metrics");
     serve(listener, app(state), shutdown_signal()).await?;

@@ -1,0 +1,100 @@
+//! HTTP handlers of `/tap`, `/tap/sync`, `/tap/tables` and `/tap/examples`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::examples;
+use super::request;
+use super::tables::{Detail, TableSet};
+use crate::{AppState, DaliError, DaliParams};
+
+/// `/tap/sync` (GET and POST): the result in the body, streamed.
+pub async fn sync(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
+    let req = match request::parse(&params, state.tap.limits()) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    tracing::info!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
+    let inline: HashMap<String, Bytes> = params
+        .uploads
+        .iter()
+        .map(|u| (u.name.clone(), u.bytes.clone()))
+        .collect();
+    let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
+    match state.tap.execute(&req, &inline, Some(timeout)).await {
+        Ok(out) => (
+            [(header::CONTENT_TYPE, out.content_type)],
+            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// `/tap/tables?detail=min|max`.
+pub async fn tables(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
+    let detail = match params.single("detail") {
+        Ok(Some(d)) if d.eq_ignore_ascii_case("min") => Detail::Min,
+        Ok(Some(d)) if d.eq_ignore_ascii_case("max") => Detail::Max,
+        Ok(None) => Detail::Max,
+        Ok(Some(d)) => {
+            return DaliError::usage(format!("detail={d:?}: use min or max")).into_response()
+        }
+        Err(e) => return e.into_response(),
+    };
+    match TableSet::load(state.store.as_ref()).await {
+        Ok(set) => xml(set.tableset(detail)),
+        Err(e) => DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")).into_response(),
+    }
+}
+
+/// `/tap/tables/{name}`: one table at full detail.
+pub async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match TableSet::load(state.store.as_ref()).await {
+        Ok(set) => match set.table(&name) {
+            Some(doc) => xml(doc),
+            None => DaliError::not_found(format!("no table {name:?}; /tap/tables lists them"))
+                .into_response(),
+        },
+        Err(e) => DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")).into_response(),
+    }
+}
+
+/// `/tap/examples`.
+pub async fn examples(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/xhtml+xml; charset=utf-8")],
+        examples::page(&state.settings.title),
+    )
+        .into_response()
+}
+
+/// `/tap`: a page for people.
+pub async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
+    let base = skyport_votable::escape_xml(&format!("{}/tap", state.settings.public_url));
+    Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>TAP — {title}</title></head><body>\n\
+         <h1>Table Access Protocol service</h1>\n\
+         <p>Base URL: <code>{base}</code>. Point TOPCAT, pyvo or any TAP client here.</p>\n<ul>\n\
+         <li><a href=\"{base}/capabilities\">capabilities</a></li>\n\
+         <li><a href=\"{base}/tables\">tables</a></li>\n\
+         <li><a href=\"{base}/examples\">example queries</a></li>\n\
+         <li><a href=\"{base}/availability\">availability</a></li>\n\
+         <li><code>{base}/sync</code> and <code>{base}/async</code> take queries (LANG=ADQL, QUERY, MAXREC, RESPONSEFORMAT, UPLOAD).</li>\n\
+         </ul></body></html>\n",
+        title = skyport_votable::escape_xml(&state.settings.title),
+    ))
+}

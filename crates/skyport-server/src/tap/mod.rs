@@ -1,0 +1,302 @@
+//! TAP 1.1: the query service behind `/tap/sync` and `/tap/async`, VOSI tables, examples.
+//!
+//! [`TapService::execute`] turns a checked [`TapRequest`] into a stream of bytes in the chosen
+//! format: uploads are read and become temporary tables, the ADQL is translated against the
+//! catalogue (plus the uploads), and rows flow from the store's cursor through the writer in
+//! batches. Nothing here knows about HTTP.
+
+pub mod examples;
+pub mod http;
+pub mod jobs;
+pub mod request;
+pub mod tables;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use skyport_adql::{Catalogue, OutputColumn, SpatialIndex};
+use skyport_store::{QueryRequest, RowStream, Store, StoreError, Value};
+use skyport_votable::{Cell, Ending, Field, Info, Prelude, TableWriter};
+
+pub use request::{TapRequest, UploadSpec};
+
+use crate::{DaliError, Limits};
+
+/// The catalogue ADQL queries are resolved against: the built-in schemas and the store's
+/// spatial indexes.
+pub fn catalogue() -> Catalogue {
+    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+    for spec in skyport_store::spatial::spatial_indexes() {
+        cat.set_spatial_index(
+            spec.schema,
+            spec.table,
+            SpatialIndex {
+                point: Some((
+                    spec.point.0.to_string(),
+                    spec.point.1.to_string(),
+                    spec.point_table(),
+                )),
+                region: Some((spec.region.to_string(), spec.region_table())),
+            },
+        );
+    }
+    cat
+}
+
+/// The ADQL dialect matching a store.
+pub fn adql_dialect(store: &dyn Store) -> skyport_adql::Dialect {
+    match store.dialect() {
+        skyport_store::Dialect::Sqlite => skyport_adql::Dialect::Sqlite,
+        skyport_store::Dialect::Postgres => skyport_adql::Dialect::Postgres,
+    }
+}
+
+/// A query result on its way out.
+pub struct QueryOutput {
+    /// The Content-Type to answer with.
+    pub content_type: String,
+    /// The bytes, produced as the rows arrive.
+    pub body: BoxStream<'static, Bytes>,
+    /// Set when an error ended the stream after it started (the document then ends with it).
+    pub failure: Arc<Mutex<Option<String>>>,
+}
+
+/// The TAP query service.
+pub struct TapService {
+    store: Arc<dyn Store>,
+    catalogue: Catalogue,
+    limits: Limits,
+    http: reqwest::Client,
+}
+
+impl TapService {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> TapService {
+        TapService {
+            store,
+            catalogue: catalogue(),
+            limits,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs a request. `inline` holds the multipart file parts `param:` uploads refer to;
+    /// `timeout` limits the query. Errors found before the first byte come back as a
+    /// [`DaliError`]; later ones end the document (and are recorded in `failure`).
+    pub async fn execute(
+        &self,
+        request: &TapRequest,
+        inline: &HashMap<String, Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<QueryOutput, DaliError> {
+        let mut uploaded = Vec::new();
+        for spec in &request.uploads {
+            uploaded.push(upload::load(spec, inline, &self.http, &self.limits).await?);
+        }
+        let catalogue = if uploaded.is_empty() {
+            std::borrow::Cow::Borrowed(&self.catalogue)
+        } else {
+            let mut c = self.catalogue.clone();
+            for u in &uploaded {
+                c.add_table(u.info.clone());
+            }
+            std::borrow::Cow::Owned(c)
+        };
+        let translation = skyport_adql::parse_and_translate(
+            &request.query,
+            &catalogue,
+            adql_dialect(self.store.as_ref()),
+            &skyport_adql::Options::default(),
+        )
+        .map_err(|e| DaliError::usage(format!("the ADQL query is invalid: {e}")))?;
+        let fields: Vec<Field> = translation.columns.iter().map(field).collect();
+        let prelude = Prelude {
+            infos: vec![Info::new("QUERY", request.query.clone())],
+            extra_resources: String::new(),
+        };
+        let writer = TableWriter::new(request.format.format, fields, prelude);
+        let failure = Arc::new(Mutex::new(None));
+        if request.maxrec == 0 {
+            // DALI: MAXREC=0 gives the metadata and an overflow, without running the query.
+            let mut out = Vec::new();
+            let mut writer = writer;
+            writer.begin(&mut out);
+            writer.end(&mut out, Ending::Overflow);
+            return Ok(QueryOutput {
+                content_type: request.format.content_type.clone(),
+                body: futures_util::stream::once(async move { Bytes::from(out) }).boxed(),
+                failure,
+            });
+        }
+        let sql = format!(
+            "SELECT * FROM ({}) AS _maxrec LIMIT {}",
+            translation.sql,
+            request.maxrec.saturating_add(1).min(i64::MAX as u64)
+        );
+        let query = QueryRequest {
+            sql,
+            params: Vec::new(),
+            temp_tables: uploaded.into_iter().map(|u| u.table).collect(),
+            timeout,
+        };
+        let mut rows = self.store.stream(query).await.map_err(|e| match e {
+            StoreError::Timeout(_) => timeout_error(timeout),
+            other => DaliError::internal(format!("the query could not be started: {other}")),
+        })?;
+        // The first batch decides between an error document and a result.
+        let first = match rows.next_batch().await {
+            None => Vec::new(),
+            Some(Ok(batch)) => batch,
+            Some(Err(StoreError::Timeout(_))) => return Err(timeout_error(timeout)),
+            Some(Err(e)) => return Err(DaliError::usage(format!("the query failed: {e}"))),
+        };
+        let streamer = Streamer {
+            rows: Some(rows),
+            writer,
+            remaining: request.maxrec,
+            pending: Some(first),
+            started: false,
+            done: false,
+            failure: Arc::clone(&failure),
+            timeout,
+        };
+        let body = futures_util::stream::unfold(streamer, |mut s| async move {
+            s.next_chunk().await.map(|chunk| (chunk, s))
+        })
+        .boxed();
+        Ok(QueryOutput {
+            content_type: request.format.content_type.clone(),
+            body,
+            failure,
+        })
+    }
+}
+
+fn timeout_error(timeout: Option<Duration>) -> DaliError {
+    DaliError::usage(format!(
+        "the query ran longer than the limit of {} s and was stopped; make it more selective, or run it through /tap/async with a longer EXECUTIONDURATION",
+        timeout.map_or(0, |t| t.as_secs())
+    ))
+}
+
+/// The FIELD of a result column.
+pub fn field(c: &OutputColumn) -> Field {
+    Field {
+        name: c.name.clone(),
+        id: None,
+        datatype: c.meta.datatype.clone(),
+        arraysize: c.meta.arraysize.clone(),
+        xtype: c.meta.xtype.clone(),
+        unit: c.meta.unit.clone(),
+        ucd: c.meta.ucd.clone(),
+        utype: c.meta.utype.clone(),
+        description: c.meta.description.clone(),
+        null: None,
+    }
+}
+
+fn cell(v: &Value) -> Cell<'_> {
+    match v {
+        Value::Null => Cell::Null,
+        Value::Bool(b) => Cell::Bool(*b),
+        Value::Int(i) => Cell::Int(*i),
+        Value::Float(f) => Cell::Float(*f),
+        Value::Text(t) => Cell::Text(t),
+    }
+}
+
+/// Turns batches of rows into chunks of output.
+struct Streamer {
+    rows: Option<RowStream>,
+    writer: TableWriter,
+    remaining: u64,
+    pending: Option<Vec<Vec<Value>>>,
+    started: bool,
+    done: bool,
+    failure: Arc<Mutex<Option<String>>>,
+    timeout: Option<Duration>,
+}
+
+impl Streamer {
+    /// Writes rows while MAXREC allows; true when a row beyond MAXREC was seen.
+    fn write_rows(&mut self, out: &mut Vec<u8>, batch: &[Vec<Value>]) -> bool {
+        let mut cells: Vec<Cell<'_>> = Vec::new();
+        for row in batch {
+            if self.remaining == 0 {
+                return true;
+            }
+            cells.clear();
+            cells.extend(row.iter().map(cell));
+            self.writer.row(out, &cells);
+            self.remaining -= 1;
+        }
+        false
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>, ending: Ending<'_>) {
+        self.writer.end(out, ending);
+        self.done = true;
+        // Dropping the row stream stops the query on the database side.
+        self.rows = None;
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut out = Vec::with_capacity(64 * 1024);
+        if !self.started {
+            self.started = true;
+            self.writer.begin(&mut out);
+        }
+        loop {
+            let batch = match self.pending.take() {
+                Some(b) => Some(Ok(b)),
+                None => match self.rows.as_mut() {
+                    Some(r) => r.next_batch().await,
+                    None => None,
+                },
+            };
+            match batch {
+                None => {
+                    self.finish(&mut out, Ending::Complete);
+                    return Some(Bytes::from(out));
+                }
+                Some(Ok(rows)) => {
+                    if self.write_rows(&mut out, &rows) {
+                        self.finish(&mut out, Ending::Overflow);
+                        return Some(Bytes::from(out));
+                    }
+                    if !out.is_empty() {
+                        return Some(Bytes::from(out));
+                    }
+                }
+                Some(Err(e)) => {
+                    let message = match e {
+                        StoreError::Timeout(_) => timeout_error(self.timeout).message,
+                        other => format!("Error: the query failed while streaming: {other}"),
+                    };
+                    tracing::warn!("{message}");
+                    if let Ok(mut f) = self.failure.lock() {
+                        *f = Some(message.clone());
+                    }
+                    self.finish(&mut out, Ending::Error(&message));
+                    return Some(Bytes::from(out));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! VOSI tables (`/tap/tables`, `/tap/tables/{name}`), written from the TAP_SCHEMA rows in the
+//! store, so the document and TAP_SCHEMA can never disagree.
+
+use skyport_store::{ddl, Rows, Store, StoreError, Value};
+use skyport_votable::escape_xml;
+
+const TABLESET_NS: &str = "xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
+
+/// How much to describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Tables without columns or keys.
+    Min,
+    /// Everything.
+    Max,
+}
+
+struct Column {
+    table: String,
+    name: String,
+    datatype: String,
+    arraysize: Option<String>,
+    xtype: Option<String>,
+    description: Option<String>,
+    unit: Option<String>,
+    ucd: Option<String>,
+    utype: Option<String>,
+    indexed: bool,
+    principal: bool,
+    std: bool,
+}
+
+struct Key {
+    id: String,
+    from: String,
+    target: String,
+    description: Option<String>,
+    utype: Option<String>,
+    columns: Vec<(String, String)>,
+}
+
+/// The TAP_SCHEMA content needed for the documents.
+pub struct TableSet {
+    schemas: Vec<(String, Option<String>, Option<String>)>,
+    tables: Vec<(String, String, String, Option<String>, Option<String>)>,
+    columns: Vec<Column>,
+    keys: Vec<Key>,
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::Text(t)) if !t.is_empty() => Some(t.clone()),
+        Some(Value::Int(i)) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_i64).unwrap_or(0) != 0
+}
+
+async fn rows(
+    store: &dyn Store,
+    table: &str,
+    columns: &str,
+    order: &str,
+) -> Result<Rows, StoreError> {
+    let name = ddl::table_name(store.dialect(), "TAP_SCHEMA", table);
+    store
+        .query(
+            format!("SELECT {columns} FROM {name} ORDER BY {order}"),
+            Vec::new(),
+        )
+        .await
+}
+
+impl TableSet {
+    /// Reads TAP_SCHEMA.
+    pub async fn load(store: &dyn Store) -> Result<TableSet, StoreError> {
+        let s = rows(
+            store,
+            "schemas",
+            "schema_name, description, utype",
+            "schema_index, schema_name",
+        )
+        .await?;
+        let t = rows(
+            store,
+            "tables",
+            "schema_name, table_name, table_type, description, utype",
+            "table_index, table_name",
+        )
+        .await?;
+        let c = rows(
+            store,
+            "columns",
+            "table_name, column_name, datatype, arraysize, xtype, description, unit, ucd, utype, indexed, principal, std",
+            "table_name, column_index, column_name",
+        )
+        .await?;
+        let k = rows(
+            store,
+            "keys",
+            "key_id, from_table, target_table, description, utype",
+            "key_id",
+        )
+        .await?;
+        let kc = rows(
+            store,
+            "key_columns",
+            "key_id, from_column, target_column",
+            "key_id",
+        )
+        .await?;
+        let get = |r: &Vec<Value>, i: usize| text(r.get(i));
+        let mut keys: Vec<Key> = k
+            .rows
+            .iter()
+            .map(|r| Key {
+                id: get(r, 0).unwrap_or_default(),
+                from: get(r, 1).unwrap_or_default(),
+                target: get(r, 2).unwrap_or_default(),
+                description: get(r, 3),
+                utype: get(r, 4),
+                columns: Vec::new(),
+            })
+            .collect();
+        for r in &kc.rows {
+            let id = get(r, 0).unwrap_or_default();
+            if let Some(key) = keys.iter_mut().find(|k| k.id == id) {
+                key.columns
+                    .push((get(r, 1).unwrap_or_default(), get(r, 2).unwrap_or_default()));
+            }
+        }
+        Ok(TableSet {
+            schemas: s
+                .rows
+                .iter()
+                .map(|r| (get(r, 0).unwrap_or_default(), get(r, 1), get(r, 2)))
+                .collect(),
+            tables: t
+                .rows
+                .iter()
+                .map(|r| {
+                    (
+                        get(r, 0).unwrap_or_default(),
+                        get(r, 1).unwrap_or_default(),
+                        get(r, 2).unwrap_or_else(|| "table".into()),
+                        get(r, 3),
+                        get(r, 4),
+                    )
+                })
+                .collect(),
+            columns: c
+                .rows
+                .iter()
+                .map(|r| Column {
+                    table: get(r, 0).unwrap_or_default(),
+                    name: get(r, 1).unwrap_or_default(),
+                    datatype: get(r, 2).unwrap_or_default(),
+                    arraysize: get(r, 3),
+                    xtype: get(r, 4),
+                    description: get(r, 5),
+                    unit: get(r, 6),
+                    ucd: get(r, 7),
+                    utype: get(r, 8),
+                    indexed: flag(r.get(9)),
+                    principal: flag(r.get(10)),
+                    std: flag(r.get(11)),
+                })
+                .collect(),
+            keys,
+        })
+    }
+
+    /// True when a table of this name is described.
+    pub fn has_table(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t.1 == name)
+    }
+
+    /// The `vosi:tableset` document.
+    pub fn tableset(&self, detail: Detail) -> String {
+        let mut s =
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:tableset {TABLESET_NS}>\n");
+        for (schema, description, utype) in &self.schemas {
+            s.push_str(&format!(
+                "  <schema>\n    <name>{}</name>\n",
+                escape_xml(schema)
+            ));
+            element(&mut s, "    ", "description", description.as_deref());
+            element(&mut s, "    ", "utype", utype.as_deref());
+            for t in self.tables.iter().filter(|t| &t.0 == schema) {
+                s.push_str(&self.table_body(t, detail, "    ", "table"));
+            }
+            s.push_str("  </schema>\n");
+        }
+        s.push_str("</vosi:tableset>\n");
+        s
+    }
+
+    /// The `vosi:table` document of one table, at full detail; `None` when unknown.
+    pub fn table(&self, name: &str) -> Option<String> {
+        let t = self.tables.iter().find(|t| t.1 == name)?;
+        let body = self.table_body(t, Detail::Max, "", "vosi:table");
+        Some(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
+            body.replacen("<vosi:table ", &format!("<vosi:table {TABLESET_NS} "), 1)
+        ))
+    }
+
+    fn table_body(
+        &self,
+        t: &(String, String, String, Option<String>, Option<String>),
+        detail: Detail,
+        indent: &str,
+        element_name: &str,
+    ) -> String {
+        let mut s = format!(
+            "{indent}<{element_name} type=\"{}\">\n{indent}  <name>{}</name>\n",
+            if t.2 == "view" { "view" } else { "table" },
+            escape_xml(&t.1)
+        );
+        let inner = format!("{indent}  ");
+        element(&mut s, &inner, "description", t.3.as_deref());
+        element(&mut s, &inner, "utype", t.4.as_deref());
+        if detail == Detail::Max {
+            for c in self.columns.iter().filter(|c| c.table == t.1) {
+                s.push_str(&format!(
+                    "{inner}<column{}>\n{inner}  <name>{}</name>\n",
+                    if c.std { " std=\"true\"" } else { "" },
+                    escape_xml(&c.name)
+                ));
+                let deeper = format!("{inner}  ");
+                element(&mut s, &deeper, "description", c.description.as_deref());
+                element(&mut s, &deeper, "unit", c.unit.as_deref());
+                element(&mut s, &deeper, "ucd", c.ucd.as_deref());
+                element(&mut s, &deeper, "utype", c.utype.as_deref());
+                s.push_str(&format!("{deeper}<dataType xsi:type=\"vs:VOTableType\""));
+                if let Some(a) = &c.arraysize {
+                    s.push_str(&format!(" arraysize=\"{}\"", escape_xml(a)));
+                }
+                if let Some(x) = &c.xtype {
+                    s.push_str(&format!(" extendedType=\"{}\"", escape_xml(x)));
+                }
+                s.push_str(&format!(">{}</dataType>\n", escape_xml(&c.datatype)));
+                if c.indexed {
+                    s.push_str(&format!("{deeper}<flag>indexed</flag>\n"));
+                }
+                if c.principal {
+                    s.push_str(&format!("{deeper}<flag>principal</flag>\n"));
+                }
+                s.push_str(&format!("{inner}</column>\n"));
+            }
+            for k in self.keys.iter().filter(|k| k.from == t.1) {
+                s.push_str(&format!(
+                    "{inner}<foreignKey>\n{inner}  <targetTable>{}</targetTable>\n",
+                    escape_xml(&k.target)
+                ));
+                for (from, target) in &k.columns {
+                    s.push_str(&format!(
+                        "{inner}  <fkColumn><fromColumn>{}</fromColumn><targetColumn>{}</targetColumn></fkColumn>\n",
+                        escape_xml(from),
+                        escape_xml(target)
+                    ));
+                }
+                element(
+                    &mut s,
+                    &format!("{inner}  "),
+                    "description",
+                    k.description.as_deref(),
+                );
+                element(&mut s, &format!("{inner}  "), "utype", k.utype.as_deref());
+                s.push_str(&format!("{inner}</foreignKey>\n"));
+            }
+        }
+        s.push_str(&format!("{indent}</{element_name}>\n"));
+        s
+    }
+}
+
+fn element(s: &mut String, indent: &str, name: &str, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+        s.push_str(&format!("{indent}<{name}>{}</{name}>\n", escape_xml(v)));
+    }
+}
