@@ -9,11 +9,13 @@
 //! questions about it (VOTable types, units, keys). It does no I/O.
 
 mod model;
+mod reserved;
 mod types;
 
 pub use model::{
     Column, Constraint, ConstraintKind, DefaultValue, Index, Schema, SchemaVersion, Table,
 };
+pub use reserved::is_reserved;
 pub use types::{Datatype, VoType};
 
 /// Everything that can be wrong with a Felis document.

@@ -65,14 +65,24 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
                 || first_index_columns.contains(&column.name.as_str());
             let mut r = Row::default();
             r.push("table_name", Value::Text(qualified.clone()));
-            r.push("column_name", Value::Text(column.name.clone()));
+            // A reserved word is stored delimited, as a query must write it (TAP 1.1 §4.3).
+            let column_name = if skyport_schema::is_reserved(&column.name) {
+                format!("\"{}\"", column.name)
+            } else {
+                column.name.clone()
+            };
+            r.push("column_name", Value::Text(column_name));
             r.push("datatype", Value::Text(vo.datatype.to_string()));
             r.push("arraysize", Value::opt_text(vo.arraysize.clone()));
             r.push("xtype", Value::opt_text(vo.xtype.clone()));
-            // "size" is the TAP 1.0 integer form of a fixed arraysize.
+            // "size" is the TAP 1.0 integer form of a one-dimensional arraysize (`64*` → 64).
             r.push(
                 "size",
-                Value::opt_int(vo.arraysize.as_deref().and_then(|a| a.parse().ok())),
+                Value::opt_int(
+                    vo.arraysize
+                        .as_deref()
+                        .and_then(|a| a.trim_end_matches('*').parse().ok()),
+                ),
             );
             r.push("description", text(column.description.as_deref()));
             r.push("utype", text(column.utype.as_deref()));

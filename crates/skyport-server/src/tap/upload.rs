@@ -179,7 +179,8 @@ fn column_info(f: &Field) -> ColumnInfo {
         ty,
         meta: ColumnMeta {
             datatype: f.datatype.clone(),
-            arraysize: f.arraysize.clone(),
+            // VOTable 1.3 Erratum 3 deprecates arraysize="1": a scalar has none.
+            arraysize: f.arraysize.clone().filter(|a| a.trim() != "1"),
             xtype,
             unit: f.unit.clone(),
             ucd: f.ucd.clone(),
