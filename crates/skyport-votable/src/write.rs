@@ -392,11 +392,11 @@ fn as_double(cell: &Cell<'_>) -> f64 {
 
 fn parse_double(t: &str) -> f64 {
     let t = t.trim();
-    t.parse().unwrap_or_else(|_| match t {
+    match t {
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
-        _ => f64::NAN,
-    })
+        _ => t.parse().unwrap_or(f64::NAN),
+    }
 }
 
 fn as_bool(cell: &Cell<'_>) -> Option<bool> {

@@ -39,10 +39,24 @@ struct Key {
     columns: Vec<(String, String)>,
 }
 
+struct SchemaRow {
+    name: String,
+    description: Option<String>,
+    utype: Option<String>,
+}
+
+struct TableRow {
+    schema: String,
+    name: String,
+    kind: String,
+    description: Option<String>,
+    utype: Option<String>,
+}
+
 /// The TAP_SCHEMA content needed for the documents.
 pub struct TableSet {
-    schemas: Vec<(String, Option<String>, Option<String>)>,
-    tables: Vec<(String, String, String, Option<String>, Option<String>)>,
+    schemas: Vec<SchemaRow>,
+    tables: Vec<TableRow>,
     columns: Vec<Column>,
     keys: Vec<Key>,
 }
@@ -136,19 +150,21 @@ impl TableSet {
             schemas: s
                 .rows
                 .iter()
-                .map(|r| (get(r, 0).unwrap_or_default(), get(r, 1), get(r, 2)))
+                .map(|r| SchemaRow {
+                    name: get(r, 0).unwrap_or_default(),
+                    description: get(r, 1),
+                    utype: get(r, 2),
+                })
                 .collect(),
             tables: t
                 .rows
                 .iter()
-                .map(|r| {
-                    (
-                        get(r, 0).unwrap_or_default(),
-                        get(r, 1).unwrap_or_default(),
-                        get(r, 2).unwrap_or_else(|| "table".into()),
-                        get(r, 3),
-                        get(r, 4),
-                    )
+                .map(|r| TableRow {
+                    schema: get(r, 0).unwrap_or_default(),
+                    name: get(r, 1).unwrap_or_default(),
+                    kind: get(r, 2).unwrap_or_else(|| "table".into()),
+                    description: get(r, 3),
+                    utype: get(r, 4),
                 })
                 .collect(),
             columns: c
@@ -175,21 +191,21 @@ impl TableSet {
 
     /// True when a table of this name is described.
     pub fn has_table(&self, name: &str) -> bool {
-        self.tables.iter().any(|t| t.1 == name)
+        self.tables.iter().any(|t| t.name == name)
     }
 
     /// The `vosi:tableset` document.
     pub fn tableset(&self, detail: Detail) -> String {
         let mut s =
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:tableset {TABLESET_NS}>\n");
-        for (schema, description, utype) in &self.schemas {
+        for schema in &self.schemas {
             s.push_str(&format!(
                 "  <schema>\n    <name>{}</name>\n",
-                escape_xml(schema)
+                escape_xml(&schema.name)
             ));
-            element(&mut s, "    ", "description", description.as_deref());
-            element(&mut s, "    ", "utype", utype.as_deref());
-            for t in self.tables.iter().filter(|t| &t.0 == schema) {
+            element(&mut s, "    ", "description", schema.description.as_deref());
+            element(&mut s, "    ", "utype", schema.utype.as_deref());
+            for t in self.tables.iter().filter(|t| t.schema == schema.name) {
                 s.push_str(&self.table_body(t, detail, "    ", "table"));
             }
             s.push_str("  </schema>\n");
@@ -200,7 +216,7 @@ impl TableSet {
 
     /// The `vosi:table` document of one table, at full detail; `None` when unknown.
     pub fn table(&self, name: &str) -> Option<String> {
-        let t = self.tables.iter().find(|t| t.1 == name)?;
+        let t = self.tables.iter().find(|t| t.name == name)?;
         let body = self.table_body(t, Detail::Max, "", "vosi:table");
         Some(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
@@ -210,21 +226,21 @@ impl TableSet {
 
     fn table_body(
         &self,
-        t: &(String, String, String, Option<String>, Option<String>),
+        t: &TableRow,
         detail: Detail,
         indent: &str,
         element_name: &str,
     ) -> String {
         let mut s = format!(
             "{indent}<{element_name} type=\"{}\">\n{indent}  <name>{}</name>\n",
-            if t.2 == "view" { "view" } else { "table" },
-            escape_xml(&t.1)
+            if t.kind == "view" { "view" } else { "table" },
+            escape_xml(&t.name)
         );
         let inner = format!("{indent}  ");
-        element(&mut s, &inner, "description", t.3.as_deref());
-        element(&mut s, &inner, "utype", t.4.as_deref());
+        element(&mut s, &inner, "description", t.description.as_deref());
+        element(&mut s, &inner, "utype", t.utype.as_deref());
         if detail == Detail::Max {
-            for c in self.columns.iter().filter(|c| c.table == t.1) {
+            for c in self.columns.iter().filter(|c| c.table == t.name) {
                 s.push_str(&format!(
                     "{inner}<column{}>\n{inner}  <name>{}</name>\n",
                     if c.std { " std=\"true\"" } else { "" },
@@ -251,7 +267,7 @@ impl TableSet {
                 }
                 s.push_str(&format!("{inner}</column>\n"));
             }
-            for k in self.keys.iter().filter(|k| k.from == t.1) {
+            for k in self.keys.iter().filter(|k| k.from == t.name) {
                 s.push_str(&format!(
                     "{inner}<foreignKey>\n{inner}  <targetTable>{}</targetTable>\n",
                     escape_xml(&k.target)
