@@ -56,6 +56,20 @@ impl IntoResponse for DaliError {
     }
 }
 
+/// A request body that could not be read: too large (413, naming the limit) or malformed (400).
+fn body_error(status: StatusCode, detail: &str) -> DaliError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        DaliError {
+            status,
+            message: format!(
+                "UsageFault: the request body is larger than this service accepts ({detail}); the limit is in /tap/capabilities (uploadLimit)"
+            ),
+        }
+    } else {
+        DaliError::usage(format!("the request body cannot be read: {detail}"))
+    }
+}
+
 /// An uploaded file part of a multipart request.
 #[derive(Debug, Clone)]
 pub struct UploadedPart {
@@ -173,18 +187,20 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
         if content_type.starts_with("multipart/form-data") {
             let mut multipart = Multipart::from_request(req, state)
                 .await
-                .map_err(|e| DaliError::usage(format!("malformed multipart body: {e}")))?;
+                .map_err(|e| body_error(e.status(), &e.body_text()))?;
             while let Some(field) = multipart
                 .next_field()
                 .await
-                .map_err(|e| DaliError::usage(format!("malformed multipart body: {e}")))?
+                .map_err(|e| body_error(e.status(), &e.body_text()))?
             {
                 let name = field.name().unwrap_or("").to_string();
                 let is_file = field.file_name().is_some();
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| DaliError::usage(format!("reading part {name}: {e}")))?;
+                let bytes = field.bytes().await.map_err(|e| {
+                    body_error(
+                        e.status(),
+                        &format!("reading part {name}: {}", e.body_text()),
+                    )
+                })?;
                 if is_file {
                     params.uploads.push(UploadedPart { name, bytes });
                 } else {
@@ -199,7 +215,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
         {
             let body = Bytes::from_request(req, state)
                 .await
-                .map_err(|e| DaliError::usage(format!("cannot read request body: {e}")))?;
+                .map_err(|e| body_error(e.status(), &e.body_text()))?;
             params
                 .pairs
                 .extend(DaliParams::from_urlencoded(&body).pairs);

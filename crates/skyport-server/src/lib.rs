@@ -25,7 +25,6 @@ use skyport_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -202,7 +201,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
         .layer(CorsLayer::permissive())
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(limits.max_request_bytes))
+        // The limit applies where a body is read (DALI parameters), so a request over it gets a
+        // DALI error document with status 413 rather than a bare rejection.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            limits.max_request_bytes,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_seconds),

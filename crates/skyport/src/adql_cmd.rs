@@ -47,22 +47,7 @@ pub enum DialectArg {
 /// The catalogue queries are resolved against: every built-in table, with the store's
 /// spatial indexes.
 pub fn catalogue() -> Catalogue {
-    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
-    for spec in skyport_store::spatial::spatial_indexes() {
-        cat.set_spatial_index(
-            spec.schema,
-            spec.table,
-            SpatialIndex {
-                point: Some((
-                    spec.point.0.to_string(),
-                    spec.point.1.to_string(),
-                    spec.point_table(),
-                )),
-                region: Some((spec.region.to_string(), spec.region_table())),
-            },
-        );
-    }
-    cat
+    skyport_server::tap::catalogue()
 }
 
 fn read_stdin() -> Result<String> {

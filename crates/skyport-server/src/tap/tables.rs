@@ -224,13 +224,7 @@ impl TableSet {
         ))
     }
 
-    fn table_body(
-        &self,
-        t: &TableRow,
-        detail: Detail,
-        indent: &str,
-        element_name: &str,
-    ) -> String {
+    fn table_body(&self, t: &TableRow, detail: Detail, indent: &str, element_name: &str) -> String {
         let mut s = format!(
             "{indent}<{element_name} type=\"{}\">\n{indent}  <name>{}</name>\n",
             if t.kind == "view" { "view" } else { "table" },

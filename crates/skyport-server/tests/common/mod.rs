@@ -1,0 +1,86 @@
+//! The shared fixture of the in-process tests: a real SQLite archive holding one ingested image,
+//! and helpers to call the application without a socket.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
+use skyport_server::{app, AppState, Limits, ServerSettings};
+use skyport_store::{SqliteStore, Store};
+use tower::ServiceExt;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub app: axum::Router,
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with(Limits::default()).await
+}
+
+pub async fn fixture_with(limits: Limits) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let m13 =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fits/pypi_astropy/m13.fits");
+    std::fs::copy(&m13, data.join("m13.fits")).expect("copy");
+    std::fs::write(data.join("secret.fits"), b"not ingested").expect("write");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite"), 2).expect("open");
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    let settings = IngestSettings {
+        authority: "skyport.test".into(),
+        public_url: "http://127.0.0.1:8080".into(),
+        roots: vec![DataRoot {
+            name: "demo".into(),
+            path: data.clone(),
+            collection: "demo".into(),
+            calib_level: 1,
+        }],
+        bands: default_bands(),
+        require_wcs: true,
+    };
+    store
+        .upsert_image(build_record(&settings, &data.join("m13.fits")).expect("record"))
+        .await
+        .expect("upsert");
+    let jobs_dir = dir.path().join("jobs");
+    let state = AppState::start(
+        Arc::new(store),
+        ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "test archive".into(),
+            roots: vec![("demo".into(), data)],
+            limits,
+            jobs_dir,
+        },
+    )
+    .await
+    .expect("state");
+    Fixture {
+        dir,
+        app: app(state),
+    }
+}
+
+pub async fn call(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}

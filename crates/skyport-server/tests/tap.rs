@@ -1,0 +1,575 @@
+//! TAP 1.1 in-process: parameters, MAXREC and overflow, errors with their status, formats,
+//! uploads, limits, and the UWS job tree. Expected values come from the standard's text and
+//! from the archive's own TAP_SCHEMA rows, counted independently with SQL-free reasoning.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{call, fixture, fixture_with, get};
+use skyport_server::Limits;
+
+fn q(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn sync(query: &str, extra: &str) -> Request<Body> {
+    get(&format!("/tap/sync?LANG=ADQL&QUERY={}{extra}", q(query)))
+}
+
+fn count(body: &str, needle: &str) -> usize {
+    body.matches(needle).count()
+}
+
+/// The rows of the demo archive's TAP_SCHEMA.columns, known from the Felis files.
+fn tap_schema_column_count() -> usize {
+    skyport_schema::builtin_schemas()
+        .iter()
+        .flat_map(|s| s.tables.iter())
+        .map(|t| t.columns.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn spurious_parameters_and_mixed_case_names_are_accepted() {
+    let f = fixture().await;
+    let uri = format!(
+        "/tap/sync?lang=ADQL&Query={}&REQUEST=doQuery&VERSION=1.0&whatever=1",
+        q("SELECT TOP 3 table_name, column_name, \"size\" FROM TAP_SCHEMA.columns")
+    );
+    let (status, headers, body) = call(&f.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-votable+xml");
+    let ok = body
+        .find("<INFO name=\"QUERY_STATUS\" value=\"OK\"/>")
+        .expect("status");
+    assert!(
+        ok < body.find("<TABLE>").expect("table"),
+        "QUERY_STATUS first"
+    );
+    assert_eq!(count(&body, "<TR>"), 3);
+    assert!(
+        body.contains("<FIELD name=\"size\" datatype=\"int\""),
+        "{body}"
+    );
+    assert!(!body.contains("OVERFLOW"));
+}
+
+#[tokio::test]
+async fn maxrec_truncates_with_an_overflow_and_top_does_not() {
+    let f = fixture().await;
+    let all = tap_schema_column_count();
+    let (_, _, body) = call(
+        &f.app,
+        sync("SELECT column_name FROM TAP_SCHEMA.columns", "&MAXREC=5"),
+    )
+    .await;
+    assert_eq!(count(&body, "<TR>"), 5);
+    let table_end = body.find("</TABLE>").expect("table");
+    let overflow = body.find("value=\"OVERFLOW\"").expect("overflow");
+    assert!(overflow > table_end, "trailing OVERFLOW");
+
+    let (_, _, body) = call(
+        &f.app,
+        sync(
+            "SELECT TOP 3 column_name FROM TAP_SCHEMA.columns",
+            "&MAXREC=5",
+        ),
+    )
+    .await;
+    assert_eq!(count(&body, "<TR>"), 3);
+    assert!(!body.contains("OVERFLOW"), "TOP alone never overflows");
+
+    let (_, _, body) = call(
+        &f.app,
+        sync("SELECT column_name FROM TAP_SCHEMA.columns", ""),
+    )
+    .await;
+    assert_eq!(
+        count(&body, "<TR>"),
+        all,
+        "the default MAXREC is far above the table size"
+    );
+    assert!(!body.contains("OVERFLOW"));
+
+    let (status, _, body) = call(
+        &f.app,
+        sync("SELECT column_name FROM TAP_SCHEMA.columns", "&MAXREC=0"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(count(&body, "<TR>"), 0);
+    assert!(body.contains("<FIELD name=\"column_name\""));
+    assert!(body.contains("value=\"OVERFLOW\""));
+
+    let limited = fixture_with(Limits {
+        maxrec_hard: 4,
+        maxrec_default: 2,
+        ..Limits::default()
+    })
+    .await;
+    let (_, _, body) = call(
+        &limited.app,
+        sync("SELECT column_name FROM TAP_SCHEMA.columns", ""),
+    )
+    .await;
+    assert_eq!(count(&body, "<TR>"), 2, "default MAXREC");
+    let (_, _, body) = call(
+        &limited.app,
+        sync("SELECT column_name FROM TAP_SCHEMA.columns", "&MAXREC=1000"),
+    )
+    .await;
+    assert_eq!(count(&body, "<TR>"), 4, "hard cap");
+    assert!(body.contains("value=\"OVERFLOW\""));
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_error_document_and_status() {
+    let f = fixture().await;
+    let cases = [
+        (
+            "/tap/sync?LANG=SQL&QUERY=SELECT+1",
+            StatusCode::BAD_REQUEST,
+            "LANG",
+        ),
+        (
+            "/tap/sync?QUERY=SELECT+1",
+            StatusCode::BAD_REQUEST,
+            "LANG is missing",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELEKT+x",
+            StatusCode::BAD_REQUEST,
+            "ADQL",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+nosuch+FROM+ivoa.ObsCore",
+            StatusCode::BAD_REQUEST,
+            "nosuch",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+1+FROM+ivoa.ObsCore&MAXREC=-1",
+            StatusCode::BAD_REQUEST,
+            "MAXREC",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+1+FROM+ivoa.ObsCore&MAXREC=1&MAXREC=2",
+            StatusCode::BAD_REQUEST,
+            "MAXREC",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+1+FROM+ivoa.ObsCore&RESPONSEFORMAT=bogus",
+            StatusCode::BAD_REQUEST,
+            "RESPONSEFORMAT",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+*+FROM+TAP_UPLOAD.t&UPLOAD=t,param:t",
+            StatusCode::BAD_REQUEST,
+            "no file part",
+        ),
+        ("/tap/async/nosuchjob", StatusCode::NOT_FOUND, "nosuchjob"),
+    ];
+    for (uri, want, says) in cases {
+        let (status, headers, body) = call(&f.app, get(uri)).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "application/x-votable+xml",
+            "{uri}"
+        );
+        assert!(
+            body.contains("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">"),
+            "{uri}: {body}"
+        );
+        assert!(body.contains(says), "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn formats_are_served_with_their_content_types() {
+    let f = fixture().await;
+    let query = "SELECT TOP 2 table_name, column_index FROM TAP_SCHEMA.columns ORDER BY table_name, column_index";
+    for (format, content_type, marker) in [
+        (
+            "csv",
+            "text/csv;header=present",
+            "table_name,column_index\n",
+        ),
+        ("text/csv", "text/csv", "table_name,column_index\n"),
+        (
+            "tsv",
+            "text/tab-separated-values",
+            "table_name\tcolumn_index\n",
+        ),
+        ("json", "application/json", "\"columns\""),
+        (
+            "votable/b2",
+            "application/x-votable+xml;serialization=BINARY2",
+            "<BINARY2><STREAM encoding=\"base64\">",
+        ),
+        (
+            "application/x-votable+xml",
+            "application/x-votable+xml",
+            "<TABLEDATA>",
+        ),
+    ] {
+        let (status, headers, body) = call(
+            &f.app,
+            sync(query, &format!("&RESPONSEFORMAT={}", q(format))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{format}: {body}");
+        assert_eq!(headers[header::CONTENT_TYPE], content_type, "{format}");
+        assert!(body.contains(marker), "{format}: {body}");
+    }
+    let (_, _, csv) = call(&f.app, sync(query, "&FORMAT=csv")).await;
+    assert_eq!(
+        csv.lines().nth(1),
+        Some("TAP_SCHEMA.columns,1"),
+        "FORMAT is a synonym"
+    );
+}
+
+fn multipart(parts: &[(&str, Option<&str>, &str)]) -> Request<Body> {
+    let mut body = String::new();
+    for (name, file, content) in parts {
+        body.push_str("--BOUNDARY\r\n");
+        match file {
+            Some(f) => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/x-votable+xml\r\n\r\n"
+            )),
+            None => body.push_str(&format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")),
+        }
+        body.push_str(content);
+        body.push_str("\r\n");
+    }
+    body.push_str("--BOUNDARY--\r\n");
+    Request::post("/tap/sync")
+        .header(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=BOUNDARY",
+        )
+        .body(Body::from(body))
+        .expect("request")
+}
+
+const UPLOAD: &str = r#"<?xml version="1.0"?>
+<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>
+<FIELD name="name" datatype="char" arraysize="*"/>
+<FIELD name="n" datatype="int"/>
+<FIELD name="t" datatype="char" arraysize="*" xtype="timestamp"/>
+<FIELD name="Odd Name" datatype="double"/>
+<DATA><TABLEDATA>
+<TR><TD>TAP_SCHEMA.columns</TD><TD>1</TD><TD>2024-05-01T12:00:00.500</TD><TD>1.5</TD></TR>
+<TR><TD>ivoa.ObsCore</TD><TD/><TD/><TD/></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#;
+
+#[tokio::test]
+async fn inline_uploads_round_trip_and_join() {
+    let f = fixture().await;
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[
+            ("LANG", None, "ADQL"),
+            ("QUERY", None, "SELECT * FROM TAP_UPLOAD.mine ORDER BY n"),
+            ("UPLOAD", None, "mine,param:tbl"),
+            ("RESPONSEFORMAT", None, "csv"),
+            ("tbl", Some("t.xml"), UPLOAD),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // SQLite sorts NULL first.
+    assert_eq!(
+        body,
+        "name,n,t,Odd Name\nivoa.ObsCore,,,\nTAP_SCHEMA.columns,1,2024-05-01T12:00:00.500,1.5\n"
+    );
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[
+            ("LANG", None, "ADQL"),
+            ("QUERY", None, "SELECT u.name, COUNT(*) AS n FROM TAP_UPLOAD.mine AS u JOIN TAP_SCHEMA.columns AS c ON c.table_name = u.name GROUP BY u.name ORDER BY u.name"),
+            ("UPLOAD", None, "mine,param:tbl"),
+            ("FORMAT", None, "csv"),
+            ("tbl", Some("t.xml"), UPLOAD),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let obscore_columns = skyport_schema::builtin_schemas()
+        .iter()
+        .find(|s| s.name == "ivoa")
+        .and_then(|s| s.table("ObsCore"))
+        .map(|t| t.columns.len())
+        .expect("ObsCore");
+    let tap_columns = skyport_schema::builtin_schemas()
+        .iter()
+        .find(|s| s.name == "TAP_SCHEMA")
+        .and_then(|s| s.table("columns"))
+        .map(|t| t.columns.len())
+        .expect("columns");
+    assert_eq!(
+        body,
+        format!("name,n\nTAP_SCHEMA.columns,{tap_columns}\nivoa.ObsCore,{obscore_columns}\n")
+    );
+    // The table existed for that query only.
+    let (status, _, _) = call(&f.app, sync("SELECT * FROM TAP_UPLOAD.mine", "")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn limits_give_clear_errors() {
+    let f = fixture_with(Limits {
+        max_request_bytes: 4096,
+        upload_max_rows: 1,
+        execution_seconds_default: 1,
+        ..Limits::default()
+    })
+    .await;
+    let big = "x".repeat(10_000);
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[("LANG", None, "ADQL"), ("big", Some("b"), &big)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body.contains("QUERY_STATUS\" value=\"ERROR\">UsageFault: the request body is larger"),
+        "{body}"
+    );
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[
+            ("LANG", None, "ADQL"),
+            ("QUERY", None, "SELECT * FROM TAP_UPLOAD.mine"),
+            ("UPLOAD", None, "mine,param:tbl"),
+            ("tbl", Some("t.xml"), UPLOAD),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("more than 1 rows"), "{body}");
+    // Five-fold cross join of TAP_SCHEMA.columns: ~4·10^9 rows to test, far over one second.
+    let slow = "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e WHERE a.column_index + b.column_index + c.column_index + d.column_index + e.column_index > 0";
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(&f.app, sync(slow, "")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("ran longer than the limit of 1 s"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn post(uri: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .expect("request")
+}
+
+fn location(headers: &axum::http::HeaderMap) -> String {
+    let l = headers[header::LOCATION].to_str().expect("location");
+    l.strip_prefix("http://127.0.0.1:8080")
+        .expect("absolute")
+        .to_string()
+}
+
+async fn wait_final(app: &axum::Router, job: &str) -> String {
+    for _ in 0..50 {
+        let (_, _, body) = call(app, get(&format!("{job}?WAIT=5"))).await;
+        if ["COMPLETED", "ERROR", "ABORTED"]
+            .iter()
+            .any(|p| body.contains(&format!("<uws:phase>{p}</uws:phase>")))
+        {
+            return body;
+        }
+    }
+    panic!("job {job} did not finish");
+}
+
+#[tokio::test]
+async fn async_jobs_follow_uws() {
+    let f = fixture().await;
+    let query = q("SELECT TOP 4 column_name FROM TAP_SCHEMA.columns");
+    let (status, headers, _) = call(
+        &f.app,
+        post(
+            "/tap/async",
+            &format!("LANG=ADQL&QUERY={query}&RUNID=first&RESPONSEFORMAT=csv"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job = location(&headers);
+    let id = job.rsplit('/').next().expect("id").to_string();
+    let (status, headers, body) = call(&f.app, get(&job)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/xml"));
+    assert!(
+        body.contains("version=\"1.1\"") && body.contains("<uws:phase>PENDING</uws:phase>"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("<uws:jobId>{id}</uws:jobId>")));
+    // RUNID replaced, not duplicated.
+    let (status, _, _) = call(&f.app, post(&format!("{job}/parameters"), "runId=second")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, params) = call(&f.app, get(&format!("{job}/parameters"))).await;
+    assert_eq!(count(&params, "id=\"runid\""), 1, "{params}");
+    assert!(params.contains(">second<"));
+    let (_, headers, phase) = call(&f.app, get(&format!("{job}/phase"))).await;
+    assert_eq!(
+        (
+            phase.as_str(),
+            headers[header::CONTENT_TYPE].to_str().expect("ct")
+        ),
+        ("PENDING", "text/plain; charset=utf-8")
+    );
+    let (_, _, duration) = call(&f.app, get(&format!("{job}/executionduration"))).await;
+    let (_, _, doc) = call(&f.app, get(&job)).await;
+    assert!(doc.contains(&format!(
+        "<uws:executionDuration>{duration}</uws:executionDuration>"
+    )));
+    let (_, _, destruction) = call(&f.app, get(&format!("{job}/destruction"))).await;
+    assert!(
+        doc.contains(&format!("<uws:destruction>{destruction}</uws:destruction>"))
+            && destruction.ends_with('Z')
+    );
+
+    let (status, _, _) = call(&f.app, post(&format!("{job}/phase"), "PHASE=RUN")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let done = wait_final(&f.app, &job).await;
+    assert!(done.contains("<uws:phase>COMPLETED</uws:phase>"), "{done}");
+    assert!(
+        done.contains(&format!(
+            "xlink:href=\"http://127.0.0.1:8080/tap/async/{id}/results/result\""
+        )),
+        "{done}"
+    );
+    let (status, headers, result) = call(&f.app, get(&format!("{job}/results/result"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv;header=present");
+    assert_eq!(result.lines().count(), 5, "{result}");
+    let (status, _, _) = call(&f.app, post(&format!("{job}/parameters"), "QUERY=x")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "parameters only while PENDING"
+    );
+    let (status, _, _) = call(&f.app, get(&format!("{job}/error"))).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a completed job has no error"
+    );
+
+    // A failing job: the error document with status 200.
+    let (_, headers, _) = call(
+        &f.app,
+        post(
+            "/tap/async",
+            &format!(
+                "LANG=ADQL&QUERY={}&PHASE=RUN",
+                q("SELECT nosuch FROM ivoa.ObsCore")
+            ),
+        ),
+    )
+    .await;
+    let bad = location(&headers);
+    let done = wait_final(&f.app, &bad).await;
+    assert!(
+        done.contains("<uws:phase>ERROR</uws:phase>") && done.contains("<uws:errorSummary"),
+        "{done}"
+    );
+    let (status, _, err) = call(&f.app, get(&format!("{bad}/error"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        err.contains("value=\"ERROR\">UsageFault: the ADQL query is invalid")
+            && err.contains("nosuch"),
+        "{err}"
+    );
+
+    // The list and its filters.
+    let (_, _, list) = call(&f.app, get("/tap/async?PHASE=ERROR")).await;
+    assert!(
+        list.contains(&bad.rsplit('/').next().expect("id").to_string()) && !list.contains(&id),
+        "{list}"
+    );
+    let (_, _, list) = call(&f.app, get("/tap/async?LAST=1")).await;
+    assert_eq!(count(&list, "<uws:jobref"), 1);
+
+    // ACTION=DELETE and HTTP DELETE.
+    let (status, headers, _) = call(&f.app, post(&job, "ACTION=DELETE")).await;
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (StatusCode::SEE_OTHER, "/tap/async")
+    );
+    assert_eq!(call(&f.app, get(&job)).await.0, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(
+        &f.app,
+        Request::delete(&bad).body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(call(&f.app, get(&bad)).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn aborting_a_pending_job() {
+    let f = fixture().await;
+    let (_, headers, _) = call(
+        &f.app,
+        post("/tap/async", "LANG=ADQL&QUERY=SELECT+1+FROM+ivoa.ObsCore"),
+    )
+    .await;
+    let job = location(&headers);
+    let (status, _, _) = call(&f.app, post(&format!("{job}/phase"), "PHASE=ABORT")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, phase) = call(&f.app, get(&format!("{job}/phase"))).await;
+    assert_eq!(phase, "ABORTED");
+    let (status, _, body) = call(&f.app, post(&format!("{job}/phase"), "PHASE=SUSPEND")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn vosi_tables_and_examples() {
+    let f = fixture().await;
+    let (status, _, body) = call(&f.app, get("/tap/tables")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        count(&body, "<column"),
+        tap_schema_column_count(),
+        "every TAP_SCHEMA column"
+    );
+    assert!(
+        body.contains("<name>&quot;size&quot;</name>"),
+        "reserved names delimited"
+    );
+    let (_, _, min) = call(&f.app, get("/tap/tables?detail=min")).await;
+    assert_eq!(count(&min, "<column"), 0);
+    assert!(min.contains("<name>ivoa.ObsCore</name>"));
+    let (status, _, one) = call(&f.app, get("/tap/tables/ivoa.ObsCore")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        one.starts_with("<?xml") && one.contains("<vosi:table xmlns:vosi="),
+        "{one}"
+    );
+    assert_eq!(
+        call(&f.app, get("/tap/tables/nope.nope")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, headers, ex) = call(&f.app, get("/tap/examples")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .expect("ct")
+        .starts_with("application/xhtml+xml"));
+    // Every example runs.
+    for e in skyport_server::tap::examples::EXAMPLES {
+        assert!(ex.contains(&format!("id=\"{}\"", e.id)));
+        let (status, _, body) = call(&f.app, sync(e.query, "&MAXREC=10")).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", e.id);
+    }
+}
