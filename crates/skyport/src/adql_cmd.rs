@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
-use skyport_adql::{Catalogue, Dialect, Options, SpatialIndex};
+use skyport_adql::{Catalogue, Dialect, Options};
 
 use crate::config::Config;
 
