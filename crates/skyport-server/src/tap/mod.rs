@@ -173,9 +173,11 @@ impl TapService {
             failure: Arc::clone(&failure),
             timeout,
         };
+        // Fused: the HTTP layers may poll once more after the end.
         let body = futures_util::stream::unfold(streamer, |mut s| async move {
             s.next_chunk().await.map(|chunk| (chunk, s))
         })
+        .fuse()
         .boxed();
         Ok(QueryOutput {
             content_type: request.format.content_type.clone(),
