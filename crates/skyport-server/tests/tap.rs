@@ -573,3 +573,51 @@ async fn vosi_tables_and_examples() {
         assert_eq!(status, StatusCode::OK, "{}: {body}", e.id);
     }
 }
+
+/// Serves `body` at `/t.xml` on a loopback port; returns the base URL.
+async fn serve_file(body: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router =
+        axum::Router::new().route("/t.xml", axum::routing::get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn http_uploads_are_fetched_and_limited() {
+    let base = serve_file(UPLOAD.to_string()).await;
+    let f = fixture().await;
+    let uri = format!(
+        "/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={}&UPLOAD={}",
+        q("SELECT name FROM TAP_UPLOAD.remote ORDER BY name"),
+        q(&format!("remote,{base}/t.xml"))
+    );
+    let (status, _, body) = call(&f.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "name\nTAP_SCHEMA.columns\nivoa.ObsCore\n");
+    let small = fixture_with(Limits {
+        upload_max_bytes: 100,
+        ..Limits::default()
+    })
+    .await;
+    let (status, _, body) = call(&small.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("larger than the limit of 100 bytes"),
+        "{body}"
+    );
+    let missing = format!(
+        "/tap/sync?LANG=ADQL&QUERY={}&UPLOAD={}",
+        q("SELECT * FROM TAP_UPLOAD.r"),
+        q(&format!("r,{base}/nothing.xml"))
+    );
+    let (status, _, body) = call(&f.app, get(&missing)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("cannot fetch") && body.contains("404"),
+        "{body}"
+    );
+}

@@ -26,11 +26,46 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Sync TAP cone searches from concurrent clients over loopback (throughput, p50/p99).
+    Tap {
+        /// ObsCore rows (synthetic, uniform on the sky).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Seconds of measurement.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Cone radius in degrees.
+        #[arg(long, default_value_t = 0.5)]
+        radius: f64,
+        /// Work directory, kept so later runs reuse the table (default: ./skyport-bench-tap).
+        #[arg(long, default_value = "skyport-bench-tap")]
+        dir: PathBuf,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Tap {
+            rows,
+            clients,
+            seconds,
+            radius,
+            dir,
+        } => {
+            crate::bench_tap::run(crate::bench_tap::TapBench {
+                rows,
+                clients,
+                seconds,
+                radius,
+                dir,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Ingest {
             files,
             demo: demo_dir,

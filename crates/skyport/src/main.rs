@@ -2,6 +2,7 @@
 
 mod adql_cmd;
 mod bench;
+mod bench_tap;
 mod config;
 mod demo;
 mod ingest_cmd;

@@ -23,7 +23,7 @@ pub async fn sync(State(state): State<Arc<AppState>>, params: DaliParams) -> Res
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    tracing::info!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
+    tracing::debug!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
     let inline: HashMap<String, Bytes> = params
         .uploads
         .iter()

@@ -1,4 +1,4 @@
-//! TAP uploads: fetching (`param:` parts, http and https URLs), size and row limits, and the
+//! TAP uploads: fetching (`param:` parts and http URLs), size and row limits, and the
 //! conversion of a VOTable into a temporary table plus its catalogue entry.
 
 use std::collections::HashMap;

@@ -1,0 +1,230 @@
+//! `skyport bench tap`: sync TAP cone searches from concurrent clients over loopback against an
+//! ObsCore table of a million synthetic images, reporting throughput and latency percentiles.
+//!
+//! The table is filled directly with SQL (positions uniform on the sphere, a 0.2° square
+//! footprint each) because ingesting a million FITS files would measure ingest, not TAP. The
+//! spatial-index triggers run as for ingested rows.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rand::{RngExt, SeedableRng};
+use skyport_server::{app, serve, AppState, Limits, ServerSettings};
+use skyport_store::{SqliteStore, Store};
+
+/// Options of the TAP benchmark.
+pub struct TapBench {
+    /// ObsCore rows.
+    pub rows: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Measuring time.
+    pub seconds: u64,
+    /// Cone radius, degrees.
+    pub radius: f64,
+    /// Work directory; an archive already there with enough rows is reused.
+    pub dir: PathBuf,
+}
+
+fn fill(path: &Path, rows: usize) -> Result<()> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    skyport_store::sqlite_functions::register(&conn)?;
+    let have: i64 = conn.query_row("SELECT COUNT(*) FROM \"ivoa.ObsCore\"", [], |r| r.get(0))?;
+    if have as usize >= rows {
+        eprintln!("reusing {have} ObsCore rows in {}", path.display());
+        return Ok(());
+    }
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO \"ivoa.ObsCore\" (obs_publisher_did, obs_id, obs_collection, dataproduct_type, calib_level,
+               s_ra, s_dec, s_fov, s_region, t_min, t_max, t_exptime, em_min, em_max, access_format)
+             VALUES (?1, ?2, 'bench', 'image', 1, ?3, ?4, 0.28, ?5, ?6, ?6 + 0.0003472, 30, 5.4e-7, 7.0e-7, 'application/fits')",
+        )?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(139);
+        let mut n = have as usize;
+        while n < rows {
+            let ra: f64 = rng.random::<f64>() * 360.0;
+            let dec = (2.0 * rng.random::<f64>() - 1.0).asin().to_degrees();
+            if dec.abs() > 89.0 {
+                continue;
+            }
+            let (h, d) = (0.1, 0.1 / dec.to_radians().cos());
+            // DALI orientation: along the bottom edge RA decreases.
+            let region = format!(
+                "POLYGON ICRS {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6}",
+                (ra + d).rem_euclid(360.0),
+                dec - h,
+                (ra - d).rem_euclid(360.0),
+                dec - h,
+                (ra - d).rem_euclid(360.0),
+                dec + h,
+                (ra + d).rem_euclid(360.0),
+                dec + h
+            );
+            let id = format!("bench/{n:07}");
+            let t = 60000.0 + rng.random::<f64>() * 1000.0;
+            insert.execute(rusqlite::params![
+                format!("ivo://bench/bench?{id}"),
+                id,
+                ra,
+                dec,
+                region,
+                t
+            ])?;
+            n += 1;
+            if n % 200_000 == 0 {
+                eprintln!("  {n} rows ({:.0} s)", started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    tx.commit()?;
+    eprintln!(
+        "filled ObsCore with {rows} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(b: TapBench) -> Result<()> {
+    std::fs::create_dir_all(&b.dir)?;
+    let db = b.dir.join("bench-tap.sqlite");
+    let store = SqliteStore::open(&db, b.clients.max(2))?;
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .context("migrating the benchmark archive")?;
+    tokio::task::spawn_blocking({
+        let db = db.clone();
+        let rows = b.rows;
+        move || fill(&db, rows)
+    })
+    .await??;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::start(
+        Arc::new(store),
+        ServerSettings {
+            public_url: format!("http://{addr}"),
+            title: "bench".into(),
+            roots: Vec::new(),
+            limits: Limits::default(),
+            jobs_dir: b.dir.join("jobs"),
+        },
+    )
+    .await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, app(state), async {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(b.clients)
+        .build()?;
+    let url = format!("http://{addr}/tap/sync");
+    let query = |ra: f64, dec: f64| {
+        format!(
+            "SELECT obs_id, s_ra, s_dec FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {}))",
+            b.radius
+        )
+    };
+    // Warm-up: page cache and connections.
+    for i in 0..20 {
+        let body = client
+            .post(&url)
+            .form(&[("LANG", "ADQL"), ("QUERY", &query(i as f64 * 17.0, -20.0))])
+            .send()
+            .await?
+            .text()
+            .await?;
+        anyhow::ensure!(
+            body.contains("QUERY_STATUS\" value=\"OK"),
+            "warm-up query failed: {body}"
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..b.clients {
+        let (client, url, stop) = (client.clone(), url.clone(), Arc::clone(&stop));
+        let queries: Vec<String> = {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c as u64);
+            (0..4096)
+                .map(|_| {
+                    let ra = rng.random::<f64>() * 360.0;
+                    let dec = (2.0 * rng.random::<f64>() - 1.0)
+                        .asin()
+                        .to_degrees()
+                        .clamp(-88.0, 88.0);
+                    query(ra, dec)
+                })
+                .collect()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut rows, mut i) = (0usize, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let q = &queries[i % queries.len()];
+                i += 1;
+                let t = Instant::now();
+                let body = client
+                    .post(&url)
+                    .form(&[("LANG", "ADQL"), ("QUERY", q.as_str())])
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                latencies.push(t.elapsed());
+                anyhow::ensure!(
+                    body.ends_with("</VOTABLE>\n") && !body.contains("ERROR"),
+                    "bad answer: {body}"
+                );
+                rows += body.matches("<TR>").count();
+            }
+            Ok::<_, anyhow::Error>((latencies, rows))
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(b.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut rows = 0;
+    for t in tasks {
+        let (l, r) = t.await??;
+        latencies.extend(l);
+        rows += r;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let n = latencies.len();
+    println!(
+        "TAP sync cone (r = {}°) on {} ObsCore rows, {} clients, {:.1} s",
+        b.radius, b.rows, b.clients, elapsed
+    );
+    println!("  requests   : {n} ({:.1} req/s)", n as f64 / elapsed);
+    println!(
+        "  rows/query : {:.1} on average",
+        rows as f64 / n.max(1) as f64
+    );
+    println!(
+        "  latency    : p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.9).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
