@@ -165,3 +165,26 @@ def test_json_reads_back_identically():
     for got, want in zip(doc["data"], ref):
         for name, value in zip(ref.colnames, got):
             assert same(want[name], value), (name, want[name], value)
+
+
+def test_voparquet_reads_back_identically():
+    ref = reference()
+    content_type, body = sync_raw(QUERY, "parquet")
+    assert content_type == "application/vnd.apache.parquet"
+    import pyarrow.parquet as pq
+
+    parquet = pq.read_table(io.BytesIO(body))
+    meta = parquet.schema.metadata
+    assert meta[b"IVOA.VOTable-Parquet.version"] == b"1.0"
+    header = meta[b"IVOA.VOTable-Parquet.content"].decode()
+    assert "<DATA>" not in header and 'name="s_region"' in header
+    assert parquet.column_names == ref.colnames
+    for name in ref.colnames:
+        for want, got in zip(ref[name], parquet.column(name).to_pylist()):
+            assert same(want, got), (name, want, got)
+    # The embedded header is a VOTable astropy reads, with the same FIELDs as the VOTable output.
+    described = votable.parse_single_table(io.BytesIO(header.encode()))
+    fields = {f.name: f for f in described.fields}
+    assert [f.name for f in described.fields] == ref.colnames
+    assert str(fields["s_ra"].unit) == "deg" and fields["s_ra"].ucd == "pos.eq.ra"
+    assert fields["s_region"].xtype == "adql:REGION"

@@ -13,15 +13,18 @@ pub enum Format {
     Tsv,
     /// JSON: column metadata and rows as arrays (no IVOA standard; DaCHS uses the same MIME type).
     Json,
+    /// VOParquet 1.0: Parquet with the VOTable metadata in the footer.
+    Parquet,
 }
 
 /// Every format, in the order capabilities list them.
-pub const ALL_FORMATS: [Format; 5] = [
+pub const ALL_FORMATS: [Format; 6] = [
     Format::VotableTabledata,
     Format::VotableBinary2,
     Format::Csv,
     Format::Tsv,
     Format::Json,
+    Format::Parquet,
 ];
 
 /// A RESPONSEFORMAT resolved to a format and the Content-Type to answer with.
@@ -42,6 +45,7 @@ impl Format {
             Format::Csv => "text/csv;header=present",
             Format::Tsv => "text/tab-separated-values",
             Format::Json => "application/json",
+            Format::Parquet => "application/vnd.apache.parquet",
         }
     }
 
@@ -53,6 +57,7 @@ impl Format {
             Format::Csv => &["csv"],
             Format::Tsv => &["tsv", "tab", "text/tsv"],
             Format::Json => &["json"],
+            Format::Parquet => &["parquet", "voparquet"],
         }
     }
 
@@ -72,6 +77,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::Json => "json",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -113,6 +119,7 @@ impl Format {
             "text/csv" => Format::Csv,
             "text/tab-separated-values" => Format::Tsv,
             "application/json" => Format::Json,
+            "application/vnd.apache.parquet" | "application/x-parquet" => Format::Parquet,
             _ => return None,
         };
         Some(Chosen {

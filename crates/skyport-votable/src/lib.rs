@@ -1,10 +1,11 @@
 //! VOTable and tabular output for skyport: streaming writers (VOTable 1.4 TABLEDATA and
-//! BINARY2, CSV, TSV, JSON), the reader for uploaded VOTables, and the DALI error document.
+//! BINARY2, CSV, TSV, JSON, VOParquet), the reader for uploaded VOTables, and the DALI error document.
 //!
 //! Pure: writers append to caller-owned buffers, the reader takes bytes; no I/O here.
 
 mod field;
 mod format;
+mod parquet;
 mod read;
 mod write;
 

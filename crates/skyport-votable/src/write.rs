@@ -67,6 +67,8 @@ pub struct TableWriter {
     rows: u64,
     /// BINARY2 bytes not yet base64-encoded (fewer than one line).
     pending: Vec<u8>,
+    /// The Parquet encoder, for [`Format::Parquet`].
+    parquet: Option<Box<crate::parquet::ParquetState>>,
 }
 
 impl TableWriter {
@@ -80,7 +82,13 @@ impl TableWriter {
             prelude,
             rows: 0,
             pending: Vec::new(),
+            parquet: None,
         }
+    }
+
+    /// The error that made the output unusable, if any (only the Parquet encoder can fail).
+    pub fn failure(&self) -> Option<&str> {
+        self.parquet.as_ref().and_then(|p| p.failure.as_deref())
     }
 
     /// Rows written so far.
@@ -95,6 +103,9 @@ impl TableWriter {
             Format::Csv => self.separated_header(out, b','),
             Format::Tsv => self.separated_header(out, b'\t'),
             Format::Json => self.json_head(out),
+            Format::Parquet => {
+                self.parquet = Some(Box::new(crate::parquet::ParquetState::new(&self.fields)))
+            }
         }
     }
 
@@ -106,6 +117,11 @@ impl TableWriter {
             Format::Csv => self.separated_row(out, cells, b','),
             Format::Tsv => self.separated_row(out, cells, b'\t'),
             Format::Json => self.json_row(out, cells),
+            Format::Parquet => {
+                if let Some(p) = self.parquet.as_mut() {
+                    p.row(out, cells);
+                }
+            }
         }
         self.rows += 1;
     }
@@ -146,6 +162,12 @@ impl TableWriter {
                     push_json_string(out, m);
                 }
                 out.extend_from_slice(b"\n}\n");
+            }
+            Format::Parquet => {
+                let header = crate::parquet::header(&self.fields, &self.prelude, ending);
+                if let Some(p) = self.parquet.as_mut() {
+                    p.end(out, header);
+                }
             }
         }
     }

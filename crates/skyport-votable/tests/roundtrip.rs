@@ -180,3 +180,62 @@ fn binary_uploads_honour_magic_nulls() {
     assert!(read_votable(b"<html/>", 10).is_err());
     assert!(read_votable(b"<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>", 10).is_err());
 }
+
+#[test]
+fn voparquet_reads_back_with_its_votable_header() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bytes = bytes::Bytes::from(write(Format::Parquet, Ending::Overflow));
+    assert_eq!(&bytes[..4], b"PAR1");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet");
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+    assert_eq!(get("IVOA.VOTable-Parquet.version").as_deref(), Some("1.0"));
+    let header = get("IVOA.VOTable-Parquet.content").expect("content");
+    let described = read_votable(
+        header
+            .replace("</TABLE>", "<DATA><TABLEDATA></TABLEDATA></DATA></TABLE>")
+            .as_bytes(),
+        10,
+    )
+    .expect("the header is a VOTable");
+    assert_eq!(described.fields, fields());
+    assert!(header.contains("value=\"OVERFLOW\"") && !header.contains("<DATA>"));
+    let batches: Vec<_> = builder
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches");
+    let batch = &batches[0];
+    assert_eq!(batch.num_rows(), 3);
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type, Int16Type, Int64Type};
+    use arrow_array::Array;
+    let ids = batch.column(0).as_primitive::<Int64Type>();
+    assert_eq!(
+        (ids.value(0), ids.is_null(1), ids.value(2)),
+        (1, true, i64::MAX)
+    );
+    assert_eq!(
+        batch.column(1).as_primitive::<Float64Type>().value(2),
+        1e-300
+    );
+    assert_eq!(
+        batch.column(2).as_primitive::<Float32Type>().value(0),
+        21.25
+    );
+    assert_eq!(
+        batch.column(3).as_string::<i32>().value(0),
+        "a <b> & \"c\", d"
+    );
+    let pos = batch.column(5).as_list::<i32>();
+    let first: Vec<f64> = pos.value(0).as_primitive::<Float64Type>().values().to_vec();
+    assert_eq!(first, vec![10.5, -20.25]);
+    assert!(pos.is_null(1));
+    assert!(batch.column(7).as_boolean().value(0));
+    assert_eq!(batch.column(8).as_primitive::<Int16Type>().value(2), 32767);
+}

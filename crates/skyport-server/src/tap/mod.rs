@@ -250,6 +250,12 @@ impl Streamer {
 
     fn finish(&mut self, out: &mut Vec<u8>, ending: Ending<'_>) {
         self.writer.end(out, ending);
+        if let Some(message) = self.writer.failure() {
+            tracing::error!("{message}");
+            if let Ok(mut f) = self.failure.lock() {
+                f.get_or_insert_with(|| format!("Error: {message}"));
+            }
+        }
         self.done = true;
         // Dropping the row stream stops the query on the database side.
         self.rows = None;

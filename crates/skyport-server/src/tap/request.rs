@@ -114,7 +114,7 @@ pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliErr
             };
             Format::choose(f).ok_or_else(|| {
                 DaliError::usage(format!(
-                    "{name}={f:?} is not supported; use one of votable, votable/b2, csv, tsv, json or their MIME types"
+                    "{name}={f:?} is not supported; use one of votable, votable/b2, csv, tsv, json, parquet or their MIME types"
                 ))
             })?
         }
