@@ -621,3 +621,21 @@ async fn http_uploads_are_fetched_and_limited() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn results_are_gzipped_when_the_client_accepts_it() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let f = fixture().await;
+    let mut req = sync(
+        "SELECT column_name, description FROM TAP_SCHEMA.columns",
+        "",
+    );
+    req.headers_mut()
+        .insert(header::ACCEPT_ENCODING, "gzip".parse().expect("header"));
+    let resp = f.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip magic");
+}
