@@ -23,7 +23,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::field::{Cell, Count, Field, Primitive, Shape};
-use crate::write::{Ending, Prelude};
+use crate::write::{as_integer as integer, Ending, Prelude};
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -67,16 +67,6 @@ fn builder(data_type: &DataType) -> Column {
         DataType::Float64 => Column::Double(Float64Builder::new()),
         DataType::Utf8 => Column::Text(StringBuilder::new()),
         _ => Column::Numbers(ListBuilder::new(Float64Builder::new())),
-    }
-}
-
-fn integer(cell: &Cell<'_>) -> Option<i64> {
-    match cell {
-        Cell::Int(i) => Some(*i),
-        Cell::Bool(b) => Some(i64::from(*b)),
-        Cell::Float(f) if f.is_finite() => Some(f.round() as i64),
-        Cell::Text(t) => t.trim().parse().ok(),
-        _ => None,
     }
 }
 

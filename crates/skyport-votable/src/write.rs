@@ -392,7 +392,7 @@ fn float_text(x: f32) -> String {
 }
 
 /// The integer a value stands for in an integer column (floats round to the nearest).
-fn as_integer(cell: &Cell<'_>) -> Option<i64> {
+pub(crate) fn as_integer(cell: &Cell<'_>) -> Option<i64> {
     match cell {
         Cell::Int(i) => Some(*i),
         Cell::Bool(b) => Some(i64::from(*b)),
