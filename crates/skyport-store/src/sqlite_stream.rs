@@ -98,7 +98,8 @@ pub(crate) fn run(
         let _ = ready.send(Err(e));
         return;
     }
-    let deadline = request.timeout.map(|t| Instant::now() + t);
+    // A limit too far away to represent is no limit.
+    let deadline = request.timeout.and_then(|t| Instant::now().checked_add(t));
     let watcher = rows.clone();
     conn.progress_handler(
         STEPS_BETWEEN_CHECKS,

@@ -23,7 +23,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::field::{Cell, Count, Field, Primitive, Shape};
-use crate::write::{as_integer as integer, Ending, Prelude};
+use crate::write::as_integer as integer;
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -261,18 +261,4 @@ impl ParquetState {
         }
         self.drain(out);
     }
-}
-
-/// The data-less VOTable embedded in the footer: the same document as the VOTable output, with
-/// the TABLE's DATA left out.
-pub(crate) fn header(fields: &[Field], prelude: &Prelude, ending: Ending<'_>) -> String {
-    let mut w = crate::write::TableWriter::new(
-        crate::format::Format::VotableTabledata,
-        fields.to_vec(),
-        prelude.clone(),
-    );
-    let mut doc = Vec::new();
-    w.begin(&mut doc);
-    w.end(&mut doc, ending);
-    String::from_utf8_lossy(&doc).replace("<DATA><TABLEDATA>\n</TABLEDATA></DATA>\n", "")
 }

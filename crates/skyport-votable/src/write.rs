@@ -164,7 +164,7 @@ impl TableWriter {
                 out.extend_from_slice(b"\n}\n");
             }
             Format::Parquet => {
-                let header = crate::parquet::header(&self.fields, &self.prelude, ending);
+                let header = self.dataless_votable(ending);
                 if let Some(p) = self.parquet.as_mut() {
                     p.end(out, header);
                 }
@@ -173,6 +173,17 @@ impl TableWriter {
     }
 
     fn votable_head(&self, out: &mut Vec<u8>) {
+        self.votable_fields(out);
+        match self.format {
+            Format::VotableBinary2 => {
+                out.extend_from_slice(b"<DATA><BINARY2><STREAM encoding=\"base64\">\n")
+            }
+            _ => out.extend_from_slice(b"<DATA><TABLEDATA>\n"),
+        }
+    }
+
+    /// The VOTable up to and including the FIELDs.
+    fn votable_fields(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -189,12 +200,15 @@ impl TableWriter {
         for field in &self.fields {
             push_field(out, field);
         }
-        match self.format {
-            Format::VotableBinary2 => {
-                out.extend_from_slice(b"<DATA><BINARY2><STREAM encoding=\"base64\">\n")
-            }
-            _ => out.extend_from_slice(b"<DATA><TABLEDATA>\n"),
-        }
+    }
+
+    /// The VOTable describing the columns without any DATA (the VOParquet header).
+    fn dataless_votable(&self, ending: Ending<'_>) -> String {
+        let mut doc = Vec::new();
+        self.votable_fields(&mut doc);
+        doc.extend_from_slice(b"</TABLE>\n");
+        self.votable_tail(&mut doc, ending);
+        String::from_utf8_lossy(&doc).into_owned()
     }
 
     fn votable_tail(&self, out: &mut Vec<u8>, ending: Ending<'_>) {
