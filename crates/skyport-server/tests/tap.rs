@@ -351,6 +351,25 @@ async fn limits_give_clear_errors() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("more than 1 rows"), "{body}");
+    let huge = UPLOAD.replace(
+        "<FIELD name=\"name\" datatype=\"char\" arraysize=\"*\"/>",
+        "<FIELD name=\"name\" datatype=\"char\" arraysize=\"2000000000\"/>",
+    );
+    // A one-row table, so the declared size is what is refused.
+    let huge = huge.replace("<TR><TD>ivoa.ObsCore</TD><TD/><TD/><TD/></TR>\n", "");
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[
+            ("LANG", None, "ADQL"),
+            ("QUERY", None, "SELECT * FROM TAP_UPLOAD.mine"),
+            ("RESPONSEFORMAT", None, "votable/b2"),
+            ("UPLOAD", None, "mine,param:tbl"),
+            ("tbl", Some("t.xml"), &huge),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("declares arraysize 2000000000"), "{body}");
     // Five-fold cross join of TAP_SCHEMA.columns: ~4·10^9 rows to test, far over one second.
     let slow = "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e WHERE a.column_index + b.column_index + c.column_index + d.column_index + e.column_index > 0";
     let started = std::time::Instant::now();

@@ -12,6 +12,9 @@ use skyport_votable::{Count, Datum, Field, Primitive};
 use super::UploadSpec;
 use crate::{DaliError, Limits};
 
+/// Largest fixed arraysize (element count) accepted in an uploaded FIELD.
+const MAX_FIXED_ARRAYSIZE: usize = 65_536;
+
 /// An upload ready for one query.
 pub struct Uploaded {
     /// What ADQL sees.
@@ -87,6 +90,18 @@ pub async fn load(
         .map_err(|e| DaliError::usage(format!("UPLOAD {}: {e}", spec.name)))?;
     let mut names: Vec<String> = Vec::new();
     for f in &table.fields {
+        // Fixed sizes are written in full in binary output: an absurd one must not make every
+        // cell of the result that large.
+        if let Count::Fixed(n) = f.shape().count {
+            if n > MAX_FIXED_ARRAYSIZE {
+                return Err(DaliError::usage(format!(
+                    "UPLOAD {}: column {:?} declares arraysize {} (at most {MAX_FIXED_ARRAYSIZE} elements, or use a variable size such as \"*\")",
+                    spec.name,
+                    f.name,
+                    f.arraysize.as_deref().unwrap_or("")
+                )));
+            }
+        }
         if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
             return Err(DaliError::usage(format!(
                 "UPLOAD {}: the column name {:?} appears twice",
