@@ -53,6 +53,12 @@ async fn open(dir: &Path) -> Arc<dyn Store> {
     Arc::new(store)
 }
 
+async fn start(dir: &Path) -> JobManager {
+    JobManager::start(open(dir).await, Arc::new(Sleeper), settings(dir))
+        .await
+        .expect("start")
+}
+
 fn p(name: &str, value: &str) -> Parameter {
     Parameter {
         name: name.into(),
@@ -76,13 +82,7 @@ async fn finish(m: &JobManager, id: &str) -> Job {
 #[tokio::test]
 async fn a_job_runs_to_completion_and_parameters_replace() {
     let dir = tempfile::tempdir().expect("dir");
-    let m = JobManager::start(
-        open(dir.path()).await,
-        Arc::new(Sleeper),
-        settings(dir.path()),
-    )
-    .await
-    .expect("start");
+    let m = start(dir.path()).await;
     let job = m
         .create(vec![p("query", "10"), p("runid", "a")], vec![])
         .await
@@ -129,13 +129,7 @@ async fn a_job_runs_to_completion_and_parameters_replace() {
 #[tokio::test]
 async fn abort_and_execution_duration_stop_running_jobs() {
     let dir = tempfile::tempdir().expect("dir");
-    let m = JobManager::start(
-        open(dir.path()).await,
-        Arc::new(Sleeper),
-        settings(dir.path()),
-    )
-    .await
-    .expect("start");
+    let m = start(dir.path()).await;
     let long = m
         .create(vec![p("QUERY", "60000")], vec![])
         .await
@@ -242,13 +236,7 @@ async fn after_a_restart_no_job_is_left_executing() {
 #[tokio::test]
 async fn destruction_time_removes_the_job_and_the_list_filters() {
     let dir = tempfile::tempdir().expect("dir");
-    let m = JobManager::start(
-        open(dir.path()).await,
-        Arc::new(Sleeper),
-        settings(dir.path()),
-    )
-    .await
-    .expect("start");
+    let m = start(dir.path()).await;
     let a = m
         .create(vec![], vec![("t1".into(), b"<VOTABLE/>".to_vec())])
         .await
