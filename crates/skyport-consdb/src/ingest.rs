@@ -207,14 +207,20 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     obscore.push("obs_collection", Value::Text(root.collection.clone()));
     obscore.push("obs_id", Value::Text(obs_id.clone()));
     obscore.push("obs_publisher_did", Value::Text(did.clone()));
+    // The DataLink document, not the file: from it clients reach the file, previews, planes
+    // and the cutout service (ObsCore 1.1 §4.7, SIA 2.0 §3.3).
     obscore.push(
         "access_url",
         Value::Text(format!(
-            "{}/files/{}/{}",
-            settings.public_url, root.name, rel_path
+            "{}/datalink/links?ID={}",
+            settings.public_url,
+            form_urlencoded::byte_serialize(did.as_bytes()).collect::<String>()
         )),
     );
-    obscore.push("access_format", Value::Text("application/fits".into()));
+    obscore.push(
+        "access_format",
+        Value::Text("application/x-votable+xml;content=datalink".into()),
+    );
     obscore.push(
         "access_estsize",
         Value::Int(summary.file_size.div_ceil(1024) as i64),

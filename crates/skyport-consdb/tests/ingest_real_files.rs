@@ -243,7 +243,21 @@ fn every_real_file_is_ingested_or_refused_for_the_right_reason() {
         );
         assert_eq!(
             row.get("access_format"),
-            Some(&Value::Text("application/fits".into()))
+            Some(&Value::Text(
+                "application/x-votable+xml;content=datalink".into()
+            ))
+        );
+        // The DID, form-encoded by hand (":" "/" "?" are the only reserved characters our
+        // DIDs hold besides those in the relative path).
+        let did = format!("ivo://skyport.test/real?{}", rel_without_ext(&rel));
+        let encoded = did
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace('?', "%3F");
+        assert_eq!(
+            row.get("access_url").and_then(Value::as_str),
+            Some(format!("http://127.0.0.1:8080/datalink/links?ID={encoded}").as_str()),
+            "{rel}"
         );
         let size = std::fs::metadata(path).expect("meta").len();
         assert_eq!(

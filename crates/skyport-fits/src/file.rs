@@ -302,7 +302,7 @@ fn summarise(index: usize, hdu_type: c_int, raw: Header) -> HduSummary {
     }
 }
 
-fn cfitsio_error(path: &Path, operation: &str, status: c_int) -> FitsError {
+pub(crate) fn cfitsio_error(path: &Path, operation: &str, status: c_int) -> FitsError {
     let mut buf = [0 as c_char; 31];
     // SAFETY: ffgerr writes at most 30 characters plus NUL.
     unsafe { fitsio::sys::ffgerr(status, buf.as_mut_ptr()) };
@@ -443,4 +443,34 @@ pub fn read_region_f32(
     let hdu = file.hdu(hdu_index).map_err(|e| err("moving to HDU", e))?;
     hdu.read_region(&mut file, &[&x, &y])
         .map_err(|e| err("reading region", e))
+}
+
+/// Writes HDU `hdu` (0-based, not the primary) of `src` alone to a new file `dest`, after an
+/// empty primary HDU: a mask or variance plane as a FITS file of its own. The HDU is copied as
+/// it is stored, so a tile-compressed plane stays compressed. `dest` must not exist.
+pub fn copy_hdu(src: &Path, hdu: usize, dest: &Path) -> Result<(), FitsError> {
+    let mut input = FitsFile::open(src).map_err(|e| FitsError::Open {
+        path: src.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    input.hdu(hdu).map_err(|e| FitsError::Cfitsio {
+        path: src.to_path_buf(),
+        operation: format!("moving to HDU {hdu}"),
+        reason: e.to_string(),
+    })?;
+    let mut output = FitsFile::create(dest)
+        .open()
+        .map_err(|e| FitsError::Cfitsio {
+            path: dest.to_path_buf(),
+            operation: "creating the file".into(),
+            reason: e.to_string(),
+        })?;
+    let mut status: c_int = 0;
+    // SAFETY: both files are open; cfitsio appends a copy of the input's current HDU after the
+    // output's (non-empty) primary.
+    unsafe { fitsio::sys::ffcopy(input.as_raw(), output.as_raw(), 0, &mut status) };
+    if status != 0 {
+        return Err(cfitsio_error(dest, &format!("copying HDU {hdu}"), status));
+    }
+    Ok(())
 }

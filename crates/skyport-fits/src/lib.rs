@@ -1,15 +1,16 @@
 //! FITS for skyport: header cards, image HDUs (plain and tile-compressed) through cfitsio,
 //! world coordinates with SIP, and writing tile-compressed multi-extension files.
 //!
-//! [`header`] and [`wcs`] are pure; [`file`] touches files through cfitsio.
+//! [`header`] and [`wcs`] are pure; [`file`] and [`preview`] touch files through cfitsio.
 
 pub mod file;
 pub mod header;
+pub mod preview;
 pub mod wcs;
 
 pub use file::{
-    read_region_f32, read_summary, write_mef, FitsError, FitsSummary, HduKind, HduSummary,
-    PlaneData, PlaneRole, PlaneSpec,
+    copy_hdu, read_region_f32, read_summary, write_mef, FitsError, FitsSummary, HduKind,
+    HduSummary, PlaneData, PlaneRole, PlaneSpec,
 };
 pub use header::{format_card, parse_card, Card, Header, HeaderError, HeaderValue};
 pub use wcs::{Wcs, WcsError};

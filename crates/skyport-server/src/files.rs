@@ -1,56 +1,183 @@
-//! `/files/{root}/{path}`: whole images, with HTTP ranges.
+//! `/files/{root}/{path}`: whole images, with HTTP ranges and an ETag (the file's SHA-256);
+//! `?hdu=N` gives one mask or variance plane alone as a FITS file.
 //!
 //! Only files the archive has ingested are served: the path is looked up in
 //! `skyport.image_file`, never used to reach the disk on its own, so no request can read a
-//! file outside the archive.
+//! file outside the archive. Extracted planes are written once to the cache directory.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use skyport_store::Value;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::{AppState, DaliError};
+use crate::{AppState, DaliError, DaliParams};
+
+/// An ingested file, found by its root and path.
+pub(crate) struct ArchivedFile {
+    /// Where it is on disk.
+    pub path: PathBuf,
+    /// Publisher DID.
+    pub did: String,
+    /// SHA-256 of the content (hex).
+    pub sha256: String,
+    /// Index of the science HDU.
+    pub science_hdu: usize,
+}
 
 pub(crate) async fn serve_file(
     State(state): State<Arc<AppState>>,
     Path((root, rel_path)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Response {
-    match lookup(&state, &root, &rel_path).await {
-        Ok(path) => {
-            let mut response = match ServeFile::new(&path).oneshot(request).await {
-                Ok(r) => r.into_response(),
-                Err(e) => {
-                    return DaliError::internal(format!("reading {rel_path}: {e}")).into_response()
-                }
-            };
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/fits"),
-            );
-            response
-        }
-        Err(e) => e.into_response(),
+    let params = DaliParams::from_urlencoded(request.uri().query().unwrap_or("").as_bytes());
+    let file = match lookup(&state, &root, &rel_path).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let hdu = match params.integer("hdu", 1, 9999) {
+        Ok(h) => h,
+        Err(e) => return e.into_response(),
+    };
+    let (path, etag) = match hdu {
+        None => (file.path.clone(), format!("\"{}\"", file.sha256)),
+        Some(h) => match plane_file(&state, &file, h as usize).await {
+            Ok(p) => (p, format!("\"{}-{h}\"", file.sha256)),
+            Err(e) => return e.into_response(),
+        },
+    };
+    if matches_etag(request.headers(), &etag) {
+        return not_modified(&etag);
     }
+    let mut response = match ServeFile::new(&path).oneshot(request).await {
+        Ok(r) => r.into_response(),
+        Err(e) => return DaliError::internal(format!("reading {rel_path}: {e}")).into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fits"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    response
 }
 
-async fn lookup(
+/// True when the request's If-None-Match names `etag` (or `*`).
+pub(crate) fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// A 304 carrying the ETag.
+pub(crate) fn not_modified(etag: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The file of plane `hdu` (a mask or variance HDU of `file`), extracted once into the cache.
+async fn plane_file(
+    state: &AppState,
+    file: &ArchivedFile,
+    hdu: usize,
+) -> Result<PathBuf, DaliError> {
+    let rows = state
+        .store
+        .query(
+            "SELECT role FROM \"skyport.image_hdu\" WHERE obs_publisher_did = ?1 AND hdu_index = ?2"
+                .into(),
+            vec![Value::Text(file.did.clone()), Value::Int(hdu as i64)],
+        )
+        .await
+        .map_err(|e| DaliError::internal(e.to_string()))?;
+    let role = match rows.rows.first().and_then(|r| r.first()) {
+        Some(Value::Text(r)) => r.clone(),
+        _ => {
+            return Err(DaliError::not_found(format!(
+                "hdu={hdu}: the file has no such HDU"
+            )))
+        }
+    };
+    if role != "mask" && role != "variance" {
+        return Err(DaliError::usage(format!(
+            "hdu={hdu}: only mask and variance planes are served alone (this HDU is {role}); the whole file has every HDU"
+        )));
+    }
+    let dest = state
+        .settings
+        .cache_dir
+        .join("planes")
+        .join(format!("{}-{hdu}.fits", file.sha256));
+    if dest.exists() {
+        return Ok(dest);
+    }
+    let src = file.path.clone();
+    let target = dest.clone();
+    tokio::task::spawn_blocking(move || {
+        write_once(&target, |tmp| {
+            skyport_fits::copy_hdu(&src, hdu, tmp).map_err(|e| e.to_string())
+        })
+    })
+    .await
+    .map_err(|e| DaliError::internal(format!("extracting HDU {hdu}: {e}")))?
+    .map_err(|e| DaliError::internal(format!("extracting HDU {hdu}: {e}")))?;
+    Ok(dest)
+}
+
+/// Writes a cache file through a temporary name and a rename, so readers never see half of
+/// one and two writers racing both leave a whole file.
+pub(crate) fn write_once(
+    dest: &std::path::Path,
+    write: impl FnOnce(&std::path::Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let dir = dest.parent().ok_or("cache path has no directory")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = tempfile_name(dest);
+    let _ = std::fs::remove_file(&tmp);
+    let result = write(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn tempfile_name(dest: &std::path::Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    dest.with_file_name(name)
+}
+
+/// Finds an ingested file by root name and path below the root.
+pub(crate) async fn lookup(
     state: &AppState,
     root: &str,
     rel_path: &str,
-) -> Result<std::path::PathBuf, DaliError> {
+) -> Result<ArchivedFile, DaliError> {
     let Some((_, dir)) = state.settings.roots.iter().find(|(name, _)| name == root) else {
         return Err(DaliError::not_found(format!("no data root named {root:?}")));
     };
     let rows = state
         .store
         .query(
-            "SELECT rel_path FROM \"skyport.image_file\" WHERE root_name = ?1 AND rel_path = ?2"
+            "SELECT obs_publisher_did, content_sha256, science_hdu FROM \"skyport.image_file\" \
+             WHERE root_name = ?1 AND rel_path = ?2"
                 .into(),
             vec![
                 Value::Text(root.to_string()),
@@ -59,10 +186,22 @@ async fn lookup(
         )
         .await
         .map_err(|e| DaliError::internal(e.to_string()))?;
-    if rows.rows.is_empty() {
+    let Some(row) = rows.rows.first() else {
         return Err(DaliError::not_found(format!(
             "no image {rel_path:?} in {root:?}"
         )));
-    }
-    Ok(dir.join(rel_path))
+    };
+    let text = |i: usize| match row.get(i) {
+        Some(Value::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    Ok(ArchivedFile {
+        path: dir.join(rel_path),
+        did: text(0),
+        sha256: text(1),
+        science_hdu: match row.get(2) {
+            Some(Value::Int(i)) => (*i).max(0) as usize,
+            _ => 0,
+        },
+    })
 }

@@ -3,9 +3,13 @@
 //! service functions, which know nothing about HTTP.
 
 pub mod dali;
+pub mod datalink;
+pub mod descriptors;
 mod files;
 pub mod landing;
 pub mod metrics;
+mod previews;
+pub mod sia;
 pub mod tap;
 pub mod vosi;
 
@@ -59,6 +63,8 @@ pub struct Limits {
     pub upload_max_rows: usize,
     /// Async jobs executing at once.
     pub async_workers: usize,
+    /// Most IDs one DataLink request answers; the rest are left out with an OVERFLOW.
+    pub datalink_max_ids: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             upload_max_bytes: 16 * 1024 * 1024,
             upload_max_rows: 100_000,
             async_workers: 2,
+            datalink_max_ids: 1000,
         }
     }
 }
@@ -91,6 +98,8 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// Where async jobs keep their uploads and results.
     pub jobs_dir: PathBuf,
+    /// Where rendered previews and extracted planes are kept.
+    pub cache_dir: PathBuf,
 }
 
 /// Shared state of the handlers.
@@ -107,6 +116,8 @@ pub struct AppState {
     pub tap: Arc<tap::TapService>,
     /// Async TAP jobs.
     pub jobs: skyport_uws::JobManager,
+    /// Previews rendering at once (one per core: rendering is CPU-bound).
+    pub renders: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -116,7 +127,11 @@ impl AppState {
         settings: ServerSettings,
     ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
         let limits = settings.limits.clone();
-        let tap = Arc::new(tap::TapService::new(Arc::clone(&store), limits.clone()));
+        let tap = Arc::new(tap::TapService::new(
+            Arc::clone(&store),
+            limits.clone(),
+            &settings.public_url,
+        ));
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&store),
             Arc::new(tap::jobs::TapRunner {
@@ -140,6 +155,9 @@ impl AppState {
             started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             tap,
             jobs,
+            renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }))
     }
 }
@@ -153,7 +171,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(landing_page))
         .route("/metrics", get(metrics_page))
-        .route("/tap/availability", get(tap_availability))
+        .route("/tap/availability", get(availability))
         .route("/tap/capabilities", get(tap_capabilities))
         .route("/tap", get(tap::http::index))
         .route("/tap/sync", get(tap::http::sync).post(tap::http::sync))
@@ -192,7 +210,17 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/tap/async/{id}/parameters/{name}",
             get(tap::jobs::parameter_file),
         )
+        .route("/sia/query", get(sia::query).post(sia::query))
+        .route("/sia/capabilities", get(sia::capabilities))
+        .route("/sia/availability", get(availability))
+        .route(
+            "/datalink/links",
+            get(datalink::links).post(datalink::links),
+        )
+        .route("/datalink/capabilities", get(datalink::capabilities))
+        .route("/datalink/availability", get(availability))
         .route("/files/{root}/{*path}", get(files::serve_file))
+        .route("/previews/{root}/{*path}", get(previews::serve_preview))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -302,11 +330,13 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-fn xml(body: String) -> Response {
+/// A `text/xml` response (VOSI documents).
+pub(crate) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-async fn tap_availability(State(state): State<Arc<AppState>>) -> Response {
+/// VOSI availability of every service: they all stand or fall with the archive database.
+async fn availability(State(state): State<Arc<AppState>>) -> Response {
     let (ok, note) = match state.store.ping().await {
         Ok(()) => (true, "service is accepting queries".to_string()),
         Err(e) => (false, format!("the archive database does not answer: {e}")),

@@ -148,3 +148,39 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
     s.push_str("</vosi:capabilities>\n");
     s
 }
+
+/// Capabilities of a simple DALI service at `base` (no trailing slash): its own capability
+/// (`standard_id`, one ParamHTTP interface at `{base}/{resource}`, `version`) and the VOSI ones.
+pub fn service_capabilities(
+    base: &str,
+    standard_id: &str,
+    version: &str,
+    resource: &str,
+) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\"\n\
+         \x20   xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\"\n\
+         \x20   xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
+    );
+    s.push_str(&format!(
+        "  <capability standardID=\"{}\">\n\
+         \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"{}\">\n\
+         \x20     <accessURL use=\"base\">{}</accessURL>\n\
+         \x20   </interface>\n\
+         \x20 </capability>\n",
+        escape_xml(standard_id),
+        escape_xml(version),
+        escape_xml(&format!("{base}/{resource}"))
+    ));
+    s.push_str(&vosi_capability(
+        "ivo://ivoa.net/std/VOSI#capabilities",
+        &format!("{base}/capabilities"),
+    ));
+    s.push_str(&vosi_capability(
+        "ivo://ivoa.net/std/VOSI#availability",
+        &format!("{base}/availability"),
+    ));
+    s.push_str("</vosi:capabilities>\n");
+    s
+}

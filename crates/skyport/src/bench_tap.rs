@@ -123,6 +123,7 @@ pub async fn run(b: TapBench) -> Result<()> {
             roots: Vec::new(),
             limits: Limits::default(),
             jobs_dir: b.dir.join("jobs"),
+            cache_dir: b.dir.join("cache"),
         },
     )
     .await?;

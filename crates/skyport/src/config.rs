@@ -63,10 +63,17 @@ pub struct DatabaseSection {
     /// Directory of async job files (uploads, results); default `jobs` beside the config.
     #[serde(default = "default_jobs_dir")]
     pub jobs: PathBuf,
+    /// Directory of rendered previews and extracted planes; default `cache` beside the config.
+    #[serde(default = "default_cache_dir")]
+    pub cache: PathBuf,
 }
 
 fn default_jobs_dir() -> PathBuf {
     PathBuf::from("jobs")
+}
+
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from("cache")
 }
 
 /// `[archive]`
@@ -309,6 +316,7 @@ impl Config {
                 .collect(),
             limits: l.clone(),
             jobs_dir: self.resolve(&self.database.jobs),
+            cache_dir: self.resolve(&self.database.cache),
         }
     }
 }

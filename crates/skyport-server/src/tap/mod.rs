@@ -71,16 +71,19 @@ pub struct TapService {
     store: Arc<dyn Store>,
     catalogue: Catalogue,
     limits: Limits,
+    public_url: String,
     http: reqwest::Client,
 }
 
 impl TapService {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, limits: Limits) -> TapService {
+    /// A service over `store`; `public_url` (no trailing slash) goes into the DataLink and
+    /// SODA descriptors of results.
+    pub fn new(store: Arc<dyn Store>, limits: Limits, public_url: &str) -> TapService {
         TapService {
             store,
             catalogue: catalogue(),
             limits,
+            public_url: public_url.to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -102,6 +105,19 @@ impl TapService {
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutput, DaliError> {
+        self.execute_with(request, inline, timeout, String::new())
+            .await
+    }
+
+    /// [`TapService::execute`] with more `RESOURCE`s after the results (a service's
+    /// self-description, for instance).
+    pub async fn execute_with(
+        &self,
+        request: &TapRequest,
+        inline: &HashMap<String, Bytes>,
+        timeout: Option<Duration>,
+        extra_resources: String,
+    ) -> Result<QueryOutput, DaliError> {
         let mut uploaded = Vec::new();
         for spec in &request.uploads {
             uploaded.push(upload::load(spec, inline, &self.http, &self.limits).await?);
@@ -122,10 +138,12 @@ impl TapService {
             &skyport_adql::Options::default(),
         )
         .map_err(|e| DaliError::usage(format!("the ADQL query is invalid: {e}")))?;
-        let fields: Vec<Field> = translation.columns.iter().map(field).collect();
+        let mut fields: Vec<Field> = translation.columns.iter().map(field).collect();
+        let mut resources = crate::descriptors::for_results(&mut fields, &self.public_url);
+        resources.push_str(&extra_resources);
         let prelude = Prelude {
             infos: vec![Info::new("QUERY", request.query.clone())],
-            extra_resources: String::new(),
+            extra_resources: resources,
         };
         let writer = TableWriter::new(request.format.format, fields, prelude);
         let failure = Arc::new(Mutex::new(None));
@@ -184,6 +202,23 @@ impl TapService {
             body,
             failure,
         })
+    }
+
+    /// Runs a small ADQL query to completion (service metadata such as the values a column
+    /// takes), returning its rows.
+    pub async fn rows(&self, adql: &str) -> Result<Vec<Vec<Value>>, DaliError> {
+        let translation = skyport_adql::parse_and_translate(
+            adql,
+            &self.catalogue,
+            adql_dialect(self.store.as_ref()),
+            &skyport_adql::Options::default(),
+        )
+        .map_err(|e| DaliError::internal(format!("service query {adql:?}: {e}")))?;
+        self.store
+            .query(translation.sql, Vec::new())
+            .await
+            .map(|r| r.rows)
+            .map_err(|e| DaliError::internal(format!("service query {adql:?}: {e}")))
     }
 }
 

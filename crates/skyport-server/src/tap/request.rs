@@ -72,6 +72,22 @@ pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
     Ok(out)
 }
 
+/// The output format a RESPONSEFORMAT-like parameter (`name`) asks for; VOTable TABLEDATA
+/// when absent.
+pub fn output_format(name: &str, value: Option<&str>) -> Result<Chosen, DaliError> {
+    match value {
+        None => Ok(Chosen {
+            format: Format::VotableTabledata,
+            content_type: "application/x-votable+xml".into(),
+        }),
+        Some(f) => Format::choose(f).ok_or_else(|| {
+            DaliError::usage(format!(
+                "{name}={f:?} is not supported; use one of votable, votable/b2, csv, tsv, json, parquet or their MIME types"
+            ))
+        }),
+    }
+}
+
 /// Reads and checks the TAP parameters (TAP 1.1 §2.3). Unknown parameters, REQUEST and
 /// VERSION are ignored as the standard requires.
 pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliError> {
@@ -101,23 +117,9 @@ pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliErr
         .min(limits.maxrec_hard);
     let response_format = params.single("RESPONSEFORMAT")?;
     let format_synonym = params.single("FORMAT")?;
-    let format = match response_format.or(format_synonym) {
-        None => Chosen {
-            format: Format::VotableTabledata,
-            content_type: "application/x-votable+xml".into(),
-        },
-        Some(f) => {
-            let name = if response_format.is_some() {
-                "RESPONSEFORMAT"
-            } else {
-                "FORMAT"
-            };
-            Format::choose(f).ok_or_else(|| {
-                DaliError::usage(format!(
-                    "{name}={f:?} is not supported; use one of votable, votable/b2, csv, tsv, json, parquet or their MIME types"
-                ))
-            })?
-        }
+    let format = match (response_format, format_synonym) {
+        (Some(f), _) => output_format("RESPONSEFORMAT", Some(f))?,
+        (None, f) => output_format("FORMAT", f)?,
     };
     let run_id = params.single("RUNID")?.map(str::to_string);
     if run_id.as_ref().is_some_and(|r| r.chars().count() > 64) {

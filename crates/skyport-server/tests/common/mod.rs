@@ -60,6 +60,7 @@ pub async fn fixture_with(limits: Limits) -> Fixture {
             roots: vec![("demo".into(), data)],
             limits,
             jobs_dir,
+            cache_dir: dir.path().join("cache"),
         },
     )
     .await

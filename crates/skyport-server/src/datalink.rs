@@ -1,0 +1,558 @@
+//! DataLink 1.1 `{links}`: `/datalink/links?ID=…` lists, for each image, its file (`#this`),
+//! PNG preview and thumbnail, a SODA cutout descriptor bounded by the image's footprint, its
+//! mask and variance planes (`#auxiliary`), and its metadata as TAP queries.
+//!
+//! All rows of one ID are consecutive and in the order of the IDs given. An unknown ID gives a
+//! `NotFoundFault` row and one that is not an IVOID a `UsageFault` row, never an HTTP error.
+//! More IDs than `[limits] datalink_max_ids` are not processed: the table ends with
+//! `QUERY_STATUS=OVERFLOW` after the last ID that was, so no ID's rows are ever cut.
+//! IDs are matched exactly (they are the DIDs the archive published).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use skyport_sky::{parse_stcs, Shape};
+use skyport_store::Value;
+use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
+
+use crate::descriptors::{
+    char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
+};
+use crate::tap::request::output_format;
+use crate::{AppState, DaliError, DaliParams};
+
+/// Characters kept as they are in URL path segments (RFC 3986 unreserved).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A URL path below a data root, each segment percent-encoded.
+pub fn encode_path(rel_path: &str) -> String {
+    rel_path
+        .split('/')
+        .map(|s| utf8_percent_encode(s, PATH_SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A query-string value, form-encoded.
+pub fn encode_query(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// What the archive knows of one image, for its links.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// Publisher DID.
+    pub did: String,
+    /// Data root name.
+    pub root: String,
+    /// Path below the root.
+    pub rel_path: String,
+    /// File size in bytes.
+    pub file_size: i64,
+    /// SHA-256 of the file (hex).
+    pub sha256: String,
+    /// Index of the science HDU.
+    pub science_hdu: i64,
+    /// ObsCore `dataproduct_type`.
+    pub dataproduct_type: Option<String>,
+    /// ObsCore `s_region` (STC-S).
+    pub s_region: Option<String>,
+    /// The file's HDUs: index, role (`image`, `mask`, `variance`, `other`), EXTNAME.
+    pub hdus: Vec<(i64, String, Option<String>)>,
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::Text(t)) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn int(v: Option<&Value>) -> Option<i64> {
+    match v {
+        Some(Value::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Looks an image up by its exact publisher DID.
+pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, DaliError> {
+    let rows = state
+        .store
+        .query(
+            "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
+             o.dataproduct_type, o.s_region \
+             FROM \"skyport.image_file\" f LEFT JOIN \"ivoa.ObsCore\" o \
+             ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = ?1"
+                .into(),
+            vec![Value::Text(did.to_string())],
+        )
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up {did:?}: {e}")))?;
+    let Some(row) = rows.rows.first() else {
+        return Ok(None);
+    };
+    let hdus = state
+        .store
+        .query(
+            "SELECT hdu_index, role, extname FROM \"skyport.image_hdu\" \
+             WHERE obs_publisher_did = ?1 ORDER BY hdu_index"
+                .into(),
+            vec![Value::Text(did.to_string())],
+        )
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up the HDUs of {did:?}: {e}")))?;
+    Ok(Some(ImageInfo {
+        did: did.to_string(),
+        root: text(row.first()).unwrap_or_default(),
+        rel_path: text(row.get(1)).unwrap_or_default(),
+        file_size: int(row.get(2)).unwrap_or(-1),
+        sha256: text(row.get(3)).unwrap_or_default(),
+        science_hdu: int(row.get(4)).unwrap_or(0),
+        dataproduct_type: text(row.get(5)),
+        s_region: text(row.get(6)),
+        hdus: hdus
+            .rows
+            .iter()
+            .filter_map(|h| Some((int(h.first())?, text(h.get(1))?, text(h.get(2)))))
+            .collect(),
+    }))
+}
+
+/// One row of the links table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    /// The ID asked for.
+    pub id: String,
+    /// URL of the linked resource.
+    pub access_url: Option<String>,
+    /// XML ID of the service descriptor to use.
+    pub service_def: Option<String>,
+    /// Why there is no link (`NotFoundFault: …`).
+    pub error_message: Option<String>,
+    /// For people.
+    pub description: Option<String>,
+    /// DataLink core vocabulary term.
+    pub semantics: String,
+    /// MIME type.
+    pub content_type: Option<String>,
+    /// Size in bytes.
+    pub content_length: Option<i64>,
+    /// Product type of the linked resource (`#image`).
+    pub content_qualifier: Option<String>,
+    /// Service-local tag telling links with the same semantics apart.
+    pub local_semantics: Option<String>,
+}
+
+/// The links of one found image, and its cutout descriptor (XML ID `descriptor_id`).
+pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Link>, String) {
+    let path = format!(
+        "{}/{}",
+        encode_path(&info.root),
+        encode_path(&info.rel_path)
+    );
+    let qualifier = info.dataproduct_type.as_ref().map(|t| format!("#{t}"));
+    let link = |semantics: &str| Link {
+        id: info.did.clone(),
+        semantics: semantics.to_string(),
+        ..Link::default()
+    };
+    let mut links = vec![
+        Link {
+            access_url: Some(format!("{base}/files/{path}")),
+            description: Some("The whole FITS file, every HDU".into()),
+            content_type: Some("application/fits".into()),
+            content_length: Some(info.file_size),
+            content_qualifier: qualifier.clone(),
+            ..link("#this")
+        },
+        Link {
+            access_url: Some(format!("{base}/previews/{path}")),
+            description: Some(
+                "PNG preview of the science plane, north up where the WCS allows, asinh stretch (add stretch=zscale for a zscale one)"
+                    .into(),
+            ),
+            content_type: Some("image/png".into()),
+            ..link("#preview")
+        },
+        Link {
+            access_url: Some(format!("{base}/previews/{path}?size=thumbnail")),
+            description: Some("Small PNG thumbnail of the science plane".into()),
+            content_type: Some("image/png".into()),
+            ..link("#thumbnail")
+        },
+        Link {
+            service_def: Some(descriptor_id.to_string()),
+            description: Some("SODA cutout service for this image".into()),
+            content_type: Some("application/fits".into()),
+            content_qualifier: qualifier,
+            ..link("#cutout")
+        },
+    ];
+    for (index, role, extname) in &info.hdus {
+        if role != "mask" && role != "variance" {
+            continue;
+        }
+        let name = extname.clone().unwrap_or_else(|| role.clone());
+        links.push(Link {
+            access_url: Some(format!("{base}/files/{path}?hdu={index}")),
+            description: Some(format!(
+                "The {role} plane (HDU {index}, EXTNAME {name}) alone, as a FITS file"
+            )),
+            content_type: Some("application/fits".into()),
+            local_semantics: Some(role.clone()),
+            ..link("#auxiliary")
+        });
+    }
+    let quoted = info.did.replace('\'', "''");
+    for (semantics, what, adql) in [
+        (
+            "#detached-header",
+            "The FITS headers of every HDU, as a TAP query",
+            format!(
+                "SELECT hdu_index, extname, role, header FROM skyport.image_hdu WHERE obs_publisher_did = '{quoted}' ORDER BY hdu_index"
+            ),
+        ),
+        (
+            "#documentation",
+            "The image's ObsCore record, as a TAP query",
+            format!("SELECT * FROM ivoa.ObsCore WHERE obs_publisher_did = '{quoted}'"),
+        ),
+    ] {
+        links.push(Link {
+            access_url: Some(format!(
+                "{base}/tap/sync?LANG=ADQL&QUERY={}",
+                encode_query(&adql)
+            )),
+            description: Some(what.into()),
+            content_type: Some("application/x-votable+xml".into()),
+            ..link(semantics)
+        });
+    }
+    let footprint = info.s_region.as_deref().and_then(|r| match parse_stcs(r) {
+        Ok(Shape::Polygon(p)) => Some(p),
+        _ => None,
+    });
+    let descriptor = soda_descriptor(
+        descriptor_id,
+        base,
+        &IdParam::Fixed(&info.did),
+        footprint.as_ref(),
+    );
+    (links, descriptor)
+}
+
+/// The fault row of an ID that cannot be answered.
+fn fault(id: &str, message: String) -> Link {
+    Link {
+        id: id.to_string(),
+        error_message: Some(message),
+        semantics: "#this".into(),
+        ..Link::default()
+    }
+}
+
+/// Why an ID cannot be a DID of this archive, if it cannot.
+fn malformed(id: &str) -> Option<String> {
+    if id.trim().is_empty() {
+        return Some("UsageFault: the ID is empty".into());
+    }
+    if id.len() > 512 {
+        return Some("UsageFault: the ID is longer than 512 characters".into());
+    }
+    if !id
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("ivo://"))
+    {
+        return Some(format!(
+            "UsageFault: {id:?} is not an IVOA identifier (ivo://authority/path?local)"
+        ));
+    }
+    None
+}
+
+/// The FIELDs of the links table (DataLink 1.1 §3.2).
+fn fields() -> Vec<Field> {
+    let f = |name: &str, datatype: &str, ucd: Option<&str>, description: &str| Field {
+        name: name.into(),
+        id: None,
+        datatype: datatype.into(),
+        arraysize: (datatype == "char").then(|| "*".to_string()),
+        xtype: None,
+        unit: None,
+        ucd: ucd.map(str::to_string),
+        utype: None,
+        description: Some(description.into()),
+        null: None,
+    };
+    let mut length = f(
+        "content_length",
+        "long",
+        Some("phys.size;meta.file"),
+        "Size of the linked resource",
+    );
+    length.unit = Some("byte".into());
+    vec![
+        f(
+            "ID",
+            "char",
+            Some("meta.id;meta.main"),
+            "The identifier asked for",
+        ),
+        f(
+            "access_url",
+            "char",
+            Some("meta.ref.url"),
+            "URL of the linked resource",
+        ),
+        f(
+            "service_def",
+            "char",
+            Some("meta.ref"),
+            "Service descriptor to use",
+        ),
+        f(
+            "error_message",
+            "char",
+            Some("meta.code.error"),
+            "Why there is no link",
+        ),
+        f("description", "char", Some("meta.note"), "What the link is"),
+        f(
+            "semantics",
+            "char",
+            Some("meta.code"),
+            "Relation to the dataset (DataLink vocabulary)",
+        ),
+        f(
+            "content_type",
+            "char",
+            Some("meta.code.mime"),
+            "MIME type of the linked resource",
+        ),
+        length,
+        f(
+            "content_qualifier",
+            "char",
+            None,
+            "Product type of the linked resource",
+        ),
+        f(
+            "local_semantics",
+            "char",
+            Some("meta.id.assoc"),
+            "Tells links with the same semantics apart",
+        ),
+    ]
+}
+
+/// The links of every ID, in order, and the descriptors they refer to; `true` when the IDs
+/// were cut at the limit.
+pub async fn collect(
+    state: &AppState,
+    ids: &[&str],
+) -> Result<(Vec<Link>, String, bool), DaliError> {
+    let base = &state.settings.public_url;
+    let max = state.settings.limits.datalink_max_ids;
+    let overflow = ids.len() > max;
+    let mut links = Vec::new();
+    let mut descriptors = String::new();
+    for (n, id) in ids.iter().take(max).enumerate() {
+        if let Some(message) = malformed(id) {
+            links.push(fault(id, message));
+            continue;
+        }
+        match lookup(state, id).await? {
+            Some(info) => {
+                let (rows, descriptor) = image_links(base, &info, &format!("skyport_soda_{n}"));
+                links.extend(rows);
+                descriptors.push_str(&descriptor);
+            }
+            None => links.push(fault(
+                id,
+                format!("NotFoundFault: no image with the ID {id:?} in this archive"),
+            )),
+        }
+    }
+    Ok((links, descriptors, overflow))
+}
+
+/// `/datalink/links` (GET and POST).
+pub async fn links(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
+    match respond(&state, &params).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn respond(state: &AppState, params: &DaliParams) -> Result<Response, DaliError> {
+    let requested = params.single("RESPONSEFORMAT")?;
+    let chosen = output_format("RESPONSEFORMAT", requested)?;
+    // Every VOTable request gets the standard DataLink MIME type (DataLink 1.1 §3.3).
+    let content_type = match chosen.format {
+        Format::VotableTabledata | Format::VotableBinary2 => DATALINK_MIME.to_string(),
+        _ => chosen.content_type.clone(),
+    };
+    let ids = params.all("ID");
+    let (links, mut resources, overflow) = collect(state, &ids).await?;
+    if ids.is_empty() {
+        resources.push_str(&self_description(&state.settings.public_url));
+    }
+    let mut writer = TableWriter::new(
+        chosen.format,
+        fields(),
+        Prelude {
+            infos: vec![Info::new("standardID", DATALINK_STANDARD_ID)],
+            extra_resources: resources,
+        },
+    );
+    let mut out = Vec::with_capacity(4096 + links.len() * 256);
+    writer.begin(&mut out);
+    for l in &links {
+        writer.row(
+            &mut out,
+            &[
+                Cell::Text(&l.id),
+                opt(&l.access_url),
+                opt(&l.service_def),
+                opt(&l.error_message),
+                opt(&l.description),
+                Cell::Text(&l.semantics),
+                opt(&l.content_type),
+                l.content_length.map_or(Cell::Null, Cell::Int),
+                opt(&l.content_qualifier),
+                opt(&l.local_semantics),
+            ],
+        );
+    }
+    writer.end(
+        &mut out,
+        if overflow {
+            Ending::Overflow
+        } else {
+            Ending::Complete
+        },
+    );
+    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+}
+
+fn opt(s: &Option<String>) -> Cell<'_> {
+    s.as_deref().map_or(Cell::Null, Cell::Text)
+}
+
+/// The self-description given when no ID is sent (DataLink 1.1 §4.1, `adhoc:this`).
+fn self_description(base: &str) -> String {
+    let mut out = String::from(
+        "<RESOURCE type=\"meta\" utype=\"adhoc:this\" name=\"this\">\n\
+         <DESCRIPTION>DataLink links of the archive's images</DESCRIPTION>\n",
+    );
+    out.push_str(&char_param("standardID", DATALINK_STANDARD_ID));
+    out.push_str(&char_param("accessURL", &format!("{base}/datalink/links")));
+    out.push_str(&char_param("contentType", DATALINK_MIME));
+    out.push_str(
+        "<GROUP name=\"inputParams\">\n\
+         <PARAM name=\"ID\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.id;meta.main\" value=\"\"><DESCRIPTION>Publisher DID of an image (repeatable)</DESCRIPTION></PARAM>\n\
+         <PARAM name=\"RESPONSEFORMAT\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.code.mime\" value=\"\"><DESCRIPTION>votable (default), votable/b2, csv, tsv, json or parquet</DESCRIPTION></PARAM>\n\
+         </GROUP>\n</RESOURCE>\n",
+    );
+    out
+}
+
+/// `/datalink/capabilities`.
+pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
+    crate::xml(crate::vosi::service_capabilities(
+        &format!("{}/datalink", state.settings.public_url),
+        DATALINK_STANDARD_ID,
+        "1.1",
+        "links",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_queries_are_encoded() {
+        assert_eq!(encode_path("a b/c#d/e.fits"), "a%20b/c%23d/e.fits");
+        assert_eq!(encode_query("ivo://a/b?c d"), "ivo%3A%2F%2Fa%2Fb%3Fc+d");
+    }
+
+    #[test]
+    fn ids_that_are_not_ivoids_are_usage_faults() {
+        assert!(malformed("ivo://x/y?z").is_none());
+        assert!(malformed("IVO://x/y?z").is_none());
+        assert!(malformed("").is_some_and(|m| m.starts_with("UsageFault")));
+        assert!(malformed("http://x").is_some_and(|m| m.starts_with("UsageFault")));
+        assert!(malformed(&"ivo://".repeat(100)).is_some());
+    }
+
+    #[test]
+    fn an_image_has_this_previews_cutout_planes_and_metadata() {
+        let info = ImageInfo {
+            did: "ivo://a/c?d/e's".into(),
+            root: "r".into(),
+            rel_path: "d/e's.fits".into(),
+            file_size: 2880,
+            sha256: "0".repeat(64),
+            science_hdu: 1,
+            dataproduct_type: Some("image".into()),
+            s_region: Some("POLYGON ICRS 10 10 11 10 11 11 10 11".into()),
+            hdus: vec![
+                (0, "other".into(), None),
+                (1, "image".into(), Some("IMAGE".into())),
+                (2, "mask".into(), Some("MASK".into())),
+                (3, "variance".into(), Some("VARIANCE".into())),
+            ],
+        };
+        let (links, descriptor) = image_links("http://h", &info, "soda_0");
+        let semantics: Vec<&str> = links.iter().map(|l| l.semantics.as_str()).collect();
+        assert_eq!(
+            semantics,
+            [
+                "#this",
+                "#preview",
+                "#thumbnail",
+                "#cutout",
+                "#auxiliary",
+                "#auxiliary",
+                "#detached-header",
+                "#documentation"
+            ]
+        );
+        assert_eq!(
+            links[0].access_url.as_deref(),
+            Some("http://h/files/r/d/e%27s.fits")
+        );
+        assert_eq!(links[0].content_length, Some(2880));
+        assert_eq!(links[3].service_def.as_deref(), Some("soda_0"));
+        assert!(links[3].access_url.is_none());
+        assert_eq!(
+            links[4].access_url.as_deref(),
+            Some("http://h/files/r/d/e%27s.fits?hdu=2")
+        );
+        assert!(links[6]
+            .access_url
+            .as_deref()
+            .is_some_and(|u| u.contains("e%27%27s")));
+        assert!(descriptor.contains("ID=\"soda_0\""));
+        assert!(
+            descriptor.contains("value=\"ivo://a/c?d/e&apos;s\"")
+                || descriptor.contains("value=\"ivo://a/c?d/e&#39;s\"")
+                || descriptor.contains("value=\"ivo://a/c?d/e's\"")
+        );
+        assert!(
+            descriptor.contains("<MAX value=\"10 10 11 10 11 11 10 11\"/>")
+                || descriptor.contains("<MAX value=\"10 11 11 11 11 10 10 10\"/>")
+                || descriptor.contains("<MAX value="),
+            "{descriptor}"
+        );
+    }
+}
