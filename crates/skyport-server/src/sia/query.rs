@@ -7,16 +7,21 @@
 //! `SPATRES`, `EXPTIME`, `TIMERES` and `SPECRP` match a value *inside* the interval.
 //!
 //! `POS=RANGE` has no ADQL counterpart (its edges along parallels are not great circles). It is
-//! sent as polygons of at most 90° in longitude, split at the equator, whose edges along
-//! parallels are divided finely enough to follow them within [`PARALLEL_TOLERANCE_ARCSEC`];
-//! a full-longitude range reaching a pole is the exact circle around it.
+//! sent as polygons, split at the equator and narrow enough in longitude that their edges along
+//! parallels, divided into at most [`MAX_SEGMENTS`] great-circle segments, stay within
+//! [`PARALLEL_TOLERANCE_ARCSEC`] of the parallels (SQLite caps a function at 127 arguments, so
+//! a polygon has at most 63 vertices); a full-longitude range reaching a pole is the exact
+//! circle around it.
 
 use skyport_sky::{Shape, SkyPoint};
 
 use crate::DaliError;
 
 /// How far, at most, a RANGE polygon's edge strays from the parallel it stands for.
-pub const PARALLEL_TOLERANCE_ARCSEC: f64 = 0.1;
+pub const PARALLEL_TOLERANCE_ARCSEC: f64 = 1.0;
+
+/// Great-circle segments along one parallel edge of a RANGE polygon at most.
+pub const MAX_SEGMENTS: usize = 29;
 
 /// The polarization states ObsCore's `pol_states` lists (ObsCore 1.1 §4.22).
 const POL_STATES: [&str; 14] = [
@@ -316,19 +321,21 @@ fn range(value: &str, lon1: f64, lon2: f64, lat1: f64, lat2: f64) -> Result<Stri
             num(90.0 + lat2)
         ));
     }
-    let mut polygons = Vec::new();
-    let lon_chunks = (span / 90.0).ceil().max(1.0) as usize;
-    let width = span / lon_chunks as f64;
     let lat_bands: Vec<(f64, f64)> = if lat1 < 0.0 && lat2 > 0.0 {
         vec![(lat1, 0.0), (0.0, lat2)]
     } else {
         vec![(lat1, lat2)]
     };
-    for k in 0..lon_chunks {
-        let a = lon1 + width * k as f64;
-        let b = a + width;
-        for &(lo, hi) in &lat_bands {
-            let vertices = range_cell(a, b, lo, hi);
+    let mut polygons = Vec::new();
+    for &(lo, hi) in &lat_bands {
+        // The parallel needing the finest division sets the width of the cells.
+        let step = max_step(lo).min(max_step(hi));
+        let width = (step * MAX_SEGMENTS as f64).min(90.0);
+        let cells = (span / width).ceil().max(1.0) as usize;
+        let width = span / cells as f64;
+        for k in 0..cells {
+            let a = lon1 + width * k as f64;
+            let vertices = range_cell(a, a + width, lo, hi);
             let coords: Vec<String> = vertices
                 .iter()
                 .flat_map(|(lon, lat)| [num(lon.rem_euclid(360.0)), num(*lat)])
@@ -366,16 +373,21 @@ fn range_cell(a: f64, b: f64, lo: f64, hi: f64) -> Vec<(f64, f64)> {
     v
 }
 
-/// Segments needed along a parallel at `lat` over `width` degrees: a chord of angle Δ bulges
-/// from the parallel by about sin(lat)·cos(lat)·Δ²/8 radians.
+/// Segments needed along a parallel at `lat` over `width` degrees.
 fn parallel_steps(lat: f64, width: f64) -> usize {
+    (width / max_step(lat)).ceil().max(1.0) as usize
+}
+
+/// The longest segment (degrees) whose chord stays within the tolerance of the parallel at
+/// `lat`: a chord of angle Δ bulges from it by about sin(lat)·cos(lat)·Δ²/8 radians. Unbounded
+/// (90°) on the equator, a great circle, and at the poles.
+fn max_step(lat: f64) -> f64 {
     let bulge = (lat.to_radians().sin() * lat.to_radians().cos()).abs();
     if bulge < 1e-12 {
-        return 1;
+        return 90.0;
     }
     let tolerance = (PARALLEL_TOLERANCE_ARCSEC / 3600.0).to_radians();
-    let step = (8.0 * tolerance / bulge).sqrt().to_degrees();
-    (width / step).ceil().max(1.0) as usize
+    (8.0 * tolerance / bulge).sqrt().to_degrees().min(90.0)
 }
 
 #[cfg(test)]
@@ -522,6 +534,12 @@ mod tests {
     fn parallels_are_followed_within_the_tolerance() {
         // A 90° chord at latitude 45° needs many vertices; on the equator one segment does.
         assert!(parallel_steps(45.0, 90.0) > 100);
+        // Every polygon of a wide range fits SQLite's 127-argument limit.
+        let sql = range("t", 0.0, 359.0, -60.0, 70.0).expect("ok");
+        for polygon in sql.split("POLYGON('ICRS', ").skip(1) {
+            let args = polygon.split(')').next().expect("list").split(", ").count();
+            assert!(args <= 126, "{args} arguments");
+        }
         assert_eq!(parallel_steps(0.0, 90.0), 1);
         let n = parallel_steps(45.0, 90.0);
         let step = (90.0 / n as f64).to_radians();

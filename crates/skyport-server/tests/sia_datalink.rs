@@ -1,0 +1,346 @@
+//! SIAv2, DataLink, descriptors in results, plane files and previews, in process against a real
+//! SQLite archive holding M13 (astropy's `m13.fits`: 300×300 pixels around RA 250.42, Dec 36.46).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{call, fixture, fixture_with, get};
+use skyport_server::Limits;
+
+const M13_DID: &str = "ivo://skyport.test/demo?m13";
+
+fn rows(body: &str) -> usize {
+    body.matches("<TR>").count()
+}
+
+#[tokio::test]
+async fn sia_finds_m13_where_it_is_and_nowhere_else() {
+    let f = fixture().await;
+    for (query, expected) in [
+        ("POS=CIRCLE+250.42+36.46+0.1", 1),
+        ("POS=CIRCLE+10+10+1", 0),
+        ("POS=RANGE+250+251+36+37", 1),
+        ("POS=RANGE+251+250+36+37", 0), // wraps the other way round: 359 degrees that miss M13
+        ("POS=RANGE+0+360+30+%2BInf", 1),
+        ("POS=POLYGON+250+36+251+36+251+37", 1),
+        ("POS=CIRCLE+10+10+1&POS=CIRCLE+250.42+36.46+0.1", 1), // repeats are ORed
+        ("POS=CIRCLE+250.42+36.46+0.1&COLLECTION=other", 0),   // parameters are ANDed
+        ("COLLECTION=demo&CALIB=1&DPTYPE=image", 1),
+        ("ID=IVO://SKYPORT.TEST/DEMO?M13", 1), // IDs compare case-insensitively
+        ("FORMAT=application/x-votable%2Bxml;content=datalink", 1),
+        ("FORMAT=application/fits", 0),
+        ("TARGET=nothing", 0),
+        ("POL=I", 0), // no polarization states recorded
+        ("FOV=0+10", 1),
+        ("FOV=10+%2BInf", 0),
+    ] {
+        let (status, headers, body) = call(&f.app, get(&format!("/sia/query?{query}"))).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("application/x-votable+xml")),
+            "{query}"
+        );
+        assert_eq!(rows(&body), expected, "{query}");
+        if expected > 0 {
+            assert!(body.contains(&format!("<TD>{M13_DID}</TD>")), "{query}");
+        }
+        assert!(
+            body.contains("ID=\"skyport_pubdid\"") && body.contains("ref=\"skyport_pubdid\""),
+            "{query}: DataLink descriptor"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sia_bad_input_names_the_parameter() {
+    let f = fixture().await;
+    for (query, says) in [
+        ("POS=CIRCLE+1+2", "CIRCLE takes three numbers"),
+        ("BAND=abc", "BAND: &quot;abc&quot; is not a number"),
+        ("TIME=60010+60000", "lower bound is above the upper bound"),
+        ("POS=CIRCLE+1+2+3&MAXREC=-4", "MAXREC"),
+        ("RESPONSEFORMAT=fits", "RESPONSEFORMAT"),
+    ] {
+        let (status, _, body) = call(&f.app, get(&format!("/sia/query?{query}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body.contains("QUERY_STATUS\" value=\"ERROR\""),
+            "{query}: {body}"
+        );
+        assert!(body.contains("UsageFault"), "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+    }
+    // A CSV request gets its error as plain text.
+    let (status, headers, body) = call(&f.app, get("/sia/query?BAND=abc&RESPONSEFORMAT=csv")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("text/plain")));
+    assert!(body.starts_with("UsageFault: BAND"), "{body}");
+}
+
+#[tokio::test]
+async fn sia_maxrec_zero_describes_every_parameter() {
+    let f = fixture().await;
+    let (status, _, body) = call(&f.app, get("/sia/query?MAXREC=0")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&body), 0);
+    assert!(body.contains("<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"/>"));
+    assert!(
+        body.contains("utype=\"adhoc:service\" name=\"this\""),
+        "{body}"
+    );
+    for p in [
+        "POS",
+        "BAND",
+        "TIME",
+        "POL",
+        "FOV",
+        "SPATRES",
+        "EXPTIME",
+        "ID",
+        "COLLECTION",
+        "FACILITY",
+        "INSTRUMENT",
+        "DPTYPE",
+        "CALIB",
+        "TARGET",
+        "TIMERES",
+        "SPECRP",
+        "FORMAT",
+        "MAXREC",
+        "RESPONSEFORMAT",
+    ] {
+        assert!(body.contains(&format!("<PARAM name=\"{p}\"")), "{p}");
+    }
+    // The archive's own values are offered for the enumerable parameters.
+    assert!(body.contains("<OPTION value=\"demo\"/>"), "COLLECTION");
+    assert!(body.contains("<OPTION value=\"1\"/>"), "CALIB");
+    assert!(body.contains("<OPTION value=\"image\"/>"), "DPTYPE");
+}
+
+#[tokio::test]
+async fn sia_and_datalink_have_vosi_resources() {
+    let f = fixture().await;
+    for (path, standard) in [
+        ("/sia/capabilities", "ivo://ivoa.net/std/SIA#query-2.0"),
+        (
+            "/datalink/capabilities",
+            "ivo://ivoa.net/std/DataLink#links-1.1",
+        ),
+    ] {
+        let (status, _, body) = call(&f.app, get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body.contains(standard), "{path}");
+        assert!(
+            body.contains("ivo://ivoa.net/std/VOSI#availability"),
+            "{path}"
+        );
+    }
+    for path in ["/sia/availability", "/datalink/availability"] {
+        let (status, _, body) = call(&f.app, get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            body.contains("<vosi:available>true</vosi:available>"),
+            "{path}"
+        );
+    }
+}
+
+fn encoded(did: &str) -> String {
+    form_urlencoded::byte_serialize(did.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn datalink_lists_the_links_of_each_id_in_order_with_faults_as_rows() {
+    let f = fixture().await;
+    let (status, headers, body) = call(
+        &f.app,
+        get(&format!(
+            "/datalink/links?ID={}&ID=ivo://skyport.test/demo?none&ID=m13",
+            encoded(M13_DID)
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/x-votable+xml;content=datalink"
+    );
+    assert!(body
+        .contains("<INFO name=\"standardID\" value=\"ivo://ivoa.net/std/DataLink#links-1.1\"/>"));
+    let semantics: Vec<&str> = body
+        .split("<TR>")
+        .skip(1)
+        .map(|tr| {
+            tr.split("<TD>")
+                .find(|td| td.starts_with('#'))
+                .and_then(|td| td.split("</TD>").next())
+                .unwrap_or("")
+        })
+        .collect();
+    // m13.fits has one HDU: no planes.
+    assert_eq!(
+        semantics,
+        [
+            "#this",
+            "#preview",
+            "#thumbnail",
+            "#cutout",
+            "#detached-header",
+            "#documentation",
+            "#this",
+            "#this"
+        ]
+    );
+    assert!(body.contains("<TD>http://127.0.0.1:8080/files/demo/m13.fits</TD>"));
+    let size = std::fs::metadata(f.dir.path().join("data/m13.fits"))
+        .expect("m13")
+        .len();
+    assert!(body.contains(&format!("<TD>application/fits</TD><TD>{size}</TD>")));
+    assert!(body.contains("NotFoundFault: no image with the ID"));
+    assert!(body.contains("UsageFault: &quot;m13&quot; is not an IVOA identifier"));
+    // The cutout row names a descriptor in the same document, with the image's ID fixed and
+    // its footprint as the limits.
+    assert!(body.contains("<TD>skyport_soda_0</TD>"));
+    assert!(body.contains("ID=\"skyport_soda_0\""));
+    assert!(body.contains(&format!("value=\"{M13_DID}\"")));
+    assert!(body.contains("xtype=\"circle\"") && body.contains("<MAX value=\"250.4"));
+}
+
+#[tokio::test]
+async fn datalink_without_id_describes_itself() {
+    let f = fixture().await;
+    let (status, _, body) = call(&f.app, get("/datalink/links")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&body), 0);
+    assert!(body.contains("utype=\"adhoc:this\""));
+    assert!(body.contains("<PARAM name=\"ID\""));
+}
+
+#[tokio::test]
+async fn too_many_ids_stop_at_the_limit_with_an_overflow_between_ids() {
+    let limits = Limits {
+        datalink_max_ids: 2,
+        ..Limits::default()
+    };
+    let f = fixture_with(limits).await;
+    let ids = [M13_DID, "ivo://x/y?1", M13_DID];
+    let body = ids
+        .iter()
+        .map(|id| format!("ID={}", encoded(id)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let req = Request::post("/datalink/links")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let (status, _, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    // M13's six links, the fault row of the second ID, nothing of the third.
+    assert_eq!(rows(&body), 7, "{body}");
+    assert!(body.contains("<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"/>"));
+
+    // 10,000 IDs in one POST with the default limit: answered, cut at 1,000 IDs.
+    let f = fixture().await;
+    let body = (0..10_000)
+        .map(|i| format!("ID=ivo%3A%2F%2Fx%2Fy%3F{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let req = Request::post("/datalink/links")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let (status, _, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&body), 1000);
+    assert_eq!(body.matches("NotFoundFault").count(), 1000);
+    assert!(body.contains("<TD>ivo://x/y?999</TD>") && !body.contains("<TD>ivo://x/y?1000</TD>"));
+    assert!(body.contains("value=\"OVERFLOW\""));
+}
+
+#[tokio::test]
+async fn tap_results_with_dids_carry_descriptors_and_others_do_not() {
+    let f = fixture().await;
+    let (_, _, body) = call(
+        &f.app,
+        get("/tap/sync?LANG=ADQL&QUERY=SELECT+obs_id,+obs_publisher_did+FROM+ivoa.ObsCore"),
+    )
+    .await;
+    assert!(body.contains("<FIELD name=\"obs_publisher_did\" ID=\"skyport_pubdid\""));
+    assert!(body.contains("ivo://ivoa.net/std/DataLink#links-1.1"));
+    assert!(body.contains("ivo://ivoa.net/std/SODA#sync-1.0"));
+    let (_, _, body) = call(
+        &f.app,
+        get("/tap/sync?LANG=ADQL&QUERY=SELECT+obs_id+FROM+ivoa.ObsCore"),
+    )
+    .await;
+    assert!(!body.contains("adhoc:service"));
+}
+
+#[tokio::test]
+async fn previews_are_pngs_cached_and_validated_by_etag() {
+    let f = fixture().await;
+    let (status, headers, _) = call(&f.app, get("/previews/demo/m13.fits")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    assert!(headers[header::CACHE_CONTROL]
+        .to_str()
+        .is_ok_and(|c| c.contains("max-age")));
+    let etag = headers[header::ETAG].to_str().expect("etag").to_string();
+    let cached: Vec<_> = std::fs::read_dir(f.dir.path().join("cache/previews"))
+        .expect("cache dir")
+        .collect();
+    assert_eq!(cached.len(), 1, "rendered once into the cache");
+    let req = Request::get("/previews/demo/m13.fits")
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    // The thumbnail is a different picture with its own tag.
+    let (status, headers, _) = call(
+        &f.app,
+        get("/previews/demo/m13.fits?size=thumbnail&stretch=zscale"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(headers[header::ETAG].to_str().expect("etag"), etag);
+    for (bad, status) in [
+        ("/previews/demo/m13.fits?size=huge", StatusCode::BAD_REQUEST),
+        (
+            "/previews/demo/m13.fits?stretch=log",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/previews/demo/secret.fits", StatusCode::NOT_FOUND),
+        ("/previews/demo/../data/m13.fits", StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(call(&f.app, get(bad)).await.0, status, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn files_carry_an_etag_and_refuse_planes_that_are_not_masks_or_variances() {
+    let f = fixture().await;
+    let (status, headers, _) = call(&f.app, get("/files/demo/m13.fits")).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = headers[header::ETAG].to_str().expect("etag").to_string();
+    assert_eq!(etag.len(), 66, "the SHA-256 in quotes: {etag}");
+    let req = Request::get("/files/demo/m13.fits")
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(call(&f.app, req).await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        call(&f.app, get("/files/demo/m13.fits?hdu=0")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&f.app, get("/files/demo/m13.fits?hdu=5")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
