@@ -182,11 +182,15 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
             content_type: Some("image/png".into()),
             ..link("#preview")
         },
+        // `#thumbnail` is the newer (preliminary) term, but the STILTS datalinklint that checks
+        // this service (Debian's 3.4.7) knows only the 2014 vocabulary and calls it an error;
+        // `#preview-image` is its stable parent, and local_semantics tells the two apart.
         Link {
             access_url: Some(format!("{base}/previews/{path}?size=thumbnail")),
             description: Some("Small PNG thumbnail of the science plane".into()),
             content_type: Some("image/png".into()),
-            ..link("#thumbnail")
+            local_semantics: Some("thumbnail".into()),
+            ..link("#preview-image")
         },
         Link {
             service_def: Some(descriptor_id.to_string()),
@@ -212,16 +216,18 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
         });
     }
     let quoted = info.did.replace('\'', "''");
-    for (semantics, what, adql) in [
+    // `#detached-header` and `#documentation` would say more, but are unknown to that
+    // datalinklint too; local_semantics names what each query gives.
+    for (local, what, adql) in [
         (
-            "#detached-header",
+            "header",
             "The FITS headers of every HDU, as a TAP query",
             format!(
                 "SELECT hdu_index, extname, role, header FROM skyport.image_hdu WHERE obs_publisher_did = '{quoted}' ORDER BY hdu_index"
             ),
         ),
         (
-            "#documentation",
+            "obscore",
             "The image's ObsCore record, as a TAP query",
             format!("SELECT * FROM ivoa.ObsCore WHERE obs_publisher_did = '{quoted}'"),
         ),
@@ -233,7 +239,8 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
             )),
             description: Some(what.into()),
             content_type: Some("application/x-votable+xml".into()),
-            ..link(semantics)
+            local_semantics: Some(local.into()),
+            ..link("#auxiliary")
         });
     }
     let footprint = info.s_region.as_deref().and_then(|r| match parse_stcs(r) {
@@ -519,12 +526,12 @@ mod tests {
             [
                 "#this",
                 "#preview",
-                "#thumbnail",
+                "#preview-image",
                 "#cutout",
                 "#auxiliary",
                 "#auxiliary",
-                "#detached-header",
-                "#documentation"
+                "#auxiliary",
+                "#auxiliary"
             ]
         );
         assert_eq!(

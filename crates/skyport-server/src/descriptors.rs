@@ -81,8 +81,9 @@ pub fn soda_descriptor(
     id: &IdParam<'_>,
     footprint: Option<&Polygon>,
 ) -> String {
+    // The name repeats the XML ID: VOTable names should be unique in a document.
     let mut out = format!(
-        "<RESOURCE type=\"meta\" utype=\"adhoc:service\" ID=\"{}\" name=\"cutout\">\n\
+        "<RESOURCE type=\"meta\" utype=\"adhoc:service\" ID=\"{0}\" name=\"{0}\">\n\
          <DESCRIPTION>SODA: cut a region out of the image (POS, CIRCLE or POLYGON in ICRS degrees)</DESCRIPTION>\n",
         escape_xml(xml_id)
     );

@@ -188,10 +188,10 @@ async fn datalink_lists_the_links_of_each_id_in_order_with_faults_as_rows() {
         [
             "#this",
             "#preview",
-            "#thumbnail",
+            "#preview-image",
             "#cutout",
-            "#detached-header",
-            "#documentation",
+            "#auxiliary",
+            "#auxiliary",
             "#this",
             "#this"
         ]
