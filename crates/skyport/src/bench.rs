@@ -26,8 +26,12 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Sync TAP cone searches from concurrent clients over loopback (throughput, p50/p99).
+    /// Sync TAP or SIA cone searches, or DataLink lookups, from concurrent clients over
+    /// loopback (throughput, p50/p99).
     Tap {
+        /// What to query: tap (ADQL cone), sia (POS=CIRCLE) or datalink (one ID).
+        #[arg(long, value_enum, default_value = "tap")]
+        service: crate::bench_tap::Service,
         /// ObsCore rows (synthetic, uniform on the sky).
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
@@ -50,6 +54,7 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Tap {
+            service,
             rows,
             clients,
             seconds,
@@ -57,6 +62,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             dir,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
+                service,
                 rows,
                 clients,
                 seconds,

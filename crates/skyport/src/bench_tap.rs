@@ -1,9 +1,12 @@
-//! `skyport bench tap`: sync TAP cone searches from concurrent clients over loopback against an
-//! ObsCore table of a million synthetic images, reporting throughput and latency percentiles.
+//! `skyport bench tap`: sync TAP or SIA cone searches, or DataLink lookups, from concurrent
+//! clients over loopback against an ObsCore table of a million synthetic images, reporting
+//! throughput and latency percentiles.
 //!
 //! The table is filled directly with SQL (positions uniform on the sphere, a 0.2° square
-//! footprint each) because ingesting a million FITS files would measure ingest, not TAP. The
-//! spatial-index triggers run as for ingested rows.
+//! footprint each) because ingesting a million FITS files would measure ingest, not the
+//! services. The spatial-index triggers run as for ingested rows. The first
+//! [`FILE_ROWS`] images also get file and HDU rows (image, mask, variance), so DataLink finds
+//! them and lists their planes.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +18,24 @@ use rand::{RngExt, SeedableRng};
 use skyport_server::{app, serve, AppState, Limits, ServerSettings};
 use skyport_store::{SqliteStore, Store};
 
+/// Images that get file and HDU rows, for DataLink.
+pub const FILE_ROWS: usize = 100_000;
+
+/// The service a benchmark run queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    /// `/tap/sync` with an ADQL cone search (POST).
+    Tap,
+    /// `/sia/query?POS=CIRCLE …` (GET).
+    Sia,
+    /// `/datalink/links?ID=…` for one random image (GET).
+    Datalink,
+}
+
 /// Options of the TAP benchmark.
 pub struct TapBench {
+    /// The service.
+    pub service: Service,
     /// ObsCore rows.
     pub rows: usize,
     /// Concurrent clients.
@@ -90,12 +109,76 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// File and HDU rows for the first [`FILE_ROWS`] images (skipped when already there).
+fn fill_files(path: &Path) -> Result<()> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    let have: i64 = conn.query_row("SELECT COUNT(*) FROM \"skyport.image_file\"", [], |r| {
+        r.get(0)
+    })?;
+    if have > 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut file = tx.prepare(
+            "INSERT INTO \"skyport.image_file\" (obs_publisher_did, obs_collection, obs_id, root_name, rel_path,
+               file_size, content_sha256, science_hdu, ingested_at)
+             SELECT obs_publisher_did, obs_collection, obs_id, 'bench', obs_id || '.fits', 12000000,
+               printf('%064d', rowid), 1, '2026-01-01T00:00:00' FROM \"ivoa.ObsCore\" ORDER BY rowid LIMIT ?1",
+        )?;
+        file.execute([FILE_ROWS as i64])?;
+        for (index, kind, role, extname) in [
+            (0, "empty", "other", None),
+            (1, "image", "image", Some("IMAGE")),
+            (2, "image", "mask", Some("MASK")),
+            (3, "image", "variance", Some("VARIANCE")),
+        ] {
+            tx.execute(
+                "INSERT INTO \"skyport.image_hdu\" (obs_publisher_did, hdu_index, kind, role, extname,
+                   naxis1, naxis2, bitpix, has_wcs, header)
+                 SELECT obs_publisher_did, ?1, ?2, ?3, ?4, 4096, 4096, -32, ?1 > 0, '' FROM \"skyport.image_file\"",
+                rusqlite::params![index, kind, role, extname],
+            )?;
+        }
+    }
+    tx.commit()?;
+    eprintln!(
+        "added file and HDU rows for {FILE_ROWS} images in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// One benchmark request.
+#[derive(Clone)]
+enum Request {
+    /// A TAP sync query, POSTed.
+    Form(String),
+    /// A path and query string, fetched with GET.
+    Get(String),
+}
+
+async fn send(client: &reqwest::Client, base: &str, request: &Request) -> Result<String> {
+    let response = match request {
+        Request::Form(query) => {
+            client
+                .post(format!("{base}/tap/sync"))
+                .form(&[("LANG", "ADQL"), ("QUERY", query.as_str())])
+                .send()
+                .await?
+        }
+        Request::Get(path) => client.get(format!("{base}{path}")).send().await?,
+    };
+    Ok(response.text().await?)
 }
 
 /// Runs the benchmark and prints its figures.
@@ -110,7 +193,7 @@ pub async fn run(b: TapBench) -> Result<()> {
     tokio::task::spawn_blocking({
         let db = db.clone();
         let rows = b.rows;
-        move || fill(&db, rows)
+        move || fill(&db, rows).and_then(|()| fill_files(&db))
     })
     .await??;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -134,32 +217,35 @@ pub async fn run(b: TapBench) -> Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients)
         .build()?;
-    let url = format!("http://{addr}/tap/sync");
-    let query = |ra: f64, dec: f64| {
-        format!(
-            "SELECT obs_id, s_ra, s_dec FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {}))",
-            b.radius
-        )
+    let base = format!("http://{addr}");
+    let radius = b.radius;
+    let service = b.service;
+    // One request: a POSTed TAP form, or a GET URL.
+    let request = move |ra: f64, dec: f64, k: usize| -> Request {
+        match service {
+            Service::Tap => Request::Form(format!(
+                "SELECT obs_id, s_ra, s_dec FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {radius}))"
+            )),
+            Service::Sia => Request::Get(format!("/sia/query?POS=CIRCLE+{ra:.5}+{dec:.5}+{radius}")),
+            Service::Datalink => Request::Get(format!(
+                "/datalink/links?ID=ivo%3A%2F%2Fbench%2Fbench%3Fbench%2F{:07}",
+                k % FILE_ROWS.min(b.rows)
+            )),
+        }
     };
     // Warm-up: page cache and connections.
     for i in 0..20 {
-        let body = client
-            .post(&url)
-            .form(&[("LANG", "ADQL"), ("QUERY", &query(i as f64 * 17.0, -20.0))])
-            .send()
-            .await?
-            .text()
-            .await?;
+        let body = send(&client, &base, &request(i as f64 * 17.0, -20.0, i * 7919)).await?;
         anyhow::ensure!(
-            body.contains("QUERY_STATUS\" value=\"OK"),
+            body.contains("QUERY_STATUS\" value=\"OK") && !body.contains("Fault"),
             "warm-up query failed: {body}"
         );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for c in 0..b.clients {
-        let (client, url, stop) = (client.clone(), url.clone(), Arc::clone(&stop));
-        let queries: Vec<String> = {
+        let (client, base, stop) = (client.clone(), base.clone(), Arc::clone(&stop));
+        let queries: Vec<Request> = {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c as u64);
             (0..4096)
                 .map(|_| {
@@ -168,7 +254,7 @@ pub async fn run(b: TapBench) -> Result<()> {
                         .asin()
                         .to_degrees()
                         .clamp(-88.0, 88.0);
-                    query(ra, dec)
+                    request(ra, dec, rng.random::<u32>() as usize)
                 })
                 .collect()
         };
@@ -179,16 +265,12 @@ pub async fn run(b: TapBench) -> Result<()> {
                 let q = &queries[i % queries.len()];
                 i += 1;
                 let t = Instant::now();
-                let body = client
-                    .post(&url)
-                    .form(&[("LANG", "ADQL"), ("QUERY", q.as_str())])
-                    .send()
-                    .await?
-                    .text()
-                    .await?;
+                let body = send(&client, &base, q).await?;
                 latencies.push(t.elapsed());
                 anyhow::ensure!(
-                    body.ends_with("</VOTABLE>\n") && !body.contains("ERROR"),
+                    body.ends_with("</VOTABLE>\n")
+                        && !body.contains("ERROR")
+                        && !body.contains("Fault"),
                     "bad answer: {body}"
                 );
                 rows += body.matches("<TR>").count();
@@ -209,9 +291,14 @@ pub async fn run(b: TapBench) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     let n = latencies.len();
+    let what = match b.service {
+        Service::Tap => format!("TAP sync cone (r = {}°)", b.radius),
+        Service::Sia => format!("SIAv2 POS=CIRCLE (r = {}°)", b.radius),
+        Service::Datalink => "DataLink, one ID per request".to_string(),
+    };
     println!(
-        "TAP sync cone (r = {}°) on {} ObsCore rows, {} clients, {:.1} s",
-        b.radius, b.rows, b.clients, elapsed
+        "{what} on {} ObsCore rows, {} clients, {:.1} s",
+        b.rows, b.clients, elapsed
     );
     println!("  requests   : {n} ({:.1} req/s)", n as f64 / elapsed);
     println!(
