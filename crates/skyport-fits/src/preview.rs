@@ -138,12 +138,7 @@ pub fn read_binned(
 
 /// NAXIS1 × NAXIS2 of an image HDU (further axes: the first plane is used).
 fn plane_shape(path: &Path, file: &mut FitsFile, hdu: usize) -> Result<(usize, usize), FitsError> {
-    let h = file.hdu(hdu).map_err(|e| FitsError::Cfitsio {
-        path: path.to_path_buf(),
-        operation: format!("moving to HDU {hdu}"),
-        reason: e.to_string(),
-    })?;
-    match &h.info {
+    match &move_to(path, file, hdu)?.info {
         fitsio::hdu::HduInfo::ImageInfo { shape, .. } if shape.len() >= 2 => {
             // fitsio lists axes slowest first: [.., NAXIS2, NAXIS1].
             let n = shape.len();
@@ -157,6 +152,19 @@ fn plane_shape(path: &Path, file: &mut FitsFile, hdu: usize) -> Result<(usize, u
     }
 }
 
+/// Makes HDU `hdu` (0-based) the current one.
+fn move_to(
+    path: &Path,
+    file: &mut FitsFile,
+    hdu: usize,
+) -> Result<fitsio::hdu::FitsHdu, FitsError> {
+    file.hdu(hdu).map_err(|e| FitsError::Cfitsio {
+        path: path.to_path_buf(),
+        operation: format!("moving to HDU {hdu}"),
+        reason: e.to_string(),
+    })
+}
+
 /// Rows `[y0, y1)` (0-based) of the first plane of image HDU `hdu`, as f32 with undefined
 /// pixels (BLANK) as NaN.
 fn read_rows(
@@ -167,16 +175,9 @@ fn read_rows(
     y0: usize,
     y1: usize,
 ) -> Result<Vec<f32>, FitsError> {
-    let (naxis, _) = {
-        let h = file.hdu(hdu).map_err(|e| FitsError::Cfitsio {
-            path: path.to_path_buf(),
-            operation: format!("moving to HDU {hdu}"),
-            reason: e.to_string(),
-        })?;
-        match &h.info {
-            fitsio::hdu::HduInfo::ImageInfo { shape, .. } => (shape.len(), ()),
-            _ => (2, ()),
-        }
+    let naxis = match &move_to(path, file, hdu)?.info {
+        fitsio::hdu::HduInfo::ImageInfo { shape, .. } => shape.len().max(2),
+        _ => 2,
     };
     let mut blc: Vec<c_long> = vec![1; naxis];
     let mut trc: Vec<c_long> = vec![1; naxis];

@@ -6,7 +6,7 @@
 //! `ref`). DataLink responses carry one SODA descriptor per image, with the image's DID fixed
 //! and its footprint as the limits of `CIRCLE` and `POLYGON`.
 
-use skyport_sky::Polygon;
+use skyport_sky::{fmt_coord as fmt, Polygon};
 use skyport_votable::{escape_xml, Field};
 
 /// The DataLink response MIME type (DataLink 1.1 §3.3).
@@ -140,17 +140,6 @@ pub fn char_param(name: &str, value: &str) -> String {
         escape_xml(name),
         escape_xml(value)
     )
-}
-
-/// Degrees with ten decimals at most, trailing zeros dropped.
-fn fmt(x: f64) -> String {
-    let s = format!("{x:.10}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -13,11 +13,16 @@ pub struct ServiceLink {
 }
 
 /// The services the landing page lists (those this build serves).
-pub const SERVICES: [ServiceLink; 4] = [
+pub const SERVICES: [ServiceLink; 8] = [
+    ServiceLink {
+        name: "TAP",
+        path: "/tap",
+        what: "Table Access Protocol 1.1: ADQL 2.1 queries, sync and async, uploads",
+    },
     ServiceLink {
         name: "TAP capabilities",
         path: "/tap/capabilities",
-        what: "VOSI capabilities of the TAP service (ADQL queries come with the TAP release)",
+        what: "VOSI capabilities of the TAP service",
     },
     ServiceLink {
         name: "TAP availability",
@@ -25,9 +30,24 @@ pub const SERVICES: [ServiceLink; 4] = [
         what: "VOSI availability: whether the archive answers",
     },
     ServiceLink {
+        name: "SIAv2",
+        path: "/sia/query?MAXREC=0",
+        what: "Simple Image Access 2.0 (this link shows its parameters)",
+    },
+    ServiceLink {
+        name: "DataLink",
+        path: "/datalink/links",
+        what: "DataLink 1.1: each image's file, previews, planes, cutout service and metadata",
+    },
+    ServiceLink {
+        name: "Previews",
+        path: "/previews/",
+        what: "PNG previews and thumbnails, north up (linked from DataLink)",
+    },
+    ServiceLink {
         name: "Files",
         path: "/files/",
-        what: "whole images, linked from ivoa.ObsCore access_url",
+        what: "whole images and their mask and variance planes (linked from DataLink)",
     },
     ServiceLink {
         name: "Metrics",
@@ -43,7 +63,7 @@ pub fn page(title: &str, base: &str, images: Option<u64>) -> String {
         rows.push_str(&format!(
             "<tr><td><a href=\"{b}{p}\">{n}</a></td><td><code>{b}{p}</code></td><td>{w}</td></tr>\n",
             b = escape_xml(base),
-            p = s.path,
+            p = escape_xml(s.path),
             n = s.name,
             w = escape_xml(s.what)
         ));

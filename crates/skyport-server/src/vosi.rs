@@ -30,6 +30,17 @@ fn vosi_capability(standard_id: &str, url: &str) -> String {
     )
 }
 
+/// The VOSI capabilities and availability capabilities of the service at `base`.
+fn vosi_capabilities_and_availability(base: &str) -> String {
+    vosi_capability(
+        "ivo://ivoa.net/std/VOSI#capabilities",
+        &format!("{base}/capabilities"),
+    ) + &vosi_capability(
+        "ivo://ivoa.net/std/VOSI#availability",
+        &format!("{base}/availability"),
+    )
+}
+
 /// ADQL feature groups this service declares, with their forms (TAPRegExt / ADQL 2.1 §4).
 ///
 /// COALESCE is supported but not declared: ADQL 2.1 §4.9 names its group
@@ -125,14 +136,7 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
         limits.maxrec_hard,
         limits.upload_max_bytes,
     ));
-    s.push_str(&vosi_capability(
-        "ivo://ivoa.net/std/VOSI#capabilities",
-        &format!("{base}/capabilities"),
-    ));
-    s.push_str(&vosi_capability(
-        "ivo://ivoa.net/std/VOSI#availability",
-        &format!("{base}/availability"),
-    ));
+    s.push_str(&vosi_capabilities_and_availability(base));
     s.push_str(&format!(
         "  <capability standardID=\"ivo://ivoa.net/std/VOSI#tables-1.1\">\n\
          \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n\
@@ -173,14 +177,7 @@ pub fn service_capabilities(
         escape_xml(version),
         escape_xml(&format!("{base}/{resource}"))
     ));
-    s.push_str(&vosi_capability(
-        "ivo://ivoa.net/std/VOSI#capabilities",
-        &format!("{base}/capabilities"),
-    ));
-    s.push_str(&vosi_capability(
-        "ivo://ivoa.net/std/VOSI#availability",
-        &format!("{base}/availability"),
-    ));
+    s.push_str(&vosi_capabilities_and_availability(base));
     s.push_str("</vosi:capabilities>\n");
     s
 }

@@ -54,7 +54,13 @@ async fn landing_page_lists_the_services_and_counts_images() {
     let f = fixture().await;
     let (status, _, body) = call(&f.app, get("/")).await;
     assert_eq!(status, StatusCode::OK);
-    for path in ["/tap/capabilities", "/tap/availability", "/metrics"] {
+    for path in [
+        "/tap/capabilities",
+        "/tap/availability",
+        "/sia/query?MAXREC=0",
+        "/datalink/links",
+        "/metrics",
+    ] {
         assert!(
             body.contains(&format!("http://127.0.0.1:8080{path}")),
             "{path} missing"

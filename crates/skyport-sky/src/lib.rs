@@ -8,7 +8,7 @@ mod polygon;
 mod shape;
 mod vector;
 
-pub use polygon::{Polygon, SkyCircle};
+pub use polygon::{fmt_coord, Polygon, SkyCircle};
 pub use shape::{parse_dali, parse_stcs, DaliKind, Shape};
 pub use vector::{angular_separation, SkyPoint, Vec3};
 

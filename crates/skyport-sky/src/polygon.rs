@@ -101,7 +101,7 @@ impl Polygon {
 }
 
 /// Shortest text that round-trips at the precision that matters (1e-10 degree ≈ 0.4 µas).
-pub(crate) fn fmt_coord(x: f64) -> String {
+pub fn fmt_coord(x: f64) -> String {
     let s = format!("{x:.10}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {

@@ -220,6 +220,9 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  TAP (sync, async)  {base}/tap/sync  {base}/tap/async");
     println!("  TAP tables         {base}/tap/tables");
     println!("  TAP examples       {base}/tap/examples");
+    println!("  SIAv2              {base}/sia/query");
+    println!("  DataLink           {base}/datalink/links?ID=<obs_publisher_did>");
+    println!("  previews           {base}/previews/<root>/<path>");
     println!("  files              {base}/files/<root>/<path>");
     println!("  metrics            {base}/metrics");
     serve(listener, app(state), shutdown_signal()).await?;
