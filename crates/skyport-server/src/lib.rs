@@ -100,6 +100,8 @@ pub struct ServerSettings {
     pub jobs_dir: PathBuf,
     /// Where rendered previews and extracted planes are kept.
     pub cache_dir: PathBuf,
+    /// Certificates (PEM) trusted for https uploads besides the system's roots.
+    pub upload_ca_pem: Option<Vec<u8>>,
 }
 
 /// Shared state of the handlers.
@@ -131,6 +133,7 @@ impl AppState {
             Arc::clone(&store),
             limits.clone(),
             &settings.public_url,
+            settings.upload_ca_pem.as_deref(),
         ));
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&store),

@@ -124,6 +124,7 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
     s.push_str(&format!(
         "    <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-inline\"/>\n\
          \x20   <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-http\"/>\n\
+         \x20   <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-https\"/>\n\
          \x20   <retentionPeriod><default>{}</default></retentionPeriod>\n\
          \x20   <executionDuration><default>{}</default><hard>{}</hard></executionDuration>\n\
          \x20   <outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\

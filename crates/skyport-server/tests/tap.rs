@@ -641,6 +641,80 @@ async fn http_uploads_are_fetched_and_limited() {
     );
 }
 
+/// Serves `body` to every request over TLS on a loopback port, with a certificate for
+/// 127.0.0.1 issued by a fresh CA. Returns the base URL and the CA certificate (PEM).
+async fn serve_https(body: String) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("certificate");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("key der"),
+        )
+        .expect("TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-votable+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://{addr}"), ca_cert.pem())
+}
+
+#[tokio::test]
+async fn https_uploads_are_fetched_when_the_certificate_is_trusted() {
+    let (base, ca_pem) = serve_https(UPLOAD.to_string()).await;
+    let uri = format!(
+        "/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={}&UPLOAD={}",
+        q("SELECT name FROM TAP_UPLOAD.remote ORDER BY name"),
+        q(&format!("remote,{base}/t.xml"))
+    );
+    let trusting = common::fixture_with_ca(Limits::default(), Some(ca_pem.into_bytes())).await;
+    let (status, _, body) = call(&trusting.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "name\nTAP_SCHEMA.columns\nivoa.ObsCore\n");
+    // Without the CA the certificate is not trusted, and the error says the fetch failed.
+    let f = fixture().await;
+    let (status, _, body) = call(&f.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("cannot fetch"), "{body}");
+}
+
 #[tokio::test]
 async fn results_are_gzipped_when_the_client_accepts_it() {
     use http_body_util::BodyExt;

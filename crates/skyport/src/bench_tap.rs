@@ -207,6 +207,7 @@ pub async fn run(b: TapBench) -> Result<()> {
             limits: Limits::default(),
             jobs_dir: b.dir.join("jobs"),
             cache_dir: b.dir.join("cache"),
+            upload_ca_pem: None,
         },
     )
     .await?;

@@ -27,6 +27,9 @@ pub struct Config {
     /// Directory of the config file (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The certificates of `server.upload_ca_file`, read and checked (not a key).
+    #[serde(skip)]
+    pub upload_ca_pem: Option<Vec<u8>>,
 }
 
 /// `[server]`
@@ -41,6 +44,8 @@ pub struct ServerSection {
     pub title: String,
     /// Read-only database connections.
     pub readers: usize,
+    /// Certificates (PEM) trusted for https uploads besides the system's roots.
+    pub upload_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -50,6 +55,7 @@ impl Default for ServerSection {
             public_url: None,
             title: "skyport archive".into(),
             readers: 4,
+            upload_ca_file: None,
         }
     }
 }
@@ -149,6 +155,26 @@ impl Config {
             toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.check().map_err(err)?;
+        if let Some(file) = &config.server.upload_ca_file {
+            let pem = std::fs::read(config.resolve(file)).map_err(|e| {
+                err(format!(
+                    "server.upload_ca_file = {file:?}: cannot read: {e}"
+                ))
+            })?;
+            match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => config.upload_ca_pem = Some(pem),
+                Ok(_) => {
+                    return Err(err(format!(
+                        "server.upload_ca_file = {file:?} holds no certificate"
+                    )))
+                }
+                Err(e) => {
+                    return Err(err(format!(
+                        "server.upload_ca_file = {file:?} is not PEM: {e}"
+                    )))
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -317,6 +343,7 @@ impl Config {
             limits: l.clone(),
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
+            upload_ca_pem: self.upload_ca_pem.clone(),
         }
     }
 }

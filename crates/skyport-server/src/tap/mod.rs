@@ -77,17 +77,20 @@ pub struct TapService {
 
 impl TapService {
     /// A service over `store`; `public_url` (no trailing slash) goes into the DataLink and
-    /// SODA descriptors of results.
-    pub fn new(store: Arc<dyn Store>, limits: Limits, public_url: &str) -> TapService {
+    /// SODA descriptors of results. `extra_ca_pem` holds certificates (PEM) trusted for https
+    /// uploads besides the system's roots (a private CA, or a test's).
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        public_url: &str,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> TapService {
         TapService {
             store,
             catalogue: catalogue(),
             limits,
             public_url: public_url.to_string(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            http: upload_client(extra_ca_pem),
         }
     }
 
@@ -220,6 +223,29 @@ impl TapService {
             .map(|r| r.rows)
             .map_err(|e| DaliError::internal(format!("service query {adql:?}: {e}")))
     }
+}
+
+/// The HTTP client of uploads: http and https (rustls with the ring provider, the system's
+/// roots plus `extra_ca_pem`), one minute per fetch.
+fn upload_client(extra_ca_pem: Option<&[u8]>) -> reqwest::Client {
+    // Installing fails harmlessly when a provider is already installed (a second service in
+    // the same process, as in tests).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
+    if let Some(pem) = extra_ca_pem {
+        match reqwest::Certificate::from_pem_bundle(pem) {
+            Ok(certs) => {
+                for cert in certs {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+            Err(e) => tracing::error!("the extra CA certificates are not PEM: {e}; ignored"),
+        }
+    }
+    builder.build().unwrap_or_else(|e| {
+        tracing::error!("cannot build the upload client ({e}); https uploads will fail");
+        reqwest::Client::new()
+    })
 }
 
 fn timeout_error(timeout: Option<Duration>) -> DaliError {

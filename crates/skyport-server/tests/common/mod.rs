@@ -23,6 +23,11 @@ pub async fn fixture() -> Fixture {
 }
 
 pub async fn fixture_with(limits: Limits) -> Fixture {
+    fixture_with_ca(limits, None).await
+}
+
+/// A fixture whose upload client also trusts the certificates in `upload_ca_pem`.
+pub async fn fixture_with_ca(limits: Limits, upload_ca_pem: Option<Vec<u8>>) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("mkdir");
@@ -61,6 +66,7 @@ pub async fn fixture_with(limits: Limits) -> Fixture {
             limits,
             jobs_dir,
             cache_dir: dir.path().join("cache"),
+            upload_ca_pem,
         },
     )
     .await
