@@ -2137,6 +2137,13 @@ impl<'a> Translator<'a> {
                     if pg {
                         return Ok(Typed::new(pg_literal(&shape), AdqlType::Polygon, "polygon"));
                     }
+                    // One text argument rather than two per vertex: SQLite caps a function
+                    // at 127 arguments, which would limit literal polygons to 63 vertices.
+                    return Ok(Typed::new(
+                        format!("adql_cast_polygon({})", literal(&shape.to_dali_text())),
+                        AdqlType::Polygon,
+                        "polygon",
+                    ));
                 }
                 (
                     if pg {
@@ -2465,8 +2472,14 @@ fn constant_shape(e: &Expr) -> Option<Shape> {
     let Expr::Function { name, args, .. } = e.unnested() else {
         return None;
     };
-    let never = |_: usize| false;
-    let (_, form) = functions::constructor_form(name, args, &never).ok()?;
+    // A POINT(…) call argument is a point; telling them apart matters for POLYGON, whose
+    // form (numbers or points) would otherwise be guessed from the argument count.
+    let is_point_call = |i: usize| {
+        args.get(i).is_some_and(
+            |a| matches!(a.unnested(), Expr::Function { name, .. } if name.matches("POINT")),
+        )
+    };
+    let (_, form) = functions::constructor_form(name, args, &is_point_call).ok()?;
     let n = constant_number;
     match form {
         ConstructorForm::Point { lon, lat } => {

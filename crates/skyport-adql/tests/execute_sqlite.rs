@@ -240,10 +240,24 @@ fn cones_match_haversine_and_the_index() {
 #[test]
 fn polygons_and_boxes_match_the_gnomonic_projection() {
     let f = fixture();
-    let polygons: [&[(f64, f64)]; 3] = [
+    // 100 vertices (more than SQLite's 127 function arguments would allow two per vertex):
+    // a circle of radius tan 10° in the gnomonic plane about (115, -25), so convex on the sky.
+    let (a0, d0) = (115.0 * D2R, -25.0 * D2R);
+    let many: Vec<(f64, f64)> = (0..100)
+        .map(|k| {
+            let t = k as f64 * std::f64::consts::TAU / 100.0;
+            let (x, y) = ((10.0 * D2R).tan() * t.cos(), (10.0 * D2R).tan() * t.sin());
+            let (rho, c) = ((x * x + y * y).sqrt(), (x * x + y * y).sqrt().atan());
+            let dec = (c.cos() * d0.sin() + y * c.sin() * d0.cos() / rho).asin();
+            let ra = a0 + (x * c.sin()).atan2(rho * d0.cos() * c.cos() - y * d0.sin() * c.sin());
+            ((ra / D2R).rem_euclid(360.0), dec / D2R)
+        })
+        .collect();
+    let polygons: [&[(f64, f64)]; 4] = [
         &[(358.0, -2.0), (2.0, -2.0), (2.0, 2.0), (358.0, 2.0)],
         &[(0.0, 80.0), (90.0, 80.0), (180.0, 80.0), (270.0, 80.0)],
         &[(100.0, -30.0), (130.0, -35.0), (120.0, -10.0)],
+        &many,
     ];
     for poly in polygons {
         // Project about the normalised vertex mean; every polygon here is well inside a hemisphere.
