@@ -69,10 +69,8 @@ pub fn read_binned(
         reason: e.to_string(),
     })?;
     let (w, h) = plane_shape(path, &mut file, hdu)?;
-    let mask_ok = match mask_hdu {
-        Some(m) => plane_shape(path, &mut file, m).ok() == Some((w, h)),
-        None => false,
-    };
+    // A mask of another shape cannot be matched pixel for pixel: it is not used.
+    let mask_hdu = mask_hdu.filter(|m| plane_shape(path, &mut file, *m).ok() == Some((w, h)));
     let block = w.max(h).div_ceil(max_side.max(1)).max(1);
     let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
     let mut sums = vec![0f64; bw];
@@ -84,17 +82,9 @@ pub fn read_binned(
     for by in 0..bh {
         let (y0, y1) = (by * block, ((by + 1) * block).min(h));
         let strip = read_rows(path, &mut file, hdu, w, y0, y1)?;
-        let mask = if mask_ok {
-            Some(read_rows(
-                path,
-                &mut file,
-                mask_hdu.unwrap_or(hdu),
-                w,
-                y0,
-                y1,
-            )?)
-        } else {
-            None
+        let mask = match mask_hdu {
+            Some(m) => Some(read_rows(path, &mut file, m, w, y0, y1)?),
+            None => None,
         };
         sums.iter_mut().for_each(|s| *s = 0.0);
         counts.iter_mut().for_each(|c| *c = 0);

@@ -21,6 +21,7 @@ use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
 use crate::descriptors::{
     char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
+use crate::files::HduRow;
 use crate::tap::request::output_format;
 use crate::{AppState, DaliError, DaliParams};
 
@@ -64,8 +65,8 @@ pub struct ImageInfo {
     pub dataproduct_type: Option<String>,
     /// ObsCore `s_region` (STC-S).
     pub s_region: Option<String>,
-    /// The file's HDUs: index, role (`image`, `mask`, `variance`, `other`), EXTNAME.
-    pub hdus: Vec<(i64, String, Option<String>)>,
+    /// The file's HDUs.
+    pub hdus: Vec<HduRow>,
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -99,16 +100,7 @@ pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, Da
     let Some(row) = rows.rows.first() else {
         return Ok(None);
     };
-    let hdus = state
-        .store
-        .query(
-            "SELECT hdu_index, role, extname FROM \"skyport.image_hdu\" \
-             WHERE obs_publisher_did = ?1 ORDER BY hdu_index"
-                .into(),
-            vec![Value::Text(did.to_string())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up the HDUs of {did:?}: {e}")))?;
+    let hdus = crate::files::hdus(state, did).await?;
     Ok(Some(ImageInfo {
         did: did.to_string(),
         root: text(row.first()).unwrap_or_default(),
@@ -118,11 +110,7 @@ pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, Da
         science_hdu: int(row.get(4)).unwrap_or(0),
         dataproduct_type: text(row.get(5)),
         s_region: text(row.get(6)),
-        hdus: hdus
-            .rows
-            .iter()
-            .filter_map(|h| Some((int(h.first())?, text(h.get(1))?, text(h.get(2)))))
-            .collect(),
+        hdus,
     }))
 }
 
@@ -200,7 +188,12 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
             ..link("#cutout")
         },
     ];
-    for (index, role, extname) in &info.hdus {
+    for HduRow {
+        index,
+        role,
+        extname,
+    } in &info.hdus
+    {
         if role != "mask" && role != "variance" {
             continue;
         }
@@ -512,12 +505,19 @@ mod tests {
             science_hdu: 1,
             dataproduct_type: Some("image".into()),
             s_region: Some("POLYGON ICRS 10 10 11 10 11 11 10 11".into()),
-            hdus: vec![
-                (0, "other".into(), None),
-                (1, "image".into(), Some("IMAGE".into())),
-                (2, "mask".into(), Some("MASK".into())),
-                (3, "variance".into(), Some("VARIANCE".into())),
-            ],
+            hdus: [
+                (0, "other", None),
+                (1, "image", Some("IMAGE")),
+                (2, "mask", Some("MASK")),
+                (3, "variance", Some("VARIANCE")),
+            ]
+            .into_iter()
+            .map(|(index, role, extname)| HduRow {
+                index,
+                role: role.into(),
+                extname: extname.map(str::to_string),
+            })
+            .collect(),
         };
         let (links, descriptor) = image_links("http://h", &info, "soda_0");
         let semantics: Vec<&str> = links.iter().map(|l| l.semantics.as_str()).collect();

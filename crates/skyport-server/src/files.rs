@@ -40,7 +40,7 @@ pub(crate) async fn serve_file(
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let hdu = match params.integer("hdu", 1, 9999) {
+    let hdu = match params.integer("hdu", 0, 9999) {
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
@@ -95,22 +95,15 @@ async fn plane_file(
     file: &ArchivedFile,
     hdu: usize,
 ) -> Result<PathBuf, DaliError> {
-    let rows = state
-        .store
-        .query(
-            "SELECT role FROM \"skyport.image_hdu\" WHERE obs_publisher_did = ?1 AND hdu_index = ?2"
-                .into(),
-            vec![Value::Text(file.did.clone()), Value::Int(hdu as i64)],
-        )
-        .await
-        .map_err(|e| DaliError::internal(e.to_string()))?;
-    let role = match rows.rows.first().and_then(|r| r.first()) {
-        Some(Value::Text(r)) => r.clone(),
-        _ => {
-            return Err(DaliError::not_found(format!(
-                "hdu={hdu}: the file has no such HDU"
-            )))
-        }
+    let hdus = hdus(state, &file.did).await?;
+    let Some(role) = hdus
+        .iter()
+        .find(|h| h.index == hdu as i64)
+        .map(|h| h.role.clone())
+    else {
+        return Err(DaliError::not_found(format!(
+            "hdu={hdu}: the file has no such HDU"
+        )));
     };
     if role != "mask" && role != "variance" {
         return Err(DaliError::usage(format!(
@@ -162,6 +155,46 @@ fn tempfile_name(dest: &std::path::Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.{n}.tmp", std::process::id()));
     dest.with_file_name(name)
+}
+
+/// One HDU of an ingested file, as `skyport.image_hdu` records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HduRow {
+    /// 0-based index in the file.
+    pub index: i64,
+    /// `image`, `mask`, `variance` or `other`.
+    pub role: String,
+    /// EXTNAME, if any.
+    pub extname: Option<String>,
+}
+
+/// The HDUs of the image `did`, in file order.
+pub(crate) async fn hdus(state: &AppState, did: &str) -> Result<Vec<HduRow>, DaliError> {
+    let rows = state
+        .store
+        .query(
+            "SELECT hdu_index, role, extname FROM \"skyport.image_hdu\" \
+             WHERE obs_publisher_did = ?1 ORDER BY hdu_index"
+                .into(),
+            vec![Value::Text(did.to_string())],
+        )
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up the HDUs of {did:?}: {e}")))?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|h| match (h.first(), h.get(1), h.get(2)) {
+            (Some(Value::Int(index)), Some(Value::Text(role)), extname) => Some(HduRow {
+                index: *index,
+                role: role.clone(),
+                extname: match extname {
+                    Some(Value::Text(t)) => Some(t.clone()),
+                    _ => None,
+                },
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Finds an ingested file by root name and path below the root.

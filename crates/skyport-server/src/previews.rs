@@ -11,9 +11,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use skyport_fits::preview::{render_png, Stretch};
-use skyport_store::Value;
 
-use crate::files::{lookup, matches_etag, not_modified, write_once, ArchivedFile};
+use crate::files::{hdus, lookup, matches_etag, not_modified, write_once, ArchivedFile};
 use crate::{AppState, DaliError, DaliParams};
 
 /// Longest side of a preview, pixels.
@@ -103,19 +102,11 @@ async fn respond(
 
 /// The mask plane of the file, if it has one.
 async fn mask_hdu(state: &AppState, file: &ArchivedFile) -> Result<Option<usize>, DaliError> {
-    let rows = state
-        .store
-        .query(
-            "SELECT hdu_index FROM \"skyport.image_hdu\" WHERE obs_publisher_did = ?1 AND role = 'mask' ORDER BY hdu_index"
-                .into(),
-            vec![Value::Text(file.did.clone())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(e.to_string()))?;
-    Ok(match rows.rows.first().and_then(|r| r.first()) {
-        Some(Value::Int(i)) if *i >= 0 => Some(*i as usize),
-        _ => None,
-    })
+    Ok(hdus(state, &file.did)
+        .await?
+        .iter()
+        .find(|h| h.role == "mask" && h.index >= 0)
+        .map(|h| h.index as usize))
 }
 
 /// Renders the PNG and stores it in the cache (a failure to cache is logged, not fatal).

@@ -221,6 +221,14 @@ async fn datalink_without_id_describes_itself() {
     assert!(body.contains("<PARAM name=\"ID\""));
 }
 
+/// A form-encoded POST to /datalink/links.
+fn post_links(body: String) -> Request<Body> {
+    Request::post("/datalink/links")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request")
+}
+
 #[tokio::test]
 async fn too_many_ids_stop_at_the_limit_with_an_overflow_between_ids() {
     let limits = Limits {
@@ -234,11 +242,7 @@ async fn too_many_ids_stop_at_the_limit_with_an_overflow_between_ids() {
         .map(|id| format!("ID={}", encoded(id)))
         .collect::<Vec<_>>()
         .join("&");
-    let req = Request::post("/datalink/links")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    let (status, _, body) = call(&f.app, req).await;
+    let (status, _, body) = call(&f.app, post_links(body)).await;
     assert_eq!(status, StatusCode::OK);
     // M13's six links, the fault row of the second ID, nothing of the third.
     assert_eq!(rows(&body), 7, "{body}");
@@ -250,11 +254,7 @@ async fn too_many_ids_stop_at_the_limit_with_an_overflow_between_ids() {
         .map(|i| format!("ID=ivo%3A%2F%2Fx%2Fy%3F{i}"))
         .collect::<Vec<_>>()
         .join("&");
-    let req = Request::post("/datalink/links")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    let (status, _, body) = call(&f.app, req).await;
+    let (status, _, body) = call(&f.app, post_links(body)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rows(&body), 1000);
     assert_eq!(body.matches("NotFoundFault").count(), 1000);
@@ -310,16 +310,31 @@ async fn previews_are_pngs_cached_and_validated_by_etag() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(headers[header::ETAG].to_str().expect("etag"), etag);
-    for (bad, status) in [
-        ("/previews/demo/m13.fits?size=huge", StatusCode::BAD_REQUEST),
+    for (bad, status, says) in [
+        (
+            "/previews/demo/m13.fits?size=huge",
+            StatusCode::BAD_REQUEST,
+            "size=&quot;huge&quot;",
+        ),
         (
             "/previews/demo/m13.fits?stretch=log",
             StatusCode::BAD_REQUEST,
+            "stretch=&quot;log&quot;",
         ),
-        ("/previews/demo/secret.fits", StatusCode::NOT_FOUND),
-        ("/previews/demo/../data/m13.fits", StatusCode::NOT_FOUND),
+        (
+            "/previews/demo/secret.fits",
+            StatusCode::NOT_FOUND,
+            "NotFoundFault: no image",
+        ),
+        (
+            "/previews/demo/../data/m13.fits",
+            StatusCode::NOT_FOUND,
+            "NotFoundFault",
+        ),
     ] {
-        assert_eq!(call(&f.app, get(bad)).await.0, status, "{bad}");
+        let (got, _, body) = call(&f.app, get(bad)).await;
+        assert_eq!(got, status, "{bad}");
+        assert!(body.contains(says), "{bad}: {body}");
     }
 }
 
@@ -335,12 +350,13 @@ async fn files_carry_an_etag_and_refuse_planes_that_are_not_masks_or_variances()
         .body(Body::empty())
         .expect("request");
     assert_eq!(call(&f.app, req).await.0, StatusCode::NOT_MODIFIED);
-    assert_eq!(
-        call(&f.app, get("/files/demo/m13.fits?hdu=0")).await.0,
-        StatusCode::BAD_REQUEST
+    let (status, _, body) = call(&f.app, get("/files/demo/m13.fits?hdu=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("hdu=0: only mask and variance planes"),
+        "{body}"
     );
-    assert_eq!(
-        call(&f.app, get("/files/demo/m13.fits?hdu=5")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    let (status, _, body) = call(&f.app, get("/files/demo/m13.fits?hdu=5")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("hdu=5: the file has no such HDU"), "{body}");
 }

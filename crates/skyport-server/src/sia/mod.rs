@@ -22,7 +22,8 @@ use skyport_store::Value;
 use skyport_votable::{escape_xml, Chosen, Format};
 
 use crate::descriptors::char_param;
-use crate::tap::{request::output_format, TapRequest};
+use crate::tap::request::{maxrec, output_format};
+use crate::tap::TapRequest;
 use crate::{AppState, DaliError, DaliParams};
 
 /// standardID of SIA 2.0 queries.
@@ -49,10 +50,7 @@ async fn run(
     format: &Chosen,
 ) -> Result<Response, DaliError> {
     let limits = state.tap.limits();
-    let maxrec = params
-        .integer("MAXREC", 0, i64::MAX)?
-        .map_or(limits.maxrec_default, |m| m as u64)
-        .min(limits.maxrec_hard);
+    let maxrec = maxrec(params, limits)?;
     let adql = query::adql(&|name| params.all(name).into_iter().map(str::to_string).collect())?;
     let self_description = if maxrec == 0 {
         describe(state).await?

@@ -73,6 +73,14 @@ pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
     Ok(out)
 }
 
+/// MAXREC (DALI 1.1 §2.3.2): the default when absent, never above the hard limit.
+pub fn maxrec(params: &DaliParams, limits: &Limits) -> Result<u64, DaliError> {
+    Ok(params
+        .integer("MAXREC", 0, i64::MAX)?
+        .map_or(limits.maxrec_default, |m| m as u64)
+        .min(limits.maxrec_hard))
+}
+
 /// The output format a RESPONSEFORMAT-like parameter (`name`) asks for; VOTable TABLEDATA
 /// when absent.
 pub fn output_format(name: &str, value: Option<&str>) -> Result<Chosen, DaliError> {
@@ -112,10 +120,7 @@ pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliErr
         .filter(|q| !q.trim().is_empty())
         .ok_or_else(|| DaliError::usage("parameter QUERY is missing or empty"))?
         .to_string();
-    let requested = params.integer("MAXREC", 0, i64::MAX)?;
-    let maxrec = requested
-        .map_or(limits.maxrec_default, |m| m as u64)
-        .min(limits.maxrec_hard);
+    let maxrec = maxrec(params, limits)?;
     let response_format = params.single("RESPONSEFORMAT")?;
     let format_synonym = params.single("FORMAT")?;
     let format = match (response_format, format_synonym) {
