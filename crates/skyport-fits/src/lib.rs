@@ -3,14 +3,18 @@
 //!
 //! [`header`] and [`wcs`] are pure; [`file`] and [`preview`] touch files through cfitsio.
 
+pub mod cutout;
 pub mod file;
 pub mod header;
 pub mod preview;
+pub mod region;
 pub mod wcs;
 
+pub use cutout::{write_cutout, Compression, CutoutSpec, Written};
 pub use file::{
     copy_hdu, read_region_f32, read_summary, write_mef, FitsError, FitsSummary, HduKind,
     HduSummary, PlaneData, PlaneRole, PlaneSpec,
 };
 pub use header::{format_card, parse_card, Card, Header, HeaderError, HeaderValue};
+pub use region::{pixel_box, PixelBox, Region};
 pub use wcs::{Wcs, WcsError};

@@ -192,8 +192,14 @@ impl Wcs {
     /// here: Newton steps in the tangent plane at the current estimate, with the Jacobian taken
     /// from the forward model itself. Starts at the reference pixel.
     pub fn sky_to_pixel(&self, p: SkyPoint) -> Option<(f64, f64)> {
+        self.sky_to_pixel_from(p, self.crpix)
+    }
+
+    /// [`Wcs::sky_to_pixel`] starting the iteration at `start`, a pixel near the answer (a
+    /// neighbouring point's pixel when tracing an outline): one or two steps instead of many.
+    pub fn sky_to_pixel_from(&self, p: SkyPoint, start: (f64, f64)) -> Option<(f64, f64)> {
         let target = p.to_vec3();
-        let (mut x, mut y) = self.crpix;
+        let (mut x, mut y) = start;
         for _ in 0..60 {
             let here = self.pixel_to_sky(x, y)?;
             let (xi, eta) = tangent_offset(here, target)?;

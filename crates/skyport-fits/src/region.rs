@@ -1,0 +1,443 @@
+//! Sky regions and the pixel box they cover on an image.
+//!
+//! A cutout is the smallest pixel rectangle holding every pixel that touches the region. The
+//! part of the image inside the region is bounded by the region's outline (where it runs inside
+//! the image) and by the image's own edges (where the region covers them). So the box is found
+//! by tracing the outline in pixel space through the full WCS (projection and SIP), keeping the
+//! parts inside the image, and adding the image corners that lie inside the region: an image
+//! edge the region covers entirely has both its corners inside, and one it covers in part is
+//! crossed by the outline, whose trace reaches the crossing.
+//!
+//! The outline is traced by recursive bisection in sky coordinates: a piece is accepted when its
+//! midpoint lies within 0.01 pixel of the chord between its ends (so the chord stands for the
+//! curve), and dropped when it lies well outside the image. Every step is on unit vectors, so
+//! regions across RA = 0 or around a pole need no special care.
+
+use skyport_sky::{angular_separation, Polygon, Shape, SkyPoint, Vec3};
+
+use crate::wcs::Wcs;
+
+/// A region of the sky to cut out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Region {
+    /// A circle (SODA `CIRCLE`, `POS=CIRCLE`); radius in degrees.
+    Circle {
+        /// Centre.
+        center: SkyPoint,
+        /// Radius in degrees, in (0, 180].
+        radius: f64,
+    },
+    /// A polygon with great-circle edges (SODA `POLYGON`, `POS=POLYGON`, a sky-sized `BRECT`).
+    Polygon(Polygon),
+    /// A longitude/latitude range (`POS=RANGE`): meridian and parallel edges. The longitudes run
+    /// east from `lon_min` for `lon_span` degrees (so it may cross RA = 0).
+    Range {
+        /// Western longitude, in [0, 360).
+        lon_min: f64,
+        /// Width in longitude, in (0, 360].
+        lon_span: f64,
+        /// Southern latitude.
+        lat_min: f64,
+        /// Northern latitude.
+        lat_max: f64,
+    },
+    /// A rectangle of whole pixels centred on the pixel holding `center` (`BRECT … pix`).
+    Pixels {
+        /// Sky position of the centre.
+        center: SkyPoint,
+        /// Width in pixels (along NAXIS1).
+        width: u64,
+        /// Height in pixels (along NAXIS2).
+        height: u64,
+    },
+}
+
+/// A rectangle of pixels, 1-based and inclusive (FITS `[x0:x1, y0:y1]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelBox {
+    /// First column.
+    pub x0: u64,
+    /// Last column.
+    pub x1: u64,
+    /// First row.
+    pub y0: u64,
+    /// Last row.
+    pub y1: u64,
+}
+
+impl PixelBox {
+    /// Columns.
+    pub fn width(&self) -> u64 {
+        self.x1 + 1 - self.x0
+    }
+
+    /// Rows.
+    pub fn height(&self) -> u64 {
+        self.y1 + 1 - self.y0
+    }
+
+    /// Pixels in the box.
+    pub fn pixels(&self) -> u64 {
+        self.width() * self.height()
+    }
+}
+
+impl std::fmt::Display for PixelBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}:{},{}:{}]", self.x0, self.x1, self.y0, self.y1)
+    }
+}
+
+impl Region {
+    /// True when `p` is inside the region or on its outline.
+    pub fn contains(&self, p: SkyPoint) -> bool {
+        match self {
+            Region::Circle { center, radius } => angular_separation(*center, p) <= *radius,
+            Region::Polygon(poly) => Shape::Point(p).within(&Shape::Polygon(poly.clone())),
+            Region::Range {
+                lon_min,
+                lon_span,
+                lat_min,
+                lat_max,
+            } => {
+                (*lat_min..=*lat_max).contains(&p.dec)
+                    && ((p.ra - lon_min).rem_euclid(360.0) <= *lon_span || *lon_span >= 360.0)
+            }
+            Region::Pixels { .. } => false,
+        }
+    }
+
+    /// A point in the region, used to decide which image holds a stamp.
+    pub fn center(&self) -> SkyPoint {
+        match self {
+            Region::Circle { center, .. } | Region::Pixels { center, .. } => *center,
+            Region::Polygon(p) => Shape::Polygon(p.clone()).centroid(),
+            Region::Range {
+                lon_min,
+                lon_span,
+                lat_min,
+                lat_max,
+            } => SkyPoint {
+                ra: (lon_min + lon_span / 2.0).rem_euclid(360.0),
+                dec: (lat_min + lat_max) / 2.0,
+            },
+        }
+    }
+
+    /// The outline as pieces `t ∈ [0, 1] → sky`, each short and smooth enough to start the
+    /// bisection from (a circle is cut into eight arcs).
+    fn outline(&self) -> Vec<Piece> {
+        match self {
+            Region::Circle { center, radius } => (0..8)
+                .map(|k| Piece::CircleArc {
+                    center: *center,
+                    radius: *radius,
+                    from: f64::from(k) * 45.0,
+                    to: f64::from(k + 1) * 45.0,
+                })
+                .collect(),
+            Region::Polygon(poly) => {
+                let v = poly.vertices();
+                (0..v.len())
+                    .map(|i| Piece::GreatArc(v[i].to_vec3(), v[(i + 1) % v.len()].to_vec3()))
+                    .collect()
+            }
+            Region::Range {
+                lon_min,
+                lon_span,
+                lat_min,
+                lat_max,
+            } => {
+                let lon_max = lon_min + lon_span;
+                // Parallels are cut into pieces of at most 45 degrees, like the circle.
+                let parts = (lon_span / 45.0).ceil().max(1.0) as usize;
+                let step = lon_span / parts as f64;
+                let mut pieces = Vec::new();
+                for k in 0..parts {
+                    let a = lon_min + step * k as f64;
+                    for lat in [*lat_min, *lat_max] {
+                        pieces.push(Piece::Parallel {
+                            lat,
+                            from: a,
+                            to: a + step,
+                        });
+                    }
+                }
+                for lon in [*lon_min, lon_max] {
+                    pieces.push(Piece::Meridian {
+                        lon,
+                        from: *lat_min,
+                        to: *lat_max,
+                    });
+                }
+                pieces
+            }
+            Region::Pixels { .. } => Vec::new(),
+        }
+    }
+}
+
+/// One piece of an outline.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    CircleArc {
+        center: SkyPoint,
+        radius: f64,
+        from: f64,
+        to: f64,
+    },
+    GreatArc(Vec3, Vec3),
+    Parallel {
+        lat: f64,
+        from: f64,
+        to: f64,
+    },
+    Meridian {
+        lon: f64,
+        from: f64,
+        to: f64,
+    },
+}
+
+fn scaled(v: Vec3, k: f64) -> Vec3 {
+    Vec3 {
+        x: v.x * k,
+        y: v.y * k,
+        z: v.z * k,
+    }
+}
+
+fn lon_lat(lon: f64, lat: f64) -> SkyPoint {
+    SkyPoint {
+        ra: lon.rem_euclid(360.0),
+        dec: lat.clamp(-90.0, 90.0),
+    }
+}
+
+impl Piece {
+    fn at(&self, t: f64) -> SkyPoint {
+        match *self {
+            Piece::CircleArc {
+                center,
+                radius,
+                from,
+                to,
+            } => {
+                let angle = (from + (to - from) * t).to_radians();
+                let (ra, dec) = (center.ra.to_radians(), center.dec.to_radians());
+                let east = Vec3 {
+                    x: -ra.sin(),
+                    y: ra.cos(),
+                    z: 0.0,
+                };
+                let north = Vec3 {
+                    x: -dec.sin() * ra.cos(),
+                    y: -dec.sin() * ra.sin(),
+                    z: dec.cos(),
+                };
+                let r = radius.to_radians();
+                let towards = scaled(north, angle.cos()) + scaled(east, angle.sin());
+                (scaled(center.to_vec3(), r.cos()) + scaled(towards, r.sin())).to_point()
+            }
+            Piece::GreatArc(a, b) => {
+                let omega = a.cross(b).norm().atan2(a.dot(b));
+                if omega < 1e-15 {
+                    return a.to_point();
+                }
+                let s = omega.sin();
+                (scaled(a, ((1.0 - t) * omega).sin() / s) + scaled(b, (t * omega).sin() / s))
+                    .to_point()
+            }
+            Piece::Parallel { lat, from, to } => lon_lat(from + (to - from) * t, lat),
+            Piece::Meridian { lon, from, to } => lon_lat(lon, from + (to - from) * t),
+        }
+    }
+}
+
+/// How far (pixels) a traced curve may stray from the chords standing for it.
+const CHORD_TOLERANCE: f64 = 0.01;
+/// Deepest bisection: 2⁻⁴⁰ of a 45-degree piece is far below a micro-arcsecond.
+const MAX_DEPTH: u32 = 40;
+
+/// Running bounds of the covered part of the image, in continuous pixel coordinates.
+struct Bounds {
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Bounds {
+    fn add(&mut self, (x, y): (f64, f64)) {
+        self.x = (self.x.0.min(x), self.x.1.max(x));
+        self.y = (self.y.0.min(y), self.y.1.max(y));
+    }
+}
+
+struct Tracer<'a> {
+    wcs: &'a Wcs,
+    /// The image's outer edges: pixel edges at 0.5 and N + 0.5.
+    rect: (f64, f64, f64, f64),
+    bounds: Bounds,
+}
+
+impl Tracer<'_> {
+    fn project(&self, p: SkyPoint, near: Option<(f64, f64)>) -> Option<(f64, f64)> {
+        match near {
+            Some(start) => self
+                .wcs
+                .sky_to_pixel_from(p, start)
+                .or_else(|| self.wcs.sky_to_pixel(p)),
+            None => self.wcs.sky_to_pixel(p),
+        }
+    }
+
+    /// Traces `piece` between `t0` and `t1`, whose pixels (if they project) are `p0` and `p1`.
+    fn trace(
+        &mut self,
+        piece: &Piece,
+        (t0, p0): (f64, Option<(f64, f64)>),
+        (t1, p1): (f64, Option<(f64, f64)>),
+        depth: u32,
+    ) {
+        let tm = (t0 + t1) / 2.0;
+        let pm = self.project(piece.at(tm), p0.or(p1));
+        match (p0, pm, p1) {
+            (Some(a), Some(m), Some(b)) => {
+                let chord = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+                let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+                let stray = ((m.0 - mid.0).powi(2) + (m.1 - mid.1).powi(2)).sqrt();
+                // The piece lies within `reach` of its ends (it is no more curved than a
+                // semicircle over its chord).
+                let reach = chord + 2.0 * stray + 1.0;
+                if self.far_outside(&[a, m, b], reach) {
+                    return;
+                }
+                if (stray <= CHORD_TOLERANCE && chord <= 256.0) || depth >= MAX_DEPTH {
+                    self.add_segment(a, m);
+                    self.add_segment(m, b);
+                    return;
+                }
+            }
+            // Nothing of it projects: beyond a few halvings it is on the far side of the
+            // projection, where no image pixel is.
+            (None, None, None) if depth >= 6 => return,
+            _ if depth >= MAX_DEPTH => return,
+            _ => {}
+        }
+        self.trace(piece, (t0, p0), (tm, pm), depth + 1);
+        self.trace(piece, (tm, pm), (t1, p1), depth + 1);
+    }
+
+    fn far_outside(&self, points: &[(f64, f64)], reach: f64) -> bool {
+        let (x0, x1, y0, y1) = self.rect;
+        points.iter().all(|p| p.0 < x0 - reach)
+            || points.iter().all(|p| p.0 > x1 + reach)
+            || points.iter().all(|p| p.1 < y0 - reach)
+            || points.iter().all(|p| p.1 > y1 + reach)
+    }
+
+    /// Adds the part of the segment `a`–`b` inside the image (Liang–Barsky clipping).
+    fn add_segment(&mut self, a: (f64, f64), b: (f64, f64)) {
+        let (x0, x1, y0, y1) = self.rect;
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for (p, q) in [
+            (-dx, a.0 - x0),
+            (dx, x1 - a.0),
+            (-dy, a.1 - y0),
+            (dy, y1 - a.1),
+        ] {
+            if p == 0.0 {
+                if q < 0.0 {
+                    return;
+                }
+            } else {
+                let r = q / p;
+                if p < 0.0 {
+                    lo = lo.max(r);
+                } else {
+                    hi = hi.min(r);
+                }
+            }
+        }
+        if lo <= hi {
+            self.bounds.add((a.0 + lo * dx, a.1 + lo * dy));
+            self.bounds.add((a.0 + hi * dx, a.1 + hi * dy));
+        }
+    }
+}
+
+/// The pixels of the image described by `wcs` that touch `region`, or `None` when the region
+/// misses the image.
+pub fn pixel_box(wcs: &Wcs, region: &Region) -> Option<PixelBox> {
+    let (n1, n2) = wcs.naxis();
+    if let Region::Pixels {
+        center,
+        width,
+        height,
+    } = region
+    {
+        let (x, y) = wcs.sky_to_pixel(*center)?;
+        return centred_box((x.round(), y.round()), (*width, *height), (n1, n2));
+    }
+    let rect = (0.5, n1 as f64 + 0.5, 0.5, n2 as f64 + 0.5);
+    let mut tracer = Tracer {
+        wcs,
+        rect,
+        bounds: Bounds {
+            x: (f64::INFINITY, f64::NEG_INFINITY),
+            y: (f64::INFINITY, f64::NEG_INFINITY),
+        },
+    };
+    for corner in [
+        (rect.0, rect.2),
+        (rect.1, rect.2),
+        (rect.1, rect.3),
+        (rect.0, rect.3),
+    ] {
+        if wcs
+            .pixel_to_sky(corner.0, corner.1)
+            .is_some_and(|p| region.contains(p))
+        {
+            tracer.bounds.add(corner);
+        }
+    }
+    for piece in region.outline() {
+        let start = tracer.project(piece.at(0.0), None);
+        let end = tracer.project(piece.at(1.0), start);
+        tracer.trace(&piece, (0.0, start), (1.0, end), 0);
+    }
+    let Bounds { x, y } = tracer.bounds;
+    if x.0 > x.1 || y.0 > y.1 {
+        return None;
+    }
+    // Pixel i covers [i - 0.5, i + 0.5]; it is in when that overlaps [min, max].
+    let first = |lo: f64| (lo - 0.5).floor() as i64 + 1;
+    let last = |hi: f64| (hi + 0.5).ceil() as i64 - 1;
+    let clip = |i: i64, n: u64| i.clamp(1, n as i64) as u64;
+    Some(PixelBox {
+        x0: clip(first(x.0), n1),
+        x1: clip(last(x.1), n1),
+        y0: clip(first(y.0), n2),
+        y1: clip(last(y.1), n2),
+    })
+    .filter(|b| b.x0 <= b.x1 && b.y0 <= b.y1)
+}
+
+/// A `width` × `height` box around the pixel `(cx, cy)`, clipped to the image.
+fn centred_box(
+    (cx, cy): (f64, f64),
+    (width, height): (u64, u64),
+    (n1, n2): (u64, u64),
+) -> Option<PixelBox> {
+    let span = |c: f64, w: u64, n: u64| -> Option<(u64, u64)> {
+        let lo = c as i64 - (w as i64 - 1) / 2;
+        let hi = lo + w as i64 - 1;
+        if hi < 1 || lo > n as i64 {
+            return None;
+        }
+        Some((lo.max(1) as u64, hi.min(n as i64) as u64))
+    };
+    let (x0, x1) = span(cx, width, n1)?;
+    let (y0, y1) = span(cy, height, n2)?;
+    Some(PixelBox { x0, x1, y0, y1 })
+}
