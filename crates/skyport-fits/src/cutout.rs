@@ -466,3 +466,92 @@ fn is_structural(key: &str) -> bool {
     .iter()
     .any(|p| indexed(p))
 }
+
+/// One column of a table written by [`write_table`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Text values.
+    Text(Vec<String>),
+    /// 64-bit integers.
+    Int(Vec<i64>),
+}
+
+/// Writes a FITS file holding an empty primary HDU and one binary table `extname` of the given
+/// columns (all of the same length): the index of a file of many cutouts.
+pub fn write_table(
+    dest: &Path,
+    extname: &str,
+    columns: &[(&str, Column)],
+) -> Result<Written, FitsError> {
+    use fitsio::tables::{ColumnDataType, ColumnDescription};
+    let err = |op: &str, e: fitsio::errors::Error| FitsError::Cfitsio {
+        path: dest.to_path_buf(),
+        operation: op.to_string(),
+        reason: e.to_string(),
+    };
+    let mut descriptions = Vec::with_capacity(columns.len());
+    for (name, values) in columns {
+        let d = match values {
+            Column::Text(v) => {
+                let width = v.iter().map(String::len).max().unwrap_or(1).max(1);
+                ColumnDescription::new(*name)
+                    .with_type(ColumnDataType::String)
+                    .that_repeats(width)
+                    .create()
+            }
+            Column::Int(_) => ColumnDescription::new(*name)
+                .with_type(ColumnDataType::Long)
+                .create(),
+        }
+        .map_err(|e| err("describing a column", e))?;
+        descriptions.push(d);
+    }
+    let written = (|| {
+        let mut file = fitsio::FitsFile::create(dest)
+            .open()
+            .map_err(|e| err("creating the file", e))?;
+        let hdu = file
+            .create_table(extname, &descriptions)
+            .map_err(|e| err("creating the table", e))?;
+        for (name, values) in columns {
+            match values {
+                Column::Text(v) => hdu.write_col(&mut file, *name, v),
+                Column::Int(v) => hdu.write_col(&mut file, *name, v),
+            }
+            .map_err(|e| err(&format!("writing column {name}"), e))?;
+        }
+        Ok::<(), FitsError>(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(dest);
+        return Err(e);
+    }
+    let file = Handle::open(dest)?;
+    file.move_to(0)?;
+    let (_, _, primary_end) = file.offsets()?;
+    drop(file);
+    let size = std::fs::metadata(dest)
+        .map_err(|e| FitsError::Open {
+            path: dest.to_path_buf(),
+            reason: e.to_string(),
+        })?
+        .len();
+    Ok(Written {
+        size,
+        first_extension: (primary_end.max(0) as u64).div_ceil(2880) * 2880,
+    })
+}
+
+/// The header of HDU `hdu` (0-based) as the image it holds (a tile-compressed HDU's image
+/// keywords, see [`crate::Header::decompressed_view`]).
+pub fn read_header(path: &Path, hdu: usize) -> Result<crate::Header, FitsError> {
+    let file = Handle::open(path)?;
+    file.move_to(hdu)?;
+    let records = file.records()?;
+    let raw = crate::Header::from_records(&records).map_err(|source| FitsError::Header {
+        path: path.to_path_buf(),
+        hdu,
+        source,
+    })?;
+    Ok(raw.decompressed_view())
+}

@@ -285,7 +285,9 @@ fn summarise(index: usize, hdu_type: c_int, raw: Header) -> HduSummary {
         HduKind::Image
     };
     let extname = header.str("EXTNAME");
-    let role = match (kind, extname.as_deref()) {
+    // LSST afw files name their planes with EXTTYPE and leave EXTNAME out.
+    let plane_name = extname.clone().or_else(|| header.str("EXTTYPE"));
+    let role = match (kind, plane_name.as_deref()) {
         (HduKind::Image, Some(name)) => PlaneRole::from_extname(Some(name)),
         (HduKind::Image, None) => PlaneRole::Image,
         _ => PlaneRole::Other,

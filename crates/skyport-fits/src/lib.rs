@@ -10,7 +10,9 @@ pub mod preview;
 pub mod region;
 pub mod wcs;
 
-pub use cutout::{write_cutout, Compression, CutoutSpec, Written};
+pub use cutout::{
+    read_header, write_cutout, write_table, Column, Compression, CutoutSpec, Written,
+};
 pub use file::{
     copy_hdu, read_region_f32, read_summary, write_mef, FitsError, FitsSummary, HduKind,
     HduSummary, PlaneData, PlaneRole, PlaneSpec,

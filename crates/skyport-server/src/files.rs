@@ -170,8 +170,15 @@ pub struct HduRow {
 
 /// The HDUs of the image `did`, in file order.
 pub(crate) async fn hdus(state: &AppState, did: &str) -> Result<Vec<HduRow>, DaliError> {
-    let rows = state
-        .store
+    hdus_in(state.store.as_ref(), did).await
+}
+
+/// The HDUs of the image `did` in `store`, in file order.
+pub(crate) async fn hdus_in(
+    store: &dyn skyport_store::Store,
+    did: &str,
+) -> Result<Vec<HduRow>, DaliError> {
+    let rows = store
         .query(
             "SELECT hdu_index, role, extname FROM \"skyport.image_hdu\" \
              WHERE obs_publisher_did = ?1 ORDER BY hdu_index"

@@ -10,7 +10,9 @@ pub mod landing;
 pub mod metrics;
 mod previews;
 pub mod sia;
+pub mod soda;
 pub mod tap;
+pub mod uws_http;
 pub mod vosi;
 
 use std::future::Future;
@@ -65,6 +67,12 @@ pub struct Limits {
     pub async_workers: usize,
     /// Most IDs one DataLink request answers; the rest are left out with an OVERFLOW.
     pub datalink_max_ids: usize,
+    /// Most pixels in one plane of one cutout.
+    pub soda_max_pixels: u64,
+    /// Most cutouts one sync SODA request makes.
+    pub soda_sync_max_cutouts: usize,
+    /// Most cutouts one async SODA job makes.
+    pub soda_async_max_cutouts: usize,
 }
 
 impl Default for Limits {
@@ -81,6 +89,9 @@ impl Default for Limits {
             upload_max_rows: 100_000,
             async_workers: 2,
             datalink_max_ids: 1000,
+            soda_max_pixels: 64 * 1024 * 1024,
+            soda_sync_max_cutouts: 1000,
+            soda_async_max_cutouts: 100_000,
         }
     }
 }
@@ -117,7 +128,11 @@ pub struct AppState {
     /// The TAP query service.
     pub tap: Arc<tap::TapService>,
     /// Async TAP jobs.
-    pub jobs: skyport_uws::JobManager,
+    pub tap_jobs: Arc<uws_http::UwsEndpoint>,
+    /// The cutout service.
+    pub soda: Arc<soda::Soda>,
+    /// Async SODA jobs.
+    pub soda_jobs: Arc<uws_http::UwsEndpoint>,
     /// Previews rendering at once (one per core: rendering is CPU-bound).
     pub renders: tokio::sync::Semaphore,
 }
@@ -128,6 +143,16 @@ impl AppState {
         store: Arc<dyn Store>,
         settings: ServerSettings,
     ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
+        let manager = |service: &str, dir: PathBuf| skyport_uws::ManagerSettings {
+            service: service.into(),
+            dir,
+            workers: limits_of(&settings).async_workers,
+            execution_default: limits_of(&settings).execution_seconds_default,
+            execution_hard: limits_of(&settings).execution_seconds_hard,
+            retention: limits_of(&settings).retention_seconds,
+            max_wait: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(30),
+        };
         let limits = settings.limits.clone();
         let tap = Arc::new(tap::TapService::new(
             Arc::clone(&store),
@@ -140,29 +165,51 @@ impl AppState {
             Arc::new(tap::jobs::TapRunner {
                 tap: Arc::clone(&tap),
             }),
-            skyport_uws::ManagerSettings {
-                dir: settings.jobs_dir.clone(),
-                workers: limits.async_workers,
-                execution_default: limits.execution_seconds_default,
-                execution_hard: limits.execution_seconds_hard,
-                retention: limits.retention_seconds,
-                max_wait: Duration::from_secs(60),
-                sweep_every: Duration::from_secs(30),
-            },
+            manager("tap", settings.jobs_dir.clone()),
         )
         .await?;
+        let soda = Arc::new(soda::Soda::new(
+            Arc::clone(&store),
+            Arc::clone(&tap),
+            settings.roots.clone(),
+            limits.clone(),
+            settings.cache_dir.join("soda-tmp"),
+        )?);
+        let soda_jobs = skyport_uws::JobManager::start(
+            Arc::clone(&store),
+            Arc::new(soda::SodaRunner {
+                soda: Arc::clone(&soda),
+            }),
+            manager("soda", settings.jobs_dir.join("soda")),
+        )
+        .await?;
+        let public_url = settings.public_url.clone();
         Ok(Arc::new(AppState {
             store,
             settings,
             metrics: Default::default(),
             started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             tap,
-            jobs,
+            tap_jobs: Arc::new(uws_http::UwsEndpoint {
+                jobs,
+                jobs_url: format!("{public_url}/tap/async"),
+                check: tap::request::check_uploads,
+            }),
+            soda,
+            soda_jobs: Arc::new(uws_http::UwsEndpoint {
+                jobs: soda_jobs,
+                jobs_url: format!("{public_url}/soda/async"),
+                check: soda::check_job_parameters,
+            }),
             renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         }))
     }
+}
+
+fn limits_of(settings: &ServerSettings) -> &Limits {
+    &settings.limits
 }
 
 /// The `Server` header value (taplint asks services to name their software).
@@ -181,38 +228,6 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/tap/tables", get(tap::http::tables))
         .route("/tap/tables/{name}", get(tap::http::table))
         .route("/tap/examples", get(tap::http::examples))
-        .route("/tap/async", get(tap::jobs::list).post(tap::jobs::create))
-        .route(
-            "/tap/async/{id}",
-            get(tap::jobs::show)
-                .post(tap::jobs::post_job)
-                .delete(tap::jobs::delete),
-        )
-        .route(
-            "/tap/async/{id}/phase",
-            get(tap::jobs::phase).post(tap::jobs::set_phase),
-        )
-        .route(
-            "/tap/async/{id}/executionduration",
-            get(tap::jobs::execution_duration).post(tap::jobs::set_execution_duration),
-        )
-        .route(
-            "/tap/async/{id}/destruction",
-            get(tap::jobs::destruction).post(tap::jobs::set_destruction),
-        )
-        .route("/tap/async/{id}/quote", get(tap::jobs::empty_text))
-        .route("/tap/async/{id}/owner", get(tap::jobs::empty_text))
-        .route("/tap/async/{id}/error", get(tap::jobs::error))
-        .route("/tap/async/{id}/results", get(tap::jobs::results))
-        .route("/tap/async/{id}/results/{result}", get(tap::jobs::result))
-        .route(
-            "/tap/async/{id}/parameters",
-            get(tap::jobs::parameters).post(tap::jobs::set_parameters),
-        )
-        .route(
-            "/tap/async/{id}/parameters/{name}",
-            get(tap::jobs::parameter_file),
-        )
         .route("/sia/query", get(sia::query).post(sia::query))
         .route("/sia/capabilities", get(sia::capabilities))
         .route("/sia/availability", get(availability))
@@ -222,6 +237,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/datalink/capabilities", get(datalink::capabilities))
         .route("/datalink/availability", get(availability))
+        .route("/soda/sync", get(soda::sync).post(soda::sync))
+        .route("/soda/capabilities", get(soda::capabilities))
+        .route("/soda/availability", get(availability))
+        .merge(uws_http::routes("/tap/async", Arc::clone(&state.tap_jobs)))
+        .merge(uws_http::routes(
+            "/soda/async",
+            Arc::clone(&state.soda_jobs),
+        ))
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
         .fallback(not_found)

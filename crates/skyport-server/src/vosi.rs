@@ -31,7 +31,7 @@ fn vosi_capability(standard_id: &str, url: &str) -> String {
 }
 
 /// The VOSI capabilities and availability capabilities of the service at `base`.
-fn vosi_capabilities_and_availability(base: &str) -> String {
+pub(crate) fn vosi_capabilities_and_availability(base: &str) -> String {
     vosi_capability(
         "ivo://ivoa.net/std/VOSI#capabilities",
         &format!("{base}/capabilities"),

@@ -27,11 +27,28 @@ pub struct JobResult {
     pub size: u64,
 }
 
+/// How far a running job has got (shown in `<uws:jobInfo>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Items done.
+    pub done: u64,
+    /// Items in all.
+    pub total: u64,
+}
+
+fn default_service() -> String {
+    "tap".into()
+}
+
 /// A UWS job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// Job id (the last segment of the job URL).
     pub id: String,
+    /// The service whose job list holds it (`tap`, `soda`); jobs stored before services were
+    /// told apart are TAP's.
+    #[serde(default = "default_service")]
+    pub service: String,
     /// RUNID, if given.
     pub run_id: Option<String>,
     /// Owner (anonymous jobs have none).
@@ -54,6 +71,9 @@ pub struct Job {
     pub results: Vec<JobResult>,
     /// Error message of a failed job.
     pub error: Option<String>,
+    /// Progress reported by the runner.
+    #[serde(default)]
+    pub progress: Option<Progress>,
 }
 
 impl Job {

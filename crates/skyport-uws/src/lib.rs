@@ -9,6 +9,6 @@ mod manager;
 mod phase;
 pub mod xml;
 
-pub use job::{format_time, parse_time, Job, JobResult, Parameter};
-pub use manager::{JobFilter, JobManager, ManagerSettings, Runner, UwsError};
+pub use job::{format_time, parse_time, Job, JobResult, Parameter, Progress};
+pub use manager::{JobFilter, JobManager, ManagerSettings, ProgressReporter, Runner, UwsError};
 pub use phase::{Phase, UnknownPhase};

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use skyport_store::{JobRow, Store, StoreError};
 use tokio::sync::{mpsc, watch, Mutex, Notify};
 
-use crate::job::{Job, JobResult, Parameter};
+use crate::job::{Job, JobResult, Parameter, Progress};
 use crate::Phase;
 
 /// What a job runs.
@@ -23,12 +23,56 @@ use crate::Phase;
 pub trait Runner: Send + Sync + 'static {
     /// Runs `job`, writing its result files into `dir`; returns the results, or the error
     /// message for the job's error document. Dropping the future must stop the work.
-    async fn run(&self, job: &Job, dir: &Path) -> Result<Vec<JobResult>, String>;
+    /// `progress` shows how far it has got in the job document.
+    async fn run(
+        &self,
+        job: &Job,
+        dir: &Path,
+        progress: ProgressReporter,
+    ) -> Result<Vec<JobResult>, String>;
+}
+
+/// Records a running job's progress.
+#[derive(Clone)]
+pub struct ProgressReporter {
+    manager: Option<JobManager>,
+    id: String,
+}
+
+impl ProgressReporter {
+    /// A reporter that records nothing (for running a job's work outside the manager).
+    pub fn none() -> ProgressReporter {
+        ProgressReporter {
+            manager: None,
+            id: String::new(),
+        }
+    }
+
+    /// Sets the progress shown while the job is EXECUTING.
+    pub async fn report(&self, done: u64, total: u64) {
+        let Some(manager) = &self.manager else {
+            return;
+        };
+        let result = manager
+            .edit(&self.id, |job| {
+                if job.phase() == Phase::Executing {
+                    job.progress = Some(Progress { done, total });
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(job = %self.id, "cannot record progress: {e}");
+        }
+    }
 }
 
 /// Limits and places.
 #[derive(Debug, Clone)]
 pub struct ManagerSettings {
+    /// The service whose jobs this manager keeps (`tap`, `soda`): jobs of other services in
+    /// the same store are invisible to it.
+    pub service: String,
     /// Directory holding one subdirectory per job (uploads, results).
     pub dir: PathBuf,
     /// Jobs executing at once.
@@ -154,7 +198,7 @@ impl JobManager {
     async fn recover(&self) -> Result<(), UwsError> {
         let _guard = self.inner.edit.lock().await;
         for row in self.inner.store.load_jobs().await? {
-            let Some(mut job) = decode(&row) else {
+            let Some(mut job) = self.decode(&row) else {
                 continue;
             };
             match job.phase() {
@@ -202,7 +246,7 @@ impl JobManager {
     pub async fn get(&self, id: &str) -> Result<Job, UwsError> {
         let row = self.inner.store.load_job(id).await?;
         row.as_ref()
-            .and_then(decode)
+            .and_then(|r| self.decode(r))
             .ok_or_else(|| UwsError::NotFound(id.to_string()))
     }
 
@@ -214,7 +258,7 @@ impl JobManager {
             .load_jobs()
             .await?
             .iter()
-            .filter_map(decode)
+            .filter_map(|r| self.decode(r))
             .filter(|j| {
                 if filter.phases.is_empty() {
                     j.phase() != Phase::Archived
@@ -242,6 +286,7 @@ impl JobManager {
         let now = now_ms();
         let mut job = Job {
             id: new_id(),
+            service: self.inner.settings.service.clone(),
             run_id: None,
             owner: None,
             phase: Phase::Pending.as_str().into(),
@@ -253,6 +298,7 @@ impl JobManager {
             parameters: Vec::new(),
             results: Vec::new(),
             error: None,
+            progress: None,
         };
         self.write_files(&job.id, &files)?;
         merge_parameters(&mut job, parameters);
@@ -368,6 +414,8 @@ impl JobManager {
     /// Destroys a job: stops it, removes its files and its record.
     pub async fn delete(&self, id: &str) -> Result<(), UwsError> {
         let _guard = self.inner.edit.lock().await;
+        // Another service's job is not this manager's to delete.
+        self.get(id).await?;
         if !self.inner.store.delete_job(id).await? {
             return Err(UwsError::NotFound(id.to_string()));
         }
@@ -483,7 +531,10 @@ impl JobManager {
                     s => Duration::from_secs(s),
                 };
                 tokio::select! {
-                    r = self.inner.runner.run(&job, &dir) => Outcome::Done(r),
+                    r = self.inner.runner.run(&job, &dir, ProgressReporter {
+                        manager: Some(self.clone()),
+                        id: id.to_string(),
+                    }) => Outcome::Done(r),
                     () = cancel.notified() => Outcome::Aborted,
                     () = tokio::time::sleep(limit) => Outcome::TimedOut,
                 }
@@ -532,7 +583,7 @@ impl JobManager {
         let expired: Vec<String> = match self.inner.store.load_jobs().await {
             Ok(rows) => rows
                 .iter()
-                .filter_map(decode)
+                .filter_map(|r| self.decode(r))
                 .filter(|j| j.destruction_ms <= now)
                 .map(|j| j.id)
                 .collect(),
@@ -550,12 +601,15 @@ impl JobManager {
     }
 }
 
-fn decode(row: &JobRow) -> Option<Job> {
-    match serde_json::from_str(&row.document) {
-        Ok(j) => Some(j),
-        Err(e) => {
-            tracing::error!(job = %row.id, "stored job is unreadable: {e}");
-            None
+impl JobManager {
+    /// The stored job, when it is readable and belongs to this manager's service.
+    fn decode(&self, row: &JobRow) -> Option<Job> {
+        match serde_json::from_str::<Job>(&row.document) {
+            Ok(j) => (j.service == self.inner.settings.service).then_some(j),
+            Err(e) => {
+                tracing::error!(job = %row.id, "stored job is unreadable: {e}");
+                None
+            }
         }
     }
 }
@@ -573,14 +627,20 @@ fn is_safe_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Adds a batch of parameters: a name in the batch replaces that name's earlier values (all
+/// the batch's values are kept: SODA's ID, POS, CIRCLE… repeat), except UPLOAD, whose values
+/// accumulate.
 fn merge_parameters(job: &mut Job, parameters: Vec<Parameter>) {
+    let names: std::collections::HashSet<String> = parameters
+        .iter()
+        .map(|p| p.name.to_ascii_uppercase())
+        .filter(|n| n != "UPLOAD")
+        .collect();
+    job.parameters.retain(|q| !names.contains(&q.name));
     for p in parameters {
         let name = p.name.to_ascii_uppercase();
         if name == "RUNID" {
             job.run_id = Some(p.value.clone());
-        }
-        if name != "UPLOAD" {
-            job.parameters.retain(|q| q.name != name);
         }
         job.parameters.push(Parameter {
             name,

@@ -86,6 +86,12 @@ pub fn job(job: &Job, job_url: &str) -> String {
             esc(e)
         ));
     }
+    if let Some(p) = &job.progress {
+        s.push_str(&format!(
+            "  <uws:jobInfo><sp:progress xmlns:sp=\"urn:skyport:uws\" done=\"{}\" total=\"{}\"/></uws:jobInfo>\n",
+            p.done, p.total
+        ));
+    }
     s.push_str("</uws:job>\n");
     s
 }

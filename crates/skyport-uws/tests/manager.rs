@@ -8,19 +8,26 @@ use std::time::Duration;
 use async_trait::async_trait;
 use skyport_store::{JobRow, SqliteStore, Store};
 use skyport_uws::{
-    Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Runner,
+    Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Progress,
+    ProgressReporter, Runner,
 };
 
 struct Sleeper;
 
 #[async_trait]
 impl Runner for Sleeper {
-    async fn run(&self, job: &Job, dir: &Path) -> Result<Vec<JobResult>, String> {
+    async fn run(
+        &self,
+        job: &Job,
+        dir: &Path,
+        progress: ProgressReporter,
+    ) -> Result<Vec<JobResult>, String> {
         let ms: u64 = job
             .parameter_values("QUERY")
             .first()
             .and_then(|q| q.parse().ok())
             .ok_or("QUERY must be a number of milliseconds")?;
+        progress.report(1, 2).await;
         tokio::time::sleep(Duration::from_millis(ms)).await;
         std::fs::write(dir.join("out.txt"), b"done").map_err(|e| e.to_string())?;
         Ok(vec![JobResult {
@@ -34,6 +41,7 @@ impl Runner for Sleeper {
 
 fn settings(dir: &Path) -> ManagerSettings {
     ManagerSettings {
+        service: "tap".into(),
         dir: dir.join("jobs"),
         workers: 1,
         execution_default: 2,
@@ -197,6 +205,7 @@ async fn after_a_restart_no_job_is_left_executing() {
     for (id, phase) in [("running", "EXECUTING"), ("waiting", "QUEUED")] {
         let job = Job {
             id: id.into(),
+            service: "tap".into(),
             run_id: None,
             owner: None,
             phase: phase.into(),
@@ -208,6 +217,7 @@ async fn after_a_restart_no_job_is_left_executing() {
             parameters: vec![p("QUERY", "1")],
             results: vec![],
             error: None,
+            progress: None,
         };
         store
             .save_job(JobRow {
@@ -288,4 +298,60 @@ async fn destruction_time_removes_the_job_and_the_list_filters() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(m.get(&a.id).await.is_err(), "destroyed by the sweeper");
     assert!(!m.job_dir(&a.id).exists());
+}
+
+#[tokio::test]
+async fn services_sharing_a_store_see_only_their_own_jobs_and_progress_shows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(dir.path()).await;
+    let tap = JobManager::start(Arc::clone(&store), Arc::new(Sleeper), settings(dir.path()))
+        .await
+        .expect("start");
+    let soda = JobManager::start(
+        store,
+        Arc::new(Sleeper),
+        ManagerSettings {
+            service: "soda".into(),
+            dir: dir.path().join("soda-jobs"),
+            ..settings(dir.path())
+        },
+    )
+    .await
+    .expect("start");
+    let t = tap
+        .create(vec![p("QUERY", "1")], vec![])
+        .await
+        .expect("create");
+    let s = soda
+        .create(vec![p("QUERY", "1500")], vec![])
+        .await
+        .expect("create");
+    assert!(soda.get(&t.id).await.is_err(), "TAP job seen by SODA");
+    assert!(tap.get(&s.id).await.is_err(), "SODA job seen by TAP");
+    assert!(soda.delete(&t.id).await.is_err(), "SODA deleted a TAP job");
+    assert!(tap.get(&t.id).await.is_ok());
+    let listed = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(tap.list(&JobFilter::default()).await.expect("list")),
+        [t.id.clone()]
+    );
+    assert_eq!(
+        listed(soda.list(&JobFilter::default()).await.expect("list")),
+        [s.id.clone()]
+    );
+
+    soda.run(&s.id).await.expect("run");
+    let mut seen = None;
+    for _ in 0..100 {
+        let j = soda.get(&s.id).await.expect("get");
+        if j.progress.is_some() {
+            seen = j.progress;
+            let xml = skyport_uws::xml::job(&j, "http://h/soda/async/x");
+            assert!(xml.contains("done=\"1\" total=\"2\""), "{xml}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, Some(Progress { done: 1, total: 2 }));
+    assert_eq!(finish(&soda, &s.id).await.phase(), Phase::Completed);
 }

@@ -100,7 +100,7 @@ fn num(x: f64) -> String {
 }
 
 /// Reads one number of a parameter value; ±Inf allowed where `infinite_ok`.
-fn number(param: &str, text: &str, infinite_ok: bool) -> Result<f64, DaliError> {
+pub(crate) fn number(param: &str, text: &str, infinite_ok: bool) -> Result<f64, DaliError> {
     let x = match text.to_ascii_lowercase().as_str() {
         "-inf" | "-infinity" => f64::NEG_INFINITY,
         "+inf" | "inf" | "+infinity" | "infinity" => f64::INFINITY,
@@ -194,7 +194,7 @@ fn pol(value: &str) -> Result<String, DaliError> {
 }
 
 /// A longitude in [0, 360] and a latitude in [-90, 90], checked.
-fn lon_lat(param: &str, lon: f64, lat: f64) -> Result<(), DaliError> {
+pub(crate) fn lon_lat(param: &str, lon: f64, lat: f64) -> Result<(), DaliError> {
     if !(0.0..=360.0).contains(&lon) {
         return Err(DaliError::usage(format!(
             "{param}: longitude {lon} is outside [0, 360] degrees"

@@ -35,6 +35,11 @@ pub fn is_upload_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Checks the UPLOAD parameters (of a new or changed async job).
+pub fn check_uploads(params: &DaliParams) -> Result<(), DaliError> {
+    uploads(params).map(|_| ())
+}
+
 /// Reads UPLOAD values: `name,URI` pairs, several per value separated by `;` (TAP 1.0 form).
 pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
     let mut out: Vec<UploadSpec> = Vec::new();

@@ -28,12 +28,41 @@ pub async fn fixture_with(limits: Limits) -> Fixture {
 
 /// A fixture whose upload client also trusts the certificates in `upload_ca_pem`.
 pub async fn fixture_with_ca(limits: Limits, upload_ca_pem: Option<Vec<u8>>) -> Fixture {
+    let m13 =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fits/pypi_astropy/m13.fits");
+    fixture_with_files(limits, upload_ca_pem, &[m13]).await
+}
+
+/// A file of the repository's `testdata/fits`.
+pub fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/fits")
+        .join(rel)
+}
+
+/// A file of the shared data (`../shared/data/fits`).
+pub fn shared(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/fits")
+        .join(rel)
+}
+
+/// A fixture whose data root holds copies of `files`, all ingested (DIDs
+/// `ivo://skyport.test/demo?<file stem>`).
+pub async fn fixture_with_files(
+    limits: Limits,
+    upload_ca_pem: Option<Vec<u8>>,
+    files: &[PathBuf],
+) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("mkdir");
-    let m13 =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fits/pypi_astropy/m13.fits");
-    std::fs::copy(&m13, data.join("m13.fits")).expect("copy");
+    let mut copies = Vec::new();
+    for f in files {
+        let name = f.file_name().expect("file name");
+        std::fs::copy(f, data.join(name)).unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
+        copies.push(data.join(name));
+    }
     std::fs::write(data.join("secret.fits"), b"not ingested").expect("write");
     let store = SqliteStore::open(&dir.path().join("db.sqlite"), 2).expect("open");
     store
@@ -52,10 +81,12 @@ pub async fn fixture_with_ca(limits: Limits, upload_ca_pem: Option<Vec<u8>>) -> 
         bands: default_bands(),
         require_wcs: true,
     };
-    store
-        .upsert_image(build_record(&settings, &data.join("m13.fits")).expect("record"))
-        .await
-        .expect("upsert");
+    for copy in &copies {
+        store
+            .upsert_image(build_record(&settings, copy).expect("record"))
+            .await
+            .expect("upsert");
+    }
     let jobs_dir = dir.path().join("jobs");
     let state = AppState::start(
         Arc::new(store),
@@ -86,6 +117,18 @@ pub async fn call(
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Calls the app and returns the body as bytes.
+pub async fn call_bytes(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, body.to_vec())
 }
 
 pub fn get(uri: &str) -> Request<Body> {

@@ -1,0 +1,448 @@
+//! Turning a request into cutouts: every ID × region (or, without IDs, every image holding the
+//! region's centre, found through ObsCore) becomes one [`Item`], resolved up front to a file,
+//! its planes and a pixel box — or to the reason there is none. Nothing is written here, so a
+//! sync request knows its status code before the first byte.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use skyport_fits::{pixel_box, read_header, read_summary, HduKind, PixelBox, Wcs};
+use skyport_store::Value;
+
+use super::request::{Detail, SodaRequest, Target};
+use super::Soda;
+use crate::sia::query::Interval;
+use crate::DaliError;
+
+/// An image to cut from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Publisher DID.
+    pub did: String,
+    /// The file on disk.
+    pub path: PathBuf,
+    /// HDU of the science image.
+    pub science_hdu: usize,
+    /// HDUs of the mask and variance planes, when the file has them.
+    pub mask_hdu: Option<usize>,
+    /// See `mask_hdu`.
+    pub variance_hdu: Option<usize>,
+    /// ObsCore `em_min`, `em_max` (m).
+    pub em: (Option<f64>, Option<f64>),
+    /// ObsCore `t_min`, `t_max` (MJD).
+    pub t: (Option<f64>, Option<f64>),
+}
+
+/// What became of one combination.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Ready to cut.
+    Ready {
+        /// The image.
+        source: Arc<Source>,
+        /// Its planes to cut.
+        planes: Vec<usize>,
+        /// The box.
+        pixels: PixelBox,
+    },
+    /// Nothing to cut: the region misses the image, or the image fails BAND/TIME.
+    Empty(String),
+    /// An error (unknown ID, cutout over the size limit, unreadable image).
+    Failed {
+        /// HTTP status for a single sync cutout.
+        status: StatusCode,
+        /// The message, starting with its SODA label (`UsageError: …`, `Error: …`).
+        message: String,
+    },
+}
+
+/// One combination of an image and a region.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// 1-based position in the request.
+    pub number: usize,
+    /// The dataset ID (empty when no image holds the region).
+    pub id: String,
+    /// The region as asked for.
+    pub label: String,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+fn failed(status: StatusCode, message: String) -> Outcome {
+    Outcome::Failed { status, message }
+}
+
+/// Resolves every combination of `request`, refusing more than `max_items`.
+pub async fn plan(
+    soda: &Arc<Soda>,
+    request: &SodaRequest,
+    max_items: usize,
+) -> Result<Vec<Item>, DaliError> {
+    let pairs = pairs(soda, request, max_items).await?;
+    let mut sources: HashMap<String, Result<Arc<Source>, Outcome>> = HashMap::new();
+    for (id, _) in &pairs {
+        if !id.is_empty() && !sources.contains_key(id) {
+            let found = match source(soda, id).await? {
+                Some(s) => Ok(Arc::new(s)),
+                None => Err(failed(
+                    StatusCode::NOT_FOUND,
+                    format!("Error: ID={id:?} is not an image of this archive"),
+                )),
+            };
+            sources.insert(id.clone(), found);
+        }
+    }
+    let soda = Arc::clone(soda);
+    let band = request.band.clone();
+    let time = request.time.clone();
+    let detail = request.detail;
+    // WCS reading and outline tracing are CPU and file work: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, target))| {
+                let outcome = match sources.get(&id) {
+                    None => Outcome::Empty(format!(
+                        "Error: no image holds the centre of {}",
+                        target.label
+                    )),
+                    Some(Err(o)) => o.clone(),
+                    Some(Ok(source)) => resolve(
+                        source,
+                        &target,
+                        &band,
+                        &time,
+                        detail,
+                        soda.limits.soda_max_pixels,
+                        &soda.wcs_cache,
+                    ),
+                };
+                Item {
+                    number: i + 1,
+                    id,
+                    label: target.label,
+                    outcome,
+                }
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| DaliError::internal(format!("planning the cutouts: {e}")))
+}
+
+/// The (ID, region) pairs of a request, ID-major.
+async fn pairs(
+    soda: &Soda,
+    request: &SodaRequest,
+    max_items: usize,
+) -> Result<Vec<(String, Target)>, DaliError> {
+    let mut out = Vec::new();
+    let too_many = |n: usize| {
+        DaliError::usage(format!(
+            "the request makes {n} cutouts or more; at most {max_items} are allowed here (use /soda/async for more)"
+        ))
+    };
+    let (own, shared): (Vec<&Target>, Vec<&Target>) =
+        request.targets.iter().partition(|t| t.id.is_some());
+    for t in own {
+        out.push((t.id.clone().unwrap_or_default(), t.clone()));
+    }
+    if request.ids.is_empty() {
+        for t in shared {
+            let ids = covering(soda, request, t).await?;
+            if ids.is_empty() {
+                out.push((String::new(), t.clone()));
+            }
+            for id in ids {
+                out.push((id, t.clone()));
+            }
+            if out.len() > max_items {
+                return Err(too_many(out.len()));
+            }
+        }
+    } else {
+        if request.ids.len().saturating_mul(shared.len()) + out.len() > max_items {
+            return Err(too_many(request.ids.len() * shared.len() + out.len()));
+        }
+        for id in &request.ids {
+            for t in &shared {
+                out.push((id.clone(), (*t).clone()));
+            }
+        }
+    }
+    if out.len() > max_items {
+        return Err(too_many(out.len()));
+    }
+    Ok(out)
+}
+
+fn num(x: f64) -> String {
+    format!("{x:?}")
+}
+
+/// ADQL for "the interval column pair overlaps one of `intervals`".
+fn overlaps(intervals: &[Interval], min_col: &str, max_col: &str) -> Option<String> {
+    if intervals.is_empty() {
+        return None;
+    }
+    let any: Vec<String> = intervals
+        .iter()
+        .map(|i| {
+            let mut c = vec![
+                format!("{min_col} IS NOT NULL"),
+                format!("{max_col} IS NOT NULL"),
+            ];
+            if let Some(hi) = i.hi {
+                c.push(format!("{min_col} <= {}", num(hi)));
+            }
+            if let Some(lo) = i.lo {
+                c.push(format!("{max_col} >= {}", num(lo)));
+            }
+            format!("({})", c.join(" AND "))
+        })
+        .collect();
+    Some(format!("({})", any.join(" OR ")))
+}
+
+/// The images whose footprint holds the centre of `target` and that pass BAND and TIME,
+/// oldest first.
+async fn covering(
+    soda: &Soda,
+    request: &SodaRequest,
+    target: &Target,
+) -> Result<Vec<String>, DaliError> {
+    let c = target.region.center();
+    let mut conditions = vec![
+        "dataproduct_type = 'image'".to_string(),
+        format!(
+            "1 = CONTAINS(POINT('ICRS', {}, {}), s_region)",
+            num(c.ra),
+            num(c.dec)
+        ),
+    ];
+    conditions.extend(overlaps(&request.band, "em_min", "em_max"));
+    conditions.extend(overlaps(&request.time, "t_min", "t_max"));
+    let adql = format!(
+        "SELECT obs_publisher_did FROM ivoa.ObsCore WHERE {} ORDER BY t_min, obs_publisher_did",
+        conditions.join(" AND ")
+    );
+    Ok(soda
+        .tap
+        .rows(&adql)
+        .await?
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        })
+        .collect())
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::Text(t)) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn float(v: Option<&Value>) -> Option<f64> {
+    match v {
+        Some(Value::Float(f)) => Some(*f),
+        Some(Value::Int(i)) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// A relative path that cannot leave its root.
+fn is_contained(rel: &str) -> bool {
+    !rel.is_empty()
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Looks an image up by its exact DID.
+async fn source(soda: &Soda, did: &str) -> Result<Option<Source>, DaliError> {
+    let rows = soda
+        .store
+        .query(
+            "SELECT f.root_name, f.rel_path, f.science_hdu, o.em_min, o.em_max, o.t_min, o.t_max \
+             FROM \"skyport.image_file\" f LEFT JOIN \"ivoa.ObsCore\" o \
+             ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = ?1"
+                .into(),
+            vec![Value::Text(did.to_string())],
+        )
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up {did:?}: {e}")))?;
+    let Some(row) = rows.rows.first() else {
+        return Ok(None);
+    };
+    let root = text(row.first()).unwrap_or_default();
+    let rel = text(row.get(1)).unwrap_or_default();
+    let Some((_, dir)) = soda.roots.iter().find(|(name, _)| *name == root) else {
+        return Err(DaliError::internal(format!(
+            "{did:?} is in data root {root:?}, which this server does not have"
+        )));
+    };
+    if !is_contained(&rel) {
+        return Err(DaliError::internal(format!(
+            "{did:?} has an unsafe path {rel:?}"
+        )));
+    }
+    let science_hdu = match row.get(2) {
+        Some(Value::Int(i)) => (*i).max(0) as usize,
+        _ => 0,
+    };
+    let hdus = crate::files::hdus_in(soda.store.as_ref(), did).await?;
+    let role = |r: &str| {
+        hdus.iter()
+            .find(|h| h.role == r && h.index as usize != science_hdu)
+            .map(|h| h.index as usize)
+    };
+    Ok(Some(Source {
+        did: did.to_string(),
+        path: dir.join(&rel),
+        science_hdu,
+        mask_hdu: role("mask"),
+        variance_hdu: role("variance"),
+        em: (float(row.get(3)), float(row.get(4))),
+        t: (float(row.get(5)), float(row.get(6))),
+    }))
+}
+
+fn passes(intervals: &[Interval], (lo, hi): (Option<f64>, Option<f64>)) -> bool {
+    intervals.is_empty()
+        || matches!((lo, hi), (Some(lo), Some(hi)) if intervals.iter().any(|i| {
+            i.hi.is_none_or(|h| lo <= h) && i.lo.is_none_or(|l| hi >= l)
+        }))
+}
+
+/// Cache of image WCSs by file and HDU (a header read and parsed once per image).
+pub type WcsCache = std::sync::Mutex<HashMap<(PathBuf, usize), Arc<Wcs>>>;
+
+/// Most WCSs kept; the cache is emptied when it is full.
+const WCS_CACHE_SIZE: usize = 100_000;
+
+fn wcs_of(cache: &WcsCache, path: &Path, hdu: usize) -> Result<Arc<Wcs>, String> {
+    let key = (path.to_path_buf(), hdu);
+    if let Some(w) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(w);
+    }
+    let header = read_header(path, hdu).map_err(|e| e.to_string())?;
+    let wcs = Arc::new(Wcs::from_header(&header).map_err(|e| e.to_string())?);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= WCS_CACHE_SIZE {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&wcs));
+    }
+    Ok(wcs)
+}
+
+fn resolve(
+    source: &Arc<Source>,
+    target: &Target,
+    band: &[Interval],
+    time: &[Interval],
+    detail: Detail,
+    max_pixels: u64,
+    cache: &WcsCache,
+) -> Outcome {
+    if !passes(band, source.em) {
+        return Outcome::Empty(format!(
+            "Error: {} is outside the BAND asked for",
+            source.did
+        ));
+    }
+    if !passes(time, source.t) {
+        return Outcome::Empty(format!(
+            "Error: {} is outside the TIME asked for",
+            source.did
+        ));
+    }
+    let wcs = match wcs_of(cache, &source.path, source.science_hdu) {
+        Ok(w) => w,
+        Err(e) => {
+            return failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Error: cannot place {} on the sky: {e}", source.did),
+            )
+        }
+    };
+    let Some(pixels) = pixel_box(&wcs, &target.region) else {
+        return Outcome::Empty(format!(
+            "Error: {} does not overlap {}",
+            target.label, source.did
+        ));
+    };
+    if pixels.pixels() > max_pixels {
+        return failed(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "UsageError: the cutout {pixels} of {} has {} pixels, more than the limit of {max_pixels}; ask for a smaller region",
+                source.did,
+                pixels.pixels()
+            ),
+        );
+    }
+    let planes = match detail {
+        Detail::Image => vec![source.science_hdu],
+        Detail::Masked => std::iter::once(source.science_hdu)
+            .chain(source.mask_hdu)
+            .chain(source.variance_hdu)
+            .collect(),
+        Detail::Full => match same_size_images(&source.path, source.science_hdu) {
+            Ok(p) => p,
+            Err(e) => {
+                return failed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Error: cannot list the planes of {}: {e}", source.did),
+                )
+            }
+        },
+    };
+    Outcome::Ready {
+        source: Arc::clone(source),
+        planes,
+        pixels,
+    }
+}
+
+/// Every image HDU of the same size as the science HDU, in file order.
+fn same_size_images(path: &Path, science: usize) -> Result<Vec<usize>, String> {
+    let summary = read_summary(path).map_err(|e| e.to_string())?;
+    let shape = summary
+        .hdus
+        .get(science)
+        .map(|h| h.shape.clone())
+        .ok_or("the science HDU is missing")?;
+    Ok(summary
+        .hdus
+        .iter()
+        .filter(|h| h.kind == HduKind::Image && h.shape == shape)
+        .map(|h| h.index)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_filter_like_obscore_overlaps() {
+        let i = |lo: Option<f64>, hi: Option<f64>| Interval { lo, hi };
+        assert!(passes(&[], (None, None)));
+        assert!(!passes(&[i(Some(1.0), Some(2.0))], (None, None)));
+        assert!(passes(&[i(Some(1.0), Some(2.0))], (Some(1.5), Some(3.0))));
+        assert!(!passes(&[i(Some(1.0), Some(2.0))], (Some(2.5), Some(3.0))));
+        assert!(passes(
+            &[i(Some(5.0), None), i(None, Some(0.5))],
+            (Some(0.1), Some(0.2))
+        ));
+        assert!(is_contained("a/b.fits") && !is_contained("../x") && !is_contained("/etc"));
+    }
+}

@@ -1,0 +1,511 @@
+//! SODA request parameters: which images (`ID`, or none to search ObsCore), which regions
+//! (`POS`, `CIRCLE`, `POLYGON`, `BRECT`, `STAMPS`), the `BAND`/`TIME` filters, the planes
+//! (`CUTOUTDETAIL`), the output (`COMPRESSION`, `RESPONSEFORMAT`).
+
+use skyport_fits::{Compression, Region};
+use skyport_sky::{Polygon, Shape, SkyPoint};
+use skyport_votable::{read_votable, Datum};
+
+use crate::sia::query::{interval, lon_lat, number, Interval};
+use crate::{DaliError, DaliParams};
+
+/// Which planes of a multi-plane image are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The science image only.
+    Image,
+    /// Image, mask and variance.
+    Masked,
+    /// Every image HDU of the science image's size.
+    Full,
+}
+
+/// How several cutouts are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Package {
+    /// One FITS file per cutout (async results; a single sync cutout).
+    Separate,
+    /// One multi-extension FITS file with an `INDEX` table at the end.
+    Mef,
+    /// A tar of FITS files with an `index.csv`.
+    Tar,
+}
+
+/// MIME type of tar output.
+pub const TAR_MIME: &str = "application/x-tar";
+/// MIME type of FITS output.
+pub const FITS_MIME: &str = "application/fits";
+
+/// A region to cut, as asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The parameter text it came from (for indexes and messages).
+    pub label: String,
+    /// The region.
+    pub region: Region,
+    /// The image it is meant for (a `STAMPS` row with an `id`).
+    pub id: Option<String>,
+}
+
+/// A parsed SODA request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SodaRequest {
+    /// Dataset IDs, in order; empty means "every image holding the region's centre".
+    pub ids: Vec<String>,
+    /// Regions, in order.
+    pub targets: Vec<Target>,
+    /// BAND filters (any may match), metres.
+    pub band: Vec<Interval>,
+    /// TIME filters (any may match), MJD.
+    pub time: Vec<Interval>,
+    /// Planes to cut.
+    pub detail: Detail,
+    /// Tile compression of the output.
+    pub compression: Option<Compression>,
+    /// Packaging, when RESPONSEFORMAT chose one.
+    pub package: Option<Package>,
+}
+
+/// Parses a request; `stamps` is the content of an uploaded `STAMPS` table, if any.
+pub fn parse(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaRequest, DaliError> {
+    let request = parse_parts(params, stamps)?;
+    if request.targets.is_empty() {
+        return Err(DaliError::usage(
+            "no region: give POS, CIRCLE, POLYGON, BRECT or a STAMPS table",
+        ));
+    }
+    Ok(request)
+}
+
+/// Parses and checks every parameter given, without asking for a region (an async job may
+/// get its parameters in several steps).
+pub fn parse_parts(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaRequest, DaliError> {
+    let ids: Vec<String> = params.all("ID").into_iter().map(str::to_string).collect();
+    if let Some(empty) = ids.iter().find(|i| i.trim().is_empty()) {
+        return Err(DaliError::usage(format!("ID={empty:?} is empty")));
+    }
+    let mut targets = Vec::new();
+    for v in params.all("POS") {
+        targets.push(target(format!("POS={v}"), pos(v)?));
+    }
+    for v in params.all("CIRCLE") {
+        targets.push(target(format!("CIRCLE={v}"), circle("CIRCLE", v)?));
+    }
+    for v in params.all("POLYGON") {
+        targets.push(target(format!("POLYGON={v}"), polygon("POLYGON", v)?));
+    }
+    for v in params.all("BRECT") {
+        targets.push(target(format!("BRECT={v}"), brect(v)?));
+    }
+    let inline_stamps = params.all("STAMPS");
+    if inline_stamps.len() > 1 {
+        return Err(DaliError::usage("STAMPS may be given once"));
+    }
+    match (stamps, inline_stamps.first()) {
+        (Some(bytes), _) => targets.extend(stamp_table(bytes)?),
+        (None, Some(text)) => targets.extend(stamp_table(text.as_bytes())?),
+        (None, None) => {}
+    }
+    let band = params
+        .all("BAND")
+        .into_iter()
+        .map(|v| interval("BAND", v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let time = params
+        .all("TIME")
+        .into_iter()
+        .map(|v| interval("TIME", v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let detail = match params.single("CUTOUTDETAIL")?.map(str::to_ascii_lowercase) {
+        None => Detail::Image,
+        Some(d) => match d.as_str() {
+            "image" => Detail::Image,
+            "masked" => Detail::Masked,
+            "full" => Detail::Full,
+            _ => {
+                return Err(DaliError::usage(format!(
+                    "CUTOUTDETAIL={d:?} is not known; use image, masked or full"
+                )))
+            }
+        },
+    };
+    let compression = match params.single("COMPRESSION")?.map(str::to_ascii_lowercase) {
+        None => None,
+        Some(c) => match c.as_str() {
+            "none" => None,
+            "gzip" => Some(Compression::Gzip),
+            "rice" => Some(Compression::Rice),
+            _ => {
+                return Err(DaliError::usage(format!(
+                    "COMPRESSION={c:?} is not known; use none, gzip or rice"
+                )))
+            }
+        },
+    };
+    let package = match params.single("RESPONSEFORMAT")? {
+        None => None,
+        Some(f) => {
+            let base = f
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match base.as_str() {
+                "application/fits" | "image/fits" | "fits" => Some(Package::Mef),
+                "application/x-tar" | "tar" => Some(Package::Tar),
+                _ => {
+                    return Err(DaliError::usage(format!(
+                        "RESPONSEFORMAT={f:?} is not available; use {FITS_MIME} or {TAR_MIME}"
+                    )))
+                }
+            }
+        }
+    };
+    Ok(SodaRequest {
+        ids,
+        targets,
+        band,
+        time,
+        detail,
+        compression,
+        package,
+    })
+}
+
+fn target(label: String, region: Region) -> Target {
+    Target {
+        label,
+        region,
+        id: None,
+    }
+}
+
+fn numbers(param: &str, text: &str) -> Result<Vec<f64>, DaliError> {
+    text.split_whitespace()
+        .map(|t| number(param, t, false))
+        .collect()
+}
+
+fn point(param: &str, lon: f64, lat: f64) -> Result<SkyPoint, DaliError> {
+    lon_lat(param, lon, lat)?;
+    SkyPoint::new(lon, lat).map_err(|e| DaliError::usage(format!("{param}: {e}")))
+}
+
+/// `CIRCLE`: `lon lat radius` in degrees, radius in (0, 180].
+fn circle(param: &str, text: &str) -> Result<Region, DaliError> {
+    let [lon, lat, r] = numbers(param, text)?[..] else {
+        return Err(DaliError::usage(format!(
+            "{param}={text:?}: a circle is three numbers: longitude, latitude and radius in degrees"
+        )));
+    };
+    if !(r > 0.0 && r <= 180.0) {
+        return Err(DaliError::usage(format!(
+            "{param}={text:?}: the radius must be above 0 and at most 180 degrees"
+        )));
+    }
+    Ok(Region::Circle {
+        center: point(param, lon, lat)?,
+        radius: r,
+    })
+}
+
+/// `POLYGON`: at least three `lon lat` vertices.
+fn polygon(param: &str, text: &str) -> Result<Region, DaliError> {
+    let v = numbers(param, text)?;
+    if v.len() < 6 || v.len() % 2 != 0 {
+        return Err(DaliError::usage(format!(
+            "{param}={text:?}: a polygon is at least three longitude/latitude pairs"
+        )));
+    }
+    let vertices = v
+        .chunks(2)
+        .map(|c| point(param, c[0], c[1]))
+        .collect::<Result<Vec<_>, _>>()?;
+    Polygon::new(vertices)
+        .map(Region::Polygon)
+        .map_err(|e| DaliError::usage(format!("{param}={text:?}: {e}")))
+}
+
+/// `RANGE lon1 lon2 lat1 lat2` (±Inf allowed; lon1 > lon2 crosses RA = 0).
+fn range(text: &str, rest: &str) -> Result<Region, DaliError> {
+    let v = rest
+        .split_whitespace()
+        .map(|t| number("POS", t, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let [lon1, lon2, lat1, lat2] = v[..] else {
+        return Err(DaliError::usage(format!(
+            "POS={text:?}: RANGE takes four numbers: lon1 lon2 lat1 lat2 (-Inf/+Inf allowed)"
+        )));
+    };
+    let open_lon = |x: f64, inf: f64| if x.is_infinite() { inf } else { x };
+    let (lon1, lon2) = (open_lon(lon1, 0.0), open_lon(lon2, 360.0));
+    let (lat1, lat2) = (lat1.max(-90.0), lat2.min(90.0));
+    lon_lat("POS", lon1, lat1)?;
+    lon_lat("POS", lon2, lat2)?;
+    if lat1 >= lat2 {
+        return Err(DaliError::usage(format!(
+            "POS={text:?}: RANGE latitudes must increase (lat1 < lat2)"
+        )));
+    }
+    let span = if lon1 <= lon2 {
+        lon2 - lon1
+    } else {
+        lon2 + 360.0 - lon1
+    };
+    if span <= 0.0 {
+        return Err(DaliError::usage(format!(
+            "POS={text:?}: RANGE has no width in longitude"
+        )));
+    }
+    Ok(Region::Range {
+        lon_min: lon1.rem_euclid(360.0),
+        lon_span: span.min(360.0),
+        lat_min: lat1,
+        lat_max: lat2,
+    })
+}
+
+/// `POS`: `CIRCLE …`, `RANGE …` or `POLYGON …`.
+fn pos(text: &str) -> Result<Region, DaliError> {
+    let trimmed = text.trim_start();
+    let (kind, rest) = trimmed
+        .split_once(char::is_whitespace)
+        .unwrap_or((trimmed, ""));
+    match kind {
+        "CIRCLE" => circle("POS", rest),
+        "POLYGON" => polygon("POS", rest),
+        "RANGE" => range(text, rest),
+        _ => Err(DaliError::usage(format!(
+            "POS={text:?}: the shape must be CIRCLE, RANGE or POLYGON (upper case), followed by ICRS degrees"
+        ))),
+    }
+}
+
+/// A square or rectangle from a size and unit: whole pixels, or a box on the sky.
+fn sized(
+    param: &str,
+    center: SkyPoint,
+    (w, h): (f64, f64),
+    unit: &str,
+) -> Result<Region, DaliError> {
+    if !(w > 0.0 && h > 0.0) {
+        return Err(DaliError::usage(format!(
+            "{param}: width and height must be above 0"
+        )));
+    }
+    let degrees = match unit.to_ascii_lowercase().as_str() {
+        "pix" | "pixel" | "pixels" => {
+            if w.fract() != 0.0 || h.fract() != 0.0 || w > 1e6 || h > 1e6 {
+                return Err(DaliError::usage(format!(
+                    "{param}: a size in pixels must be a whole number up to 1000000"
+                )));
+            }
+            return Ok(Region::Pixels {
+                center,
+                width: w as u64,
+                height: h as u64,
+            });
+        }
+        "deg" => 1.0,
+        "arcmin" => 1.0 / 60.0,
+        "arcsec" => 1.0 / 3600.0,
+        other => {
+            return Err(DaliError::usage(format!(
+                "{param}: unit {other:?} is not known; use deg, arcmin, arcsec or pix"
+            )))
+        }
+    };
+    match Shape::box_shape(center, w * degrees, h * degrees) {
+        Ok(Shape::Polygon(p)) => Ok(Region::Polygon(p)),
+        Ok(_) => Err(DaliError::usage(format!("{param}: not a box"))),
+        Err(e) => Err(DaliError::usage(format!("{param}: {e}"))),
+    }
+}
+
+/// `BRECT lon lat width height unit` (the dax_imgserv extension): a box centred on a position,
+/// its size in `deg`, `arcmin`, `arcsec` or `pix` (whole pixels, centred on the pixel holding
+/// the position).
+fn brect(text: &str) -> Result<Region, DaliError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [lon, lat, w, h, unit] = words[..] else {
+        return Err(DaliError::usage(format!(
+            "BRECT={text:?}: takes longitude, latitude, width, height and a unit (deg, arcmin, arcsec or pix)"
+        )));
+    };
+    let n = |t: &str| number("BRECT", t, false);
+    let center = point("BRECT", n(lon)?, n(lat)?)?;
+    sized("BRECT", center, (n(w)?, n(h)?), unit)
+}
+
+/// Rows of a `STAMPS` table: a VOTable, or text with a header line naming the columns
+/// (comma-, tab- or space-separated). Columns: `ra`, `dec` (degrees), `size` (pixels, or
+/// `size_deg`/`size_arcmin`/`size_arcsec`; a VOTable `size` column may carry the unit instead)
+/// and optionally `id`.
+fn stamp_table(bytes: &[u8]) -> Result<Vec<Target>, DaliError> {
+    let bad = |m: String| DaliError::usage(format!("STAMPS: {m}"));
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("the table is not UTF-8 text".into()))?;
+    // Column names (lower case) with their units, and the rows as text.
+    type Columns = Vec<(String, Option<String>)>;
+    let (columns, rows): (Columns, Vec<Vec<String>>) = if text.trim_start().starts_with('<') {
+        let table = read_votable(bytes, 1_000_000).map_err(|e| bad(e.to_string()))?;
+        let columns = table
+            .fields
+            .iter()
+            .map(|f| (f.name.to_ascii_lowercase(), f.unit.clone()))
+            .collect();
+        let rows = table
+            .rows
+            .iter()
+            .map(|r| r.iter().map(datum_text).collect())
+            .collect();
+        (columns, rows)
+    } else {
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let split = |l: &str| -> Vec<String> {
+            l.split([',', '\t', ' '])
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let header = lines
+            .next()
+            .ok_or_else(|| bad("the table is empty".into()))?;
+        let columns = split(header)
+            .into_iter()
+            .map(|c| (c.to_ascii_lowercase(), None))
+            .collect();
+        (columns, lines.map(split).collect())
+    };
+    let find = |name: &str| columns.iter().position(|(c, _)| c == name);
+    let (Some(ra), Some(dec)) = (find("ra"), find("dec")) else {
+        return Err(bad("the table needs columns ra and dec".into()));
+    };
+    let (size, unit) = [
+        ("size", None),
+        ("size_pix", Some("pix")),
+        ("size_deg", Some("deg")),
+        ("size_arcmin", Some("arcmin")),
+        ("size_arcsec", Some("arcsec")),
+    ]
+    .iter()
+    .find_map(|(name, unit)| {
+        find(name).map(|i| {
+            let declared = columns[i].1.clone();
+            (i, unit.map(str::to_string).or(declared))
+        })
+    })
+    .ok_or_else(|| {
+        bad("the table needs a size column (size, size_deg, size_arcmin or size_arcsec)".into())
+    })?;
+    let unit = unit.unwrap_or_else(|| "pix".into());
+    let id = find("id");
+    if rows.is_empty() {
+        return Err(bad("the table has no rows".into()));
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let cell = |k: usize| row.get(k).map(String::as_str).unwrap_or("");
+            let param = format!("STAMPS row {}", i + 1);
+            let n = |k: usize| number(&param, cell(k), false);
+            let center = point(&param, n(ra)?, n(dec)?)?;
+            let s = n(size)?;
+            Ok(Target {
+                label: format!("STAMP {} {} {} {unit}", cell(ra), cell(dec), cell(size)),
+                region: sized(&param, center, (s, s), &unit)?,
+                id: id.map(|k| cell(k).to_string()).filter(|v| !v.is_empty()),
+            })
+        })
+        .collect()
+}
+
+fn datum_text(d: &Datum) -> String {
+    match d {
+        Datum::Int(i) => i.to_string(),
+        Datum::Float(f) => f.to_string(),
+        Datum::Text(t) => t.clone(),
+        Datum::Bool(_) | Datum::Null => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(pairs: &[(&str, &str)]) -> Result<SodaRequest, DaliError> {
+        parse(&DaliParams::from_pairs(pairs.iter().copied()), None)
+    }
+
+    #[test]
+    fn shapes_parse_and_bad_ones_name_the_problem() {
+        let r = req(&[
+            ("ID", "a"),
+            ("POS", "CIRCLE 10 20 0.5"),
+            ("POS", "RANGE 350 10 -1 1"),
+            ("POLYGON", "1 1 2 1 2 2"),
+            ("BRECT", "10 20 51 51 pix"),
+            ("CIRCLE", "10 20 0.1"),
+        ])
+        .expect("parse");
+        assert_eq!(r.targets.len(), 5);
+        assert_eq!(
+            r.targets[1].region,
+            Region::Range {
+                lon_min: 350.0,
+                lon_span: 20.0,
+                lat_min: -1.0,
+                lat_max: 1.0
+            }
+        );
+        // POS values first, then CIRCLE, POLYGON and BRECT.
+        assert!(matches!(
+            r.targets[4].region,
+            Region::Pixels {
+                width: 51,
+                height: 51,
+                ..
+            }
+        ));
+        for (pairs, wanted) in [
+            (vec![("POS", "CIRCLE 10 20 0")], "radius must be above 0"),
+            (vec![("POS", "CIRCLE 10 20 181")], "at most 180"),
+            (vec![("POS", "CIRCLE 10 20")], "three numbers"),
+            (vec![("POLYGON", "1 1 2 2")], "at least three"),
+            (vec![("POS", "POLYGON 1 1 1 1 2 2")], "3 distinct vertices"),
+            (vec![("POS", "BOX 1 1 2 2")], "CIRCLE, RANGE or POLYGON"),
+            (vec![("POS", "RANGE 1 2 5 3")], "latitudes must increase"),
+            (vec![("CIRCLE", "10 95 1")], "latitude"),
+            (vec![("BRECT", "10 20 5 5 furlong")], "furlong"),
+            (vec![("BRECT", "10 20 5.5 5 pix")], "whole number"),
+            (
+                vec![("CUTOUTDETAIL", "most"), ("POS", "CIRCLE 1 1 1")],
+                "CUTOUTDETAIL",
+            ),
+            (vec![("ID", "x")], "no region"),
+        ] {
+            let e = req(&pairs).expect_err(wanted);
+            assert!(e.message.contains(wanted), "{pairs:?}: {}", e.message);
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn stamp_tables_in_text_and_votable() {
+        let csv = "ra,dec,size,id\n10.0,20.0,51,ivo://x?a\n10.5,20.5,31,\n";
+        let t = parse(&DaliParams::from_pairs([("ID", "y")]), Some(csv.as_bytes())).expect("csv");
+        assert_eq!(t.targets.len(), 2);
+        assert_eq!(t.targets[0].id.as_deref(), Some("ivo://x?a"));
+        assert_eq!(t.targets[1].id, None);
+        let vot = r#"<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>
+<FIELD name="RA" datatype="double"/><FIELD name="Dec" datatype="double"/><FIELD name="size" datatype="double" unit="arcsec"/>
+<DATA><TABLEDATA><TR><TD>10</TD><TD>20</TD><TD>30</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#;
+        let v = parse(&DaliParams::default(), Some(vot.as_bytes())).expect("votable");
+        assert!(matches!(v.targets[0].region, Region::Polygon(_)));
+        let e = parse(&DaliParams::default(), Some(b"ra dec\n1 2\n")).expect_err("no size");
+        assert!(e.message.contains("size"), "{}", e.message);
+    }
+}

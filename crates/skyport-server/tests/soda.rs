@@ -1,0 +1,413 @@
+//! SODA in process against a real SQLite archive: M13 plain and RICE-compressed, and the HSC
+//! exposure with image, mask and variance planes. Cutout pixels are compared with the parent's
+//! pixels read directly through cfitsio; the WCS comparison against astropy is in the Python
+//! client tests.
+
+mod common;
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{call, call_bytes, fixture_with_files, get, shared, testdata, Fixture};
+use skyport_fits::{read_region_f32, read_summary, HduKind};
+use skyport_server::Limits;
+
+const M13: &str = "ivo://skyport.test/demo?m13";
+const M13_RICE: &str = "ivo://skyport.test/demo?m13_rice";
+const HSC: &str = "ivo://skyport.test/demo?HSC-0908120-056-small";
+
+async fn archive(limits: Limits) -> Fixture {
+    fixture_with_files(
+        limits,
+        None,
+        &[
+            testdata("pypi_astropy/m13.fits"),
+            testdata("pypi_astropy/m13_rice.fits"),
+            shared("lsst_afw/HSC-0908120-056-small.fits"),
+        ],
+    )
+    .await
+}
+
+fn q(v: &str) -> String {
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+fn save(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write");
+    p
+}
+
+/// Asserts that HDU `hdu` of `cut` equals the parent's pixels in the box that the `LTV` cards
+/// record.
+fn assert_same_pixels(cut: &Path, hdu: usize, parent: &Path, parent_hdu: usize) {
+    let summary = read_summary(cut).expect("cutout is FITS");
+    let h = &summary.hdus[hdu];
+    let (w, ht) = (h.shape[0] as usize, h.shape[1] as usize);
+    // LTV moves by the offset (afw parents have LTV of their own).
+    let p = read_summary(parent).expect("parent");
+    let ltv = |h: &skyport_fits::HduSummary, k: &str| h.header.f64(k).unwrap_or(0.0);
+    let x0 = (ltv(&p.hdus[parent_hdu], "LTV1") - ltv(h, "LTV1")) as usize;
+    let y0 = (ltv(&p.hdus[parent_hdu], "LTV2") - ltv(h, "LTV2")) as usize;
+    let mine = read_region_f32(cut, hdu, 0..w, 0..ht).expect("cut pixels");
+    let theirs = read_region_f32(parent, parent_hdu, x0..x0 + w, y0..y0 + ht).expect("parent");
+    assert_eq!(mine.len(), theirs.len());
+    for (k, (a, b)) in mine.iter().zip(&theirs).enumerate() {
+        assert!(
+            a == b || (a.is_nan() && b.is_nan()),
+            "pixel {k}: {a} vs {b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_cutout_is_a_fits_file_of_the_parents_pixels() {
+    let f = archive(Limits::default()).await;
+    let parent = f.dir.path().join("data/m13.fits");
+    for (shape, plausible) in [
+        // M13 has pixels of about 1 arcsec.
+        ("CIRCLE=250.4226+36.4602+0.01", 70..76),
+        ("POS=CIRCLE+250.4226+36.4602+0.01", 70..76),
+        ("POS=RANGE+250.41+250.43+36.45+36.47", 50..80),
+        ("POLYGON=250.41+36.45+250.43+36.45+250.42+36.47", 50..80),
+        ("BRECT=250.4226+36.4602+51+31+pix", 31..52),
+        ("BRECT=250.4226+36.4602+1+1+arcmin", 55..65),
+    ] {
+        for id in [M13, M13_RICE] {
+            let (status, headers, body) =
+                call_bytes(&f.app, get(&format!("/soda/sync?ID={}&{shape}", q(id)))).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{shape}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert_eq!(headers[header::CONTENT_TYPE], "application/fits");
+            assert_eq!(
+                headers[header::CONTENT_LENGTH].to_str().ok(),
+                Some(body.len().to_string().as_str())
+            );
+            let cut = save(f.dir.path(), "one.fits", &body);
+            let s = read_summary(&cut).expect("FITS");
+            // The plain image stays in the primary; the compressed parent's cutout is in an
+            // extension after its primary header.
+            let hdu = if id == M13 { 0 } else { 1 };
+            assert_eq!(s.hdus[hdu].kind, HduKind::Image, "{shape}");
+            let size = &s.hdus[hdu].shape;
+            assert!(
+                plausible.contains(&size[0]) && plausible.contains(&size[1]),
+                "{shape}: {size:?}"
+            );
+            if shape.starts_with("BRECT") && shape.ends_with("pix") {
+                assert_eq!(size, &vec![51, 31]);
+            }
+            let parent_hdu = if id == M13 { 0 } else { 1 };
+            let parent_file = if id == M13 {
+                parent.clone()
+            } else {
+                f.dir.path().join("data/m13_rice.fits")
+            };
+            assert_same_pixels(&cut, hdu, &parent_file, parent_hdu);
+        }
+    }
+}
+
+#[tokio::test]
+async fn misses_and_bad_input_get_204_or_text_errors() {
+    let f = archive(Limits {
+        soda_max_pixels: 2500,
+        soda_sync_max_cutouts: 3,
+        ..Limits::default()
+    })
+    .await;
+    let (status, _, body) = call(
+        &f.app,
+        get(&format!("/soda/sync?ID={}&CIRCLE=10+10+0.1", q(M13))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(body.is_empty());
+    // An image outside the BAND or TIME asked for is skipped.
+    for filter in ["BAND=1+2", "TIME=10000+10001"] {
+        let (status, _, _) = call(
+            &f.app,
+            get(&format!(
+                "/soda/sync?ID={}&CIRCLE=250.4226+36.4602+0.01&{filter}",
+                q(M13)
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{filter}");
+    }
+    for (query, status, start) in [
+        (
+            format!("ID={}&CIRCLE=250+36+0", q(M13)),
+            400,
+            "UsageError: CIRCLE",
+        ),
+        (
+            format!("ID={}&CIRCLE=250+36+181", q(M13)),
+            400,
+            "UsageError: CIRCLE",
+        ),
+        (
+            format!("ID={}&POLYGON=250+36+251+36", q(M13)),
+            400,
+            "UsageError: POLYGON",
+        ),
+        (
+            format!("ID={}&POS=CIRCLE+250+36", q(M13)),
+            400,
+            "UsageError: POS",
+        ),
+        (
+            format!("ID={}&POS=ELLIPSE+250+36+1", q(M13)),
+            400,
+            "UsageError: POS",
+        ),
+        (format!("ID={}", q(M13)), 400, "UsageError: no region"),
+        (
+            format!(
+                "ID={}&CIRCLE=250.4226+36.4602+0.01",
+                q("ivo://skyport.test/demo?nothing")
+            ),
+            404,
+            "Error: ID=",
+        ),
+        // Over the pixel limit (2500): a 0.1 degree circle is far more.
+        (
+            format!("ID={}&CIRCLE=250.4226+36.4602+0.1", q(M13)),
+            400,
+            "UsageError: the cutout",
+        ),
+        (
+            format!(
+                "ID={}&ID={}&CIRCLE=250.4226+36.4602+0.01&CIRCLE=250.42+36.46+0.01",
+                q(M13),
+                q(M13_RICE)
+            ),
+            400,
+            "UsageError: the request makes 4 cutouts",
+        ),
+    ] {
+        let (got, headers, body) = call(&f.app, get(&format!("/soda/sync?{query}"))).await;
+        assert_eq!(got.as_u16(), status, "{query}: {body}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/plain")),
+            "{query}"
+        );
+        assert!(body.starts_with(start), "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn several_cutouts_come_as_one_mef_with_an_index_or_as_a_tar() {
+    let f = archive(Limits::default()).await;
+    let query = format!(
+        "/soda/sync?ID={}&ID={}&CIRCLE=250.4226+36.4602+0.01&CIRCLE=10+10+0.01",
+        q(M13),
+        q(M13_RICE)
+    );
+    let (status, headers, body) = call_bytes(&f.app, get(&query)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/fits");
+    let mef = save(f.dir.path(), "many.fits", &body);
+    let s = read_summary(&mef).expect("MEF");
+    // Primary, two cutouts (the 10,10 circle misses both images), the index.
+    assert_eq!(
+        s.hdus.len(),
+        4,
+        "{:?}",
+        s.hdus.iter().map(|h| &h.kind).collect::<Vec<_>>()
+    );
+    assert_eq!(s.hdus[0].header.i64("NCUTOUT"), Some(4));
+    assert_eq!(s.hdus[3].extname.as_deref(), Some("INDEX"));
+    assert_same_pixels(&mef, 1, &f.dir.path().join("data/m13.fits"), 0);
+    assert_same_pixels(&mef, 2, &f.dir.path().join("data/m13_rice.fits"), 1);
+    let mut file = fitsio::FitsFile::open(&mef).expect("open");
+    let index = file.hdu("INDEX").expect("index");
+    let status: Vec<String> = index.read_col(&mut file, "STATUS").expect("STATUS");
+    let hdu: Vec<i64> = index.read_col(&mut file, "HDU").expect("HDU");
+    let ids: Vec<String> = index.read_col(&mut file, "ID").expect("ID");
+    assert_eq!(status, ["ok", "empty", "ok", "empty"]);
+    assert_eq!(hdu, [1, -1, 2, -1]);
+    assert_eq!(ids, [M13, M13, M13_RICE, M13_RICE]);
+
+    let (status, headers, body) = call_bytes(
+        &f.app,
+        get(&format!("{query}&RESPONSEFORMAT=application/x-tar")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-tar");
+    let mut archive = tar::Archive::new(std::io::Cursor::new(body));
+    let mut names = Vec::new();
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).expect("read");
+        if name.ends_with(".fits") {
+            let p = save(f.dir.path(), "entry.fits", &content);
+            assert!(read_summary(&p).is_ok(), "{name}");
+        } else {
+            let csv = String::from_utf8(content).expect("csv");
+            assert_eq!(csv.lines().count(), 5, "{csv}");
+            assert!(
+                csv.lines().nth(2).is_some_and(|l| l.contains(",empty,")),
+                "{csv}"
+            );
+        }
+        names.push(name);
+    }
+    assert_eq!(names, ["cutout-1.fits", "cutout-3.fits", "index.csv"]);
+}
+
+#[tokio::test]
+async fn masked_detail_cuts_image_mask_and_variance_to_one_box() {
+    let f = archive(Limits::default()).await;
+    let (status, _, body) = call_bytes(
+        &f.app,
+        get(&format!(
+            "/soda/sync?ID={}&BRECT=151.4067+1.6504+21+21+pix&CUTOUTDETAIL=masked",
+            q(HSC)
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let cut = save(f.dir.path(), "masked.fits", &body);
+    let s = read_summary(&cut).expect("FITS");
+    // afw names its planes with EXTTYPE.
+    let names: Vec<_> = s
+        .hdus
+        .iter()
+        .filter_map(|h| h.header.str("EXTTYPE"))
+        .collect();
+    assert_eq!(names, ["IMAGE", "MASK", "VARIANCE"]);
+    let parent = f.dir.path().join("data/HSC-0908120-056-small.fits");
+    for hdu in 1..=3 {
+        assert_eq!(s.hdus[hdu].shape, s.hdus[1].shape);
+        assert_same_pixels(&cut, hdu, &parent, hdu);
+    }
+}
+
+#[tokio::test]
+async fn without_an_id_every_image_holding_the_position_is_cut() {
+    let f = archive(Limits::default()).await;
+    // Both M13 files hold the position; the HSC image is elsewhere.
+    let (status, _, body) =
+        call_bytes(&f.app, get("/soda/sync?BRECT=250.4226+36.4602+51+51+pix")).await;
+    assert_eq!(status, StatusCode::OK);
+    let mef = save(f.dir.path(), "stamps.fits", &body);
+    let s = read_summary(&mef).expect("MEF");
+    assert_eq!(s.hdus.len(), 4);
+    assert_eq!(s.hdus[1].shape, vec![51, 51]);
+    // A STAMPS table, inline and uploaded: one row per stamp, `id` pinning an image.
+    let table = format!("ra,dec,size,id\n250.4226,36.4602,11,{M13}\n250.43,36.47,21,\n");
+    let (status, _, body) =
+        call_bytes(&f.app, get(&format!("/soda/sync?STAMPS={}", q(&table)))).await;
+    assert_eq!(status, StatusCode::OK);
+    let s = read_summary(&save(f.dir.path(), "t.fits", &body)).expect("MEF");
+    let shapes: Vec<_> = s.hdus[1..4].iter().map(|h| h.shape.clone()).collect();
+    assert_eq!(shapes, [vec![11, 11], vec![21, 21], vec![21, 21]]);
+    let boundary = "XyZ";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"STAMPS\"; filename=\"s.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{table}\r\n--{boundary}\r\n\
+         Content-Disposition: form-data; name=\"RESPONSEFORMAT\"\r\n\r\napplication/x-tar\r\n--{boundary}--\r\n"
+    );
+    let req = Request::post("/soda/sync")
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(multipart))
+        .expect("request");
+    let (status, headers, _) = call_bytes(&f.app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-tar");
+}
+
+#[tokio::test]
+async fn async_jobs_give_one_result_per_combination_and_show_progress() {
+    let f = archive(Limits::default()).await;
+    let req = Request::post("/soda/async")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "ID={}&CIRCLE=250.4226+36.4602+0.01&CIRCLE=10+10+1&PHASE=RUN&RUNID=r1",
+            q(M13)
+        )))
+        .expect("request");
+    let (status, headers, _) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let path = location.trim_start_matches("http://127.0.0.1:8080");
+    assert!(path.starts_with("/soda/async/"), "{path}");
+    let (_, _, job) = call(&f.app, get(&format!("{path}?WAIT=30"))).await;
+    let (_, _, job) = if job.contains("COMPLETED") {
+        (StatusCode::OK, headers.clone(), job)
+    } else {
+        call(&f.app, get(&format!("{path}?WAIT=30"))).await
+    };
+    let (_, _, params) = call(&f.app, get(&format!("{path}/parameters"))).await;
+    assert_eq!(
+        params.matches("<uws:parameter id=\"circle\">").count(),
+        2,
+        "{params}"
+    );
+    assert!(job.contains("<uws:phase>COMPLETED</uws:phase>"), "{job}");
+    assert!(job.contains("done=\"2\" total=\"2\""), "{job}");
+    assert!(job.contains("<uws:runId>r1</uws:runId>"), "{job}");
+    let (status, headers, body) =
+        call_bytes(&f.app, get(&format!("{path}/results/cutout-1"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/fits");
+    let cut = save(f.dir.path(), "async.fits", &body);
+    assert_same_pixels(&cut, 0, &f.dir.path().join("data/m13.fits"), 0);
+    let (status, headers, body) = call(&f.app, get(&format!("{path}/results/cutout-2"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("text/plain")));
+    assert!(body.starts_with("Error: "), "{body}");
+    // The TAP job list does not show SODA jobs, nor the reverse.
+    let (_, _, tap_jobs) = call(&f.app, get("/tap/async")).await;
+    assert!(!tap_jobs.contains(path.trim_start_matches("/soda/async/")));
+    let (_, _, soda_jobs) = call(&f.app, get("/soda/async")).await;
+    assert!(soda_jobs.contains(path.trim_start_matches("/soda/async/")));
+
+    // A bad shape is refused when the job is created.
+    let req = Request::post("/soda/async")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("CIRCLE=1+2"))
+        .expect("request");
+    let (status, _, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn soda_has_vosi_resources_announcing_its_limits() {
+    let f = archive(Limits::default()).await;
+    let (status, _, body) = call(&f.app, get("/soda/capabilities")).await;
+    assert_eq!(status, StatusCode::OK);
+    for s in [
+        "ivo://ivoa.net/std/SODA#sync-1.0",
+        "ivo://ivoa.net/std/SODA#async-1.0",
+        "http://127.0.0.1:8080/soda/sync",
+        "http://127.0.0.1:8080/soda/async",
+        "ivo://ivoa.net/std/VOSI#availability",
+        "at most 67108864 pixels per cutout plane",
+    ] {
+        assert!(body.contains(s), "{s}: {body}");
+    }
+    let (status, _, body) = call(&f.app, get("/soda/availability")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<vosi:available>true</vosi:available>"));
+}
