@@ -48,6 +48,19 @@ pub enum BenchCommand {
         #[arg(long, default_value = "skyport-bench-tap")]
         dir: PathBuf,
     },
+    /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
+    /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
+    Soda {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Seconds of measurement per image.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Work directory, kept so later runs reuse the images (default: ./skyport-bench-soda).
+        #[arg(long, default_value = "skyport-bench-soda")]
+        dir: PathBuf,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
@@ -67,6 +80,19 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 clients,
                 seconds,
                 radius,
+                dir,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Soda {
+            clients,
+            seconds,
+            dir,
+        } => {
+            crate::bench_soda::run(crate::bench_soda::SodaBench {
+                clients,
+                seconds,
                 dir,
             })
             .await?;
