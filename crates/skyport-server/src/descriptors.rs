@@ -72,7 +72,8 @@ pub enum IdParam<'a> {
     Fixed(&'a str),
 }
 
-/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs. With a footprint,
+/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs, and skyport's
+/// `BRECT`, `CUTOUTDETAIL` and `COMPRESSION`. With a footprint,
 /// `CIRCLE` and `POLYGON` carry it as their `MAX` (SODA 1.0 §3.3): the circle around the image
 /// and its outline.
 pub fn soda_descriptor(
@@ -129,7 +130,18 @@ pub fn soda_descriptor(
             values.join(" ")
         ));
     }
-    out.push_str("</PARAM>\n</GROUP>\n</RESOURCE>\n");
+    out.push_str("</PARAM>\n");
+    out.push_str(
+        "<PARAM name=\"BRECT\" datatype=\"char\" arraysize=\"*\" value=\"\">\
+         <DESCRIPTION>A box: ra dec width height unit (deg, arcmin, arcsec, or pix for whole pixels centred on the position)</DESCRIPTION></PARAM>\n\
+         <PARAM name=\"CUTOUTDETAIL\" datatype=\"char\" arraysize=\"*\" value=\"image\">\
+         <DESCRIPTION>Planes to cut: image, masked (image, mask and variance) or full (every image HDU)</DESCRIPTION>\
+         <VALUES><OPTION value=\"image\"/><OPTION value=\"masked\"/><OPTION value=\"full\"/></VALUES></PARAM>\n\
+         <PARAM name=\"COMPRESSION\" datatype=\"char\" arraysize=\"*\" value=\"none\">\
+         <DESCRIPTION>Lossless tile compression of the cutout: none, gzip or rice</DESCRIPTION>\
+         <VALUES><OPTION value=\"none\"/><OPTION value=\"gzip\"/><OPTION value=\"rice\"/></VALUES></PARAM>\n",
+    );
+    out.push_str("</GROUP>\n</RESOURCE>\n");
     out
 }
 

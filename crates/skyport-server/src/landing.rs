@@ -13,7 +13,7 @@ pub struct ServiceLink {
 }
 
 /// The services the landing page lists (those this build serves).
-pub const SERVICES: [ServiceLink; 8] = [
+pub const SERVICES: [ServiceLink; 9] = [
     ServiceLink {
         name: "TAP",
         path: "/tap",
@@ -38,6 +38,11 @@ pub const SERVICES: [ServiceLink; 8] = [
         name: "DataLink",
         path: "/datalink/links",
         what: "DataLink 1.1: each image's file, previews, planes, cutout service and metadata",
+    },
+    ServiceLink {
+        name: "SODA",
+        path: "/soda/capabilities",
+        what: "SODA 1.0 cutouts: /soda/sync and /soda/async (circles, polygons, ranges, pixel boxes, bulk stamps)",
     },
     ServiceLink {
         name: "Previews",

@@ -223,6 +223,8 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  TAP examples       {base}/tap/examples");
     println!("  SIAv2              {base}/sia/query");
     println!("  DataLink           {base}/datalink/links?ID=<obs_publisher_did>");
+    println!("  SODA cutouts       {base}/soda/sync?ID=<obs_publisher_did>&CIRCLE=<ra> <dec> <r>");
+    println!("  SODA async         {base}/soda/async");
     println!("  previews           {base}/previews/<root>/<path>");
     println!("  files              {base}/files/<root>/<path>");
     println!("  metrics            {base}/metrics");
