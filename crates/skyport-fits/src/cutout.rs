@@ -249,17 +249,7 @@ fn write(src: &Path, spec: &CutoutSpec<'_>, dest: &Path) -> Result<Written, Fits
     output.move_to(0)?;
     let (_, _, primary_end) = output.offsets()?;
     output.close()?;
-    let size = std::fs::metadata(dest)
-        .map_err(|e| FitsError::Cfitsio {
-            path: dest.to_path_buf(),
-            operation: "reading the size".into(),
-            reason: e.to_string(),
-        })?
-        .len();
-    Ok(Written {
-        size,
-        first_extension: (primary_end.max(0) as u64).div_ceil(2880) * 2880,
-    })
+    written(dest, primary_end)
 }
 
 fn copy_plane(
@@ -446,25 +436,11 @@ fn origin_axis(key: &str) -> Option<(u8, f64)> {
 /// Keywords describing the parent HDU's structure (cfitsio writes the cutout's own), its
 /// checksums (no longer true) and the compressed-table bookkeeping of a compressed parent.
 fn is_structural(key: &str) -> bool {
-    const EXACT: [&str; 32] = [
-        "SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS", "END",
-        "CHECKSUM", "DATASUM", "NEXTEND", "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX",
-        "ZNAXIS", "ZQUANTIZ", "ZDITHER0", "ZSIMPLE", "ZTENSION", "ZEXTEND", "ZBLOCKED", "ZPCOUNT",
-        "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZTHEAP", "ZBLANK", "ZSCALE", "ZZERO",
+    const EXACT: [&str; 11] = [
+        "SIMPLE", "EXTEND", "GROUPS", "END", "CHECKSUM", "DATASUM", "NEXTEND", "ZBLANK", "ZSCALE",
+        "ZZERO", "ZDITHER0",
     ];
-    if EXACT.contains(&key) {
-        return true;
-    }
-    let indexed = |prefix: &str| {
-        key.strip_prefix(prefix)
-            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
-    };
-    [
-        "NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TSCAL", "TZERO", "TNULL", "ZNAXIS", "ZTILE",
-        "ZNAME", "ZVAL",
-    ]
-    .iter()
-    .any(|p| indexed(p))
+    EXACT.contains(&key) || crate::header::is_compression_bookkeeping(key)
 }
 
 /// One column of a table written by [`write_table`].
@@ -506,7 +482,7 @@ pub fn write_table(
         .map_err(|e| err("describing a column", e))?;
         descriptions.push(d);
     }
-    let written = (|| {
+    let filled = (|| {
         let mut file = fitsio::FitsFile::create(dest)
             .open()
             .map_err(|e| err("creating the file", e))?;
@@ -522,7 +498,7 @@ pub fn write_table(
         }
         Ok::<(), FitsError>(())
     })();
-    if let Err(e) = written {
+    if let Err(e) = filled {
         let _ = std::fs::remove_file(dest);
         return Err(e);
     }
@@ -530,12 +506,19 @@ pub fn write_table(
     file.move_to(0)?;
     let (_, _, primary_end) = file.offsets()?;
     drop(file);
+    written(dest, primary_end)
+}
+
+/// The layout of the finished file `dest` whose primary HDU ends at `primary_end`.
+fn written(dest: &Path, primary_end: i64) -> Result<Written, FitsError> {
     let size = std::fs::metadata(dest)
-        .map_err(|e| FitsError::Open {
+        .map_err(|e| FitsError::Cfitsio {
             path: dest.to_path_buf(),
+            operation: "reading the size".into(),
             reason: e.to_string(),
         })?
         .len();
+    // The primary's data (none) ends its last header block.
     Ok(Written {
         size,
         first_extension: (primary_end.max(0) as u64).div_ceil(2880) * 2880,

@@ -251,8 +251,9 @@ fn card(key: &str, value: HeaderValue) -> Card {
     }
 }
 
-/// Keywords that describe the compressed table rather than the image.
-fn is_compression_bookkeeping(key: &str) -> bool {
+/// Keywords that describe the compressed table rather than the image (and the structural
+/// keywords a written HDU gets anew: `XTENSION`, `BITPIX`, `NAXISn`, `PCOUNT`, `GCOUNT`).
+pub(crate) fn is_compression_bookkeeping(key: &str) -> bool {
     const EXACT: [&str; 22] = [
         "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE",
         "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZQUANTIZ", "ZDITHER0", "ZSIMPLE", "ZTENSION", "ZEXTEND",

@@ -224,17 +224,7 @@ impl Piece {
                 to,
             } => {
                 let angle = (from + (to - from) * t).to_radians();
-                let (ra, dec) = (center.ra.to_radians(), center.dec.to_radians());
-                let east = Vec3 {
-                    x: -ra.sin(),
-                    y: ra.cos(),
-                    z: 0.0,
-                };
-                let north = Vec3 {
-                    x: -dec.sin() * ra.cos(),
-                    y: -dec.sin() * ra.sin(),
-                    z: dec.cos(),
-                };
+                let (east, north) = center.east_north();
                 let r = radius.to_radians();
                 let towards = scaled(north, angle.cos()) + scaled(east, angle.sin());
                 (scaled(center.to_vec3(), r.cos()) + scaled(towards, r.sin())).to_point()

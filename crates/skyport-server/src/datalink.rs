@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use skyport_sky::{parse_stcs, Shape};
-use skyport_store::Value;
+use skyport_store::{Store, Value};
 use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
 
 use crate::descriptors::{
@@ -67,6 +67,10 @@ pub struct ImageInfo {
     pub s_region: Option<String>,
     /// The file's HDUs.
     pub hdus: Vec<HduRow>,
+    /// ObsCore `em_min`, `em_max` (m).
+    pub em: (Option<f64>, Option<f64>),
+    /// ObsCore `t_min`, `t_max` (MJD).
+    pub t: (Option<f64>, Option<f64>),
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -85,11 +89,15 @@ fn int(v: Option<&Value>) -> Option<i64> {
 
 /// Looks an image up by its exact publisher DID.
 pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, DaliError> {
-    let rows = state
-        .store
+    lookup_in(state.store.as_ref(), did).await
+}
+
+/// Looks an image up by its exact publisher DID in `store`.
+pub async fn lookup_in(store: &dyn Store, did: &str) -> Result<Option<ImageInfo>, DaliError> {
+    let rows = store
         .query(
             "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
-             o.dataproduct_type, o.s_region \
+             o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max \
              FROM \"skyport.image_file\" f LEFT JOIN \"ivoa.ObsCore\" o \
              ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = ?1"
                 .into(),
@@ -100,7 +108,8 @@ pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, Da
     let Some(row) = rows.rows.first() else {
         return Ok(None);
     };
-    let hdus = crate::files::hdus(state, did).await?;
+    let hdus = crate::files::hdus_in(store, did).await?;
+    let float = |i: usize| row.get(i).and_then(Value::as_f64);
     Ok(Some(ImageInfo {
         did: did.to_string(),
         root: text(row.first()).unwrap_or_default(),
@@ -111,6 +120,8 @@ pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, Da
         dataproduct_type: text(row.get(5)),
         s_region: text(row.get(6)),
         hdus,
+        em: (float(7), float(8)),
+        t: (float(9), float(10)),
     }))
 }
 
@@ -505,6 +516,8 @@ mod tests {
             science_hdu: 1,
             dataproduct_type: Some("image".into()),
             s_region: Some("POLYGON ICRS 10 10 11 10 11 11 10 11".into()),
+            em: (None, None),
+            t: (None, None),
             hdus: [
                 (0, "other", None),
                 (1, "image", Some("IMAGE")),

@@ -9,6 +9,7 @@ mod files;
 pub mod landing;
 pub mod metrics;
 mod previews;
+mod shapes;
 pub mod sia;
 pub mod soda;
 pub mod tap;

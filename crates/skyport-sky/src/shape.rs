@@ -83,17 +83,7 @@ impl Shape {
             }
         }
         let c = center.to_vec3();
-        let (ra, dec) = (center.ra.to_radians(), center.dec.to_radians());
-        let east = Vec3 {
-            x: -ra.sin(),
-            y: ra.cos(),
-            z: 0.0,
-        };
-        let north = Vec3 {
-            x: -dec.sin() * ra.cos(),
-            y: -dec.sin() * ra.sin(),
-            z: dec.cos(),
-        };
+        let (east, north) = center.east_north();
         let (hw, hh) = ((width / 2.0).to_radians(), (height / 2.0).to_radians());
         // Each edge is the great circle through the point half a size out along one arm,
         // perpendicular to that arm there: its plane holds that point and the other arm.

@@ -30,6 +30,23 @@ impl SkyPoint {
         })
     }
 
+    /// The unit vectors pointing east and north at this position (the tangent plane's axes).
+    pub fn east_north(self) -> (Vec3, Vec3) {
+        let (ra, dec) = (self.ra.to_radians(), self.dec.to_radians());
+        (
+            Vec3 {
+                x: -ra.sin(),
+                y: ra.cos(),
+                z: 0.0,
+            },
+            Vec3 {
+                x: -dec.sin() * ra.cos(),
+                y: -dec.sin() * ra.sin(),
+                z: dec.cos(),
+            },
+        )
+    }
+
     /// The unit vector pointing at this position.
     pub fn to_vec3(self) -> Vec3 {
         let (ra, dec) = (self.ra.to_radians(), self.dec.to_radians());

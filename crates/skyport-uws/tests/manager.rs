@@ -333,11 +333,11 @@ async fn services_sharing_a_store_see_only_their_own_jobs_and_progress_shows() {
     let listed = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
     assert_eq!(
         listed(tap.list(&JobFilter::default()).await.expect("list")),
-        [t.id.clone()]
+        [t.id.as_str()]
     );
     assert_eq!(
         listed(soda.list(&JobFilter::default()).await.expect("list")),
-        [s.id.clone()]
+        [s.id.as_str()]
     );
 
     soda.run(&s.id).await.expect("run");

@@ -18,8 +18,9 @@ use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng};
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
 use skyport_fits::{write_mef, Card, HeaderValue, PlaneData, PlaneSpec};
-use skyport_server::{app, serve, AppState, Limits, ServerSettings};
 use skyport_store::{SqliteStore, Store};
+
+use crate::bench_tap::{percentile, BenchServer};
 
 /// Options of the SODA benchmark.
 pub struct SodaBench {
@@ -136,13 +137,6 @@ fn peak_rss_kib() -> Option<u64> {
 /// Resets the peak resident size the kernel reports (Linux ≥ 4.0).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 fn did(rel: &str) -> String {
@@ -271,29 +265,11 @@ pub async fn run(b: SodaBench) -> Result<()> {
             store.upsert_image(build_record(&settings, path)?).await?;
         }
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = AppState::start(
-        Arc::new(store),
-        ServerSettings {
-            public_url: format!("http://{addr}"),
-            title: "bench".into(),
-            roots: vec![("bench".into(), data.clone())],
-            limits: Limits::default(),
-            jobs_dir: b.dir.join("jobs"),
-            cache_dir: b.dir.join("cache"),
-            upload_ca_pem: None,
-        },
-    )
-    .await?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, app(state), async {
-        let _ = stop_rx.await;
-    }));
+    let server = BenchServer::start(store, vec![("bench".into(), data.clone())], &b.dir).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients.max(4))
         .build()?;
-    let base = format!("http://{addr}");
+    let base = server.base.clone();
 
     for (label, rel) in [("plain float32", "big"), ("RICE 128×128 tiles", "big_rice")] {
         let id = did(rel);
@@ -393,7 +369,6 @@ pub async fn run(b: SodaBench) -> Result<()> {
         took.as_secs_f64()
     );
 
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     Ok(())
 }

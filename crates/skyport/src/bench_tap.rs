@@ -150,7 +150,8 @@ fn fill_files(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0–1) of sorted latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -196,29 +197,11 @@ pub async fn run(b: TapBench) -> Result<()> {
         move || fill(&db, rows).and_then(|()| fill_files(&db))
     })
     .await??;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = AppState::start(
-        Arc::new(store),
-        ServerSettings {
-            public_url: format!("http://{addr}"),
-            title: "bench".into(),
-            roots: Vec::new(),
-            limits: Limits::default(),
-            jobs_dir: b.dir.join("jobs"),
-            cache_dir: b.dir.join("cache"),
-            upload_ca_pem: None,
-        },
-    )
-    .await?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, app(state), async {
-        let _ = stop_rx.await;
-    }));
+    let server = BenchServer::start(store, Vec::new(), &b.dir).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients)
         .build()?;
-    let base = format!("http://{addr}");
+    let base = server.base.clone();
     let radius = b.radius;
     let service = b.service;
     // One request: a POSTed TAP form, or a GET URL.
@@ -313,7 +296,54 @@ pub async fn run(b: TapBench) -> Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     Ok(())
+}
+
+/// A server on a loopback port for a benchmark.
+pub struct BenchServer {
+    /// Its base URL.
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BenchServer {
+    /// Serves `store` (files below `roots`) with default limits; jobs and caches go in `dir`.
+    pub async fn start(
+        store: SqliteStore,
+        roots: Vec<(String, PathBuf)>,
+        dir: &Path,
+    ) -> Result<BenchServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::start(
+            Arc::new(store),
+            ServerSettings {
+                public_url: format!("http://{addr}"),
+                title: "bench".into(),
+                roots,
+                limits: Limits::default(),
+                jobs_dir: dir.join("jobs"),
+                cache_dir: dir.join("cache"),
+                upload_ca_pem: None,
+            },
+        )
+        .await?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app(state), async {
+            let _ = stop_rx.await;
+        }));
+        Ok(BenchServer {
+            base: format!("http://{addr}"),
+            stop,
+            task,
+        })
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }

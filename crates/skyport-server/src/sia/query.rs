@@ -13,8 +13,9 @@
 //! spatial index tight and its per-row test short; a full-longitude range reaching a pole is
 //! the exact circle around it.
 
-use skyport_sky::{Shape, SkyPoint};
+use skyport_fits::Region;
 
+use crate::shapes::{self, number};
 use crate::DaliError;
 
 /// How far, at most, a RANGE polygon's edge strays from the parallel it stands for.
@@ -99,23 +100,6 @@ fn num(x: f64) -> String {
     format!("{x}")
 }
 
-/// Reads one number of a parameter value; ±Inf allowed where `infinite_ok`.
-pub(crate) fn number(param: &str, text: &str, infinite_ok: bool) -> Result<f64, DaliError> {
-    let x = match text.to_ascii_lowercase().as_str() {
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        "+inf" | "inf" | "+infinity" | "infinity" => f64::INFINITY,
-        _ => text
-            .parse::<f64>()
-            .map_err(|_| DaliError::usage(format!("{param}: {text:?} is not a number")))?,
-    };
-    if x.is_nan() || (x.is_infinite() && !infinite_ok) {
-        return Err(DaliError::usage(format!(
-            "{param}: {text:?} is not a finite number"
-        )));
-    }
-    Ok(x)
-}
-
 /// An interval `lo hi` or a single value; `None` ends are open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
@@ -193,133 +177,53 @@ fn pol(value: &str) -> Result<String, DaliError> {
     Ok(format!("pol_states LIKE '%/{value}/%'"))
 }
 
-/// A longitude in [0, 360] and a latitude in [-90, 90], checked.
-pub(crate) fn lon_lat(param: &str, lon: f64, lat: f64) -> Result<(), DaliError> {
-    if !(0.0..=360.0).contains(&lon) {
-        return Err(DaliError::usage(format!(
-            "{param}: longitude {lon} is outside [0, 360] degrees"
-        )));
-    }
-    if !(-90.0..=90.0).contains(&lat) {
-        return Err(DaliError::usage(format!(
-            "{param}: latitude {lat} is outside [-90, 90] degrees"
-        )));
-    }
-    Ok(())
-}
-
 fn pos(value: &str) -> Result<String, DaliError> {
-    let mut words = value.split_whitespace();
-    let kind = words.next().unwrap_or("");
-    let rest: Vec<&str> = words.collect();
-    let finite = |t: &&str| number("POS", t, false);
-    match kind {
-        "CIRCLE" => {
-            let v = rest.iter().map(finite).collect::<Result<Vec<f64>, _>>()?;
-            let [ra, dec, r] = v.as_slice() else {
-                return Err(DaliError::usage(format!(
-                    "POS={value:?}: CIRCLE takes three numbers: longitude, latitude and radius in degrees"
-                )));
-            };
-            lon_lat("POS", *ra, *dec)?;
-            if !(*r > 0.0 && *r <= 180.0) {
-                return Err(DaliError::usage(format!(
-                    "POS={value:?}: the radius must be above 0 and at most 180 degrees"
-                )));
-            }
-            Ok(format!(
-                "1 = INTERSECTS(s_region, CIRCLE('ICRS', {}, {}, {}))",
-                num(*ra),
-                num(*dec),
-                num(*r)
-            ))
+    Ok(match shapes::pos(value)? {
+        Region::Circle { center, radius } => format!(
+            "1 = INTERSECTS(s_region, CIRCLE('ICRS', {}, {}, {}))",
+            num(center.ra),
+            num(center.dec),
+            num(radius)
+        ),
+        Region::Polygon(p) => format!(
+            "1 = INTERSECTS(s_region, POLYGON('ICRS', {}))",
+            p.to_dali()
+                .into_iter()
+                .map(num)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Region::Range {
+            lon_min,
+            lon_span,
+            lat_min,
+            lat_max,
+        } => range(lon_min, lon_span, lat_min, lat_max),
+        Region::Pixels { .. } => {
+            return Err(DaliError::usage(format!(
+                "POS={value:?}: a pixel box is not a sky region"
+            )))
         }
-        "POLYGON" => {
-            let v = rest.iter().map(finite).collect::<Result<Vec<f64>, _>>()?;
-            if v.len() < 6 || v.len() % 2 != 0 {
-                return Err(DaliError::usage(format!(
-                    "POS={value:?}: POLYGON takes at least three longitude/latitude pairs"
-                )));
-            }
-            let mut points = Vec::new();
-            for pair in v.chunks(2) {
-                lon_lat("POS", pair[0], pair[1])?;
-                points.push(point(pair[0], pair[1])?);
-            }
-            Shape::polygon(points)
-                .map_err(|e| DaliError::usage(format!("POS={value:?}: {e}")))?;
-            Ok(format!(
-                "1 = INTERSECTS(s_region, POLYGON('ICRS', {}))",
-                v.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
-            ))
-        }
-        "RANGE" => {
-            let v = rest
-                .iter()
-                .map(|t| number("POS", t, true))
-                .collect::<Result<Vec<f64>, _>>()?;
-            let [lon1, lon2, lat1, lat2] = v.as_slice() else {
-                return Err(DaliError::usage(format!(
-                    "POS={value:?}: RANGE takes four numbers: lon1 lon2 lat1 lat2 (-Inf/+Inf allowed)"
-                )));
-            };
-            range(value, *lon1, *lon2, *lat1, *lat2)
-        }
-        _ => Err(DaliError::usage(format!(
-            "POS={value:?}: the shape must be CIRCLE, RANGE or POLYGON (upper case), followed by ICRS degrees"
-        ))),
-    }
+    })
 }
 
-fn point(lon: f64, lat: f64) -> Result<SkyPoint, DaliError> {
-    SkyPoint::new(lon, lat).map_err(|e| DaliError::usage(format!("POS: {e}")))
-}
-
-fn range(value: &str, lon1: f64, lon2: f64, lat1: f64, lat2: f64) -> Result<String, DaliError> {
-    let clamp_lon = |x: f64| {
-        if x == f64::NEG_INFINITY {
-            0.0
-        } else if x == f64::INFINITY {
-            360.0
-        } else {
-            x
-        }
-    };
-    let (lon1, lon2) = (clamp_lon(lon1), clamp_lon(lon2));
-    let (lat1, lat2) = (lat1.max(-90.0), lat2.min(90.0));
-    lon_lat("POS", lon1, lat1)?;
-    lon_lat("POS", lon2, lat2)?;
-    if lat1 >= lat2 {
-        return Err(DaliError::usage(format!(
-            "POS={value:?}: RANGE latitudes must increase (lat1 < lat2)"
-        )));
-    }
-    // lon1 > lon2 wraps through 0 (RANGE 350 10 … covers 20 degrees).
-    let span = if lon1 <= lon2 {
-        lon2 - lon1
-    } else {
-        lon2 + 360.0 - lon1
-    };
-    if span <= 0.0 {
-        return Err(DaliError::usage(format!(
-            "POS={value:?}: RANGE has no width in longitude"
-        )));
-    }
+/// ADQL for a RANGE (longitudes east from `lon1` for `span` degrees).
+fn range(lon1: f64, span: f64, lat1: f64, lat2: f64) -> String {
     let full = span >= 360.0;
     if full && lat1 <= -90.0 && lat2 >= 90.0 {
-        return Ok("s_region IS NOT NULL".into());
+        return "s_region IS NOT NULL".into();
     }
     if full && lat2 >= 90.0 {
-        return Ok(format!(
+        return format!(
             "1 = INTERSECTS(s_region, CIRCLE('ICRS', 0, 90, {}))",
             num(90.0 - lat1)
-        ));
+        );
     }
     if full && lat1 <= -90.0 {
-        return Ok(format!(
+        return format!(
             "1 = INTERSECTS(s_region, CIRCLE('ICRS', 0, -90, {}))",
             num(90.0 + lat2)
-        ));
+        );
     }
     let lat_bands: Vec<(f64, f64)> = if lat1 < 0.0 && lat2 > 0.0 {
         vec![(lat1, 0.0), (0.0, lat2)]
@@ -346,11 +250,11 @@ fn range(value: &str, lon1: f64, lon2: f64, lat1: f64, lat2: f64) -> Result<Stri
             ));
         }
     }
-    Ok(if polygons.len() == 1 {
+    if polygons.len() == 1 {
         polygons.remove(0)
     } else {
         format!("({})", polygons.join(" OR "))
-    })
+    }
 }
 
 /// The vertices of one lon/lat cell (at most 90° wide, within one hemisphere): the lower
@@ -393,6 +297,7 @@ fn max_step(lat: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skyport_sky::{Shape, SkyPoint};
 
     fn q(pairs: &[(&str, &str)]) -> Result<String, DaliError> {
         let pairs: Vec<(String, String)> = pairs
@@ -482,7 +387,7 @@ mod tests {
             (0.0, 360.0, -5.0, 5.0),
             (100.0, 120.0, 80.0, 90.0),
         ] {
-            let sql = range("t", lon1, lon2, lat1, lat2).expect("ok");
+            let sql = pos(&format!("RANGE {lon1} {lon2} {lat1} {lat2}")).expect("ok");
             let shapes = polygons_in(&sql);
             let inside = |lon: f64, lat: f64| {
                 let p = Shape::Point(SkyPoint::new(lon, lat).expect("point"));
@@ -535,7 +440,7 @@ mod tests {
         // A 90° chord at latitude 45° needs many vertices; on the equator one segment does.
         assert!(parallel_steps(45.0, 90.0) > 100);
         // Every polygon of a wide range stays small: two parallels of at most MAX_SEGMENTS.
-        let sql = range("t", 0.0, 359.0, -60.0, 70.0).expect("ok");
+        let sql = range(0.0, 359.0, -60.0, 70.0);
         for polygon in sql.split("POLYGON('ICRS', ").skip(1) {
             let args = polygon.split(')').next().expect("list").split(", ").count();
             assert!(args <= 4 * (MAX_SEGMENTS + 1), "{args} arguments");

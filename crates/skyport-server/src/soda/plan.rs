@@ -242,21 +242,6 @@ async fn covering(
         .collect())
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::Text(t)) => Some(t.clone()),
-        _ => None,
-    }
-}
-
-fn float(v: Option<&Value>) -> Option<f64> {
-    match v {
-        Some(Value::Float(f)) => Some(*f),
-        Some(Value::Int(i)) => Some(*i as f64),
-        _ => None,
-    }
-}
-
 /// A relative path that cannot leave its root.
 fn is_contained(rel: &str) -> bool {
     !rel.is_empty()
@@ -267,37 +252,22 @@ fn is_contained(rel: &str) -> bool {
 
 /// Looks an image up by its exact DID.
 async fn source(soda: &Soda, did: &str) -> Result<Option<Source>, DaliError> {
-    let rows = soda
-        .store
-        .query(
-            "SELECT f.root_name, f.rel_path, f.science_hdu, o.em_min, o.em_max, o.t_min, o.t_max \
-             FROM \"skyport.image_file\" f LEFT JOIN \"ivoa.ObsCore\" o \
-             ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = ?1"
-                .into(),
-            vec![Value::Text(did.to_string())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up {did:?}: {e}")))?;
-    let Some(row) = rows.rows.first() else {
+    let Some(info) = crate::datalink::lookup_in(soda.store.as_ref(), did).await? else {
         return Ok(None);
     };
-    let root = text(row.first()).unwrap_or_default();
-    let rel = text(row.get(1)).unwrap_or_default();
-    let Some((_, dir)) = soda.roots.iter().find(|(name, _)| *name == root) else {
+    let (root, rel) = (&info.root, &info.rel_path);
+    let Some((_, dir)) = soda.roots.iter().find(|(name, _)| name == root) else {
         return Err(DaliError::internal(format!(
             "{did:?} is in data root {root:?}, which this server does not have"
         )));
     };
-    if !is_contained(&rel) {
+    if !is_contained(rel) {
         return Err(DaliError::internal(format!(
             "{did:?} has an unsafe path {rel:?}"
         )));
     }
-    let science_hdu = match row.get(2) {
-        Some(Value::Int(i)) => (*i).max(0) as usize,
-        _ => 0,
-    };
-    let hdus = crate::files::hdus_in(soda.store.as_ref(), did).await?;
+    let science_hdu = info.science_hdu.max(0) as usize;
+    let hdus = &info.hdus;
     let role = |r: &str| {
         hdus.iter()
             .find(|h| h.role == r && h.index as usize != science_hdu)
@@ -305,12 +275,12 @@ async fn source(soda: &Soda, did: &str) -> Result<Option<Source>, DaliError> {
     };
     Ok(Some(Source {
         did: did.to_string(),
-        path: dir.join(&rel),
+        path: dir.join(rel),
         science_hdu,
         mask_hdu: role("mask"),
         variance_hdu: role("variance"),
-        em: (float(row.get(3)), float(row.get(4))),
-        t: (float(row.get(5)), float(row.get(6))),
+        em: info.em,
+        t: info.t,
     }))
 }
 
