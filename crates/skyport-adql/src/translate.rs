@@ -1502,6 +1502,13 @@ impl<'a> Translator<'a> {
                 } else {
                     text.clone()
                 };
+                // PostgreSQL reads a literal with a point or exponent as NUMERIC; ADQL's
+                // approximate literals are doubles.
+                let sql = if ty == AdqlType::Double && self.dialect == Dialect::Postgres {
+                    format!("CAST({sql} AS double precision)")
+                } else {
+                    sql
+                };
                 Ok(Typed::new(sql, ty, "expr"))
             }
             Expr::String { value, .. } => {
@@ -2148,7 +2155,7 @@ impl<'a> Translator<'a> {
                 (
                     if pg {
                         format!(
-                            "spoly(ARRAY[{}])",
+                            "skyport_spoly(ARRAY[{}])",
                             parts
                                 .iter()
                                 .map(|p| format!("radians({p})"))
@@ -2200,7 +2207,10 @@ impl<'a> Translator<'a> {
                 }
                 let s = &t.sql;
                 (
-                    if pg {
+                    if pg && t.region_column {
+                        // Region columns hold STC-S text; pgsphere needs its own type.
+                        format!("skyport_centroid(skyport_region({s}))")
+                    } else if pg {
                         format!("skyport_centroid({s})")
                     } else {
                         format!("adql_centroid({s})")

@@ -5,23 +5,12 @@
 
 use std::collections::BTreeSet;
 
+mod common;
+
+use common::{fixture_rows, D2R};
 use rusqlite::Connection;
 use skyport_adql::{parse_and_translate, Catalogue, Dialect, Options, SpatialIndex};
 use skyport_store::{ddl, spatial, sqlite_functions};
-
-const D2R: f64 = std::f64::consts::PI / 180.0;
-
-/// Deterministic pseudo-random numbers (no dependency, same every run).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn haversine(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     let (d1, d2) = (dec1 * D2R, dec2 * D2R);
@@ -60,8 +49,7 @@ fn in_convex(p: (f64, f64), poly: &[(f64, f64)]) -> bool {
     true
 }
 
-/// (id, ra, dec, footprint vertices).
-type Row = (i64, f64, f64, Vec<(f64, f64)>);
+use common::Row;
 
 struct Fixture {
     conn: Connection,
@@ -87,20 +75,6 @@ fn fixture() -> Fixture {
     let spec = &spatial::spatial_indexes()[0];
     conn.execute_batch(&spatial::create_sql(spec))
         .expect("rtree");
-    let mut rows = Vec::new();
-    let mut rng = Lcg(42);
-    let mut centers: Vec<(f64, f64)> = Vec::new();
-    // Fixed places at the wrap and the poles, then random ones.
-    for ra in [0.0, 0.05, 359.95, 359.5, 0.5, 180.0, 90.0, 270.0] {
-        for dec in [-89.9, -89.5, -60.0, -1.0, 0.0, 0.4, 45.0, 89.5, 89.95] {
-            centers.push((ra, dec));
-        }
-    }
-    for _ in 0..1500 {
-        let ra = rng.next() * 360.0;
-        let dec = (2.0 * rng.next() - 1.0).asin() / D2R;
-        centers.push((ra, dec));
-    }
     let insert = ddl::insert(
         skyport_store::Dialect::Sqlite,
         "ivoa",
@@ -116,27 +90,9 @@ fn fixture() -> Fixture {
             "s_region",
         ],
     );
-    for (i, (ra, dec)) in centers.iter().enumerate() {
-        let id = i as i64 + 1;
-        // A 0.3° square footprint made in the tangent plane: its vertices by the inverse
-        // gnomonic projection.
-        let s = 0.3 * D2R / 2.0;
-        let mut poly = Vec::new();
-        for (x, y) in [(-s, -s), (s, -s), (s, s), (-s, s)] {
-            let (a0, d0) = (ra * D2R, dec * D2R);
-            let rho = (x * x + y * y).sqrt();
-            let c = rho.atan();
-            let d = (c.cos() * d0.sin() + y * c.sin() * d0.cos() / rho).asin();
-            let a = a0 + (x * c.sin()).atan2(rho * d0.cos() * c.cos() - y * d0.sin() * c.sin());
-            poly.push(((a / D2R).rem_euclid(360.0), d / D2R));
-        }
-        let stcs = format!(
-            "POLYGON ICRS {}",
-            poly.iter()
-                .map(|(a, d)| format!("{a} {d}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+    let rows = fixture_rows();
+    for (id, ra, dec, poly) in &rows {
+        let stcs = common::stcs(poly);
         conn.execute(
             &insert,
             rusqlite::params![
@@ -151,7 +107,6 @@ fn fixture() -> Fixture {
             ],
         )
         .expect("insert");
-        rows.push((id, *ra, *dec, poly));
     }
     Fixture { conn, rows }
 }

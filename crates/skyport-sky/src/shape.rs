@@ -135,6 +135,10 @@ impl Shape {
             Shape::Circle { center, .. } => *center,
             Shape::Polygon(p) => {
                 let sum = polygon_triangles(p).fold(zero(), |acc, (e, mid)| acc + scale(mid, e));
+                // The excesses carry the orientation's sign: the centroid is on the side of
+                // the polygon's own centre, whichever way the vertices run.
+                let inside = p.centroid().to_vec3();
+                let sum = if sum.dot(inside) < 0.0 { neg(sum) } else { sum };
                 sum.normalized().map_or(p.centroid(), Vec3::to_point)
             }
         }

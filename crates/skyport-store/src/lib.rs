@@ -245,3 +245,7 @@ pub trait Store: Send + Sync {
     /// Removes a stored job; false when there was none.
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
 }
+
+/// The SQL functions the ADQL translator's PostgreSQL output calls (pgsphere counterparts of
+/// the SQLite `adql_*` functions); run once per database after `CREATE EXTENSION pg_sphere`.
+pub const POSTGRES_FUNCTIONS: &str = include_str!("../sql/postgres_functions.sql");
