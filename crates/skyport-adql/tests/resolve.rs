@@ -133,7 +133,7 @@ fn joins_ctes_subqueries_and_set_operations_resolve() {
 #[test]
 fn postgres_text_folds_predicates_into_pgsphere_operators() {
     let sql = pg("SELECT obs_id FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT(s_ra, s_dec), CIRCLE(10, 20, 0.5))");
-    assert!(sql.contains("(spoint(radians(_t1.\"s_ra\"), radians(_t1.\"s_dec\")) <@ scircle(spoint(radians(10), radians(20)), radians(0.5)))"), "{sql}");
+    assert!(sql.contains("(spoint(radians(_t1.\"s_ra\"), radians(_t1.\"s_dec\")) <@ scircle(spoint(radians(10), radians(20)), radians(CAST(0.5 AS double precision))))"), "{sql}");
     assert!(!sql.contains("= 1"), "{sql}");
     let sql = pg(
         "SELECT obs_id FROM ivoa.ObsCore WHERE INTERSECTS(s_region, POLYGON(1, 2, 3, 2, 3, 4)) = 0",
