@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::{fixture_rows, stcs};
+use common::{catalogue, fixture_rows, obscore_table, sqlite_archive, stcs, COLUMNS};
 use rusqlite::Connection;
-use skyport_adql::{parse_and_translate, Catalogue, Dialect, Options, SpatialIndex};
-use skyport_store::{ddl, spatial, sqlite_functions, POSTGRES_FUNCTIONS};
+use skyport_adql::{parse_and_translate, Dialect, Options};
+use skyport_store::{ddl, POSTGRES_FUNCTIONS};
 
 /// One result cell, compared across the two databases.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,54 +20,6 @@ enum Cell {
     Null,
     Number(f64),
     Text(String),
-}
-
-const COLUMNS: [&str; 8] = [
-    "obs_publisher_did",
-    "obs_id",
-    "obs_collection",
-    "calib_level",
-    "dataproduct_type",
-    "s_ra",
-    "s_dec",
-    "s_region",
-];
-
-fn sqlite() -> Connection {
-    let conn = Connection::open_in_memory().expect("sqlite");
-    sqlite_functions::register(&conn).expect("functions");
-    let schemas = skyport_schema::builtin_schemas();
-    let obscore = schemas
-        .iter()
-        .find(|s| s.name == "ivoa")
-        .and_then(|s| s.table("ObsCore"))
-        .expect("ObsCore");
-    conn.execute_batch(&ddl::create_table(
-        skyport_store::Dialect::Sqlite,
-        "ivoa",
-        obscore,
-    ))
-    .expect("create");
-    conn.execute_batch(&spatial::create_sql(&spatial::spatial_indexes()[0]))
-        .expect("rtree");
-    let insert = ddl::insert(skyport_store::Dialect::Sqlite, "ivoa", "ObsCore", &COLUMNS);
-    for (id, ra, dec, poly) in fixture_rows() {
-        conn.execute(
-            &insert,
-            rusqlite::params![
-                format!("ivo://test?{id}"),
-                format!("o{id}"),
-                "test",
-                1,
-                "image",
-                ra,
-                dec,
-                stcs(&poly)
-            ],
-        )
-        .expect("insert");
-    }
-    conn
 }
 
 /// A fresh database (from the `skyport` database as template, so pgsphere is in it) holding
@@ -92,16 +44,10 @@ impl Pg {
         let db_url = format!("{}/{name}", url.rsplit_once('/').map_or(url, |(b, _)| b));
         let mut client = postgres::Client::connect(&db_url, postgres::NoTls).expect("connect");
         client.batch_execute(POSTGRES_FUNCTIONS).expect("functions");
-        let schemas = skyport_schema::builtin_schemas();
-        let obscore = schemas
-            .iter()
-            .find(|s| s.name == "ivoa")
-            .and_then(|s| s.table("ObsCore"))
-            .expect("ObsCore");
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA ivoa; {}",
-                ddl::create_table(skyport_store::Dialect::Postgres, "ivoa", obscore)
+                ddl::create_table(skyport_store::Dialect::Postgres, "ivoa", &obscore_table())
             ))
             .expect("create table");
         let insert = ddl::insert(
@@ -147,22 +93,6 @@ impl Pg {
             let _ = a.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
-}
-
-fn catalogue(indexed: bool) -> Catalogue {
-    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
-    if indexed {
-        let spec = &spatial::spatial_indexes()[0];
-        cat.set_spatial_index(
-            spec.schema,
-            spec.table,
-            SpatialIndex {
-                point: Some((spec.point.0.into(), spec.point.1.into(), spec.point_table())),
-                region: Some((spec.region.into(), spec.region_table())),
-            },
-        );
-    }
-    cat
 }
 
 fn run_sqlite(conn: &Connection, adql: &str) -> Vec<Vec<Cell>> {
@@ -388,7 +318,7 @@ fn adql_gives_the_same_results_on_sqlite_and_postgres() {
         eprintln!("SKIPPED: set SKYPORT_PG_URL (scripts/test does) to run the PostgreSQL differential test");
         return;
     };
-    let lite = sqlite();
+    let (lite, _) = sqlite_archive();
     let mut pg = Pg::open(&url);
     let mut failures = Vec::new();
     let corpus = corpus();

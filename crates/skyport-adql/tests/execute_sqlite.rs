@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 
 mod common;
 
-use common::{fixture_rows, D2R};
+use common::{catalogue, D2R};
 use rusqlite::Connection;
-use skyport_adql::{parse_and_translate, Catalogue, Dialect, Options, SpatialIndex};
+use skyport_adql::{parse_and_translate, Dialect, Options};
 use skyport_store::{ddl, spatial, sqlite_functions};
 
 fn haversine(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
@@ -58,73 +58,8 @@ struct Fixture {
 
 /// An ObsCore table (the real Felis declaration) with points and small square footprints.
 fn fixture() -> Fixture {
-    let conn = Connection::open_in_memory().expect("sqlite");
-    sqlite_functions::register(&conn).expect("functions");
-    let schemas = skyport_schema::builtin_schemas();
-    let ivoa = schemas
-        .iter()
-        .find(|s| s.name == "ivoa")
-        .expect("ivoa schema");
-    let obscore = ivoa.table("ObsCore").expect("ObsCore");
-    conn.execute_batch(&ddl::create_table(
-        skyport_store::Dialect::Sqlite,
-        "ivoa",
-        obscore,
-    ))
-    .expect("create");
-    let spec = &spatial::spatial_indexes()[0];
-    conn.execute_batch(&spatial::create_sql(spec))
-        .expect("rtree");
-    let insert = ddl::insert(
-        skyport_store::Dialect::Sqlite,
-        "ivoa",
-        "ObsCore",
-        &[
-            "obs_publisher_did",
-            "obs_id",
-            "obs_collection",
-            "calib_level",
-            "dataproduct_type",
-            "s_ra",
-            "s_dec",
-            "s_region",
-        ],
-    );
-    let rows = fixture_rows();
-    for (id, ra, dec, poly) in &rows {
-        let stcs = common::stcs(poly);
-        conn.execute(
-            &insert,
-            rusqlite::params![
-                format!("ivo://test?{id}"),
-                format!("o{id}"),
-                "test",
-                1,
-                "image",
-                ra,
-                dec,
-                stcs
-            ],
-        )
-        .expect("insert");
-    }
+    let (conn, rows) = common::sqlite_archive();
     Fixture { conn, rows }
-}
-
-fn catalogue(indexed: bool) -> Catalogue {
-    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
-    if indexed {
-        let spec = &spatial::spatial_indexes()[0];
-        assert!(cat.set_spatial_index(
-            spec.schema,
-            spec.table,
-            SpatialIndex {
-                point: Some((spec.point.0.into(), spec.point.1.into(), spec.point_table())),
-                region: Some((spec.region.into(), spec.region_table())),
-            },
-        ));
-    }
-    cat
 }
 
 /// Runs ADQL and returns the first column as integers (obs ids are `o<n>`).

@@ -2,6 +2,82 @@
 //! random places, the same rows every run.
 #![allow(dead_code)]
 
+use rusqlite::Connection;
+use skyport_adql::{Catalogue, SpatialIndex};
+use skyport_store::{ddl, spatial, sqlite_functions};
+
+/// The columns the fixture fills.
+pub const COLUMNS: [&str; 8] = [
+    "obs_publisher_did",
+    "obs_id",
+    "obs_collection",
+    "calib_level",
+    "dataproduct_type",
+    "s_ra",
+    "s_dec",
+    "s_region",
+];
+
+/// The real Felis declaration of ivoa.ObsCore.
+pub fn obscore_table() -> skyport_schema::Table {
+    skyport_schema::builtin_schemas()
+        .iter()
+        .find(|s| s.name == "ivoa")
+        .and_then(|s| s.table("ObsCore"))
+        .cloned()
+        .expect("ObsCore")
+}
+
+/// An in-memory SQLite archive: ObsCore with its R*Tree index, holding [`fixture_rows`].
+pub fn sqlite_archive() -> (Connection, Vec<Row>) {
+    let conn = Connection::open_in_memory().expect("sqlite");
+    sqlite_functions::register(&conn).expect("functions");
+    conn.execute_batch(&ddl::create_table(
+        skyport_store::Dialect::Sqlite,
+        "ivoa",
+        &obscore_table(),
+    ))
+    .expect("create");
+    conn.execute_batch(&spatial::create_sql(&spatial::spatial_indexes()[0]))
+        .expect("rtree");
+    let insert = ddl::insert(skyport_store::Dialect::Sqlite, "ivoa", "ObsCore", &COLUMNS);
+    let rows = fixture_rows();
+    for (id, ra, dec, poly) in &rows {
+        conn.execute(
+            &insert,
+            rusqlite::params![
+                format!("ivo://test?{id}"),
+                format!("o{id}"),
+                "test",
+                1,
+                "image",
+                ra,
+                dec,
+                stcs(poly)
+            ],
+        )
+        .expect("insert");
+    }
+    (conn, rows)
+}
+
+/// The catalogue of the built-in schemas, with ObsCore's spatial index when `indexed`.
+pub fn catalogue(indexed: bool) -> Catalogue {
+    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+    if indexed {
+        let spec = &spatial::spatial_indexes()[0];
+        assert!(cat.set_spatial_index(
+            spec.schema,
+            spec.table,
+            SpatialIndex {
+                point: Some((spec.point.0.into(), spec.point.1.into(), spec.point_table())),
+                region: Some((spec.region.into(), spec.region_table())),
+            },
+        ));
+    }
+    cat
+}
+
 /// Degrees to radians.
 pub const D2R: f64 = std::f64::consts::PI / 180.0;
 
