@@ -2,9 +2,14 @@
 //! a cone search on a 10⁶-row ObsCore table on SQLite with and without the R*Tree pre-filter.
 //! (Building the table takes about half a minute; it is made once per run in a temp file.)
 
+// The execution tests' ObsCore declaration, columns and catalogue.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{catalogue, obscore_table, COLUMNS};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rusqlite::Connection;
-use skyport_adql::{parse_and_translate, Catalogue, Dialect, Options, SpatialIndex};
+use skyport_adql::{parse_and_translate, Dialect, Options};
 use skyport_store::{ddl, spatial, sqlite_functions};
 
 const QUERIES: &[(&str, &str)] = &[
@@ -14,23 +19,6 @@ const QUERIES: &[(&str, &str)] = &[
     ("aggregate", "SELECT obs_collection, instrument_name, COUNT(*) AS n, AVG(t_exptime) FROM ivoa.ObsCore GROUP BY obs_collection, instrument_name HAVING COUNT(*) > 1 ORDER BY n DESC"),
     ("join", "SELECT o.obs_id, f.content_sha256 FROM ivoa.ObsCore AS o JOIN skyport.image_file AS f ON o.obs_publisher_did = f.obs_publisher_did WHERE o.s_dec < -80"),
 ];
-
-fn catalogue(indexed: bool) -> Catalogue {
-    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
-    if indexed {
-        for spec in spatial::spatial_indexes() {
-            cat.set_spatial_index(
-                spec.schema,
-                spec.table,
-                SpatialIndex {
-                    point: Some((spec.point.0.into(), spec.point.1.into(), spec.point_table())),
-                    region: Some((spec.region.into(), spec.region_table())),
-                },
-            );
-        }
-    }
-    cat
-}
 
 fn translate_benches(c: &mut Criterion) {
     let cat = catalogue(true);
@@ -49,35 +37,22 @@ fn million_rows() -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().expect("tempdir");
     let conn = Connection::open(dir.path().join("bench.sqlite")).expect("open");
     sqlite_functions::register(&conn).expect("functions");
-    let schemas = skyport_schema::builtin_schemas();
-    let obscore = schemas
-        .iter()
-        .find(|s| s.name == "ivoa")
-        .and_then(|s| s.table("ObsCore"))
-        .expect("ObsCore");
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")
         .expect("pragma");
     conn.execute_batch(&ddl::create_table(
         skyport_store::Dialect::Sqlite,
         "ivoa",
-        obscore,
+        &obscore_table(),
     ))
     .expect("create");
     conn.execute_batch(&spatial::create_sql(&spatial::spatial_indexes()[0]))
         .expect("rtree");
+    // Points only: every column but s_region.
     let insert = ddl::insert(
         skyport_store::Dialect::Sqlite,
         "ivoa",
         "ObsCore",
-        &[
-            "obs_publisher_did",
-            "obs_id",
-            "obs_collection",
-            "calib_level",
-            "dataproduct_type",
-            "s_ra",
-            "s_dec",
-        ],
+        &COLUMNS[..7],
     );
     let tx = conn.unchecked_transaction().expect("tx");
     {

@@ -569,32 +569,17 @@ fn an_index_created_after_the_rows_is_filled_by_rebuild() {
     // Archives written before the index existed get it on migration: create, then rebuild.
     let conn = Connection::open_in_memory().expect("sqlite");
     sqlite_functions::register(&conn).expect("functions");
-    let schemas = skyport_schema::builtin_schemas();
-    let obscore = schemas
-        .iter()
-        .find(|s| s.name == "ivoa")
-        .and_then(|s| s.table("ObsCore"))
-        .expect("ObsCore");
     conn.execute_batch(&ddl::create_table(
         skyport_store::Dialect::Sqlite,
         "ivoa",
-        obscore,
+        &common::obscore_table(),
     ))
     .expect("create");
     let insert = ddl::insert(
         skyport_store::Dialect::Sqlite,
         "ivoa",
         "ObsCore",
-        &[
-            "obs_publisher_did",
-            "obs_id",
-            "obs_collection",
-            "calib_level",
-            "dataproduct_type",
-            "s_ra",
-            "s_dec",
-            "s_region",
-        ],
+        &common::COLUMNS,
     );
     for (i, (ra, dec, region)) in [
         (0.1, 0.0, Some("POLYGON ICRS 359.9 -0.1 0.3 -0.1 0.3 0.1")),
