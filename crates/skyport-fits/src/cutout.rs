@@ -436,9 +436,9 @@ fn origin_axis(key: &str) -> Option<(u8, f64)> {
 /// Keywords describing the parent HDU's structure (cfitsio writes the cutout's own), its
 /// checksums (no longer true) and the compressed-table bookkeeping of a compressed parent.
 fn is_structural(key: &str) -> bool {
-    const EXACT: [&str; 11] = [
+    const EXACT: [&str; 10] = [
         "SIMPLE", "EXTEND", "GROUPS", "END", "CHECKSUM", "DATASUM", "NEXTEND", "ZBLANK", "ZSCALE",
-        "ZZERO", "ZDITHER0",
+        "ZZERO",
     ];
     EXACT.contains(&key) || crate::header::is_compression_bookkeeping(key)
 }

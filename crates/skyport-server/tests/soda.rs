@@ -383,6 +383,44 @@ async fn async_jobs_give_one_result_per_combination_and_show_progress() {
     let (_, _, soda_jobs) = call(&f.app, get("/soda/async")).await;
     assert!(soda_jobs.contains(path.trim_start_matches("/soda/async/")));
 
+    // A STAMPS table uploaded to a job (part name in any case) is read when the job runs.
+    let boundary = "QwE";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"stamps\"; filename=\"s.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nra,dec,size,id\n250.4226,36.4602,11,{M13}\n250.43,36.47,21,\n\r\n--{boundary}\r\n\
+         Content-Disposition: form-data; name=\"PHASE\"\r\n\r\nRUN\r\n--{boundary}--\r\n"
+    );
+    let req = Request::post("/soda/async")
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(multipart))
+        .expect("request");
+    let (status, headers, body) = call(&f.app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let stamps_job = headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_string();
+    let mut job = String::new();
+    for _ in 0..10 {
+        job = call(&f.app, get(&format!("{stamps_job}?WAIT=30"))).await.2;
+        if job.contains("COMPLETED") || job.contains("ERROR") {
+            break;
+        }
+    }
+    assert!(job.contains("<uws:phase>COMPLETED</uws:phase>"), "{job}");
+    // One stamp pinned to M13, one of every image holding its position (both M13 files).
+    assert!(job.contains("done=\"3\" total=\"3\""), "{job}");
+    let (_, _, body) = call_bytes(&f.app, get(&format!("{stamps_job}/results/cutout-1"))).await;
+    let stamp = save(f.dir.path(), "stamp.fits", &body);
+    assert_eq!(
+        read_summary(&stamp).expect("FITS").hdus[0].shape,
+        vec![11, 11]
+    );
+
     // A bad shape is refused when the job is created.
     let req = Request::post("/soda/async")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

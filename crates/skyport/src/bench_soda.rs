@@ -139,10 +139,9 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// The URL-encoded DID of a benchmark image.
 fn did(rel: &str) -> String {
-    let q: String =
-        form_urlencoded::byte_serialize(format!("ivo://bench/bench?{rel}").as_bytes()).collect();
-    q
+    form_urlencoded::byte_serialize(format!("ivo://bench/bench?{rel}").as_bytes()).collect()
 }
 
 async fn load(

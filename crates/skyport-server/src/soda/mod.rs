@@ -221,12 +221,18 @@ impl Runner for SodaRunner {
                 .iter()
                 .map(|p| (p.name.clone(), p.value.clone())),
         );
-        // An uploaded STAMPS part is kept as `param-<name as sent>`.
+        // An uploaded STAMPS part is kept as `param-<name as sent>`, in any letter case.
         let mut stamps = None;
-        for name in ["STAMPS", "stamps", "Stamps"] {
-            if let Ok(bytes) = tokio::fs::read(dir.join(format!("param-{name}"))).await {
-                stamps = Some(bytes);
-                break;
+        if let Ok(mut entries) = tokio::fs::read_dir(dir).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                if entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("param-STAMPS"))
+                {
+                    stamps = tokio::fs::read(entry.path()).await.ok();
+                    break;
+                }
             }
         }
         let request = request::parse(&params, stamps.as_deref()).map_err(|e| e.message)?;
