@@ -305,6 +305,10 @@ impl<'a> Translator<'a> {
         // Must agree with skyport-store's ddl::table_name (checked by a test in the binary).
         match self.dialect {
             Dialect::Sqlite => quote(&format!("{schema}.{table}")),
+            // Uploads are temporary tables of the session on PostgreSQL.
+            Dialect::Postgres if schema.eq_ignore_ascii_case("TAP_UPLOAD") => {
+                format!("pg_temp.{}", quote(table))
+            }
             Dialect::Postgres => format!("{}.{}", quote(schema), quote(table)),
         }
     }

@@ -10,10 +10,14 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// The physical name of a table. SQLite has no schemas, so `schema.table` becomes one quoted
-/// identifier with the dot inside; PostgreSQL uses a real schema.
+/// identifier with the dot inside; PostgreSQL uses a real schema, except for TAP uploads, which
+/// are temporary tables of the session (`pg_temp`).
 pub fn table_name(dialect: Dialect, schema: &str, table: &str) -> String {
     match dialect {
         Dialect::Sqlite => quote_ident(&format!("{schema}.{table}")),
+        Dialect::Postgres if schema.eq_ignore_ascii_case("TAP_UPLOAD") => {
+            format!("pg_temp.{}", quote_ident(table))
+        }
         Dialect::Postgres => format!("{}.{}", quote_ident(schema), quote_ident(table)),
     }
 }
@@ -51,8 +55,11 @@ pub fn column_type(dialect: Dialect, column: &Column) -> String {
             (Datatype::Long, _) => "BIGINT".into(),
             (Datatype::Float, _) => "REAL".into(),
             (Datatype::Double, _) => "DOUBLE PRECISION".into(),
-            (Datatype::Char, Some(n)) => format!("CHAR({n})"),
-            (Datatype::String | Datatype::Unicode, Some(n)) => format!("VARCHAR({n})"),
+            // Felis `char` is VOTable's fixed-size char array, but CHAR(n) would pad values
+            // with blanks the writer never sent (and SQLite does not add): VARCHAR keeps them.
+            (Datatype::Char | Datatype::String | Datatype::Unicode, Some(n)) => {
+                format!("VARCHAR({n})")
+            }
             (Datatype::Char | Datatype::String | Datatype::Unicode | Datatype::Text, _) => {
                 "TEXT".into()
             }

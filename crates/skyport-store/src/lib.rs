@@ -2,11 +2,13 @@
 //! TAP_SCHEMA, written in transactions and read back as typed rows.
 //!
 //! [`Store`] is the interface the rest of the program uses. It is written for two backends:
-//! SQLite (embedded, the default; [`SqliteStore`]) and PostgreSQL (a later backend). Nothing in
+//! SQLite (embedded, the default; [`SqliteStore`]) and PostgreSQL with pgsphere
+//! ([`PostgresStore`]). Nothing in
 //! the trait assumes SQLite: SQL text is produced per [`Dialect`] by [`ddl`], and values cross
 //! the boundary as [`Value`]s.
 
 pub mod ddl;
+pub mod postgres;
 pub mod spatial;
 mod sqlite;
 pub mod sqlite_functions;
@@ -17,6 +19,7 @@ pub mod tap_schema;
 use async_trait::async_trait;
 use skyport_schema::Schema;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stream::{ColumnKind, JobRow, QueryRequest, RowStream, TempTable};
 
@@ -219,6 +222,16 @@ pub trait Store: Send + Sync {
     /// nothing when the stored content hash is the same.
     async fn upsert_image(&self, image: ImageRecord) -> Result<UpsertOutcome, StoreError>;
 
+    /// Appends rows to a table in one transaction (all or nothing): the bulk path, COPY on
+    /// PostgreSQL. Returns the number of rows written.
+    async fn insert_rows(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, StoreError>;
+
     /// Runs a read-only query on a reader connection.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
 
@@ -244,6 +257,20 @@ pub trait Store: Send + Sync {
 
     /// Removes a stored job; false when there was none.
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| {
+        s.split('.')
+            .map(|p| p.trim().parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let (mut x, mut y) = (parts(a), parts(b));
+    let n = x.len().max(y.len());
+    x.resize(n, 0);
+    y.resize(n, 0);
+    x.cmp(&y)
 }
 
 /// The SQL functions the ADQL translator's PostgreSQL output calls (pgsphere counterparts of

@@ -190,20 +190,6 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     })
 }
 
-/// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).
-fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| {
-        s.split('.')
-            .map(|p| p.trim().parse::<u64>().unwrap_or(0))
-            .collect::<Vec<_>>()
-    };
-    let (mut x, mut y) = (parts(a), parts(b));
-    let n = x.len().max(y.len());
-    x.resize(n, 0);
-    y.resize(n, 0);
-    x.cmp(&y)
-}
-
 fn table_exists(tx: &Transaction<'_>, physical: &str) -> Result<bool, StoreError> {
     tx.query_row(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
@@ -249,7 +235,7 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         .optional()
         .map_err(backend)?;
     if let Some(found) = &recorded {
-        if version_cmp(found, &ours).is_gt() {
+        if crate::version_cmp(found, &ours).is_gt() {
             return Err(StoreError::NewerSchema {
                 schema: schema.name.clone(),
                 found: found.clone(),
@@ -438,6 +424,44 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_rows(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, StoreError> {
+        let (schema, table) = (schema.to_string(), table.to_string());
+        self.with_writer(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            {
+                let mut stmt = tx
+                    .prepare(&ddl::insert(DIALECT, &schema, &table, &names))
+                    .map_err(backend)?;
+                for (n, row) in rows.iter().enumerate() {
+                    if row.len() != columns.len() {
+                        return Err(StoreError::Backend(format!(
+                            "row {} has {} values for {} columns",
+                            n + 1,
+                            row.len(),
+                            columns.len()
+                        )));
+                    }
+                    stmt.execute(params_from_iter(row.iter())).map_err(|e| {
+                        StoreError::Backend(format!(
+                            "inserting into {schema}.{table}, row {}: {e}",
+                            n + 1
+                        ))
+                    })?;
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(rows.len() as u64)
+        })
+        .await
+    }
+
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
         self.with_reader(move |conn| {
             let mut stmt = conn.prepare(&sql).map_err(backend)?;
@@ -582,6 +606,7 @@ mod tests {
 
     #[test]
     fn versions_compare_numerically() {
+        use crate::version_cmp;
         assert!(version_cmp("1.10.0", "1.9.2").is_gt());
         assert!(version_cmp("1.2", "1.2.0").is_eq());
         assert!(version_cmp("0", "1.0.0").is_lt());

@@ -1,0 +1,411 @@
+//! The PostgreSQL backend (with pgsphere for geometry), for scale and for several servers on
+//! one database. Connections come from two pools: a writer pool for migrations, ingest and
+//! jobs, and a reader pool whose sessions run as the `skyport_reader` role (SELECT only) in
+//! read-only transactions, for TAP and every other query a client can shape.
+//!
+//! Reads stream through a portal: rows are fetched [`BATCH_ROWS`] at a time, so no result is
+//! ever held whole, and a consumer that goes away stops the query (the portal is closed, or a
+//! running fetch cancelled on the server).
+
+mod migrate;
+pub mod scratch;
+mod stream;
+pub mod values;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
+use skyport_schema::Schema;
+use tokio_postgres::{NoTls, Row as PgRow};
+
+use crate::ddl;
+use crate::stream::{JobRow, QueryRequest, RowStream};
+use crate::{
+    Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
+};
+use values::{Cell, Param};
+
+const DIALECT: Dialect = Dialect::Postgres;
+
+/// The role reader sessions switch to: it may read the published schemas and nothing else.
+pub const READER_ROLE: &str = "skyport_reader";
+
+/// PostgreSQL-backed [`Store`].
+pub struct PostgresStore {
+    target: String,
+    writer: Pool,
+    reader: Pool,
+    reader_role: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// A database error with PostgreSQL's own message and detail, not the driver's summary.
+pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(describe(&e))
+}
+
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                s.push_str(": ");
+                s.push_str(detail);
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => backend(e),
+        other => StoreError::Backend(format!("database connection pool: {other}")),
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn params(values: &[Value]) -> Vec<Param<'_>> {
+    values.iter().map(Param).collect()
+}
+
+pub(crate) fn cells(row: &PgRow) -> Result<Vec<Value>, StoreError> {
+    (0..row.len())
+        .map(|i| {
+            row.try_get::<_, Cell>(i)
+                .map(|c| c.0)
+                .map_err(|e| StoreError::Backend(format!("reading column {i}: {e}")))
+        })
+        .collect()
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) with up to `readers`
+    /// reader connections. Connections open lazily; this checks that one can.
+    pub async fn connect(url: &str, readers: usize) -> Result<PostgresStore, StoreError> {
+        let target = redact(url);
+        let open_err = |reason: String| StoreError::Open {
+            target: target.clone(),
+            reason,
+        };
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| open_err(e.to_string()))?;
+        let manager = |config: tokio_postgres::Config| {
+            Manager::from_config(
+                config,
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            )
+        };
+        let mut writer_config = config.clone();
+        writer_config.application_name("skyport");
+        let writer = Pool::builder(manager(writer_config))
+            .max_size(4)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| open_err(e.to_string()))?;
+        let reader_role = Arc::new(AtomicBool::new(false));
+        let hook_role = Arc::clone(&reader_role);
+        let mut reader_config = config;
+        reader_config.application_name("skyport-reader");
+        let reader = Pool::builder(manager(reader_config))
+            .max_size(readers.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .post_create(Hook::async_fn(move |client, _| {
+                let role = Arc::clone(&hook_role);
+                Box::pin(async move {
+                    // The role exists once a migration has run; until then (and where the
+                    // server does not allow roles) the session is read-only only.
+                    let switched = client
+                        .batch_execute(&format!("SET ROLE {READER_ROLE}"))
+                        .await
+                        .is_ok();
+                    if role.swap(switched, Ordering::Relaxed) != switched && !switched {
+                        tracing::warn!(
+                            "reader sessions cannot switch to role {READER_ROLE}; they rely on read-only transactions alone"
+                        );
+                    }
+                    client
+                        .batch_execute("SET default_transaction_read_only = on")
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|e| open_err(e.to_string()))?;
+        let store = PostgresStore {
+            target: target.clone(),
+            writer,
+            reader,
+            reader_role,
+        };
+        let client = store.writer.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => open_err(describe(&e)),
+            other => open_err(other.to_string()),
+        })?;
+        drop(client);
+        Ok(store)
+    }
+
+    /// The database, with the password hidden.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether reader sessions run as [`READER_ROLE`] (known once a reader has connected).
+    pub fn readers_use_role(&self) -> bool {
+        self.reader_role.load(Ordering::Relaxed)
+    }
+
+    async fn writer(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.writer.get().await.map_err(pool_error)
+    }
+
+    async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.reader.get().await.map_err(pool_error)
+    }
+}
+
+async fn insert_row(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    table: &str,
+    row: &Row,
+) -> Result<(), StoreError> {
+    let columns: Vec<&str> = row.0.iter().map(|(c, _)| c.as_str()).collect();
+    let sql = ddl::insert(DIALECT, schema, table, &columns);
+    let stmt = tx.prepare_cached(&sql).await.map_err(backend)?;
+    let values: Vec<Param<'_>> = row.0.iter().map(|(_, v)| Param(v)).collect::<Vec<_>>();
+    tx.execute_raw(&stmt, values).await.map_err(|e| {
+        StoreError::Backend(format!("inserting into {schema}.{table}: {}", describe(&e)))
+    })?;
+    Ok(())
+}
+
+fn job_row(r: &PgRow) -> Result<JobRow, StoreError> {
+    Ok(JobRow {
+        id: r.try_get(0).map_err(backend)?,
+        created: r.try_get(1).map_err(backend)?,
+        phase: r.try_get(2).map_err(backend)?,
+        document: r.try_get(3).map_err(backend)?,
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn dialect(&self) -> Dialect {
+        DIALECT
+    }
+
+    async fn migrate(&self, schemas: &[Schema]) -> Result<Vec<MigrationStep>, StoreError> {
+        let mut client = self.writer().await?;
+        let steps = migrate::migrate(&mut client, schemas).await?;
+        // Sessions opened before the role existed are read-only but not yet restricted.
+        self.reader.retain(|_, _| false);
+        Ok(steps)
+    }
+
+    async fn upsert_image(&self, image: ImageRecord) -> Result<UpsertOutcome, StoreError> {
+        let mut client = self.writer().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Two servers ingesting the same file wait for each other instead of colliding.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&image.publisher_did],
+        )
+        .await
+        .map_err(backend)?;
+        let files = ddl::table_name(DIALECT, "skyport", "image_file");
+        let existing: Option<String> = tx
+            .query_opt(
+                &format!("SELECT content_sha256 FROM {files} WHERE obs_publisher_did=$1"),
+                &[&image.publisher_did],
+            )
+            .await
+            .map_err(backend)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(backend)?;
+        if existing.as_deref() == Some(image.content_sha256.as_str()) {
+            return Ok(UpsertOutcome::Unchanged);
+        }
+        if existing.is_some() {
+            for (schema, table) in [
+                ("skyport", "image_hdu"),
+                ("ivoa", "ObsCore"),
+                ("skyport", "image_file"),
+            ] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {} WHERE obs_publisher_did=$1",
+                        ddl::table_name(DIALECT, schema, table)
+                    ),
+                    &[&image.publisher_did],
+                )
+                .await
+                .map_err(backend)?;
+            }
+        }
+        insert_row(&tx, "skyport", "image_file", &image.file).await?;
+        for hdu in &image.hdus {
+            insert_row(&tx, "skyport", "image_hdu", hdu).await?;
+        }
+        insert_row(&tx, "ivoa", "ObsCore", &image.obscore).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(if existing.is_some() {
+            UpsertOutcome::Updated
+        } else {
+            UpsertOutcome::Inserted
+        })
+    }
+
+    async fn insert_rows(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.writer().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let n = stream::copy_in(&tx, schema, table, &columns, &rows).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
+    async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        let mut client = self.reader().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let stmt = tx.prepare(&sql).await.map_err(backend)?;
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let rows = tx
+            .query_raw(&stmt, self::params(&params))
+            .await
+            .map_err(backend)?;
+        use futures_util::TryStreamExt;
+        let rows: Vec<PgRow> = rows.try_collect().await.map_err(backend)?;
+        let rows = rows.iter().map(cells).collect::<Result<Vec<_>, _>>()?;
+        tx.rollback().await.map_err(backend)?;
+        Ok(Rows { columns, rows })
+    }
+
+    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            ddl::table_name(DIALECT, schema, table)
+        );
+        let rows = self.query(sql, Vec::new()).await?;
+        rows.rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .map(|n| n.max(0) as u64)
+            .ok_or_else(|| StoreError::Backend("COUNT returned nothing".into()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
+    }
+
+    async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
+        let client = self.reader().await?;
+        stream::start(client, request).await
+    }
+
+    async fn save_job(&self, job: JobRow) -> Result<(), StoreError> {
+        let client = self.writer().await?;
+        client
+            .execute(
+                "INSERT INTO skyport_uws_job (id, created, phase, document) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET phase=excluded.phase, document=excluded.document",
+                &[&job.id, &job.created, &job.phase, &job.document],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let client = self.writer().await?;
+        client
+            .query_opt(
+                "SELECT id, created, phase, document FROM skyport_uws_job WHERE id=$1",
+                &[&id],
+            )
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(job_row)
+            .transpose()
+    }
+
+    async fn load_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        let client = self.writer().await?;
+        client
+            .query(
+                "SELECT id, created, phase, document FROM skyport_uws_job ORDER BY created, id",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(job_row)
+            .collect()
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.writer().await?;
+        client
+            .execute("DELETE FROM skyport_uws_job WHERE id=$1", &[&id])
+            .await
+            .map(|n| n > 0)
+            .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact("postgres://ann:secret@db:5432/x"),
+            "postgres://ann:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
+        assert_eq!(redact("host=db user=ann"), "host=db user=ann");
+    }
+}
