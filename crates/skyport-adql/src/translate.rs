@@ -301,6 +301,18 @@ impl<'a> Translator<'a> {
         format!("{prefix}{}", self.next_alias)
     }
 
+    /// A sort direction. ADQL leaves the place of NULLs to the database; PostgreSQL is told
+    /// SQLite's order (NULLs sort low), so both backends return rows in the same order. The
+    /// store creates PostgreSQL's B-tree indexes NULLS FIRST, so both directions still use them.
+    fn direction(&self, descending: bool) -> &'static str {
+        match (self.dialect, descending) {
+            (Dialect::Sqlite, false) => "",
+            (Dialect::Sqlite, true) => " DESC",
+            (Dialect::Postgres, false) => " NULLS FIRST",
+            (Dialect::Postgres, true) => " DESC NULLS LAST",
+        }
+    }
+
     fn table_sql_name(&self, schema: &str, table: &str) -> String {
         // Must agree with skyport-store's ddl::table_name (checked by a test in the binary).
         match self.dialect {
@@ -432,7 +444,7 @@ impl<'a> Translator<'a> {
             parts.push(format!(
                 "{}{}",
                 quote(&format!("_c{idx}")),
-                if item.descending { " DESC" } else { "" }
+                self.direction(item.descending)
             ));
         }
         Ok(format!(" ORDER BY {}", parts.join(", ")))
@@ -577,7 +589,7 @@ impl<'a> Translator<'a> {
                 let mut parts = Vec::new();
                 for o in order {
                     let term = self.group_or_order_term(&o.expr, &list)?;
-                    parts.push(format!("{term}{}", if o.descending { " DESC" } else { "" }));
+                    parts.push(format!("{term}{}", self.direction(o.descending)));
                 }
                 let _ = write!(sql, " ORDER BY {}", parts.join(", "));
             }

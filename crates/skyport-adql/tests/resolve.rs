@@ -144,7 +144,7 @@ fn postgres_text_folds_predicates_into_pgsphere_operators() {
     );
     let sql = pg("SELECT TOP 10 obs_id FROM ivoa.ObsCore ORDER BY obs_id OFFSET 5");
     assert!(
-        sql.ends_with("ORDER BY _t1.\"obs_id\" LIMIT 10 OFFSET 5"),
+        sql.ends_with("ORDER BY _t1.\"obs_id\" NULLS FIRST LIMIT 10 OFFSET 5"),
         "{sql}"
     );
     let sql = pg("SELECT LOG(s_ra), LOG10(s_ra), MOD(s_ra, 2), ROUND(s_ra, 2) FROM ivoa.ObsCore");

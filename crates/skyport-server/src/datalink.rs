@@ -94,13 +94,18 @@ pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, Da
 
 /// Looks an image up by its exact publisher DID in `store`.
 pub async fn lookup_in(store: &dyn Store, did: &str) -> Result<Option<ImageInfo>, DaliError> {
+    let d = store.dialect();
     let rows = store
         .query(
-            "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
-             o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max \
-             FROM \"skyport.image_file\" f LEFT JOIN \"ivoa.ObsCore\" o \
-             ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = ?1"
-                .into(),
+            format!(
+                "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
+                 o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max \
+                 FROM {} f LEFT JOIN {} o \
+                 ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = {}",
+                skyport_store::ddl::table_name(d, "skyport", "image_file"),
+                skyport_store::ddl::table_name(d, "ivoa", "ObsCore"),
+                skyport_store::ddl::placeholder(d, 1)
+            ),
             vec![Value::Text(did.to_string())],
         )
         .await

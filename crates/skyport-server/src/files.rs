@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use skyport_store::Value;
+use skyport_store::{ddl, Value};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
@@ -178,11 +178,14 @@ pub(crate) async fn hdus_in(
     store: &dyn skyport_store::Store,
     did: &str,
 ) -> Result<Vec<HduRow>, DaliError> {
+    let d = store.dialect();
     let rows = store
         .query(
-            "SELECT hdu_index, role, extname FROM \"skyport.image_hdu\" \
-             WHERE obs_publisher_did = ?1 ORDER BY hdu_index"
-                .into(),
+            format!(
+                "SELECT hdu_index, role, extname FROM {} WHERE obs_publisher_did = {} ORDER BY hdu_index",
+                ddl::table_name(d, "skyport", "image_hdu"),
+                ddl::placeholder(d, 1)
+            ),
             vec![Value::Text(did.to_string())],
         )
         .await
@@ -213,12 +216,17 @@ pub(crate) async fn lookup(
     let Some((_, dir)) = state.settings.roots.iter().find(|(name, _)| name == root) else {
         return Err(DaliError::not_found(format!("no data root named {root:?}")));
     };
+    let d = state.store.dialect();
     let rows = state
         .store
         .query(
-            "SELECT obs_publisher_did, content_sha256, science_hdu FROM \"skyport.image_file\" \
-             WHERE root_name = ?1 AND rel_path = ?2"
-                .into(),
+            format!(
+                "SELECT obs_publisher_did, content_sha256, science_hdu FROM {} \
+                 WHERE root_name = {} AND rel_path = {}",
+                ddl::table_name(d, "skyport", "image_file"),
+                ddl::placeholder(d, 1),
+                ddl::placeholder(d, 2)
+            ),
             vec![
                 Value::Text(root.to_string()),
                 Value::Text(rel_path.to_string()),

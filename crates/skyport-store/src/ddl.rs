@@ -159,7 +159,12 @@ pub fn create_indexes(dialect: Dialect, schema: &str, table: &Table) -> Vec<Stri
                 .columns
                 .iter()
                 .filter_map(|r| table.column_by_ref(r))
-                .map(|c| quote_ident(&c.name))
+                .map(|c| match dialect {
+                    Dialect::Sqlite => quote_ident(&c.name),
+                    // NULLs sort low as in SQLite (the ADQL translator asks for that order), so
+                    // the index serves ORDER BY in both directions.
+                    Dialect::Postgres => format!("{} NULLS FIRST", quote_ident(&c.name)),
+                })
                 .collect();
             // Index names are per schema in PostgreSQL and per database in SQLite.
             let name = match dialect {

@@ -1,5 +1,9 @@
-//! The shared fixture of the in-process tests: a real SQLite archive holding one ingested image,
-//! and helpers to call the application without a socket.
+//! The shared fixture of the in-process tests: a real archive holding ingested images, and
+//! helpers to call the application without a socket.
+//!
+//! The archive is SQLite unless `SKYPORT_TEST_BACKEND=postgres`: then it is a scratch database
+//! on the server `SKYPORT_PG_URL` names, and the whole suite runs on PostgreSQL (scripts/test
+//! runs it both ways).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -10,12 +14,41 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
 use skyport_server::{app, AppState, Limits, ServerSettings};
-use skyport_store::{SqliteStore, Store};
+use skyport_store::postgres::scratch::ScratchDatabase;
+use skyport_store::{PostgresStore, SqliteStore, Store};
 use tower::ServiceExt;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub app: axum::Router,
+    /// The PostgreSQL database of this fixture, dropped with it.
+    pub database: Option<ScratchDatabase>,
+}
+
+/// Whether the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("SKYPORT_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A migrated, empty archive store on the backend the suite runs on.
+pub async fn test_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<ScratchDatabase>) {
+    let (store, database): (Arc<dyn Store>, _) = if on_postgres() {
+        let url = std::env::var("SKYPORT_PG_URL")
+            .expect("SKYPORT_TEST_BACKEND=postgres needs SKYPORT_PG_URL");
+        let db = ScratchDatabase::create(&url, "server")
+            .await
+            .expect("scratch database");
+        let store = PostgresStore::connect(&db.url, 2).await.expect("connect");
+        (Arc::new(store), Some(db))
+    } else {
+        let store = SqliteStore::open(&dir.join("db.sqlite"), 2).expect("open");
+        (Arc::new(store), None)
+    };
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    (store, database)
 }
 
 pub async fn fixture() -> Fixture {
@@ -64,11 +97,7 @@ pub async fn fixture_with_files(
         copies.push(data.join(name));
     }
     std::fs::write(data.join("secret.fits"), b"not ingested").expect("write");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite"), 2).expect("open");
-    store
-        .migrate(&skyport_schema::builtin_schemas())
-        .await
-        .expect("migrate");
+    let (store, database) = test_store(dir.path()).await;
     let settings = IngestSettings {
         authority: "skyport.test".into(),
         public_url: "http://127.0.0.1:8080".into(),
@@ -89,7 +118,7 @@ pub async fn fixture_with_files(
     }
     let jobs_dir = dir.path().join("jobs");
     let state = AppState::start(
-        Arc::new(store),
+        store,
         ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             title: "test archive".into(),
@@ -105,6 +134,7 @@ pub async fn fixture_with_files(
     Fixture {
         dir,
         app: app(state),
+        database,
     }
 }
 
