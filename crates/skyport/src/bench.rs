@@ -139,7 +139,9 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 ),
             )?;
             let config = Config::load(&config_path)?;
-            let _ = std::fs::remove_file(config.sqlite_path());
+            if let crate::config::Database::Sqlite(path) = config.database() {
+                let _ = std::fs::remove_file(path);
+            }
             let store = crate::open_store(&config).await?;
             let settings = Arc::new(config.ingest_settings());
             let first = ingest_cmd::ingest(

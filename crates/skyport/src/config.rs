@@ -60,12 +60,23 @@ impl Default for ServerSection {
     }
 }
 
+/// Which database holds the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
-    /// SQLite database file.
-    pub sqlite: PathBuf,
+    /// SQLite database file (the embedded backend).
+    pub sqlite: Option<PathBuf>,
+    /// PostgreSQL database, `postgres://user:password@host:port/database` (instead of `sqlite`).
+    pub url: Option<String>,
     /// Directory of async job files (uploads, results); default `jobs` beside the config.
     #[serde(default = "default_jobs_dir")]
     pub jobs: PathBuf,
@@ -252,6 +263,27 @@ impl Config {
                 "limits.execution_seconds_default exceeds limits.execution_seconds_hard".into(),
             );
         }
+        match (&self.database.sqlite, &self.database.url) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "database: give either sqlite (a file) or url (PostgreSQL), not both".into(),
+                )
+            }
+            (None, None) => {
+                return Err(
+                    "database: give sqlite = \"FILE\" (embedded) or url = \"postgres://…\"".into(),
+                )
+            }
+            (None, Some(url))
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) =>
+            {
+                return Err(format!(
+                    "database.url must be a postgres:// URL, got {:?}",
+                    skyport_store::postgres::redact(url)
+                ))
+            }
+            _ => {}
+        }
         if self.server.readers == 0 || self.server.readers > 64 {
             return Err(format!(
                 "server.readers = {} must be 1 to 64",
@@ -290,9 +322,14 @@ impl Config {
             .to_string()
     }
 
-    /// The SQLite database path.
-    pub fn sqlite_path(&self) -> PathBuf {
-        self.resolve(&self.database.sqlite)
+    /// The archive database.
+    pub fn database(&self) -> Database {
+        match (&self.database.url, &self.database.sqlite) {
+            (Some(url), _) => Database::Postgres(url.clone()),
+            (None, Some(path)) => Database::Sqlite(self.resolve(path)),
+            // Refused by validate.
+            (None, None) => Database::Sqlite(self.resolve(Path::new("archive.sqlite"))),
+        }
     }
 
     /// What ingest needs.
@@ -352,6 +389,32 @@ impl Config {
 mod tests {
     use super::*;
 
+    #[test]
+    fn one_database_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+        let rest = "[archive]\nauthority = \"a\"\n[[archive.roots]]\nname = \"d\"\npath = \"data\"\ncollection = \"c\"\n";
+        for (database, problem) in [
+            (
+                "sqlite = \"a.sqlite\"\nurl = \"postgres://h/db\"",
+                Some("not both"),
+            ),
+            ("jobs = \"j\"", Some("give sqlite")),
+            ("url = \"mysql://h/db\"", Some("postgres:// URL")),
+            ("url = \"postgres://ann:pw@h:5432/db\"", None),
+        ] {
+            let p = write(dir.path(), &format!("[database]\n{database}\n{rest}"));
+            match (Config::load(&p), problem) {
+                (Ok(c), None) => assert_eq!(
+                    c.database(),
+                    Database::Postgres("postgres://ann:pw@h:5432/db".into())
+                ),
+                (Err(e), Some(p)) => assert!(e.to_string().contains(p), "{e}"),
+                (other, _) => panic!("{database}: {:?}", other.map(|c| c.database())),
+            }
+        }
+    }
+
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("skyport.toml");
         std::fs::write(&p, text).expect("write");
@@ -385,7 +448,10 @@ collection = "demo"
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
         let c = Config::load(&write(dir.path(), GOOD)).expect("valid");
-        assert_eq!(c.sqlite_path(), dir.path().join("db/archive.sqlite"));
+        assert_eq!(
+            c.database(),
+            Database::Sqlite(dir.path().join("db/archive.sqlite"))
+        );
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
         assert_eq!(c.ingest_settings().bands.len(), 6, "LSST ugrizy by default");
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use skyport_server::{app, serve, AppState};
-use skyport_store::{SqliteStore, Store};
+use skyport_store::{PostgresStore, SqliteStore, Store};
 
 use crate::config::Config;
 
@@ -150,12 +150,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Opens the archive database and brings its schemas up to date.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&config.sqlite_path(), config.server.readers)?;
+    let store: Arc<dyn Store> = match config.database() {
+        config::Database::Sqlite(path) => {
+            Arc::new(SqliteStore::open(&path, config.server.readers)?)
+        }
+        config::Database::Postgres(url) => Arc::new(
+            PostgresStore::connect(&url, config.server.readers)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+    };
     store
         .migrate(&skyport_schema::builtin_schemas())
         .await
         .context("migrating the archive database")?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 async fn build_demo(dir: &Path, listen: &str, small: bool) -> Result<()> {

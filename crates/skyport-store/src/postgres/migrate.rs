@@ -32,6 +32,10 @@ pub(super) async fn migrate(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(backend)?;
+    // "already exists, skipping" notices on every start say nothing worth logging.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(backend)?;
     ensure_pgsphere(&tx).await?;
     tx.batch_execute(POSTGRES_FUNCTIONS)
         .await
@@ -296,7 +300,21 @@ async fn grant_reader(tx: &Transaction<'_>, schemas: &[Schema]) -> Result<(), St
             }
         }
     }
-    let mut sql = format!("GRANT {READER_ROLE} TO CURRENT_USER;");
+    // Reader sessions SET ROLE to it, which needs membership (superusers have it anyway).
+    let member: bool = tx
+        .query_one(
+            "SELECT pg_has_role(current_user, $1, 'MEMBER')",
+            &[&READER_ROLE],
+        )
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+    let mut sql = if member {
+        String::new()
+    } else {
+        format!("GRANT {READER_ROLE} TO CURRENT_USER;")
+    };
     for schema in schemas {
         let s = quote_ident(&schema.name);
         sql.push_str(&format!(
