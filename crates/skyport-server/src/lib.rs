@@ -145,14 +145,11 @@ impl AppState {
         settings: ServerSettings,
     ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
         let manager = |service: &str, dir: PathBuf| skyport_uws::ManagerSettings {
-            service: service.into(),
-            dir,
             workers: limits_of(&settings).async_workers,
             execution_default: limits_of(&settings).execution_seconds_default,
             execution_hard: limits_of(&settings).execution_seconds_hard,
             retention: limits_of(&settings).retention_seconds,
-            max_wait: Duration::from_secs(60),
-            sweep_every: Duration::from_secs(30),
+            ..skyport_uws::ManagerSettings::new(service, dir)
         };
         let limits = settings.limits.clone();
         let tap = Arc::new(tap::TapService::new(

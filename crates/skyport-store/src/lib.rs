@@ -21,7 +21,7 @@ use skyport_schema::Schema;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use stream::{ColumnKind, JobRow, QueryRequest, RowStream, TempTable};
+pub use stream::{ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
 
 /// A cell value.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,8 +246,21 @@ pub trait Store: Send + Sync {
     /// as many queries run at once as there are reader connections; others wait.
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError>;
 
+    /// Whether other servers may use this database at the same time (so job state can change
+    /// under a server's feet and must be re-read rather than remembered).
+    fn is_shared(&self) -> bool;
+
     /// Creates or replaces a stored UWS job.
     async fn save_job(&self, job: JobRow) -> Result<(), StoreError>;
+
+    /// Changes one job atomically: the row is locked (against every server) while `edit`
+    /// decides. Returns the row as stored afterwards, or `None` when there is no such job.
+    async fn edit_job(&self, id: &str, edit: JobEdit) -> Result<Option<JobRow>, StoreError>;
+
+    /// Claims the oldest QUEUED job of `service` that no other server is claiming (row locks,
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL), changed by `claim` in the same transaction.
+    /// `None` when there is nothing to run.
+    async fn claim_job(&self, service: &str, claim: JobEdit) -> Result<Option<JobRow>, StoreError>;
 
     /// A stored job by id.
     async fn load_job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;

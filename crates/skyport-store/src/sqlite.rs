@@ -19,7 +19,26 @@ use crate::{
 
 /// Where UWS jobs are kept: internal bookkeeping, not part of any published schema.
 const JOBS_DDL: &str = "CREATE TABLE IF NOT EXISTS skyport_uws_job (
-   id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL)";
+   id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL,
+   service TEXT NOT NULL DEFAULT 'tap')";
+
+/// Jobs tables made before jobs recorded their service get the column, filled from the
+/// documents (which have carried the service longer).
+fn add_job_service(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    if existing_columns(tx, "skyport_uws_job")?
+        .iter()
+        .any(|c| c == "service")
+    {
+        return Ok(());
+    }
+    tx.execute_batch(
+        "ALTER TABLE skyport_uws_job ADD COLUMN service TEXT NOT NULL DEFAULT 'tap';
+         UPDATE skyport_uws_job SET service = COALESCE(json_extract(document, '$.service'), 'tap');",
+    )
+    .map_err(backend)
+}
+
+const JOB_COLUMNS: &str = "id, created, phase, service, document";
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -186,8 +205,37 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         id: r.get(0)?,
         created: r.get(1)?,
         phase: r.get(2)?,
-        document: r.get(3)?,
+        service: r.get(3)?,
+        document: r.get(4)?,
     })
+}
+
+fn write_job(tx: &Transaction<'_>, job: &JobRow) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO skyport_uws_job (id, created, phase, service, document) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET phase=excluded.phase, document=excluded.document",
+        [&job.id, &job.created, &job.phase, &job.service, &job.document],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Applies `edit` to the job `current` (read inside `tx`) and stores the outcome.
+fn apply_edit(
+    tx: &Transaction<'_>,
+    current: Option<JobRow>,
+    edit: crate::JobEdit,
+) -> Result<Option<JobRow>, StoreError> {
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    match edit(&current) {
+        Some(changed) => {
+            write_job(tx, &changed)?;
+            Ok(Some(changed))
+        }
+        None => Ok(Some(current)),
+    }
 }
 
 fn table_exists(tx: &Transaction<'_>, physical: &str) -> Result<bool, StoreError> {
@@ -354,6 +402,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             tx.execute_batch(JOBS_DDL).map_err(backend)?;
+            add_job_service(&tx)?;
             let mut steps = Vec::new();
             for schema in &schemas {
                 steps.push(migrate_schema(&tx, schema)?);
@@ -534,15 +583,65 @@ impl Store for SqliteStore {
         }
     }
 
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     async fn save_job(&self, job: JobRow) -> Result<(), StoreError> {
         self.with_writer(move |conn| {
-            conn.execute(
-                "INSERT INTO skyport_uws_job (id, created, phase, document) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET phase=excluded.phase, document=excluded.document",
-                [&job.id, &job.created, &job.phase, &job.document],
-            )
-            .map_err(backend)?;
-            Ok(())
+            let tx = conn.transaction().map_err(backend)?;
+            write_job(&tx, &job)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn edit_job(&self, id: &str, edit: crate::JobEdit) -> Result<Option<JobRow>, StoreError> {
+        let id = id.to_string();
+        self.with_writer(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let current = tx
+                .query_row(
+                    &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=?1"),
+                    [&id],
+                    job_row,
+                )
+                .optional()
+                .map_err(backend)?;
+            let out = apply_edit(&tx, current, edit)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn claim_job(
+        &self,
+        service: &str,
+        claim: crate::JobEdit,
+    ) -> Result<Option<JobRow>, StoreError> {
+        let service = service.to_string();
+        self.with_writer(move |conn| {
+            // One writer connection: the immediate transaction is the lock.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let next = tx
+                .query_row(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE service=?1 AND phase='QUEUED' \
+                         ORDER BY created, id LIMIT 1"
+                    ),
+                    [&service],
+                    job_row,
+                )
+                .optional()
+                .map_err(backend)?;
+            let out = apply_edit(&tx, next, claim)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
         })
         .await
     }
@@ -551,7 +650,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.with_writer(move |conn| {
             conn.query_row(
-                "SELECT id, created, phase, document FROM skyport_uws_job WHERE id=?1",
+                &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=?1"),
                 [&id],
                 job_row,
             )
@@ -564,9 +663,9 @@ impl Store for SqliteStore {
     async fn load_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
         self.with_writer(|conn| {
             let mut stmt = conn
-                .prepare(
-                    "SELECT id, created, phase, document FROM skyport_uws_job ORDER BY created, id",
-                )
+                .prepare(&format!(
+                    "SELECT {JOB_COLUMNS} FROM skyport_uws_job ORDER BY created, id"
+                ))
                 .map_err(backend)?;
             let rows = stmt.query_map([], job_row).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)

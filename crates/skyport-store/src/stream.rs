@@ -97,6 +97,12 @@ pub struct JobRow {
     pub created: String,
     /// UWS phase.
     pub phase: String,
+    /// The service whose job it is (`tap`, `soda`).
+    pub service: String,
     /// The whole job, serialised by its owner.
     pub document: String,
 }
+
+/// A change to one stored job, decided while its row is locked: given the stored row, the row
+/// to write instead, or `None` to leave it as it is.
+pub type JobEdit = Box<dyn FnOnce(&JobRow) -> Option<JobRow> + Send>;

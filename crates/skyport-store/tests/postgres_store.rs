@@ -428,6 +428,7 @@ async fn jobs_persist_across_reconnecting() {
                     id: id.into(),
                     created: created.into(),
                     phase: "PENDING".into(),
+                    service: "tap".into(),
                     document: "{}".into(),
                 })
                 .await
@@ -438,6 +439,7 @@ async fn jobs_persist_across_reconnecting() {
                 id: "b".into(),
                 created: "ignored".into(),
                 phase: "QUEUED".into(),
+                service: "tap".into(),
                 document: "{\"x\":1}".into(),
             })
             .await

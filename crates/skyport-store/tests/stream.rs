@@ -148,6 +148,7 @@ async fn jobs_persist_across_reopening() {
                     id: id.into(),
                     created: created.into(),
                     phase: "PENDING".into(),
+                    service: "tap".into(),
                     document: "{}".into(),
                 })
                 .await
@@ -158,6 +159,7 @@ async fn jobs_persist_across_reopening() {
                 id: "b".into(),
                 created: "ignored".into(),
                 phase: "QUEUED".into(),
+                service: "tap".into(),
                 document: "{\"x\":1}".into(),
             })
             .await

@@ -74,6 +74,12 @@ pub struct Job {
     /// Progress reported by the runner.
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// The server (job manager instance) running the job.
+    #[serde(default)]
+    pub runner: Option<String>,
+    /// When that server last said it is still running the job (ms since 1970).
+    #[serde(default)]
+    pub heartbeat_ms: Option<i64>,
 }
 
 impl Job {

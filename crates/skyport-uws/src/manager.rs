@@ -1,10 +1,17 @@
 //! The job manager: persistence, the worker pool, limits and restart recovery.
 //!
-//! Every change to a job is a read-modify-write of its stored row under one lock, so a worker
-//! finishing a job and a client aborting it cannot both win. Jobs run in the order they were
-//! queued on `workers` tasks. A job found EXECUTING at start-up was interrupted by a crash or a
-//! restart: it ends in ERROR with a message saying so (a query may be expensive; re-running it
-//! unasked could surprise the owner). QUEUED jobs are queued again.
+//! The store is the only state: every change to a job is a read-modify-write of its stored row
+//! under the store's row lock ([`Store::edit_job`]), so a worker finishing a job and a client
+//! aborting it cannot both win, even on different servers. Workers claim QUEUED jobs from the
+//! store ([`Store::claim_job`]: `FOR UPDATE SKIP LOCKED` on PostgreSQL), oldest first, so any
+//! server sharing the database may run a job another created; a server running a job re-reads
+//! it every `poll` (an abort or delete sent to another server stops it) and records a
+//! heartbeat. Job files live in `dir`, which servers sharing a database must share too.
+//!
+//! A job left EXECUTING by a server that stopped ends in ERROR with a message saying so (a
+//! query may be expensive; re-running it unasked could surprise the owner): at start-up on a
+//! database of our own, and once its heartbeat is older than `lease` on a shared one (another
+//! server may be running it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use skyport_store::{JobRow, Store, StoreError};
-use tokio::sync::{mpsc, watch, Mutex, Notify};
+use skyport_store::{JobEdit, JobRow, Store, StoreError};
+use tokio::sync::{watch, Notify};
 
 use crate::job::{Job, JobResult, Parameter, Progress};
 use crate::Phase;
@@ -54,7 +61,7 @@ impl ProgressReporter {
             return;
         };
         let result = manager
-            .edit(&self.id, |job| {
+            .edit(&self.id, move |job| {
                 if job.phase() == Phase::Executing {
                     job.progress = Some(Progress { done, total });
                 }
@@ -85,8 +92,32 @@ pub struct ManagerSettings {
     pub retention: u64,
     /// Longest a blocking `WAIT` holds the request.
     pub max_wait: Duration,
-    /// How often destruction times are checked.
+    /// How often destruction times (and, on a shared store, stale jobs) are checked.
     pub sweep_every: Duration,
+    /// How often the store is re-read for work queued by other servers, for aborts of a
+    /// running job, and by blocking waits.
+    pub poll: Duration,
+    /// On a shared store, how old a running job's heartbeat may get before the job is taken
+    /// for lost (its server stopped) and ends in ERROR.
+    pub lease: Duration,
+}
+
+impl ManagerSettings {
+    /// Settings with the usual timings for `service`, keeping job files in `dir`.
+    pub fn new(service: &str, dir: PathBuf) -> ManagerSettings {
+        ManagerSettings {
+            service: service.into(),
+            dir,
+            workers: 2,
+            execution_default: 600,
+            execution_hard: 3600,
+            retention: 7 * 86_400,
+            max_wait: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Why a job operation failed.
@@ -124,10 +155,12 @@ struct Inner {
     store: Arc<dyn Store>,
     runner: Arc<dyn Runner>,
     settings: ManagerSettings,
-    queue: mpsc::UnboundedSender<String>,
+    /// This manager's name in the jobs it runs.
+    instance: String,
+    /// Wakes an idle worker when this server queues a job.
+    work: Notify,
     changes: watch::Sender<u64>,
     running: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
-    edit: Mutex<()>,
 }
 
 /// Creates, stores, runs and destroys jobs.
@@ -159,29 +192,36 @@ impl JobManager {
         settings: ManagerSettings,
     ) -> Result<JobManager, UwsError> {
         std::fs::create_dir_all(&settings.dir)?;
-        let (queue, receiver) = mpsc::unbounded_channel();
         let manager = JobManager {
             inner: Arc::new(Inner {
                 store,
                 runner,
                 settings,
-                queue,
+                instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+                work: Notify::new(),
                 changes: watch::channel(0).0,
                 running: std::sync::Mutex::new(HashMap::new()),
-                edit: Mutex::new(()),
             }),
         };
         manager.recover().await?;
         manager.sweep().await;
-        let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..manager.inner.settings.workers.max(1) {
             let worker = manager.clone();
-            let receiver = Arc::clone(&receiver);
             tokio::spawn(async move {
                 loop {
-                    let next = receiver.lock().await.recv().await;
-                    let Some(id) = next else { return };
-                    worker.execute(&id).await;
+                    match worker.claim().await {
+                        Ok(Some(job)) => worker.execute(job).await,
+                        Ok(None) => {
+                            tokio::select! {
+                                () = worker.inner.work.notified() => {}
+                                () = tokio::time::sleep(worker.inner.settings.poll) => {}
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot look for queued jobs: {e}");
+                            tokio::time::sleep(worker.inner.settings.poll).await;
+                        }
+                    }
                 }
             });
         }
@@ -195,27 +235,44 @@ impl JobManager {
         Ok(manager)
     }
 
+    /// Ends in ERROR the jobs left EXECUTING by a server that stopped: on a database of our own
+    /// every such job (we are the only server and just started); on a shared one those whose
+    /// heartbeat is older than the lease.
     async fn recover(&self) -> Result<(), UwsError> {
-        let _guard = self.inner.edit.lock().await;
+        let shared = self.inner.store.is_shared();
+        let stale_before = now_ms() - self.inner.settings.lease.as_millis() as i64;
         for row in self.inner.store.load_jobs().await? {
-            let Some(mut job) = self.decode(&row) else {
+            let Some(job) = self.decode(&row) else {
                 continue;
             };
-            match job.phase() {
-                Phase::Executing => {
-                    job.set_phase(Phase::Error);
-                    job.ended_ms = Some(now_ms());
-                    job.error = Some(
-                        "the server stopped while this job was running; submit it again".into(),
-                    );
-                    tracing::warn!(job = %job.id, "job interrupted by a restart ends in ERROR");
-                    self.put(&job).await?;
+            let lost = move |job: &Job| {
+                job.phase() == Phase::Executing
+                    && (!shared
+                        || job
+                            .heartbeat_ms
+                            .or(job.started_ms)
+                            .is_none_or(|t| t < stale_before))
+            };
+            if !lost(&job) {
+                continue;
+            }
+            let ended = self
+                .edit(&job.id, move |job| {
+                    if lost(job) {
+                        job.set_phase(Phase::Error);
+                        job.ended_ms = Some(now_ms());
+                        job.error = Some(
+                            "the server stopped while this job was running; submit it again".into(),
+                        );
+                    }
+                    Ok(())
+                })
+                .await;
+            match ended {
+                Ok(_) => {
+                    tracing::warn!(job = %job.id, "job interrupted by a server stop ends in ERROR")
                 }
-                Phase::Queued => {
-                    tracing::info!(job = %job.id, "queued job queued again after a restart");
-                    let _ = self.inner.queue.send(job.id.clone());
-                }
-                _ => {}
+                Err(e) => tracing::warn!(job = %job.id, "cannot end an interrupted job: {e}"),
             }
         }
         Ok(())
@@ -227,17 +284,7 @@ impl JobManager {
     }
 
     async fn put(&self, job: &Job) -> Result<(), UwsError> {
-        let document = serde_json::to_string(job)
-            .map_err(|e| UwsError::BadRequest(format!("cannot store job: {e}")))?;
-        self.inner
-            .store
-            .save_job(JobRow {
-                id: job.id.clone(),
-                created: job.creation_time(),
-                phase: job.phase.clone(),
-                document,
-            })
-            .await?;
+        self.inner.store.save_job(encode(job)?).await?;
         self.inner.changes.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -299,10 +346,11 @@ impl JobManager {
             results: Vec::new(),
             error: None,
             progress: None,
+            runner: None,
+            heartbeat_ms: None,
         };
         self.write_files(&job.id, &files)?;
         merge_parameters(&mut job, parameters);
-        let _guard = self.inner.edit.lock().await;
         self.put(&job).await?;
         Ok(job)
     }
@@ -330,17 +378,97 @@ impl JobManager {
         (is_safe_name(name) && path.is_file()).then_some(path)
     }
 
-    /// Reads-modifies-writes one job under the edit lock.
-    async fn edit<T>(
+    /// Reads-modifies-writes one job while the store holds its row locked. `change` may
+    /// refuse with an error, and then nothing is written.
+    async fn edit<T: Send + 'static>(
         &self,
         id: &str,
-        change: impl FnOnce(&mut Job) -> Result<T, UwsError>,
+        change: impl FnOnce(&mut Job) -> Result<T, UwsError> + Send + 'static,
     ) -> Result<(Job, T), UwsError> {
-        let _guard = self.inner.edit.lock().await;
-        let mut job = self.get(id).await?;
-        let out = change(&mut job)?;
-        self.put(&job).await?;
-        Ok((job, out))
+        type Slot<T> = Arc<std::sync::Mutex<Option<Result<(Job, T), UwsError>>>>;
+        let slot: Slot<T> = Arc::new(std::sync::Mutex::new(None));
+        let out = Arc::clone(&slot);
+        let service = self.inner.settings.service.clone();
+        let edit: JobEdit = Box::new(move |row: &JobRow| {
+            let decided = (|| {
+                let mut job =
+                    decode_for(row, &service).ok_or_else(|| UwsError::NotFound(row.id.clone()))?;
+                let value = change(&mut job)?;
+                let changed = encode(&job)?;
+                Ok((job, value, changed))
+            })();
+            let (result, write) = match decided {
+                Ok((job, value, changed)) => (Ok((job, value)), Some(changed)),
+                Err(e) => (Err(e), None),
+            };
+            match out.lock() {
+                Ok(mut o) => *o = Some(result),
+                Err(p) => *p.into_inner() = Some(result),
+            }
+            write
+        });
+        let stored = self.inner.store.edit_job(id, edit).await?;
+        let result = match slot.lock() {
+            Ok(mut o) => o.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        match (stored, result) {
+            (Some(_), Some(result)) => {
+                if result.is_ok() {
+                    self.inner.changes.send_modify(|n| *n += 1);
+                }
+                result
+            }
+            _ => Err(UwsError::NotFound(id.to_string())),
+        }
+    }
+
+    /// Takes the oldest QUEUED job of this service for this server and marks it EXECUTING.
+    async fn claim(&self) -> Result<Option<Job>, UwsError> {
+        let service = self.inner.settings.service.clone();
+        let instance = self.inner.instance.clone();
+        let claim: JobEdit = Box::new(move |row: &JobRow| {
+            let mut job = decode_for(row, &service)?;
+            let now = now_ms();
+            job.set_phase(Phase::Executing);
+            job.started_ms = Some(now);
+            job.heartbeat_ms = Some(now);
+            job.runner = Some(instance);
+            encode(&job).ok()
+        });
+        let Some(row) = self
+            .inner
+            .store
+            .claim_job(&self.inner.settings.service, claim)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let job = self.decode(&row);
+        match job {
+            Some(job) if job.phase() == Phase::Executing => {
+                self.inner.changes.send_modify(|n| *n += 1);
+                Ok(Some(job))
+            }
+            // A stored job we cannot read stays QUEUED; it would be claimed again and again.
+            _ => {
+                let id = row.id.clone();
+                let _ = self
+                    .inner
+                    .store
+                    .edit_job(
+                        &row.id,
+                        Box::new(|row: &JobRow| {
+                            let mut broken = row.clone();
+                            broken.phase = Phase::Error.as_str().into();
+                            Some(broken)
+                        }),
+                    )
+                    .await;
+                tracing::error!(job = %id, "a queued job that cannot be read ends in ERROR");
+                Ok(None)
+            }
+        }
     }
 
     /// Sets parameters of a PENDING job: a name given again replaces the old value, except
@@ -356,7 +484,7 @@ impl JobManager {
             return Err(not_pending(&current));
         }
         self.write_files(id, &files)?;
-        self.edit(id, |job| {
+        self.edit(id, move |job| {
             if job.phase() != Phase::Pending {
                 return Err(not_pending(job));
             }
@@ -370,7 +498,7 @@ impl JobManager {
     /// PHASE=RUN: a PENDING (or HELD) job is queued; running or finished jobs are left alone.
     pub async fn run(&self, id: &str) -> Result<Job, UwsError> {
         let (job, queued) = self
-            .edit(id, |job| {
+            .edit(id, move |job| {
                 Ok(match job.phase() {
                     Phase::Pending | Phase::Held => {
                         job.set_phase(Phase::Queued);
@@ -381,7 +509,7 @@ impl JobManager {
             })
             .await?;
         if queued {
-            let _ = self.inner.queue.send(job.id.clone());
+            self.inner.work.notify_one();
         }
         Ok(job)
     }
@@ -389,7 +517,7 @@ impl JobManager {
     /// PHASE=ABORT: a job not yet finished ends ABORTED (a running query is stopped).
     pub async fn abort(&self, id: &str) -> Result<Job, UwsError> {
         let (job, ()) = self
-            .edit(id, |job| {
+            .edit(id, move |job| {
                 if !job.phase().is_final() {
                     job.set_phase(Phase::Aborted);
                     job.ended_ms = Some(now_ms());
@@ -413,7 +541,6 @@ impl JobManager {
 
     /// Destroys a job: stops it, removes its files and its record.
     pub async fn delete(&self, id: &str) -> Result<(), UwsError> {
-        let _guard = self.inner.edit.lock().await;
         // Another service's job is not this manager's to delete.
         self.get(id).await?;
         if !self.inner.store.delete_job(id).await? {
@@ -437,7 +564,7 @@ impl JobManager {
             )));
         }
         let hard = self.inner.settings.execution_hard;
-        self.edit(id, |job| {
+        self.edit(id, move |job| {
             if job.phase() != Phase::Pending {
                 return Err(not_pending(job));
             }
@@ -456,7 +583,7 @@ impl JobManager {
     /// Sets the destruction time (no later than the retention period allows).
     pub async fn set_destruction(&self, id: &str, at_ms: i64) -> Result<Job, UwsError> {
         let retention = self.inner.settings.retention as i64 * 1000;
-        self.edit(id, |job| {
+        self.edit(id, move |job| {
             job.destruction_ms = at_ms.min(job.created_ms + retention);
             Ok(())
         })
@@ -485,6 +612,8 @@ impl JobManager {
             .unwrap_or(self.inner.settings.max_wait)
             .min(self.inner.settings.max_wait);
         let deadline = tokio::time::Instant::now() + limit;
+        // Changes made here wake the wait at once; changes made by another server sharing
+        // the store are seen at the next poll.
         loop {
             tokio::select! {
                 changed = changes.changed() => {
@@ -493,30 +622,19 @@ impl JobManager {
                         return Ok(now);
                     }
                 }
+                () = tokio::time::sleep(self.inner.settings.poll), if self.inner.store.is_shared() => {
+                    let now = self.get(id).await?;
+                    if now.phase != job.phase {
+                        return Ok(now);
+                    }
+                }
                 () = tokio::time::sleep_until(deadline) => return self.get(id).await,
             }
         }
     }
 
-    async fn execute(&self, id: &str) {
-        let started = {
-            let _guard = self.inner.edit.lock().await;
-            match self.get(id).await {
-                Ok(mut job) if job.phase() == Phase::Queued => {
-                    job.set_phase(Phase::Executing);
-                    job.started_ms = Some(now_ms());
-                    match self.put(&job).await {
-                        Ok(()) => Some(job),
-                        Err(e) => {
-                            tracing::error!(job = id, "cannot start job: {e}");
-                            None
-                        }
-                    }
-                }
-                _ => None,
-            }
-        };
-        let Some(job) = started else { return };
+    async fn execute(&self, job: Job) {
+        let id = job.id.as_str();
         let cancel = Arc::new(Notify::new());
         match self.inner.running.lock() {
             Ok(mut r) => r.insert(id.to_string(), Arc::clone(&cancel)),
@@ -536,6 +654,7 @@ impl JobManager {
                         id: id.to_string(),
                     }) => Outcome::Done(r),
                     () = cancel.notified() => Outcome::Aborted,
+                    () = self.watch_running(id) => Outcome::Aborted,
                     () = tokio::time::sleep(limit) => Outcome::TimedOut,
                 }
             }
@@ -545,7 +664,7 @@ impl JobManager {
             Err(p) => p.into_inner().remove(id),
         };
         let finished = self
-            .edit(id, |job| {
+            .edit(id, move |job| {
                 if job.phase() != Phase::Executing {
                     return Ok(());
                 }
@@ -577,8 +696,46 @@ impl JobManager {
         }
     }
 
-    /// Destroys every job whose destruction time has passed.
+    /// Returns when the running job `id` is no longer EXECUTING in the store (aborted or
+    /// deleted, perhaps through another server), and meanwhile records heartbeats.
+    async fn watch_running(&self, id: &str) {
+        let beat_every = (self.inner.settings.lease / 3).max(self.inner.settings.poll);
+        let mut last_beat = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(self.inner.settings.poll).await;
+            match self.get(id).await {
+                Ok(job) if job.phase() == Phase::Executing => {}
+                Ok(_) | Err(UwsError::NotFound(_)) => return,
+                Err(e) => {
+                    tracing::warn!(job = id, "cannot check a running job: {e}");
+                    continue;
+                }
+            }
+            if self.inner.store.is_shared() && last_beat.elapsed() >= beat_every {
+                last_beat = tokio::time::Instant::now();
+                let beat = self
+                    .edit(id, move |job| {
+                        if job.phase() == Phase::Executing {
+                            job.heartbeat_ms = Some(now_ms());
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = beat {
+                    tracing::warn!(job = id, "cannot record a heartbeat: {e}");
+                }
+            }
+        }
+    }
+
+    /// Destroys every job whose destruction time has passed; on a shared store also ends the
+    /// jobs whose server stopped.
     pub async fn sweep(&self) {
+        if self.inner.store.is_shared() {
+            if let Err(e) = self.recover().await {
+                tracing::warn!("cannot look for interrupted jobs: {e}");
+            }
+        }
         let now = now_ms();
         let expired: Vec<String> = match self.inner.store.load_jobs().await {
             Ok(rows) => rows
@@ -604,14 +761,31 @@ impl JobManager {
 impl JobManager {
     /// The stored job, when it is readable and belongs to this manager's service.
     fn decode(&self, row: &JobRow) -> Option<Job> {
-        match serde_json::from_str::<Job>(&row.document) {
-            Ok(j) => (j.service == self.inner.settings.service).then_some(j),
-            Err(e) => {
-                tracing::error!(job = %row.id, "stored job is unreadable: {e}");
-                None
-            }
+        decode_for(row, &self.inner.settings.service)
+    }
+}
+
+/// The stored job, when it is readable and belongs to `service`.
+fn decode_for(row: &JobRow, service: &str) -> Option<Job> {
+    match serde_json::from_str::<Job>(&row.document) {
+        Ok(j) => (j.service == service).then_some(j),
+        Err(e) => {
+            tracing::error!(job = %row.id, "stored job is unreadable: {e}");
+            None
         }
     }
+}
+
+/// The stored form of a job.
+fn encode(job: &Job) -> Result<JobRow, UwsError> {
+    Ok(JobRow {
+        id: job.id.clone(),
+        created: job.creation_time(),
+        phase: job.phase.clone(),
+        service: job.service.clone(),
+        document: serde_json::to_string(job)
+            .map_err(|e| UwsError::BadRequest(format!("cannot store job: {e}")))?,
+    })
 }
 
 fn not_pending(job: &Job) -> UwsError {

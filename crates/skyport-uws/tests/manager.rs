@@ -49,6 +49,8 @@ fn settings(dir: &Path) -> ManagerSettings {
         retention: 3600,
         max_wait: Duration::from_secs(5),
         sweep_every: Duration::from_millis(100),
+        poll: Duration::from_millis(50),
+        lease: Duration::from_secs(2),
     }
 }
 
@@ -218,12 +220,15 @@ async fn after_a_restart_no_job_is_left_executing() {
             results: vec![],
             error: None,
             progress: None,
+            runner: None,
+            heartbeat_ms: None,
         };
         store
             .save_job(JobRow {
                 id: id.into(),
                 created: job.creation_time(),
                 phase: phase.into(),
+                service: "tap".into(),
                 document: serde_json::to_string(&job).expect("json"),
             })
             .await

@@ -20,7 +20,9 @@ const INTERNAL_DDL: &str = "
 CREATE TABLE IF NOT EXISTS skyport_schema_version (
    schema_name TEXT PRIMARY KEY, version TEXT NOT NULL, applied_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS skyport_uws_job (
-   id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL);
+   id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL,
+   service TEXT NOT NULL DEFAULT 'tap');
+CREATE INDEX IF NOT EXISTS skyport_uws_job_queue ON skyport_uws_job (service, phase, created);
 ";
 
 /// Runs the whole migration.

@@ -210,13 +210,59 @@ async fn insert_row(
     Ok(())
 }
 
+const JOB_COLUMNS: &str = "id, created, phase, service, document";
+
 fn job_row(r: &PgRow) -> Result<JobRow, StoreError> {
     Ok(JobRow {
         id: r.try_get(0).map_err(backend)?,
         created: r.try_get(1).map_err(backend)?,
         phase: r.try_get(2).map_err(backend)?,
-        document: r.try_get(3).map_err(backend)?,
+        service: r.try_get(3).map_err(backend)?,
+        document: r.try_get(4).map_err(backend)?,
     })
+}
+
+const WRITE_JOB: &str = "INSERT INTO skyport_uws_job (id, created, phase, service, document) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET phase=excluded.phase, document=excluded.document";
+
+/// Runs `edit` on the row `select` locks (if any) and writes the outcome, in one transaction.
+async fn edit_locked(
+    client: &mut deadpool_postgres::Object,
+    select: &str,
+    key: &str,
+    edit: crate::JobEdit,
+) -> Result<Option<JobRow>, StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    let current = tx
+        .query_opt(select, &[&key])
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(job_row)
+        .transpose()?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let out = match edit(&current) {
+        Some(changed) => {
+            tx.execute(
+                WRITE_JOB,
+                &[
+                    &changed.id,
+                    &changed.created,
+                    &changed.phase,
+                    &changed.service,
+                    &changed.document,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+            changed
+        }
+        None => current,
+    };
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(out))
 }
 
 #[async_trait]
@@ -344,24 +390,63 @@ impl Store for PostgresStore {
         stream::start(client, request).await
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn save_job(&self, job: JobRow) -> Result<(), StoreError> {
         let client = self.writer().await?;
         client
             .execute(
-                "INSERT INTO skyport_uws_job (id, created, phase, document) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET phase=excluded.phase, document=excluded.document",
-                &[&job.id, &job.created, &job.phase, &job.document],
+                WRITE_JOB,
+                &[
+                    &job.id,
+                    &job.created,
+                    &job.phase,
+                    &job.service,
+                    &job.document,
+                ],
             )
             .await
             .map_err(backend)?;
         Ok(())
     }
 
+    async fn edit_job(&self, id: &str, edit: crate::JobEdit) -> Result<Option<JobRow>, StoreError> {
+        let mut client = self.writer().await?;
+        edit_locked(
+            &mut client,
+            &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=$1 FOR UPDATE"),
+            id,
+            edit,
+        )
+        .await
+    }
+
+    async fn claim_job(
+        &self,
+        service: &str,
+        claim: crate::JobEdit,
+    ) -> Result<Option<JobRow>, StoreError> {
+        let mut client = self.writer().await?;
+        // A job another server is claiming right now is skipped, not waited for.
+        edit_locked(
+            &mut client,
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE service=$1 AND phase='QUEUED' \
+                 ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            service,
+            claim,
+        )
+        .await
+    }
+
     async fn load_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
         let client = self.writer().await?;
         client
             .query_opt(
-                "SELECT id, created, phase, document FROM skyport_uws_job WHERE id=$1",
+                &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=$1"),
                 &[&id],
             )
             .await
@@ -375,7 +460,7 @@ impl Store for PostgresStore {
         let client = self.writer().await?;
         client
             .query(
-                "SELECT id, created, phase, document FROM skyport_uws_job ORDER BY created, id",
+                &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job ORDER BY created, id"),
                 &[],
             )
             .await
