@@ -49,6 +49,10 @@ enum Command {
         /// Build the archive and exit without serving.
         #[arg(long)]
         build_only: bool,
+        /// Keep the demo archive in this PostgreSQL database (postgres://…, with pgsphere)
+        /// instead of an SQLite file in DIR; used when the demo is first built.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// Serve an archive described by a config file.
     Serve {
@@ -112,10 +116,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             small,
             build_only,
+            database,
         } => {
             let config_path = dir.join("skyport.toml");
             if !config_path.exists() {
-                build_demo(&dir, &listen, small).await?;
+                build_demo(&dir, &listen, small, database.as_deref()).await?;
             } else {
                 eprintln!("using the demo archive in {}", dir.display());
             }
@@ -167,7 +172,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-async fn build_demo(dir: &Path, listen: &str, small: bool) -> Result<()> {
+async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str>) -> Result<()> {
     let started = std::time::Instant::now();
     let scale = if small {
         demo::DemoScale::SMALL
@@ -188,7 +193,7 @@ async fn build_demo(dir: &Path, listen: &str, small: bool) -> Result<()> {
     );
     // The config is written last: its presence marks a complete demo.
     let tmp = dir.join("skyport.toml.partial");
-    std::fs::write(&tmp, demo::config_text(listen))?;
+    std::fs::write(&tmp, demo::config_text(listen, database))?;
     let config = Config::load(&tmp)?;
     let store = open_store(&config).await?;
     let roots: Vec<PathBuf> = config
