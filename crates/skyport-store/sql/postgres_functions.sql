@@ -73,8 +73,10 @@ $$;
 
 -- An ObsCore s_region (STC-S text) as a pgsphere polygon. Footprints are polygons; other
 -- STC-S shapes are refused with an error rather than approximated.
+-- Its search_path is fixed: the function is in an index expression, which logical replication's
+-- apply worker evaluates with an empty search_path.
 CREATE OR REPLACE FUNCTION skyport_region(t text) RETURNS spoly
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path FROM CURRENT AS $$
 DECLARE
   words text[] := regexp_split_to_array(btrim(t), '\s+');
   first int := 2;

@@ -77,6 +77,10 @@ pub struct DatabaseSection {
     pub sqlite: Option<PathBuf>,
     /// PostgreSQL database, `postgres://user:password@host:port/database` (instead of `sqlite`).
     pub url: Option<String>,
+    /// The archive is a read-only replica (fed by `skyport replicate subscribe`): skyport
+    /// serves it but never writes archive rows.
+    #[serde(default)]
+    pub read_only: bool,
     /// Directory of async job files (uploads, results); default `jobs` beside the config.
     #[serde(default = "default_jobs_dir")]
     pub jobs: PathBuf,

@@ -7,6 +7,7 @@ mod bench_tap;
 mod config;
 mod demo;
 mod ingest_cmd;
+mod replicate_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         what: adql_cmd::AdqlCommand,
     },
+    /// PostgreSQL logical replication of an archive to read-only replicas.
+    Replicate {
+        #[command(subcommand)]
+        what: replicate_cmd::ReplicateCommand,
+    },
     /// Benchmarks (outside the test suite).
     Bench {
         #[command(subcommand)]
@@ -135,6 +141,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { config } => serve_config(Config::load(&config)?).await,
         Command::Ingest { config, paths } => {
             let config = Config::load(&config)?;
+            if config.database.read_only {
+                anyhow::bail!(
+                    "this archive is read-only (database.read_only = true, a replica): ingest at its source"
+                );
+            }
             let store = open_store(&config).await?;
             let summary =
                 ingest_cmd::ingest(store, Arc::new(config.ingest_settings()), &paths, true).await;
@@ -149,6 +160,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Bench { what } => bench::run(what).await,
+        Command::Replicate { what } => replicate_cmd::run(what).await,
         Command::Adql { what } => adql_cmd::run(what),
     }
 }

@@ -17,12 +17,12 @@ use super::DIALECT;
 const MIGRATION_LOCK: i64 = 0x0073_6b79_706f_7274;
 
 const INTERNAL_DDL: &str = "
-CREATE TABLE IF NOT EXISTS skyport_schema_version (
+CREATE TABLE IF NOT EXISTS public.skyport_schema_version (
    schema_name TEXT PRIMARY KEY, version TEXT NOT NULL, applied_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS skyport_uws_job (
+CREATE TABLE IF NOT EXISTS public.skyport_uws_job (
    id TEXT PRIMARY KEY, created TEXT NOT NULL, phase TEXT NOT NULL, document TEXT NOT NULL,
    service TEXT NOT NULL DEFAULT 'tap');
-CREATE INDEX IF NOT EXISTS skyport_uws_job_queue ON skyport_uws_job (service, phase, created);
+CREATE INDEX IF NOT EXISTS skyport_uws_job_queue ON public.skyport_uws_job (service, phase, created);
 ";
 
 /// Runs the whole migration.
@@ -138,7 +138,7 @@ async fn migrate_schema(
     let ours = schema.version_string().to_string();
     let recorded: Option<String> = tx
         .query_opt(
-            "SELECT version FROM skyport_schema_version WHERE schema_name=$1",
+            "SELECT version FROM public.skyport_schema_version WHERE schema_name=$1",
             &[&schema.name],
         )
         .await
@@ -204,7 +204,7 @@ async fn migrate_schema(
     }
     replace_tap_schema_rows(tx, schema).await?;
     tx.execute(
-        "INSERT INTO skyport_schema_version (schema_name, version, applied_at) VALUES ($1, $2, $3)
+        "INSERT INTO public.skyport_schema_version (schema_name, version, applied_at) VALUES ($1, $2, $3)
          ON CONFLICT (schema_name) DO UPDATE SET version=excluded.version, applied_at=excluded.applied_at",
         &[
             &schema.name,

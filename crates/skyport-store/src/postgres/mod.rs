@@ -8,6 +8,7 @@
 //! running fetch cancelled on the server).
 
 mod migrate;
+pub mod replication;
 pub mod scratch;
 mod stream;
 pub mod values;
@@ -126,6 +127,13 @@ impl PostgresStore {
         };
         let mut writer_config = config.clone();
         writer_config.application_name("skyport");
+        // A fixed search_path: the default `"$user", public` would resolve unqualified names
+        // into a published schema when the account is called like one (`skyport`).
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c search_path=public"),
+            None => "-c search_path=public".to_string(),
+        };
+        writer_config.options(options.clone());
         let writer = Pool::builder(manager(writer_config))
             .max_size(4)
             .wait_timeout(Some(Duration::from_secs(30)))
@@ -136,6 +144,7 @@ impl PostgresStore {
         let hook_role = Arc::clone(&reader_role);
         let mut reader_config = config;
         reader_config.application_name("skyport-reader");
+        reader_config.options(options);
         let reader = Pool::builder(manager(reader_config))
             .max_size(readers.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -222,7 +231,7 @@ fn job_row(r: &PgRow) -> Result<JobRow, StoreError> {
     })
 }
 
-const WRITE_JOB: &str = "INSERT INTO skyport_uws_job (id, created, phase, service, document) VALUES ($1, $2, $3, $4, $5)
+const WRITE_JOB: &str = "INSERT INTO public.skyport_uws_job (id, created, phase, service, document) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (id) DO UPDATE SET phase=excluded.phase, document=excluded.document";
 
 /// Runs `edit` on the row `select` locks (if any) and writes the outcome, in one transaction.
@@ -416,7 +425,7 @@ impl Store for PostgresStore {
         let mut client = self.writer().await?;
         edit_locked(
             &mut client,
-            &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=$1 FOR UPDATE"),
+            &format!("SELECT {JOB_COLUMNS} FROM public.skyport_uws_job WHERE id=$1 FOR UPDATE"),
             id,
             edit,
         )
@@ -433,7 +442,7 @@ impl Store for PostgresStore {
         edit_locked(
             &mut client,
             &format!(
-                "SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE service=$1 AND phase='QUEUED' \
+                "SELECT {JOB_COLUMNS} FROM public.skyport_uws_job WHERE service=$1 AND phase='QUEUED' \
                  ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED"
             ),
             service,
@@ -446,7 +455,7 @@ impl Store for PostgresStore {
         let client = self.writer().await?;
         client
             .query_opt(
-                &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job WHERE id=$1"),
+                &format!("SELECT {JOB_COLUMNS} FROM public.skyport_uws_job WHERE id=$1"),
                 &[&id],
             )
             .await
@@ -460,7 +469,7 @@ impl Store for PostgresStore {
         let client = self.writer().await?;
         client
             .query(
-                &format!("SELECT {JOB_COLUMNS} FROM skyport_uws_job ORDER BY created, id"),
+                &format!("SELECT {JOB_COLUMNS} FROM public.skyport_uws_job ORDER BY created, id"),
                 &[],
             )
             .await
@@ -473,7 +482,7 @@ impl Store for PostgresStore {
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
         let client = self.writer().await?;
         client
-            .execute("DELETE FROM skyport_uws_job WHERE id=$1", &[&id])
+            .execute("DELETE FROM public.skyport_uws_job WHERE id=$1", &[&id])
             .await
             .map(|n| n > 0)
             .map_err(backend)

@@ -1,0 +1,269 @@
+//! One-way logical replication between two PostgreSQL clusters on loopback (DMTN-227's merge
+//! tree): the archive published on one, a replica subscribed on a second cluster this test
+//! starts with scripts/pg-cluster, skyport serving the replica read-only with the same answers,
+//! and a later ingest at the source arriving at the replica. Needs `SKYPORT_PG_URL`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A second PostgreSQL cluster, stopped and removed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("dir");
+        let out = Command::new(repo().join("scripts/pg-cluster"))
+            .arg("start")
+            .arg(dir.path().join("cluster"))
+            .output()
+            .expect("scripts/pg-cluster");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Cluster { dir, url }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/pg-cluster"))
+            .arg("stop")
+            .arg(self.dir.path().join("cluster"))
+            .output();
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn skyport(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run skyport")
+}
+
+fn ok(o: Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    text
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// The demo config pointed at `url`, on its own port; `extra` goes into [database].
+fn config(demo: &Path, name: &str, url: &str, extra: &str) -> (PathBuf, String) {
+    let port = free_port();
+    let text: String = std::fs::read_to_string(demo.join("skyport.toml"))
+        .expect("config")
+        .lines()
+        .map(|l| {
+            if l.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else if l.starts_with("sqlite = ") {
+                format!("url = \"{url}\"\njobs = \"jobs-{name}\"\n{extra}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = demo.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write");
+    (path, format!("http://127.0.0.1:{port}"))
+}
+
+async fn tap(base: &str, query: &str) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+        .post(format!("{base}/tap/sync"))
+        .form(&[("LANG", "ADQL"), ("FORMAT", "csv"), ("QUERY", query)])
+        .send()
+        .await
+        .expect("tap")
+        .text()
+        .await
+        .expect("body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_on_another_cluster_serves_the_same_archive() {
+    let Some(url) = test_url("replication") else {
+        return;
+    };
+    let source = ScratchDatabase::create(&url, "replication")
+        .await
+        .expect("db");
+    let replica_cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = dir.path().join("demo");
+    let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["demo", "--small", "--build-only", "--dir"])
+        .arg(&demo)
+        .output()
+        .expect("demo");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (source_config, _) = config(&demo, "source", &source.url, "");
+    let (replica_config, replica_base) =
+        config(&demo, "replica", &replica_cluster.url, "read_only = true");
+
+    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["ingest", "--config"])
+        .arg(&source_config)
+        .arg(demo.join("data"))
+        .output()
+        .expect("ingest"));
+    ok(skyport(&["replicate", "publish"], &source_config));
+    let name = "skyport_replica_test";
+    let subscribed = ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args([
+            "replicate",
+            "subscribe",
+            "--publisher",
+            &source.url,
+            "--name",
+            name,
+            "--config",
+        ])
+        .arg(&replica_config)
+        .output()
+        .expect("subscribe"));
+    assert!(subscribed.contains("is replicating"), "{subscribed}");
+
+    // The replica is read-only for skyport: ingest is refused there.
+    let refused = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["ingest", "--config"])
+        .arg(&replica_config)
+        .arg(demo.join("data"))
+        .output()
+        .expect("ingest on the replica");
+    let refused_text = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(
+        !refused.status.success() && refused_text.contains("read-only"),
+        "{refused_text}"
+    );
+
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_skyport"))
+            .args(["serve", "--config"])
+            .arg(&replica_config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let query = "SELECT obs_publisher_did, s_ra, s_dec, s_region FROM ivoa.ObsCore ORDER BY obs_publisher_did";
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for _ in 0..200 {
+        let up = reqwest::get(format!("{replica_base}/tap/availability")).await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let served = tap(&replica_base, query).await;
+    // What the source holds, read straight from it.
+    let source_rows = {
+        let (client, connection) = tokio_postgres::connect(&source.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect source");
+        tokio::spawn(connection);
+        client
+            .query(
+                "SELECT obs_publisher_did FROM ivoa.\"ObsCore\" ORDER BY obs_publisher_did",
+                &[],
+            )
+            .await
+            .expect("source rows")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    let served_ids: Vec<&str> = served
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert!(source_rows.len() >= 10);
+    assert_eq!(
+        served_ids, source_rows,
+        "the replica serves every source row"
+    );
+
+    // A cone search on the replica uses its own GiST index and finds the same images.
+    let cone = "SELECT COUNT(*) AS n FROM ivoa.ObsCore WHERE INTERSECTS(s_region, CIRCLE(53.1, -28.1, 1)) = 1";
+    let n = tap(&replica_base, cone).await;
+    assert!(
+        n.lines()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v > 0),
+        "{n}"
+    );
+
+    // Ingest at the source arrives at the replica.
+    let extra = demo.join("data/real/extra-m13.fits");
+    std::fs::copy(repo().join("testdata/fits/pypi_astropy/m13.fits"), &extra).expect("copy");
+    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["ingest", "--config"])
+        .arg(&source_config)
+        .arg(&extra)
+        .output()
+        .expect("ingest more"));
+    let mut arrived = false;
+    for _ in 0..100 {
+        if tap(
+            &replica_base,
+            "SELECT obs_id FROM ivoa.ObsCore WHERE obs_id = 'extra-m13'",
+        )
+        .await
+        .contains("extra-m13")
+        {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(arrived, "a new image reaches the replica");
+    drop(server);
+    // The slot on the source goes with the subscription, so the source database can be dropped.
+    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["replicate", "unsubscribe", "--name", name, "--config"])
+        .arg(&replica_config)
+        .output()
+        .expect("unsubscribe"));
+}
