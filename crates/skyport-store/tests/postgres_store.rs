@@ -101,6 +101,16 @@ async fn migration_matches_sqlite_tap_schema_and_is_idempotent() {
     assert!(again
         .iter()
         .all(|s| s.created_tables.is_empty() && s.added_columns.is_empty()));
+    // Bookkeeping stays in public even though the account is called like a published schema.
+    let stray = pg
+        .query(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'skyport\\_%' AND schemaname <> 'public'"
+                .into(),
+            vec![],
+        )
+        .await
+        .expect("stray tables");
+    assert_eq!(stray.rows, vec![vec![Value::Int(0)]]);
     let dir = tempfile::tempdir().expect("dir");
     let lite = SqliteStore::open(&dir.path().join("a.sqlite"), 1).expect("sqlite");
     lite.migrate(&builtin_schemas())
