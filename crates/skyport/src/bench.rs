@@ -47,6 +47,10 @@ pub enum BenchCommand {
         /// Work directory, kept so later runs reuse the table (default: ./skyport-bench-tap).
         #[arg(long, default_value = "skyport-bench-tap")]
         dir: PathBuf,
+        /// Run on this PostgreSQL database (postgres://…, with pgsphere) instead of SQLite;
+        /// the table is filled with COPY (its rate is printed) and kept for later runs.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
     /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
@@ -73,6 +77,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             seconds,
             radius,
             dir,
+            database,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
                 service,
@@ -81,6 +86,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 seconds,
                 radius,
                 dir,
+                database,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

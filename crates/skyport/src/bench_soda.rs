@@ -264,7 +264,12 @@ pub async fn run(b: SodaBench) -> Result<()> {
             store.upsert_image(build_record(&settings, path)?).await?;
         }
     }
-    let server = BenchServer::start(store, vec![("bench".into(), data.clone())], &b.dir).await?;
+    let server = BenchServer::start(
+        Arc::new(store),
+        vec![("bench".into(), data.clone())],
+        &b.dir,
+    )
+    .await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients.max(4))
         .build()?;

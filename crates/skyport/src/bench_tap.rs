@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng};
 use skyport_server::{app, serve, AppState, Limits, ServerSettings};
-use skyport_store::{SqliteStore, Store};
+use skyport_store::{PostgresStore, SqliteStore, Store, Value};
 
 /// Images that get file and HDU rows, for DataLink.
 pub const FILE_ROWS: usize = 100_000;
@@ -46,6 +46,63 @@ pub struct TapBench {
     pub radius: f64,
     /// Work directory; an archive already there with enough rows is reused.
     pub dir: PathBuf,
+    /// A PostgreSQL database to run on instead of SQLite in `dir`.
+    pub database: Option<String>,
+}
+
+/// One synthetic ObsCore row: a position uniform on the sphere (|dec| ≤ 89°), a 0.2° square
+/// footprint, a time; the same sequence for a given seed on every backend.
+struct Synthetic {
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+/// The fields of a synthetic row.
+struct SyntheticRow {
+    id: String,
+    ra: f64,
+    dec: f64,
+    region: String,
+    t: f64,
+}
+
+impl Synthetic {
+    fn new() -> Synthetic {
+        Synthetic {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(139),
+        }
+    }
+
+    /// The `n`-th row (rows must be taken in order).
+    fn row(&mut self, n: usize) -> SyntheticRow {
+        let (ra, dec) = loop {
+            let ra: f64 = self.rng.random::<f64>() * 360.0;
+            let dec = (2.0 * self.rng.random::<f64>() - 1.0).asin().to_degrees();
+            if dec.abs() <= 89.0 {
+                break (ra, dec);
+            }
+        };
+        let (h, d) = (0.1, 0.1 / dec.to_radians().cos());
+        // DALI orientation: along the bottom edge RA decreases.
+        let region = format!(
+            "POLYGON ICRS {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6}",
+            (ra + d).rem_euclid(360.0),
+            dec - h,
+            (ra - d).rem_euclid(360.0),
+            dec - h,
+            (ra - d).rem_euclid(360.0),
+            dec + h,
+            (ra + d).rem_euclid(360.0),
+            dec + h
+        );
+        let t = 60000.0 + self.rng.random::<f64>() * 1000.0;
+        SyntheticRow {
+            id: format!("bench/{n:07}"),
+            ra,
+            dec,
+            region,
+            t,
+        }
+    }
 }
 
 fn fill(path: &Path, rows: usize) -> Result<()> {
@@ -64,36 +121,20 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
                s_ra, s_dec, s_fov, s_region, t_min, t_max, t_exptime, em_min, em_max, access_format)
              VALUES (?1, ?2, 'bench', 'image', 1, ?3, ?4, 0.28, ?5, ?6, ?6 + 0.0003472, 30, 5.4e-7, 7.0e-7, 'application/fits')",
         )?;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(139);
+        let mut synthetic = Synthetic::new();
+        for n in 0..have as usize {
+            synthetic.row(n);
+        }
         let mut n = have as usize;
         while n < rows {
-            let ra: f64 = rng.random::<f64>() * 360.0;
-            let dec = (2.0 * rng.random::<f64>() - 1.0).asin().to_degrees();
-            if dec.abs() > 89.0 {
-                continue;
-            }
-            let (h, d) = (0.1, 0.1 / dec.to_radians().cos());
-            // DALI orientation: along the bottom edge RA decreases.
-            let region = format!(
-                "POLYGON ICRS {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6} {:.6}",
-                (ra + d).rem_euclid(360.0),
-                dec - h,
-                (ra - d).rem_euclid(360.0),
-                dec - h,
-                (ra - d).rem_euclid(360.0),
-                dec + h,
-                (ra + d).rem_euclid(360.0),
-                dec + h
-            );
-            let id = format!("bench/{n:07}");
-            let t = 60000.0 + rng.random::<f64>() * 1000.0;
+            let r = synthetic.row(n);
             insert.execute(rusqlite::params![
-                format!("ivo://bench/bench?{id}"),
-                id,
-                ra,
-                dec,
-                region,
-                t
+                format!("ivo://bench/bench?{}", r.id),
+                r.id,
+                r.ra,
+                r.dec,
+                r.region,
+                r.t
             ])?;
             n += 1;
             if n % 200_000 == 0 {
@@ -106,6 +147,86 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
         "filled ObsCore with {rows} rows in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The same synthetic rows in a PostgreSQL archive, written with COPY in batches of 100,000
+/// (the GiST and B-tree indexes are maintained as for any insert); prints the COPY rate.
+async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<()> {
+    let have = store.count("ivoa", "ObsCore").await? as usize;
+    if have >= rows {
+        eprintln!("reusing {have} ObsCore rows in {}", store.target());
+        return Ok(());
+    }
+    let columns: Vec<String> = [
+        "obs_publisher_did",
+        "obs_id",
+        "obs_collection",
+        "dataproduct_type",
+        "calib_level",
+        "s_ra",
+        "s_dec",
+        "s_fov",
+        "s_region",
+        "t_min",
+        "t_max",
+        "t_exptime",
+        "em_min",
+        "em_max",
+        "access_format",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    let mut synthetic = Synthetic::new();
+    for n in 0..have {
+        synthetic.row(n);
+    }
+    let started = Instant::now();
+    let mut n = have;
+    while n < rows {
+        let end = (n + 100_000).min(rows);
+        let batch: Vec<Vec<Value>> = (n..end)
+            .map(|k| {
+                let r = synthetic.row(k);
+                vec![
+                    Value::Text(format!("ivo://bench/bench?{}", r.id)),
+                    Value::Text(r.id),
+                    Value::Text("bench".into()),
+                    Value::Text("image".into()),
+                    Value::Int(1),
+                    Value::Float(r.ra),
+                    Value::Float(r.dec),
+                    Value::Float(0.28),
+                    Value::Text(r.region),
+                    Value::Float(r.t),
+                    Value::Float(r.t + 0.0003472),
+                    Value::Float(30.0),
+                    Value::Float(5.4e-7),
+                    Value::Float(7.0e-7),
+                    Value::Text("application/fits".into()),
+                ]
+            })
+            .collect();
+        store
+            .insert_rows("ivoa", "ObsCore", columns.clone(), batch)
+            .await?;
+        n = end;
+        if n % 1_000_000 == 0 || n == rows {
+            let s = started.elapsed().as_secs_f64();
+            eprintln!(
+                "  {n} rows ({s:.0} s, COPY {:.0} rows/s)",
+                (n - have) as f64 / s
+            );
+        }
+    }
+    let copy = started.elapsed().as_secs_f64();
+    println!(
+        "COPY into ivoa.ObsCore (with its GiST and B-tree indexes): {} rows in {copy:.1} s = {:.0} rows/s",
+        rows - have,
+        (rows - have) as f64 / copy
+    );
+    store.analyze().await?;
     Ok(())
 }
 
@@ -185,18 +306,32 @@ async fn send(client: &reqwest::Client, base: &str, request: &Request) -> Result
 /// Runs the benchmark and prints its figures.
 pub async fn run(b: TapBench) -> Result<()> {
     std::fs::create_dir_all(&b.dir)?;
-    let db = b.dir.join("bench-tap.sqlite");
-    let store = SqliteStore::open(&db, b.clients.max(2))?;
-    store
-        .migrate(&skyport_schema::builtin_schemas())
-        .await
-        .context("migrating the benchmark archive")?;
-    tokio::task::spawn_blocking({
-        let db = db.clone();
-        let rows = b.rows;
-        move || fill(&db, rows).and_then(|()| fill_files(&db))
-    })
-    .await??;
+    let (store, backend): (Arc<dyn Store>, &str) = match &b.database {
+        Some(url) => {
+            let store = PostgresStore::connect(url, b.clients.max(2)).await?;
+            store
+                .migrate(&skyport_schema::builtin_schemas())
+                .await
+                .context("migrating the benchmark archive")?;
+            fill_postgres(&store, b.rows).await?;
+            (Arc::new(store), "PostgreSQL")
+        }
+        None => {
+            let db = b.dir.join("bench-tap.sqlite");
+            let store = SqliteStore::open(&db, b.clients.max(2))?;
+            store
+                .migrate(&skyport_schema::builtin_schemas())
+                .await
+                .context("migrating the benchmark archive")?;
+            tokio::task::spawn_blocking({
+                let db = db.clone();
+                let rows = b.rows;
+                move || fill(&db, rows).and_then(|()| fill_files(&db))
+            })
+            .await??;
+            (Arc::new(store), "SQLite")
+        }
+    };
     let server = BenchServer::start(store, Vec::new(), &b.dir).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients)
@@ -281,7 +416,7 @@ pub async fn run(b: TapBench) -> Result<()> {
         Service::Datalink => "DataLink, one ID per request".to_string(),
     };
     println!(
-        "{what} on {} ObsCore rows, {} clients, {:.1} s",
+        "{what} on {} ObsCore rows in {backend}, {} clients, {:.1} s",
         b.rows, b.clients, elapsed
     );
     println!("  requests   : {n} ({:.1} req/s)", n as f64 / elapsed);
@@ -311,14 +446,14 @@ pub struct BenchServer {
 impl BenchServer {
     /// Serves `store` (files below `roots`) with default limits; jobs and caches go in `dir`.
     pub async fn start(
-        store: SqliteStore,
+        store: Arc<dyn Store>,
         roots: Vec<(String, PathBuf)>,
         dir: &Path,
     ) -> Result<BenchServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = AppState::start(
-            Arc::new(store),
+            store,
             ServerSettings {
                 public_url: format!("http://{addr}"),
                 title: "bench".into(),

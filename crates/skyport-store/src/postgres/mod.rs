@@ -194,6 +194,15 @@ impl PostgresStore {
         self.reader_role.load(Ordering::Relaxed)
     }
 
+    /// Refreshes the planner's statistics of every table (after a bulk load).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        self.writer()
+            .await?
+            .batch_execute("ANALYZE")
+            .await
+            .map_err(backend)
+    }
+
     async fn writer(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.writer.get().await.map_err(pool_error)
     }
