@@ -72,22 +72,21 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 
 -- An ObsCore s_region (STC-S text) as a pgsphere polygon. Footprints are polygons; other
--- STC-S shapes are refused with an error rather than approximated.
--- Its search_path is fixed: the function is in an index expression, which logical replication's
--- apply worker evaluates with an empty search_path.
+-- STC-S shapes are refused with an error rather than approximated. The words after POLYGON
+-- (frame, reference position) are skipped; the numbers are handed to pgsphere's own parser in
+-- its degree notation, {(lon d, lat d), …}, which is twice as fast as building the polygon
+-- through arrays (it runs for every row written, for the GiST index, and for every candidate
+-- row a footprint search rechecks). Its search_path is fixed: the function is in an index
+-- expression, which logical replication's apply worker evaluates with an empty search_path.
 CREATE OR REPLACE FUNCTION skyport_region(t text) RETURNS spoly
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path FROM CURRENT AS $$
 DECLARE
-  words text[] := regexp_split_to_array(btrim(t), '\s+');
-  first int := 2;
+  body text := regexp_replace(t, '^\s*polygon(\s+[a-z][a-z0-9_]*)*\s+', '', 'i');
 BEGIN
-  IF upper(words[1]) <> 'POLYGON' THEN
+  IF body = t THEN
     RAISE EXCEPTION 'region % is not a POLYGON: PostgreSQL regions are polygons', quote_literal(t);
   END IF;
-  IF words[2] !~ '^[-+0-9.]' THEN
-    first := 3; -- a frame (ICRS, FK5 …)
-  END IF;
-  RETURN skyport_polygon_degrees(words[first:]::double precision[]);
+  RETURN ('{' || rtrim(regexp_replace(body, '(\S+)\s+(\S+)\s*', '(\1d,\2d),', 'g'), ',') || '}')::spoly;
 END $$;
 
 -- ADQL BOX (the same construction as skyport-sky's Shape::box_shape: great-circle edges
