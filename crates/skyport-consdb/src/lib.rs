@@ -2,6 +2,7 @@
 //! metrics and telemetry summaries) into the archive's records.
 
 pub mod ingest;
+pub mod schemas;
 
 pub use ingest::{
     build_record, default_bands, is_fits_name, Band, DataRoot, IngestError, IngestSettings,

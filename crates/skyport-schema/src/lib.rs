@@ -13,7 +13,7 @@ mod reserved;
 mod types;
 
 pub use model::{
-    Column, Constraint, ConstraintKind, DefaultValue, Index, Schema, SchemaVersion, Table,
+    Column, Constraint, ConstraintKind, DefaultValue, Index, Schema, SchemaVersion, Table, View,
 };
 pub use reserved::is_reserved;
 pub use types::{Datatype, VoType};

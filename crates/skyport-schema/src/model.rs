@@ -83,6 +83,20 @@ pub struct Table {
     /// overrides}}}`), newer Felis. Recorded by name; resolving them needs the other schema.
     #[serde(rename = "columnRefs", default)]
     pub column_refs: BTreeMap<String, BTreeMap<String, BTreeMap<String, IgnoredAny>>>,
+    /// When set, the table is a view over another table of its schema. Felis has no word for
+    /// this; the program loading a schema sets it (ConsDB's `visit1` is `exposure`).
+    #[serde(skip)]
+    pub view: Option<View>,
+}
+
+/// How a declared table is computed from another table of the same schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The table it reads.
+    pub base: String,
+    /// View columns read from a base column of another name: (view column, base column). A
+    /// view column neither renamed nor in the base table reads as NULL.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// A column of a table.

@@ -149,8 +149,46 @@ pub fn create_table(dialect: Dialect, schema: &str, table: &Table) -> String {
     )
 }
 
+/// CREATE VIEW for a table declared as a view of `base` (see [`skyport_schema::View`]): each
+/// declared column from the renamed base column, the same-named one, or NULL of its type.
+pub fn create_view(dialect: Dialect, schema: &str, table: &Table, base: &Table) -> String {
+    let renamed = table
+        .view
+        .as_ref()
+        .map(|v| v.renamed.as_slice())
+        .unwrap_or(&[]);
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let source = renamed
+                .iter()
+                .find(|(to, _)| to.eq_ignore_ascii_case(&c.name))
+                .map(|(_, from)| from.as_str())
+                .or_else(|| base.column(&c.name).map(|b| b.name.as_str()));
+            match source {
+                Some(from) => format!("{} AS {}", quote_ident(from), quote_ident(&c.name)),
+                None => format!(
+                    "CAST(NULL AS {}) AS {}",
+                    column_type(dialect, c),
+                    quote_ident(&c.name)
+                ),
+            }
+        })
+        .collect();
+    format!(
+        "CREATE VIEW {} AS SELECT {} FROM {}",
+        table_name(dialect, schema, &table.name),
+        columns.join(", "),
+        table_name(dialect, schema, &base.name)
+    )
+}
+
 /// CREATE INDEX IF NOT EXISTS statements for a table's declared indexes.
 pub fn create_indexes(dialect: Dialect, schema: &str, table: &Table) -> Vec<String> {
+    if table.view.is_some() {
+        return Vec::new();
+    }
     table
         .indexes
         .iter()

@@ -272,6 +272,26 @@ pub trait Store: Send + Sync {
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
 }
 
+/// The schema's views with their base tables.
+pub(crate) fn views(
+    schema: &Schema,
+) -> Result<Vec<(&skyport_schema::Table, &skyport_schema::Table)>, StoreError> {
+    schema
+        .tables
+        .iter()
+        .filter_map(|t| t.view.as_ref().map(|v| (t, v)))
+        .map(|(t, v)| {
+            schema
+                .table(&v.base)
+                .map(|base| (t, base))
+                .ok_or_else(|| StoreError::Migration {
+                    table: format!("{}.{}", schema.name, t.name),
+                    reason: format!("view of {}, which the schema does not declare", v.base),
+                })
+        })
+        .collect()
+}
+
 /// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).
 pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let parts = |s: &str| {

@@ -298,7 +298,11 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         created_tables: Vec::new(),
         added_columns: Vec::new(),
     };
-    for table in schema.tables.iter().filter(|t| !t.columns.is_empty()) {
+    for table in schema
+        .tables
+        .iter()
+        .filter(|t| !t.columns.is_empty() && t.view.is_none())
+    {
         let physical = format!("{}.{}", schema.name, table.name);
         if !table_exists(tx, &physical)? {
             tx.execute_batch(&ddl::create_table(DIALECT, &schema.name, table))
@@ -329,6 +333,22 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         for sql in ddl::create_indexes(DIALECT, &schema.name, table) {
             tx.execute_batch(&sql).map_err(backend)?;
         }
+    }
+    // Views last (their base tables exist now), made afresh so they follow new columns.
+    for (table, base) in crate::views(schema)? {
+        let physical = format!("{}.{}", schema.name, table.name);
+        if table_exists(tx, &physical)? {
+            return Err(StoreError::Migration {
+                table: physical,
+                reason: "declared as a view, but a table of that name exists".into(),
+            });
+        }
+        tx.execute_batch(&format!(
+            "DROP VIEW IF EXISTS {}; {}",
+            quote_ident(&physical),
+            ddl::create_view(DIALECT, &schema.name, table, base)
+        ))
+        .map_err(backend)?;
     }
     replace_tap_schema_rows(tx, schema)?;
     tx.execute(

@@ -46,7 +46,12 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
         let mut r = Row::default();
         r.push("schema_name", Value::Text(schema.name.clone()));
         r.push("table_name", Value::Text(qualified.clone()));
-        r.push("table_type", Value::Text("table".into()));
+        let kind = if table.view.is_some() {
+            "view"
+        } else {
+            "table"
+        };
+        r.push("table_type", Value::Text(kind.into()));
         r.push("utype", Value::Null);
         r.push("description", text(table.description.as_deref()));
         r.push("table_index", Value::opt_int(table.table_index));

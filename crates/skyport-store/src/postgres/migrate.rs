@@ -168,7 +168,11 @@ async fn migrate_schema(
     ))
     .await
     .map_err(backend)?;
-    for table in schema.tables.iter().filter(|t| !t.columns.is_empty()) {
+    for table in schema
+        .tables
+        .iter()
+        .filter(|t| !t.columns.is_empty() && t.view.is_none())
+    {
         let physical = format!("{}.{}", schema.name, table.name);
         if !table_exists(tx, &schema.name, &table.name).await? {
             tx.batch_execute(&ddl::create_table(DIALECT, &schema.name, table))
@@ -201,6 +205,30 @@ async fn migrate_schema(
         for sql in ddl::create_indexes(DIALECT, &schema.name, table) {
             tx.batch_execute(&sql).await.map_err(backend)?;
         }
+    }
+    // Views last (their base tables exist now), made afresh so they follow new columns.
+    for (table, base) in crate::views(schema)? {
+        let is_table = tx
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema=$1 AND table_name=$2 AND table_type='BASE TABLE'",
+                &[&schema.name, &table.name],
+            )
+            .await
+            .map_err(backend)?
+            .is_some();
+        if is_table {
+            return Err(StoreError::Migration {
+                table: format!("{}.{}", schema.name, table.name),
+                reason: "declared as a view, but a table of that name exists".into(),
+            });
+        }
+        tx.batch_execute(&format!(
+            "DROP VIEW IF EXISTS {name}; {}",
+            ddl::create_view(DIALECT, &schema.name, table, base),
+            name = ddl::table_name(DIALECT, &schema.name, &table.name)
+        ))
+        .await
+        .map_err(backend)?;
     }
     replace_tap_schema_rows(tx, schema).await?;
     tx.execute(
