@@ -68,7 +68,11 @@ pub enum ConsDbSchemaError {
 }
 
 /// A view of the ConsDB model: (view, base table, renamed columns (view, base)).
-type ViewDecl = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type ViewDecl = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 /// The views of the ConsDB model.
 const VIEWS: [ViewDecl; 2] = [

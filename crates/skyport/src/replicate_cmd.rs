@@ -13,8 +13,8 @@ use crate::config::{Config, Database};
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum ReplicateCommand {
-    /// Publish this archive's data schemas (run against the source database; needs
-    /// wal_level = logical there).
+    /// Publish this archive's data schemas — every schema skyport has migrated into it but
+    /// TAP_SCHEMA (run against the source database; needs wal_level = logical there).
     Publish {
         /// The source archive's configuration file.
         #[arg(long)]
@@ -79,10 +79,8 @@ pub async fn run(what: ReplicateCommand) -> Result<ExitCode> {
     match what {
         ReplicateCommand::Publish { config } => {
             let store = open(&config).await?;
-            let schemas: Vec<String> = skyport_schema::builtin_schemas()
-                .into_iter()
-                .map(|s| s.name)
-                .collect();
+            // Everything this archive holds (ConsDB schemas too, once migrated).
+            let schemas = store.migrated_schemas().await?;
             store.publish(&schemas).await?;
             println!(
                 "published {} as publication {}",

@@ -169,6 +169,21 @@ impl PostgresStore {
             .map_err(backend)
     }
 
+    /// The schemas migrated into this database so far (from skyport's version table).
+    pub async fn migrated_schemas(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.writer().await?;
+        client
+            .query(
+                "SELECT schema_name FROM public.skyport_schema_version ORDER BY schema_name",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(backend))
+            .collect()
+    }
+
     /// The name of this database (for a default subscription name).
     pub async fn database_name(&self) -> Result<String, StoreError> {
         let client = self.writer().await?;
