@@ -8,6 +8,7 @@
 //! the boundary as [`Value`]s.
 
 pub mod ddl;
+pub mod migration;
 pub mod postgres;
 pub mod spatial;
 mod sqlite;
@@ -236,10 +237,24 @@ pub trait Store: Send + Sync {
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
 
     /// Number of rows in a table.
-    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError>;
+    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            ddl::table_name(self.dialect(), schema, table)
+        );
+        let rows = self.query(sql, Vec::new()).await?;
+        rows.rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .map(|n| n.max(0) as u64)
+            .ok_or_else(|| StoreError::Backend("COUNT returned nothing".into()))
+    }
 
     /// Checks that the database answers (for VOSI availability).
-    async fn ping(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
+    }
 
     /// Starts a read-only query on a reader connection and returns once it is prepared (so
     /// errors in the SQL come back here, before any row); rows then arrive in batches. At most
@@ -270,26 +285,6 @@ pub trait Store: Send + Sync {
 
     /// Removes a stored job; false when there was none.
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
-}
-
-/// The schema's views with their base tables.
-pub(crate) fn views(
-    schema: &Schema,
-) -> Result<Vec<(&skyport_schema::Table, &skyport_schema::Table)>, StoreError> {
-    schema
-        .tables
-        .iter()
-        .filter_map(|t| t.view.as_ref().map(|v| (t, v)))
-        .map(|(t, v)| {
-            schema
-                .table(&v.base)
-                .map(|base| (t, base))
-                .ok_or_else(|| StoreError::Migration {
-                    table: format!("{}.{}", schema.name, t.name),
-                    reason: format!("view of {}, which the schema does not declare", v.base),
-                })
-        })
-        .collect()
 }
 
 /// Compares dotted version strings numerically (`1.10.0` > `1.9.2`).

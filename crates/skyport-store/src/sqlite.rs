@@ -273,7 +273,6 @@ fn insert_row(
 }
 
 fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep, StoreError> {
-    let ours = schema.version_string().to_string();
     let recorded: Option<String> = tx
         .query_row(
             "SELECT version FROM skyport_schema_version WHERE schema_name=?1",
@@ -282,27 +281,8 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         )
         .optional()
         .map_err(backend)?;
-    if let Some(found) = &recorded {
-        if crate::version_cmp(found, &ours).is_gt() {
-            return Err(StoreError::NewerSchema {
-                schema: schema.name.clone(),
-                found: found.clone(),
-                ours,
-            });
-        }
-    }
-    let mut step = MigrationStep {
-        schema: schema.name.clone(),
-        from_version: recorded.clone(),
-        to_version: ours.clone(),
-        created_tables: Vec::new(),
-        added_columns: Vec::new(),
-    };
-    for table in schema
-        .tables
-        .iter()
-        .filter(|t| !t.columns.is_empty() && t.view.is_none())
-    {
+    let mut step = crate::migration::start(schema, recorded)?;
+    for table in crate::migration::stored_tables(schema) {
         let physical = format!("{}.{}", schema.name, table.name);
         if !table_exists(tx, &physical)? {
             tx.execute_batch(&ddl::create_table(DIALECT, &schema.name, table))
@@ -310,16 +290,7 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
             step.created_tables.push(physical.clone());
         } else {
             let have = existing_columns(tx, &physical)?;
-            for column in &table.columns {
-                if have.iter().any(|h| h.eq_ignore_ascii_case(&column.name)) {
-                    continue;
-                }
-                if !column.nullable && column.value.is_none() {
-                    return Err(StoreError::Migration {
-                        table: physical.clone(),
-                        reason: format!("new column {} is NOT NULL without a default: existing rows would have no value", column.name),
-                    });
-                }
+            for column in crate::migration::missing_columns(&physical, table, &have)? {
                 let sql = format!(
                     "ALTER TABLE {} ADD COLUMN {}",
                     quote_ident(&physical),
@@ -335,7 +306,7 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         }
     }
     // Views last (their base tables exist now), made afresh so they follow new columns.
-    for (table, base) in crate::views(schema)? {
+    for (table, base) in crate::migration::views(schema)? {
         let physical = format!("{}.{}", schema.name, table.name);
         if table_exists(tx, &physical)? {
             return Err(StoreError::Migration {
@@ -354,7 +325,7 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
     tx.execute(
         "INSERT INTO skyport_schema_version (schema_name, version, applied_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(schema_name) DO UPDATE SET version=excluded.version, applied_at=excluded.applied_at",
-        rusqlite::params![schema.name, ours, chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()],
+        rusqlite::params![schema.name, step.to_version, chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()],
     )
     .map_err(backend)?;
     Ok(step)
@@ -508,15 +479,8 @@ impl Store for SqliteStore {
                 let mut stmt = tx
                     .prepare(&ddl::insert(DIALECT, &schema, &table, &names))
                     .map_err(backend)?;
+                crate::migration::check_widths(&columns, &rows)?;
                 for (n, row) in rows.iter().enumerate() {
-                    if row.len() != columns.len() {
-                        return Err(StoreError::Backend(format!(
-                            "row {} has {} values for {} columns",
-                            n + 1,
-                            row.len(),
-                            columns.len()
-                        )));
-                    }
                     stmt.execute(params_from_iter(row.iter())).map_err(|e| {
                         StoreError::Backend(format!(
                             "inserting into {schema}.{table}, row {}: {e}",
@@ -550,24 +514,6 @@ impl Store for SqliteStore {
             Ok(Rows { columns, rows: out })
         })
         .await
-    }
-
-    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {}",
-            ddl::table_name(DIALECT, schema, table)
-        );
-        let rows = self.query(sql, Vec::new()).await?;
-        rows.rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_i64)
-            .map(|n| n.max(0) as u64)
-            .ok_or_else(|| StoreError::Backend("COUNT returned nothing".into()))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {

@@ -3,10 +3,14 @@
 //! starts with scripts/pg-cluster, skyport serving the replica read-only with the same answers,
 //! and a later ingest at the source arriving at the replica. Needs `SKYPORT_PG_URL`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
+use common::{config, run_ok, serve, small_demo};
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 
 fn repo() -> PathBuf {
@@ -46,63 +50,6 @@ impl Drop for Cluster {
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn skyport(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run skyport")
-}
-
-fn ok(o: Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-    text
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-/// The demo config pointed at `url`, on its own port; `extra` goes into [database].
-fn config(demo: &Path, name: &str, url: &str, extra: &str) -> (PathBuf, String) {
-    let port = free_port();
-    let text: String = std::fs::read_to_string(demo.join("skyport.toml"))
-        .expect("config")
-        .lines()
-        .map(|l| {
-            if l.starts_with("listen = ") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else if l.starts_with("sqlite = ") {
-                format!("url = \"{url}\"\njobs = \"jobs-{name}\"\n{extra}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = demo.join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("write");
-    (path, format!("http://127.0.0.1:{port}"))
-}
-
 async fn tap(base: &str, query: &str) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
@@ -126,42 +73,40 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
         .expect("db");
     let replica_cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("tmp");
-    let demo = dir.path().join("demo");
-    let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["demo", "--small", "--build-only", "--dir"])
-        .arg(&demo)
-        .output()
-        .expect("demo");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let demo = small_demo(dir.path());
+    let (source_config, _) = config(&demo, "source", &format!("url = \"{}\"", source.url));
+    let (replica_config, replica_base) = config(
+        &demo,
+        "replica",
+        &format!(
+            "url = \"{}\"\njobs = \"jobs-replica\"\nread_only = true",
+            replica_cluster.url
+        ),
     );
-    let (source_config, _) = config(&demo, "source", &source.url, "");
-    let (replica_config, replica_base) =
-        config(&demo, "replica", &replica_cluster.url, "read_only = true");
-
-    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["ingest", "--config"])
-        .arg(&source_config)
-        .arg(demo.join("data"))
-        .output()
-        .expect("ingest"));
-    ok(skyport(&["replicate", "publish"], &source_config));
+    let os = OsStr::new;
+    run_ok(&[
+        os("ingest"),
+        os("--config"),
+        source_config.as_os_str(),
+        demo.join("data").as_os_str(),
+    ]);
+    run_ok(&[
+        os("replicate"),
+        os("publish"),
+        os("--config"),
+        source_config.as_os_str(),
+    ]);
     let name = "skyport_replica_test";
-    let subscribed = ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args([
-            "replicate",
-            "subscribe",
-            "--publisher",
-            &source.url,
-            "--name",
-            name,
-            "--config",
-        ])
-        .arg(&replica_config)
-        .output()
-        .expect("subscribe"));
+    let subscribed = run_ok(&[
+        os("replicate"),
+        os("subscribe"),
+        os("--publisher"),
+        os(&source.url),
+        os("--name"),
+        os(name),
+        os("--config"),
+        replica_config.as_os_str(),
+    ]);
     assert!(subscribed.contains("is replicating"), "{subscribed}");
 
     // The replica is read-only for skyport: ingest is refused there.
@@ -177,24 +122,8 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
         "{refused_text}"
     );
 
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_skyport"))
-            .args(["serve", "--config"])
-            .arg(&replica_config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
+    let server = serve(&replica_config, replica_base.clone()).await;
     let query = "SELECT obs_publisher_did, s_ra, s_dec, s_region FROM ivoa.ObsCore ORDER BY obs_publisher_did";
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    for _ in 0..200 {
-        let up = reqwest::get(format!("{replica_base}/tap/availability")).await;
-        if up.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let served = tap(&replica_base, query).await;
     // What the source holds, read straight from it.
     let source_rows = {
@@ -238,12 +167,12 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     // Ingest at the source arrives at the replica.
     let extra = demo.join("data/real/extra-m13.fits");
     std::fs::copy(repo().join("testdata/fits/pypi_astropy/m13.fits"), &extra).expect("copy");
-    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["ingest", "--config"])
-        .arg(&source_config)
-        .arg(&extra)
-        .output()
-        .expect("ingest more"));
+    run_ok(&[
+        os("ingest"),
+        os("--config"),
+        source_config.as_os_str(),
+        extra.as_os_str(),
+    ]);
     let mut arrived = false;
     for _ in 0..100 {
         if tap(
@@ -261,9 +190,12 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     assert!(arrived, "a new image reaches the replica");
     drop(server);
     // The slot on the source goes with the subscription, so the source database can be dropped.
-    ok(Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["replicate", "unsubscribe", "--name", name, "--config"])
-        .arg(&replica_config)
-        .output()
-        .expect("unsubscribe"));
+    run_ok(&[
+        os("replicate"),
+        os("unsubscribe"),
+        os("--name"),
+        os(name),
+        os("--config"),
+        replica_config.as_os_str(),
+    ]);
 }

@@ -3,85 +3,13 @@
 //! are served, with the same phases, by both; a job deleted through one is gone from the other.
 //! Needs `SKYPORT_PG_URL` (scripts/test starts a server); skipped otherwise.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::ffi::OsStr;
 use std::time::Duration;
 
+use common::{client, config, run_ok, serve, small_demo, Server};
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The demo's config, pointed at `url` with `jobs` as job directory and its own port.
-fn config(demo: &Path, url: &str, jobs: &Path, name: &str) -> (std::path::PathBuf, String) {
-    let port = free_port();
-    let text = std::fs::read_to_string(demo.join("skyport.toml")).expect("demo config");
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("listen = ") {
-                format!("listen = \"127.0.0.1:{port}\"")
-            } else if l.starts_with("sqlite = ") {
-                format!("url = \"{url}\"\njobs = {:?}", jobs.display().to_string())
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = demo.join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("write config");
-    (path, format!("http://127.0.0.1:{port}"))
-}
-
-async fn serve(config: &Path, base: String) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start skyport serve");
-    let server = Server { child, base };
-    let client = client();
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("{}/tap/availability", server.base))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{} did not come up", server.base)
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 /// Creates and starts a job at `endpoint` of `server`; returns its id.
 async fn submit(server: &Server, endpoint: &str, form: &[(&str, &str)]) -> String {
@@ -141,31 +69,21 @@ async fn two_servers_share_one_postgres_database() {
         .await
         .expect("db");
     let dir = tempfile::tempdir().expect("tmp");
-    let demo = dir.path().join("demo");
-    let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["demo", "--small", "--build-only", "--dir"])
-        .arg(&demo)
-        .output()
-        .expect("demo");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let demo = small_demo(dir.path());
     let jobs = dir.path().join("shared-jobs");
-    let (config_a, base_a) = config(&demo, &db.url, &jobs, "a");
-    let (config_b, base_b) = config(&demo, &db.url, &jobs, "b");
-    let ingested = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["ingest", "--config"])
-        .arg(&config_a)
-        .arg(demo.join("data"))
-        .output()
-        .expect("ingest");
-    assert!(
-        ingested.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ingested.stderr)
+    let database = format!(
+        "url = \"{}\"\njobs = {:?}",
+        db.url,
+        jobs.display().to_string()
     );
+    let (config_a, base_a) = config(&demo, "a", &database);
+    let (config_b, base_b) = config(&demo, "b", &database);
+    run_ok(&[
+        OsStr::new("ingest"),
+        OsStr::new("--config"),
+        config_a.as_os_str(),
+        demo.join("data").as_os_str(),
+    ]);
     let a = serve(&config_a, base_a).await;
     let b = serve(&config_b, base_b).await;
 

@@ -135,7 +135,6 @@ async fn migrate_schema(
     tx: &Transaction<'_>,
     schema: &Schema,
 ) -> Result<MigrationStep, StoreError> {
-    let ours = schema.version_string().to_string();
     let recorded: Option<String> = tx
         .query_opt(
             "SELECT version FROM public.skyport_schema_version WHERE schema_name=$1",
@@ -146,33 +145,14 @@ async fn migrate_schema(
         .map(|r| r.try_get(0))
         .transpose()
         .map_err(backend)?;
-    if let Some(found) = &recorded {
-        if crate::version_cmp(found, &ours).is_gt() {
-            return Err(StoreError::NewerSchema {
-                schema: schema.name.clone(),
-                found: found.clone(),
-                ours,
-            });
-        }
-    }
-    let mut step = MigrationStep {
-        schema: schema.name.clone(),
-        from_version: recorded.clone(),
-        to_version: ours.clone(),
-        created_tables: Vec::new(),
-        added_columns: Vec::new(),
-    };
+    let mut step = crate::migration::start(schema, recorded)?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         quote_ident(&schema.name)
     ))
     .await
     .map_err(backend)?;
-    for table in schema
-        .tables
-        .iter()
-        .filter(|t| !t.columns.is_empty() && t.view.is_none())
-    {
+    for table in crate::migration::stored_tables(schema) {
         let physical = format!("{}.{}", schema.name, table.name);
         if !table_exists(tx, &schema.name, &table.name).await? {
             tx.batch_execute(&ddl::create_table(DIALECT, &schema.name, table))
@@ -181,16 +161,7 @@ async fn migrate_schema(
             step.created_tables.push(physical.clone());
         } else {
             let have = existing_columns(tx, &schema.name, &table.name).await?;
-            for column in &table.columns {
-                if have.iter().any(|h| h.eq_ignore_ascii_case(&column.name)) {
-                    continue;
-                }
-                if !column.nullable && column.value.is_none() {
-                    return Err(StoreError::Migration {
-                        table: physical.clone(),
-                        reason: format!("new column {} is NOT NULL without a default: existing rows would have no value", column.name),
-                    });
-                }
+            for column in crate::migration::missing_columns(&physical, table, &have)? {
                 tx.batch_execute(&format!(
                     "ALTER TABLE {} ADD COLUMN {}",
                     ddl::table_name(DIALECT, &schema.name, &table.name),
@@ -207,7 +178,7 @@ async fn migrate_schema(
         }
     }
     // Views last (their base tables exist now), made afresh so they follow new columns.
-    for (table, base) in crate::views(schema)? {
+    for (table, base) in crate::migration::views(schema)? {
         let is_table = tx
             .query_opt(
                 "SELECT 1 FROM information_schema.tables WHERE table_schema=$1 AND table_name=$2 AND table_type='BASE TABLE'",
@@ -236,7 +207,7 @@ async fn migrate_schema(
          ON CONFLICT (schema_name) DO UPDATE SET version=excluded.version, applied_at=excluded.applied_at",
         &[
             &schema.name,
-            &ours,
+            &step.to_version,
             &chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
         ],
     )

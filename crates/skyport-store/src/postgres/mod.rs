@@ -385,24 +385,6 @@ impl Store for PostgresStore {
         Ok(Rows { columns, rows })
     }
 
-    async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {}",
-            ddl::table_name(DIALECT, schema, table)
-        );
-        let rows = self.query(sql, Vec::new()).await?;
-        rows.rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_i64)
-            .map(|n| n.max(0) as u64)
-            .ok_or_else(|| StoreError::Backend("COUNT returned nothing".into()))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.query("SELECT 1".into(), Vec::new()).await.map(|_| ())
-    }
-
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
         let client = self.reader().await?;
         stream::start(client, request).await

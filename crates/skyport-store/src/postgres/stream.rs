@@ -106,15 +106,8 @@ async fn copy_into(
         .map_err(backend)?;
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
+    crate::migration::check_widths(columns, rows)?;
     for (n, row) in rows.iter().enumerate() {
-        if row.len() != columns.len() {
-            return Err(StoreError::Backend(format!(
-                "row {} has {} values for {} columns",
-                n + 1,
-                row.len(),
-                columns.len()
-            )));
-        }
         let values: Vec<Param<'_>> = row.iter().map(Param).collect();
         writer
             .as_mut()

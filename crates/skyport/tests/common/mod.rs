@@ -1,0 +1,119 @@
+//! Shared by the tests that run `skyport` processes against PostgreSQL: a small demo archive,
+//! configs pointing at a database, and servers stopped when dropped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A `skyport serve` process, killed on drop.
+pub struct Server {
+    child: Child,
+    /// Its base URL.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that does not follow redirects (UWS answers with 303s).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Builds the small demo archive (SQLite) in `dir/demo` without serving it.
+pub fn small_demo(dir: &Path) -> PathBuf {
+    let demo = dir.join("demo");
+    let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["demo", "--small", "--build-only", "--dir"])
+        .arg(&demo)
+        .output()
+        .expect("demo");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    demo
+}
+
+/// The demo's config with its `sqlite = …` line replaced by `database` (the `[database]`
+/// lines: `url = …` and more) and its own port; written as `<name>.toml` beside the demo's.
+/// Returns the file and the server's base URL.
+pub fn config(demo: &Path, name: &str, database: &str) -> (PathBuf, String) {
+    let port = free_port();
+    let text: String = std::fs::read_to_string(demo.join("skyport.toml"))
+        .expect("demo config")
+        .lines()
+        .map(|l| {
+            if l.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else if l.starts_with("sqlite = ") {
+                database.to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = demo.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    (path, format!("http://127.0.0.1:{port}"))
+}
+
+/// Runs `skyport ARGS…` and returns its output, failing the test when it fails.
+pub fn run_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(args)
+        .output()
+        .expect("run skyport");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "skyport {args:?}: {text}");
+    text
+}
+
+/// Starts `skyport serve --config CONFIG` and waits until it answers.
+pub async fn serve(config: &Path, base: String) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start skyport serve");
+    let server = Server { child, base };
+    let client = client();
+    for _ in 0..300 {
+        if let Ok(r) = client
+            .get(format!("{}/tap/availability", server.base))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return server;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} did not come up", server.base)
+}
