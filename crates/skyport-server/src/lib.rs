@@ -114,6 +114,8 @@ pub struct ServerSettings {
     pub cache_dir: PathBuf,
     /// Certificates (PEM) trusted for https uploads besides the system's roots.
     pub upload_ca_pem: Option<Vec<u8>>,
+    /// Schemas the archive holds beyond the built-in ones (ConsDB's), queryable through TAP.
+    pub extra_schemas: Vec<skyport_schema::Schema>,
 }
 
 /// Shared state of the handlers.
@@ -157,6 +159,7 @@ impl AppState {
             limits.clone(),
             &settings.public_url,
             settings.upload_ca_pem.as_deref(),
+            &settings.extra_schemas,
         ));
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&store),

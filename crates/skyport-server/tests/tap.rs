@@ -732,3 +732,60 @@ async fn results_are_gzipped_when_the_client_accepts_it() {
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip magic");
 }
+
+#[tokio::test]
+async fn consdb_tables_and_views_are_queryable_when_the_archive_holds_them() {
+    use skyport_store::Value;
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _database) = common::test_store(dir.path()).await;
+    let consdb = skyport_consdb::schemas::builtin();
+    store.migrate(&consdb).await.expect("consdb schemas");
+    store
+        .insert_rows(
+            "cdb_latiss",
+            "exposure",
+            [
+                "exposure_id",
+                "exposure_name",
+                "day_obs",
+                "seq_num",
+                "controller",
+                "band",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![vec![
+                Value::Int(2024080100302),
+                Value::Text("AT_O_20240801_000302".into()),
+                Value::Int(20240801),
+                Value::Int(302),
+                Value::Text("O".into()),
+                Value::Text("r".into()),
+            ]],
+        )
+        .await
+        .expect("exposure");
+    let state = skyport_server::AppState::start(
+        store,
+        skyport_server::ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "consdb".into(),
+            roots: Vec::new(),
+            limits: Limits::default(),
+            jobs_dir: dir.path().join("jobs"),
+            cache_dir: dir.path().join("cache"),
+            upload_ca_pem: None,
+            extra_schemas: consdb,
+        },
+    )
+    .await
+    .expect("state");
+    let app = skyport_server::app(state);
+    let (status, _, body) = call(
+        &app,
+        get("/tap/sync?LANG=ADQL&FORMAT=csv&QUERY=SELECT%20visit_id%2C%20seq_num%2C%20band%20FROM%20cdb_latiss.visit1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "visit_id,seq_num,band\n2024080100302,302,r\n");
+}

@@ -462,6 +462,7 @@ impl BenchServer {
                 jobs_dir: dir.join("jobs"),
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
+                extra_schemas: Vec::new(),
             },
         )
         .await?;

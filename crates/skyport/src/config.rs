@@ -24,6 +24,12 @@ pub struct Config {
     /// `[limits]`
     #[serde(default)]
     pub limits: Limits,
+    /// `[consdb]`
+    #[serde(default)]
+    pub consdb: ConsDbSection,
+    /// The config file (not a key).
+    #[serde(skip)]
+    pub file: PathBuf,
     /// Directory of the config file (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -58,6 +64,18 @@ impl Default for ServerSection {
             upload_ca_file: None,
         }
     }
+}
+
+/// `[consdb]`: the Consolidated Database's schemas in this archive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsDbSection {
+    /// Create (and migrate) the `cdb_<instrument>` schemas, served through TAP.
+    #[serde(default)]
+    pub enabled: bool,
+    /// A directory of `cdb_*.yaml` Felis files to use instead of the seven that ship with
+    /// skyport (a new instrument is a new file).
+    pub schemas: Option<PathBuf>,
 }
 
 /// Which database holds the archive.
@@ -169,6 +187,7 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.file = path.to_path_buf();
         config.check().map_err(err)?;
         if let Some(file) = &config.server.upload_ca_file {
             let pem = std::fs::read(config.resolve(file)).map_err(|e| {
@@ -326,6 +345,25 @@ impl Config {
             .to_string()
     }
 
+    /// Every schema the archive holds: skyport's own, and the ConsDB ones when enabled.
+    pub fn schemas(&self) -> Result<Vec<skyport_schema::Schema>, ConfigError> {
+        let mut schemas = skyport_schema::builtin_schemas();
+        if self.consdb.enabled {
+            match &self.consdb.schemas {
+                None => schemas.extend(skyport_consdb::schemas::builtin()),
+                Some(dir) => schemas.extend(
+                    skyport_consdb::schemas::from_dir(&self.resolve(dir)).map_err(|e| {
+                        ConfigError {
+                            file: self.file.display().to_string(),
+                            message: format!("consdb.schemas: {e}"),
+                        }
+                    })?,
+                ),
+            }
+        }
+        Ok(schemas)
+    }
+
     /// The archive database.
     pub fn database(&self) -> Database {
         match (&self.database.url, &self.database.sqlite) {
@@ -385,6 +423,12 @@ impl Config {
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
+            extra_schemas: self
+                .schemas()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| s.name.starts_with("cdb_"))
+                .collect(),
         }
     }
 }
@@ -392,6 +436,41 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consdb_schemas_join_when_enabled() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+        let rest = "[archive]\nauthority = \"a\"\n[[archive.roots]]\nname = \"d\"\npath = \"data\"\ncollection = \"c\"\n";
+        let names = |extra: &str| {
+            let p = write(
+                dir.path(),
+                &format!("[database]\nsqlite = \"a.sqlite\"\n{extra}{rest}"),
+            );
+            Config::load(&p)
+                .and_then(|c| c.schemas())
+                .map(|s| s.into_iter().map(|s| s.name).collect::<Vec<_>>())
+        };
+        let plain = names("").expect("plain");
+        assert!(!plain.iter().any(|n| n.starts_with("cdb_")));
+        let with = names("[consdb]\nenabled = true\n").expect("consdb");
+        assert_eq!(with.iter().filter(|n| n.starts_with("cdb_")).count(), 7);
+        // A directory of one's own: only its instruments.
+        let own = dir.path().join("cdb");
+        std::fs::create_dir(&own).expect("mkdir");
+        let (file, text) = skyport_consdb::schemas::BUILTIN[0];
+        std::fs::write(own.join(file), text).expect("write");
+        let one = names("[consdb]\nenabled = true\nschemas = \"cdb\"\n").expect("dir");
+        assert_eq!(
+            one.iter()
+                .filter(|n| n.starts_with("cdb_"))
+                .collect::<Vec<_>>(),
+            ["cdb_latiss"]
+        );
+        let bad =
+            names("[consdb]\nenabled = true\nschemas = \"nowhere\"\n").expect_err("missing dir");
+        assert!(bad.to_string().contains("consdb.schemas"), "{bad}");
+    }
 
     #[test]
     fn one_database_is_named() {

@@ -30,7 +30,14 @@ use crate::{DaliError, Limits};
 /// The catalogue ADQL queries are resolved against: the built-in schemas and the store's
 /// spatial indexes.
 pub fn catalogue() -> Catalogue {
-    let mut cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+    catalogue_with(&[])
+}
+
+/// The catalogue of the built-in schemas and `extra` ones (ConsDB's).
+pub fn catalogue_with(extra: &[skyport_schema::Schema]) -> Catalogue {
+    let mut schemas = skyport_schema::builtin_schemas();
+    schemas.extend(extra.iter().cloned());
+    let mut cat = Catalogue::from_schemas(&schemas);
     for spec in skyport_store::spatial::spatial_indexes() {
         cat.set_spatial_index(
             spec.schema,
@@ -84,10 +91,11 @@ impl TapService {
         limits: Limits,
         public_url: &str,
         extra_ca_pem: Option<&[u8]>,
+        extra_schemas: &[skyport_schema::Schema],
     ) -> TapService {
         TapService {
             store,
-            catalogue: catalogue(),
+            catalogue: catalogue_with(extra_schemas),
             limits,
             public_url: public_url.to_string(),
             http: upload_client(extra_ca_pem),

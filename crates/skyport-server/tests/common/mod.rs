@@ -127,6 +127,7 @@ pub async fn fixture_with_files(
             jobs_dir,
             cache_dir: dir.path().join("cache"),
             upload_ca_pem,
+            extra_schemas: Vec::new(),
         },
     )
     .await
