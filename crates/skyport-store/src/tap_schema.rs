@@ -3,7 +3,8 @@
 
 use skyport_schema::{ConstraintKind, Schema};
 
-use crate::{Row, Value};
+use crate::ddl;
+use crate::{Dialect, Row, Value};
 
 /// The rows one schema contributes to each TAP_SCHEMA table.
 #[derive(Debug, Default, Clone)]
@@ -18,6 +19,52 @@ pub struct TapSchemaRows {
     pub keys: Vec<Row>,
     /// Rows for TAP_SCHEMA.key_columns.
     pub key_columns: Vec<Row>,
+}
+
+impl TapSchemaRows {
+    /// The rows by TAP_SCHEMA table, in the order they may be inserted.
+    pub fn by_table(self) -> [(&'static str, Vec<Row>); 5] {
+        [
+            ("schemas", self.schemas),
+            ("tables", self.tables),
+            ("columns", self.columns),
+            ("keys", self.keys),
+            ("key_columns", self.key_columns),
+        ]
+    }
+}
+
+/// The query giving a schema's display index: its recorded one, or the next free one. The
+/// schema name is parameter 1.
+pub fn schema_index_sql(dialect: Dialect) -> String {
+    let s = ddl::table_name(dialect, "TAP_SCHEMA", "schemas");
+    let p = ddl::placeholder(dialect, 1);
+    format!(
+        "SELECT CAST(COALESCE((SELECT schema_index FROM {s} WHERE schema_name={p}), \
+         (SELECT COALESCE(MAX(schema_index), 0) + 1 FROM {s})) AS BIGINT)"
+    )
+}
+
+/// The statements removing a schema's TAP_SCHEMA rows (keys first), each taking the schema
+/// name as parameter 1.
+pub fn delete_sql(dialect: Dialect) -> Vec<String> {
+    let t = |name: &str| ddl::table_name(dialect, "TAP_SCHEMA", name);
+    let p = ddl::placeholder(dialect, 1);
+    let owned_tables = format!(
+        "(SELECT table_name FROM {} WHERE schema_name={p})",
+        t("tables")
+    );
+    vec![
+        format!(
+            "DELETE FROM {} WHERE key_id IN (SELECT key_id FROM {} WHERE from_table IN {owned_tables})",
+            t("key_columns"),
+            t("keys")
+        ),
+        format!("DELETE FROM {} WHERE from_table IN {owned_tables}", t("keys")),
+        format!("DELETE FROM {} WHERE table_name IN {owned_tables}", t("columns")),
+        format!("DELETE FROM {} WHERE schema_name={p}", t("tables")),
+        format!("DELETE FROM {} WHERE schema_name={p}", t("schemas")),
+    ]
 }
 
 fn text(s: Option<&str>) -> Value {

@@ -8,7 +8,7 @@ use skyport_schema::Schema;
 
 use super::{backend, describe, insert_row, READER_ROLE};
 use crate::ddl::{self, quote_ident};
-use crate::tap_schema::{rows_for, TapSchemaRows};
+use crate::tap_schema;
 use crate::{MigrationStep, StoreError, POSTGRES_FUNCTIONS};
 
 use super::DIALECT;
@@ -217,47 +217,16 @@ async fn migrate_schema(
 }
 
 async fn replace_tap_schema_rows(tx: &Transaction<'_>, schema: &Schema) -> Result<(), StoreError> {
-    let t = |name: &str| ddl::table_name(DIALECT, "TAP_SCHEMA", name);
     let index: i64 = tx
-        .query_one(
-            &format!(
-                "SELECT COALESCE((SELECT schema_index FROM {s} WHERE schema_name=$1), \
-                 (SELECT COALESCE(MAX(schema_index), 0) + 1 FROM {s}))::bigint",
-                s = t("schemas")
-            ),
-            &[&schema.name],
-        )
+        .query_one(&tap_schema::schema_index_sql(DIALECT), &[&schema.name])
         .await
         .map_err(backend)?
         .try_get(0)
         .map_err(backend)?;
-    let owned_tables = format!(
-        "(SELECT table_name FROM {} WHERE schema_name=$1)",
-        t("tables")
-    );
-    for sql in [
-        format!("DELETE FROM {} WHERE key_id IN (SELECT key_id FROM {} WHERE from_table IN {owned_tables})", t("key_columns"), t("keys")),
-        format!("DELETE FROM {} WHERE from_table IN {owned_tables}", t("keys")),
-        format!("DELETE FROM {} WHERE table_name IN {owned_tables}", t("columns")),
-        format!("DELETE FROM {} WHERE schema_name=$1", t("tables")),
-        format!("DELETE FROM {} WHERE schema_name=$1", t("schemas")),
-    ] {
+    for sql in tap_schema::delete_sql(DIALECT) {
         tx.execute(&sql, &[&schema.name]).await.map_err(backend)?;
     }
-    let TapSchemaRows {
-        schemas,
-        tables,
-        columns,
-        keys,
-        key_columns,
-    } = rows_for(schema, index);
-    for (table, rows) in [
-        ("schemas", schemas),
-        ("tables", tables),
-        ("columns", columns),
-        ("keys", keys),
-        ("key_columns", key_columns),
-    ] {
+    for (table, rows) in tap_schema::rows_for(schema, index).by_table() {
         for row in &rows {
             insert_row(tx, "TAP_SCHEMA", table, row).await?;
         }
