@@ -173,8 +173,21 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A new job id: the creation time in microseconds (strictly increasing within a process)
+/// then 20 random bits. Ids of one server sort in creation order, so jobs created in the same
+/// millisecond still run in the order they were created (the queue is ordered by creation
+/// time, then id); the random part keeps servers sharing a store from ever making the same id.
 fn new_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = match LAST.fetch_update(
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+        |last| Some(now.max(last + 1)),
+    ) {
+        Ok(last) | Err(last) => now.max(last + 1),
+    };
+    format!("{micros:013x}{:05x}", rand::random::<u32>() & 0xf_ffff)
 }
 
 enum Outcome {
@@ -211,10 +224,13 @@ impl JobManager {
                 loop {
                     match worker.claim().await {
                         Ok(Some(job)) => worker.execute(job).await,
+                        // Jobs queued here wake a worker; on a shared store, jobs queued
+                        // by another server are found at the next poll.
                         Ok(None) => {
+                            let shared = worker.inner.store.is_shared();
                             tokio::select! {
                                 () = worker.inner.work.notified() => {}
-                                () = tokio::time::sleep(worker.inner.settings.poll) => {}
+                                () = tokio::time::sleep(worker.inner.settings.poll), if shared => {}
                             }
                         }
                         Err(e) => {
@@ -696,9 +712,14 @@ impl JobManager {
         }
     }
 
-    /// Returns when the running job `id` is no longer EXECUTING in the store (aborted or
-    /// deleted, perhaps through another server), and meanwhile records heartbeats.
+    /// On a shared store, returns when the running job `id` is no longer EXECUTING there
+    /// (aborted or deleted through another server), and meanwhile records heartbeats. On a
+    /// store of our own it never returns: aborts and deletes cancel the job directly.
     async fn watch_running(&self, id: &str) {
+        if !self.inner.store.is_shared() {
+            // Only this server changes the job: an abort or delete cancels it directly.
+            return std::future::pending().await;
+        }
         let beat_every = (self.inner.settings.lease / 3).max(self.inner.settings.poll);
         let mut last_beat = tokio::time::Instant::now();
         loop {
@@ -711,7 +732,7 @@ impl JobManager {
                     continue;
                 }
             }
-            if self.inner.store.is_shared() && last_beat.elapsed() >= beat_every {
+            if last_beat.elapsed() >= beat_every {
                 last_beat = tokio::time::Instant::now();
                 let beat = self
                     .edit(id, move |job| {
@@ -820,5 +841,19 @@ fn merge_parameters(job: &mut Job, parameters: Vec<Parameter>) {
             name,
             value: p.value,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_id;
+
+    #[test]
+    fn ids_sort_in_creation_order_and_do_not_repeat() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        assert!(ids
+            .iter()
+            .all(|i| i.len() == 18 && i.chars().all(|c| c.is_ascii_hexdigit())));
     }
 }
