@@ -27,9 +27,9 @@ pub struct Config {
     /// `[consdb]`
     #[serde(default)]
     pub consdb: ConsDbSection,
-    /// The config file (not a key).
+    /// The ConsDB schemas `[consdb]` asks for, read once at load (not a key).
     #[serde(skip)]
-    pub file: PathBuf,
+    pub consdb_schemas: Vec<skyport_schema::Schema>,
     /// Directory of the config file (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -187,8 +187,14 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        config.file = path.to_path_buf();
         config.check().map_err(err)?;
+        if config.consdb.enabled {
+            config.consdb_schemas = match &config.consdb.schemas {
+                None => skyport_consdb::schemas::builtin(),
+                Some(dir) => skyport_consdb::schemas::from_dir(&config.resolve(dir))
+                    .map_err(|e| err(format!("consdb.schemas: {e}")))?,
+            };
+        }
         if let Some(file) = &config.server.upload_ca_file {
             let pem = std::fs::read(config.resolve(file)).map_err(|e| {
                 err(format!(
@@ -346,22 +352,10 @@ impl Config {
     }
 
     /// Every schema the archive holds: skyport's own, and the ConsDB ones when enabled.
-    pub fn schemas(&self) -> Result<Vec<skyport_schema::Schema>, ConfigError> {
+    pub fn schemas(&self) -> Vec<skyport_schema::Schema> {
         let mut schemas = skyport_schema::builtin_schemas();
-        if self.consdb.enabled {
-            match &self.consdb.schemas {
-                None => schemas.extend(skyport_consdb::schemas::builtin()),
-                Some(dir) => schemas.extend(
-                    skyport_consdb::schemas::from_dir(&self.resolve(dir)).map_err(|e| {
-                        ConfigError {
-                            file: self.file.display().to_string(),
-                            message: format!("consdb.schemas: {e}"),
-                        }
-                    })?,
-                ),
-            }
-        }
-        Ok(schemas)
+        schemas.extend(self.consdb_schemas.iter().cloned());
+        schemas
     }
 
     /// The archive database.
@@ -423,12 +417,7 @@ impl Config {
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
-            extra_schemas: self
-                .schemas()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|s| s.name.starts_with("cdb_"))
-                .collect(),
+            extra_schemas: self.consdb_schemas.clone(),
         }
     }
 }
@@ -448,7 +437,7 @@ mod tests {
                 &format!("[database]\nsqlite = \"a.sqlite\"\n{extra}{rest}"),
             );
             Config::load(&p)
-                .and_then(|c| c.schemas())
+                .map(|c| c.schemas())
                 .map(|s| s.into_iter().map(|s| s.name).collect::<Vec<_>>())
         };
         let plain = names("").expect("plain");

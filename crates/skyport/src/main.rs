@@ -178,7 +178,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         ),
     };
     store
-        .migrate(&config.schemas()?)
+        .migrate(&config.schemas())
         .await
         .context("migrating the archive database")?;
     Ok(store)

@@ -54,7 +54,7 @@ async fn open(config: &Path) -> Result<PostgresStore> {
         .await
         .context("connecting to PostgreSQL")?;
     store
-        .migrate(&config.schemas()?)
+        .migrate(&config.schemas())
         .await
         .context("migrating the archive database")?;
     Ok(store)
