@@ -2,14 +2,17 @@
 //! `skyport_store::postgres::scratch`): the same behaviours the SQLite tests check, plus what
 //! only PostgreSQL has (the reader role, COPY, server-side cancellation).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{image, text};
 use skyport_schema::builtin_schemas;
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 use skyport_store::{
-    ColumnKind, ImageRecord, JobRow, PostgresStore, QueryRequest, Row, SqliteStore, Store,
-    StoreError, TempTable, UpsertOutcome, Value,
+    ColumnKind, JobRow, PostgresStore, QueryRequest, SqliteStore, Store, StoreError, TempTable,
+    UpsertOutcome, Value,
 };
 
 async fn open(label: &str) -> Option<(ScratchDatabase, PostgresStore)> {
@@ -29,67 +32,6 @@ async fn collect(store: &dyn Store, request: QueryRequest) -> Result<Vec<Vec<Val
         all.extend(batch?);
     }
     Ok(all)
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
-
-fn image(did: &str, hash: &str, ra: f64) -> ImageRecord {
-    let mut file = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("obs_collection", text("test")),
-        ("obs_id", text(did)),
-        ("root_name", text("data")),
-        ("rel_path", text(&format!("{did}.fits"))),
-        ("file_size", Value::Int(2880)),
-        ("content_sha256", text(hash)),
-        ("science_hdu", Value::Int(0)),
-        ("ingested_at", text("2026-11-20T01:02:03.5")),
-    ] {
-        file.push(c, v);
-    }
-    let mut hdu = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("hdu_index", Value::Int(0)),
-        ("kind", text("image")),
-        ("role", text("image")),
-        ("has_wcs", Value::Bool(true)),
-        ("header", text("SIMPLE  =                    T")),
-    ] {
-        hdu.push(c, v);
-    }
-    let mut obscore = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("obs_collection", text("test")),
-        ("obs_id", text(did)),
-        ("dataproduct_type", text("image")),
-        ("calib_level", Value::Int(1)),
-        ("s_ra", Value::Float(ra)),
-        ("s_dec", Value::Float(-30.0)),
-        (
-            "s_region",
-            text(&format!(
-                "POLYGON ICRS {} -30.5 {} -30.5 {} -29.5 {} -29.5",
-                ra - 0.5,
-                ra + 0.5,
-                ra + 0.5,
-                ra - 0.5
-            )),
-        ),
-    ] {
-        obscore.push(c, v);
-    }
-    ImageRecord {
-        publisher_did: did.into(),
-        content_sha256: hash.into(),
-        file,
-        hdus: vec![hdu],
-        obscore,
-    }
 }
 
 #[tokio::test]

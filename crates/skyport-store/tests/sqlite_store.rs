@@ -1,61 +1,15 @@
 //! The SQLite backend against a real database file.
 
+mod common;
+
+use common::{image, text};
 use skyport_schema::{builtin_schemas, Schema};
-use skyport_store::{ImageRecord, Row, SqliteStore, Store, StoreError, UpsertOutcome, Value};
+use skyport_store::{SqliteStore, Store, StoreError, UpsertOutcome, Value};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("archive.sqlite"), 2).expect("open");
     (dir, store)
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
-
-fn image(did: &str, hash: &str, ra: f64) -> ImageRecord {
-    let mut file = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("obs_collection", text("test")),
-        ("obs_id", text(did.rsplit('?').next().unwrap_or(did))),
-        ("root_name", text("data")),
-        ("rel_path", text(&format!("{did}.fits"))),
-        ("file_size", Value::Int(2880)),
-        ("content_sha256", text(hash)),
-        ("science_hdu", Value::Int(0)),
-        ("ingested_at", text("2026-11-20T00:00:00")),
-    ] {
-        file.push(c, v);
-    }
-    let mut hdu = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("hdu_index", Value::Int(0)),
-        ("kind", text("image")),
-        ("role", text("image")),
-        ("has_wcs", Value::Bool(true)),
-        ("header", text("SIMPLE  =                    T")),
-    ] {
-        hdu.push(c, v);
-    }
-    let mut obscore = Row::default();
-    for (c, v) in [
-        ("obs_publisher_did", text(did)),
-        ("obs_collection", text("test")),
-        ("obs_id", text(did)),
-        ("calib_level", Value::Int(1)),
-        ("s_ra", Value::Float(ra)),
-    ] {
-        obscore.push(c, v);
-    }
-    ImageRecord {
-        publisher_did: did.into(),
-        content_sha256: hash.into(),
-        file,
-        hdus: vec![hdu],
-        obscore,
-    }
 }
 
 #[tokio::test]

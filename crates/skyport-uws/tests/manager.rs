@@ -1,11 +1,14 @@
 //! The job manager against a real SQLite store, with a runner that sleeps for the number of
 //! milliseconds in its QUERY parameter and then writes a result file.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::finish;
 use skyport_store::{JobRow, SqliteStore, Store};
 use skyport_uws::{
     Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Progress,
@@ -74,19 +77,6 @@ fn p(name: &str, value: &str) -> Parameter {
         name: name.into(),
         value: value.into(),
     }
-}
-
-async fn finish(m: &JobManager, id: &str) -> Job {
-    for _ in 0..50 {
-        let j = m
-            .wait(id, Some(Duration::from_secs(2)), None)
-            .await
-            .expect("wait");
-        if j.phase().is_final() {
-            return j;
-        }
-    }
-    panic!("job {id} never finished")
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! runs, a blocking wait sees changes made elsewhere, and a job whose server stopped ends in
 //! ERROR once its heartbeat is stale. Needs `SKYPORT_PG_URL` (scripts/test starts a server).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::finish;
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 use skyport_store::{JobRow, PostgresStore, Store};
 use skyport_uws::{
@@ -125,19 +128,6 @@ fn query(ms: u64) -> Vec<Parameter> {
         name: "QUERY".into(),
         value: ms.to_string(),
     }]
-}
-
-async fn finish(m: &JobManager, id: &str) -> Job {
-    for _ in 0..100 {
-        let j = m
-            .wait(id, Some(Duration::from_secs(2)), None)
-            .await
-            .expect("wait");
-        if j.phase().is_final() {
-            return j;
-        }
-    }
-    panic!("job {id} never finished")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

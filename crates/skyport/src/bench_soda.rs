@@ -20,7 +20,7 @@ use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
 use skyport_fits::{write_mef, Card, HeaderValue, PlaneData, PlaneSpec};
 use skyport_store::{SqliteStore, Store};
 
-use crate::bench_tap::{percentile, BenchServer};
+use crate::bench_tap::{latency_summary, BenchServer};
 
 /// Options of the SODA benchmark.
 pub struct SodaBench {
@@ -286,13 +286,7 @@ pub async fn run(b: SodaBench) -> Result<()> {
             b.clients
         );
         println!("  requests : {n} ({:.1} req/s)", n as f64 / elapsed);
-        println!(
-            "  latency  : p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.9).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-        );
+        println!("  latency  : {}", latency_summary(&latencies));
         if let Some(kib) = peak_rss_kib() {
             println!(
                 "  peak RSS : {:.1} MiB (whole process, clients included)",

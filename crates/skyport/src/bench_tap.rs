@@ -280,6 +280,18 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// `p50 … ms, p90 … ms, p99 … ms, max … ms` of sorted latencies.
+pub fn latency_summary(sorted: &[Duration]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(sorted, 0.5)),
+        ms(percentile(sorted, 0.9)),
+        ms(percentile(sorted, 0.99)),
+        ms(sorted.last().copied().unwrap_or_default())
+    )
+}
+
 /// One benchmark request.
 #[derive(Clone)]
 enum Request {
@@ -424,13 +436,7 @@ pub async fn run(b: TapBench) -> Result<()> {
         "  rows/query : {:.1} on average",
         rows as f64 / n.max(1) as f64
     );
-    println!(
-        "  latency    : p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.9).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-    );
+    println!("  latency    : {}", latency_summary(&latencies));
     server.stop().await;
     Ok(())
 }

@@ -22,6 +22,18 @@ pub fn published(schemas: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Whether the database `client` is connected to has skyport's publication.
+async fn has_publication(client: &tokio_postgres::Client) -> Result<bool, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&PUBLICATION],
+        )
+        .await
+        .map_err(backend)?
+        .is_some())
+}
+
 /// A name safe as an unquoted PostgreSQL identifier.
 fn is_identifier(name: &str) -> bool {
     !name.is_empty()
@@ -57,14 +69,7 @@ impl PostgresStore {
                 "this server has wal_level = {level}; publishing needs wal_level = logical (postgresql.conf, then a restart)"
             )));
         }
-        let exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_publication WHERE pubname = $1",
-                &[&PUBLICATION],
-            )
-            .await
-            .map_err(backend)?
-            .is_some();
+        let exists = has_publication(&client).await?;
         let sql = if exists {
             format!("ALTER PUBLICATION {PUBLICATION} SET TABLES IN SCHEMA {list}")
         } else {
@@ -91,14 +96,7 @@ impl PostgresStore {
                 reason: describe(&e),
             })?;
         let task = tokio::spawn(connection);
-        let published = probe
-            .query_opt(
-                "SELECT 1 FROM pg_publication WHERE pubname = $1",
-                &[&PUBLICATION],
-            )
-            .await
-            .map_err(backend)?
-            .is_some();
+        let published = has_publication(&probe).await?;
         drop(probe);
         let _ = task.await;
         if !published {
