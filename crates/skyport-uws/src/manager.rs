@@ -4,9 +4,10 @@
 //! under the store's row lock ([`Store::edit_job`]), so a worker finishing a job and a client
 //! aborting it cannot both win, even on different servers. Workers claim QUEUED jobs from the
 //! store ([`Store::claim_job`]: `FOR UPDATE SKIP LOCKED` on PostgreSQL), oldest first, so any
-//! server sharing the database may run a job another created; a server running a job re-reads
-//! it every `poll` (an abort or delete sent to another server stops it) and records a
-//! heartbeat. Job files live in `dir`, which servers sharing a database must share too.
+//! server sharing the database may run a job another created. On a shared store a server
+//! also polls for work queued elsewhere, re-reads a running job every `poll` (an abort or
+//! delete sent to another server stops it) and records a heartbeat. Job files live in `dir`,
+//! which servers sharing a database must share too.
 //!
 //! A job left EXECUTING by a server that stopped ends in ERROR with a message saying so (a
 //! query may be expensive; re-running it unasked could surprise the owner): at start-up on a

@@ -19,11 +19,10 @@ use tokio_postgres::NoTls;
 use super::values::Param;
 use super::{backend, cells, describe};
 use crate::ddl::{self, quote_ident};
-use crate::stream::{Batch, ColumnKind, QueryRequest, RowStream, TempTable, BATCHES_IN_FLIGHT};
+use crate::stream::{
+    Batch, ColumnKind, QueryRequest, RowStream, TempTable, BATCHES_IN_FLIGHT, BATCH_ROWS,
+};
 use crate::{Dialect, StoreError, Value};
-
-/// Rows fetched from the portal per round trip (and sent per batch).
-pub(crate) const BATCH_ROWS: usize = crate::stream::BATCH_ROWS;
 
 fn sql_type(kind: ColumnKind) -> &'static str {
     match kind {
