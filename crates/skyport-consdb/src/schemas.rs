@@ -6,10 +6,11 @@
 //! Felis declares `visit1` and `ccdvisit1` as tables, but in ConsDB they are views over
 //! `exposure` and `ccdexposure` (one visit per exposure: `visit_id` is the `exposure_id`,
 //! `ccdvisit_id` the `ccdexposure_id`), as in Rubin's own database; [`mark_views`] says so.
+//! Every stored table gets a history table ([`add_history`]).
 
 use std::path::Path;
 
-use skyport_schema::{Schema, SchemaError, View};
+use skyport_schema::{history, Schema, SchemaError, View};
 
 /// The schema files that ship with skyport: (file name, text).
 pub const BUILTIN: [(&str, &str); 7] = [
@@ -106,6 +107,23 @@ pub fn mark_views(schema: &mut Schema) {
     }
 }
 
+/// Gives every stored table of the schema a history table (`<table>_history`): no write to
+/// ConsDB destroys a value (see [`skyport_schema::history`]).
+pub fn add_history(schema: &mut Schema) {
+    let histories: Vec<_> = schema
+        .tables
+        .iter()
+        .filter(|t| t.history_of.is_none() && !t.columns.is_empty())
+        .filter(|t| {
+            schema
+                .table(&format!("{}{}", t.name, history::SUFFIX))
+                .is_none()
+        })
+        .filter_map(history::history_table)
+        .collect();
+    schema.tables.extend(histories);
+}
+
 /// Parses one ConsDB schema file.
 pub fn parse(text: &str, file: &str) -> Result<Schema, ConsDbSchemaError> {
     let mut schema = Schema::from_yaml(text, file)?;
@@ -116,6 +134,7 @@ pub fn parse(text: &str, file: &str) -> Result<Schema, ConsDbSchemaError> {
         });
     }
     mark_views(&mut schema);
+    add_history(&mut schema);
     Ok(schema)
 }
 

@@ -8,6 +8,7 @@
 //! This crate is pure: it parses YAML text that the caller has read, validates it, and answers
 //! questions about it (VOTable types, units, keys). It does no I/O.
 
+pub mod history;
 mod model;
 mod reserved;
 mod types;

@@ -87,6 +87,10 @@ pub struct Table {
     /// this; the program loading a schema sets it (ConsDB's `visit1` is `exposure`).
     #[serde(skip)]
     pub view: Option<View>,
+    /// When set, the table keeps every version of the named table of its schema (see
+    /// [`crate::history`]); the store fills it from that table's writes.
+    #[serde(skip)]
+    pub history_of: Option<String>,
 }
 
 /// How a declared table is computed from another table of the same schema.

@@ -8,6 +8,7 @@
 //! the boundary as [`Value`]s.
 
 pub mod ddl;
+pub mod history;
 pub mod migration;
 pub mod postgres;
 pub mod spatial;
@@ -111,6 +112,26 @@ pub struct Rows {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// One SQL statement of a write transaction, with its parameters (placeholders as
+/// [`ddl::placeholder`] writes them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The SQL text.
+    pub sql: String,
+    /// Its parameters, in placeholder order.
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    /// A statement with parameters.
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
 /// Everything one ingested image contributes, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct ImageRecord {
@@ -198,6 +219,10 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// A write broke a constraint of the table (a duplicate key, a missing required value, a
+    /// dangling reference); nothing was written.
+    #[error("{0}")]
+    Constraint(String),
     /// An error from the database engine.
     #[error("database error: {0}")]
     Backend(String),
@@ -232,6 +257,13 @@ pub trait Store: Send + Sync {
         columns: Vec<String>,
         rows: Vec<Vec<Value>>,
     ) -> Result<u64, StoreError>;
+
+    /// Runs `statements` in order in one transaction on the writer: all or nothing. Every
+    /// row version they make in a history table is recorded as written by `author`. Returns
+    /// the number of rows each statement affected. A statement failing a constraint comes back
+    /// as [`StoreError::Constraint`], naming the statement by its position (from 1).
+    async fn write(&self, author: &str, statements: Vec<Statement>)
+        -> Result<Vec<u64>, StoreError>;
 
     /// Runs a read-only query on a reader connection.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;

@@ -42,9 +42,77 @@ const JOB_COLUMNS: &str = "id, created, phase, service, document";
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
+/// What the writer's history triggers record about the write in progress (see
+/// [`crate::history`]): set by [`Store::write`] for its transaction, cleared after.
+#[derive(Debug, Default)]
+struct WriteSession {
+    /// The transaction's time, ISO 8601 with microseconds.
+    time: Option<String>,
+    /// Who writes.
+    author: Option<String>,
+    /// The last time handed out, in microseconds since 1970, so times never repeat or go back.
+    last_micros: i64,
+}
+
+impl WriteSession {
+    fn begin(&mut self, author: &str) {
+        let now = chrono::Utc::now()
+            .timestamp_micros()
+            .max(self.last_micros + 1);
+        self.last_micros = now;
+        self.time = chrono::DateTime::from_timestamp_micros(now)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+        self.author = Some(author.to_string());
+    }
+
+    fn end(&mut self) {
+        self.time = None;
+        self.author = None;
+    }
+}
+
+fn lock_session(session: &Mutex<WriteSession>) -> std::sync::MutexGuard<'_, WriteSession> {
+    match session.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// `skyport_write_time()` and `skyport_write_author()` for the history triggers.
+fn register_session(conn: &Connection, session: &Arc<Mutex<WriteSession>>) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8;
+    let s = Arc::clone(session);
+    conn.create_scalar_function("skyport_write_time", 0, flags, move |_| {
+        Ok(lock_session(&s).time.clone())
+    })?;
+    let s = Arc::clone(session);
+    conn.create_scalar_function("skyport_write_author", 0, flags, move |_| {
+        Ok(lock_session(&s)
+            .author
+            .clone()
+            .unwrap_or_else(|| "skyport".to_string()))
+    })
+}
+
+/// The SQLite error of a broken constraint, as [`StoreError::Constraint`].
+fn statement_error(n: usize, e: rusqlite::Error) -> StoreError {
+    let constraint = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+    );
+    let message = format!("statement {n}: {e}");
+    if constraint {
+        StoreError::Constraint(message)
+    } else {
+        StoreError::Backend(message)
+    }
+}
+
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     path: PathBuf,
+    session: Arc<Mutex<WriteSession>>,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
@@ -102,6 +170,8 @@ impl SqliteStore {
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
             .map_err(open_err)?;
         crate::sqlite_functions::register(&writer).map_err(open_err)?;
+        let session = Arc::new(Mutex::new(WriteSession::default()));
+        register_session(&writer, &session).map_err(open_err)?;
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
@@ -117,6 +187,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            session,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(pool)),
             permits: Arc::new(Semaphore::new(readers)),
@@ -321,6 +392,20 @@ fn migrate_schema(tx: &Transaction<'_>, schema: &Schema) -> Result<MigrationStep
         ))
         .map_err(backend)?;
     }
+    for (base, history) in crate::history::pairs(schema) {
+        let physical = format!("{}.{}", schema.name, history.name);
+        if step.created_tables.contains(&physical) {
+            tx.execute_batch(&crate::history::seed(DIALECT, &schema.name, base, history))
+                .map_err(backend)?;
+        }
+        tx.execute_batch(&crate::history::triggers(
+            DIALECT,
+            &schema.name,
+            base,
+            history,
+        ))
+        .map_err(backend)?;
+    }
     replace_tap_schema_rows(tx, schema)?;
     tx.execute(
         "INSERT INTO skyport_schema_version (schema_name, version, applied_at) VALUES (?1, ?2, ?3)
@@ -464,6 +549,38 @@ impl Store for SqliteStore {
             }
             tx.commit().map_err(backend)?;
             Ok(rows.len() as u64)
+        })
+        .await
+    }
+
+    async fn write(
+        &self,
+        author: &str,
+        statements: Vec<crate::Statement>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let author = author.to_string();
+        let session = Arc::clone(&self.session);
+        self.with_writer(move |conn| {
+            lock_session(&session).begin(&author);
+            let outcome = (|| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(backend)?;
+                let mut counts = Vec::with_capacity(statements.len());
+                for (n, statement) in statements.iter().enumerate() {
+                    let mut prepared = tx
+                        .prepare_cached(&statement.sql)
+                        .map_err(|e| statement_error(n + 1, e))?;
+                    let count = prepared
+                        .execute(params_from_iter(statement.params.iter()))
+                        .map_err(|e| statement_error(n + 1, e))?;
+                    counts.push(count as u64);
+                }
+                tx.commit().map_err(backend)?;
+                Ok(counts)
+            })();
+            lock_session(&session).end();
+            outcome
         })
         .await
     }

@@ -201,6 +201,25 @@ async fn migrate_schema(
         .await
         .map_err(backend)?;
     }
+    for (base, history) in crate::history::pairs(schema) {
+        let physical = format!("{}.{}", schema.name, history.name);
+        if step.created_tables.contains(&physical) {
+            tx.batch_execute(&crate::history::seed(DIALECT, &schema.name, base, history))
+                .await
+                .map_err(backend)?;
+        }
+        tx.batch_execute(&crate::history::triggers(
+            DIALECT,
+            &schema.name,
+            base,
+            history,
+        ))
+        .await
+        .map_err(|e| StoreError::Migration {
+            table: format!("{}.{}", schema.name, base.name),
+            reason: format!("cannot create its history triggers: {}", describe(&e)),
+        })?;
+    }
     replace_tap_schema_rows(tx, schema).await?;
     tx.execute(
         "INSERT INTO public.skyport_schema_version (schema_name, version, applied_at) VALUES ($1, $2, $3)

@@ -69,6 +69,16 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The error of the `n`-th statement of a write; a broken constraint (SQLSTATE class 23) as
+/// [`StoreError::Constraint`].
+fn statement_error(n: usize, e: &tokio_postgres::Error) -> StoreError {
+    let message = format!("statement {n}: {}", describe(e));
+    match e.code() {
+        Some(code) if code.code().starts_with("23") => StoreError::Constraint(message),
+        _ => StoreError::Backend(message),
+    }
+}
+
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => backend(e),
@@ -363,6 +373,35 @@ impl Store for PostgresStore {
         let n = stream::copy_in(&tx, schema, table, &columns, &rows).await?;
         tx.commit().await.map_err(backend)?;
         Ok(n)
+    }
+
+    async fn write(
+        &self,
+        author: &str,
+        statements: Vec<crate::Statement>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut client = self.writer().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(
+            "SELECT set_config($1, $2, true)",
+            &[&crate::history::AUTHOR_SETTING, &author],
+        )
+        .await
+        .map_err(backend)?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for (n, statement) in statements.iter().enumerate() {
+            let prepared = tx
+                .prepare_cached(&statement.sql)
+                .await
+                .map_err(|e| statement_error(n + 1, &e))?;
+            let count = tx
+                .execute_raw(&prepared, self::params(&statement.params))
+                .await
+                .map_err(|e| statement_error(n + 1, &e))?;
+            counts.push(count);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(counts)
     }
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
