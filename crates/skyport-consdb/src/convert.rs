@@ -1,0 +1,206 @@
+//! JSON values of REST bodies to stored values, checked against the column's Felis type: an
+//! integer column takes integral numbers (or their text), a float column any number, a boolean
+//! column true/false, a text column a string (within its length), a timestamp column ISO 8601
+//! text (ConsDB's timestamps are TAI, written as astropy's `isot` form).
+
+use serde_json::Value as Json;
+use skyport_schema::{Column, Datatype};
+use skyport_store::Value;
+
+/// The canonical stored form of timestamps: ISO 8601 without zone, microseconds at most.
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+/// Parses ISO 8601 date-time text (`T` or blank between date and time, optional fraction,
+/// optional trailing `Z`, or a date alone) into the canonical form.
+pub fn timestamp(text: &str) -> Option<String> {
+    let t = text.trim().trim_end_matches('Z');
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+    .or_else(|| {
+        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .map(|d| d.format(TIMESTAMP_FORMAT).to_string())
+}
+
+fn describe(json: &Json) -> String {
+    let kind = match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    };
+    format!("{kind} ({json})")
+}
+
+/// The stored value of `json` for `column`, or why it does not fit.
+pub fn to_value(column: &Column, json: &Json) -> Result<Value, String> {
+    let wrong = || {
+        format!(
+            "column {} takes {}, not {}",
+            column.name,
+            expectation(column),
+            describe(json)
+        )
+    };
+    if json.is_null() {
+        return if column.nullable {
+            Ok(Value::Null)
+        } else {
+            Err(format!("column {} may not be null", column.name))
+        };
+    }
+    Ok(match column.datatype {
+        Datatype::Boolean => match json {
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+                Value::Bool(n.as_i64() == Some(1))
+            }
+            _ => return Err(wrong()),
+        },
+        Datatype::Byte | Datatype::Short | Datatype::Int | Datatype::Long => {
+            let i = match json {
+                Json::Number(n) => n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                }),
+                Json::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(wrong)?;
+            let fits = match column.datatype {
+                Datatype::Byte => i8::try_from(i).is_ok() || u8::try_from(i).is_ok(),
+                Datatype::Short => i16::try_from(i).is_ok(),
+                Datatype::Int => i32::try_from(i).is_ok(),
+                _ => true,
+            };
+            if !fits {
+                return Err(format!(
+                    "column {}: {i} is out of range for {}",
+                    column.name,
+                    expectation(column)
+                ));
+            }
+            Value::Int(i)
+        }
+        Datatype::Float | Datatype::Double => match json {
+            Json::Number(n) => Value::Float(n.as_f64().ok_or_else(wrong)?),
+            Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "nan" => Value::Null,
+                other => Value::Float(other.parse::<f64>().map_err(|_| wrong())?),
+            },
+            _ => return Err(wrong()),
+        },
+        Datatype::Timestamp => match json {
+            Json::String(s) => Value::Text(timestamp(s).ok_or_else(wrong)?),
+            _ => return Err(wrong()),
+        },
+        Datatype::Char | Datatype::String | Datatype::Unicode | Datatype::Text => match json {
+            Json::String(s) => {
+                if let Some(n) = column.length {
+                    if s.chars().count() > n as usize {
+                        return Err(format!(
+                            "column {} holds at most {n} characters, got {}",
+                            column.name,
+                            s.chars().count()
+                        ));
+                    }
+                }
+                Value::Text(s.clone())
+            }
+            _ => return Err(wrong()),
+        },
+        Datatype::Binary => {
+            return Err(format!(
+                "column {} is binary and cannot be written over REST",
+                column.name
+            ))
+        }
+    })
+}
+
+fn expectation(column: &Column) -> &'static str {
+    match column.datatype {
+        Datatype::Boolean => "a boolean",
+        Datatype::Byte => "an 8-bit integer",
+        Datatype::Short => "a 16-bit integer",
+        Datatype::Int => "a 32-bit integer",
+        Datatype::Long => "a 64-bit integer",
+        Datatype::Float | Datatype::Double => "a number",
+        Datatype::Timestamp => "an ISO 8601 timestamp",
+        Datatype::Binary => "binary data",
+        _ => "a string",
+    }
+}
+
+/// The JSON of a stored value read back for `column` (SQLite returns booleans as integers).
+pub fn to_json(column: Option<&Column>, value: &Value) -> Json {
+    match (value, column.map(|c| c.datatype)) {
+        (Value::Null, _) => Json::Null,
+        (Value::Int(i), Some(Datatype::Boolean)) => Json::Bool(*i != 0),
+        (Value::Bool(b), _) => Json::Bool(*b),
+        (Value::Int(i), _) => Json::from(*i),
+        (Value::Float(f), _) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        (Value::Text(s), _) => Json::String(s.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn column(datatype: &str, nullable: bool) -> Column {
+        let yaml = format!(
+            "name: s\ntables:\n- name: t\n  columns:\n  - {{name: c, datatype: {datatype}, length: 4, nullable: {nullable}}}\n"
+        );
+        let schema = skyport_schema::Schema::from_yaml(&yaml, "t").expect("schema");
+        schema.tables[0].columns[0].clone()
+    }
+
+    #[test]
+    fn values_are_checked_against_their_column() {
+        assert_eq!(to_value(&column("int", true), &json!(5)), Ok(Value::Int(5)));
+        assert_eq!(
+            to_value(&column("int", true), &json!(5.0)),
+            Ok(Value::Int(5))
+        );
+        assert!(to_value(&column("int", true), &json!(5.5)).is_err());
+        assert!(to_value(&column("int", true), &json!(3_000_000_000i64)).is_err());
+        assert_eq!(
+            to_value(&column("long", true), &json!(3_000_000_000i64)),
+            Ok(Value::Int(3_000_000_000))
+        );
+        assert_eq!(
+            to_value(&column("double", true), &json!(2)),
+            Ok(Value::Float(2.0))
+        );
+        assert!(to_value(&column("double", false), &json!(null)).is_err());
+        assert_eq!(
+            to_value(&column("double", true), &json!(null)),
+            Ok(Value::Null)
+        );
+        assert!(to_value(&column("char", true), &json!("abcde")).is_err());
+        assert_eq!(
+            to_value(&column("boolean", true), &json!(true)),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            to_value(
+                &column("timestamp", true),
+                &json!("2024-08-01T03:04:05.25Z")
+            ),
+            Ok(Value::Text("2024-08-01T03:04:05.250".into()))
+        );
+        assert!(to_value(&column("timestamp", true), &json!("yesterday")).is_err());
+    }
+}

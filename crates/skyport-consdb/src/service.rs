@@ -1,0 +1,476 @@
+//! The ConsDB operations behind the REST API (wire-compatible with Rubin's pqserver), free of
+//! HTTP: inserts and upserts of observation rows (by day_obs/seq_num, by observation id, in
+//! bulk), flexible metadata, whole observations (current or as of a past time) and the schema
+//! listings. Where pqserver is unsafe, this is stricter, and says so in `docs/consdb.md`:
+//! every request is one transaction; an upsert changes only the columns it names; NULL can be
+//! written to a nullable column; values are checked against their column types before anything
+//! is written.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use skyport_schema::{Schema, Table};
+use skyport_store::ddl::{placeholder, quote_ident, table_name};
+use skyport_store::{Dialect, Statement, Store, Value};
+
+use crate::catalog::{self, Catalog};
+use crate::convert::to_value;
+use crate::error::ConsDbError;
+use crate::write::{self, OnConflict, RowSet};
+
+/// How an insert names its observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `/by_seq_num/{day_obs}/{seq_num}[/{detector}]`.
+    BySeqNum {
+        /// Day of observation (YYYYMMDD).
+        day_obs: i64,
+        /// Sequence number.
+        seq_num: i64,
+        /// Detector, for per-detector tables.
+        detector: Option<i64>,
+    },
+    /// `/obs/{obs_id}`: the table's natural id.
+    ObsId(i64),
+}
+
+/// What an insert reports back (pqserver's response fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    /// Instrument, lower case.
+    pub instrument: String,
+    /// `[day_obs, seq_num(, detector)]`, the obs id, or the list of bulk ids.
+    pub obs_id: Json,
+    /// The table, qualified (single inserts) or as the URL named it (bulk).
+    pub table: String,
+}
+
+/// The ConsDB service over a store.
+pub struct ConsDb {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) catalog: Catalog,
+}
+
+/// The parent table and id column that rows of `table` refer to for their day_obs/seq_num
+/// (and detector): exposure-level tables look up `exposure`, detector-level ones `ccdexposure`.
+fn parent_of(table: &Table) -> (&'static str, &'static str) {
+    if table.column("detector").is_some() && table.column("exposure_id").is_none() {
+        ("ccdexposure", "ccdexposure_id")
+    } else {
+        ("exposure", "exposure_id")
+    }
+}
+
+/// The day_obs/seq_num(/detector) of a parent row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys {
+    pub(crate) day_obs: i64,
+    pub(crate) seq_num: i64,
+    pub(crate) detector: Option<i64>,
+}
+
+impl ConsDb {
+    /// The service over `store`, serving the ConsDB `schemas` (already migrated).
+    pub fn new(store: Arc<dyn Store>, schemas: &[Schema]) -> ConsDb {
+        ConsDb {
+            store,
+            catalog: Catalog::new(schemas),
+        }
+    }
+
+    /// The instruments and their schemas.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.store.dialect()
+    }
+
+    pub(crate) fn p(&self, n: usize) -> String {
+        placeholder(self.dialect(), n)
+    }
+
+    /// Every table and view of an instrument, qualified, history tables included.
+    pub fn tables(&self, instrument: &str) -> Result<Vec<String>, ConsDbError> {
+        let (_, schema) = self.catalog.instrument(instrument)?;
+        Ok(schema
+            .tables
+            .iter()
+            .map(|t| format!("{}.{}", schema.name, t.name))
+            .collect())
+    }
+
+    /// The columns of a table: (name, SQL type, description).
+    pub fn columns(
+        &self,
+        instrument: &str,
+        table: &str,
+    ) -> Result<Vec<(String, String, Option<String>)>, ConsDbError> {
+        let (_, schema) = self.catalog.instrument(instrument)?;
+        let t = self.any_table(schema, table)?;
+        Ok(t.columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    skyport_store::ddl::column_type(Dialect::Postgres, c),
+                    c.description.clone(),
+                )
+            })
+            .collect())
+    }
+
+    fn any_table<'a>(&self, schema: &'a Schema, name: &str) -> Result<&'a Table, ConsDbError> {
+        let lower = name.to_ascii_lowercase();
+        let bare = lower
+            .strip_prefix(&format!("{}.", schema.name))
+            .unwrap_or(&lower);
+        schema
+            .tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(bare))
+            .ok_or_else(|| {
+                ConsDbError::bad_value(
+                    "table",
+                    format!("{}.{bare}", schema.name),
+                    schema
+                        .tables
+                        .iter()
+                        .map(|t| format!("{}.{}", schema.name, t.name))
+                        .collect(),
+                )
+            })
+    }
+
+    /// Day_obs/seq_num(/detector) of parent rows by id (one query per 500 ids).
+    pub(crate) async fn parent_keys(
+        &self,
+        schema: &Schema,
+        parent: &str,
+        id_column: &str,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Keys>, ConsDbError> {
+        let mut out = HashMap::new();
+        let detector = if parent == "ccdexposure" {
+            ", detector"
+        } else {
+            ""
+        };
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| self.p(i)).collect();
+            let sql = format!(
+                "SELECT {id}, day_obs, seq_num{detector} FROM {t} WHERE {id} IN ({})",
+                marks.join(", "),
+                id = quote_ident(id_column),
+                t = table_name(self.dialect(), &schema.name, parent)
+            );
+            let rows = self
+                .store
+                .query(sql, chunk.iter().map(|i| Value::Int(*i)).collect())
+                .await?;
+            for r in rows.rows {
+                if let (Some(id), Some(day_obs), Some(seq_num)) =
+                    (r[0].as_i64(), r[1].as_i64(), r[2].as_i64())
+                {
+                    let detector = r.get(3).and_then(Value::as_i64);
+                    out.insert(
+                        id,
+                        Keys {
+                            day_obs,
+                            seq_num,
+                            detector,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills the day_obs/seq_num(/detector) a row lacks from its parent row (pqserver's
+    /// composite-key lookup): the parent id is the row's `obs_id` key, or the body's
+    /// `obs_id`/`exposure_id`/`visit_id` for exposure-level tables.
+    async fn fill_keys(
+        &self,
+        schema: &Schema,
+        table: &Table,
+        rows: &mut [(i64, Map<String, Json>)],
+    ) -> Result<(), ConsDbError> {
+        let wanted: Vec<&str> = ["day_obs", "seq_num", "detector"]
+            .into_iter()
+            .filter(|c| table.column(c).is_some())
+            .collect();
+        let (parent, id_column) = parent_of(table);
+        let parent_id = |key: i64, row: &Map<String, Json>| -> i64 {
+            if parent == "ccdexposure" {
+                return key;
+            }
+            // The last present wins, as in pqserver.
+            ["visit_id", "exposure_id", "obs_id"]
+                .iter()
+                .find_map(|c| row.get(*c).and_then(Json::as_i64))
+                .unwrap_or(key)
+        };
+        let needing: Vec<i64> = rows
+            .iter()
+            .filter(|(_, row)| wanted.iter().any(|c| !row.contains_key(*c)))
+            .map(|(key, row)| parent_id(*key, row))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if needing.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .parent_keys(schema, parent, id_column, &needing)
+            .await?;
+        for (key, row) in rows.iter_mut() {
+            if wanted.iter().all(|c| row.contains_key(*c)) {
+                continue;
+            }
+            let id = parent_id(*key, row);
+            let keys = found
+                .get(&id)
+                .ok_or_else(|| ConsDbError::bad_value(id_column, id, Vec::new()))?;
+            let fill = [
+                ("day_obs", Some(keys.day_obs)),
+                ("seq_num", Some(keys.seq_num)),
+                ("detector", keys.detector),
+            ];
+            for (column, value) in fill {
+                if let (true, Some(v)) = (wanted.contains(&column), value) {
+                    row.entry(column.to_string()).or_insert(Json::from(v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a row's columns (pqserver's order: missing required ones with `u=0` first,
+    /// then unknown ones) and converts its values.
+    fn row_values(
+        table: &Table,
+        row: &Map<String, Json>,
+        require_all: bool,
+    ) -> Result<Vec<(String, Value)>, ConsDbError> {
+        if require_all {
+            let missing: Vec<&str> = table
+                .columns
+                .iter()
+                .filter(|c| !c.nullable && c.value.is_none() && !row.contains_key(&c.name))
+                .map(|c| c.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConsDbError::bad_value(
+                    "missing columns",
+                    missing.join(","),
+                    Vec::new(),
+                ));
+            }
+        }
+        let extra: Vec<&str> = row
+            .keys()
+            .filter(|k| table.column(k).is_none())
+            .map(String::as_str)
+            .collect();
+        if !extra.is_empty() {
+            return Err(ConsDbError::bad_value(
+                "extra columns",
+                extra.join(","),
+                Vec::new(),
+            ));
+        }
+        row.iter()
+            .map(|(k, v)| {
+                let column = table.column(k).ok_or_else(|| {
+                    ConsDbError::bad_value("extra columns", k.clone(), Vec::new())
+                })?;
+                to_value(column, v)
+                    .map(|value| (column.name.clone(), value))
+                    .map_err(|m| ConsDbError::invalid(&["body", "values", k], m))
+            })
+            .collect()
+    }
+
+    /// The natural id of a parent row found from the row's keys, for tables whose natural id
+    /// column is required but was not given (`by_seq_num` writes of quicklook rows).
+    async fn fill_natural_id(
+        &self,
+        schema: &Schema,
+        table: &Table,
+        row: &mut Map<String, Json>,
+    ) -> Result<(), ConsDbError> {
+        let Some(id_column) = catalog::natural_id(table) else {
+            return Ok(());
+        };
+        let required = table.column(id_column).is_some_and(|c| !c.nullable);
+        if !required
+            || row.contains_key(id_column)
+            || ["exposure", "ccdexposure"].contains(&table.name.as_str())
+        {
+            return Ok(());
+        }
+        let (parent, parent_id) = match id_column {
+            "ccdvisit_id" | "ccdexposure_id" => ("ccdexposure", "ccdexposure_id"),
+            "visit_id" | "exposure_id" => ("exposure", "exposure_id"),
+            _ => return Ok(()),
+        };
+        let mut conditions = vec![
+            ("day_obs", row.get("day_obs")),
+            ("seq_num", row.get("seq_num")),
+        ];
+        if parent == "ccdexposure" {
+            conditions.push(("detector", row.get("detector")));
+        }
+        let mut params = Vec::new();
+        let mut wheres = Vec::new();
+        for (column, value) in conditions {
+            let Some(v) = value.and_then(Json::as_i64) else {
+                return Ok(());
+            };
+            params.push(Value::Int(v));
+            wheres.push(format!("{column} = {}", self.p(params.len())));
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {}",
+            quote_ident(parent_id),
+            table_name(self.dialect(), &schema.name, parent),
+            wheres.join(" AND ")
+        );
+        let rows = self.store.query(sql, params).await?;
+        if let Some(id) = rows.rows.first().and_then(|r| r[0].as_i64()) {
+            row.insert(id_column.to_string(), Json::from(id));
+        }
+        Ok(())
+    }
+
+    /// `POST /insert/{instrument}/{table}/by_seq_num/…` and `/obs/{obs_id}`: one row.
+    pub async fn insert(
+        &self,
+        instrument: &str,
+        table: &str,
+        target: Target,
+        mut values: Map<String, Json>,
+        update: bool,
+        author: &str,
+    ) -> Result<Inserted, ConsDbError> {
+        let (instrument, schema) = self.catalog.instrument(instrument)?;
+        let t = catalog::table(schema, table, true)?;
+        let (key, obs_id): (Vec<&str>, Json) = match target {
+            Target::BySeqNum {
+                day_obs,
+                seq_num,
+                detector,
+            } => {
+                values.insert("day_obs".into(), Json::from(day_obs));
+                values.insert("seq_num".into(), Json::from(seq_num));
+                let mut key = vec!["day_obs", "seq_num"];
+                let mut id = vec![Json::from(day_obs), Json::from(seq_num)];
+                if let Some(d) = detector {
+                    values.insert("detector".into(), Json::from(d));
+                    key.push("detector");
+                    id.push(Json::from(d));
+                }
+                self.fill_natural_id(schema, t, &mut values).await?;
+                (key, Json::Array(id))
+            }
+            Target::ObsId(id) => {
+                if let Some(column) = catalog::natural_id(t) {
+                    values.insert(column.to_string(), Json::from(id));
+                }
+                let mut rows = vec![(id, values)];
+                self.fill_keys(schema, t, &mut rows).await?;
+                values = rows.pop().map(|(_, v)| v).unwrap_or_default();
+                (t.primary_key_columns(), Json::from(id))
+            }
+        };
+        let row = Self::row_values(t, &values, !update)?;
+        let set = RowSet {
+            columns: row.iter().map(|(c, _)| c.clone()).collect(),
+            rows: vec![row.into_iter().map(|(_, v)| v).collect()],
+        };
+        let on_conflict = if update {
+            OnConflict::Update
+        } else {
+            OnConflict::Fail
+        };
+        let statements = write::statements(
+            self.dialect(),
+            &schema.name,
+            &t.name,
+            &set,
+            &key,
+            on_conflict,
+        );
+        self.store.write(author, statements).await?;
+        Ok(Inserted {
+            instrument: instrument.to_string(),
+            obs_id,
+            table: format!("{}.{}", schema.name, t.name),
+        })
+    }
+
+    /// `POST /insert/{instrument}/{table}`: many rows by natural id, all or nothing.
+    pub async fn insert_many(
+        &self,
+        instrument: &str,
+        table: &str,
+        obs_dict: Vec<(i64, Map<String, Json>)>,
+        update: bool,
+        author: &str,
+    ) -> Result<Inserted, ConsDbError> {
+        let (instrument, schema) = self.catalog.instrument(instrument)?;
+        let t = catalog::table(schema, table, true)?;
+        let ids: Vec<Json> = obs_dict.iter().map(|(k, _)| Json::from(*k)).collect();
+        let mut rows = obs_dict;
+        if let Some(column) = catalog::natural_id(t) {
+            for (key, row) in rows.iter_mut() {
+                row.insert(column.to_string(), Json::from(*key));
+            }
+        }
+        self.fill_keys(schema, t, &mut rows).await?;
+        // Rows with the same columns share statements.
+        let mut sets: Vec<RowSet> = Vec::new();
+        for (_, row) in &rows {
+            let values = Self::row_values(t, row, !update)?;
+            let columns: Vec<String> = values.iter().map(|(c, _)| c.clone()).collect();
+            let values: Vec<Value> = values.into_iter().map(|(_, v)| v).collect();
+            match sets.iter_mut().find(|s| s.columns == columns) {
+                Some(set) => set.rows.push(values),
+                None => sets.push(RowSet {
+                    columns,
+                    rows: vec![values],
+                }),
+            }
+        }
+        let key = t.primary_key_columns();
+        let on_conflict = if update {
+            OnConflict::Update
+        } else {
+            OnConflict::Fail
+        };
+        let statements: Vec<Statement> = sets
+            .iter()
+            .flat_map(|set| {
+                write::statements(
+                    self.dialect(),
+                    &schema.name,
+                    &t.name,
+                    set,
+                    &key,
+                    on_conflict,
+                )
+            })
+            .collect();
+        if !statements.is_empty() {
+            self.store.write(author, statements).await?;
+        }
+        Ok(Inserted {
+            instrument: instrument.to_string(),
+            obs_id: Json::Array(ids),
+            table: table.to_string(),
+        })
+    }
+}
