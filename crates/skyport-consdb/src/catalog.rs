@@ -111,7 +111,7 @@ pub fn table<'a>(schema: &'a Schema, name: &str, writable: bool) -> Result<&'a T
         .ok_or_else(|| {
             ConsDbError::bad_value(
                 "table",
-                name,
+                format!("{}.{bare}", schema.name),
                 candidates
                     .iter()
                     .map(|t| format!("{}.{}", schema.name, t.name))

@@ -149,9 +149,23 @@ pub fn to_json(column: Option<&Column>, value: &Value) -> Json {
         (Value::Int(i), Some(Datatype::Boolean)) => Json::Bool(*i != 0),
         (Value::Bool(b), _) => Json::Bool(*b),
         (Value::Int(i), _) => Json::from(*i),
+        (Value::Float(f), Some(Datatype::Float)) => single_precision(*f),
         (Value::Float(f), _) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         (Value::Text(s), _) => Json::String(s.clone()),
     }
+}
+
+/// A single-precision (REAL) value as the shortest decimal that reads back as the same 32-bit
+/// float: PostgreSQL hands REALs over widened (1.2 → 1.2000000476837158), SQLite keeps the
+/// double that was written; both answer 1.2.
+pub fn single_precision(f: f64) -> Json {
+    let narrow = f as f32;
+    narrow
+        .to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Json::Null, Json::Number)
 }
 
 #[cfg(test)]

@@ -346,6 +346,125 @@ impl ConsDb {
         Ok(())
     }
 
+    /// The statements writing `sets` to a table. With `update`, rows whose key exists become
+    /// UPDATEs of the columns they name, the others INSERT … ON CONFLICT DO UPDATE (a row
+    /// another writer adds meanwhile is still updated); without, plain INSERTs, so an
+    /// existing key is an error.
+    pub(crate) async fn write_statements(
+        &self,
+        schema: &Schema,
+        table: &Table,
+        sets: &[RowSet],
+        key: &[&str],
+        update: bool,
+    ) -> Result<Vec<Statement>, ConsDbError> {
+        let d = self.dialect();
+        let mut out = Vec::new();
+        for set in sets {
+            if !update {
+                out.extend(write::statements(
+                    d,
+                    &schema.name,
+                    &table.name,
+                    set,
+                    key,
+                    OnConflict::Fail,
+                ));
+                continue;
+            }
+            let positions: Option<Vec<usize>> = key
+                .iter()
+                .map(|k| set.columns.iter().position(|c| c == k))
+                .collect();
+            let Some(positions) = positions else {
+                out.extend(write::statements(
+                    d,
+                    &schema.name,
+                    &table.name,
+                    set,
+                    key,
+                    OnConflict::Update,
+                ));
+                continue;
+            };
+            let existing = self
+                .existing_keys(schema, table, key, &positions, &set.rows)
+                .await?;
+            let mut fresh = RowSet {
+                columns: set.columns.clone(),
+                rows: Vec::new(),
+            };
+            for row in &set.rows {
+                let identity: Vec<Value> = positions.iter().map(|&i| row[i].clone()).collect();
+                if existing.contains(&format!("{identity:?}")) {
+                    out.extend(write::update(
+                        d,
+                        &schema.name,
+                        &table.name,
+                        &set.columns,
+                        row,
+                        key,
+                    ));
+                } else {
+                    fresh.rows.push(row.clone());
+                }
+            }
+            if !fresh.rows.is_empty() {
+                out.extend(write::statements(
+                    d,
+                    &schema.name,
+                    &table.name,
+                    &fresh,
+                    key,
+                    OnConflict::Update,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of the rows' keys the table holds (as `Debug` text of the key values).
+    async fn existing_keys(
+        &self,
+        schema: &Schema,
+        table: &Table,
+        key: &[&str],
+        positions: &[usize],
+        rows: &[Vec<Value>],
+    ) -> Result<std::collections::HashSet<String>, ConsDbError> {
+        let mut found = std::collections::HashSet::new();
+        let list = key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for chunk in rows.chunks((20_000 / key.len().max(1)).max(1)) {
+            let mut params = Vec::new();
+            let tuples: Vec<String> = chunk
+                .iter()
+                .map(|row| {
+                    let marks: Vec<String> = positions
+                        .iter()
+                        .map(|&i| {
+                            params.push(row[i].clone());
+                            self.p(params.len())
+                        })
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "SELECT {list} FROM {} WHERE ({list}) IN ({})",
+                table_name(self.dialect(), &schema.name, &table.name),
+                tuples.join(", ")
+            );
+            for r in self.store.query(sql, params).await?.rows {
+                found.insert(format!("{r:?}"));
+            }
+        }
+        Ok(found)
+    }
+
     /// `POST /insert/{instrument}/{table}/by_seq_num/…` and `/obs/{obs_id}`: one row.
     pub async fn insert(
         &self,
@@ -391,19 +510,9 @@ impl ConsDb {
             columns: row.iter().map(|(c, _)| c.clone()).collect(),
             rows: vec![row.into_iter().map(|(_, v)| v).collect()],
         };
-        let on_conflict = if update {
-            OnConflict::Update
-        } else {
-            OnConflict::Fail
-        };
-        let statements = write::statements(
-            self.dialect(),
-            &schema.name,
-            &t.name,
-            &set,
-            &key,
-            on_conflict,
-        );
+        let statements = self
+            .write_statements(schema, t, &[set], &key, update)
+            .await?;
         self.store.write(author, statements).await?;
         Ok(Inserted {
             instrument: instrument.to_string(),
@@ -446,24 +555,9 @@ impl ConsDb {
             }
         }
         let key = t.primary_key_columns();
-        let on_conflict = if update {
-            OnConflict::Update
-        } else {
-            OnConflict::Fail
-        };
-        let statements: Vec<Statement> = sets
-            .iter()
-            .flat_map(|set| {
-                write::statements(
-                    self.dialect(),
-                    &schema.name,
-                    &t.name,
-                    set,
-                    &key,
-                    on_conflict,
-                )
-            })
-            .collect();
+        let statements = self
+            .write_statements(schema, t, &sets, &key, update)
+            .await?;
         if !statements.is_empty() {
             self.store.write(author, statements).await?;
         }

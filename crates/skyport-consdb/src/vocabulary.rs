@@ -156,10 +156,21 @@ fn check_term(term: &str) -> Result<(), String> {
         }
     }
     if known_unit(name) {
-        Ok(())
-    } else {
-        Err(format!("'{name}' is not a known VOUnit"))
+        return Ok(());
     }
+    // FITS-style powers: `m3`, `s-1`.
+    let split = name
+        .find(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
+        .unwrap_or(name.len());
+    if power.is_none()
+        && split > 0
+        && split < name.len()
+        && known_unit(&name[..split])
+        && name[split..].parse::<i64>().is_ok()
+    {
+        return Ok(());
+    }
+    Err(format!("'{name}' is not a known unit"))
 }
 
 /// Splits on `.` and `/` outside parentheses and quotes.
@@ -185,8 +196,36 @@ fn split_terms(unit: &str) -> Vec<&str> {
     out
 }
 
-/// Checks a VOUnit string (`m.s**-2`, `mJy/beam`, `10**-3 W.m**-2`, `'furlong'`). The empty
-/// string is the dimensionless unit.
+/// Rewrites the astropy/FITS spellings Rubin's data uses (`m3 / (kg s2)`, `erg*s^-1`) into
+/// VOUnit syntax (`m**3/(kg.s**2)`, `erg.s**-1`): blanks and `*` as products, `^` and trailing
+/// integers as powers.
+fn to_vounit_syntax(unit: &str) -> String {
+    let compact = unit.replace('^', "**");
+    // Blanks next to an operator or parenthesis vanish; others are products.
+    let mut out = String::new();
+    let chars: Vec<char> = compact.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_whitespace() {
+            let prev = out.chars().last();
+            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
+            let joins = |x: Option<&char>| matches!(x, Some('/' | '.' | '(' | ')' | '*'));
+            if prev.is_none() || next.is_none() || joins(prev.as_ref()) || joins(next) {
+                continue;
+            }
+            out.push('.');
+        } else if c == '*' && chars.get(i + 1) != Some(&'*') && (i == 0 || chars[i - 1] != '*') {
+            out.push('.');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Checks a unit string: VOUnit syntax (`m.s**-2`, `mJy/beam`, `10**-3 W.m**-2`,
+/// `'furlong'`), or the astropy/FITS spellings of the same units (`m3 / (kg s2)`), which
+/// Rubin's own flexible-metadata keys use. Unknown unit names are refused. The empty string is
+/// the dimensionless unit.
 pub fn check_unit(unit: &str) -> Result<(), String> {
     let mut u = unit.trim();
     if u.is_empty() {
@@ -213,12 +252,8 @@ pub fn check_unit(unit: &str) -> Result<(), String> {
     if u.is_empty() {
         return Ok(());
     }
-    if u.contains(char::is_whitespace) {
-        return Err(format!(
-            "'{unit}' contains a blank: VOUnits join units with '.' and '/'"
-        ));
-    }
-    let terms = split_terms(u);
+    let normal = to_vounit_syntax(u);
+    let terms = split_terms(&normal);
     if terms.iter().any(|t| t.is_empty()) {
         return Err(format!("'{unit}' has an empty unit between operators"));
     }

@@ -119,6 +119,53 @@ fn one(
     Statement::new(sql, rows.iter().flat_map(|r| r.iter().cloned()).collect())
 }
 
+/// `UPDATE … SET <the non-key columns> WHERE <key>` for one row of `set`: the upsert of an
+/// existing row names only the columns it changes (an INSERT … ON CONFLICT would first need
+/// every NOT NULL column).
+pub fn update(
+    dialect: Dialect,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    row: &[Value],
+    key: &[&str],
+) -> Option<Statement> {
+    let mut params = Vec::new();
+    let mut sets = Vec::new();
+    for (c, v) in columns.iter().zip(row) {
+        if !key.contains(&c.as_str()) {
+            params.push(v.clone());
+            sets.push(format!(
+                "{} = {}",
+                quote_ident(c),
+                placeholder(dialect, params.len())
+            ));
+        }
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    let mut wheres = Vec::new();
+    for k in key {
+        let at = columns.iter().position(|c| c == k)?;
+        params.push(row[at].clone());
+        wheres.push(format!(
+            "{} = {}",
+            quote_ident(k),
+            placeholder(dialect, params.len())
+        ));
+    }
+    Some(Statement::new(
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            table_name(dialect, schema, table),
+            sets.join(", "),
+            wheres.join(" AND ")
+        ),
+        params,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

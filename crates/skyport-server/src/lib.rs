@@ -2,6 +2,7 @@
 //! endpoints. Handlers stay thin: they parse parameters into typed values and call the store or
 //! service functions, which know nothing about HTTP.
 
+pub mod consdb;
 pub mod dali;
 pub mod datalink;
 pub mod descriptors;
@@ -136,6 +137,9 @@ pub struct AppState {
     pub soda: Arc<soda::Soda>,
     /// Async SODA jobs.
     pub soda_jobs: Arc<uws_http::UwsEndpoint>,
+    /// The consolidated database (ConsDB) service, over the ConsDB schemas among
+    /// `settings.extra_schemas`.
+    pub consdb: Arc<skyport_consdb::ConsDb>,
     /// Previews rendering at once (one per core: rendering is CPU-bound).
     pub renders: tokio::sync::Semaphore,
 }
@@ -185,7 +189,18 @@ impl AppState {
         )
         .await?;
         let public_url = settings.public_url.clone();
+        let consdb_schemas: Vec<_> = settings
+            .extra_schemas
+            .iter()
+            .filter(|s| s.name.starts_with("cdb_"))
+            .cloned()
+            .collect();
+        let consdb = Arc::new(skyport_consdb::ConsDb::new(
+            Arc::clone(&store),
+            &consdb_schemas,
+        ));
         Ok(Arc::new(AppState {
+            consdb,
             store,
             settings,
             metrics: Default::default(),
@@ -246,6 +261,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/soda/async",
             Arc::clone(&state.soda_jobs),
         ))
+        .merge(consdb::routes())
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
         .fallback(not_found)

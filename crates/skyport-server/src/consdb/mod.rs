@@ -1,0 +1,624 @@
+//! `/consdb`: the consolidated database's REST API, wire-compatible with Rubin's pqserver
+//! (paths, parameters `u`, `k`, `flex`, `commit`, bodies `values`/`obs_dict`/`query`, response
+//! and error shapes), so ConsDbClient and rubin_nights work unchanged. Handlers only parse and
+//! answer; [`skyport_consdb::ConsDb`] does the work. Additions: `as_of` on the reading
+//! endpoints, a truncation flag on `/query`, and `/consdb/openapi.json`.
+
+mod openapi;
+mod query;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use skyport_consdb::catalog::{Catalog, OBS_TYPES};
+use skyport_consdb::flex::{FlexKey, DTYPES};
+use skyport_consdb::{ConsDbError, Inserted, Target};
+
+use crate::AppState;
+
+/// Header naming the authenticated user (set by Rubin's Gafaelfawr ingress); recorded as the
+/// author of every row version a request writes.
+pub const USER_HEADER: &str = "x-auth-request-user";
+
+/// The `/consdb` routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/consdb", get(index))
+        .route("/consdb/", get(index))
+        .route("/consdb/openapi.json", get(openapi::document))
+        .route("/consdb/flex/{instrument}/{obs_type}/addkey", post(add_key))
+        .route(
+            "/consdb/flex/{instrument}/{obs_type}/schema",
+            get(flex_schema),
+        )
+        .route(
+            "/consdb/flex/{instrument}/{obs_type}/obs/{obs_id}",
+            get(flex_get).post(flex_set),
+        )
+        .route(
+            "/consdb/insert/{instrument}/{table}/by_seq_num/{day_obs}/{seq_num}",
+            post(insert_by_seq_num),
+        )
+        .route(
+            "/consdb/insert/{instrument}/{table}/by_seq_num/{day_obs}/{seq_num}/{detector}",
+            post(insert_by_seq_num_detector),
+        )
+        .route(
+            "/consdb/insert/{instrument}/{table}/obs/{obs_id}",
+            post(insert_by_obs_id),
+        )
+        .route("/consdb/insert/{instrument}/{table}", post(insert_many))
+        .route(
+            "/consdb/query/{instrument}/{obs_type}/obs/{obs_id}",
+            get(observation),
+        )
+        .route("/consdb/query", post(query::run))
+        .route("/consdb/schema", get(schema_instruments))
+        .route("/consdb/schema/{instrument}", get(schema_tables))
+        .route("/consdb/schema/{instrument}/{table}", get(schema_columns))
+}
+
+/// An error answered as pqserver answers it.
+pub enum ApiError {
+    /// A domain error.
+    ConsDb(ConsDbError),
+    /// FastAPI-style validation errors (422): `(type, location, message, input)`.
+    Validation(Vec<(String, Vec<Value>, String, Value)>),
+}
+
+impl From<ConsDbError> for ApiError {
+    fn from(e: ConsDbError) -> Self {
+        ApiError::ConsDb(e)
+    }
+}
+
+impl ApiError {
+    fn one(kind: &str, loc: &[&str], msg: impl Into<String>, input: Value) -> ApiError {
+        ApiError::Validation(vec![(
+            kind.to_string(),
+            loc.iter().map(|s| Value::from(*s)).collect(),
+            msg.into(),
+            input,
+        )])
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::ConsDb(ConsDbError::BadValue { kind, value, valid }) => {
+                let mut body = Map::new();
+                body.insert("message".into(), Value::from(format!("Invalid {kind}")));
+                body.insert("value".into(), value);
+                if !valid.is_empty() {
+                    body.insert("valid".into(), Value::from(valid));
+                }
+                (StatusCode::NOT_FOUND, Value::Object(body))
+            }
+            ApiError::ConsDb(ConsDbError::NotFound(detail)) => {
+                (StatusCode::NOT_FOUND, json!({ "detail": detail }))
+            }
+            ApiError::ConsDb(ConsDbError::Invalid { location, message }) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "detail": [{
+                    "type": "value_error",
+                    "loc": location,
+                    "msg": message,
+                }]}),
+            ),
+            ApiError::ConsDb(ConsDbError::Conflict(m) | ConsDbError::Database(m)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": m }))
+            }
+            ApiError::Validation(items) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "detail": items.into_iter().map(|(kind, loc, msg, input)| json!({
+                    "type": kind, "loc": loc, "msg": msg, "input": input,
+                })).collect::<Vec<_>>() }),
+            ),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The author of a request's writes.
+fn author(headers: &HeaderMap) -> String {
+    headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| "anonymous".to_string(), |v| v.to_string())
+}
+
+/// Query parameters, repeated ones kept.
+fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
+    raw.as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn int_param(raw: &Option<String>, name: &str, default: i64) -> Result<i64, ApiError> {
+    match query_pairs(raw).into_iter().rev().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => v.trim().parse::<i64>().map_err(|_| {
+            ApiError::one(
+                "int_parsing",
+                &["query", name],
+                "Input should be a valid integer, unable to parse string as an integer",
+                Value::from(v),
+            )
+        }),
+    }
+}
+
+fn bool_param(raw: &Option<String>, name: &str) -> Result<bool, ApiError> {
+    match query_pairs(raw).into_iter().rev().find(|(k, _)| k == name) {
+        None => Ok(false),
+        Some((_, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
+            "0" | "false" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(ApiError::one(
+                "bool_parsing",
+                &["query", name],
+                "Input should be a valid boolean, unable to interpret input",
+                Value::from(v),
+            )),
+        },
+    }
+}
+
+/// `as_of`: an ISO 8601 time (UTC), normalised for comparison with recorded times.
+fn as_of_param(raw: &Option<String>) -> Result<Option<String>, ApiError> {
+    match query_pairs(raw)
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "as_of")
+    {
+        None => Ok(None),
+        Some((_, v)) => skyport_consdb::convert::timestamp(&v)
+            .map(|t| Some(with_micros(&t)))
+            .ok_or_else(|| {
+                ApiError::one(
+                    "datetime_parsing",
+                    &["query", "as_of"],
+                    "as_of must be an ISO 8601 time (UTC), e.g. 2024-08-01T12:00:00",
+                    Value::from(v),
+                )
+            }),
+    }
+}
+
+/// The time with six fraction digits: recorded times compare as text on SQLite.
+fn with_micros(t: &str) -> String {
+    match t.split_once('.') {
+        Some((s, f)) => format!("{s}.{f:0<6}"),
+        None => format!("{t}.000000"),
+    }
+}
+
+fn path_int(value: &str, name: &str) -> Result<i64, ApiError> {
+    value.trim().parse::<i64>().map_err(|_| {
+        ApiError::one(
+            "int_parsing",
+            &["path", name],
+            "Input should be a valid integer, unable to parse string as an integer",
+            Value::from(value),
+        )
+    })
+}
+
+fn obs_type(value: &str) -> Result<&'static str, ApiError> {
+    Catalog::obs_type(value).map_err(|_| {
+        let expected = "'exposure', 'visit1', 'ccdexposure' or 'ccdvisit1'";
+        ApiError::Validation(vec![(
+            "enum".into(),
+            vec![Value::from("path"), Value::from("obs_type")],
+            format!("Input should be {expected}"),
+            Value::from(value),
+        )])
+    })
+}
+
+/// The JSON object body, or FastAPI's 422 for malformed JSON or a body that is not an object.
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(ApiError::one(
+            "model_attributes_type",
+            &["body"],
+            "Input should be a valid dictionary or object to extract fields from",
+            other,
+        )),
+        Err(e) => Err(ApiError::one(
+            "json_invalid",
+            &["body"],
+            format!("JSON decode error: {e}"),
+            json!({}),
+        )),
+    }
+}
+
+/// A required object field of the body (`values`, `obs_dict`).
+fn object_field(body: &Map<String, Value>, field: &str) -> Result<Map<String, Value>, ApiError> {
+    match body.get(field) {
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(other) => Err(ApiError::one(
+            "dict_type",
+            &["body", field],
+            "Input should be a valid dictionary",
+            other.clone(),
+        )),
+        None => Err(ApiError::one(
+            "missing",
+            &["body", field],
+            "Field required",
+            Value::Object(body.clone()),
+        )),
+    }
+}
+
+/// Values must be scalars (pqserver: `bool | int | float | str`); null is allowed here for
+/// nullable columns (pqserver cannot write NULL at all).
+fn check_scalars(values: &Map<String, Value>, loc: &[&str]) -> Result<(), ApiError> {
+    let bad: Vec<_> = values
+        .iter()
+        .filter(|(_, v)| v.is_array() || v.is_object())
+        .map(|(k, v)| {
+            let mut at: Vec<Value> = loc.iter().map(|s| Value::from(*s)).collect();
+            at.push(Value::from(k.as_str()));
+            (
+                "scalar_type".to_string(),
+                at,
+                "Input should be a boolean, an integer, a number or a string".to_string(),
+                v.clone(),
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(bad))
+    }
+}
+
+fn inserted(message: &str, done: Inserted) -> Response {
+    Json(json!({
+        "message": message,
+        "instrument": done.instrument,
+        "obs_id": done.obs_id,
+        "table": done.table,
+    }))
+    .into_response()
+}
+
+async fn index(State(state): State<Arc<AppState>>) -> Response {
+    Json(json!({
+        "name": "skyport",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "A web interface to the Consolidated Database (pqserver-compatible), served by skyport.",
+        "repository_url": "https://github.com/skyport-archive/skyport",
+        "documentation_url": format!("{}/consdb/openapi.json", state.settings.public_url),
+        "instruments": state.consdb.catalog().instruments(),
+        "obs_types": OBS_TYPES,
+        "dtypes": DTYPES,
+    }))
+    .into_response()
+}
+
+async fn add_key(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, obs_type_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let obs_type = obs_type(&obs_type_name)?;
+    let body = body_object(&body)?;
+    let mut errors = Vec::new();
+    let text = |field: &str| body.get(field).and_then(Value::as_str).map(String::from);
+    let key = text("key");
+    if key.is_none() {
+        errors.push((
+            "missing".to_string(),
+            vec![json!("body"), json!("key")],
+            "Field required".to_string(),
+            Value::Object(body.clone()),
+        ));
+    }
+    let dtype = text("dtype");
+    if !dtype.as_deref().is_some_and(|d| DTYPES.contains(&d)) {
+        errors.push((
+            "enum".into(),
+            vec![json!("body"), json!("dtype")],
+            "Input should be 'bool', 'int', 'float' or 'str'".into(),
+            body.get("dtype").cloned().unwrap_or(Value::Null),
+        ));
+    }
+    let unit = text("unit");
+    if let Some(u) = &unit {
+        if let Err(e) = skyport_consdb::vocabulary::check_unit(u) {
+            errors.push((
+                "value_error".into(),
+                vec![json!("body"), json!("unit")],
+                format!("Value error, '{u}' is not a valid VOUnit: {e}"),
+                Value::from(u.as_str()),
+            ));
+        }
+    }
+    let ucd = text("ucd");
+    if let Some(u) = &ucd {
+        if let Err(e) = skyport_consdb::vocabulary::check_ucd(u) {
+            errors.push((
+                "value_error".into(),
+                vec![json!("body"), json!("ucd")],
+                format!("Value error, '{u}' is not a valid IVOA UCD: {e}"),
+                Value::from(u.as_str()),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let key = key.unwrap_or_default();
+    let (instrument, obs_type) = state
+        .consdb
+        .add_flex_key(
+            &instrument,
+            obs_type,
+            FlexKey {
+                key: key.clone(),
+                dtype: dtype.unwrap_or_default(),
+                doc: text("doc").unwrap_or_default(),
+                unit,
+                ucd,
+            },
+            &author(&headers),
+        )
+        .await?;
+    Ok(Json(json!({
+        "message": "Key added to flexible metadata",
+        "key": key,
+        "instrument": instrument,
+        "obs_type": obs_type,
+    }))
+    .into_response())
+}
+
+async fn flex_schema(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, obs_type_name)): Path<(String, String)>,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let obs_type = obs_type(&obs_type_name)?;
+    let keys = state.consdb.flex_keys(&instrument, obs_type).await?;
+    let out: Map<String, Value> = keys
+        .into_iter()
+        .map(|k| (k.key, json!([k.dtype, k.doc, k.unit, k.ucd])))
+        .collect();
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+async fn flex_get(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let obs_type = obs_type(&obs_type_name)?;
+    let obs_id = path_int(&obs_id, "obs_id")?;
+    let as_of = as_of_param(&raw)?;
+    let pairs = query_pairs(&raw);
+    let keys: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "k")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let keys = if pairs.iter().any(|(k, _)| k == "k") {
+        Some(keys.as_slice())
+    } else {
+        None
+    };
+    let values = state
+        .consdb
+        .flex_values(&instrument, obs_type, obs_id, keys, as_of.as_deref())
+        .await?;
+    Ok(Json(Value::Object(values)).into_response())
+}
+
+async fn flex_set(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let obs_type = obs_type(&obs_type_name)?;
+    let obs_id = path_int(&obs_id, "obs_id")?;
+    let update = int_param(&raw, "u", 0)? != 0;
+    let values = object_field(&body_object(&body)?, "values")?;
+    check_scalars(&values, &["body", "values"])?;
+    let done = state
+        .consdb
+        .set_flex_values(
+            &instrument,
+            obs_type,
+            obs_id,
+            values,
+            update,
+            &author(&headers),
+        )
+        .await?;
+    Ok(Json(json!({
+        "message": "Flexible metadata inserted",
+        "instrument": done.instrument,
+        "obs_type": done.table,
+        "obs_id": done.obs_id,
+    }))
+    .into_response())
+}
+
+async fn insert_one(
+    state: &AppState,
+    instrument: &str,
+    table: &str,
+    target: Target,
+    raw: &Option<String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult {
+    let update = int_param(raw, "u", 0)? != 0;
+    let values = object_field(&body_object(body)?, "values")?;
+    check_scalars(&values, &["body", "values"])?;
+    let done = state
+        .consdb
+        .insert(instrument, table, target, values, update, &author(headers))
+        .await?;
+    Ok(inserted("Data inserted", done))
+}
+
+async fn insert_by_seq_num(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table, day_obs, seq_num)): Path<(String, String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let target = Target::BySeqNum {
+        day_obs: path_int(&day_obs, "day_obs")?,
+        seq_num: path_int(&seq_num, "seq_num")?,
+        detector: None,
+    };
+    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+}
+
+async fn insert_by_seq_num_detector(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table, day_obs, seq_num, detector)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let target = Target::BySeqNum {
+        day_obs: path_int(&day_obs, "day_obs")?,
+        seq_num: path_int(&seq_num, "seq_num")?,
+        detector: Some(path_int(&detector, "detector")?),
+    };
+    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+}
+
+async fn insert_by_obs_id(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table, obs_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let target = Target::ObsId(path_int(&obs_id, "obs_id")?);
+    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+}
+
+async fn insert_many(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let update = int_param(&raw, "u", 0)? != 0;
+    let obs_dict = object_field(&body_object(&body)?, "obs_dict")?;
+    let mut rows = Vec::with_capacity(obs_dict.len());
+    let mut errors = Vec::new();
+    for (key, row) in obs_dict {
+        let id = match key.trim().parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => {
+                errors.push((
+                    "int_parsing".to_string(),
+                    vec![json!("body"), json!("obs_dict"), json!(key), json!("[key]")],
+                    "Input should be a valid integer, unable to parse string as an integer"
+                        .to_string(),
+                    Value::from(key.as_str()),
+                ));
+                continue;
+            }
+        };
+        match row {
+            Value::Object(m) => {
+                check_scalars(&m, &["body", "obs_dict", &key])?;
+                rows.push((id, m));
+            }
+            other => errors.push((
+                "dict_type".into(),
+                vec![json!("body"), json!("obs_dict"), json!(key)],
+                "Input should be a valid dictionary".into(),
+                other,
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let done = state
+        .consdb
+        .insert_many(&instrument, &table, rows, update, &author(&headers))
+        .await?;
+    Ok(inserted("Data inserted", done))
+}
+
+async fn observation(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let obs_type = obs_type(&obs_type_name)?;
+    let obs_id = path_int(&obs_id, "obs_id")?;
+    let flex = bool_param(&raw, "flex")?;
+    let as_of = as_of_param(&raw)?;
+    let row = state
+        .consdb
+        .observation(&instrument, obs_type, obs_id, flex, as_of.as_deref())
+        .await?;
+    Ok(Json(Value::Object(row)).into_response())
+}
+
+async fn schema_instruments(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.consdb.catalog().instruments()).into_response()
+}
+
+async fn schema_tables(
+    State(state): State<Arc<AppState>>,
+    Path(instrument): Path<String>,
+) -> ApiResult {
+    Ok(Json(state.consdb.tables(&instrument)?).into_response())
+}
+
+async fn schema_columns(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table)): Path<(String, String)>,
+) -> ApiResult {
+    let columns = state.consdb.columns(&instrument, &table)?;
+    let out: Map<String, Value> = columns
+        .into_iter()
+        .map(|(name, ty, doc)| (name, json!([ty, doc])))
+        .collect();
+    Ok(Json(Value::Object(out)).into_response())
+}
