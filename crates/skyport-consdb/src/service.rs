@@ -394,21 +394,36 @@ impl ConsDb {
                 columns: set.columns.clone(),
                 rows: Vec::new(),
             };
+            let mut known = RowSet {
+                columns: set.columns.clone(),
+                rows: Vec::new(),
+            };
             for row in &set.rows {
                 let identity: Vec<Value> = positions.iter().map(|&i| row[i].clone()).collect();
                 if existing.contains(&format!("{identity:?}")) {
-                    out.extend(write::update(
-                        d,
-                        &schema.name,
-                        &table.name,
-                        &set.columns,
-                        row,
-                        key,
-                    ));
+                    known.rows.push(row.clone());
                 } else {
                     fresh.rows.push(row.clone());
                 }
             }
+            let types: Vec<String> = set
+                .columns
+                .iter()
+                .map(|c| {
+                    table
+                        .column(c)
+                        .map(|col| skyport_store::ddl::column_type(d, col))
+                        .unwrap_or_else(|| "TEXT".into())
+                })
+                .collect();
+            out.extend(write::updates(
+                d,
+                &schema.name,
+                &table.name,
+                &known,
+                key,
+                &types,
+            ));
             if !fresh.rows.is_empty() {
                 out.extend(write::statements(
                     d,

@@ -119,51 +119,93 @@ fn one(
     Statement::new(sql, rows.iter().flat_map(|r| r.iter().cloned()).collect())
 }
 
-/// `UPDATE … SET <the non-key columns> WHERE <key>` for one row of `set`: the upsert of an
-/// existing row names only the columns it changes (an INSERT … ON CONFLICT would first need
-/// every NOT NULL column).
-pub fn update(
+/// `UPDATE … SET <the non-key columns> FROM (VALUES …)` for rows of `set` that exist: the
+/// upsert of an existing row names only the columns it changes (an INSERT … ON CONFLICT would
+/// first need every NOT NULL column). Many rows per statement; `types` are the columns' SQL
+/// types, which PostgreSQL needs to type the VALUES list. Rows repeating a key start a new
+/// statement, so each row's update applies in order.
+pub fn updates(
     dialect: Dialect,
     schema: &str,
     table: &str,
-    columns: &[String],
-    row: &[Value],
+    set: &RowSet,
     key: &[&str],
-) -> Option<Statement> {
-    let mut params = Vec::new();
-    let mut sets = Vec::new();
-    for (c, v) in columns.iter().zip(row) {
-        if !key.contains(&c.as_str()) {
-            params.push(v.clone());
-            sets.push(format!(
-                "{} = {}",
-                quote_ident(c),
-                placeholder(dialect, params.len())
-            ));
+    types: &[String],
+) -> Vec<Statement> {
+    let width = set.columns.len();
+    if set.columns.iter().all(|c| key.contains(&c.as_str())) {
+        return Vec::new();
+    }
+    let positions: Vec<usize> = key
+        .iter()
+        .filter_map(|k| set.columns.iter().position(|c| c == k))
+        .collect();
+    let per_statement = (MAX_PARAMS / width.max(1)).max(1);
+    let mut out = Vec::new();
+    let mut chunk: Vec<&Vec<Value>> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let flush = |chunk: &[&Vec<Value>], out: &mut Vec<Statement>| {
+        if chunk.is_empty() {
+            return;
         }
-    }
-    if sets.is_empty() {
-        return None;
-    }
-    let mut wheres = Vec::new();
-    for k in key {
-        let at = columns.iter().position(|c| c == k)?;
-        params.push(row[at].clone());
-        wheres.push(format!(
-            "{} = {}",
-            quote_ident(k),
-            placeholder(dialect, params.len())
+        let mut params = Vec::new();
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let marks: Vec<String> = row
+                    .iter()
+                    .zip(types)
+                    .map(|(v, ty)| {
+                        params.push(v.clone());
+                        let mark = placeholder(dialect, params.len());
+                        match dialect {
+                            Dialect::Postgres => format!("CAST({mark} AS {ty})"),
+                            Dialect::Sqlite => mark,
+                        }
+                    })
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let source = |i: usize| format!("_v.column{}", i + 1);
+        let sets: Vec<String> = set
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !key.contains(&c.as_str()))
+            .map(|(i, c)| format!("{} = {}", quote_ident(c), source(i)))
+            .collect();
+        let target = table_name(dialect, schema, table);
+        let wheres: Vec<String> = positions
+            .iter()
+            .map(|&i| format!("{target}.{} = {}", quote_ident(&set.columns[i]), source(i)))
+            .collect();
+        out.push(Statement::new(
+            format!(
+                "UPDATE {target} SET {} FROM (VALUES {}) AS _v WHERE {}",
+                sets.join(", "),
+                tuples.join(", "),
+                wheres.join(" AND ")
+            ),
+            params,
         ));
+    };
+    for row in &set.rows {
+        let identity = format!(
+            "{:?}",
+            positions.iter().map(|&i| &row[i]).collect::<Vec<_>>()
+        );
+        let repeated = !seen.insert(identity.clone());
+        if chunk.len() == per_statement || repeated {
+            flush(&chunk, &mut out);
+            chunk.clear();
+            seen.clear();
+            seen.insert(identity);
+        }
+        chunk.push(row);
     }
-    Some(Statement::new(
-        format!(
-            "UPDATE {} SET {} WHERE {}",
-            table_name(dialect, schema, table),
-            sets.join(", "),
-            wheres.join(" AND ")
-        ),
-        params,
-    ))
+    flush(&chunk, &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -52,6 +52,25 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// ConsDB REST: bulk insert and upsert rows/s, against one request per row; single
+    /// insert and update latency.
+    Consdb {
+        /// Rows written in bulk.
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+        /// Rows per bulk request.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Single-row requests timed.
+        #[arg(long, default_value_t = 1_000)]
+        singles: usize,
+        /// Work directory (default: ./skyport-bench-consdb).
+        #[arg(long, default_value = "skyport-bench-consdb")]
+        dir: PathBuf,
+        /// Run on this PostgreSQL database (postgres://…, with pgsphere) instead of SQLite.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
     /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
     /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
     Soda {
@@ -85,6 +104,23 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 clients,
                 seconds,
                 radius,
+                dir,
+                database,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Consdb {
+            rows,
+            batch,
+            singles,
+            dir,
+            database,
+        } => {
+            crate::bench_consdb::run(crate::bench_consdb::ConsDbBench {
+                rows,
+                batch,
+                singles,
                 dir,
                 database,
             })

@@ -267,6 +267,7 @@ pub async fn run(b: SodaBench) -> Result<()> {
     let server = BenchServer::start(
         Arc::new(store),
         vec![("bench".into(), data.clone())],
+        Vec::new(),
         &b.dir,
     )
     .await?;

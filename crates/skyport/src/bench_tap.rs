@@ -344,7 +344,7 @@ pub async fn run(b: TapBench) -> Result<()> {
             (Arc::new(store), "SQLite")
         }
     };
-    let server = BenchServer::start(store, Vec::new(), &b.dir).await?;
+    let server = BenchServer::start(store, Vec::new(), Vec::new(), &b.dir).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients)
         .build()?;
@@ -450,10 +450,12 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    /// Serves `store` (files below `roots`) with default limits; jobs and caches go in `dir`.
+    /// Serves `store` (files below `roots`, the `extra_schemas` beside the built-in ones) with
+    /// default limits; jobs and caches go in `dir`.
     pub async fn start(
         store: Arc<dyn Store>,
         roots: Vec<(String, PathBuf)>,
+        extra_schemas: Vec<skyport_schema::Schema>,
         dir: &Path,
     ) -> Result<BenchServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -468,7 +470,7 @@ impl BenchServer {
                 jobs_dir: dir.join("jobs"),
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
-                extra_schemas: Vec::new(),
+                extra_schemas,
             },
         )
         .await?;

@@ -2,6 +2,7 @@
 
 mod adql_cmd;
 mod bench;
+mod bench_consdb;
 mod bench_soda;
 mod bench_tap;
 mod config;
