@@ -469,6 +469,10 @@ name = "real"
 path = "data/real"
 collection = "pypi-real"
 calib_level = 2
+
+# The consolidated image-metadata database (Rubin's ConsDB schemas, REST API at /consdb).
+[consdb]
+enabled = true
 "#
     )
 }

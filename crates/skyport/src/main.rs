@@ -252,6 +252,9 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  DataLink           {base}/datalink/links?ID=<obs_publisher_did>");
     println!("  SODA cutouts       {base}/soda/sync?ID=<obs_publisher_did>&CIRCLE=<ra> <dec> <r>");
     println!("  SODA async         {base}/soda/async");
+    if !config.consdb_schemas.is_empty() {
+        println!("  ConsDB REST        {base}/consdb/  (OpenAPI {base}/consdb/openapi.json)");
+    }
     println!("  previews           {base}/previews/<root>/<path>");
     println!("  files              {base}/files/<root>/<path>");
     println!("  metrics            {base}/metrics");

@@ -303,7 +303,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
         "name": "skyport",
         "version": env!("CARGO_PKG_VERSION"),
         "description": "A web interface to the Consolidated Database (pqserver-compatible), served by skyport.",
-        "repository_url": "https://github.com/skyport-archive/skyport",
+        "repository_url": format!("{}/", state.settings.public_url),
         "documentation_url": format!("{}/consdb/openapi.json", state.settings.public_url),
         "instruments": state.consdb.catalog().instruments(),
         "obs_types": OBS_TYPES,
