@@ -16,6 +16,15 @@ The only differences accepted are listed (and asserted, not skipped) in KNOWN DI
   table"), so keys are matched by what they say (from/target table and column pairs);
 - schema_index is a display order (TAP 1.1 §4.1 leaves values to the service; felis takes it
   from the command line), so only the order of the cdb schemas is compared.
+- column_index: felis leaves it NULL where the YAML gives no ``tap:column_index`` (every cdb
+  column); skyport numbers the columns in declaration order (TAP 1.1 §4.3 allows either), so
+  skyport's must be exactly the 1-based declaration position;
+- indexed: skyport also says 1 for the leading column of a multi-column primary key or index
+  (and for single-column keys written as a YAML list, which felis miscounts): those columns
+  are indexed, which is what TAP 1.1 §4.3 asks ``indexed`` to say. Checked against the YAML;
+  any other difference fails;
+- a Felis ``string`` of length 1 is ``1*`` (size 1) in skyport, as TAP 1.1 §4.3 maps
+  varchar(n) to ``n*``; felis gives no arraysize there.
 skyport's ``<table>_history`` tables are not in Felis and are left out (and checked to be
 nothing else).
 
@@ -199,24 +208,34 @@ def norm(value):
 
 
 class Diffs:
+    """Differences found, reported per field: a count for each, then up to PER_FIELD examples."""
+
+    PER_FIELD = 25
+
     def __init__(self):
-        self.lines = []
+        self.by_field = {}
 
     def field(self, where, field, felis_value, skyport_value):
         if norm(felis_value) != norm(skyport_value):
-            self.lines.append(
+            self.by_field.setdefault(field, []).append(
                 f"{where}: {field}: felis {felis_value!r} != skyport {skyport_value!r}"
             )
 
-    def note(self, line):
-        self.lines.append(line)
+    def note(self, line, kind="rows"):
+        self.by_field.setdefault(kind, []).append(line)
 
     def check(self, what):
         __tracebackhide__ = True
-        if self.lines:
-            shown = "\n  ".join(self.lines[:80])
-            more = f"\n  ... and {len(self.lines) - 80} more" if len(self.lines) > 80 else ""
-            raise AssertionError(f"{what}: {len(self.lines)} difference(s)\n  {shown}{more}")
+        if not self.by_field:
+            return
+        total = sum(len(v) for v in self.by_field.values())
+        counts = ", ".join(f"{k} {len(v)}" for k, v in self.by_field.items())
+        out = [f"{what}: {total} difference(s) ({counts})"]
+        for lines in self.by_field.values():
+            out += ["  " + line for line in lines[: self.PER_FIELD]]
+            if len(lines) > self.PER_FIELD:
+                out.append(f"  ... and {len(lines) - self.PER_FIELD} more like that")
+        raise AssertionError("\n".join(out))
 
 
 def one_per(rows, key, where):
@@ -295,8 +314,47 @@ COLUMN_FIELDS = [
 ]
 
 
+def index_leaders(schema):
+    """Columns that lead the primary key or an index of each table, from the Felis YAML."""
+    import yaml
+
+    doc = yaml.safe_load((SCHEMA_DIR / f"{schema}.yaml").read_text())
+    leaders = set()
+    for table in doc.get("tables", []):
+        name = f"{schema}.{table['name']}"
+        ids = {c.get("@id"): c["name"] for c in table.get("columns", [])}
+        pk = table.get("primaryKey")
+        firsts = [pk] if isinstance(pk, str) else list(pk or [])[:1]
+        for index in table.get("indexes", []) or []:
+            firsts.extend((index.get("columns") or [])[:1])
+        for ref in firsts:
+            leaders.add((name, ids.get(ref, str(ref).rsplit(".", 1)[-1])))
+    return leaders
+
+
+def single_char_strings(schema):
+    """(table, column) of Felis ``string`` columns of length 1, from the YAML."""
+    import yaml
+
+    doc = yaml.safe_load((SCHEMA_DIR / f"{schema}.yaml").read_text())
+    return {
+        (f"{schema}.{t['name']}", c["name"])
+        for t in doc.get("tables", [])
+        for c in t.get("columns", [])
+        if c.get("datatype") == "string" and c.get("length") == 1
+    }
+
+
 def compare_columns(schema, felis_rows, sky_rows):
     d = Diffs()
+    leaders = index_leaders(schema)
+    single = single_char_strings(schema)
+    # Declaration position of every column, from felis's rows (inserted in YAML order).
+    position = {}
+    for r in [r for r in felis_rows if r["table_name"].partition(".")[0] == schema]:
+        position[(r["table_name"], bare(r["column_name"]))] = (
+            sum(1 for k in position if k[0] == r["table_name"]) + 1
+        )
 
     def mine(rows):
         return [r for r in rows if r["table_name"].partition(".")[0] == schema]
@@ -313,10 +371,21 @@ def compare_columns(schema, felis_rows, sky_rows):
         fr, sr = f[key], s[key]
         # KNOWN DIFFERENCE, asserted: a reserved word is stored delimited (TAP 1.1 §4.3);
         # felis stores it bare.
-        d.field(where, "column_name (delimited where ADQL needs it)",
+        d.field(where, "column_name [felis name delimited where ADQL needs it]",
                 adql_name(fr["column_name"]), sr["column_name"])
         for field in COLUMN_FIELDS:
-            d.field(where, field, fr[field], sr[field])
+            felis_value = fr[field]
+            # KNOWN DIFFERENCES, asserted (see the module doc).
+            if field == "column_index" and felis_value is None:
+                felis_value = position[key]
+                field = "column_index [felis NULL: declaration position]"
+            elif field == "indexed" and norm(fr[field]) == 0 and key in leaders:
+                felis_value = 1
+                field = "indexed [felis 0: leads a key or index in the YAML]"
+            elif field in ("arraysize", "size") and key in single and fr[field] in (None, ""):
+                felis_value = "1*" if field == "arraysize" else 1
+                field = f"{field} [felis none: string(1) is 1*]"
+            d.field(where, field, felis_value, sr[field.split(" ")[0]])
     d.check(f"TAP_SCHEMA.columns of {schema}")
 
 
@@ -352,7 +421,7 @@ def compare_keys(schema, felis_tap, sky_tap):
             d.field(where, field, fk[field], sk[field])
         # KNOWN DIFFERENCE, asserted: key_columns name columns of TAP_SCHEMA.columns (TAP 1.1
         # §4.4), so they carry the same delimiting as column_name; felis leaves them bare.
-        d.field(where, "key_columns (from, target), delimited where ADQL needs it",
+        d.field(where, "key_columns (from, target) [felis names delimited where ADQL needs it]",
                 [(adql_name(a), adql_name(b)) for a, b in fpairs], [tuple(p) for p in spairs])
     d.check(f"TAP_SCHEMA.keys/key_columns of {schema}")
 

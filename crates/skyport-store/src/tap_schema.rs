@@ -67,11 +67,19 @@ pub fn delete_sql(dialect: Dialect) -> Vec<String> {
     ]
 }
 
+/// Free text as declared, only trimmed at the ends (as Rubin's felis writes it).
 fn text(s: Option<&str>) -> Value {
-    Value::opt_text(
-        s.map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-            .filter(|t| !t.is_empty()),
-    )
+    Value::opt_text(s.map(str::trim).filter(|t| !t.is_empty()))
+}
+
+/// A column's name as TAP_SCHEMA lists it: a reserved word delimited, as a query must write
+/// it (TAP 1.1 §4.3), so that columns and key_columns agree.
+fn tap_column_name(name: &str) -> String {
+    if skyport_schema::is_reserved(name) {
+        format!("\"{name}\"")
+    } else {
+        name.to_string()
+    }
 }
 
 /// Builds the TAP_SCHEMA rows of one schema. `schema_index` orders schemas for display.
@@ -117,13 +125,7 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
                 || first_index_columns.contains(&column.name.as_str());
             let mut r = Row::default();
             r.push("table_name", Value::Text(qualified.clone()));
-            // A reserved word is stored delimited, as a query must write it (TAP 1.1 §4.3).
-            let column_name = if skyport_schema::is_reserved(&column.name) {
-                format!("\"{}\"", column.name)
-            } else {
-                column.name.clone()
-            };
-            r.push("column_name", Value::Text(column_name));
+            r.push("column_name", Value::Text(tap_column_name(&column.name)));
             r.push("datatype", Value::Text(vo.datatype.to_string()));
             r.push("arraysize", Value::opt_text(vo.arraysize.clone()));
             r.push("xtype", Value::opt_text(vo.xtype.clone()));
@@ -171,16 +173,28 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
             r.push("utype", Value::Null);
             r.push("description", text(constraint.description.as_deref()));
             out.keys.push(r);
+            let target = constraint
+                .referenced_columns
+                .first()
+                .and_then(|r| r.trim_start_matches('#').split('.').next())
+                .and_then(|t| schema.table(t));
             for (from, to) in constraint
                 .columns
                 .iter()
                 .zip(&constraint.referenced_columns)
             {
-                let name = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+                // The columns' names, not the text of their ids (which may differ).
+                let last = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+                let from = table
+                    .column_by_ref(from)
+                    .map_or_else(|| last(from), |c| c.name.clone());
+                let to = target
+                    .and_then(|t| t.column_by_ref(to))
+                    .map_or_else(|| last(to), |c| c.name.clone());
                 let mut r = Row::default();
                 r.push("key_id", Value::Text(key_id.clone()));
-                r.push("from_column", Value::Text(name(from)));
-                r.push("target_column", Value::Text(name(to)));
+                r.push("from_column", Value::Text(tap_column_name(&from)));
+                r.push("target_column", Value::Text(tap_column_name(&to)));
                 out.key_columns.push(r);
             }
         }
