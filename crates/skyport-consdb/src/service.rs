@@ -453,7 +453,8 @@ impl ConsDb {
             .map(|k| quote_ident(k))
             .collect::<Vec<_>>()
             .join(", ");
-        for chunk in rows.chunks((20_000 / key.len().max(1)).max(1)) {
+        // Small chunks: PostgreSQL expands a row-IN list into an expression per tuple.
+        for chunk in rows.chunks(500) {
             let mut params = Vec::new();
             let tuples: Vec<String> = chunk
                 .iter()

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 /// A `skyport serve` process, killed on drop.
 pub struct Server {
-    child: Child,
+    /// The process.
+    pub child: Child,
     /// Its base URL.
     pub base: String,
 }
