@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod convert;
 pub mod error;
 pub mod flex;
+pub mod headers;
 pub mod ingest;
 mod observation;
 pub mod schemas;

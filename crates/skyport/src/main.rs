@@ -6,6 +6,7 @@ mod bench_consdb;
 mod bench_soda;
 mod bench_tap;
 mod config;
+mod consdb_cmd;
 mod demo;
 mod ingest_cmd;
 mod replicate_cmd;
@@ -22,7 +23,7 @@ use skyport_store::{PostgresStore, SqliteStore, Store};
 use crate::config::Config;
 
 /// Exit code when some files could not be ingested (the others were).
-const EXIT_SOME_FAILED: u8 = 2;
+pub(crate) const EXIT_SOME_FAILED: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +71,11 @@ enum Command {
         /// Files or directories below the archive's data roots.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// The consolidated image-metadata database (ConsDB): header translation and ingest.
+    Consdb {
+        #[command(subcommand)]
+        what: consdb_cmd::ConsDbCommand,
     },
     /// The ADQL engine: check or translate a query read from stdin.
     Adql {
@@ -163,11 +169,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { what } => bench::run(what).await,
         Command::Replicate { what } => replicate_cmd::run(what).await,
         Command::Adql { what } => adql_cmd::run(what),
+        Command::Consdb { what } => consdb_cmd::run(what).await,
     }
 }
 
 /// Opens the archive database and brings its schemas up to date.
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.database() {
         config::Database::Sqlite(path) => {
             Arc::new(SqliteStore::open(&path, config.server.readers)?)

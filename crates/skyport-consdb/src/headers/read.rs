@@ -1,4 +1,4 @@
-//! Reading a header from the forms it is kept in: FITS files (the primary HDU, with the first
+//! Reading a header from the forms it is kept in: FITS files, plain or gzipped (the primary HDU, with the first
 //! image extension's cards for what the primary lacks), and text dumps — the flat `KEY: value`
 //! YAML and JSON that `fitsheader`-style tools write, the `lsst.daf.base.PropertyList` YAML
 //! (`- [KEY, type, value, comment]`), and the HeaderService YAML (`PRIMARY:` and per-detector
@@ -71,6 +71,33 @@ pub fn parse_text(text: &str, name: &str) -> Result<HeaderSet, String> {
         Some(rest) => rest.split_once('\n').map_or("", |(_, b)| b),
         None => text,
     };
+    // YAML's non-finite floats have no JSON form: read them as null (an unknown value).
+    let cleaned;
+    let body = if body.contains(".nan") || body.contains(".inf") || body.contains(".NaN") {
+        cleaned = body
+            .lines()
+            .map(|l| {
+                let t = l.trim_end();
+                for bad in [
+                    ".nan", ".NaN", ".NAN", ".inf", "-.inf", "+.inf", ".Inf", "-.Inf",
+                ] {
+                    if let Some(head) = t.strip_suffix(bad) {
+                        if head.ends_with(": ") || head.ends_with("- ") || head.ends_with(", ") {
+                            return format!("{head}null");
+                        }
+                    }
+                }
+                l.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(", .nan,", ", null,")
+            .replace(", .inf,", ", null,")
+            .replace(", -.inf,", ", null,");
+        cleaned.as_str()
+    } else {
+        body
+    };
     let doc: Json = if body.trim_start().starts_with('{') {
         serde_json::from_str(body).map_err(|e| format!("{name}: not valid JSON: {e}"))?
     } else {
@@ -120,7 +147,8 @@ pub fn parse_text(text: &str, name: &str) -> Result<HeaderSet, String> {
 pub fn read(path: &Path) -> Result<HeaderSet, String> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
-    if bytes.starts_with(b"SIMPLE  =") {
+    // cfitsio reads gzip-compressed FITS files as they are.
+    if bytes.starts_with(b"SIMPLE  =") || bytes.starts_with(&[0x1f, 0x8b]) {
         let summary = skyport_fits::read_summary(path).map_err(|e| format!("{name}: {e}"))?;
         let mut hdus = summary.hdus.into_iter();
         let mut primary = hdus
@@ -156,7 +184,10 @@ mod tests {
         assert_eq!(h.primary.f64("EXPTIME"), Some(30.0));
         assert_eq!(h.primary.f64("RA"), None);
         let json = "{\"__CONTENT__\": \"metadata\", \"EXPTIME\": 2.5}";
-        assert_eq!(parse_text(json, "t").expect("json").primary.f64("EXPTIME"), Some(2.5));
+        assert_eq!(
+            parse_text(json, "t").expect("json").primary.f64("EXPTIME"),
+            Some(2.5)
+        );
         let hs = "PRIMARY:\n- {keyword: EXPTIME, value: 30, comment: ''}\n- {keyword: null, value: null, comment: '---'}\nR22S11_PRIMARY:\n- {keyword: CCDSLOT, value: S11, comment: ''}\n";
         let h = parse_text(hs, "t").expect("headerservice");
         assert_eq!(h.primary.i64("EXPTIME"), Some(30));

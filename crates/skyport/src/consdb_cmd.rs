@@ -1,0 +1,176 @@
+//! `skyport consdb …`: the consolidated database from the command line — translating exposure
+//! headers into ConsDB rows (to look at them, or into an archive). See docs/consdb.md.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use clap::Subcommand;
+use serde_json::{json, Map, Value};
+use skyport_consdb::headers::{self, read, TranslateError, INSTRUMENTS};
+
+use crate::config::Config;
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum ConsDbCommand {
+    /// Print the ConsDB exposure row each header translates to, one JSON object per line:
+    /// `{"file", "exposure": {…}}`, or `{"file", "error": {"keyword", "reason"}}`.
+    TranslateHeaders {
+        /// latiss, lsstcam, lsstcomcam, lsstcomcamsim, decam or hsc.
+        #[arg(long)]
+        instrument: String,
+        /// FITS files or header dumps (YAML, JSON, HeaderService YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Translate headers and upsert their exposure rows into the archive's cdb_<instrument>
+    /// (idempotent: a header ingested again updates its row, and history keeps the old one).
+    /// Headers that cannot be translated are reported (file, keyword, reason) and skipped;
+    /// exit code 2 when there were any.
+    IngestHeaders {
+        /// The archive's configuration file (with [consdb] enabled).
+        #[arg(long)]
+        config: PathBuf,
+        /// latiss, lsstcam, lsstcomcam or lsstcomcamsim.
+        #[arg(long)]
+        instrument: String,
+        /// FITS files or header dumps.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// The exposure columns of an instrument's ConsDB schema (DECam and HSC: LSSTCam's).
+fn exposure_columns(instrument: &str) -> Vec<String> {
+    let schema_name = match instrument {
+        "decam" | "hsc" => "cdb_lsstcam".to_string(),
+        other => format!("cdb_{other}"),
+    };
+    skyport_consdb::schemas::builtin()
+        .into_iter()
+        .find(|s| s.name == schema_name)
+        .and_then(|s| {
+            s.table("exposure")
+                .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// The exposure row of one file, limited to the instrument's exposure columns.
+pub fn translate_file(
+    instrument: &str,
+    path: &Path,
+    columns: &[String],
+) -> std::result::Result<Map<String, Value>, TranslateError> {
+    let set = read::read(path).map_err(|reason| TranslateError {
+        keyword: None,
+        reason,
+    })?;
+    let row = headers::translate(instrument, &set.primary)?;
+    Ok(row
+        .into_iter()
+        .filter(|(k, _)| columns.is_empty() || columns.contains(k))
+        .collect())
+}
+
+/// Runs a subcommand.
+pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
+    match command {
+        ConsDbCommand::TranslateHeaders { instrument, files } => {
+            let instrument = instrument.to_ascii_lowercase();
+            if !INSTRUMENTS.contains(&instrument.as_str()) {
+                bail!(
+                    "no header translator for {instrument}; known: {}",
+                    INSTRUMENTS.join(", ")
+                );
+            }
+            let columns = exposure_columns(&instrument);
+            for file in &files {
+                let line = match translate_file(&instrument, file, &columns) {
+                    Ok(row) => json!({ "file": file.display().to_string(), "exposure": row }),
+                    Err(e) => json!({
+                        "file": file.display().to_string(),
+                        "error": { "keyword": e.keyword, "reason": e.reason },
+                    }),
+                };
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsDbCommand::IngestHeaders {
+            config,
+            instrument,
+            files,
+        } => {
+            let instrument = instrument.to_ascii_lowercase();
+            let config = Config::load(&config)?;
+            if config.database.read_only {
+                bail!("this archive is read-only (a replica): ingest at its source");
+            }
+            if !config
+                .consdb_schemas
+                .iter()
+                .any(|s| s.name == format!("cdb_{instrument}"))
+            {
+                bail!("the archive has no ConsDB schema cdb_{instrument} (is [consdb] enabled?)");
+            }
+            let store = crate::open_store(&config).await?;
+            let consdb = skyport_consdb::ConsDb::new(Arc::clone(&store), &config.consdb_schemas);
+            let columns = exposure_columns(&instrument);
+            let started = std::time::Instant::now();
+            let mut rows = Vec::new();
+            let mut failed = 0usize;
+            for file in &files {
+                match translate_file(&instrument, file, &columns) {
+                    Ok(row) => {
+                        let id = row.get("exposure_id").and_then(Value::as_i64);
+                        match id {
+                            Some(id) => rows.push((
+                                id,
+                                row.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+                            )),
+                            None => {
+                                failed += 1;
+                                eprintln!(
+                                    "skipped: {}: no exposure id (a calibration product?)",
+                                    file.display()
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!(
+                            "skipped: {}: {}{}",
+                            file.display(),
+                            e.keyword.map(|k| format!("{k}: ")).unwrap_or_default(),
+                            e.reason
+                        );
+                    }
+                }
+            }
+            let written = rows.len();
+            if !rows.is_empty() {
+                let author = format!(
+                    "ingest-headers:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "skyport".into())
+                );
+                consdb
+                    .insert_many(&instrument, "exposure", rows, true, &author)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.exposure: {e}"))?;
+            }
+            println!(
+                "{written} exposure rows written to cdb_{instrument}.exposure, {failed} headers skipped, {:.1} files/s",
+                files.len() as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(crate::EXIT_SOME_FAILED)
+            })
+        }
+    }
+}
