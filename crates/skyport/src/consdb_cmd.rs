@@ -75,6 +75,69 @@ pub fn translate_file(
         .collect())
 }
 
+/// What [`ingest_headers`] did.
+#[derive(Debug, Default)]
+pub struct IngestOutcome {
+    /// Exposure rows written (one per exposure, however many files it has).
+    pub written: usize,
+    /// Files skipped, with the reason (`KEYWORD: why`).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Translates the headers of `files` and upserts one `exposure` row per exposure into
+/// `cdb_<instrument>`, in one transaction (idempotent; history keeps what an update
+/// replaces). Headers that cannot be translated are skipped and reported.
+pub async fn ingest_headers(
+    store: Arc<dyn skyport_store::Store>,
+    schemas: &[skyport_schema::Schema],
+    instrument: &str,
+    files: &[PathBuf],
+) -> Result<IngestOutcome> {
+    let consdb = skyport_consdb::ConsDb::new(store, schemas);
+    let columns = exposure_columns(instrument);
+    let mut outcome = IngestOutcome::default();
+    let mut rows: Vec<(i64, Map<String, Value>)> = Vec::new();
+    for file in files {
+        match translate_file(instrument, file, &columns) {
+            Ok(row) => match row.get("exposure_id").and_then(Value::as_i64) {
+                Some(id) => {
+                    let row: Map<String, Value> =
+                        row.into_iter().filter(|(_, v)| !v.is_null()).collect();
+                    // Every detector file of an exposure carries the same exposure cards.
+                    match rows.iter_mut().find(|(i, _)| *i == id) {
+                        Some(existing) => existing.1 = row,
+                        None => rows.push((id, row)),
+                    }
+                }
+                None => outcome.skipped.push((
+                    file.clone(),
+                    "no exposure id (CALIB_ID: a calibration product)".into(),
+                )),
+            },
+            Err(e) => outcome.skipped.push((
+                file.clone(),
+                format!(
+                    "{}{}",
+                    e.keyword.map(|k| format!("{k}: ")).unwrap_or_default(),
+                    e.reason
+                ),
+            )),
+        }
+    }
+    outcome.written = rows.len();
+    if !rows.is_empty() {
+        let author = format!(
+            "ingest-headers:{}",
+            std::env::var("USER").unwrap_or_else(|_| "skyport".into())
+        );
+        consdb
+            .insert_many(instrument, "exposure", rows, true, &author)
+            .await
+            .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.exposure: {e}"))?;
+    }
+    Ok(outcome)
+}
+
 /// Runs a subcommand.
 pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
     match command {
@@ -117,53 +180,16 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
                 bail!("the archive has no ConsDB schema cdb_{instrument} (is [consdb] enabled?)");
             }
             let store = crate::open_store(&config).await?;
-            let consdb = skyport_consdb::ConsDb::new(Arc::clone(&store), &config.consdb_schemas);
-            let columns = exposure_columns(&instrument);
             let started = std::time::Instant::now();
-            let mut rows = Vec::new();
-            let mut failed = 0usize;
-            for file in &files {
-                match translate_file(&instrument, file, &columns) {
-                    Ok(row) => {
-                        let id = row.get("exposure_id").and_then(Value::as_i64);
-                        match id {
-                            Some(id) => rows.push((
-                                id,
-                                row.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-                            )),
-                            None => {
-                                failed += 1;
-                                eprintln!(
-                                    "skipped: {}: no exposure id (a calibration product?)",
-                                    file.display()
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        eprintln!(
-                            "skipped: {}: {}{}",
-                            file.display(),
-                            e.keyword.map(|k| format!("{k}: ")).unwrap_or_default(),
-                            e.reason
-                        );
-                    }
-                }
+            let outcome =
+                ingest_headers(store, &config.consdb_schemas, &instrument, &files).await?;
+            for (file, reason) in &outcome.skipped {
+                eprintln!("skipped: {}: {reason}", file.display());
             }
-            let written = rows.len();
-            if !rows.is_empty() {
-                let author = format!(
-                    "ingest-headers:{}",
-                    std::env::var("USER").unwrap_or_else(|_| "skyport".into())
-                );
-                consdb
-                    .insert_many(&instrument, "exposure", rows, true, &author)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.exposure: {e}"))?;
-            }
+            let failed = outcome.skipped.len();
             println!(
-                "{written} exposure rows written to cdb_{instrument}.exposure, {failed} headers skipped, {:.1} files/s",
+                "{} exposure rows written to cdb_{instrument}.exposure, {failed} headers skipped, {:.1} files/s",
+                outcome.written,
                 files.len() as f64 / started.elapsed().as_secs_f64().max(1e-9)
             );
             Ok(if failed == 0 {

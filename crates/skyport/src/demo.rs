@@ -211,6 +211,109 @@ pub fn write_data(dir: &Path, scale: DemoScale) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// AuxTel's site, for LATISS's pointing cards.
+const AUXTEL: skyport_consdb::headers::sky::Site = skyport_consdb::headers::sky::Site {
+    lon: -70.747698,
+    lat: -30.244728,
+    height: 2663.0,
+};
+
+fn yaml_value(v: &HeaderValue) -> String {
+    match v {
+        HeaderValue::Str(t) => format!("'{}'", t.replace('\'', "''")),
+        HeaderValue::Int(i) => i.to_string(),
+        HeaderValue::Real(x) => format!("{x:?}"),
+        HeaderValue::Logical(b) => b.to_string(),
+        _ => "null".into(),
+    }
+}
+
+/// Writes `count` LATISS exposures' headers as the Header Service publishes them (YAML with a
+/// `PRIMARY` list of `{keyword, value, comment}`) below `dir/data/headers/latiss`, for the
+/// demo's ConsDB. Returns the files.
+pub fn write_latiss_headers(dir: &Path, count: usize) -> Result<Vec<PathBuf>> {
+    let root = dir.join("data/headers/latiss");
+    std::fs::create_dir_all(&root)?;
+    let base = hifitime::Epoch::from_gregorian_str("2025-12-02T02:10:00.125 TAI")
+        .map_err(|e| anyhow::anyhow!("demo LATISS date: {e}"))?;
+    let mut written = Vec::new();
+    for k in 0..count {
+        let field = &FIELDS[k % 2];
+        let seq = 200 + k as i64;
+        let start = base + hifitime::Unit::Second * (95 * k as i64);
+        let (y, mo, d, ..) =
+            (start - hifitime::Unit::Hour * 12).to_gregorian(hifitime::TimeScale::TAI);
+        let day_obs = format!("{y:04}{mo:02}{d:02}");
+        let obsid = format!("AT_O_{day_obs}_{seq:06}");
+        let (filter, band) = [
+            ("SDSSg_65mm", "g"),
+            ("SDSSr_65mm", "r"),
+            ("SDSSi_65mm", "i"),
+        ][k % 3];
+        let mut cards = vec![
+            card("INSTRUME", s("LATISS"), "Instrument"),
+            card("TELESCOP", s("Rubin Auxiliary Telescope"), "Telescope"),
+            card("OBSID", s(&obsid), "Observation id"),
+            card("DAYOBS", s(&day_obs), "Observing day"),
+            card("SEQNUM", i(seq), "Sequence number"),
+            card("CONTRLLR", s("O"), "Controller"),
+            card("IMGTYPE", s("OBJECT"), "Image type"),
+            card("OBJECT", s(field.name), "Target"),
+            card("PROGRAM", s("AUXTEL_PHOTO_IMAGING"), "Science program"),
+            card("REASON", s("science"), "Observation reason"),
+            card("FILTER", s(filter), "Filter"),
+            card("GRATING", s("empty_1"), "Disperser"),
+            card("FILTBAND", s(band), "Band"),
+            card("TIMESYS", s("TAI"), "Time scale"),
+            card("DATE-OBS", s(&iso_ms(start)), "Start of exposure (TAI)"),
+            card(
+                "MJD-OBS",
+                r(start.to_mjd_tai_days()),
+                "Start of exposure (MJD, TAI)",
+            ),
+            card("EXPTIME", r(EXPTIME), "Exposure time (s)"),
+            card("DARKTIME", r(EXPTIME + 0.2), "Dark time (s)"),
+            card("RA", r(field.ra), "RA (deg)"),
+            card("DEC", r(field.dec), "Dec (deg)"),
+            card("ROTPA", r(45.0 + 10.0 * k as f64), "Rotation angle (deg)"),
+            card("SEEING", r(0.9 + 0.05 * k as f64), "DIMM seeing (arcsec)"),
+            card("GROUPID", s(&format!("{day_obs}_{seq}")), "Exposure group"),
+        ];
+        let mut pointing = observing_cards(field.ra, field.dec, start, k);
+        // AuxTel's own site for its azimuths and elevations.
+        use skyport_consdb::headers::sky::icrs_to_altaz;
+        for c in pointing.iter_mut() {
+            let when = if c.key.ends_with("END") {
+                start + hifitime::Unit::Second * EXPTIME
+            } else {
+                start
+            };
+            if let Some((az, el)) = icrs_to_altaz(field.ra, field.dec, when, AUXTEL) {
+                match c.key.as_str() {
+                    "AZSTART" | "AZEND" => c.value = Some(r(az)),
+                    "ELSTART" | "ELEND" => c.value = Some(r(el)),
+                    "AMSTART" => c.value = Some(r(1.0 / el.to_radians().sin())),
+                    _ => {}
+                }
+            }
+        }
+        cards.extend(pointing);
+        let mut text = String::from("PRIMARY:\n");
+        for c in &cards {
+            let value = c.value.as_ref().map_or("null".to_string(), yaml_value);
+            text.push_str(&format!(
+                "- keyword: {}\n  value: {value}\n  comment: '{}'\n",
+                c.key,
+                c.comment.clone().unwrap_or_default().replace('\'', "''")
+            ));
+        }
+        let path = root.join(format!("ATHeaderService_header_{obsid}.yaml"));
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Writes `count` small detector files (16 × 16 pixels, same headers and planes as the demo's)
 /// below `root`, for ingest benchmarks. Returns how many were written.
 pub fn write_small_exposures(root: &Path, count: usize) -> Result<usize> {
@@ -235,9 +338,102 @@ struct VisitInfo {
     seq_num: i64,
     date_obs_tai: String,
     mjd_obs_tai: f64,
+    start: hifitime::Epoch,
     rotation_deg: f64,
     airmass: f64,
     seeing: f64,
+}
+
+/// Exposure time of the demo's exposures, seconds.
+const EXPTIME: f64 = 30.0;
+
+/// Rubin's site (Simonyi Survey Telescope), for the pointing cards.
+const SIMONYI: skyport_consdb::headers::sky::Site = skyport_consdb::headers::sky::Site {
+    lon: -70.749417,
+    lat: -30.244639,
+    height: 2663.0,
+};
+
+/// TAI ISO text with milliseconds, as Rubin's headers write dates.
+fn iso_ms(e: hifitime::Epoch) -> String {
+    let (y, mo, d, h, mi, sec, ns) = e.to_gregorian(hifitime::TimeScale::TAI);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{:03}",
+        ns / 1_000_000
+    )
+}
+
+/// The cards of an exposure's pointing, times and weather, as Rubin's cameras write them:
+/// azimuth/elevation at start and end computed from the field at the site, the airmass from
+/// the elevation.
+fn observing_cards(ra: f64, dec: f64, start: hifitime::Epoch, visit: usize) -> Vec<Card> {
+    use skyport_consdb::headers::sky::icrs_to_altaz;
+    let end = start + hifitime::Unit::Second * EXPTIME;
+    let mut cards = vec![
+        card(
+            "DATE",
+            s(&iso_ms(end + hifitime::Unit::Second * 2)),
+            "File creation date (TAI)",
+        ),
+        card("DATE-BEG", s(&iso_ms(start)), "Start of exposure (TAI)"),
+        card("DATE-END", s(&iso_ms(end)), "End of exposure (TAI)"),
+        card(
+            "MJD-BEG",
+            r(start.to_mjd_tai_days()),
+            "Start of exposure (MJD, TAI)",
+        ),
+        card(
+            "MJD-END",
+            r(end.to_mjd_tai_days()),
+            "End of exposure (MJD, TAI)",
+        ),
+        card("RADESYS", s("ICRS"), "Frame of RA and DEC"),
+        card("TRACKSYS", s("RADEC"), "Tracking system"),
+        card("RASTART", r(ra), "RA at start (deg)"),
+        card("DECSTART", r(dec), "Dec at start (deg)"),
+    ];
+    for (when, az_key, el_key) in [(start, "AZSTART", "ELSTART"), (end, "AZEND", "ELEND")] {
+        if let Some((az, el)) = icrs_to_altaz(ra, dec, when, SIMONYI) {
+            cards.push(card(az_key, r(az), "Azimuth (deg)"));
+            cards.push(card(el_key, r(el), "Elevation (deg)"));
+            if az_key == "AZSTART" && el > 5.0 {
+                cards.push(card(
+                    "AMSTART",
+                    r(1.0 / el.to_radians().sin()),
+                    "Airmass at start",
+                ));
+            }
+        }
+    }
+    cards.extend([
+        card(
+            "AIRTEMP",
+            r(11.5 - 0.3 * (visit % 7) as f64),
+            "Outside temperature (C)",
+        ),
+        card(
+            "PRESSURE",
+            r(743.2 + 0.4 * (visit % 3) as f64),
+            "Pressure (hPa)",
+        ),
+        card(
+            "HUMIDITY",
+            r(23.0 + 2.0 * (visit % 5) as f64),
+            "Relative humidity (%)",
+        ),
+        card(
+            "WINDSPD",
+            r(4.5 + 0.5 * (visit % 4) as f64),
+            "Wind speed (m/s)",
+        ),
+        card(
+            "WINDDIR",
+            r(310.0 + 5.0 * (visit % 6) as f64),
+            "Wind direction (deg)",
+        ),
+        card("FOCUSZ", r(-0.012 * (visit % 3) as f64), "Focus z (mm)"),
+    ]);
+    cards
 }
 
 fn visit_info(visit: usize) -> Result<VisitInfo> {
@@ -262,6 +458,7 @@ fn visit_info(visit: usize) -> Result<VisitInfo> {
         seq_num,
         date_obs_tai,
         mjd_obs_tai: epoch.to_mjd_tai_days(),
+        start: epoch,
         rotation_deg: 12.5 * visit as f64 - 30.0,
         airmass: 1.05 + 0.07 * (visit % 5) as f64,
         seeing: 0.65 + 0.05 * (visit % 4) as f64,
@@ -291,9 +488,9 @@ fn write_exposure(root: &Path, e: &Exposure) -> Result<PathBuf> {
     let (ra, dec) = offset_position(v.field.ra, v.field.dec, xi, eta);
     let n = e.side;
     let scale = PIXEL_SCALE / 3600.0;
-    let exptime = 30.0;
+    let exptime = EXPTIME;
 
-    let primary = vec![
+    let mut primary = vec![
         card("TELESCOP", s("Rubin:Simonyi"), "Telescope"),
         card("INSTRUME", s("LSSTCam"), "Instrument"),
         card("OBSID", s(&obsid), "Observation id"),
@@ -325,7 +522,14 @@ fn write_exposure(root: &Path, e: &Exposure) -> Result<PathBuf> {
             "Sensor vendor",
         ),
         card("DETSIZE", s(&format!("[1:{n},1:{n}]")), "Detector size"),
+        card(
+            "GROUPID",
+            s(&format!("{}_{}", v.day_obs, v.seq_num)),
+            "Exposure group",
+        ),
+        card("VIGN_MIN", s("NO"), "Vignetting"),
     ];
+    primary.extend(observing_cards(v.field.ra, v.field.dec, v.start, e.visit));
     let wcs = vec![
         card("CTYPE1", s("RA---TAN-SIP"), ""),
         card("CTYPE2", s("DEC--TAN-SIP"), ""),

@@ -222,13 +222,38 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
         .iter()
         .map(|r| r.path.clone())
         .collect();
-    let summary = ingest_cmd::ingest(store, Arc::new(config.ingest_settings()), &roots, true).await;
+    let summary = ingest_cmd::ingest(
+        Arc::clone(&store),
+        Arc::new(config.ingest_settings()),
+        &roots,
+        true,
+    )
+    .await;
     eprintln!("ingest: {}", summary.report());
     if !summary.failed.is_empty() {
         for (p, reason) in &summary.failed {
             eprintln!("failed: {}: {reason}", p.display());
         }
         anyhow::bail!("the demo archive could not be built completely");
+    }
+    // The consolidated database: LSSTCam rows from the generated exposures' headers, LATISS
+    // rows from generated Header Service dumps.
+    let latiss = demo::write_latiss_headers(dir, if small { 3 } else { 12 })?;
+    for (instrument, files) in [("lsstcam", &generated), ("latiss", &latiss)] {
+        let outcome = consdb_cmd::ingest_headers(
+            Arc::clone(&store),
+            &config.consdb_schemas,
+            instrument,
+            files,
+        )
+        .await?;
+        for (p, reason) in &outcome.skipped {
+            eprintln!("consdb header skipped: {}: {reason}", p.display());
+        }
+        if !outcome.skipped.is_empty() {
+            anyhow::bail!("the demo's {instrument} headers could not all be translated");
+        }
+        eprintln!("consdb: {} {instrument} exposures", outcome.written);
     }
     std::fs::rename(&tmp, dir.join("skyport.toml"))?;
     eprintln!(
