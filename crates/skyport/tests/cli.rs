@@ -269,3 +269,110 @@ fn translator_table_names_match_the_store() {
         );
     }
 }
+
+#[test]
+fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
+    let dir = small_demo();
+    let demo = dir.path().join("demo");
+    let db = demo.join("archive.sqlite");
+    // The demo's own ConsDB: its 4 LSSTCam visits and 3 LATISS exposures, each with one
+    // current history version written by the header ingest.
+    assert_eq!(count(&db, "cdb_lsstcam.exposure"), 4);
+    assert_eq!(count(&db, "cdb_latiss.exposure"), 3);
+    assert_eq!(count(&db, "cdb_lsstcam.exposure_history"), 4);
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let (day_obs, airmass): (i64, f64) = conn
+        .query_row(
+            "SELECT day_obs, airmass FROM \"cdb_lsstcam.exposure\" WHERE seq_num = 100",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!(day_obs, 20251201);
+    assert!(airmass > 1.0 && airmass < 1.2, "{airmass}");
+
+    // Ingesting the same files again changes nothing, so records no version.
+    let config = demo.join("skyport.toml");
+    let files: Vec<String> = walk(&demo.join("data/lsst"));
+    let mut args = vec![
+        "consdb",
+        "ingest-headers",
+        "--config",
+        config.to_str().expect("path"),
+        "--instrument",
+        "lsstcam",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let out = skyport(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("4 exposure rows written"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&db, "cdb_lsstcam.exposure_history"), 4);
+
+    // A header of another instrument and a file that is no header are skipped and reported,
+    // the good one is written, and the exit code says some failed.
+    let bad = demo.join("not-a-header.yaml");
+    std::fs::write(&bad, "just: [a, list").expect("write");
+    let latiss = walk(&demo.join("data/headers/latiss"));
+    let out = skyport(&[
+        "consdb",
+        "ingest-headers",
+        "--config",
+        config.to_str().expect("path"),
+        "--instrument",
+        "lsstcam",
+        &files[0],
+        &latiss[0],
+        bad.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("INSTRUME: the header is not of lsstcam"),
+        "{said}"
+    );
+    assert!(
+        said.contains("not-a-header.yaml") && said.contains("not valid YAML"),
+        "{said}"
+    );
+    assert!(said.contains("1 exposure rows written"), "{said}");
+
+    // translate-headers prints one JSON line per file, errors included.
+    let out = skyport(&[
+        "consdb",
+        "translate-headers",
+        "--instrument",
+        "latiss",
+        &latiss[0],
+    ]);
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("json");
+    assert_eq!(
+        line["exposure"]["physical_filter"]
+            .as_str()
+            .map(|f| f.ends_with("~empty")),
+        Some(true)
+    );
+    assert_eq!(line["exposure"]["img_type"], "science");
+}
+
+/// Every file below `dir`, sorted.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
