@@ -70,6 +70,9 @@ pub enum BenchCommand {
         /// Run on this PostgreSQL database (postgres://…, with pgsphere) instead of SQLite.
         #[arg(long, value_name = "URL")]
         database: Option<String>,
+        /// LSSTCam header dumps generated and ingested (translate + upsert), for files/s.
+        #[arg(long, default_value_t = 2_000)]
+        headers: usize,
     },
     /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
     /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
@@ -116,6 +119,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             singles,
             dir,
             database,
+            headers,
         } => {
             crate::bench_consdb::run(crate::bench_consdb::ConsDbBench {
                 rows,
@@ -123,6 +127,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 singles,
                 dir,
                 database,
+                headers,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

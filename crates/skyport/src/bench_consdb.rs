@@ -1,7 +1,8 @@
 //! `skyport bench consdb`: the ConsDB REST API over loopback, as pipelines use it. Bulk
 //! inserts and bulk upserts of LSSTCam exposure rows (rows/s), against the same rows written
 //! one request per row (the baseline: what a client without the bulk endpoint, or pqserver's
-//! per-key flex commits, costs); and the latency of single inserts.
+//! per-key flex commits, costs); the latency of single inserts; and header ingest (files/s)
+//! of LSSTCam header dumps.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,57 @@ pub struct ConsDbBench {
     pub dir: PathBuf,
     /// A PostgreSQL database to run on instead of SQLite in `dir`.
     pub database: Option<String>,
+    /// Header dumps ingested for the header-ingest figure.
+    pub headers: usize,
+}
+
+/// Writes `count` LSSTCam header dumps (flat YAML, the cards of the demo's exposures) for
+/// day `day_obs`, one per exposure.
+fn write_headers(dir: &std::path::Path, day_obs: i64, count: usize) -> Result<Vec<PathBuf>> {
+    use skyport_fits::HeaderValue;
+    std::fs::create_dir_all(dir)?;
+    let base = hifitime::Epoch::from_gregorian_str("2025-12-02T01:00:00.000 TAI")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut files = Vec::with_capacity(count);
+    for k in 0..count {
+        let seq = k as i64 + 1;
+        let start = base + hifitime::Unit::Second * (35 * k as i64);
+        let (ra, dec) = ((k as f64 * 7.3) % 360.0, -60.0 + (k as f64 * 1.7) % 50.0);
+        let s = |v: &str| HeaderValue::Str(v.to_string());
+        let mut cards = vec![
+            crate::demo::card("INSTRUME", s("LSSTCam"), ""),
+            crate::demo::card("TELESCOP", s("Rubin:Simonyi"), ""),
+            crate::demo::card("OBSID", s(&format!("MC_O_{day_obs}_{seq:06}")), ""),
+            crate::demo::card("DAYOBS", s(&day_obs.to_string()), ""),
+            crate::demo::card("SEQNUM", HeaderValue::Int(seq), ""),
+            crate::demo::card("CONTRLLR", s("O"), ""),
+            crate::demo::card("IMGTYPE", s("OBJECT"), ""),
+            crate::demo::card("OBJECT", s("lowdust"), ""),
+            crate::demo::card("PROGRAM", s("BLOCK-365"), ""),
+            crate::demo::card("FILTER", s("r_57"), ""),
+            crate::demo::card("FILTBAND", s("r"), ""),
+            crate::demo::card("EXPTIME", HeaderValue::Real(30.0), ""),
+            crate::demo::card("DARKTIME", HeaderValue::Real(30.4), ""),
+            crate::demo::card("RA", HeaderValue::Real(ra), ""),
+            crate::demo::card("DEC", HeaderValue::Real(dec), ""),
+            crate::demo::card("ROTPA", HeaderValue::Real(12.5), ""),
+        ];
+        cards.extend(crate::demo::observing_cards(ra, dec, start, k));
+        let text: String = cards
+            .iter()
+            .map(|c| {
+                let v = c
+                    .value
+                    .as_ref()
+                    .map_or("null".into(), crate::demo::yaml_value);
+                format!("{}: {v}\n", c.key)
+            })
+            .collect();
+        let path = dir.join(format!("MC_O_{day_obs}_{seq:06}.yaml"));
+        std::fs::write(&path, text)?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// An exposure row: the columns header ingest fills for a science exposure.
@@ -175,6 +227,32 @@ pub async fn run(b: ConsDbBench) -> Result<()> {
         "  bulk insert is {:.1}× the rate of one request per row",
         insert_rate / single_rate
     );
+    if b.headers > 0 {
+        let header_day = day_obs + 3;
+        let files = write_headers(&b.dir.join("headers"), header_day, b.headers)?;
+        let started = Instant::now();
+        let outcome = crate::consdb_cmd::ingest_headers(
+            Arc::clone(&store),
+            &skyport_consdb::schemas::builtin(),
+            "lsstcam",
+            &files,
+        )
+        .await?;
+        let t = started.elapsed();
+        if !outcome.skipped.is_empty() {
+            bail!(
+                "{} headers were skipped: {:?}",
+                outcome.skipped.len(),
+                outcome.skipped.first()
+            );
+        }
+        println!(
+            "  header ingest (read, translate with sky transforms, upsert): {} LSSTCam header dumps in {:.2} s = {:.0} files/s",
+            files.len(),
+            t.as_secs_f64(),
+            files.len() as f64 / t.as_secs_f64()
+        );
+    }
     server.stop().await;
     Ok(())
 }

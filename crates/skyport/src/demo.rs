@@ -144,7 +144,7 @@ const PIXEL_SCALE: f64 = 0.2;
 /// Detector pitch on the sky in degrees (a 4k detector plus gap).
 const PITCH: f64 = 4096.0 * PIXEL_SCALE / 3600.0 + 0.003;
 
-fn card(key: &str, value: HeaderValue, comment: &str) -> Card {
+pub(crate) fn card(key: &str, value: HeaderValue, comment: &str) -> Card {
     Card {
         key: key.into(),
         value: Some(value),
@@ -218,7 +218,7 @@ const AUXTEL: skyport_consdb::headers::sky::Site = skyport_consdb::headers::sky:
     height: 2663.0,
 };
 
-fn yaml_value(v: &HeaderValue) -> String {
+pub(crate) fn yaml_value(v: &HeaderValue) -> String {
     match v {
         HeaderValue::Str(t) => format!("'{}'", t.replace('\'', "''")),
         HeaderValue::Int(i) => i.to_string(),
@@ -366,7 +366,12 @@ fn iso_ms(e: hifitime::Epoch) -> String {
 /// The cards of an exposure's pointing, times and weather, as Rubin's cameras write them:
 /// azimuth/elevation at start and end computed from the field at the site, the airmass from
 /// the elevation.
-fn observing_cards(ra: f64, dec: f64, start: hifitime::Epoch, visit: usize) -> Vec<Card> {
+pub(crate) fn observing_cards(
+    ra: f64,
+    dec: f64,
+    start: hifitime::Epoch,
+    visit: usize,
+) -> Vec<Card> {
     use skyport_consdb::headers::sky::icrs_to_altaz;
     let end = start + hifitime::Unit::Second * EXPTIME;
     let mut cards = vec![
