@@ -3,6 +3,7 @@
 //! (ConsDB): Rubin's schemas, their history, and the operations of its REST API.
 
 pub mod catalog;
+pub mod consistency;
 pub mod convert;
 pub mod error;
 pub mod flex;

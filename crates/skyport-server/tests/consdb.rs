@@ -1003,3 +1003,131 @@ async fn concurrent_updates_of_different_columns_both_land() {
         "{obs}"
     );
 }
+
+/// Bulk-inserts rows keyed by natural id into an LSSTCam table.
+async fn bulk(app: &axum::Router, table: &str, rows: Vec<(i64, Value)>) {
+    let obs_dict: Map<String, Value> = rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let (status, body) = json_call(
+        app,
+        post(
+            &format!("/consdb/insert/lsstcam/{table}"),
+            &json!({ "obs_dict": obs_dict }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{table}: {body}");
+}
+
+#[tokio::test]
+async fn table_consistency_reports_pqservers_rules() {
+    let f = fixture().await;
+    let app = &f.app;
+    let day = 20251202i64;
+    // A: a complete science exposure. B: a bias with every kind of fault.
+    let a = day * 100_000 + 1;
+    let b = day * 100_000 + 99; // not day_obs * 100000 + seq_num (seq 2)
+    let exposure = |id: i64, seq: i64, img_type: &str| {
+        json!({ "exposure_id": id, "exposure_name": format!("MC_O_{day}_{seq:06}"), "controller": "O",
+                "day_obs": day, "seq_num": seq, "img_type": img_type })
+    };
+    bulk(
+        app,
+        "exposure",
+        vec![(a, exposure(a, 1, "science")), (b, exposure(b, 2, "bias"))],
+    )
+    .await;
+    let guiders = [189, 190, 193, 194, 197, 198, 201, 202];
+    let ccd = |exp: i64, seq: i64, det: i64| {
+        (
+            exp * 1000 + det,
+            json!({ "exposure_id": exp, "day_obs": day, "seq_num": seq, "detector": det }),
+        )
+    };
+    let mut rows: Vec<(i64, Value)> = (0..205).map(|d| ccd(a, 1, d)).collect();
+    rows.extend([ccd(b, 2, 0), ccd(b, 3, 1), ccd(b, 2, 189)]);
+    bulk(app, "ccdexposure", rows).await;
+    let keyed = |id: i64, seq: i64, det: i64| {
+        (
+            id,
+            json!({ "day_obs": day, "seq_num": seq, "detector": det }),
+        )
+    };
+    let mut quick: Vec<(i64, Value)> = (0..205)
+        .filter(|d| !guiders.contains(d))
+        .map(|d| keyed(a * 1000 + d, 1, d))
+        .collect();
+    quick.push(keyed(b * 1000 + 189, 2, 189));
+    bulk(app, "ccdexposure_quicklook", quick).await;
+    let mut visits: Vec<(i64, Value)> = (0..205)
+        .filter(|d| !guiders.contains(d))
+        .map(|d| keyed(a * 1000 + d, 1, d))
+        .collect();
+    visits.push(keyed(b * 1000, 2, 0));
+    bulk(app, "ccdvisit1_quicklook", visits).await;
+    bulk(
+        app,
+        "exposure_quicklook",
+        vec![(a, json!({ "day_obs": day, "seq_num": 1 }))],
+    )
+    .await;
+    bulk(
+        app,
+        "visit1_quicklook",
+        vec![(a, json!({ "day_obs": day, "seq_num": 1 }))],
+    )
+    .await;
+
+    let (status, found) = json_call(
+        app,
+        get(&format!("/consdb/table_consistency/LSSTCam/{day}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let v = |rule: &str, detail: String| json!({ "rule": rule, "day_obs": day, "seq_num": 2, "detail": detail });
+    // Derived rule by rule from Rubin's definitions (PEERS.md §5.5 and pqserver's texts).
+    let expected = json!([
+        v(
+            "ccdexposure_completeness",
+            "expected 205 ccdexposure rows for detectors 0-204, found 3".into()
+        ),
+        v(
+            "ccdexposure_key_agreement",
+            format!(
+                "ccdexposure_id {} day_obs/seq_num disagree with exposure_id {b}",
+                b * 1000 + 1
+            )
+        ),
+        v(
+            "ccdexposure_quicklook_coverage",
+            "expected 197 ccdexposure_quicklook rows, found 1".into()
+        ),
+        v(
+            "exposure_id_encoding",
+            format!("exposure_id {b} <> day_obs * 100000 + seq_num")
+        ),
+        v(
+            "no_calibration_science_products",
+            "calibration frame has 1 ccdvisit1_quicklook rows".into()
+        ),
+        v(
+            "no_guider_products",
+            "guider detector 189 has a ccdexposure_quicklook row".into()
+        ),
+        v(
+            "visit1_quicklook_coverage",
+            "missing visit1_quicklook row".into()
+        ),
+    ]);
+    assert_eq!(found, expected);
+    let (_, none) = json_call(app, get("/consdb/table_consistency/lsstcam/20251203")).await;
+    assert_eq!(none, json!([]));
+    let (status, body) = json_call(app, get("/consdb/table_consistency/LSSTComCam/20251202")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({ "message": "Invalid instrument", "value": "LSSTComCam", "valid": ["lsstcam", "latiss"] })
+    );
+    let (status, _, page) = call(app, get("/consdb/table_consistency")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("table consistency"));
+}

@@ -59,6 +59,11 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(observation),
         )
         .route("/consdb/query", post(query::run))
+        .route("/consdb/table_consistency", get(consistency_page))
+        .route(
+            "/consdb/table_consistency/{instrument}/{day_obs}",
+            get(table_consistency),
+        )
         .route("/consdb/schema", get(schema_instruments))
         .route("/consdb/schema/{instrument}", get(schema_tables))
         .route("/consdb/schema/{instrument}/{table}", get(schema_columns))
@@ -622,3 +627,63 @@ async fn schema_columns(
         .collect();
     Ok(Json(Value::Object(out)).into_response())
 }
+
+async fn table_consistency(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, day_obs)): Path<(String, String)>,
+) -> ApiResult {
+    if !skyport_consdb::consistency::CHECKED_INSTRUMENTS
+        .contains(&instrument.to_ascii_lowercase().as_str())
+    {
+        return Err(ConsDbError::bad_value(
+            "instrument",
+            instrument.as_str(),
+            skyport_consdb::consistency::CHECKED_INSTRUMENTS
+                .map(String::from)
+                .to_vec(),
+        )
+        .into());
+    }
+    let day_obs = path_int(&day_obs, "day_obs")?;
+    let found = state.consdb.table_consistency(&instrument, day_obs).await?;
+    Ok(Json(found).into_response())
+}
+
+/// A page to run the consistency checks from a browser.
+async fn consistency_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(CONSISTENCY_PAGE)
+}
+
+const CONSISTENCY_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ConsDB table consistency</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}</style>
+</head><body>
+<h1>ConsDB table consistency</h1>
+<form id="f"><label>Instrument <select name="instrument"><option>lsstcam</option><option>latiss</option></select></label>
+<label>day_obs <input name="day_obs" pattern="[0-9]{8}" required placeholder="YYYYMMDD"></label>
+<button>Check</button></form>
+<p id="status"></p><table id="out"></table>
+<script>
+const f = document.getElementById('f');
+const params = new URLSearchParams(location.search);
+for (const k of ['instrument', 'day_obs']) if (params.get(k)) f.elements[k].value = params.get(k);
+async function run(e) {
+  if (e) e.preventDefault();
+  const i = f.elements.instrument.value, d = f.elements.day_obs.value;
+  if (!d) return;
+  history.replaceState(null, '', '?instrument=' + i + '&day_obs=' + d);
+  const r = await fetch(location.pathname.replace(/\/$/, '') + '/' + i + '/' + d);
+  const rows = await r.json();
+  const out = document.getElementById('out');
+  document.getElementById('status').textContent = r.ok ? rows.length + ' inconsistencies' : JSON.stringify(rows);
+  out.innerHTML = '';
+  if (!r.ok || !rows.length) return;
+  out.insertAdjacentHTML('beforeend', '<tr><th>rule</th><th>day_obs</th><th>seq_num</th><th>detail</th></tr>');
+  for (const v of rows) {
+    const tr = document.createElement('tr');
+    for (const k of ['rule', 'day_obs', 'seq_num', 'detail']) { const td = document.createElement('td'); td.textContent = v[k]; tr.appendChild(td); }
+    out.appendChild(tr);
+  }
+}
+f.addEventListener('submit', run); run();
+</script></body></html>"#;
