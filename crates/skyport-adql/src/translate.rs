@@ -1128,7 +1128,12 @@ impl<'a> Translator<'a> {
                 let l = self.value(left)?;
                 let r = self.value(right)?;
                 self.check_comparable(&l, &r, left.pos())?;
-                Ok(format!("({} {} {})", l.sql, op.symbol(), r.sql))
+                Ok(format!(
+                    "({} {} {})",
+                    self.comparable_sql(&l, &r),
+                    op.symbol(),
+                    self.comparable_sql(&r, &l)
+                ))
             }
             Expr::Between {
                 expr,
@@ -1234,6 +1239,16 @@ impl<'a> Translator<'a> {
                 other.pos(),
                 format!("`{other}` is not a condition"),
             )),
+        }
+    }
+
+    /// The SQL of `a` compared with `b`: a boolean compared with a number is read as 0 or 1
+    /// (SQLite stores booleans so; PostgreSQL needs the cast).
+    fn comparable_sql(&self, a: &Typed, b: &Typed) -> String {
+        if self.dialect == Dialect::Postgres && a.ty == AdqlType::Boolean && b.ty.is_numeric() {
+            format!("CAST({} AS INTEGER)", a.sql)
+        } else {
+            a.sql.clone()
         }
     }
 

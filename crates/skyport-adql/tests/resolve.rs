@@ -169,3 +169,15 @@ fn postgres_text_folds_predicates_into_pgsphere_operators() {
         "{sql}"
     );
 }
+
+#[test]
+fn booleans_compare_with_numbers_on_both_backends() {
+    // SQLite stores booleans as 0/1; PostgreSQL has no boolean = integer operator.
+    let q = "SELECT obs_publisher_did FROM skyport.image_hdu WHERE has_wcs = 1";
+    assert!(
+        pg(q).contains("CAST(_t1.\"has_wcs\" AS INTEGER) = 1"),
+        "{}",
+        pg(q)
+    );
+    assert!(ok(q).sql.contains("_t1.\"has_wcs\" = 1"), "{}", ok(q).sql);
+}

@@ -827,6 +827,17 @@ async fn every_documented_error_has_pqservers_status_and_body() {
         json!(2025120100001i64),
         "nothing was deleted"
     );
+    // A boolean column compared with a number works on PostgreSQL too.
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/query",
+            &json!({ "query": "SELECT COUNT(*) AS n FROM cdb_lsstcam.exposure WHERE can_see_sky = 1" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([[0]]));
 
     let (status, doc) = json_call(app, get("/consdb/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
