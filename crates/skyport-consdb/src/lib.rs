@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod consistency;
 pub mod convert;
 pub mod error;
+pub mod export;
 pub mod flex;
 pub mod headers;
 pub mod ingest;

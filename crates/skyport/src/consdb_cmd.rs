@@ -25,6 +25,9 @@ pub enum ConsDbCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Export a table or view (with an ADQL condition, as of a past time) to Parquet, CSV,
+    /// JSON or VOTable, or a campaign list of its natural ids.
+    Export(ExportArgs),
     /// Translate headers and upsert their exposure rows into the archive's cdb_<instrument>
     /// (idempotent: a header ingested again updates its row, and history keeps the old one).
     /// Headers that cannot be translated are reported (file, keyword, reason) and skipped;
@@ -40,6 +43,117 @@ pub enum ConsDbCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// Options of `consdb export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The archive's configuration file (with [consdb] enabled).
+    #[arg(long)]
+    config: PathBuf,
+    /// Instrument (lsstcam, latiss, …).
+    #[arg(long)]
+    instrument: String,
+    /// Table or view (exposure, visit1, ccdexposure, visit1_quicklook, …).
+    #[arg(long)]
+    table: String,
+    /// An ADQL condition on the table's columns, e.g. "band = 'r' AND airmass < 1.3".
+    #[arg(long = "where")]
+    condition: Option<String>,
+    /// Export the table as it was at this time (ISO 8601, UTC).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Comma-separated columns (default: all).
+    #[arg(long)]
+    columns: Option<String>,
+    /// Write only the natural ids (exposure_id, visit_id…) of the rows: a campaign list.
+    #[arg(long)]
+    ids: bool,
+    /// parquet, csv, tsv, json or votable (default: from the output file's extension).
+    #[arg(long)]
+    format: Option<String>,
+    /// The output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Writes an export to a file through the TAP engine (streamed).
+async fn export(args: ExportArgs) -> Result<ExitCode> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let config = Config::load(&args.config)?;
+    let store = crate::open_store(&config).await?;
+    let consdb = skyport_consdb::ConsDb::new(Arc::clone(&store), &config.consdb_schemas);
+    let as_of = match &args.as_of {
+        Some(t) => Some(
+            skyport_consdb::convert::timestamp(t)
+                .ok_or_else(|| anyhow::anyhow!("--as-of {t:?} is not an ISO 8601 time"))?,
+        ),
+        None => None,
+    };
+    let spec = skyport_consdb::export::ExportSpec {
+        instrument: args.instrument.clone(),
+        table: args.table.clone(),
+        condition: args.condition.clone(),
+        as_of,
+        columns: args
+            .columns
+            .as_deref()
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ids_only: args.ids,
+    };
+    let query = consdb
+        .export_query(&spec)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let format = args.format.clone().unwrap_or_else(|| {
+        match args
+            .out
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("parquet")
+        {
+            "xml" | "vot" => "votable".to_string(),
+            other => other.to_string(),
+        }
+    });
+    let chosen = skyport_votable::Format::choose(&format).ok_or_else(|| {
+        anyhow::anyhow!("--format {format:?}: use parquet, csv, tsv, json or votable")
+    })?;
+    let limits = config.server_settings().limits;
+    let tap = skyport_server::tap::TapService::new(
+        store,
+        limits.clone(),
+        &config.public_url(),
+        None,
+        &config.consdb_schemas,
+    );
+    let request = skyport_server::tap::request::TapRequest {
+        query,
+        maxrec: limits.maxrec_hard,
+        format: chosen,
+        uploads: Vec::new(),
+        run_id: None,
+    };
+    let mut output = tap
+        .execute(&request, &std::collections::HashMap::new(), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
+    while let Some(chunk) = output.body.next().await {
+        file.write_all(&chunk)?;
+    }
+    file.flush()?;
+    if let Some(failure) = output.failure.lock().ok().and_then(|f| f.clone()) {
+        bail!("the export stopped: {failure}");
+    }
+    eprintln!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The exposure columns of an instrument's ConsDB schema (DECam and HSC: LSSTCam's).
@@ -141,6 +255,7 @@ pub async fn ingest_headers(
 /// Runs a subcommand.
 pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
     match command {
+        ConsDbCommand::Export(args) => export(args).await,
         ConsDbCommand::TranslateHeaders { instrument, files } => {
             let instrument = instrument.to_ascii_lowercase();
             if !INSTRUMENTS.contains(&instrument.as_str()) {

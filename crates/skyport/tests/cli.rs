@@ -357,6 +357,46 @@ fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
         Some(true)
     );
     assert_eq!(line["exposure"]["img_type"], "science");
+
+    // Exports: a CSV of two visits, and a campaign list.
+    let out_csv = demo.join("visits.csv");
+    let out = skyport(&[
+        "consdb",
+        "export",
+        "--config",
+        config.to_str().expect("path"),
+        "--instrument",
+        "lsstcam",
+        "--table",
+        "visit1",
+        "--where",
+        "band IN ('g', 'r')",
+        "--columns",
+        "visit_id,band",
+        "--out",
+        out_csv.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&out_csv).expect("csv"),
+        "visit_id,band\n2025120100100,g\n2025120100107,r\n"
+    );
+    let out = skyport(&[
+        "consdb",
+        "export",
+        "--config",
+        config.to_str().expect("path"),
+        "--instrument",
+        "lsstcam",
+        "--table",
+        "cdb_lsstcam.visit1",
+        "--where",
+        "no_such_column = 1",
+        "--out",
+        out_csv.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no_such_column"), "{}", text(&out));
 }
 
 /// Every file below `dir`, sorted.

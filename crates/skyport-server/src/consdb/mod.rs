@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use skyport_consdb::catalog::{Catalog, OBS_TYPES};
 use skyport_consdb::flex::{FlexKey, DTYPES};
@@ -64,6 +65,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/consdb/table_consistency/{instrument}/{day_obs}",
             get(table_consistency),
         )
+        .route("/consdb/export/{instrument}/{table}", get(export))
         .route("/consdb/schema", get(schema_instruments))
         .route("/consdb/schema/{instrument}", get(schema_tables))
         .route("/consdb/schema/{instrument}/{table}", get(schema_columns))
@@ -687,3 +689,81 @@ async function run(e) {
 }
 f.addEventListener('submit', run); run();
 </script></body></html>"#;
+
+/// `GET /consdb/export/{instrument}/{table}?where=&as_of=&columns=&ids=&format=`: a table or
+/// view for pipelines (Parquet by default; csv, tsv, json, votable too), streamed; with
+/// `ids=1` a campaign list of the natural ids of the rows that qualify.
+async fn export(
+    State(state): State<Arc<AppState>>,
+    Path((instrument, table)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    state.consdb.catalog().instrument(&instrument)?;
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let spec = skyport_consdb::export::ExportSpec {
+        instrument: instrument.clone(),
+        table: table.clone(),
+        condition: param("where"),
+        as_of: as_of_param(&raw)?,
+        columns: param("columns")
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ids_only: bool_param(&raw, "ids")?,
+    };
+    let query = state.consdb.export_query(&spec)?;
+    let format = crate::tap::request::output_format(
+        "format",
+        Some(param("format").as_deref().unwrap_or("parquet")),
+    )
+    .map_err(|e| ApiError::one("value_error", &["query", "format"], e.message, Value::Null))?;
+    let extension = format.format.extension();
+    let request = crate::tap::request::TapRequest {
+        query,
+        maxrec: state.settings.limits.maxrec_hard,
+        format,
+        uploads: Vec::new(),
+        run_id: None,
+    };
+    let output = state
+        .tap
+        .execute(
+            &request,
+            &std::collections::HashMap::new(),
+            Some(std::time::Duration::from_secs(
+                state.settings.limits.execution_seconds_hard,
+            )),
+        )
+        .await
+        .map_err(|e| ConsDbError::invalid(&["query", "where"], e.message))?;
+    let file = format!(
+        "{}_{}.{extension}",
+        instrument.to_ascii_lowercase(),
+        table.to_ascii_lowercase().replace('.', "_")
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                output.content_type.clone(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(output.body.map(Ok::<_, std::convert::Infallible>)),
+    )
+        .into_response())
+}
