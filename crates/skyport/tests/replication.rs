@@ -188,6 +188,77 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(arrived, "a new image reaches the replica");
+
+    // ConsDB rows and their history reach the replica: header ingest at the source, then a
+    // correction made straight in SQL (its history version comes from the source's trigger;
+    // the replica's triggers do not fire for replicated rows, so nothing is recorded twice).
+    let detectors: Vec<std::path::PathBuf> = std::fs::read_dir(demo.join("data/lsst"))
+        .expect("lsst data")
+        .flatten()
+        .flat_map(|day| {
+            std::fs::read_dir(day.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .flat_map(|exp| {
+            std::fs::read_dir(exp.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|f| f.path())
+        .collect();
+    assert!(!detectors.is_empty());
+    let mut args = vec![
+        os("consdb").to_os_string(),
+        os("ingest-headers").to_os_string(),
+        os("--config").to_os_string(),
+        source_config.as_os_str().to_os_string(),
+        os("--instrument").to_os_string(),
+        os("lsstcam").to_os_string(),
+    ];
+    args.extend(detectors.iter().map(|d| d.as_os_str().to_os_string()));
+    let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run_ok(&refs);
+    {
+        let (client, connection) = tokio_postgres::connect(&source.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect source");
+        tokio::spawn(connection);
+        client
+            .execute(
+                "UPDATE cdb_lsstcam.exposure SET airmass = 2.5 WHERE seq_num = 100",
+                &[],
+            )
+            .await
+            .expect("correction");
+    }
+    let history = "SELECT version, airmass, superseded_at FROM cdb_lsstcam.exposure_history WHERE seq_num = 100 ORDER BY version";
+    let mut replicated = String::new();
+    for _ in 0..100 {
+        replicated = tap(&replica_base, history).await;
+        if replicated.lines().count() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines: Vec<&str> = replicated.lines().collect();
+    assert_eq!(lines.len(), 3, "two versions on the replica: {replicated}");
+    assert!(
+        lines[1].starts_with("1,") && !lines[1].ends_with(','),
+        "version 1 superseded: {replicated}"
+    );
+    assert!(
+        lines[2].starts_with("2,2.5,") && lines[2].ends_with(','),
+        "version 2 current: {replicated}"
+    );
+    let current = tap(
+        &replica_base,
+        "SELECT COUNT(*) AS n FROM cdb_lsstcam.exposure WHERE airmass = 2.5",
+    )
+    .await;
+    assert_eq!(current.lines().nth(1), Some("1"), "{current}");
     drop(server);
     // The slot on the source goes with the subscription, so the source database can be dropped.
     run_ok(&[
