@@ -47,6 +47,9 @@ REPO = Path(os.environ.get("SKYPORT_REPO") or Path(__file__).resolve().parents[2
 SCHEMA_DIR = REPO / "crates" / "skyport-consdb" / "schemas"
 TAP_TABLES = ["schemas", "tables", "columns", "keys", "key_columns"]
 HISTORY_SUFFIX = "_history"
+# skyport's one addition beside the history tables: the view of visits made of snaps, over
+# `exposure` (docs/consdb.md); checked to be a view where the exposure table has group_id.
+SNAP_VISIT = "snap_visit"
 
 # --- KNOWN DIFFERENCES -------------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ def skyport_tap_schema(base, schema_names):
 
     def ours(table_name):
         schema, _, name = table_name.partition(".")
-        return schema in schema_names and not name.endswith(HISTORY_SUFFIX)
+        return schema in schema_names and not name.endswith(HISTORY_SUFFIX) and name != SNAP_VISIT
 
     keys = [k for k in keys if ours(k["from_table"])]
     key_ids = {k["key_id"] for k in keys}
@@ -194,6 +197,10 @@ def skyport_tap_schema(base, schema_names):
             t["table_name"] for t in tables
             if t["schema_name"] in schema_names and t["table_name"].endswith(HISTORY_SUFFIX)
         ),
+        "snap_visits": {
+            t["table_name"]: t["table_type"] for t in tables
+            if t["schema_name"] in schema_names and t["table_name"].endswith("." + SNAP_VISIT)
+        },
     }
 
 
@@ -277,8 +284,23 @@ def compare_schemas(felis_rows, sky_rows):
     d.check("TAP_SCHEMA.schemas")
 
 
-def compare_tables(schema, felis_rows, sky_rows, history_tables):
+def compare_tables(schema, felis_rows, sky_rows, history_tables, snap_visits=None):
     d = Diffs()
+    # KNOWN ADDITION, asserted: a snap_visit view exactly where the exposure table has
+    # group_id and exposure_id.
+    if snap_visits is not None:
+        import yaml
+
+        doc = yaml.safe_load((SCHEMA_DIR / f"{schema}.yaml").read_text())
+        exposure = [t for t in doc.get("tables", []) if t["name"] == "exposure"]
+        names = {c["name"] for t in exposure for c in t.get("columns", [])}
+        # Snaps are grouped by group_id; the visit is named by its first exposure_id.
+        has_exposure = {"group_id", "exposure_id"} <= names
+        got = snap_visits.get(f"{schema}.{SNAP_VISIT}")
+        if has_exposure and got != "view":
+            d.note(f"{schema}.{SNAP_VISIT}: expected skyport's snap-visit view, got {got!r}")
+        if not has_exposure and got is not None:
+            d.note(f"{schema}.{SNAP_VISIT}: present without an exposure table")
     f = one_per([r for r in felis_rows if r["schema_name"] == schema], lambda r: r["table_name"], "felis")
     s = one_per([r for r in sky_rows if r["schema_name"] == schema], lambda r: r["table_name"], "skyport")
     for name in sorted(set(f) - set(s)):
@@ -455,7 +477,10 @@ if pytest is not None:
 
     @pytest.mark.parametrize("schema", SCHEMA_NAMES)
     def test_tables(felis_tap, sky_tap, schema):
-        compare_tables(schema, felis_tap["tables"], sky_tap["tables"], sky_tap["history_tables"])
+        compare_tables(
+            schema, felis_tap["tables"], sky_tap["tables"], sky_tap["history_tables"],
+            sky_tap["snap_visits"],
+        )
 
     @pytest.mark.parametrize("schema", SCHEMA_NAMES)
     def test_columns(felis_tap, sky_tap, schema):

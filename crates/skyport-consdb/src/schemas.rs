@@ -102,9 +102,136 @@ pub fn mark_views(schema: &mut Schema) {
                     .iter()
                     .map(|(to, from)| (to.to_string(), from.to_string()))
                     .collect(),
+                aggregate: None,
             });
         }
     }
+}
+
+/// The name of skyport's view of visits made of snaps (see [`add_snap_visits`]).
+pub const SNAP_VISIT: &str = "snap_visit";
+
+/// Adds the view `snap_visit`: one visit per exposure group (`group_id`; an exposure without
+/// one is a visit of its own), so a two-snap visit aggregates its exposures — summed exposure
+/// times, the first start, the last end, the mean airmass, the union of the footprints — and a
+/// single-snap visit is its exposure. Being a view, it is always consistent with `exposure`.
+/// Rubin's `visit1` (one visit per exposure) is unchanged.
+pub fn add_snap_visits(schema: &mut Schema) {
+    use skyport_schema::{Aggregate, AggregateFn};
+    let Some(exposure) = schema.table("exposure") else {
+        return;
+    };
+    if exposure.column("group_id").is_none()
+        || exposure.column("exposure_id").is_none()
+        || schema.table(SNAP_VISIT).is_some()
+    {
+        return;
+    }
+    let plan: [(&str, AggregateFn, &str); 25] = [
+        ("visit_id", AggregateFn::Min, "exposure_id"),
+        ("day_obs", AggregateFn::Group, "day_obs"),
+        ("group_id", AggregateFn::Group, "group_id"),
+        ("seq_num", AggregateFn::Min, "seq_num"),
+        ("n_snaps", AggregateFn::Count, "exposure_id"),
+        ("controller", AggregateFn::Min, "controller"),
+        ("physical_filter", AggregateFn::Min, "physical_filter"),
+        ("band", AggregateFn::Min, "band"),
+        ("img_type", AggregateFn::Min, "img_type"),
+        ("science_program", AggregateFn::Min, "science_program"),
+        ("observation_reason", AggregateFn::Min, "observation_reason"),
+        ("target_name", AggregateFn::Min, "target_name"),
+        ("s_ra", AggregateFn::Min, "s_ra"),
+        ("s_dec", AggregateFn::Min, "s_dec"),
+        ("sky_rotation", AggregateFn::Min, "sky_rotation"),
+        ("airmass", AggregateFn::Avg, "airmass"),
+        ("exp_time", AggregateFn::Sum, "exp_time"),
+        ("shut_time", AggregateFn::Sum, "shut_time"),
+        ("dark_time", AggregateFn::Sum, "dark_time"),
+        ("obs_start", AggregateFn::Min, "obs_start"),
+        ("obs_start_mjd", AggregateFn::Min, "obs_start_mjd"),
+        ("obs_end", AggregateFn::Max, "obs_end"),
+        ("obs_end_mjd", AggregateFn::Max, "obs_end_mjd"),
+        ("dimm_seeing", AggregateFn::Avg, "dimm_seeing"),
+        ("s_region", AggregateFn::RegionUnion, "s_region"),
+    ];
+    let mut columns = Vec::new();
+    let mut aggregated = Vec::new();
+    for (name, f, from) in plan {
+        let Some(base) = exposure.column(from) else {
+            continue;
+        };
+        let mut c = base.clone();
+        c.name = name.to_string();
+        c.id = None;
+        c.nullable = true;
+        c.value = None;
+        match (name, f) {
+            ("visit_id", _) => {
+                c.description = Some("Id of the visit: its first exposure's exposure_id.".into())
+            }
+            ("n_snaps", _) => {
+                c.datatype = skyport_schema::Datatype::Int;
+                c.unit = None;
+                c.ucd = Some("meta.number".into());
+                c.description = Some("Number of exposures (snaps) in the visit.".into());
+            }
+            (_, AggregateFn::Sum) => {
+                c.description = Some(
+                    format!(
+                        "{} Summed over the visit's snaps.",
+                        base.description.clone().unwrap_or_default()
+                    )
+                    .trim()
+                    .to_string(),
+                )
+            }
+            (_, AggregateFn::Avg) => {
+                c.description = Some(
+                    format!(
+                        "{} Mean over the visit's snaps.",
+                        base.description.clone().unwrap_or_default()
+                    )
+                    .trim()
+                    .to_string(),
+                )
+            }
+            (_, AggregateFn::RegionUnion) => {
+                c.description = Some("Union of the snaps' footprints (STC-S).".into())
+            }
+            _ => {}
+        }
+        columns.push(c);
+        aggregated.push((name.to_string(), f, from.to_string()));
+    }
+    schema.tables.push(skyport_schema::Table {
+        name: SNAP_VISIT.to_string(),
+        id: None,
+        description: Some(
+            "Visits made of the snaps of one exposure group (skyport's addition; Rubin's visit1 has \
+             one visit per exposure): a single-snap visit is its exposure, a two-snap visit sums \
+             the exposure times, spans the first start to the last end, averages the airmass and \
+             unites the footprints. A view, recomputed whenever an exposure changes."
+                .into(),
+        ),
+        table_index: exposure.table_index.map(|i| i + 1),
+        primary_key: Vec::new(),
+        constraints: Vec::new(),
+        indexes: Vec::new(),
+        columns,
+        column_refs: Default::default(),
+        view: Some(View {
+            base: "exposure".into(),
+            renamed: Vec::new(),
+            aggregate: Some(Aggregate {
+                group_by: vec![
+                    ("day_obs".into(), None),
+                    ("group_id".into(), Some("exposure_id".into())),
+                ],
+                columns: aggregated,
+            }),
+        }),
+        history_of: None,
+    });
 }
 
 /// Gives every stored table of the schema a history table (`<table>_history`): no write to
@@ -135,6 +262,7 @@ pub fn parse(text: &str, file: &str) -> Result<Schema, ConsDbSchemaError> {
     }
     mark_views(&mut schema);
     add_history(&mut schema);
+    add_snap_visits(&mut schema);
     Ok(schema)
 }
 

@@ -14,7 +14,8 @@ mod reserved;
 mod types;
 
 pub use model::{
-    Column, Constraint, ConstraintKind, DefaultValue, Index, Schema, SchemaVersion, Table, View,
+    Aggregate, AggregateFn, Column, Constraint, ConstraintKind, DefaultValue, Index, Schema,
+    SchemaVersion, Table, View,
 };
 pub use reserved::is_reserved;
 pub use types::{Datatype, VoType};

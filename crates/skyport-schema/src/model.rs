@@ -101,6 +101,37 @@ pub struct View {
     /// View columns read from a base column of another name: (view column, base column). A
     /// view column neither renamed nor in the base table reads as NULL.
     pub renamed: Vec<(String, String)>,
+    /// When set, the view has one row per group of base rows, its columns aggregates.
+    pub aggregate: Option<Aggregate>,
+}
+
+/// How an aggregating view summarises groups of base rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    /// The base columns whose values form a group, each with a base column whose value (as
+    /// text) stands in where it is NULL (so rows without a group are groups of their own).
+    pub group_by: Vec<(String, Option<String>)>,
+    /// (view column, function, base column) for every view column.
+    pub columns: Vec<(String, AggregateFn, String)>,
+}
+
+/// An aggregate function of an aggregating view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFn {
+    /// The group's value (a grouping column).
+    Group,
+    /// Smallest.
+    Min,
+    /// Largest.
+    Max,
+    /// Sum.
+    Sum,
+    /// Mean.
+    Avg,
+    /// Number of rows.
+    Count,
+    /// The union of the rows' STC-S regions (`Union ICRS (r1 r2 …)`; a single region as it is).
+    RegionUnion,
 }
 
 /// A column of a table.

@@ -1142,3 +1142,109 @@ async fn table_consistency_reports_pqservers_rules() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("table consistency"));
 }
+
+#[tokio::test]
+async fn snap_visits_aggregate_their_exposures_and_follow_changes() {
+    let f = fixture().await;
+    let app = &f.app;
+    let day = 20251203i64;
+    let snap =
+        |seq: i64, group: Option<&str>, start: &str, end: &str, airmass: f64, region: &str| {
+            let mut v = json!({
+                "exposure_id": day * 100_000 + seq, "exposure_name": format!("MC_O_{day}_{seq:06}"),
+                "controller": "O", "day_obs": day, "seq_num": seq, "band": "r", "exp_time": 15.0,
+                "obs_start": start, "obs_end": end, "airmass": airmass, "s_region": region,
+            });
+            if let Some(g) = group {
+                v["group_id"] = json!(g);
+            }
+            (day * 100_000 + seq, v)
+        };
+    let p1 = "Polygon ICRS 10 10 11 10 11 11";
+    let p2 = "Polygon ICRS 10.5 10 11.5 10 11.5 11";
+    bulk(
+        app,
+        "exposure",
+        vec![
+            snap(
+                1,
+                Some("g1"),
+                "2025-12-04T01:00:00",
+                "2025-12-04T01:00:15",
+                1.2,
+                p1,
+            ),
+            snap(
+                2,
+                Some("g1"),
+                "2025-12-04T01:00:17",
+                "2025-12-04T01:00:32",
+                1.4,
+                p2,
+            ),
+            snap(
+                3,
+                None,
+                "2025-12-04T01:01:00",
+                "2025-12-04T01:01:15",
+                1.5,
+                p1,
+            ),
+        ],
+    )
+    .await;
+    let visits = || async {
+        tap_rows(
+            app,
+            "SELECT visit_id, n_snaps, exp_time, obs_start, obs_end, airmass, s_region FROM cdb_lsstcam.snap_visit ORDER BY visit_id",
+        )
+        .await
+        .1
+    };
+    let rows = visits().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let two = &rows[0];
+    assert_eq!(two[0], json!(day * 100_000 + 1), "the first snap's id");
+    assert_eq!(two[1], json!(2));
+    assert_eq!(two[2].as_f64(), Some(30.0), "summed exposure time");
+    assert!(
+        same(&json!("2025-12-04T01:00:00"), &two[3]),
+        "first start: {}",
+        two[3]
+    );
+    assert!(
+        same(&json!("2025-12-04T01:00:32"), &two[4]),
+        "last end: {}",
+        two[4]
+    );
+    assert!(
+        (two[5].as_f64().unwrap_or(0.0) - 1.3).abs() < 1e-6,
+        "mean airmass: {}",
+        two[5]
+    );
+    let union = two[6].as_str().unwrap_or_default();
+    assert!(
+        union.starts_with("Union ICRS (") && union.contains(p1) && union.contains(p2),
+        "{union}"
+    );
+    let one = &rows[1];
+    assert_eq!(one[0], json!(day * 100_000 + 3));
+    assert_eq!(one[1], json!(1));
+    assert_eq!(one[6], json!(p1), "a single snap's footprint as it is");
+    // A corrected snap changes its visit at once.
+    let (status, _) = json_call(
+        app,
+        post(
+            &format!("/consdb/insert/lsstcam/exposure/by_seq_num/{day}/2?u=1"),
+            &json!({ "values": { "airmass": 1.6 } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = visits().await;
+    assert!(
+        (rows[0][5].as_f64().unwrap_or(0.0) - 1.4).abs() < 1e-6,
+        "{:?}",
+        rows[0]
+    );
+}

@@ -149,9 +149,71 @@ pub fn create_table(dialect: Dialect, schema: &str, table: &Table) -> String {
     )
 }
 
+/// The SELECT of an aggregating view: one row per group of base rows.
+fn aggregate_view(
+    dialect: Dialect,
+    schema: &str,
+    table: &Table,
+    base: &Table,
+    aggregate: &skyport_schema::Aggregate,
+) -> String {
+    use skyport_schema::AggregateFn;
+    let group_expr = |column: &str| -> String {
+        match aggregate.group_by.iter().find(|(c, _)| c == column) {
+            Some((c, Some(fallback))) => format!(
+                "COALESCE({}, CAST({} AS TEXT))",
+                quote_ident(c),
+                quote_ident(fallback)
+            ),
+            _ => quote_ident(column),
+        }
+    };
+    let columns: Vec<String> = aggregate
+        .columns
+        .iter()
+        .map(|(name, f, from)| {
+            let c = quote_ident(from);
+            let sql = match f {
+                AggregateFn::Group => group_expr(from),
+                AggregateFn::Min => format!("MIN({c})"),
+                AggregateFn::Max => format!("MAX({c})"),
+                AggregateFn::Sum => format!("SUM({c})"),
+                AggregateFn::Avg => format!("AVG({c})"),
+                AggregateFn::Count => format!("COUNT({c})"),
+                AggregateFn::RegionUnion => {
+                    let joined = match dialect {
+                        Dialect::Sqlite => format!("group_concat({c}, ' ')"),
+                        Dialect::Postgres => format!("string_agg({c}, ' ')"),
+                    };
+                    format!(
+                        "CASE WHEN COUNT({c}) > 1 THEN 'Union ICRS (' || {joined} || ')' ELSE MAX({c}) END"
+                    )
+                }
+            };
+            format!("{sql} AS {}", quote_ident(name))
+        })
+        .collect();
+    let groups: Vec<String> = aggregate
+        .group_by
+        .iter()
+        .map(|(c, _)| group_expr(c))
+        .collect();
+    format!(
+        "CREATE VIEW {} AS SELECT {} FROM {} GROUP BY {}",
+        table_name(dialect, schema, &table.name),
+        columns.join(", "),
+        table_name(dialect, schema, &base.name),
+        groups.join(", ")
+    )
+}
+
 /// CREATE VIEW for a table declared as a view of `base` (see [`skyport_schema::View`]): each
-/// declared column from the renamed base column, the same-named one, or NULL of its type.
+/// declared column from the renamed base column, the same-named one, or NULL of its type; or,
+/// for an aggregating view, one row per group.
 pub fn create_view(dialect: Dialect, schema: &str, table: &Table, base: &Table) -> String {
+    if let Some(aggregate) = table.view.as_ref().and_then(|v| v.aggregate.as_ref()) {
+        return aggregate_view(dialect, schema, table, base, aggregate);
+    }
     let renamed = table
         .view
         .as_ref()
