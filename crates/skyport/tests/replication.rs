@@ -221,6 +221,11 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     args.extend(detectors.iter().map(|d| d.as_os_str().to_os_string()));
     let refs: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     run_ok(&refs);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
     {
         let (client, connection) = tokio_postgres::connect(&source.url, tokio_postgres::NoTls)
             .await
@@ -259,6 +264,23 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     )
     .await;
     assert_eq!(current.lines().nth(1), Some("1"), "{current}");
+    // The replica answers as_of from the replicated history.
+    let exposure_id = 20251201_00100i64;
+    let then: serde_json::Value = common::client()
+        .get(format!(
+            "{replica_base}/consdb/query/lsstcam/exposure/obs/{exposure_id}?as_of={between}"
+        ))
+        .send()
+        .await
+        .expect("as_of")
+        .json()
+        .await
+        .expect("json");
+    let before = then["airmass"].as_f64().expect("airmass then");
+    assert!(
+        (before - 2.5).abs() > 0.1,
+        "the value before the correction: {then}"
+    );
     drop(server);
     // The slot on the source goes with the subscription, so the source database can be dropped.
     run_ok(&[
