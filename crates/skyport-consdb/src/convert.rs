@@ -10,9 +10,9 @@ use skyport_store::Value;
 /// The canonical stored form of timestamps: ISO 8601 without zone, microseconds at most.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
-/// Parses ISO 8601 date-time text (`T` or blank between date and time, optional fraction,
-/// optional trailing `Z`, or a date alone) into the canonical form.
-pub fn timestamp(text: &str) -> Option<String> {
+/// Parses ISO 8601 date-time text: `T` or a blank between date and time, an optional
+/// fraction, an optional trailing `Z`, minutes without seconds, or a date alone.
+pub fn parse_iso(text: &str) -> Option<chrono::NaiveDateTime> {
     let t = text.trim().trim_end_matches('Z');
     [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -26,7 +26,11 @@ pub fn timestamp(text: &str) -> Option<String> {
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
     })
-    .map(|d| d.format(TIMESTAMP_FORMAT).to_string())
+}
+
+/// ISO 8601 text (see [`parse_iso`]) in the canonical stored form.
+pub fn timestamp(text: &str) -> Option<String> {
+    parse_iso(text).map(|d| d.format(TIMESTAMP_FORMAT).to_string())
 }
 
 fn describe(json: &Json) -> String {

@@ -26,6 +26,17 @@ pub struct ExportSpec {
     pub ids_only: bool,
 }
 
+/// The columns of a comma-separated list (`a, b,c`), blanks and empty entries dropped.
+pub fn column_list(text: Option<&str>) -> Vec<String> {
+    text.map(|c| {
+        c.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 fn quoted(name: &str) -> String {
     if skyport_schema::is_reserved(name)
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

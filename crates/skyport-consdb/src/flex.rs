@@ -12,7 +12,7 @@ use skyport_store::{Statement, Value};
 
 use crate::catalog::Catalog;
 use crate::error::ConsDbError;
-use crate::service::{ConsDb, Inserted};
+use crate::service::ConsDb;
 use crate::write::{self, OnConflict, RowSet};
 
 /// The value types of flexible metadata, named as pqserver (Python) names them.
@@ -160,6 +160,20 @@ impl ConsDb {
         self.read_flex_keys(schema, obs_type).await
     }
 
+    /// The declared keys' dtypes, by key.
+    async fn declared_types(
+        &self,
+        schema: &Schema,
+        obs_type: &str,
+    ) -> Result<HashMap<String, String>, ConsDbError> {
+        Ok(self
+            .read_flex_keys(schema, obs_type)
+            .await?
+            .into_iter()
+            .map(|k| (k.key, k.dtype))
+            .collect())
+    }
+
     async fn read_flex_keys(
         &self,
         schema: &Schema,
@@ -201,12 +215,7 @@ impl ConsDb {
         as_of: Option<&str>,
     ) -> Result<Map<String, Json>, ConsDbError> {
         let (_, schema, obs_type) = self.flex_schema_of(instrument, obs_type)?;
-        let declared: HashMap<String, String> = self
-            .read_flex_keys(schema, obs_type)
-            .await?
-            .into_iter()
-            .map(|k| (k.key, k.dtype))
-            .collect();
+        let declared = self.declared_types(schema, obs_type).await?;
         let table = format!("{obs_type}_flexdata");
         let mut params = vec![Value::Int(obs_id)];
         let mut sql = match as_of {
@@ -255,7 +264,8 @@ impl ConsDb {
         Ok(out)
     }
 
-    /// Sets flexible metadata of one observation, all values in one transaction.
+    /// Sets flexible metadata of one observation, all values in one transaction. Returns the
+    /// instrument and observation type as named canonically.
     pub async fn set_flex_values(
         &self,
         instrument: &str,
@@ -264,14 +274,9 @@ impl ConsDb {
         values: Map<String, Json>,
         update: bool,
         author: &str,
-    ) -> Result<Inserted, ConsDbError> {
+    ) -> Result<(String, &'static str), ConsDbError> {
         let (instrument, schema, obs_type) = self.flex_schema_of(instrument, obs_type)?;
-        let declared: HashMap<String, String> = self
-            .read_flex_keys(schema, obs_type)
-            .await?
-            .into_iter()
-            .map(|k| (k.key, k.dtype))
-            .collect();
+        let declared = self.declared_types(schema, obs_type).await?;
         for (key, value) in &values {
             let Some(dtype) = declared.get(key) else {
                 let mut valid: Vec<String> = declared.keys().cloned().collect();
@@ -341,11 +346,7 @@ impl ConsDb {
             );
             self.store.write(author, statements).await?;
         }
-        Ok(Inserted {
-            instrument: instrument.to_string(),
-            obs_id: Json::from(obs_id),
-            table: obs_type.to_string(),
-        })
+        Ok((instrument.to_string(), obs_type))
     }
 }
 

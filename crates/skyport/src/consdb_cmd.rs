@@ -96,16 +96,7 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
         table: args.table.clone(),
         condition: args.condition.clone(),
         as_of,
-        columns: args
-            .columns
-            .as_deref()
-            .map(|c| {
-                c.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        columns: skyport_consdb::export::column_list(args.columns.as_deref()),
         ids_only: args.ids,
     };
     let query = consdb
@@ -211,6 +202,7 @@ pub async fn ingest_headers(
     let columns = exposure_columns(instrument);
     let mut outcome = IngestOutcome::default();
     let mut rows: Vec<(i64, Map<String, Value>)> = Vec::new();
+    let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for file in files {
         match translate_file(instrument, file, &columns) {
             Ok(row) => match row.get("exposure_id").and_then(Value::as_i64) {
@@ -218,9 +210,12 @@ pub async fn ingest_headers(
                     let row: Map<String, Value> =
                         row.into_iter().filter(|(_, v)| !v.is_null()).collect();
                     // Every detector file of an exposure carries the same exposure cards.
-                    match rows.iter_mut().find(|(i, _)| *i == id) {
-                        Some(existing) => existing.1 = row,
-                        None => rows.push((id, row)),
+                    match at.get(&id) {
+                        Some(&i) => rows[i].1 = row,
+                        None => {
+                            at.insert(id, rows.len());
+                            rows.push((id, row));
+                        }
                     }
                 }
                 None => outcome.skipped.push((

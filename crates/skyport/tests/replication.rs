@@ -265,7 +265,7 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     .await;
     assert_eq!(current.lines().nth(1), Some("1"), "{current}");
     // The replica answers as_of from the replicated history.
-    let exposure_id = 20251201_00100i64;
+    let exposure_id: i64 = 2025120100100;
     let then: serde_json::Value = common::client()
         .get(format!(
             "{replica_base}/consdb/query/lsstcam/exposure/obs/{exposure_id}?as_of={between}"

@@ -81,11 +81,40 @@ pub fn earth_orientation(mjd_utc: f64) -> (f64, f64, f64) {
     (dut1, lerp(a.1, b.1) * arcsec, lerp(a.2, b.2) * arcsec)
 }
 
+/// What SOFA's observed-place routines need of an observation: UTC (two-part JD), UT1−UTC,
+/// the site (radians, metres) and polar motion (radians).
+struct Observer {
+    utc: (f64, f64),
+    dut1: f64,
+    elong: f64,
+    phi: f64,
+    height: f64,
+    xp: f64,
+    yp: f64,
+}
+
+impl Observer {
+    fn new(when: Epoch, site: Site) -> Observer {
+        let utc = utc_jd(when);
+        let (dut1, xp, yp) = earth_orientation(utc.1);
+        Observer {
+            utc,
+            dut1,
+            elong: site.lon.to_radians(),
+            phi: site.lat.to_radians(),
+            height: site.height,
+            xp,
+            yp,
+        }
+    }
+}
+
 /// Observed (azimuth, altitude) in degrees, azimuth from north through east in [0, 360), of
 /// an ICRS position at `when`.
 pub fn icrs_to_altaz(ra: f64, dec: f64, when: Epoch, site: Site) -> Option<(f64, f64)> {
-    let (u1, u2) = utc_jd(when);
-    let (dut1, xp, yp) = earth_orientation(u2);
+    let o = Observer::new(when, site);
+    // No refraction (pressure 0): the geometric observed place, as astropy's AltAz frame
+    // without pressure gives.
     let (aob, zob, ..) = sofars::astro::atco13(
         ra.to_radians(),
         dec.to_radians(),
@@ -93,14 +122,14 @@ pub fn icrs_to_altaz(ra: f64, dec: f64, when: Epoch, site: Site) -> Option<(f64,
         0.0,
         0.0,
         0.0,
-        u1,
-        u2,
-        dut1,
-        site.lon.to_radians(),
-        site.lat.to_radians(),
-        site.height,
-        xp,
-        yp,
+        o.utc.0,
+        o.utc.1,
+        o.dut1,
+        o.elong,
+        o.phi,
+        o.height,
+        o.xp,
+        o.yp,
         0.0,
         0.0,
         0.0,
@@ -112,20 +141,19 @@ pub fn icrs_to_altaz(ra: f64, dec: f64, when: Epoch, site: Site) -> Option<(f64,
 
 /// The ICRS (ra, dec) in degrees seen at observed (azimuth, altitude) at `when`.
 pub fn altaz_to_icrs(az: f64, alt: f64, when: Epoch, site: Site) -> Option<(f64, f64)> {
-    let (u1, u2) = utc_jd(when);
-    let (dut1, xp, yp) = earth_orientation(u2);
+    let o = Observer::new(when, site);
     let (ra, dec) = sofars::astro::atoc13(
         "A",
         az.to_radians(),
         (90.0 - alt).to_radians(),
-        u1,
-        u2,
-        dut1,
-        site.lon.to_radians(),
-        site.lat.to_radians(),
-        site.height,
-        xp,
-        yp,
+        o.utc.0,
+        o.utc.1,
+        o.dut1,
+        o.elong,
+        o.phi,
+        o.height,
+        o.xp,
+        o.yp,
         0.0,
         0.0,
         0.0,

@@ -16,19 +16,7 @@ pub fn scale(timesys: Option<&str>) -> TimeScale {
 
 /// A FITS ISO date (`YYYY-MM-DDTHH:MM:SS[.f…]`, or a date alone) in `scale`.
 pub fn parse_iso(text: &str, scale: TimeScale) -> Option<Epoch> {
-    let t = text.trim().trim_end_matches('Z');
-    let dt = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-    .or_else(|| {
-        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })?;
+    let dt = crate::convert::parse_iso(text)?;
     use chrono::{Datelike, Timelike};
     let midnight = Epoch::from_gregorian(
         dt.year(),

@@ -151,10 +151,19 @@ fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The last value of a query parameter.
+fn last_param(raw: &Option<String>, name: &str) -> Option<String> {
+    query_pairs(raw)
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
 fn int_param(raw: &Option<String>, name: &str, default: i64) -> Result<i64, ApiError> {
-    match query_pairs(raw).into_iter().rev().find(|(k, _)| k == name) {
+    match last_param(raw, name) {
         None => Ok(default),
-        Some((_, v)) => v.trim().parse::<i64>().map_err(|_| {
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
             ApiError::one(
                 "int_parsing",
                 &["query", name],
@@ -166,9 +175,9 @@ fn int_param(raw: &Option<String>, name: &str, default: i64) -> Result<i64, ApiE
 }
 
 fn bool_param(raw: &Option<String>, name: &str) -> Result<bool, ApiError> {
-    match query_pairs(raw).into_iter().rev().find(|(k, _)| k == name) {
+    match last_param(raw, name) {
         None => Ok(false),
-        Some((_, v)) => match v.trim().to_ascii_lowercase().as_str() {
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
             "0" | "false" | "no" | "off" | "f" | "n" => Ok(false),
             _ => Err(ApiError::one(
@@ -183,13 +192,9 @@ fn bool_param(raw: &Option<String>, name: &str) -> Result<bool, ApiError> {
 
 /// `as_of`: an ISO 8601 time (UTC), normalised for comparison with recorded times.
 fn as_of_param(raw: &Option<String>) -> Result<Option<String>, ApiError> {
-    match query_pairs(raw)
-        .into_iter()
-        .rev()
-        .find(|(k, _)| k == "as_of")
-    {
+    match last_param(raw, "as_of") {
         None => Ok(None),
-        Some((_, v)) => skyport_consdb::convert::timestamp(&v)
+        Some(v) => skyport_consdb::convert::timestamp(&v)
             .map(|t| Some(with_micros(&t)))
             .ok_or_else(|| {
                 ApiError::one(
@@ -349,25 +354,32 @@ async fn add_key(
         ));
     }
     let unit = text("unit");
-    if let Some(u) = &unit {
-        if let Err(e) = skyport_consdb::vocabulary::check_unit(u) {
-            errors.push((
-                "value_error".into(),
-                vec![json!("body"), json!("unit")],
-                format!("Value error, '{u}' is not a valid VOUnit: {e}"),
-                Value::from(u.as_str()),
-            ));
-        }
-    }
     let ucd = text("ucd");
-    if let Some(u) = &ucd {
-        if let Err(e) = skyport_consdb::vocabulary::check_ucd(u) {
-            errors.push((
-                "value_error".into(),
-                vec![json!("body"), json!("ucd")],
-                format!("Value error, '{u}' is not a valid IVOA UCD: {e}"),
-                Value::from(u.as_str()),
-            ));
+    type Check = fn(&str) -> Result<(), String>;
+    let checks: [(&str, &Option<String>, Check, &str); 2] = [
+        (
+            "unit",
+            &unit,
+            skyport_consdb::vocabulary::check_unit,
+            "VOUnit",
+        ),
+        (
+            "ucd",
+            &ucd,
+            skyport_consdb::vocabulary::check_ucd,
+            "IVOA UCD",
+        ),
+    ];
+    for (field, value, check, what) in checks {
+        if let Some(v) = value {
+            if let Err(e) = check(v) {
+                errors.push((
+                    "value_error".into(),
+                    vec![json!("body"), json!(field)],
+                    format!("Value error, '{v}' is not a valid {what}: {e}"),
+                    Value::from(v.as_str()),
+                ));
+            }
         }
     }
     if !errors.is_empty() {
@@ -463,11 +475,12 @@ async fn flex_set(
             &author(&headers),
         )
         .await?;
+    let (instrument, obs_type) = done;
     Ok(Json(json!({
         "message": "Flexible metadata inserted",
-        "instrument": done.instrument,
-        "obs_type": done.table,
-        "obs_id": done.obs_id,
+        "instrument": instrument,
+        "obs_type": obs_type,
+        "obs_id": obs_id,
     }))
     .into_response())
 }
@@ -699,27 +712,13 @@ async fn export(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let param = |name: &str| last_param(&raw, name);
     let spec = skyport_consdb::export::ExportSpec {
         instrument: instrument.clone(),
         table: table.clone(),
         condition: param("where"),
         as_of: as_of_param(&raw)?,
-        columns: param("columns")
-            .map(|c| {
-                c.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        columns: skyport_consdb::export::column_list(param("columns").as_deref()),
         ids_only: bool_param(&raw, "ids")?,
     };
     let query = state.consdb.export_query(&spec)?;
