@@ -178,19 +178,26 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
                 .first()
                 .and_then(|r| r.trim_start_matches('#').split('.').next())
                 .and_then(|t| schema.table(t));
-            for (from, to) in constraint
+            // The columns' names, not the text of their ids (which may differ).
+            let last = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+            let mut pairs: Vec<(String, String)> = constraint
                 .columns
                 .iter()
                 .zip(&constraint.referenced_columns)
-            {
-                // The columns' names, not the text of their ids (which may differ).
-                let last = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
-                let from = table
-                    .column_by_ref(from)
-                    .map_or_else(|| last(from), |c| c.name.clone());
-                let to = target
-                    .and_then(|t| t.column_by_ref(to))
-                    .map_or_else(|| last(to), |c| c.name.clone());
+                .map(|(from, to)| {
+                    let from = table
+                        .column_by_ref(from)
+                        .map_or_else(|| last(from), |c| c.name.clone());
+                    let to = target
+                        .and_then(|t| t.column_by_ref(to))
+                        .map_or_else(|| last(to), |c| c.name.clone());
+                    (from, to)
+                })
+                .collect();
+            // In the order of the table's key (key_id, from_column), so every reader — an
+            // unordered TAP query, an index scan, /tables — sees the pairs in one order.
+            pairs.sort();
+            for (from, to) in pairs {
                 let mut r = Row::default();
                 r.push("key_id", Value::Text(key_id.clone()));
                 r.push("from_column", Value::Text(tap_column_name(&from)));

@@ -123,7 +123,7 @@ impl TableSet {
             store,
             "key_columns",
             "key_id, from_column, target_column",
-            "key_id",
+            "key_id, from_column",
         )
         .await?;
         let get = |r: &Vec<Value>, i: usize| text(r.get(i));
