@@ -116,10 +116,9 @@ pub fn parse_text(text: &str, name: &str) -> Result<HeaderSet, String> {
                         let section = k.strip_suffix("_PRIMARY")?;
                         let items = v.as_array()?;
                         // R22S11 → R22_S11
-                        let name = if section.len() == 6 {
-                            format!("{}_{}", &section[..3], &section[3..])
-                        } else {
-                            section.to_string()
+                        let name = match (section.len(), section.get(..3), section.get(3..)) {
+                            (6, Some(raft), Some(slot)) => format!("{raft}_{slot}"),
+                            _ => section.to_string(),
                         };
                         Some((name, from_list(items)))
                     })
@@ -193,5 +192,8 @@ mod tests {
         assert_eq!(h.primary.i64("EXPTIME"), Some(30));
         assert_eq!(h.detectors[0].0, "R22_S11");
         assert_eq!(h.detectors[0].1.str("CCDSLOT").as_deref(), Some("S11"));
+        // A section name that is not ASCII is kept as it is (no slicing inside a character).
+        let odd = "PRIMARY: []\nR2é2S_PRIMARY: []\n";
+        assert_eq!(parse_text(odd, "t").expect("odd").detectors[0].0, "R2é2S");
     }
 }
