@@ -67,29 +67,6 @@ impl Catalog {
                 ConsDbError::bad_value("obs_type", name, OBS_TYPES.map(String::from).to_vec())
             })
     }
-
-    /// An observation type that has flexible metadata.
-    pub fn flex_obs_type(name: &str) -> Result<&'static str, ConsDbError> {
-        let lower = name.to_ascii_lowercase();
-        FLEX_OBS_TYPES
-            .iter()
-            .find(|t| **t == lower)
-            .copied()
-            .ok_or_else(|| {
-                ConsDbError::bad_value("obs_type", name, FLEX_OBS_TYPES.map(String::from).to_vec())
-            })
-    }
-}
-
-/// The qualified names (`cdb_lsstcam.exposure`) of the tables (and views) of a schema that REST
-/// clients see: the Felis ones, not skyport's history tables.
-pub fn table_names(schema: &Schema) -> Vec<String> {
-    schema
-        .tables
-        .iter()
-        .filter(|t| t.history_of.is_none())
-        .map(|t| format!("{}.{}", schema.name, t.name))
-        .collect()
 }
 
 /// A table of `schema` named bare or qualified, in any case; `writable` restricts to stored
@@ -128,11 +105,6 @@ pub fn natural_id(table: &Table) -> Option<&'static str> {
         .copied()
 }
 
-/// Whether a table is per detector (keyed by `detector` too).
-pub fn per_detector(table: &Table) -> bool {
-    table.primary_key_columns().contains(&"detector")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +135,5 @@ mod tests {
             Some("visit_id")
         );
         assert_eq!(Catalog::obs_type("CCDVisit1").expect("ok"), "ccdvisit1");
-        assert!(Catalog::flex_obs_type("visit1").is_err());
     }
 }

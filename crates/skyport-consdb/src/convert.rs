@@ -28,6 +28,12 @@ pub fn parse_iso(text: &str) -> Option<chrono::NaiveDateTime> {
     })
 }
 
+/// An "as of" time (ISO 8601, UTC) in the form history times are compared with: six fraction
+/// digits, so that on SQLite, where the times are text, equal instants compare equal.
+pub fn as_of(text: &str) -> Option<String> {
+    parse_iso(text).map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+}
+
 /// ISO 8601 text (see [`parse_iso`]) in the canonical stored form.
 pub fn timestamp(text: &str) -> Option<String> {
     parse_iso(text).map(|d| d.format(TIMESTAMP_FORMAT).to_string())

@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{call, get};
 use serde_json::{json, Map, Value};
-use skyport_server::{AppState, Limits, ServerSettings};
 
 struct ConsDbFixture {
     _dir: tempfile::TempDir,
@@ -26,24 +25,10 @@ async fn fixture() -> ConsDbFixture {
     let (store, database) = common::test_store(dir.path()).await;
     let consdb = skyport_consdb::schemas::builtin();
     store.migrate(&consdb).await.expect("consdb schemas");
-    let state = AppState::start(
-        store,
-        ServerSettings {
-            public_url: "http://127.0.0.1:8080".into(),
-            title: "consdb".into(),
-            roots: Vec::new(),
-            limits: Limits::default(),
-            jobs_dir: dir.path().join("jobs"),
-            cache_dir: dir.path().join("cache"),
-            upload_ca_pem: None,
-            extra_schemas: consdb,
-        },
-    )
-    .await
-    .expect("state");
+    let app = common::app_with_schemas(store, dir.path(), consdb).await;
     ConsDbFixture {
         _dir: dir,
-        app: skyport_server::app(state),
+        app,
         _database: database,
     }
 }

@@ -765,22 +765,7 @@ async fn consdb_tables_and_views_are_queryable_when_the_archive_holds_them() {
         )
         .await
         .expect("exposure");
-    let state = skyport_server::AppState::start(
-        store,
-        skyport_server::ServerSettings {
-            public_url: "http://127.0.0.1:8080".into(),
-            title: "consdb".into(),
-            roots: Vec::new(),
-            limits: Limits::default(),
-            jobs_dir: dir.path().join("jobs"),
-            cache_dir: dir.path().join("cache"),
-            upload_ca_pem: None,
-            extra_schemas: consdb,
-        },
-    )
-    .await
-    .expect("state");
-    let app = skyport_server::app(state);
+    let app = common::app_with_schemas(store, dir.path(), consdb).await;
     let (status, _, body) = call(
         &app,
         get("/tap/sync?LANG=ADQL&FORMAT=csv&QUERY=SELECT%20visit_id%2C%20seq_num%2C%20band%20FROM%20cdb_latiss.visit1"),

@@ -86,7 +86,7 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
     let consdb = skyport_consdb::ConsDb::new(Arc::clone(&store), &config.consdb_schemas);
     let as_of = match &args.as_of {
         Some(t) => Some(
-            skyport_consdb::convert::timestamp(t)
+            skyport_consdb::convert::as_of(t)
                 .ok_or_else(|| anyhow::anyhow!("--as-of {t:?} is not an ISO 8601 time"))?,
         ),
         None => None,

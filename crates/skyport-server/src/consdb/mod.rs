@@ -194,25 +194,27 @@ fn bool_param(raw: &Option<String>, name: &str) -> Result<bool, ApiError> {
 fn as_of_param(raw: &Option<String>) -> Result<Option<String>, ApiError> {
     match last_param(raw, "as_of") {
         None => Ok(None),
-        Some(v) => skyport_consdb::convert::timestamp(&v)
-            .map(|t| Some(with_micros(&t)))
-            .ok_or_else(|| {
-                ApiError::one(
-                    "datetime_parsing",
-                    &["query", "as_of"],
-                    "as_of must be an ISO 8601 time (UTC), e.g. 2024-08-01T12:00:00",
-                    Value::from(v),
-                )
-            }),
+        Some(v) => skyport_consdb::convert::as_of(&v).map(Some).ok_or_else(|| {
+            ApiError::one(
+                "datetime_parsing",
+                &["query", "as_of"],
+                "as_of must be an ISO 8601 time (UTC), e.g. 2024-08-01T12:00:00",
+                Value::from(v),
+            )
+        }),
     }
 }
 
-/// The time with six fraction digits: recorded times compare as text on SQLite.
-fn with_micros(t: &str) -> String {
-    match t.split_once('.') {
-        Some((s, f)) => format!("{s}.{f:0<6}"),
-        None => format!("{t}.000000"),
-    }
+/// The observation a path names, checked in pqserver's order: the instrument first (its 404
+/// wins over everything), then the observation type and the id.
+fn observation_path(
+    state: &AppState,
+    instrument: &str,
+    obs_type_name: &str,
+    obs_id: &str,
+) -> Result<(&'static str, i64), ApiError> {
+    state.consdb.catalog().instrument(instrument)?;
+    Ok((obs_type(obs_type_name)?, path_int(obs_id, "obs_id")?))
 }
 
 fn path_int(value: &str, name: &str) -> Result<i64, ApiError> {
@@ -429,9 +431,7 @@ async fn flex_get(
     Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    state.consdb.catalog().instrument(&instrument)?;
-    let obs_type = obs_type(&obs_type_name)?;
-    let obs_id = path_int(&obs_id, "obs_id")?;
+    let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
     let as_of = as_of_param(&raw)?;
     let pairs = query_pairs(&raw);
     let keys: Vec<String> = pairs
@@ -458,9 +458,7 @@ async fn flex_set(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    state.consdb.catalog().instrument(&instrument)?;
-    let obs_type = obs_type(&obs_type_name)?;
-    let obs_id = path_int(&obs_id, "obs_id")?;
+    let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
     let update = int_param(&raw, "u", 0)? != 0;
     let values = object_field(&body_object(&body)?, "values")?;
     check_scalars(&values, &["body", "values"])?;
@@ -608,9 +606,7 @@ async fn observation(
     Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    state.consdb.catalog().instrument(&instrument)?;
-    let obs_type = obs_type(&obs_type_name)?;
-    let obs_id = path_int(&obs_id, "obs_id")?;
+    let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
     let flex = bool_param(&raw, "flex")?;
     let as_of = as_of_param(&raw)?;
     let row = state

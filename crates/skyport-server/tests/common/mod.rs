@@ -139,6 +139,31 @@ pub async fn fixture_with_files(
     }
 }
 
+/// The application over `store` (migrated), serving `extra_schemas` (ConsDB's) beside the
+/// built-in ones; jobs and caches below `dir`.
+pub async fn app_with_schemas(
+    store: Arc<dyn Store>,
+    dir: &std::path::Path,
+    extra_schemas: Vec<skyport_schema::Schema>,
+) -> axum::Router {
+    let state = AppState::start(
+        store,
+        ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "test archive".into(),
+            roots: Vec::new(),
+            limits: Limits::default(),
+            jobs_dir: dir.join("jobs"),
+            cache_dir: dir.join("cache"),
+            upload_ca_pem: None,
+            extra_schemas,
+        },
+    )
+    .await
+    .expect("state");
+    app(state)
+}
+
 pub async fn call(
     app: &axum::Router,
     req: Request<Body>,
