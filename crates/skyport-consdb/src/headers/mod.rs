@@ -10,6 +10,7 @@
 //! reason, rather than writing NULLs as Rubin's ingest does; the rules are written out in
 //! `docs/consdb-headers.md`.
 
+pub mod camera;
 mod decam;
 mod hsc;
 mod lsst;
@@ -276,8 +277,213 @@ pub fn properties(instrument: &str, header: &Header) -> Result<Properties> {
     }
 }
 
+/// One detector of an exposure: its `ccdexposure` row and, where the header has them, the
+/// temperatures of its `ccdexposure_camera` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorRow {
+    /// Detector number.
+    pub detector: i64,
+    /// The detector-exposure id (the instrument's packing of exposure id and detector).
+    pub ccdexposure_id: i64,
+    /// Footprint on the sky (`Polygon ICRS …`), for exposures that see the sky.
+    pub s_region: Option<String>,
+    /// TEMP_SET, °C.
+    pub temp_set: Option<f64>,
+    /// CCDTEMP, °C.
+    pub ccd_temp: Option<f64>,
+}
+
+impl DetectorRow {
+    /// The `ccdexposure` row, keyed like the exposure row it belongs to.
+    pub fn ccdexposure(&self, exposure: &Map<String, Json>) -> Map<String, Json> {
+        let mut m = Map::new();
+        m.insert("ccdexposure_id".into(), Json::from(self.ccdexposure_id));
+        for key in ["exposure_id", "day_obs", "seq_num"] {
+            m.insert(key.into(), exposure.get(key).cloned().unwrap_or(Json::Null));
+        }
+        m.insert("detector".into(), Json::from(self.detector));
+        m.insert("s_region".into(), string(&self.s_region));
+        m
+    }
+
+    /// The `ccdexposure_camera` row, when the header gave a temperature.
+    pub fn camera(&self, exposure: &Map<String, Json>) -> Option<Map<String, Json>> {
+        if self.temp_set.is_none() && self.ccd_temp.is_none() {
+            return None;
+        }
+        let mut m = Map::new();
+        for key in ["day_obs", "seq_num"] {
+            m.insert(key.into(), exposure.get(key).cloned().unwrap_or(Json::Null));
+        }
+        m.insert("detector".into(), Json::from(self.detector));
+        m.insert("ccdexposure_id".into(), Json::from(self.ccdexposure_id));
+        m.insert("temp_set".into(), num(self.temp_set));
+        m.insert("ccd_temp".into(), num(self.ccd_temp));
+        Some(m)
+    }
+}
+
+/// What one header file says: its exposure row and a row per detector it covers.
+#[derive(Debug, Clone, Default)]
+pub struct Translation {
+    /// The `exposure` row.
+    pub exposure: Map<String, Json>,
+    /// The detectors (one for a raw file, each section of a HeaderService dump).
+    pub detectors: Vec<DetectorRow>,
+}
+
+/// Whether an exposure's pointing describes where its pixels look.
+fn sees_sky(p: &Properties) -> bool {
+    p.can_see_sky != Some(false)
+        && !matches!(
+            p.img_type.as_deref(),
+            Some("bias" | "dark" | "flat" | "zero" | "dome flat")
+        )
+}
+
+/// Translates a header file (primary cards plus any detector sections) of `instrument` into
+/// its exposure row and detector rows.
+pub fn translate_set(instrument: &str, set: &read::HeaderSet) -> Result<Translation> {
+    known(instrument)?;
+    let p = properties(instrument, &set.primary)?;
+    let mut exposure = columns(&p);
+    let Some(exposure_id) = p.exposure_id else {
+        return Ok(Translation {
+            exposure,
+            detectors: Vec::new(),
+        });
+    };
+    let pointing = match (p.tracking, p.rotation) {
+        (Some((ra, dec)), Some(rot)) if sees_sky(&p) => Some((ra, dec, rot)),
+        _ => None,
+    };
+    let headers: Vec<(Option<&str>, Header)> = if set.detectors.is_empty() {
+        vec![(None, set.primary.clone())]
+    } else {
+        set.detectors
+            .iter()
+            .map(|(name, cards)| {
+                let mut h = cards.clone();
+                h.inherit_from(&set.primary);
+                (Some(name.as_str()), h)
+            })
+            .collect()
+    };
+    let mut detectors = Vec::new();
+    match instrument {
+        "decam" | "hsc" => {
+            for (_, h) in &headers {
+                let (key, factor) = if instrument == "decam" {
+                    ("CCDNUM", 100)
+                } else {
+                    ("DET-ID", 200)
+                };
+                let Some(detector) = defined(h, key).and_then(HeaderValue::as_i64) else {
+                    continue;
+                };
+                if !(0..factor).contains(&detector) {
+                    return Err(TranslateError::new(
+                        key,
+                        format!("detector {detector} is outside 0–{}", factor - 1),
+                    ));
+                }
+                // A dump of a tile-compressed HDU describes the image through its Z cards.
+                let mut image = if h.is_compressed_image() {
+                    h.decompressed_view()
+                } else {
+                    h.clone()
+                };
+                // DECam's TPV distortion polynomial is read as its TAN core, without the PV
+                // cards (which TAN would take as projection parameters): the corners move by
+                // about 3 arcsec.
+                if text(&image, "CTYPE1").is_some_and(|t| t.ends_with("-TPV")) {
+                    let mut tan = Header::default();
+                    for card in image.cards() {
+                        if !card.key.starts_with("PV") {
+                            tan.push_card(card.clone());
+                        }
+                    }
+                    for axis in ["CTYPE1", "CTYPE2"] {
+                        if let Some(t) = text(&tan, axis) {
+                            tan.set(axis, HeaderValue::Str(t.replace("-TPV", "-TAN")));
+                        }
+                    }
+                    image = tan;
+                }
+                let s_region = skyport_fits::Wcs::from_header(&image)
+                    .ok()
+                    .filter(|w| w.naxis().0 > 0 && w.naxis().1 > 0 && pointing.is_some())
+                    .and_then(|w| w.footprint())
+                    .map(|polygon| {
+                        let mut s = String::from("Polygon ICRS");
+                        for v in polygon.vertices() {
+                            s.push_str(&format!(" {:.6} {:.6}", v.ra, v.dec));
+                        }
+                        s
+                    });
+                detectors.push(DetectorRow {
+                    detector,
+                    ccdexposure_id: exposure_id * factor + detector,
+                    s_region,
+                    temp_set: None,
+                    ccd_temp: None,
+                });
+            }
+        }
+        _ => {
+            let cam = match instrument {
+                "latiss" => camera::Camera::Latiss,
+                "lsstcam" => camera::Camera::LsstCam,
+                _ => camera::Camera::ComCam,
+            };
+            if let Some((ra, dec, rot)) = pointing {
+                exposure.insert(
+                    "s_region".into(),
+                    string(&cam.focal_plane_region(ra, dec, rot)),
+                );
+            }
+            for (section, h) in &headers {
+                let name = section
+                    .map(str::to_string)
+                    .or_else(|| text(h, "DETNAME"))
+                    .or_else(|| Some(format!("{}_{}", text(h, "RAFTBAY")?, text(h, "CCDSLOT")?)))
+                    .or_else(|| (cam == camera::Camera::Latiss).then(|| "R00_S00".to_string()));
+                let Some(name) = name else { continue };
+                let detector = camera::split_name(&name)
+                    .and_then(|(raft, sensor)| cam.detector(&raft, &sensor))
+                    .map(|d| d.with_vendor(text(h, "CCD_MANU").as_deref()))
+                    .ok_or_else(|| {
+                        TranslateError::new(
+                            "RAFTBAY",
+                            format!("{instrument} has no detector {name}"),
+                        )
+                    })?;
+                let ccdexposure_id = camera::ccdexposure_id(exposure_id, detector.number)
+                    .map_err(|reason| TranslateError::new("DAYOBS", reason))?;
+                detectors.push(DetectorRow {
+                    detector: detector.number,
+                    ccdexposure_id,
+                    s_region: pointing
+                        .and_then(|(ra, dec, rot)| cam.detector_region(&detector, ra, dec, rot)),
+                    temp_set: number(h, "TEMP_SET"),
+                    ccd_temp: number(h, "CCDTEMP"),
+                });
+            }
+        }
+    }
+    Ok(Translation {
+        exposure,
+        detectors,
+    })
+}
+
 /// Translates a header of `instrument` into an `exposure` row.
 pub fn translate(instrument: &str, header: &Header) -> Result<Map<String, Json>> {
+    known(instrument)?;
+    properties(instrument, header).map(|p| columns(&p))
+}
+
+fn known(instrument: &str) -> Result<()> {
     if !INSTRUMENTS.contains(&instrument) {
         return Err(TranslateError {
             keyword: None,
@@ -287,5 +493,5 @@ pub fn translate(instrument: &str, header: &Header) -> Result<Map<String, Json>>
             ),
         });
     }
-    properties(instrument, header).map(|p| columns(&p))
+    Ok(())
 }
