@@ -546,6 +546,25 @@ impl ConsDb {
         update: bool,
         author: &str,
     ) -> Result<Inserted, ConsDbError> {
+        let (statements, inserted) = self
+            .bulk_statements(instrument, table, obs_dict, update)
+            .await?;
+        if !statements.is_empty() {
+            self.store.write(author, statements).await?;
+        }
+        Ok(inserted)
+    }
+
+    /// The statements [`insert_many`](Self::insert_many) runs, for a caller that writes
+    /// several tables in one transaction. Rows whose parent keys are given need no parent
+    /// row yet (it may be written by an earlier statement of the same transaction).
+    pub async fn bulk_statements(
+        &self,
+        instrument: &str,
+        table: &str,
+        obs_dict: Vec<(i64, Map<String, Json>)>,
+        update: bool,
+    ) -> Result<(Vec<Statement>, Inserted), ConsDbError> {
         let (instrument, schema) = self.catalog.instrument(instrument)?;
         let t = catalog::table(schema, table, true)?;
         let ids: Vec<Json> = obs_dict.iter().map(|(k, _)| Json::from(*k)).collect();
@@ -574,13 +593,18 @@ impl ConsDb {
         let statements = self
             .write_statements(schema, t, &sets, &key, update)
             .await?;
-        if !statements.is_empty() {
-            self.store.write(author, statements).await?;
-        }
-        Ok(Inserted {
-            instrument: instrument.to_string(),
-            obs_id: Json::Array(ids),
-            table: table.to_string(),
-        })
+        Ok((
+            statements,
+            Inserted {
+                instrument: instrument.to_string(),
+                obs_id: Json::Array(ids),
+                table: table.to_string(),
+            },
+        ))
+    }
+
+    /// The store this service writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 }

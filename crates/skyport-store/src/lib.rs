@@ -147,6 +147,42 @@ pub struct ImageRecord {
     pub obscore: Row,
 }
 
+impl ImageRecord {
+    /// The statements that put this image in the archive, replacing any earlier version:
+    /// for running with other writes in one transaction through [`Store::write`].
+    pub fn statements(&self, dialect: Dialect) -> Vec<Statement> {
+        let did = Value::Text(self.publisher_did.clone());
+        let mut out: Vec<Statement> = [
+            ("skyport", "image_hdu"),
+            ("ivoa", "ObsCore"),
+            ("skyport", "image_file"),
+        ]
+        .iter()
+        .map(|(schema, table)| {
+            Statement::new(
+                format!(
+                    "DELETE FROM {} WHERE obs_publisher_did={}",
+                    ddl::table_name(dialect, schema, table),
+                    ddl::placeholder(dialect, 1)
+                ),
+                vec![did.clone()],
+            )
+        })
+        .collect();
+        let insert = |schema: &str, table: &str, row: &Row| {
+            let columns: Vec<&str> = row.0.iter().map(|(c, _)| c.as_str()).collect();
+            Statement::new(
+                ddl::insert(dialect, schema, table, &columns),
+                row.0.iter().map(|(_, v)| v.clone()).collect(),
+            )
+        };
+        out.push(insert("skyport", "image_file", &self.file));
+        out.extend(self.hdus.iter().map(|h| insert("skyport", "image_hdu", h)));
+        out.push(insert("ivoa", "ObsCore", &self.obscore));
+        out
+    }
+}
+
 /// What [`Store::upsert_image`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {

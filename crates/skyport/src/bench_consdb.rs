@@ -236,6 +236,7 @@ pub async fn run(b: ConsDbBench) -> Result<()> {
             &skyport_consdb::schemas::builtin(),
             "lsstcam",
             &files,
+            None,
         )
         .await?;
         let t = started.elapsed();

@@ -15,8 +15,9 @@ use crate::config::Config;
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum ConsDbCommand {
-    /// Print the ConsDB exposure row each header translates to, one JSON object per line:
-    /// `{"file", "exposure": {…}}`, or `{"file", "error": {"keyword", "reason"}}`.
+    /// Print the ConsDB rows each header translates to, one JSON object per line:
+    /// `{"file", "exposure": {…}, "detectors": [{…}]}` (each detector's ccdexposure row with
+    /// temp_set and ccd_temp), or `{"file", "error": {"keyword", "reason"}}`.
     TranslateHeaders {
         /// latiss, lsstcam, lsstcomcam, lsstcomcamsim, decam or hsc.
         #[arg(long)]
@@ -28,10 +29,11 @@ pub enum ConsDbCommand {
     /// Export a table or view (with an ADQL condition, as of a past time) to Parquet, CSV,
     /// JSON or VOTable, or a campaign list of its natural ids.
     Export(ExportArgs),
-    /// Translate headers and upsert their exposure rows into the archive's cdb_<instrument>
-    /// (idempotent: a header ingested again updates its row, and history keeps the old one).
-    /// Headers that cannot be translated are reported (file, keyword, reason) and skipped;
-    /// exit code 2 when there were any.
+    /// Translate headers and upsert their exposure, ccdexposure and ccdexposure_camera rows
+    /// into the archive's cdb_<instrument>, with the file and ObsCore rows of FITS images
+    /// below the data roots, all in one transaction (idempotent: a header ingested again
+    /// updates its rows, and history keeps the old ones). Headers that cannot be translated
+    /// are reported (file, keyword, reason) and skipped; exit code 2 when there were any.
     IngestHeaders {
         /// The archive's configuration file (with [consdb] enabled).
         #[arg(long)]
@@ -163,21 +165,22 @@ fn exposure_columns(instrument: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The exposure row of one file, limited to the instrument's exposure columns.
+/// The translation of one file, its exposure row limited to the instrument's exposure
+/// columns.
 pub fn translate_file(
     instrument: &str,
     path: &Path,
     columns: &[String],
-) -> std::result::Result<Map<String, Value>, TranslateError> {
+) -> std::result::Result<headers::Translation, TranslateError> {
     let set = read::read(path).map_err(|reason| TranslateError {
         keyword: None,
         reason,
     })?;
-    let row = headers::translate(instrument, &set.primary)?;
-    Ok(row
-        .into_iter()
-        .filter(|(k, _)| columns.is_empty() || columns.contains(k))
-        .collect())
+    let mut translation = headers::translate_set(instrument, &set)?;
+    translation
+        .exposure
+        .retain(|k, _| columns.is_empty() || columns.contains(k));
+    Ok(translation)
 }
 
 /// What [`ingest_headers`] did.
@@ -185,66 +188,204 @@ pub fn translate_file(
 pub struct IngestOutcome {
     /// Exposure rows written (one per exposure, however many files it has).
     pub written: usize,
+    /// Detector-exposure (`ccdexposure`) rows written.
+    pub detectors: usize,
+    /// FITS images whose file, HDU and ObsCore rows were written (new or changed).
+    pub images: usize,
+    /// FITS files whose metadata was written but which are not served as images (outside
+    /// the data roots, or no celestial WCS), with the reason.
+    pub not_served: Vec<(PathBuf, String)>,
     /// Files skipped, with the reason (`KEYWORD: why`).
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Translates the headers of `files` and upserts one `exposure` row per exposure into
-/// `cdb_<instrument>`, in one transaction (idempotent; history keeps what an update
-/// replaces). Headers that cannot be translated are skipped and reported.
+/// Rows gathered from the files, keyed by their natural ids (the last file wins).
+#[derive(Default)]
+struct Gathered {
+    exposures: Vec<(i64, Map<String, Value>)>,
+    ccdexposures: Vec<(i64, Map<String, Value>)>,
+    cameras: Vec<(i64, Map<String, Value>)>,
+    images: Vec<skyport_store::ImageRecord>,
+    not_served: Vec<(PathBuf, String)>,
+    skipped: Vec<(PathBuf, String)>,
+}
+
+/// Adds `row` under `key`, replacing an earlier row of the same key.
+fn keep_last(
+    rows: &mut Vec<(i64, Map<String, Value>)>,
+    at: &mut std::collections::HashMap<i64, usize>,
+    key: i64,
+    row: Map<String, Value>,
+) {
+    // Nulls are left out: a header that lacks a value does not erase one already stored.
+    let row: Map<String, Value> = row.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    match at.get(&key) {
+        Some(&i) => rows[i].1 = row,
+        None => {
+            at.insert(key, rows.len());
+            rows.push((key, row));
+        }
+    }
+}
+
+/// Reads and translates every file (blocking work).
+fn gather(
+    instrument: &str,
+    files: &[PathBuf],
+    images: Option<&skyport_consdb::IngestSettings>,
+) -> Gathered {
+    let columns = exposure_columns(instrument);
+    let mut g = Gathered::default();
+    let (mut exposure_at, mut ccd_at, mut camera_at) = Default::default();
+    for file in files {
+        let translation = match translate_file(instrument, file, &columns) {
+            Ok(t) => t,
+            Err(e) => {
+                g.skipped.push((file.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let Some(id) = translation
+            .exposure
+            .get("exposure_id")
+            .and_then(Value::as_i64)
+        else {
+            g.skipped.push((
+                file.clone(),
+                "no exposure id (CALIB_ID: a calibration product)".into(),
+            ));
+            continue;
+        };
+        // A FITS image enters the archive (ObsCore) with its metadata, in the same
+        // transaction; a header dump has no pixels to serve.
+        if let Some(settings) = images.filter(|_| skyport_consdb::is_fits_name(file)) {
+            use skyport_consdb::IngestError;
+            match skyport_consdb::build_record(settings, file) {
+                Ok(record) => g.images.push(record),
+                // Metadata of an image the archive cannot serve (outside its data roots, or
+                // without pixels on the sky) is still worth keeping.
+                Err(
+                    e @ (IngestError::NotUnderRoot(_)
+                    | IngestError::NoImage(_)
+                    | IngestError::NoWcs { .. }),
+                ) => g.not_served.push((file.clone(), e.to_string())),
+                Err(e) => {
+                    g.skipped.push((file.clone(), e.to_string()));
+                    continue;
+                }
+            }
+        }
+        for detector in &translation.detectors {
+            keep_last(
+                &mut g.ccdexposures,
+                &mut ccd_at,
+                detector.ccdexposure_id,
+                detector.ccdexposure(&translation.exposure),
+            );
+            if let Some(row) = detector.camera(&translation.exposure) {
+                keep_last(&mut g.cameras, &mut camera_at, detector.ccdexposure_id, row);
+            }
+        }
+        keep_last(&mut g.exposures, &mut exposure_at, id, translation.exposure);
+    }
+    g
+}
+
+/// Translates the headers of `files` and upserts their `exposure`, `ccdexposure` and
+/// `ccdexposure_camera` rows into `cdb_<instrument>` — and, given the archive's ingest
+/// settings, the file, HDU and ObsCore rows of the FITS images among them — all in one
+/// transaction (idempotent; history keeps what an update replaces). Headers that cannot be
+/// translated are skipped and reported.
 pub async fn ingest_headers(
     store: Arc<dyn skyport_store::Store>,
     schemas: &[skyport_schema::Schema],
     instrument: &str,
     files: &[PathBuf],
+    images: Option<Arc<skyport_consdb::IngestSettings>>,
 ) -> Result<IngestOutcome> {
-    let consdb = skyport_consdb::ConsDb::new(store, schemas);
-    let columns = exposure_columns(instrument);
-    let mut outcome = IngestOutcome::default();
-    let mut rows: Vec<(i64, Map<String, Value>)> = Vec::new();
-    let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
-    for file in files {
-        match translate_file(instrument, file, &columns) {
-            Ok(row) => match row.get("exposure_id").and_then(Value::as_i64) {
-                Some(id) => {
-                    let row: Map<String, Value> =
-                        row.into_iter().filter(|(_, v)| !v.is_null()).collect();
-                    // Every detector file of an exposure carries the same exposure cards.
-                    match at.get(&id) {
-                        Some(&i) => rows[i].1 = row,
-                        None => {
-                            at.insert(id, rows.len());
-                            rows.push((id, row));
-                        }
-                    }
-                }
-                None => outcome.skipped.push((
-                    file.clone(),
-                    "no exposure id (CALIB_ID: a calibration product)".into(),
-                )),
-            },
-            Err(e) => outcome.skipped.push((
-                file.clone(),
-                format!(
-                    "{}{}",
-                    e.keyword.map(|k| format!("{k}: ")).unwrap_or_default(),
-                    e.reason
-                ),
-            )),
+    let gathered = {
+        let (instrument, files) = (instrument.to_string(), files.to_vec());
+        tokio::task::spawn_blocking(move || gather(&instrument, &files, images.as_deref())).await?
+    };
+    let consdb = skyport_consdb::ConsDb::new(Arc::clone(&store), schemas);
+    let mut outcome = IngestOutcome {
+        written: gathered.exposures.len(),
+        detectors: gathered.ccdexposures.len(),
+        skipped: gathered.skipped,
+        not_served: gathered.not_served,
+        ..Default::default()
+    };
+    let mut statements = Vec::new();
+    let has_table = |table: &str| {
+        consdb
+            .tables(instrument)
+            .is_ok_and(|t| t.iter().any(|name| name.ends_with(&format!(".{table}"))))
+    };
+    for (table, rows) in [
+        ("exposure", gathered.exposures),
+        ("ccdexposure", gathered.ccdexposures),
+        ("ccdexposure_camera", gathered.cameras),
+    ] {
+        if rows.is_empty() || (table != "exposure" && !has_table(table)) {
+            continue;
+        }
+        let (s, _) = consdb
+            .bulk_statements(instrument, table, rows, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.{table}: {e}"))?;
+        statements.extend(s);
+    }
+    let stored = stored_hashes(&store, &gathered.images).await?;
+    for image in &gathered.images {
+        if stored.get(&image.publisher_did) != Some(&image.content_sha256) {
+            statements.extend(image.statements(store.dialect()));
+            outcome.images += 1;
         }
     }
-    outcome.written = rows.len();
-    if !rows.is_empty() {
+    if !statements.is_empty() {
         let author = format!(
             "ingest-headers:{}",
             std::env::var("USER").unwrap_or_else(|_| "skyport".into())
         );
-        consdb
-            .insert_many(instrument, "exposure", rows, true, &author)
+        store
+            .write(&author, statements)
             .await
-            .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.exposure: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}: {e}"))?;
     }
     Ok(outcome)
+}
+
+/// The content hashes stored for `images` (absent: not in the archive yet).
+async fn stored_hashes(
+    store: &Arc<dyn skyport_store::Store>,
+    images: &[skyport_store::ImageRecord],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut found = std::collections::HashMap::new();
+    let dialect = store.dialect();
+    for chunk in images.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len())
+            .map(|i| skyport_store::ddl::placeholder(dialect, i))
+            .collect();
+        let sql = format!(
+            "SELECT obs_publisher_did, content_sha256 FROM {} WHERE obs_publisher_did IN ({})",
+            skyport_store::ddl::table_name(dialect, "skyport", "image_file"),
+            marks.join(", ")
+        );
+        let params = chunk
+            .iter()
+            .map(|i| skyport_store::Value::Text(i.publisher_did.clone()))
+            .collect();
+        let rows = store.query(sql, params).await?;
+        for row in rows.rows {
+            if let (Some(did), Some(hash)) = (
+                row.first().and_then(|v| v.as_str()),
+                row.get(1).and_then(|v| v.as_str()),
+            ) {
+                found.insert(did.to_string(), hash.to_string());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Runs a subcommand.
@@ -262,7 +403,23 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
             let columns = exposure_columns(&instrument);
             for file in &files {
                 let line = match translate_file(&instrument, file, &columns) {
-                    Ok(row) => json!({ "file": file.display().to_string(), "exposure": row }),
+                    Ok(t) => {
+                        let detectors: Vec<Value> = t
+                            .detectors
+                            .iter()
+                            .map(|d| {
+                                let mut row = d.ccdexposure(&t.exposure);
+                                row.insert("temp_set".into(), json!(d.temp_set));
+                                row.insert("ccd_temp".into(), json!(d.ccd_temp));
+                                Value::Object(row)
+                            })
+                            .collect();
+                        json!({
+                            "file": file.display().to_string(),
+                            "exposure": t.exposure,
+                            "detectors": detectors,
+                        })
+                    }
                     Err(e) => json!({
                         "file": file.display().to_string(),
                         "error": { "keyword": e.keyword, "reason": e.reason },
@@ -291,15 +448,26 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
             }
             let store = crate::open_store(&config).await?;
             let started = std::time::Instant::now();
-            let outcome =
-                ingest_headers(store, &config.consdb_schemas, &instrument, &files).await?;
+            let outcome = ingest_headers(
+                store,
+                &config.consdb_schemas,
+                &instrument,
+                &files,
+                Some(Arc::new(config.ingest_settings())),
+            )
+            .await?;
+            for (_, reason) in &outcome.not_served {
+                eprintln!("metadata only (not served as an image): {reason}");
+            }
             for (file, reason) in &outcome.skipped {
                 eprintln!("skipped: {}: {reason}", file.display());
             }
             let failed = outcome.skipped.len();
             println!(
-                "{} exposure rows written to cdb_{instrument}.exposure, {failed} headers skipped, {:.1} files/s",
+                "{} exposure and {} detector rows written to cdb_{instrument}, {} images to ObsCore, {failed} headers skipped, {:.1} files/s",
                 outcome.written,
+                outcome.detectors,
+                outcome.images,
                 files.len() as f64 / started.elapsed().as_secs_f64().max(1e-9)
             );
             Ok(if failed == 0 {

@@ -141,8 +141,6 @@ const BANDS: [(&str, &str); 6] = [
 
 /// Arcseconds per pixel (LSSTCam).
 const PIXEL_SCALE: f64 = 0.2;
-/// Detector pitch on the sky in degrees (a 4k detector plus gap).
-const PITCH: f64 = 4096.0 * PIXEL_SCALE / 3600.0 + 0.003;
 
 pub(crate) fn card(key: &str, value: HeaderValue, comment: &str) -> Card {
     Card {
@@ -162,16 +160,6 @@ fn r(v: f64) -> HeaderValue {
 
 fn i(v: i64) -> HeaderValue {
     HeaderValue::Int(v)
-}
-
-/// Sky position of tangent-plane offsets (ξ east, η north; degrees) about (ra0, dec0).
-fn offset_position(ra0: f64, dec0: f64, xi: f64, eta: f64) -> (f64, f64) {
-    let (a0, d0) = (ra0.to_radians(), dec0.to_radians());
-    let (x, y) = (xi.to_radians(), eta.to_radians());
-    let denom = d0.cos() - y * d0.sin();
-    let ra = a0 + x.atan2(denom);
-    let dec = (d0.sin() + y * d0.cos()).atan2((x * x + denom * denom).sqrt());
-    (ra.to_degrees().rem_euclid(360.0), dec.to_degrees())
 }
 
 /// One generated exposure of one detector.
@@ -483,16 +471,17 @@ fn write_exposure(root: &Path, e: &Exposure) -> Result<PathBuf> {
     if path.exists() {
         std::fs::remove_file(&path)?;
     }
-    // Detector centre: a 3×3 raft of detectors around the boresight, rotated by the visit's angle.
-    let (col, row) = ((e.detector % 3) as f64 - 1.0, (e.detector / 3) as f64 - 1.0);
+    // Detector centre: raft R22 around the boresight, placed and oriented as LSSTCam's
+    // nominal geometry puts it (so the header-derived ConsDB footprints match the WCS).
+    let camera = skyport_consdb::headers::camera::Camera::LsstCam;
+    let geometry = camera
+        .detector(&raft, &slot)
+        .context("the demo's detectors are in raft R22")?;
     let theta = v.rotation_deg.to_radians();
-    let (xi, eta) = (
-        PITCH * (col * theta.cos() - row * theta.sin()),
-        PITCH * (col * theta.sin() + row * theta.cos()),
-    );
-    let (ra, dec) = offset_position(v.field.ra, v.field.dec, xi, eta);
+    let (ra, dec) = camera.to_sky(geometry.centre_mm, v.field.ra, v.field.dec, v.rotation_deg);
     let n = e.side;
-    let scale = PIXEL_SCALE / 3600.0;
+    // Degrees per 10 µm pixel.
+    let scale = camera.plate_scale() * 0.01 / 3600.0;
     let exptime = EXPTIME;
 
     let mut primary = vec![
@@ -689,17 +678,6 @@ enabled = true
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_follow_the_gnomonic_projection() {
-        let (ra, dec) = offset_position(359.9, 0.0, 0.2, 0.0);
-        assert!((ra - 0.1).abs() < 1e-3 && dec.abs() < 1e-12, "{ra} {dec}");
-        let (_, dec) = offset_position(40.0, -89.7, 0.0, -0.5);
-        assert!(
-            dec > -90.0 && dec < -89.7,
-            "moving south past the pole wraps around it: {dec}"
-        );
-    }
 
     #[test]
     fn pixels_are_deterministic_and_sane() {

@@ -216,44 +216,43 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
     std::fs::write(&tmp, demo::config_text(listen, database))?;
     let config = Config::load(&tmp)?;
     let store = open_store(&config).await?;
-    let roots: Vec<PathBuf> = config
-        .ingest_settings()
-        .roots
-        .iter()
-        .map(|r| r.path.clone())
-        .collect();
-    let summary = ingest_cmd::ingest(
-        Arc::clone(&store),
-        Arc::new(config.ingest_settings()),
-        &roots,
-        true,
-    )
-    .await;
+    let settings = Arc::new(config.ingest_settings());
+    // The consolidated database and the archive together: each generated LSSTCam exposure's
+    // ConsDB rows and its ObsCore row in one transaction; then LATISS rows from generated
+    // Header Service dumps.
+    let latiss = demo::write_latiss_headers(dir, if small { 3 } else { 12 })?;
+    for (instrument, files, images) in [
+        ("lsstcam", &generated, Some(Arc::clone(&settings))),
+        ("latiss", &latiss, None),
+    ] {
+        let outcome = consdb_cmd::ingest_headers(
+            Arc::clone(&store),
+            &config.consdb_schemas,
+            instrument,
+            files,
+            images,
+        )
+        .await?;
+        for (p, reason) in &outcome.skipped {
+            eprintln!("consdb header skipped: {}: {reason}", p.display());
+        }
+        if !outcome.skipped.is_empty() || !outcome.not_served.is_empty() {
+            anyhow::bail!("the demo's {instrument} headers could not all be ingested");
+        }
+        eprintln!(
+            "consdb: {} {instrument} exposures, {} detector exposures, {} images",
+            outcome.written, outcome.detectors, outcome.images
+        );
+    }
+    // Everything else below the data roots (the real sample images).
+    let roots: Vec<PathBuf> = settings.roots.iter().map(|r| r.path.clone()).collect();
+    let summary = ingest_cmd::ingest(Arc::clone(&store), settings, &roots, true).await;
     eprintln!("ingest: {}", summary.report());
     if !summary.failed.is_empty() {
         for (p, reason) in &summary.failed {
             eprintln!("failed: {}: {reason}", p.display());
         }
         anyhow::bail!("the demo archive could not be built completely");
-    }
-    // The consolidated database: LSSTCam rows from the generated exposures' headers, LATISS
-    // rows from generated Header Service dumps.
-    let latiss = demo::write_latiss_headers(dir, if small { 3 } else { 12 })?;
-    for (instrument, files) in [("lsstcam", &generated), ("latiss", &latiss)] {
-        let outcome = consdb_cmd::ingest_headers(
-            Arc::clone(&store),
-            &config.consdb_schemas,
-            instrument,
-            files,
-        )
-        .await?;
-        for (p, reason) in &outcome.skipped {
-            eprintln!("consdb header skipped: {}: {reason}", p.display());
-        }
-        if !outcome.skipped.is_empty() {
-            anyhow::bail!("the demo's {instrument} headers could not all be translated");
-        }
-        eprintln!("consdb: {} {instrument} exposures", outcome.written);
     }
     std::fs::rename(&tmp, dir.join("skyport.toml"))?;
     eprintln!(

@@ -291,6 +291,52 @@ fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
     assert_eq!(day_obs, 20251201);
     assert!(airmass > 1.0 && airmass < 1.2, "{airmass}");
 
+    // One detector exposure per image, written with its ObsCore row: Rubin's id packing, and
+    // a camera-geometry footprint centred where the image's own WCS footprint is.
+    assert_eq!(count(&db, "cdb_lsstcam.ccdexposure"), 8);
+    assert_eq!(count(&db, "cdb_latiss.ccdexposure"), 3);
+    let centre = |polygon: &str| {
+        let v: Vec<f64> = polygon
+            .split_whitespace()
+            .skip(2)
+            .map(|w| w.parse().expect("a number"))
+            .collect();
+        // The mean of the vertices' unit vectors (footprints may straddle RA 0).
+        let (mut x, mut y, mut z) = (0.0, 0.0, 0.0);
+        for p in v.chunks(2) {
+            let (ra, dec) = (p[0].to_radians(), p[1].to_radians());
+            x += dec.cos() * ra.cos();
+            y += dec.cos() * ra.sin();
+            z += dec.sin();
+        }
+        (
+            y.atan2(x).to_degrees().rem_euclid(360.0),
+            z.atan2(x.hypot(y)).to_degrees(),
+        )
+    };
+    let mut rows = conn
+        .prepare(
+            "SELECT c.ccdexposure_id, c.detector, c.s_region, o.s_region \
+             FROM \"cdb_lsstcam.ccdexposure\" c JOIN \"cdb_lsstcam.exposure\" e \
+             ON e.exposure_id = c.exposure_id JOIN \"ivoa.ObsCore\" o \
+             ON o.obs_id LIKE '%' || e.exposure_name || '_R22_S' || ((c.detector - 90) / 3) || ((c.detector - 90) % 3)",
+        )
+        .expect("sql");
+    let found: Vec<(i64, i64, String, String)> = rows
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(found.len(), 8);
+    for (id, detector, ours, obscore) in &found {
+        // detector + 256 × (seq_num + 32768 × days since 2010-01-01), controller O.
+        assert_eq!(id % 256, *detector);
+        let (a, b) = (centre(ours), centre(obscore));
+        let dra = (a.0 - b.0 + 540.0).rem_euclid(360.0) - 180.0;
+        let arcsec = (dra * b.1.to_radians().cos()).hypot(a.1 - b.1) * 3600.0;
+        assert!(arcsec < 1.0, "detector {detector}: {ours} vs {obscore}");
+    }
+
     // Ingesting the same files again changes nothing, so records no version.
     let config = demo.join("skyport.toml");
     let files: Vec<String> = walk(&demo.join("data/lsst"));
@@ -306,11 +352,13 @@ fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
     let out = skyport(&args);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("4 exposure rows written"),
+        text(&out).contains("4 exposure and 8 detector rows written")
+            && text(&out).contains("0 images to ObsCore"),
         "{}",
         text(&out)
     );
     assert_eq!(count(&db, "cdb_lsstcam.exposure_history"), 4);
+    assert_eq!(count(&db, "cdb_lsstcam.ccdexposure_history"), 8);
 
     // A header of another instrument and a file that is no header are skipped and reported,
     // the good one is written, and the exit code says some failed.
@@ -338,7 +386,10 @@ fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
         said.contains("not-a-header.yaml") && said.contains("not valid YAML"),
         "{said}"
     );
-    assert!(said.contains("1 exposure rows written"), "{said}");
+    assert!(
+        said.contains("1 exposure and 1 detector rows written"),
+        "{said}"
+    );
 
     // translate-headers prints one JSON line per file, errors included.
     let out = skyport(&[
