@@ -12,26 +12,10 @@ import json
 import os
 import subprocess
 import warnings
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = Path(os.environ.get("SKYPORT_REPO", HERE.parent.parent))
-
-
-def _shared():
-    for candidate in (
-        os.environ.get("SKYPORT_SHARED_DATA"),
-        REPO.parent / "shared" / "data",
-        "/work/shared/data",
-    ):
-        if candidate and (Path(candidate) / "headers" / "INDEX.csv").is_file():
-            return Path(candidate)
-    raise RuntimeError("shared data (headers/INDEX.csv) not found: set SKYPORT_SHARED_DATA")
-
-
-SHARED = _shared()
+from test_consdb_headers import SHARED
 
 # file in headers/obs_lsst → (instrument, detector_num, detector_exposure_id), from obs_lsst's
 # tests (see the module docstring).

@@ -286,12 +286,7 @@ impl Camera {
                 SkyPoint::new(a, d).ok()
             })
             .collect();
-        let polygon = Polygon::new(vertices?).ok()?;
-        let mut s = String::from("Polygon ICRS");
-        for v in polygon.vertices() {
-            s.push_str(&format!(" {:.6} {:.6}", v.ra, v.dec));
-        }
-        Some(s)
+        Polygon::new(vertices?).ok().map(|p| stcs(&p))
     }
 
     /// The corners of `detector` on the focal plane (mm).
@@ -325,6 +320,15 @@ impl Camera {
         let points: Vec<(f64, f64)> = self.detectors().iter().flat_map(Self::corners).collect();
         self.polygon(&convex_hull(points), ra, dec, rotpa)
     }
+}
+
+/// A polygon in ConsDB's STC-S form, `Polygon ICRS ra dec …` (degrees, 6 decimals).
+pub fn stcs(polygon: &Polygon) -> String {
+    let mut s = String::from("Polygon ICRS");
+    for v in polygon.vertices() {
+        s.push_str(&format!(" {:.6} {:.6}", v.ra, v.dec));
+    }
+    s
 }
 
 /// Counter-clockwise convex hull (Andrew's monotone chain).

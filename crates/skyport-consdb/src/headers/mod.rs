@@ -414,13 +414,7 @@ pub fn translate_set(instrument: &str, set: &read::HeaderSet) -> Result<Translat
                     .ok()
                     .filter(|w| w.naxis().0 > 0 && w.naxis().1 > 0 && pointing.is_some())
                     .and_then(|w| w.footprint())
-                    .map(|polygon| {
-                        let mut s = String::from("Polygon ICRS");
-                        for v in polygon.vertices() {
-                            s.push_str(&format!(" {:.6} {:.6}", v.ra, v.dec));
-                        }
-                        s
-                    });
+                    .map(|polygon| camera::stcs(&polygon));
                 detectors.push(DetectorRow {
                     detector,
                     ccdexposure_id: exposure_id * factor + detector,
