@@ -415,9 +415,20 @@ pub fn translate_set(instrument: &str, set: &read::HeaderSet) -> Result<Translat
                     .filter(|w| w.naxis().0 > 0 && w.naxis().1 > 0 && pointing.is_some())
                     .and_then(|w| w.footprint())
                     .map(|polygon| camera::stcs(&polygon));
+                let ccdexposure_id = exposure_id
+                    .checked_mul(factor)
+                    .and_then(|id| id.checked_add(detector))
+                    .ok_or_else(|| {
+                        TranslateError::new(
+                            key,
+                            format!(
+                                "exposure {exposure_id} is too large for a detector-exposure id"
+                            ),
+                        )
+                    })?;
                 detectors.push(DetectorRow {
                     detector,
-                    ccdexposure_id: exposure_id * factor + detector,
+                    ccdexposure_id,
                     s_region,
                     temp_set: None,
                     ccd_temp: None,
