@@ -157,6 +157,26 @@ impl Wcs {
         })
     }
 
+    /// [`Wcs::from_header`], reading a TPV header (DECam's) as its TAN core: the PV cards are
+    /// TPV's distortion polynomial, which TAN would take as projection parameters, so they are
+    /// left out. Good for footprints (DECam: about 3 arcsec at a detector's corners), not for
+    /// astrometry.
+    pub fn from_header_tan_core(h: &Header) -> Result<Wcs, WcsError> {
+        if !h.str("CTYPE1").is_some_and(|t| t.ends_with("-TPV")) {
+            return Wcs::from_header(h);
+        }
+        let mut tan = Header::default();
+        for card in h.cards().iter().filter(|c| !c.key.starts_with("PV")) {
+            tan.push_card(card.clone());
+        }
+        for axis in ["CTYPE1", "CTYPE2"] {
+            if let Some(t) = tan.str(axis) {
+                tan.set(axis, HeaderValue::Str(t.replace("-TPV", "-TAN")));
+            }
+        }
+        Wcs::from_header(&tan)
+    }
+
     /// Image size (NAXIS1, NAXIS2).
     pub fn naxis(&self) -> (u64, u64) {
         self.naxis

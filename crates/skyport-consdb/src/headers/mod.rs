@@ -388,29 +388,13 @@ pub fn translate_set(instrument: &str, set: &read::HeaderSet) -> Result<Translat
                     ));
                 }
                 // A dump of a tile-compressed HDU describes the image through its Z cards.
-                let mut image = if h.is_compressed_image() {
+                let image = if h.is_compressed_image() {
                     h.decompressed_view()
                 } else {
                     h.clone()
                 };
-                // DECam's TPV distortion polynomial is read as its TAN core, without the PV
-                // cards (which TAN would take as projection parameters): the corners move by
-                // about 3 arcsec.
-                if text(&image, "CTYPE1").is_some_and(|t| t.ends_with("-TPV")) {
-                    let mut tan = Header::default();
-                    for card in image.cards() {
-                        if !card.key.starts_with("PV") {
-                            tan.push_card(card.clone());
-                        }
-                    }
-                    for axis in ["CTYPE1", "CTYPE2"] {
-                        if let Some(t) = text(&tan, axis) {
-                            tan.set(axis, HeaderValue::Str(t.replace("-TPV", "-TAN")));
-                        }
-                    }
-                    image = tan;
-                }
-                let s_region = skyport_fits::Wcs::from_header(&image)
+                // DECam's TPV distortion is read as its TAN core: about 3 arcsec at the corners.
+                let s_region = skyport_fits::Wcs::from_header_tan_core(&image)
                     .ok()
                     .filter(|w| w.naxis().0 > 0 && w.naxis().1 > 0 && pointing.is_some())
                     .and_then(|w| w.footprint())
