@@ -329,3 +329,74 @@ def test_datalink_faults_are_rows_and_order_is_kept():
     assert all(i == did for i in ids[1:-1]) and len(ids) > 3
     assert links[0]["error_message"].startswith("NotFoundFault")
     assert links[len(ids) - 1]["error_message"].startswith("UsageFault")
+
+
+def by_semantics(links, term):
+    """The rows with exactly this term (pyvo's bysemantics would fetch the vocabulary)."""
+    return [l for l in links if l["semantics"] == term]
+
+
+def visits_from_headers():
+    """The demo's LSSTCam images grouped by visit, from their headers with astropy: Rubin's
+    exposure (and single-exposure visit) id is DAYOBS·10⁵ + SEQNUM; DETECTOR is the number."""
+    visits = {}
+    for row in table():
+        if str(row["root_name"]) != "lsst":
+            continue
+        header = fits.getheader(os.path.join(ROOTS["lsst"], str(row["rel_path"])), 0)
+        visit = int(header["DAYOBS"]) * 100000 + int(header["SEQNUM"])
+        visits.setdefault(visit, {})[str(row["obs_publisher_did"])] = int(header["DETECTOR"])
+    return visits
+
+
+def test_a_detector_image_links_its_visit_and_the_visit_all_its_detector_images():
+    visits = visits_from_headers()
+    assert len(visits) > 1 and all(len(v) > 1 for v in visits.values())
+    for visit, detectors in list(visits.items())[:2]:
+        did = sorted(detectors)[-1]
+        links = DatalinkResults.from_result_url(
+            BASE + "/datalink/links?" + urllib.parse.urlencode({"ID": did})
+        )
+        up = list(by_semantics(links, "#derivation"))
+        assert len(up) == 1
+        assert up[0]["content_type"] == "application/x-votable+xml;content=datalink"
+        visit_links = DatalinkResults.from_result_url(up[0]["access_url"])
+        ids = {l["ID"] for l in visit_links}
+        assert ids == {f"ivo://skyport.demo/consdb/lsstcam/visit?{visit}"}
+        # Every detector image of the visit, each reached through its own links' #this.
+        found = {}
+        for link in by_semantics(visit_links, "#progenitor"):
+            image = DatalinkResults.from_result_url(link["access_url"])
+            (this,) = by_semantics(image, "#this")
+            found[this["ID"]] = this["access_url"]
+        assert set(found) == set(detectors)
+        for image_did, url in found.items():
+            with urllib.request.urlopen(url, timeout=60) as r:
+                with fits.open(io.BytesIO(r.read())) as served:
+                    assert int(served[0].header["DETECTOR"]) == detectors[image_did]
+        # The visit's ConsDB records, through the TAP queries it links.
+        aux = {l["local_semantics"]: l["access_url"] for l in by_semantics(visit_links, "#auxiliary")}
+        record = pyvo.dal.TAPResults.from_result_url(aux["visit"]).to_table()
+        assert list(record["visit_id"]) == [visit]
+        rows = pyvo.dal.TAPResults.from_result_url(aux["detectors"]).to_table()
+        assert sorted(int(d) for d in rows["detector"]) == sorted(detectors.values())
+        # The image's own ConsDB detector record has its detector.
+        (own,) = [l for l in by_semantics(links, "#auxiliary") if l["local_semantics"] == "ccdexposure"]
+        row = pyvo.dal.TAPResults.from_result_url(own["access_url"]).to_table()
+        assert list(row["detector"]) == [detectors[did]] and list(row["exposure_id"]) == [visit]
+
+
+def test_unknown_and_malformed_visits_are_fault_rows():
+    q = urllib.parse.urlencode(
+        [
+            ("ID", "ivo://skyport.demo/consdb/lsstcam/visit?1"),
+            ("ID", "ivo://skyport.demo/consdb/lsstcam/visit?tomorrow"),
+            ("ID", "ivo://skyport.demo/consdb/LSST Cam/visit?1"),
+        ]
+    )
+    links = DatalinkResults.from_result_url(BASE + "/datalink/links?" + q)
+    messages = [l["error_message"] for l in links]
+    assert len(messages) == 3
+    assert messages[0].startswith("NotFoundFault") and "visit 1" in messages[0]
+    assert messages[1].startswith("UsageFault") and "tomorrow" in messages[1]
+    assert messages[2].startswith("UsageFault") and "instrument" in messages[2]

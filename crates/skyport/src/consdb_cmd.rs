@@ -206,8 +206,62 @@ struct Gathered {
     ccdexposures: Vec<(i64, Map<String, Value>)>,
     cameras: Vec<(i64, Map<String, Value>)>,
     images: Vec<skyport_store::ImageRecord>,
+    /// Which exposure and detectors each served image records (`skyport.image_exposure`).
+    relations: Vec<ImageExposure>,
     not_served: Vec<(PathBuf, String)>,
     skipped: Vec<(PathBuf, String)>,
+}
+
+/// The ConsDB exposure and detectors one served image records.
+struct ImageExposure {
+    did: String,
+    exposure_id: i64,
+    /// (detector, ccdexposure_id) of each detector the file holds.
+    detectors: Vec<(i64, i64)>,
+}
+
+impl ImageExposure {
+    /// The statements replacing the image's `skyport.image_exposure` rows.
+    fn statements(
+        &self,
+        dialect: skyport_store::Dialect,
+        instrument: &str,
+    ) -> Vec<skyport_store::Statement> {
+        use skyport_store::{ddl, Statement, Value as V};
+        let table = ddl::table_name(dialect, "skyport", "image_exposure");
+        let mut out = vec![Statement::new(
+            format!(
+                "DELETE FROM {table} WHERE obs_publisher_did={}",
+                ddl::placeholder(dialect, 1)
+            ),
+            vec![V::Text(self.did.clone())],
+        )];
+        let insert = ddl::insert(
+            dialect,
+            "skyport",
+            "image_exposure",
+            &[
+                "obs_publisher_did",
+                "instrument",
+                "exposure_id",
+                "detector",
+                "ccdexposure_id",
+            ],
+        );
+        for &(detector, ccdexposure_id) in &self.detectors {
+            out.push(Statement::new(
+                insert.clone(),
+                vec![
+                    V::Text(self.did.clone()),
+                    V::Text(instrument.to_string()),
+                    V::Int(self.exposure_id),
+                    V::Int(detector),
+                    V::Int(ccdexposure_id),
+                ],
+            ));
+        }
+        out
+    }
 }
 
 /// Adds `row` under `key`, replacing an earlier row of the same key.
@@ -261,7 +315,18 @@ fn gather(
         if let Some(settings) = images.filter(|_| skyport_consdb::is_fits_name(file)) {
             use skyport_consdb::IngestError;
             match skyport_consdb::build_record(settings, file) {
-                Ok(record) => g.images.push(record),
+                Ok(record) => {
+                    g.relations.push(ImageExposure {
+                        did: record.publisher_did.clone(),
+                        exposure_id: id,
+                        detectors: translation
+                            .detectors
+                            .iter()
+                            .map(|d| (d.detector, d.ccdexposure_id))
+                            .collect(),
+                    });
+                    g.images.push(record);
+                }
                 // Metadata of an image the archive cannot serve (outside its data roots, or
                 // without pixels on the sky) is still worth keeping.
                 Err(
@@ -341,6 +406,10 @@ pub async fn ingest_headers(
             statements.extend(image.statements(store.dialect()));
             outcome.images += 1;
         }
+    }
+    // Written for unchanged images too: an archive made before the relation table gains it.
+    for relation in &gathered.relations {
+        statements.extend(relation.statements(store.dialect(), instrument));
     }
     if !statements.is_empty() {
         let author = format!(

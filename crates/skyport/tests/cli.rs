@@ -359,6 +359,21 @@ fn consdb_header_ingest_fills_the_demo_is_idempotent_and_reports_bad_headers() {
     );
     assert_eq!(count(&db, "cdb_lsstcam.exposure_history"), 4);
     assert_eq!(count(&db, "cdb_lsstcam.ccdexposure_history"), 8);
+    // Each image relates to its exposure and detector (what DataLink's visit links use), once
+    // however often it is ingested, agreeing with ConsDB and with the image's name.
+    assert_eq!(count(&db, "skyport.image_exposure"), 8);
+    let related: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM \"skyport.image_exposure\" i JOIN \"cdb_lsstcam.ccdexposure\" c \
+             ON c.ccdexposure_id = i.ccdexposure_id AND c.exposure_id = i.exposure_id \
+             AND c.detector = i.detector JOIN \"cdb_lsstcam.exposure\" e \
+             ON e.exposure_id = i.exposure_id AND i.instrument = 'lsstcam' \
+             WHERE i.obs_publisher_did LIKE '%/' || e.exposure_name || '_R22_S' || ((i.detector - 90) / 3) || ((i.detector - 90) % 3)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(related, 8);
 
     // A header of another instrument and a file that is no header are skipped and reported,
     // the good one is written, and the exit code says some failed.

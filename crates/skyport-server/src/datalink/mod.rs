@@ -1,6 +1,8 @@
 //! DataLink 1.1 `{links}`: `/datalink/links?ID=…` lists, for each image, its file (`#this`),
 //! PNG preview and thumbnail, a SODA cutout descriptor bounded by the image's footprint, its
-//! mask and variance planes (`#auxiliary`), and its metadata as TAP queries.
+//! mask and variance planes (`#auxiliary`), and its metadata as TAP queries; an image taken
+//! as one detector of a visit links the visit (`#derivation`), whose own ID lists its detector
+//! images (`#progenitor`) — see [`visit`].
 //!
 //! All rows of one ID are consecutive and in the order of the IDs given. An unknown ID gives a
 //! `NotFoundFault` row and one that is not an IVOID a `UsageFault` row, never an HTTP error.
@@ -24,6 +26,8 @@ use crate::descriptors::{
 use crate::files::HduRow;
 use crate::tap::request::output_format;
 use crate::{AppState, DaliError, DaliParams};
+
+pub mod visit;
 
 /// Characters kept as they are in URL path segments (RFC 3986 unreserved).
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -389,12 +393,31 @@ pub async fn collect(
             Some(info) => {
                 let (rows, descriptor) = image_links(base, &info, &format!("skyport_soda_{n}"));
                 links.extend(rows);
+                let exposures = visit::exposures_of(state.store.as_ref(), id).await?;
+                links.extend(visit::image_visit_links(base, id, &exposures));
                 descriptors.push_str(&descriptor);
             }
-            None => links.push(fault(
-                id,
-                format!("NotFoundFault: no image with the ID {id:?} in this archive"),
-            )),
+            None => match visit::VisitId::parse(id) {
+                Some(Ok(v)) => {
+                    let images = visit::detector_images(state.store.as_ref(), &v).await?;
+                    if images.is_empty() {
+                        links.push(fault(
+                            id,
+                            format!(
+                                "NotFoundFault: no image of {} visit {} in this archive",
+                                v.instrument, v.visit_id
+                            ),
+                        ));
+                    } else {
+                        links.extend(visit::visit_links(base, &v, &images));
+                    }
+                }
+                Some(Err(message)) => links.push(fault(id, message)),
+                None => links.push(fault(
+                    id,
+                    format!("NotFoundFault: no image with the ID {id:?} in this archive"),
+                )),
+            },
         }
     }
     Ok((links, descriptors, overflow))
@@ -474,7 +497,7 @@ fn self_description(base: &str) -> String {
     out.push_str(&char_param("contentType", DATALINK_MIME));
     out.push_str(
         "<GROUP name=\"inputParams\">\n\
-         <PARAM name=\"ID\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.id;meta.main\" value=\"\"><DESCRIPTION>Publisher DID of an image (repeatable)</DESCRIPTION></PARAM>\n\
+         <PARAM name=\"ID\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.id;meta.main\" value=\"\"><DESCRIPTION>Publisher DID of an image, or the ID of a visit (ivo://authority/consdb/instrument/visit?visit_id); repeatable</DESCRIPTION></PARAM>\n\
          <PARAM name=\"RESPONSEFORMAT\" datatype=\"char\" arraysize=\"*\" ucd=\"meta.code.mime\" value=\"\"><DESCRIPTION>votable (default), votable/b2, csv, tsv, json or parquet</DESCRIPTION></PARAM>\n\
          </GROUP>\n</RESOURCE>\n",
     );
