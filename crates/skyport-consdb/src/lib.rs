@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod consistency;
 pub mod convert;
+pub mod efd;
 pub mod error;
 pub mod export;
 pub mod flex;

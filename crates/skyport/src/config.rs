@@ -30,6 +30,12 @@ pub struct Config {
     /// The ConsDB schemas `[consdb]` asks for, read once at load (not a key).
     #[serde(skip)]
     pub consdb_schemas: Vec<skyport_schema::Schema>,
+    /// `[[efd]]`: one transformed-EFD summary per instrument.
+    #[serde(default)]
+    pub efd: Vec<EfdSection>,
+    /// The configs and schemas of `[[efd]]`, read once at load (not a key).
+    #[serde(skip)]
+    pub efd_loaded: Vec<(skyport_consdb::efd::EfdConfig, skyport_schema::Schema)>,
     /// Directory of the config file (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -76,6 +82,47 @@ pub struct ConsDbSection {
     /// A directory of `cdb_*.yaml` Felis files to use instead of the seven that ship with
     /// skyport (a new instrument is a new file).
     pub schemas: Option<PathBuf>,
+}
+
+/// `[[efd]]`: engineering telemetry summarised per exposure and visit for one instrument.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EfdSection {
+    /// The ConsDB instrument (its `cdb_<instrument>` gives the exposures and visits).
+    pub instrument: String,
+    /// Rubin's transformed-EFD config (`config_<instrument>.yaml`).
+    pub config: PathBuf,
+    /// Window length (`5m`, `1h`…).
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// Failed attempts before a window is left alone.
+    #[serde(default = "default_retries")]
+    pub max_retries: i64,
+    /// Wait after the first failure (`1m`); doubles per further failure.
+    #[serde(default = "default_backoff")]
+    pub backoff: String,
+    /// InfluxDB 1.x URL (`http://127.0.0.1:8086`) — or `exports` for CSV files.
+    pub influxdb_url: Option<String>,
+    /// InfluxDB database.
+    #[serde(default = "default_influx_db")]
+    pub influxdb_database: String,
+    /// InfluxDB user (the password comes from SKYPORT_EFD_PASSWORD).
+    pub influxdb_user: Option<String>,
+    /// A directory of `<topic>.csv` exports, instead of InfluxDB.
+    pub exports: Option<PathBuf>,
+}
+
+fn default_window() -> String {
+    "5m".into()
+}
+fn default_retries() -> i64 {
+    5
+}
+fn default_backoff() -> String {
+    "1m".into()
+}
+fn default_influx_db() -> String {
+    "efd".into()
 }
 
 /// Which database holds the archive.
@@ -195,6 +242,35 @@ impl Config {
                     .map_err(|e| err(format!("consdb.schemas: {e}")))?,
             };
         }
+        let mut efd_loaded = Vec::new();
+        for (i, e) in config.efd.iter().enumerate() {
+            let at = |m: String| err(format!("efd[{i}] ({}): {m}", e.instrument));
+            if !config.consdb.enabled
+                || !config
+                    .consdb_schemas
+                    .iter()
+                    .any(|s| s.name == format!("cdb_{}", e.instrument))
+            {
+                return Err(at(format!(
+                    "needs [consdb] enabled with cdb_{} (exposure and visit times come from it)",
+                    e.instrument
+                )));
+            }
+            if e.influxdb_url.is_some() == e.exports.is_some() {
+                return Err(at("give exactly one of influxdb_url and exports".into()));
+            }
+            for (key, value) in [("window", &e.window), ("backoff", &e.backoff)] {
+                if skyport_consdb::efd::config::parse_duration_ns(value).is_none() {
+                    return Err(at(format!("{key} = {value:?} is not a duration like 5m")));
+                }
+            }
+            let c = skyport_consdb::efd::EfdConfig::load(&config.resolve(&e.config))
+                .map_err(|m| at(m.to_string()))?;
+            let s = skyport_consdb::efd::schema::schema(&e.instrument, &c)
+                .map_err(|m| at(m.to_string()))?;
+            efd_loaded.push((c, s));
+        }
+        config.efd_loaded = efd_loaded;
         if let Some(file) = &config.server.upload_ca_file {
             let pem = std::fs::read(config.resolve(file)).map_err(|e| {
                 err(format!(
@@ -355,6 +431,7 @@ impl Config {
     pub fn schemas(&self) -> Vec<skyport_schema::Schema> {
         let mut schemas = skyport_schema::builtin_schemas();
         schemas.extend(self.consdb_schemas.iter().cloned());
+        schemas.extend(self.efd_loaded.iter().map(|(_, s)| s.clone()));
         schemas
     }
 
@@ -417,7 +494,12 @@ impl Config {
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
-            extra_schemas: self.consdb_schemas.clone(),
+            extra_schemas: self
+                .consdb_schemas
+                .iter()
+                .cloned()
+                .chain(self.efd_loaded.iter().map(|(_, s)| s.clone()))
+                .collect(),
         }
     }
 }

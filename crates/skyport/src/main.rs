@@ -8,6 +8,7 @@ mod bench_tap;
 mod config;
 mod consdb_cmd;
 mod demo;
+mod efd_cmd;
 mod ingest_cmd;
 mod replicate_cmd;
 
@@ -76,6 +77,11 @@ enum Command {
     Consdb {
         #[command(subcommand)]
         what: consdb_cmd::ConsDbCommand,
+    },
+    /// Engineering telemetry (EFD) summarised per exposure and visit: run, recompute, status.
+    Efd {
+        #[command(subcommand)]
+        what: efd_cmd::EfdCommand,
     },
     /// The ADQL engine: check or translate a query read from stdin.
     Adql {
@@ -170,6 +176,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replicate { what } => replicate_cmd::run(what).await,
         Command::Adql { what } => adql_cmd::run(what),
         Command::Consdb { what } => consdb_cmd::run(what).await,
+        Command::Efd { what } => efd_cmd::run(what).await,
     }
 }
 

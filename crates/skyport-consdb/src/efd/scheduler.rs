@@ -1,0 +1,513 @@
+//! The windows of the transformation and their state, in `efd_<instrument>.efd_scheduler`.
+//!
+//! Time is cut into windows of a fixed length aligned on the Unix epoch (5 minutes by
+//! default). `plan` adds the windows of a range that are not recorded yet, as `pending` — so a
+//! run after downtime catches up on everything it missed. A window is run by summarising the
+//! exposures and visits that start in it; its summaries and its `completed` state are written
+//! in one transaction. A failure records `failed`, the error, one more retry and the time
+//! before which it is not tried again (backoff doubling from the base per retry); a window
+//! left `running` by a process that died becomes `stale` after the stale timeout and is run
+//! again. Running a completed window again is harmless: the same values are upserted, and
+//! history records only what changed.
+
+use std::sync::Arc;
+
+use skyport_store::ddl::{placeholder, table_name};
+use skyport_store::{Statement, Store, Value};
+
+use super::config::EfdConfig;
+use super::schema::SCHEDULER;
+use super::source::Source;
+use super::transform::{self, Interval};
+use super::{ns_to_utc_text, utc_text_to_ns, EfdError};
+
+/// A window's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not run yet.
+    Pending,
+    /// Being run.
+    Running,
+    /// Done.
+    Completed,
+    /// The last attempt failed.
+    Failed,
+    /// Left running by a process that stopped.
+    Stale,
+}
+
+impl Status {
+    /// Every state, for reports.
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Running,
+        Status::Completed,
+        Status::Failed,
+        Status::Stale,
+    ];
+
+    /// Its name in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Stale => "stale",
+        }
+    }
+}
+
+/// One recorded window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Start, ns UTC (inclusive).
+    pub start: i64,
+    /// End, ns UTC (exclusive).
+    pub end: i64,
+    /// State.
+    pub status: String,
+    /// Failed attempts so far.
+    pub retries: i64,
+    /// The last error.
+    pub error: Option<String>,
+}
+
+/// How windows are cut and retried.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Window length, ns.
+    pub window_ns: i64,
+    /// Failed attempts after which a window is left alone (until `--retry-failed`).
+    pub max_retries: i64,
+    /// Wait after the first failure, ns; doubles with each further failure.
+    pub backoff_ns: i64,
+    /// A `running` window older than this is stale, ns.
+    pub stale_after_ns: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            window_ns: 5 * 60 * 1_000_000_000,
+            max_retries: 5,
+            backoff_ns: 60 * 1_000_000_000,
+            stale_after_ns: 3600 * 1_000_000_000,
+        }
+    }
+}
+
+/// The windows of one instrument.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    instrument: String,
+    policy: Policy,
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX / 2)
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    /// Windows completed.
+    pub completed: usize,
+    /// Windows that failed (with their start and error).
+    pub failed: Vec<(i64, String)>,
+    /// Exposures and visits summarised.
+    pub exposures: usize,
+    /// Visits summarised.
+    pub visits: usize,
+    /// Samples read.
+    pub samples: usize,
+    /// Topic fetches.
+    pub fetches: usize,
+}
+
+impl Scheduler {
+    /// The scheduler of `instrument` with `policy`.
+    pub fn new(store: Arc<dyn Store>, instrument: &str, policy: Policy) -> Scheduler {
+        Scheduler {
+            store,
+            instrument: instrument.to_string(),
+            policy,
+        }
+    }
+
+    fn table(&self) -> String {
+        table_name(
+            self.store.dialect(),
+            &format!("efd_{}", self.instrument),
+            SCHEDULER,
+        )
+    }
+
+    fn p(&self, i: usize) -> String {
+        placeholder(self.store.dialect(), i)
+    }
+
+    /// The start of the window holding `t`.
+    pub fn align(&self, t: i64) -> i64 {
+        t.div_euclid(self.policy.window_ns) * self.policy.window_ns
+    }
+
+    /// Every recorded window, by start.
+    pub async fn windows(&self) -> Result<Vec<Window>, EfdError> {
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT start_time, end_time, status, retries, error FROM {} ORDER BY start_time",
+                    self.table()
+                ),
+                Vec::new(),
+            )
+            .await?;
+        Ok(rows
+            .rows
+            .iter()
+            .filter_map(|r| {
+                Some(Window {
+                    start: utc_text_to_ns(r.first()?.as_str()?)?,
+                    end: utc_text_to_ns(r.get(1)?.as_str()?)?,
+                    status: r.get(2)?.as_str()?.to_string(),
+                    retries: r.get(3).and_then(Value::as_i64).unwrap_or(0),
+                    error: r.get(4).and_then(Value::as_str).map(str::to_string),
+                })
+            })
+            .collect())
+    }
+
+    /// The start of the first exposure of the instrument (ns UTC), if any.
+    pub async fn first_exposure(&self) -> Result<Option<i64>, EfdError> {
+        let d = self.store.dialect();
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT MIN(obs_start) FROM {}",
+                    table_name(d, &format!("cdb_{}", self.instrument), "exposure")
+                ),
+                Vec::new(),
+            )
+            .await?;
+        Ok(rows
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_str)
+            .and_then(super::tai_text_to_utc_ns))
+    }
+
+    /// Records as `pending` every window of `[since, until)` not recorded yet; their number.
+    pub async fn plan(&self, since: i64, until: i64) -> Result<usize, EfdError> {
+        let known: std::collections::HashSet<i64> =
+            self.windows().await?.iter().map(|w| w.start).collect();
+        let mut statements = Vec::new();
+        let mut start = self.align(since);
+        let minutes = self.policy.window_ns / 60_000_000_000;
+        while start < until {
+            if !known.contains(&start) {
+                statements.push(Statement::new(
+                    format!(
+                        "INSERT INTO {} (start_time, end_time, timewindow, status, retries) VALUES ({}, {}, {}, 'pending', 0)",
+                        self.table(),
+                        self.p(1),
+                        self.p(2),
+                        self.p(3)
+                    ),
+                    vec![
+                        Value::Text(ns_to_utc_text(start)),
+                        Value::Text(ns_to_utc_text(start + self.policy.window_ns)),
+                        Value::Int(minutes),
+                    ],
+                ));
+            }
+            start += self.policy.window_ns;
+        }
+        let n = statements.len();
+        if n > 0 {
+            self.store.write("efd-scheduler", statements).await?;
+        }
+        Ok(n)
+    }
+
+    /// Marks windows left `running` longer than the stale timeout as `stale`; their number.
+    pub async fn mark_stale(&self) -> Result<usize, EfdError> {
+        let limit = ns_to_utc_text(now_ns() - self.policy.stale_after_ns);
+        let counts = self
+            .store
+            .write(
+                "efd-scheduler",
+                vec![Statement::new(
+                    format!(
+                        "UPDATE {} SET status = 'stale' WHERE status = 'running' AND (process_start_time IS NULL OR process_start_time < {})",
+                        self.table(),
+                        self.p(1)
+                    ),
+                    vec![Value::Text(limit)],
+                )],
+            )
+            .await?;
+        Ok(counts.first().copied().unwrap_or(0) as usize)
+    }
+
+    /// The windows to run now, by start: pending and stale ones, and failed ones whose
+    /// backoff has passed and that have retries left — within `[since, until)` when given.
+    pub async fn due(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<Window>, EfdError> {
+        let now = ns_to_utc_text(now_ns());
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT start_time FROM {} WHERE status IN ('pending', 'stale') \
+                     OR (status = 'failed' AND retries < {} AND (next_attempt IS NULL OR next_attempt <= {})) \
+                     ORDER BY start_time",
+                    self.table(),
+                    self.p(1),
+                    self.p(2)
+                ),
+                vec![Value::Int(self.policy.max_retries), Value::Text(now)],
+            )
+            .await?;
+        let starts: std::collections::HashSet<i64> = rows
+            .rows
+            .iter()
+            .filter_map(|r| r.first()?.as_str().and_then(utc_text_to_ns))
+            .collect();
+        Ok(self
+            .windows()
+            .await?
+            .into_iter()
+            .filter(|w| starts.contains(&w.start))
+            .filter(|w| since.is_none_or(|s| w.end > s) && until.is_none_or(|u| w.start < u))
+            .collect())
+    }
+
+    async fn set_status(
+        &self,
+        window: &Window,
+        sql_set: &str,
+        params: Vec<Value>,
+    ) -> Result<(), EfdError> {
+        let mut all = params;
+        all.push(Value::Text(ns_to_utc_text(window.start)));
+        let n = all.len();
+        self.store
+            .write(
+                "efd-scheduler",
+                vec![Statement::new(
+                    format!(
+                        "UPDATE {} SET {sql_set} WHERE start_time = {}",
+                        self.table(),
+                        self.p(n)
+                    ),
+                    all,
+                )],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs one window: summarises its exposures and visits from `source` and writes them with
+    /// the window's `completed` state in one transaction; a failure is recorded instead.
+    pub async fn run_window(
+        &self,
+        config: &EfdConfig,
+        source: &dyn Source,
+        window: &Window,
+        report: &mut RunReport,
+    ) -> Result<(), EfdError> {
+        let started = now_ns();
+        self.set_status(
+            window,
+            &format!("status = 'running', process_start_time = {}", self.p(1)),
+            vec![Value::Text(ns_to_utc_text(started))],
+        )
+        .await?;
+        let result = self.summarise_window(config, source, window).await;
+        let ended = now_ns();
+        let seconds = (ended - started) as f64 / 1e9;
+        match result {
+            Ok((mut statements, exposures, visits, samples, fetches)) => {
+                statements.push(Statement::new(
+                    format!(
+                        "UPDATE {} SET status = 'completed', process_end_time = {}, process_exec_time = {}, \
+                         exposures = {}, visits1 = {}, error = NULL, next_attempt = NULL WHERE start_time = {}",
+                        self.table(),
+                        self.p(1),
+                        self.p(2),
+                        self.p(3),
+                        self.p(4),
+                        self.p(5)
+                    ),
+                    vec![
+                        Value::Text(ns_to_utc_text(ended)),
+                        Value::Float(seconds),
+                        Value::Int(exposures as i64),
+                        Value::Int(visits as i64),
+                        Value::Text(ns_to_utc_text(window.start)),
+                    ],
+                ));
+                let author = format!("efd-transform:{}", self.instrument);
+                match self.store.write(&author, statements).await {
+                    Ok(_) => {
+                        report.completed += 1;
+                        report.exposures += exposures;
+                        report.visits += visits;
+                        report.samples += samples;
+                        report.fetches += fetches;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.fail(window, &e.to_string(), ended, seconds, report)
+                            .await
+                    }
+                }
+            }
+            Err(e) => {
+                self.fail(window, &e.to_string(), ended, seconds, report)
+                    .await
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        window: &Window,
+        error: &str,
+        ended: i64,
+        seconds: f64,
+        report: &mut RunReport,
+    ) -> Result<(), EfdError> {
+        let retries = window.retries + 1;
+        let wait = self
+            .policy
+            .backoff_ns
+            .saturating_mul(1_i64 << (retries - 1).clamp(0, 20));
+        self.set_status(
+            window,
+            &format!(
+                "status = 'failed', process_end_time = {}, process_exec_time = {}, retries = {}, error = {}, next_attempt = {}",
+                self.p(1),
+                self.p(2),
+                self.p(3),
+                self.p(4),
+                self.p(5)
+            ),
+            vec![
+                Value::Text(ns_to_utc_text(ended)),
+                Value::Float(seconds),
+                Value::Int(retries),
+                Value::Text(error.to_string()),
+                Value::Text(ns_to_utc_text(ended.saturating_add(wait))),
+            ],
+        )
+        .await?;
+        tracing::warn!(instrument = %self.instrument, window = %ns_to_utc_text(window.start), %error, "EFD window failed");
+        report.failed.push((window.start, error.to_string()));
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn summarise_window(
+        &self,
+        config: &EfdConfig,
+        source: &dyn Source,
+        window: &Window,
+    ) -> Result<(Vec<Statement>, usize, usize, usize, usize), EfdError> {
+        let store = self.store.as_ref();
+        let exposures: Vec<Interval> =
+            transform::intervals(store, &self.instrument, false, window.start, window.end).await?;
+        let visits: Vec<Interval> =
+            transform::intervals(store, &self.instrument, true, window.start, window.end).await?;
+        let summaries = transform::summarise(config, &[], source, &exposures, &visits).await?;
+        let statements =
+            transform::statements(&self.store, &self.instrument, config, &[], &summaries);
+        Ok((
+            statements,
+            exposures.len(),
+            visits.len(),
+            summaries.samples,
+            summaries.fetches,
+        ))
+    }
+
+    /// Counts of windows per state, the oldest window not completed and the latest error.
+    pub async fn status(&self) -> Result<StatusReport, EfdError> {
+        let windows = self.windows().await?;
+        let mut report = StatusReport::default();
+        for s in Status::ALL {
+            report.counts.push((
+                s.as_str(),
+                windows.iter().filter(|w| w.status == s.as_str()).count(),
+            ));
+        }
+        report.oldest_open = windows
+            .iter()
+            .find(|w| w.status != Status::Completed.as_str())
+            .map(|w| w.start);
+        report.last_completed = windows
+            .iter()
+            .rev()
+            .find(|w| w.status == Status::Completed.as_str())
+            .map(|w| w.end);
+        report.failures = windows
+            .iter()
+            .filter(|w| w.status == Status::Failed.as_str())
+            .map(|w| (w.start, w.retries, w.error.clone().unwrap_or_default()))
+            .collect();
+        Ok(report)
+    }
+}
+
+/// The backlog.
+#[derive(Debug, Default, Clone)]
+pub struct StatusReport {
+    /// Windows per state.
+    pub counts: Vec<(&'static str, usize)>,
+    /// Start of the oldest window not completed.
+    pub oldest_open: Option<i64>,
+    /// End of the latest completed window.
+    pub last_completed: Option<i64>,
+    /// Failed windows: start, retries, error.
+    pub failures: Vec<(i64, i64, String)>,
+}
+
+/// Recomputes `columns` for the exposures and visits starting in `[since, until)` and writes
+/// only those columns (history keeps the values they replace); the windows' states are left
+/// alone. Returns (exposures, visits).
+pub async fn recompute(
+    store: &Arc<dyn Store>,
+    instrument: &str,
+    config: &EfdConfig,
+    columns: &[String],
+    source: &dyn Source,
+    since: i64,
+    until: i64,
+) -> Result<(usize, usize), EfdError> {
+    for c in columns {
+        if config.column(c).is_none() {
+            return Err(EfdError::Usage(format!(
+                "no column {c:?} in the transformed-EFD config of {instrument}"
+            )));
+        }
+    }
+    let exposures = transform::intervals(store.as_ref(), instrument, false, since, until).await?;
+    let visits = transform::intervals(store.as_ref(), instrument, true, since, until).await?;
+    let summaries = transform::summarise(config, columns, source, &exposures, &visits).await?;
+    let statements = transform::statements(store, instrument, config, columns, &summaries);
+    if !statements.is_empty() {
+        store
+            .write(&format!("efd-recompute:{instrument}"), statements)
+            .await?;
+    }
+    Ok((exposures.len(), visits.len()))
+}

@@ -1,0 +1,514 @@
+//! Where telemetry comes from: one [`Source`] trait, with InfluxDB 1.x over its HTTP query API
+//! (the EFD's own store) and offline CSV exports as implementations.
+//!
+//! A fetch names a topic, the fields wanted (all of a window's columns on that topic together)
+//! and a closed time range in UTC nanoseconds; it may ask for InfluxDB-style pre-aggregation
+//! (`GROUP BY time(…)` buckets aligned on the Unix epoch, each stamped with its start). The
+//! answer is a [`Frame`]: ascending times and one value per field and time, NaN where the
+//! row lacks the field.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::config::Function;
+use super::EfdError;
+
+/// Samples of several fields of one topic.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    /// Sample times, ns since 1970 UTC, ascending.
+    pub times: Vec<i64>,
+    /// Field names.
+    pub fields: Vec<String>,
+    /// Per field, one value per time (NaN: missing).
+    pub values: Vec<Vec<f64>>,
+}
+
+impl Frame {
+    /// The values of `field`, if the frame has it.
+    pub fn field(&self, field: &str) -> Option<&[f64]> {
+        let i = self.fields.iter().position(|f| f == field)?;
+        Some(&self.values[i])
+    }
+
+    /// Number of samples (times × fields).
+    pub fn samples(&self) -> usize {
+        self.times.len() * self.fields.len()
+    }
+
+    /// The rows within `[start, end]` (ns), as a range of row indices.
+    pub fn rows_between(&self, start: i64, end: i64) -> std::ops::Range<usize> {
+        let lo = self.times.partition_point(|&t| t < start);
+        let hi = self.times.partition_point(|&t| t <= end);
+        lo..hi.max(lo)
+    }
+
+    /// Sorts rows by time (stable), for sources that may answer out of order.
+    fn sort(&mut self) {
+        if self.times.windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.times.len()).collect();
+        order.sort_by_key(|&i| self.times[i]);
+        self.times = order.iter().map(|&i| self.times[i]).collect();
+        for v in &mut self.values {
+            *v = order.iter().map(|&i| v[i]).collect();
+        }
+    }
+}
+
+/// One fetch.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    /// Topic (InfluxDB measurement).
+    pub topic: &'a str,
+    /// Fields wanted.
+    pub fields: &'a [String],
+    /// Start, ns UTC (inclusive).
+    pub start: i64,
+    /// End, ns UTC (inclusive).
+    pub end: i64,
+    /// Pre-aggregation: bucket length (ns) and mean, min or max.
+    pub aggregate: Option<(i64, &'a Function)>,
+}
+
+/// A telemetry source.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// For messages.
+    fn name(&self) -> String;
+    /// The samples of `query.fields` of `query.topic` in `[start, end]`.
+    async fn fetch(&self, query: &Query<'_>) -> Result<Frame, EfdError>;
+    /// The fields `topic` has (for unpacking packed series: `field0…fieldN`).
+    async fn field_keys(&self, topic: &str) -> Result<Vec<String>, EfdError>;
+}
+
+fn aggregate_name(f: &Function) -> Result<&'static str, EfdError> {
+    match f {
+        Function::Mean => Ok("mean"),
+        Function::Min => Ok("min"),
+        Function::Max => Ok("max"),
+        other => Err(EfdError::Usage(format!(
+            "pre-aggregation with {} is not possible (mean, min, max)",
+            other.name()
+        ))),
+    }
+}
+
+/// An InfluxDB identifier, double-quoted.
+fn quote(identifier: &str) -> String {
+    format!(
+        "\"{}\"",
+        identifier.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+/// An InfluxQL duration literal for `ns`.
+fn duration(ns: i64) -> String {
+    if ns % 1_000_000_000 == 0 {
+        format!("{}s", ns / 1_000_000_000)
+    } else if ns % 1_000_000 == 0 {
+        format!("{}ms", ns / 1_000_000)
+    } else if ns % 1_000 == 0 {
+        format!("{}u", ns / 1_000)
+    } else {
+        format!("{ns}ns")
+    }
+}
+
+/// InfluxDB 1.x over HTTP (`/query`, CSV answers).
+#[derive(Debug, Clone)]
+pub struct InfluxSource {
+    client: reqwest::Client,
+    url: String,
+    database: String,
+    credentials: Option<(String, String)>,
+}
+
+impl InfluxSource {
+    /// A source reading `database` at `url` (e.g. `http://127.0.0.1:8086`).
+    pub fn new(url: &str, database: &str, credentials: Option<(String, String)>) -> InfluxSource {
+        InfluxSource {
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(300))
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            url: url.trim_end_matches('/').to_string(),
+            database: database.to_string(),
+            credentials,
+        }
+    }
+
+    fn err(&self, reason: impl Into<String>) -> EfdError {
+        EfdError::Source {
+            source_name: self.name(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Runs one InfluxQL statement and returns the CSV answer.
+    async fn query(&self, q: &str) -> Result<String, EfdError> {
+        let mut form = vec![("db", self.database.as_str()), ("q", q), ("epoch", "ns")];
+        if let Some((u, p)) = &self.credentials {
+            form.push(("u", u));
+            form.push(("p", p));
+        }
+        let response = self
+            .client
+            .post(format!("{}/query", self.url))
+            .header("Accept", "application/csv")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("cannot reach it: {e}")))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.err(format!("reading the answer: {e}")))?;
+        if !status.is_success() {
+            return Err(self.err(format!("{status}: {}", body.trim())));
+        }
+        // Errors of a statement come back with 200 as a CSV "error" column.
+        if let Some(first) = body.lines().next() {
+            if first.starts_with("name,tags,error") || first == "error" {
+                return Err(self.err(body.trim().to_string()));
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// Parses InfluxDB's CSV answer (`name,tags,time,<fields…>` blocks) into a frame with
+/// `fields` in that order.
+fn parse_influx_csv(body: &str, fields: &[String]) -> Result<Frame, String> {
+    let mut frame = Frame {
+        fields: fields.to_vec(),
+        values: vec![Vec::new(); fields.len()],
+        ..Frame::default()
+    };
+    let mut map: Vec<Option<usize>> = Vec::new();
+    let mut time_col = 0;
+    for line in body.lines() {
+        if line.is_empty() {
+            map.clear();
+            continue;
+        }
+        let cells: Vec<&str> = split_csv(line);
+        if map.is_empty() {
+            time_col = cells
+                .iter()
+                .position(|c| *c == "time")
+                .ok_or_else(|| format!("no time column in the header {line:?}"))?;
+            map = cells
+                .iter()
+                .map(|c| fields.iter().position(|f| f == c.trim_matches('"')))
+                .collect();
+            continue;
+        }
+        let t: i64 = cells
+            .get(time_col)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("a row without a time: {line:?}"))?;
+        frame.times.push(t);
+        for v in &mut frame.values {
+            v.push(f64::NAN);
+        }
+        for (cell, slot) in cells.iter().zip(&map) {
+            if let Some(i) = slot {
+                if let Some(last) = frame.values[*i].last_mut() {
+                    *last = number(cell);
+                }
+            }
+        }
+    }
+    frame.sort();
+    Ok(frame)
+}
+
+/// A CSV cell as a number: booleans are 1/0, text and empty cells NaN.
+fn number(cell: &str) -> f64 {
+    match cell {
+        "true" | "True" => 1.0,
+        "false" | "False" => 0.0,
+        c => c.parse().unwrap_or(f64::NAN),
+    }
+}
+
+/// Splits a CSV line (double-quoted cells may hold commas).
+fn split_csv(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, b) in line.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push(&line[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&line[start..]);
+    out
+}
+
+#[async_trait]
+impl Source for InfluxSource {
+    fn name(&self) -> String {
+        format!("InfluxDB {} (database {})", self.url, self.database)
+    }
+
+    async fn fetch(&self, q: &Query<'_>) -> Result<Frame, EfdError> {
+        let select: Vec<String> = match q.aggregate {
+            None => q.fields.iter().map(|f| quote(f)).collect(),
+            Some((_, function)) => {
+                let name = aggregate_name(function)?;
+                q.fields
+                    .iter()
+                    .map(|f| format!("{name}({}) AS {}", quote(f), quote(f)))
+                    .collect()
+            }
+        };
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE time >= {} AND time <= {}",
+            select.join(", "),
+            quote(q.topic),
+            q.start,
+            q.end
+        );
+        if let Some((bucket, _)) = q.aggregate {
+            sql.push_str(&format!(" GROUP BY time({}) fill(none)", duration(bucket)));
+        }
+        let body = self.query(&sql).await?;
+        parse_influx_csv(&body, q.fields).map_err(|e| self.err(e))
+    }
+
+    async fn field_keys(&self, topic: &str) -> Result<Vec<String>, EfdError> {
+        let body = self
+            .query(&format!("SHOW FIELD KEYS FROM {}", quote(topic)))
+            .await?;
+        // name,tags,fieldKey,fieldType
+        let mut keys = Vec::new();
+        let mut column = None;
+        for line in body.lines().filter(|l| !l.is_empty()) {
+            let cells = split_csv(line);
+            match column {
+                None => column = cells.iter().position(|c| *c == "fieldKey"),
+                Some(i) => {
+                    if let Some(k) = cells.get(i) {
+                        keys.push(k.to_string());
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Offline exports: `<directory>/<topic>.csv`, a header `time,<field>,…` and one row per
+/// sample, `time` in ns since 1970 UTC (how InfluxDB exports it) or ISO 8601 UTC. Each file is
+/// read once and kept.
+#[derive(Debug)]
+pub struct FileSource {
+    directory: PathBuf,
+    cache: Mutex<HashMap<String, Arc<Frame>>>,
+}
+
+impl FileSource {
+    /// A source reading the exports in `directory`.
+    pub fn new(directory: impl Into<PathBuf>) -> FileSource {
+        FileSource {
+            directory: directory.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn err(&self, reason: impl Into<String>) -> EfdError {
+        EfdError::Source {
+            source_name: self.name(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The whole file of `topic` (empty when there is none: no telemetry of that topic).
+    fn load(&self, topic: &str) -> Result<Arc<Frame>, EfdError> {
+        if topic.contains(['/', '\\']) || topic.starts_with('.') {
+            return Err(self.err(format!("{topic:?} is not a topic name")));
+        }
+        if let Some(f) = self.cache.lock().ok().and_then(|c| c.get(topic).cloned()) {
+            return Ok(f);
+        }
+        let path = self.directory.join(format!("{topic}.csv"));
+        let frame = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                parse_export(&text).map_err(|e| self.err(format!("{}: {e}", path.display())))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Frame::default(),
+            Err(e) => return Err(self.err(format!("{}: {e}", path.display()))),
+        };
+        let frame = Arc::new(frame);
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(topic.to_string(), Arc::clone(&frame));
+        }
+        Ok(frame)
+    }
+}
+
+fn parse_export(text: &str) -> Result<Frame, String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or("empty file")?;
+    let names: Vec<&str> = split_csv(header);
+    let time_col = names
+        .iter()
+        .position(|c| *c == "time")
+        .ok_or("no time column")?;
+    let fields: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != time_col)
+        .map(|(_, n)| n.trim_matches('"').to_string())
+        .collect();
+    let mut frame = Frame {
+        values: vec![Vec::new(); fields.len()],
+        fields,
+        ..Frame::default()
+    };
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+        let cells = split_csv(line);
+        let t = cells.get(time_col).copied().unwrap_or("");
+        let t = t
+            .parse::<i64>()
+            .ok()
+            .or_else(|| super::utc_text_to_ns(t))
+            .ok_or_else(|| format!("line {}: time {t:?} is neither ns nor ISO 8601", n + 2))?;
+        frame.times.push(t);
+        let mut k = 0;
+        for (i, cell) in cells.iter().enumerate() {
+            if i == time_col {
+                continue;
+            }
+            if let Some(v) = frame.values.get_mut(k) {
+                v.push(number(cell));
+            }
+            k += 1;
+        }
+        for v in frame.values.iter_mut().skip(k) {
+            v.push(f64::NAN);
+        }
+    }
+    frame.sort();
+    Ok(frame)
+}
+
+/// Buckets of `bucket` ns aligned on the epoch, each the `function` of its samples per field
+/// (what InfluxDB's `GROUP BY time(…) fill(none)` gives).
+fn aggregate(frame: &Frame, bucket: i64, function: &Function) -> Result<Frame, EfdError> {
+    let name = aggregate_name(function)?;
+    let mut out = Frame {
+        fields: frame.fields.clone(),
+        values: vec![Vec::new(); frame.fields.len()],
+        ..Frame::default()
+    };
+    let mut i = 0;
+    while i < frame.times.len() {
+        let start = frame.times[i].div_euclid(bucket) * bucket;
+        let j = frame.times.partition_point(|&t| t < start + bucket);
+        let mut any = false;
+        let cells: Vec<f64> = frame
+            .values
+            .iter()
+            .map(|v| {
+                let vals = v[i..j].iter().copied().filter(|x| !x.is_nan());
+                let r = match name {
+                    "mean" => {
+                        let (s, n) = vals.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+                        if n == 0 {
+                            f64::NAN
+                        } else {
+                            s / n as f64
+                        }
+                    }
+                    "min" => vals.fold(f64::NAN, f64::min),
+                    _ => vals.fold(f64::NAN, f64::max),
+                };
+                any |= !r.is_nan();
+                r
+            })
+            .collect();
+        if any {
+            out.times.push(start);
+            for (v, c) in out.values.iter_mut().zip(cells) {
+                v.push(c);
+            }
+        }
+        i = j.max(i + 1);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Source for FileSource {
+    fn name(&self) -> String {
+        format!("CSV exports in {}", self.directory.display())
+    }
+
+    async fn fetch(&self, q: &Query<'_>) -> Result<Frame, EfdError> {
+        let whole = self.load(q.topic)?;
+        let rows = whole.rows_between(q.start, q.end);
+        let mut frame = Frame {
+            times: whole.times[rows.clone()].to_vec(),
+            fields: q.fields.to_vec(),
+            values: q
+                .fields
+                .iter()
+                .map(|f| match whole.field(f) {
+                    Some(v) => v[rows.clone()].to_vec(),
+                    None => vec![f64::NAN; rows.len()],
+                })
+                .collect(),
+        };
+        if let Some((bucket, function)) = q.aggregate {
+            frame = aggregate(&frame, bucket, function)?;
+        }
+        Ok(frame)
+    }
+
+    async fn field_keys(&self, topic: &str) -> Result<Vec<String>, EfdError> {
+        Ok(self.load(topic)?.fields.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn influx_csv_answers_become_frames() {
+        let body = "name,tags,time,b,a\nt,,20,2.5,\nt,,10,true,1\n\nname,tags,time,a\nt,,30,3\n";
+        let f = parse_influx_csv(body, &["a".into(), "b".into()]).expect("frame");
+        assert_eq!(f.times, [10, 20, 30]);
+        assert_eq!(f.values[0][0], 1.0);
+        assert!(f.values[0][1].is_nan());
+        assert_eq!(f.values[1][..2], [1.0, 2.5]);
+        assert!(f.values[1][2].is_nan());
+    }
+
+    #[test]
+    fn buckets_are_epoch_aligned_like_influx() {
+        let frame = Frame {
+            times: vec![100, 900, 1100, 2500],
+            fields: vec!["x".into()],
+            values: vec![vec![1.0, 3.0, 5.0, f64::NAN]],
+        };
+        let f = aggregate(&frame, 1000, &Function::Mean).expect("agg");
+        assert_eq!(f.times, [0, 1000]);
+        assert_eq!(f.values[0], [2.0, 5.0]);
+        assert_eq!(duration(1_000_000_000), "1s");
+        assert_eq!(duration(1_500_000), "1500u");
+    }
+}
