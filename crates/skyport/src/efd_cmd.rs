@@ -33,6 +33,9 @@ pub enum EfdCommand {
         /// Run failed windows now, whatever their backoff and retries.
         #[arg(long)]
         retry_failed: bool,
+        /// Run the range's completed windows again too (same telemetry, same rows).
+        #[arg(long, requires = "since")]
+        redo: bool,
     },
     /// Recompute some columns for the exposures and visits of a range, writing only those
     /// columns (history keeps the values they replace).
@@ -143,6 +146,7 @@ pub async fn run(command: EfdCommand) -> Result<ExitCode> {
             since,
             until,
             retry_failed,
+            redo,
         } => {
             let l = load(&common).await?;
             let instrument = common.instrument.to_ascii_lowercase();
@@ -173,6 +177,10 @@ pub async fn run(command: EfdCommand) -> Result<ExitCode> {
                 }
                 let added = sched.plan(s, until).await?;
                 eprintln!("{added} new windows recorded");
+                if redo {
+                    let n = sched.reopen(s, until).await?;
+                    eprintln!("{n} windows to run again");
+                }
             }
             let stale = sched.mark_stale().await?;
             if stale > 0 {

@@ -235,6 +235,31 @@ impl Scheduler {
         Ok(n)
     }
 
+    /// Makes the completed and failed windows of `[since, until)` pending again (to run them
+    /// again); their number.
+    pub async fn reopen(&self, since: i64, until: i64) -> Result<usize, EfdError> {
+        let counts = self
+            .store
+            .write(
+                "efd-scheduler",
+                vec![Statement::new(
+                    format!(
+                        "UPDATE {} SET status = 'pending', retries = 0, next_attempt = NULL \
+                         WHERE status IN ('completed', 'failed') AND end_time > {} AND start_time < {}",
+                        self.table(),
+                        self.p(1),
+                        self.p(2)
+                    ),
+                    vec![
+                        Value::Text(ns_to_utc_text(since)),
+                        Value::Text(ns_to_utc_text(until)),
+                    ],
+                )],
+            )
+            .await?;
+        Ok(counts.first().copied().unwrap_or(0) as usize)
+    }
+
     /// Marks windows left `running` longer than the stale timeout as `stale`; their number.
     pub async fn mark_stale(&self) -> Result<usize, EfdError> {
         let limit = ns_to_utc_text(now_ns() - self.policy.stale_after_ns);

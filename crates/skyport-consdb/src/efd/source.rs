@@ -131,6 +131,8 @@ pub struct InfluxSource {
 impl InfluxSource {
     /// A source reading `database` at `url` (e.g. `http://127.0.0.1:8086`).
     pub fn new(url: &str, database: &str, credentials: Option<(String, String)>) -> InfluxSource {
+        // reqwest is built without a default TLS provider (for https EFDs): ring, as elsewhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         InfluxSource {
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(300))

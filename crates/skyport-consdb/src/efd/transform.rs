@@ -129,6 +129,12 @@ fn groups(columns: &[&ColumnSpec], all: &EfdConfig) -> Vec<Group> {
             Function::Interpolated { max_gap_s, .. } => (max_gap_s * 1e9) as i64,
             _ => 0,
         };
+        // A packed row is stamped with the start of the second its samples cover.
+        let before = if c.packed_series {
+            before.max(1_000_000_000)
+        } else {
+            before
+        };
         for (t, topic) in c.topics.iter().enumerate() {
             let g = match out.iter_mut().position(|g| {
                 g.topic == topic.name && g.packed == c.packed_series && g.aggregate == aggregate
@@ -267,7 +273,6 @@ pub async fn summarise(
             topic: &group.topic,
             fields: &fields,
             start: first - group.before,
-            // A packed row stamps the second after it: fetch one more second.
             end: last + group.after,
             aggregate: group.aggregate.as_ref().map(|(ns, f)| (*ns, f)),
         };
