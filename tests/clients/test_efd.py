@@ -73,6 +73,22 @@ PACK_VALUES = AZ["actualPosition"][: PACK_ROWS * PACK].reshape(PACK_ROWS, PACK)
 PACK_TIMES = np.round(((PACK_CRIO - TAI_UTC)[:, None] + np.arange(PACK)[None, :] / PACK) * 1e9).astype(np.int64)
 
 
+def exports(directory):
+    """The same series as CSV exports: <topic>.csv, time in ns then the fields."""
+    tables = {}
+    for l in influx_lines():
+        name, fields, t = l.split(" ")
+        values = dict(kv.split("=") for kv in fields.split(","))
+        tables.setdefault(name, []).append((t, {k: v.rstrip("i") for k, v in values.items()}))
+    for name, rows in tables.items():
+        keys = sorted({k for _, v in rows for k in v})
+        with open(directory / f"{name}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["time", *keys])
+            for t, v in rows:
+                w.writerow([t, *(v.get(k, "") for k in keys)])
+
+
 def line(measurement, t, fields):
     parts = []
     for k, v in fields.items():
@@ -255,6 +271,8 @@ def archive(tmp_path_factory):
         with urllib.request.urlopen(request, timeout=60) as r:
             assert r.status == 204
         (work / "data").mkdir()
+        (work / "exports").mkdir()
+        exports(work / "exports")
         (work / "config_test.yaml").write_text(CONFIG)
         if BACKEND == "postgres":
             name = f"skyport_efd_{os.getpid()}"
@@ -289,6 +307,11 @@ def archive(tmp_path_factory):
                     window = "1d"
                     backoff = "1ms"
                     [[efd]]
+                    instrument = "lsstcomcamsim"
+                    config = "config_test.yaml"
+                    exports = "exports"
+                    window = "1d"
+                    [[efd]]
                     instrument = "lsstcam"
                     config = "{real}"
                     influxdb_url = "{influx_url}"
@@ -314,7 +337,7 @@ def archive(tmp_path_factory):
                     break
                 except OSError:
                     time.sleep(0.1)
-            for instrument in ("lsstcomcam", "lsstcam"):
+            for instrument in ("lsstcomcam", "lsstcomcamsim", "lsstcam"):
                 request = urllib.request.Request(
                     f"http://{LISTEN}/consdb/insert/{instrument}/exposure?u=1",
                     data=json.dumps({"obs_dict": obs}).encode(),
@@ -390,6 +413,25 @@ def test_every_function_matches_numpy_and_empty_intervals_are_null(archive):
         want = expected(start, end)
         close(visits[day_obs * 100000 + seq][0], want["az_mean"], "visit az_mean")
         close(visits[day_obs * 100000 + seq][1], want["az_stddev"], "visit az_stddev")
+
+
+def test_csv_exports_of_the_same_series_give_the_same_summaries(archive):
+    work, db, _ = archive
+    out = skyport(
+        "efd", "run", "--config", str(work / "skyport.toml"), "--instrument", "lsstcomcamsim",
+        "--since", SINCE, "--until", UNTIL,
+    )
+    assert "0 failed; 6 exposures" in out.stdout, out.stdout
+    cols = list(expected(0, 1))
+    got = {
+        r[0]: dict(zip(cols, r[1:]))
+        for r in db.rows(
+            f"SELECT exposure_id, {', '.join(cols)} FROM {db.name('efd_lsstcomcamsim', 'exposure_efd')}"
+        )
+    }
+    for day_obs, seq, start, end in EXPOSURES:
+        for column, value in expected(start, end).items():
+            close(got[day_obs * 100000 + seq][column], value, f"CSV: exposure {day_obs}/{seq} {column}")
 
 
 def test_unpivoted_rows_hold_each_field(archive):

@@ -1,6 +1,7 @@
-//! The image-metadata domain of skyport: turning FITS files (and later headers, pipeline
-//! metrics and telemetry summaries) into the archive's records, and the consolidated database
-//! (ConsDB): Rubin's schemas, their history, and the operations of its REST API.
+//! The image-metadata domain of skyport: turning FITS files and their headers into the
+//! archive's records, the consolidated database (ConsDB: Rubin's schemas, their history, the
+//! operations of its REST API), and engineering telemetry summarised per exposure and visit
+//! (the transformed EFD, [`efd`]).
 
 pub mod catalog;
 pub mod consistency;

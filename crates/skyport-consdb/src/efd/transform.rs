@@ -218,6 +218,10 @@ pub struct Summaries {
     pub wide: BTreeMap<&'static str, Vec<(Interval, RowValues)>>,
     /// Unpivoted rows per target table: (interval, property, field, value).
     pub long: BTreeMap<&'static str, Vec<(Interval, String, String, f64)>>,
+    /// The exposures summarised (ids).
+    pub exposures: Vec<i64>,
+    /// The visits summarised (ids).
+    pub visits: Vec<i64>,
     /// Samples fetched.
     pub samples: usize,
     /// Topics fetched.
@@ -238,7 +242,11 @@ pub async fn summarise(
         .iter()
         .filter(|c| only.is_empty() || only.contains(&c.name))
         .collect();
-    let mut out = Summaries::default();
+    let mut out = Summaries {
+        exposures: exposures.iter().map(|i| i.id).collect(),
+        visits: visits.iter().map(|i| i.id).collect(),
+        ..Summaries::default()
+    };
     let all: Vec<&Interval> = exposures.iter().chain(visits).collect();
     let (Some(first), Some(last)) = (
         all.iter().map(|i| i.start).min(),
@@ -460,15 +468,11 @@ pub fn statements(
                 )
             })
             .collect();
-        let mut intervals: Vec<i64> = summaries
-            .wide
-            .values()
-            .flatten()
-            .map(|(i, _)| i.id)
-            .chain(rows.iter().map(|(i, ..)| i.id))
-            .collect();
-        intervals.sort_unstable();
-        intervals.dedup();
+        let intervals = if target.is_visit() {
+            &summaries.visits
+        } else {
+            &summaries.exposures
+        };
         let mut kept: std::collections::HashMap<(i64, &str), Vec<&str>> =
             std::collections::HashMap::new();
         for (i, p, f, _) in rows {
@@ -479,7 +483,7 @@ pub fn statements(
             &schema,
             table,
             id,
-            &intervals,
+            intervals,
             &properties,
             &kept,
         ));
