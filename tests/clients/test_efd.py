@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from astropy.time import Time
 
@@ -74,7 +76,8 @@ PACK_TIMES = np.round(((PACK_CRIO - TAI_UTC)[:, None] + np.arange(PACK)[None, :]
 
 
 def exports(directory):
-    """The same series as CSV exports: <topic>.csv, time in ns then the fields."""
+    """The same series as offline exports: <topic>.csv (time in ns, then the fields), and for
+    two topics <topic>.parquet (a timestamp[ns] time column, float and int64 fields)."""
     tables = {}
     for l in influx_lines():
         name, fields, t = l.split(" ")
@@ -82,6 +85,16 @@ def exports(directory):
         tables.setdefault(name, []).append((t, {k: v.rstrip("i") for k, v in values.items()}))
     for name, rows in tables.items():
         keys = sorted({k for _, v in rows for k in v})
+        if name in ("lsst.sal.MTMount.azimuth", "lsst.sal.MTM1M3.hardpointActuatorData"):
+            columns = {"time": pa.array([int(t) for t, _ in rows], type=pa.timestamp("ns"))}
+            for k in keys:
+                cells = [v.get(k) for _, v in rows]
+                if k == "salIndex":
+                    columns[k] = pa.array([None if c is None else int(c) for c in cells], type=pa.int64())
+                else:
+                    columns[k] = pa.array([None if c is None else float(c) for c in cells], type=pa.float64())
+            pq.write_table(pa.table(columns), directory / f"{name}.parquet")
+            continue
         with open(directory / f"{name}.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["time", *keys])
@@ -415,7 +428,7 @@ def test_every_function_matches_numpy_and_empty_intervals_are_null(archive):
         close(visits[day_obs * 100000 + seq][1], want["az_stddev"], "visit az_stddev")
 
 
-def test_csv_exports_of_the_same_series_give_the_same_summaries(archive):
+def test_parquet_and_csv_exports_of_the_same_series_give_the_same_summaries(archive):
     work, db, _ = archive
     out = skyport(
         "efd", "run", "--config", str(work / "skyport.toml"), "--instrument", "lsstcomcamsim",

@@ -312,9 +312,10 @@ impl Source for InfluxSource {
     }
 }
 
-/// Offline exports: `<directory>/<topic>.csv`, a header `time,<field>,…` and one row per
-/// sample, `time` in ns since 1970 UTC (how InfluxDB exports it) or ISO 8601 UTC. Each file is
-/// read once and kept.
+/// Offline exports: `<directory>/<topic>.parquet` or `<topic>.csv`. A CSV file has a header
+/// `time,<field>,…` and one row per sample, `time` in ns since 1970 UTC (how InfluxDB exports
+/// it) or ISO 8601 UTC; a Parquet file a `time` column (a timestamp, or integer ns since 1970
+/// UTC) and numeric or boolean fields. Each file is read once and kept.
 #[derive(Debug)]
 pub struct FileSource {
     directory: PathBuf,
@@ -345,13 +346,18 @@ impl FileSource {
         if let Some(f) = self.cache.lock().ok().and_then(|c| c.get(topic).cloned()) {
             return Ok(f);
         }
+        let parquet = self.directory.join(format!("{topic}.parquet"));
         let path = self.directory.join(format!("{topic}.csv"));
-        let frame = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                parse_export(&text).map_err(|e| self.err(format!("{}: {e}", path.display())))?
+        let frame = if parquet.is_file() {
+            read_parquet(&parquet).map_err(|e| self.err(format!("{}: {e}", parquet.display())))?
+        } else {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    parse_export(&text).map_err(|e| self.err(format!("{}: {e}", path.display())))?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Frame::default(),
+                Err(e) => return Err(self.err(format!("{}: {e}", path.display()))),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Frame::default(),
-            Err(e) => return Err(self.err(format!("{}: {e}", path.display()))),
         };
         let frame = Arc::new(frame);
         if let Ok(mut c) = self.cache.lock() {
@@ -359,6 +365,132 @@ impl FileSource {
         }
         Ok(frame)
     }
+}
+
+/// A Parquet export as a frame: `time` (timestamp of any unit, or integer ns) and every
+/// numeric or boolean column (NULL → NaN); other columns are left out.
+fn read_parquet(path: &std::path::Path) -> Result<Frame, String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
+        Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    };
+    use arrow_array::Array;
+    use arrow_schema::{DataType, TimeUnit};
+
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut frame = Frame::default();
+    let mut columns: Option<Vec<usize>> = None;
+    let mut time_at = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let schema = batch.schema();
+        let chosen = columns.get_or_insert_with(|| {
+            let mut keep = Vec::new();
+            for (i, f) in schema.fields().iter().enumerate() {
+                if f.name() == "time" {
+                    time_at = i;
+                } else if f.data_type().is_numeric() || *f.data_type() == DataType::Boolean {
+                    keep.push(i);
+                    frame.fields.push(f.name().clone());
+                    frame.values.push(Vec::new());
+                }
+            }
+            keep
+        });
+        if schema
+            .fields()
+            .get(time_at)
+            .is_none_or(|f| f.name() != "time")
+        {
+            return Err("no time column".into());
+        }
+        let t = batch.column(time_at);
+        let scale = |unit: &TimeUnit| match unit {
+            TimeUnit::Second => 1_000_000_000,
+            TimeUnit::Millisecond => 1_000_000,
+            TimeUnit::Microsecond => 1_000,
+            TimeUnit::Nanosecond => 1,
+        };
+        let times: Vec<i64> = match t.data_type() {
+            DataType::Int64 => t.as_primitive::<Int64Type>().values().to_vec(),
+            DataType::Timestamp(unit, _) => {
+                let k = scale(unit);
+                let raw: Vec<i64> = match unit {
+                    TimeUnit::Second => t.as_primitive::<TimestampSecondType>().values().to_vec(),
+                    TimeUnit::Millisecond => t
+                        .as_primitive::<TimestampMillisecondType>()
+                        .values()
+                        .to_vec(),
+                    TimeUnit::Microsecond => t
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .values()
+                        .to_vec(),
+                    TimeUnit::Nanosecond => t
+                        .as_primitive::<TimestampNanosecondType>()
+                        .values()
+                        .to_vec(),
+                };
+                raw.into_iter().map(|v| v.saturating_mul(k)).collect()
+            }
+            other => return Err(format!("time is {other}, not a timestamp or integer ns")),
+        };
+        if t.null_count() > 0 {
+            return Err("a row without a time".into());
+        }
+        frame.times.extend(times);
+        for (slot, &i) in chosen.iter().enumerate() {
+            let c = batch.column(i);
+            let n = c.len();
+            macro_rules! prim {
+                ($t:ty) => {{
+                    let a = c.as_primitive::<$t>();
+                    (0..n)
+                        .map(|r| {
+                            if a.is_null(r) {
+                                f64::NAN
+                            } else {
+                                a.value(r) as f64
+                            }
+                        })
+                        .collect::<Vec<f64>>()
+                }};
+            }
+            let values = match c.data_type() {
+                DataType::Float64 => prim!(Float64Type),
+                DataType::Float32 => prim!(Float32Type),
+                DataType::Int64 => prim!(Int64Type),
+                DataType::Int32 => prim!(Int32Type),
+                DataType::Int16 => prim!(Int16Type),
+                DataType::Int8 => prim!(Int8Type),
+                DataType::UInt64 => prim!(UInt64Type),
+                DataType::UInt32 => prim!(UInt32Type),
+                DataType::UInt16 => prim!(UInt16Type),
+                DataType::UInt8 => prim!(UInt8Type),
+                DataType::Boolean => {
+                    let a = c.as_boolean();
+                    (0..n)
+                        .map(|r| {
+                            if a.is_null(r) {
+                                f64::NAN
+                            } else {
+                                f64::from(u8::from(a.value(r)))
+                            }
+                        })
+                        .collect()
+                }
+                _ => vec![f64::NAN; n],
+            };
+            frame.values[slot].extend(values);
+        }
+    }
+    frame.sort();
+    Ok(frame)
 }
 
 fn parse_export(text: &str) -> Result<Frame, String> {

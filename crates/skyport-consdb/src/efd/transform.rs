@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use skyport_store::ddl::{placeholder, table_name};
 use skyport_store::{Statement, Store, Value};
 
@@ -167,6 +169,9 @@ fn groups(columns: &[&ColumnSpec], all: &EfdConfig) -> Vec<Group> {
     out
 }
 
+/// Topic fetches run at once within a window.
+const FETCHES_IN_FLIGHT: usize = 4;
+
 /// The field `cRIO_timestamp` (TAI, Unix seconds) stamps each row of a packed series.
 const PACKED_CLOCK: &str = "cRIO_timestamp";
 
@@ -256,6 +261,8 @@ pub async fn summarise(
     };
     // Per (target, interval id): values in column order.
     let mut wide: BTreeMap<(Target, i64), RowValues> = BTreeMap::new();
+    // The fields each group asks for (packed series: their field0…fieldN, found once).
+    let mut plans = Vec::new();
     for group in groups(&columns, config) {
         let (fields, counts) = if group.packed {
             let keys = source.field_keys(&group.topic).await?;
@@ -277,18 +284,31 @@ pub async fn summarise(
         } else {
             (group.fields.clone(), BTreeMap::new())
         };
-        let query = Query {
-            topic: &group.topic,
-            fields: &fields,
-            start: first - group.before,
-            end: last + group.after,
-            aggregate: group.aggregate.as_ref().map(|(ns, f)| (*ns, f)),
+        plans.push((group, fields, counts));
+    }
+    // A few fetches in flight: the source answers one while the last is summarised. Frames
+    // are taken in plan order, so results do not depend on timing.
+    let mut fetched =
+        futures_util::stream::iter(plans.iter().map(|(group, fields, _)| async move {
+            let query = Query {
+                topic: &group.topic,
+                fields,
+                start: first - group.before,
+                end: last + group.after,
+                aggregate: group.aggregate.as_ref().map(|(ns, f)| (*ns, f)),
+            };
+            source.fetch(&query).await
+        }))
+        .buffered(FETCHES_IN_FLIGHT);
+    for (group, _, counts) in &plans {
+        let Some(frame) = fetched.next().await else {
+            break;
         };
-        let mut frame = source.fetch(&query).await?;
+        let mut frame = frame?;
         out.fetches += 1;
         out.samples += frame.samples();
         if group.packed {
-            frame = unpack(&frame, &group.fields, &counts);
+            frame = unpack(&frame, &group.fields, counts);
         }
         for &(index, topic) in &group.columns {
             let column = &config.columns[index];
