@@ -260,7 +260,9 @@ pub async fn summarise(
         return Ok(out);
     };
     // Per (target, interval id): values in column order.
-    let mut wide: BTreeMap<(Target, i64), RowValues> = BTreeMap::new();
+    // Per (target, interval id): values by config column index.
+    let mut wide: BTreeMap<(Target, i64), BTreeMap<usize, Option<f64>>> = BTreeMap::new();
+    let mut rows_buffer: Vec<usize> = Vec::new();
     // The fields each group asks for (packed series: their field0…fieldN, found once).
     let mut plans = Vec::new();
     for group in groups(&columns, config) {
@@ -313,13 +315,30 @@ pub async fn summarise(
         for &(index, topic) in &group.columns {
             let column = &config.columns[index];
             let spec = &column.topics[topic];
+            // The column's fields and subset in this frame, looked up once.
+            let data: Option<Vec<&[f64]>> = spec.fields.iter().map(|f| frame.field(f)).collect();
+            let subset: Option<Option<(&[f64], &[f64])>> = match &column.subset {
+                None => Some(None),
+                Some(s) => frame
+                    .field(&s.field)
+                    .map(|v| Some((v, s.values.as_slice()))),
+            };
+            let (Some(data), Some(subset)) = (data, subset) else {
+                continue;
+            };
             for target in &column.targets {
                 let intervals = if target.is_visit() { visits } else { exposures };
                 for interval in intervals {
                     if target.is_unpivoted() {
-                        for field in &spec.fields {
-                            let value =
-                                column_value(column, &frame, std::slice::from_ref(field), interval);
+                        for (field, values) in spec.fields.iter().zip(&data) {
+                            let value = column_value(
+                                column,
+                                &frame,
+                                std::slice::from_ref(values),
+                                subset,
+                                interval,
+                                &mut rows_buffer,
+                            );
                             if let Some(v) = value {
                                 out.long.entry(target.table()).or_default().push((
                                     interval.clone(),
@@ -330,16 +349,13 @@ pub async fn summarise(
                             }
                         }
                     } else {
-                        let value = column_value(column, &frame, &spec.fields, interval);
+                        let value =
+                            column_value(column, &frame, &data, subset, interval, &mut rows_buffer);
                         let row = wide.entry((*target, interval.id)).or_default();
                         // A column reading several topics keeps the first topic with data.
-                        match row.iter_mut().find(|(n, _)| *n == column.name) {
-                            Some(slot) => {
-                                if slot.1.is_none() {
-                                    slot.1 = value;
-                                }
-                            }
-                            None => row.push((column.name.clone(), value)),
+                        let slot = row.entry(index).or_insert(None);
+                        if slot.is_none() {
+                            *slot = value;
                         }
                     }
                 }
@@ -354,7 +370,13 @@ pub async fn summarise(
         let rows = out.wide.entry(target.table()).or_default();
         for interval in intervals {
             let values = wide.remove(&(target, interval.id)).unwrap_or_default();
-            rows.push((interval.clone(), values));
+            rows.push((
+                interval.clone(),
+                values
+                    .into_iter()
+                    .map(|(i, v)| (config.columns[i].name.clone(), v))
+                    .collect(),
+            ));
         }
     }
     Ok(out)
@@ -364,8 +386,10 @@ pub async fn summarise(
 fn column_value(
     column: &ColumnSpec,
     frame: &Frame,
-    fields: &[String],
+    data: &[&[f64]],
+    subset: Option<(&[f64], &[f64])>,
     interval: &Interval,
+    rows: &mut Vec<usize>,
 ) -> Option<f64> {
     let start = interval.start + column.start_offset_h.map_or(0, |h| (h * 3600e9) as i64);
     let range = match column.function {
@@ -376,27 +400,18 @@ fn column_value(
         }
         _ => frame.rows_between(start.min(interval.end), interval.end),
     };
-    let data: Vec<&[f64]> = fields.iter().filter_map(|f| frame.field(f)).collect();
-    if data.len() != fields.len() {
-        return None;
-    }
-    let subset = column
-        .subset
-        .as_ref()
-        .and_then(|s| frame.field(&s.field).map(|v| (v, &s.values)));
-    if column.subset.is_some() && subset.is_none() {
-        return None;
-    }
-    let rows: Vec<usize> = range
-        .filter(|&r| data.iter().all(|f| !f[r].is_nan()))
-        .filter(|&r| subset.is_none_or(|(v, keep)| keep.contains(&v[r])))
-        .collect();
+    rows.clear();
+    rows.extend(
+        range
+            .filter(|&r| data.iter().all(|f| !f[r].is_nan()))
+            .filter(|&r| subset.is_none_or(|(v, keep)| keep.contains(&v[r]))),
+    );
     apply(
         &column.function,
         &Samples {
             times: &frame.times,
-            fields: &data,
-            rows: &rows,
+            fields: data,
+            rows,
         },
         (interval.start, interval.end),
     )
