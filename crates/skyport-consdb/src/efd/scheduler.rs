@@ -316,29 +316,24 @@ impl Scheduler {
             .collect())
     }
 
-    async fn set_status(
-        &self,
-        window: &Window,
-        sql_set: &str,
-        params: Vec<Value>,
-    ) -> Result<(), EfdError> {
-        let mut all = params;
-        all.push(Value::Text(ns_to_utc_text(window.start)));
-        let n = all.len();
-        self.store
-            .write(
-                "efd-scheduler",
-                vec![Statement::new(
-                    format!(
-                        "UPDATE {} SET {sql_set} WHERE start_time = {}",
-                        self.table(),
-                        self.p(n)
-                    ),
-                    all,
-                )],
-            )
-            .await?;
-        Ok(())
+    /// The statement updating `window`: `fixed` SQL assignments, then each (column, value).
+    fn update(&self, window: &Window, fixed: &str, assignments: Vec<(&str, Value)>) -> Statement {
+        let mut sets = vec![fixed.to_string()];
+        let mut params = Vec::with_capacity(assignments.len() + 1);
+        for (column, value) in assignments {
+            params.push(value);
+            sets.push(format!("{column} = {}", self.p(params.len())));
+        }
+        params.push(Value::Text(ns_to_utc_text(window.start)));
+        Statement::new(
+            format!(
+                "UPDATE {} SET {} WHERE start_time = {}",
+                self.table(),
+                sets.join(", "),
+                self.p(params.len())
+            ),
+            params,
+        )
     }
 
     /// Runs one window: summarises its exposures and visits from `source` and writes them with
@@ -351,34 +346,25 @@ impl Scheduler {
         report: &mut RunReport,
     ) -> Result<(), EfdError> {
         let started = now_ns();
-        self.set_status(
+        let running = self.update(
             window,
-            &format!("status = 'running', process_start_time = {}", self.p(1)),
-            vec![Value::Text(ns_to_utc_text(started))],
-        )
-        .await?;
+            "status = 'running'",
+            vec![("process_start_time", Value::Text(ns_to_utc_text(started)))],
+        );
+        self.store.write("efd-scheduler", vec![running]).await?;
         let result = self.summarise_window(config, source, window).await;
         let ended = now_ns();
         let seconds = (ended - started) as f64 / 1e9;
         match result {
             Ok((mut statements, exposures, visits, samples, fetches)) => {
-                statements.push(Statement::new(
-                    format!(
-                        "UPDATE {} SET status = 'completed', process_end_time = {}, process_exec_time = {}, \
-                         exposures = {}, visits1 = {}, error = NULL, next_attempt = NULL WHERE start_time = {}",
-                        self.table(),
-                        self.p(1),
-                        self.p(2),
-                        self.p(3),
-                        self.p(4),
-                        self.p(5)
-                    ),
+                statements.push(self.update(
+                    window,
+                    "status = 'completed', error = NULL, next_attempt = NULL",
                     vec![
-                        Value::Text(ns_to_utc_text(ended)),
-                        Value::Float(seconds),
-                        Value::Int(exposures as i64),
-                        Value::Int(visits as i64),
-                        Value::Text(ns_to_utc_text(window.start)),
+                        ("process_end_time", Value::Text(ns_to_utc_text(ended))),
+                        ("process_exec_time", Value::Float(seconds)),
+                        ("exposures", Value::Int(exposures as i64)),
+                        ("visits1", Value::Int(visits as i64)),
                     ],
                 ));
                 let author = format!("efd-transform:{}", self.instrument);
@@ -417,25 +403,21 @@ impl Scheduler {
             .policy
             .backoff_ns
             .saturating_mul(1_i64 << (retries - 1).clamp(0, 20));
-        self.set_status(
+        let failed = self.update(
             window,
-            &format!(
-                "status = 'failed', process_end_time = {}, process_exec_time = {}, retries = {}, error = {}, next_attempt = {}",
-                self.p(1),
-                self.p(2),
-                self.p(3),
-                self.p(4),
-                self.p(5)
-            ),
+            "status = 'failed'",
             vec![
-                Value::Text(ns_to_utc_text(ended)),
-                Value::Float(seconds),
-                Value::Int(retries),
-                Value::Text(error.to_string()),
-                Value::Text(ns_to_utc_text(ended.saturating_add(wait))),
+                ("process_end_time", Value::Text(ns_to_utc_text(ended))),
+                ("process_exec_time", Value::Float(seconds)),
+                ("retries", Value::Int(retries)),
+                ("error", Value::Text(error.to_string())),
+                (
+                    "next_attempt",
+                    Value::Text(ns_to_utc_text(ended.saturating_add(wait))),
+                ),
             ],
-        )
-        .await?;
+        );
+        self.store.write("efd-scheduler", vec![failed]).await?;
         tracing::warn!(instrument = %self.instrument, window = %ns_to_utc_text(window.start), %error, "EFD window failed");
         report.failed.push((window.start, error.to_string()));
         Ok(())
