@@ -75,6 +75,9 @@ pub struct ImageInfo {
     pub em: (Option<f64>, Option<f64>),
     /// ObsCore `t_min`, `t_max` (MJD).
     pub t: (Option<f64>, Option<f64>),
+    /// What ConsDB records of the image, per detector it holds: (instrument, exposure id,
+    /// detector, ccdexposure id); empty for images ingested without their headers.
+    pub exposures: Vec<(String, i64, i64, i64)>,
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -102,12 +105,16 @@ pub async fn lookup_in(store: &dyn Store, did: &str) -> Result<Option<ImageInfo>
     let rows = store
         .query(
             format!(
+                // One row per detector the image holds (one, without a ConsDB relation).
                 "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
-                 o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max \
-                 FROM {} f LEFT JOIN {} o \
-                 ON o.obs_publisher_did = f.obs_publisher_did WHERE f.obs_publisher_did = {}",
+                 o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max, \
+                 e.instrument, e.exposure_id, e.detector, e.ccdexposure_id \
+                 FROM {} f LEFT JOIN {} o ON o.obs_publisher_did = f.obs_publisher_did \
+                 LEFT JOIN {} e ON e.obs_publisher_did = f.obs_publisher_did \
+                 WHERE f.obs_publisher_did = {} ORDER BY e.detector",
                 skyport_store::ddl::table_name(d, "skyport", "image_file"),
                 skyport_store::ddl::table_name(d, "ivoa", "ObsCore"),
+                skyport_store::ddl::table_name(d, "skyport", "image_exposure"),
                 skyport_store::ddl::placeholder(d, 1)
             ),
             vec![Value::Text(did.to_string())],
@@ -131,6 +138,18 @@ pub async fn lookup_in(store: &dyn Store, did: &str) -> Result<Option<ImageInfo>
         hdus,
         em: (float(7), float(8)),
         t: (float(9), float(10)),
+        exposures: rows
+            .rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    text(r.get(11))?,
+                    int(r.get(12))?,
+                    int(r.get(13))?,
+                    int(r.get(14))?,
+                ))
+            })
+            .collect(),
     }))
 }
 
@@ -393,8 +412,7 @@ pub async fn collect(
             Some(info) => {
                 let (rows, descriptor) = image_links(base, &info, &format!("skyport_soda_{n}"));
                 links.extend(rows);
-                let exposures = visit::exposures_of(state.store.as_ref(), id).await?;
-                links.extend(visit::image_visit_links(base, id, &exposures));
+                links.extend(visit::image_visit_links(base, id, &info.exposures));
                 descriptors.push_str(&descriptor);
             }
             None => match visit::VisitId::parse(id) {
@@ -546,6 +564,7 @@ mod tests {
             s_region: Some("POLYGON ICRS 10 10 11 10 11 11 10 11".into()),
             em: (None, None),
             t: (None, None),
+            exposures: Vec::new(),
             hdus: [
                 (0, "other", None),
                 (1, "image", Some("IMAGE")),

@@ -106,39 +106,6 @@ pub struct DetectorImage {
     pub ccdexposure_id: i64,
 }
 
-/// What ConsDB records of one image: (instrument, exposure id, detector, ccdexposure id) per
-/// detector it holds; empty for images ingested without their headers.
-pub async fn exposures_of(
-    store: &dyn Store,
-    did: &str,
-) -> Result<Vec<(String, i64, i64, i64)>, DaliError> {
-    let d = store.dialect();
-    let rows = store
-        .query(
-            format!(
-                "SELECT instrument, exposure_id, detector, ccdexposure_id FROM {} \
-                 WHERE obs_publisher_did = {} ORDER BY detector",
-                ddl::table_name(d, "skyport", "image_exposure"),
-                ddl::placeholder(d, 1)
-            ),
-            vec![Value::Text(did.to_string())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up the exposure of {did:?}: {e}")))?;
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.first()?.as_str()?.to_string(),
-                r.get(1)?.as_i64()?,
-                r.get(2)?.as_i64()?,
-                r.get(3)?.as_i64()?,
-            ))
-        })
-        .collect())
-}
-
 /// The detector images of a visit that the archive serves, by detector number.
 pub async fn detector_images(
     store: &dyn Store,
