@@ -112,8 +112,8 @@ async fn load(common: &Common) -> Result<Loaded> {
     })
 }
 
-fn source(section: &EfdSection, config: &Config) -> Box<dyn Source> {
-    match (&section.influxdb_url, &section.exports) {
+fn source(section: &EfdSection, config: &Config) -> Result<Box<dyn Source>> {
+    Ok(match (&section.influxdb_url, &section.exports) {
         (Some(url), _) => Box::new(InfluxSource::new(
             url,
             &section.influxdb_database,
@@ -121,11 +121,13 @@ fn source(section: &EfdSection, config: &Config) -> Box<dyn Source> {
                 .influxdb_user
                 .clone()
                 .map(|u| (u, std::env::var("SKYPORT_EFD_PASSWORD").unwrap_or_default())),
-        )),
+        )?),
         (None, Some(dir)) => Box::new(FileSource::new(config.resolve(dir))),
-        // Config::load refuses an entry with neither.
-        (None, None) => Box::new(FileSource::new(config.resolve(&PathBuf::from(".")))),
-    }
+        (None, None) => bail!(
+            "[[efd]] {} names neither influxdb_url nor exports",
+            section.instrument
+        ),
+    })
 }
 
 fn instant(text: &str, what: &str) -> Result<i64> {
@@ -188,8 +190,8 @@ pub async fn run(command: EfdCommand) -> Result<ExitCode> {
                     "{stale} windows left running by a stopped process are stale, and run again"
                 );
             }
-            let due: Vec<Window> = sched.due(None, None).await?;
-            let src = source(&l.section, &l.config);
+            let due: Vec<Window> = sched.due().await?;
+            let src = source(&l.section, &l.config)?;
             let bar = progress(due.len() as u64);
             let started = std::time::Instant::now();
             let mut report = scheduler::RunReport::default();
@@ -234,7 +236,7 @@ pub async fn run(command: EfdCommand) -> Result<ExitCode> {
                 Some(t) => instant(t, "until")?,
                 None => now(),
             };
-            let src = source(&l.section, &l.config);
+            let src = source(&l.section, &l.config)?;
             let (exposures, visits) = scheduler::recompute(
                 &l.store,
                 &instrument,

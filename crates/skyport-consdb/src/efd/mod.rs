@@ -57,7 +57,7 @@ impl From<skyport_store::StoreError> for EfdError {
 
 /// Nanoseconds since 1970-01-01 UTC of a TAI date-time written `YYYY-MM-DD[T ]HH:MM:SS[.f]`.
 pub fn tai_text_to_utc_ns(text: &str) -> Option<i64> {
-    let naive = parse_naive(text)?;
+    let naive = crate::convert::parse_iso(text)?;
     let tai_ns = naive.and_utc().timestamp_nanos_opt()?;
     // TAI − UTC at that instant (37 s since 2017).
     let epoch = hifitime::Epoch::from_unix_seconds(tai_ns as f64 / 1e9);
@@ -67,7 +67,7 @@ pub fn tai_text_to_utc_ns(text: &str) -> Option<i64> {
 
 /// Nanoseconds since 1970-01-01 UTC of a UTC date-time (`YYYY-MM-DD[T ]HH:MM:SS[.f][Z]`).
 pub fn utc_text_to_ns(text: &str) -> Option<i64> {
-    parse_naive(text.trim_end_matches('Z'))?
+    crate::convert::parse_iso(text)?
         .and_utc()
         .timestamp_nanos_opt()
 }
@@ -80,29 +80,6 @@ pub fn ns_to_utc_text(ns: i64) -> String {
         .to_string()
 }
 
-/// A UTC instant as TAI text (for comparing with ConsDB's times).
-pub fn utc_ns_to_tai_text(ns: i64) -> String {
-    let epoch = hifitime::Epoch::from_unix_seconds(ns as f64 / 1e9);
-    let leap = epoch.leap_seconds(true).unwrap_or(0.0);
-    ns_to_utc_text(ns + (leap * 1e9).round() as i64)
-}
-
-fn parse_naive(text: &str) -> Option<chrono::NaiveDateTime> {
-    let t = text.trim().replace(' ', "T");
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(v) = chrono::NaiveDateTime::parse_from_str(&t, format) {
-            return Some(v);
-        }
-    }
-    chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +88,6 @@ mod tests {
     fn tai_is_37_seconds_ahead_of_utc_since_2017() {
         let utc = utc_text_to_ns("2025-12-01T05:01:03.250").expect("utc");
         assert_eq!(tai_text_to_utc_ns("2025-12-01T05:01:40.250"), Some(utc));
-        assert_eq!(utc_ns_to_tai_text(utc), "2025-12-01T05:01:40.250000");
         // 2012 (before the 2012-07-01 leap second): 34 s.
         let utc = utc_text_to_ns("2012-03-01 00:00:00").expect("utc");
         assert_eq!(tai_text_to_utc_ns("2012-03-01T00:00:34"), Some(utc));

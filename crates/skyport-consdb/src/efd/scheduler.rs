@@ -156,14 +156,28 @@ impl Scheduler {
 
     /// Every recorded window, by start.
     pub async fn windows(&self) -> Result<Vec<Window>, EfdError> {
+        self.select_windows("", Vec::new()).await
+    }
+
+    /// The windows satisfying `condition` (SQL after WHERE; empty: all), by start.
+    async fn select_windows(
+        &self,
+        condition: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Window>, EfdError> {
+        let filter = if condition.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {condition}")
+        };
         let rows = self
             .store
             .query(
                 format!(
-                    "SELECT start_time, end_time, status, retries, error FROM {} ORDER BY start_time",
+                    "SELECT start_time, end_time, status, retries, error FROM {}{filter} ORDER BY start_time",
                     self.table()
                 ),
-                Vec::new(),
+                params,
             )
             .await?;
         Ok(rows
@@ -238,82 +252,58 @@ impl Scheduler {
     /// Makes the completed and failed windows of `[since, until)` pending again (to run them
     /// again); their number.
     pub async fn reopen(&self, since: i64, until: i64) -> Result<usize, EfdError> {
-        let counts = self
-            .store
-            .write(
-                "efd-scheduler",
-                vec![Statement::new(
-                    format!(
-                        "UPDATE {} SET status = 'pending', retries = 0, next_attempt = NULL \
-                         WHERE status IN ('completed', 'failed') AND end_time > {} AND start_time < {}",
-                        self.table(),
-                        self.p(1),
-                        self.p(2)
-                    ),
-                    vec![
-                        Value::Text(ns_to_utc_text(since)),
-                        Value::Text(ns_to_utc_text(until)),
-                    ],
-                )],
-            )
-            .await?;
-        Ok(counts.first().copied().unwrap_or(0) as usize)
+        self.write_one(Statement::new(
+            format!(
+                "UPDATE {} SET status = 'pending', retries = 0, next_attempt = NULL \
+                 WHERE status IN ('completed', 'failed') AND end_time > {} AND start_time < {}",
+                self.table(),
+                self.p(1),
+                self.p(2)
+            ),
+            vec![
+                Value::Text(ns_to_utc_text(since)),
+                Value::Text(ns_to_utc_text(until)),
+            ],
+        ))
+        .await
     }
 
     /// Marks windows left `running` longer than the stale timeout as `stale`; their number.
     pub async fn mark_stale(&self) -> Result<usize, EfdError> {
         let limit = ns_to_utc_text(now_ns() - self.policy.stale_after_ns);
-        let counts = self
-            .store
-            .write(
-                "efd-scheduler",
-                vec![Statement::new(
-                    format!(
-                        "UPDATE {} SET status = 'stale' WHERE status = 'running' AND (process_start_time IS NULL OR process_start_time < {})",
-                        self.table(),
-                        self.p(1)
-                    ),
-                    vec![Value::Text(limit)],
-                )],
-            )
-            .await?;
+        self.write_one(Statement::new(
+            format!(
+                "UPDATE {} SET status = 'stale' WHERE status = 'running' \
+                 AND (process_start_time IS NULL OR process_start_time < {})",
+                self.table(),
+                self.p(1)
+            ),
+            vec![Value::Text(limit)],
+        ))
+        .await
+    }
+
+    /// Runs one statement on the scheduler table; the rows it touched.
+    async fn write_one(&self, statement: Statement) -> Result<usize, EfdError> {
+        let counts = self.store.write("efd-scheduler", vec![statement]).await?;
         Ok(counts.first().copied().unwrap_or(0) as usize)
     }
 
     /// The windows to run now, by start: pending and stale ones, and failed ones whose
-    /// backoff has passed and that have retries left — within `[since, until)` when given.
-    pub async fn due(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<Window>, EfdError> {
+    /// backoff has passed and that have retries left.
+    pub async fn due(&self) -> Result<Vec<Window>, EfdError> {
+        let condition = format!(
+            "status IN ('pending', 'stale') OR (status = 'failed' AND retries < {} \
+             AND (next_attempt IS NULL OR next_attempt <= {}))",
+            self.p(1),
+            self.p(2)
+        );
         let now = ns_to_utc_text(now_ns());
-        let rows = self
-            .store
-            .query(
-                format!(
-                    "SELECT start_time FROM {} WHERE status IN ('pending', 'stale') \
-                     OR (status = 'failed' AND retries < {} AND (next_attempt IS NULL OR next_attempt <= {})) \
-                     ORDER BY start_time",
-                    self.table(),
-                    self.p(1),
-                    self.p(2)
-                ),
-                vec![Value::Int(self.policy.max_retries), Value::Text(now)],
-            )
-            .await?;
-        let starts: std::collections::HashSet<i64> = rows
-            .rows
-            .iter()
-            .filter_map(|r| r.first()?.as_str().and_then(utc_text_to_ns))
-            .collect();
-        Ok(self
-            .windows()
-            .await?
-            .into_iter()
-            .filter(|w| starts.contains(&w.start))
-            .filter(|w| since.is_none_or(|s| w.end > s) && until.is_none_or(|u| w.start < u))
-            .collect())
+        self.select_windows(
+            &condition,
+            vec![Value::Int(self.policy.max_retries), Value::Text(now)],
+        )
+        .await
     }
 
     /// The statement updating `window`: `fixed` SQL assignments, then each (column, value).
@@ -351,7 +341,7 @@ impl Scheduler {
             "status = 'running'",
             vec![("process_start_time", Value::Text(ns_to_utc_text(started)))],
         );
-        self.store.write("efd-scheduler", vec![running]).await?;
+        self.write_one(running).await?;
         let result = self.summarise_window(config, source, window).await;
         let ended = now_ns();
         let seconds = (ended - started) as f64 / 1e9;
@@ -417,7 +407,7 @@ impl Scheduler {
                 ),
             ],
         );
-        self.store.write("efd-scheduler", vec![failed]).await?;
+        self.write_one(failed).await?;
         tracing::warn!(instrument = %self.instrument, window = %ns_to_utc_text(window.start), %error, "EFD window failed");
         report.failed.push((window.start, error.to_string()));
         Ok(())

@@ -130,19 +130,27 @@ pub struct InfluxSource {
 
 impl InfluxSource {
     /// A source reading `database` at `url` (e.g. `http://127.0.0.1:8086`).
-    pub fn new(url: &str, database: &str, credentials: Option<(String, String)>) -> InfluxSource {
+    pub fn new(
+        url: &str,
+        database: &str,
+        credentials: Option<(String, String)>,
+    ) -> Result<InfluxSource, EfdError> {
         // reqwest is built without a default TLS provider (for https EFDs): ring, as elsewhere.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        InfluxSource {
-            client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(300))
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(300))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| EfdError::Source {
+                source_name: format!("InfluxDB {url}"),
+                reason: format!("cannot make an HTTP client: {e}"),
+            })?;
+        Ok(InfluxSource {
+            client,
             url: url.trim_end_matches('/').to_string(),
             database: database.to_string(),
             credentials,
-        }
+        })
     }
 
     fn err(&self, reason: impl Into<String>) -> EfdError {

@@ -115,14 +115,10 @@ struct Group {
     after: i64,
 }
 
-fn groups(columns: &[&ColumnSpec], all: &EfdConfig) -> Vec<Group> {
+/// The fetch groups of `columns` (each with its index in the config).
+fn groups(columns: &[(usize, &ColumnSpec)]) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
-    for c in columns {
-        let index = all
-            .columns
-            .iter()
-            .position(|x| x.name == c.name)
-            .unwrap_or_default();
+    for &(index, c) in columns {
         let aggregate = c.pre_aggregate_ns.map(|ns| (ns, c.function.clone()));
         let before = c
             .start_offset_h
@@ -242,10 +238,11 @@ pub async fn summarise(
     exposures: &[Interval],
     visits: &[Interval],
 ) -> Result<Summaries, EfdError> {
-    let columns: Vec<&ColumnSpec> = config
+    let columns: Vec<(usize, &ColumnSpec)> = config
         .columns
         .iter()
-        .filter(|c| only.is_empty() || only.contains(&c.name))
+        .enumerate()
+        .filter(|(_, c)| only.is_empty() || only.contains(&c.name))
         .collect();
     let mut out = Summaries {
         exposures: exposures.iter().map(|i| i.id).collect(),
@@ -265,7 +262,7 @@ pub async fn summarise(
     let mut rows_buffer: Vec<usize> = Vec::new();
     // The fields each group asks for (packed series: their field0…fieldN, found once).
     let mut plans = Vec::new();
-    for group in groups(&columns, config) {
+    for group in groups(&columns) {
         let (fields, counts) = if group.packed {
             let keys = source.field_keys(&group.topic).await?;
             let mut counts = BTreeMap::new();
@@ -364,7 +361,7 @@ pub async fn summarise(
     }
     for target in [Target::Exposure, Target::Visit] {
         let intervals = if target.is_visit() { visits } else { exposures };
-        if !columns.iter().any(|c| c.targets.contains(&target)) {
+        if !columns.iter().any(|(_, c)| c.targets.contains(&target)) {
             continue;
         }
         let rows = out.wide.entry(target.table()).or_default();
