@@ -50,6 +50,11 @@ pub fn encode_query(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// The URL of a TAP sync query of this service.
+pub fn tap_query(base: &str, adql: &str) -> String {
+    format!("{base}/tap/sync?LANG=ADQL&QUERY={}", encode_query(adql))
+}
+
 /// What the archive knows of one image, for its links.
 #[derive(Debug, Clone)]
 pub struct ImageInfo {
@@ -265,10 +270,7 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
         ),
     ] {
         links.push(Link {
-            access_url: Some(format!(
-                "{base}/tap/sync?LANG=ADQL&QUERY={}",
-                encode_query(&adql)
-            )),
+            access_url: Some(tap_query(base, &adql)),
             description: Some(what.into()),
             content_type: Some("application/x-votable+xml".into()),
             local_semantics: Some(local.into()),

@@ -13,7 +13,7 @@
 
 use skyport_store::{ddl, Store, Value};
 
-use super::{encode_query, Link};
+use super::{encode_query, tap_query, Link};
 use crate::descriptors::DATALINK_MIME;
 use crate::DaliError;
 
@@ -143,11 +143,6 @@ pub async fn detector_images(
         })
         .filter(|image| visit.shares_authority(&image.did))
         .collect())
-}
-
-/// A TAP sync query URL.
-fn tap_query(base: &str, adql: &str) -> String {
-    format!("{base}/tap/sync?LANG=ADQL&QUERY={}", encode_query(adql))
 }
 
 /// A link to the DataLink document of `target`.
