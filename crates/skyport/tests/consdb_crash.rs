@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{client, config, small_demo, Server};
+use common::{client, config, serve, small_demo};
 use serde_json::{json, Map, Value};
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 
@@ -37,32 +36,6 @@ fn body() -> Value {
     json!({ "obs_dict": obs_dict })
 }
 
-fn start(config: &Path, base: &str) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start skyport serve");
-    Server {
-        child,
-        base: base.to_string(),
-    }
-}
-
-async fn wait_up(base: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = client().get(format!("{base}/consdb/")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{base} did not come up")
-}
-
 async fn count(base: &str, adql: &str) -> i64 {
     let r = client()
         .post(format!("{base}/consdb/query"))
@@ -81,8 +54,7 @@ async fn crash_and_check(
     base: &str,
     writing: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>,
 ) {
-    let mut server = start(config, base);
-    wait_up(base).await;
+    let mut server = serve(config, base.to_string()).await;
     let url = format!("{base}/consdb/insert/lsstcam/exposure");
     let request = tokio::spawn(async move {
         client()
@@ -112,8 +84,7 @@ async fn crash_and_check(
     );
     drop(server);
 
-    let server = start(config, base);
-    wait_up(&server.base).await;
+    let _server = serve(config, base.to_string()).await;
     let rows = count(
         base,
         &format!("SELECT COUNT(*) FROM cdb_lsstcam.exposure WHERE day_obs = {DAY_OBS}"),
