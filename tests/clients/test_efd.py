@@ -138,7 +138,9 @@ def iso(ns):
     return Time(ns / 1e9, format="unix", scale="utc").isot
 
 
-# The exposures (UTC): long, short, one azimuth sample, empty, and two over the events.
+# The exposures (UTC): long, short, one azimuth sample, empty, two over the events, and one
+# after midnight: first in its (1 d) window, with no sample inside, so the latest samples
+# before the window alone give its most_recent_value columns.
 ONE = int(AZ_T[100])
 MS_GAP = int(np.argmax(np.diff(MS_T)))  # the longest quiet spell of the motion-state events
 QUIET = (int(MS_T[MS_GAP]) + 10**9, int(MS_T[MS_GAP + 1]) - 10**9)
@@ -149,6 +151,7 @@ EXPOSURES = [
     (20230728, 4, utc_ns("2023-07-28T23:37:30"), utc_ns("2023-07-28T23:37:40")),
     (20230531, 1, QUIET[0], min(QUIET[0] + 30 * 10**9, QUIET[1])),
     (20230531, 2, int(MS_T[20]) - 5 * 10**9, int(MS_T[22]) + 5 * 10**9),
+    (20230728, 5, utc_ns("2023-07-29T00:10:00"), utc_ns("2023-07-29T00:10:30")),
 ]
 SINCE, UNTIL = "2023-05-30T00:00:00", "2023-07-30T00:00:00"
 
@@ -167,6 +170,8 @@ CONFIG = textwrap.dedent(
     - {name: hp_forces_max, tables: [exposure_efd_unpivoted, visit1_efd_unpivoted], store_unpivoted: true, function: max, datatype: float, description: Each force, packed_series: false, topics: [{name: lsst.sal.MTM1M3.hardpointActuatorData, fields: [{name: measuredForce0}, {name: measuredForce1}, {name: measuredForce2}, {name: measuredForce3}, {name: measuredForce4}, {name: measuredForce5}]}]}
     - {name: hp_salindex1_force0_max, tables: [exposure_efd], function: max, datatype: float, description: x, packed_series: false, subset_field: salIndex, subset_value: 1, topics: [{name: lsst.sal.MTM1M3.hardpointActuatorData, fields: [{name: measuredForce0}, {name: salIndex}]}]}
     - {name: az_state_recent, tables: [exposure_efd], function: most_recent_value, start_offset: -24, datatype: float, description: x, packed_series: false, topics: [{name: lsst.sal.MTMount.logevent_azimuthMotionState, fields: [{name: state}]}]}
+    - {name: el_recent, tables: [exposure_efd], function: most_recent_value, start_offset: -24, datatype: float, description: x, packed_series: false, topics: [{name: lsst.sal.MTMount.elevation, fields: [{name: actualPosition}]}]}
+    - {name: hp_sal1_force1_recent, tables: [exposure_efd], function: most_recent_value, start_offset: -24, datatype: float, description: x, packed_series: false, subset_field: salIndex, subset_value: 1, topics: [{name: lsst.sal.MTM1M3.hardpointActuatorData, fields: [{name: measuredForce1}, {name: salIndex}]}]}
     - {name: az_state_interp, tables: [exposure_efd], function: interpolated_value, function_args: {at: middle, max_gap: 24h}, datatype: float, description: x, packed_series: false, topics: [{name: lsst.sal.MTMount.logevent_azimuthMotionState, fields: [{name: state}]}]}
     - {name: az_packed_mean, tables: [exposure_efd], function: mean, datatype: float, description: x, packed_series: true, topics: [{name: lsst.sal.ATMCS.mount_AzEl_Encoders, fields: [{name: azimuthCalculatedAngle}]}]}
     - {name: az_torque_1s_max, tables: [exposure_efd], function: max, pre_aggregate_interval: 1s, datatype: float, description: x, packed_series: false, topics: [{name: lsst.sal.MTMount.azimuth, fields: [{name: actualTorque}]}]}
@@ -209,6 +214,10 @@ def expected(start, end):
     out["hp_salindex1_force0_max"] = f0.max() if f0.size else None
     reach = select(MS_T, start - 24 * 3600 * 10**9, end)
     out["az_state_recent"] = MS["state"][reach][-1] if reach.any() else None
+    reach = select(EL_T, start - 24 * 3600 * 10**9, end) & ~np.isnan(EL["actualPosition"])
+    out["el_recent"] = EL["actualPosition"][reach][-1] if reach.any() else None
+    reach = select(HP_T, start - 24 * 3600 * 10**9, end) & (HP_SAL == 1) & ~np.isnan(HP["measuredForce1"])
+    out["hp_sal1_force1_recent"] = HP["measuredForce1"][reach][-1] if reach.any() else None
     mid = start + (end - start) // 2
     before, after = MS_T[MS_T <= mid], MS_T[MS_T >= mid]
     if before.size and after.size and after[0] - before[-1] <= 24 * 3600 * 10**9:
@@ -394,7 +403,7 @@ def close(got, want, what):
 def test_every_function_matches_numpy_and_empty_intervals_are_null(archive):
     work, db, _ = archive
     out = run(work)
-    assert re.search(r"^\d+ windows completed, 0 failed; 6 exposures and 6 visits", out.stdout), out.stdout
+    assert re.search(r"^\d+ windows completed, 0 failed; 7 exposures and 7 visits", out.stdout), out.stdout
     cols = list(expected(0, 1))
     got = {
         r[0]: dict(zip(cols, r[1:]))
@@ -417,6 +426,11 @@ def test_every_function_matches_numpy_and_empty_intervals_are_null(archive):
     assert expected(*EXPOSURES[3][2:])["az_mean"] is None
     assert not select(MS_T, *EXPOSURES[4][2:]).any() and expected(*EXPOSURES[4][2:])["az_state_recent"] is not None
     assert select(MS_T, *EXPOSURES[5][2:]).sum() >= 2
+    last = EXPOSURES[6][2:]
+    assert not select(EL_T, *last).any() and not select(HP_T, *last).any()
+    assert expected(*last)["el_recent"] is not None and expected(*last)["hp_sal1_force1_recent"] is not None
+    # ... and the latest salIndex-1 sample is not the latest sample, so the subset matters.
+    assert HP_SAL[-1] != 1
     # Visits (each a single-exposure visit1) get the same values in visit1_efd.
     visits = {
         r[0]: r[1:]
@@ -434,7 +448,7 @@ def test_parquet_and_csv_exports_of_the_same_series_give_the_same_summaries(arch
         "efd", "run", "--config", str(work / "skyport.toml"), "--instrument", "lsstcomcamsim",
         "--since", SINCE, "--until", UNTIL,
     )
-    assert "0 failed; 6 exposures" in out.stdout, out.stdout
+    assert "0 failed; 7 exposures" in out.stdout, out.stdout
     cols = list(expected(0, 1))
     got = {
         r[0]: dict(zip(cols, r[1:]))

@@ -73,6 +73,55 @@ pub struct Query<'a> {
     pub end: i64,
     /// Pre-aggregation: bucket length (ns) and mean, min or max.
     pub aggregate: Option<(i64, &'a Function)>,
+    /// Only the latest row of the range is wanted.
+    pub latest: Option<Latest<'a>>,
+}
+
+/// A fetch of the latest sample of each field in a range only: what `most_recent_value` needs
+/// from the time before an interval, without reading the whole look-back (half an hour of a
+/// 96-field topic for a five-minute window). The answer has a row per field found, holding
+/// that field's latest non-missing value at its time and NaN in the other fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest<'a> {
+    /// Only samples whose `field` holds this value (a column's subset), when set.
+    pub subset: Option<(&'a str, f64)>,
+}
+
+impl Latest<'_> {
+    /// The latest sample of each of `fields` among the `rows` of `frame`.
+    fn pick(&self, frame: &Frame, rows: std::ops::Range<usize>, fields: &[String]) -> Frame {
+        let keep = self
+            .subset
+            .map(|(field, value)| (frame.field(field), value));
+        let mut out = Frame {
+            fields: fields.to_vec(),
+            values: vec![Vec::new(); fields.len()],
+            ..Frame::default()
+        };
+        for (i, field) in fields.iter().enumerate() {
+            let Some(values) = frame.field(field) else {
+                continue;
+            };
+            let passes = |r: usize| match keep {
+                None => true,
+                Some((Some(subset), value)) => subset[r] == value,
+                Some((None, _)) => false,
+            };
+            let Some(row) = rows
+                .clone()
+                .rev()
+                .find(|&r| !values[r].is_nan() && passes(r))
+            else {
+                continue;
+            };
+            out.times.push(frame.times[row]);
+            for (j, v) in out.values.iter_mut().enumerate() {
+                v.push(if j == i { values[row] } else { f64::NAN });
+            }
+        }
+        out.sort();
+        out
+    }
 }
 
 /// A telemetry source.
@@ -160,7 +209,7 @@ impl InfluxSource {
         }
     }
 
-    /// Runs one InfluxQL statement and returns the CSV answer.
+    /// Runs InfluxQL statements (`;`-separated) and returns the CSV answer.
     async fn query(&self, q: &str) -> Result<String, EfdError> {
         let mut form = vec![("db", self.database.as_str()), ("q", q), ("epoch", "ns")];
         if let Some((u, p)) = &self.credentials {
@@ -284,16 +333,37 @@ impl Source for InfluxSource {
                     .collect()
             }
         };
-        let mut sql = format!(
-            "SELECT {} FROM {} WHERE time >= {} AND time <= {}",
-            select.join(", "),
+        let range = format!(
+            "FROM {} WHERE time >= {} AND time <= {}",
             quote(q.topic),
             q.start,
             q.end
         );
-        if let Some((bucket, _)) = q.aggregate {
-            sql.push_str(&format!(" GROUP BY time({}) fill(none)", duration(bucket)));
-        }
+        let sql = if let Some(latest) = q.latest {
+            // One statement per field: InfluxDB answers a single-field SELECT with the rows
+            // that have that field, so each finds its field's latest value; one request.
+            let subset = latest.subset.map_or(String::new(), |(field, value)| {
+                // A subset key may be an integer field or a tag; a tag compares as a string.
+                let field = quote(field);
+                format!(" AND ({field} = {value} OR {field} = '{value}')")
+            });
+            q.fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "SELECT {} {range}{subset} ORDER BY time DESC LIMIT 1",
+                        quote(f)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else {
+            let mut sql = format!("SELECT {} {range}", select.join(", "));
+            if let Some((bucket, _)) = q.aggregate {
+                sql.push_str(&format!(" GROUP BY time({}) fill(none)", duration(bucket)));
+            }
+            sql
+        };
         let body = self.query(&sql).await?;
         parse_influx_csv(&body, q.fields).map_err(|e| self.err(e))
     }
@@ -602,6 +672,9 @@ impl Source for FileSource {
     async fn fetch(&self, q: &Query<'_>) -> Result<Frame, EfdError> {
         let whole = self.load(q.topic)?;
         let rows = whole.rows_between(q.start, q.end);
+        if let Some(latest) = q.latest {
+            return Ok(latest.pick(&whole, rows, q.fields));
+        }
         let mut frame = Frame {
             times: whole.times[rows.clone()].to_vec(),
             fields: q.fields.to_vec(),

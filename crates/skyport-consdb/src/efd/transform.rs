@@ -6,7 +6,9 @@
 //! columns are grouped by topic: each topic is fetched once per window, over the span of the
 //! window's intervals (widened by the largest `start_offset` and interpolation gap of its
 //! columns), with all its columns' fields together. Pre-aggregated columns (InfluxDB buckets)
-//! and packed series form groups of their own.
+//! and packed series form groups of their own. When only `most_recent_value` columns reach
+//! back (a `start_offset`), the reach is fetched as the latest row before the window (per
+//! subset) instead of whole: the value before an interval is that row or one in the window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use skyport_store::ddl::{placeholder, table_name};
 use skyport_store::{Statement, Store, Value};
 
 use super::config::{ColumnSpec, EfdConfig, Function, Target};
-use super::source::{Frame, Query, Source};
+use super::source::{Frame, Latest, Query, Source};
 use super::stats::{apply, Samples};
 use super::EfdError;
 use crate::write::{self, OnConflict, RowSet};
@@ -113,6 +115,23 @@ struct Group {
     before: i64,
     /// How far after an interval's end (ns, ≥ 0).
     after: i64,
+    /// When only `most_recent_value` columns reach back: the latest samples fetched from
+    /// before the window instead of the whole reach.
+    lookback: Option<Vec<Lookback>>,
+}
+
+/// Fields whose latest sample before a window is fetched, for one subset (or none).
+#[derive(Debug, Clone, PartialEq)]
+struct Lookback {
+    subset: Option<(String, f64)>,
+    fields: Vec<String>,
+}
+
+impl Group {
+    /// Whether the group reaches back by the latest rows only.
+    fn latest_only(&self) -> bool {
+        self.lookback.is_some()
+    }
 }
 
 /// The fetch groups of `columns` (each with its index in the config).
@@ -147,6 +166,7 @@ fn groups(columns: &[(usize, &ColumnSpec)]) -> Vec<Group> {
                         columns: Vec::new(),
                         before: 0,
                         after: 0,
+                        lookback: None,
                     });
                     let last = out.len() - 1;
                     &mut out[last]
@@ -161,6 +181,100 @@ fn groups(columns: &[(usize, &ColumnSpec)]) -> Vec<Group> {
             g.before = g.before.max(before.max(gap));
             g.after = g.after.max(gap);
         }
+    }
+    for g in &mut out {
+        g.lookback = lookbacks(g, columns);
+    }
+    out
+}
+
+/// What `group` reads from before the window when everything in it that reaches back is a
+/// `most_recent_value` of single values (one field, or unpivoted): only the latest sample of
+/// each such field before the window, per subset, instead of the whole reach. `None` when
+/// something else reaches back (interpolation, a statistic with a start offset, a packed
+/// series, a wide column over several fields) or nothing does.
+fn lookbacks(group: &Group, columns: &[(usize, &ColumnSpec)]) -> Option<Vec<Lookback>> {
+    if group.before == 0 || group.packed || group.aggregate.is_some() {
+        return None;
+    }
+    let mut out: Vec<Lookback> = Vec::new();
+    for &(index, topic) in &group.columns {
+        let (_, c) = columns.iter().find(|(i, _)| *i == index)?;
+        let reaches = c.start_offset_h.is_some_and(|h| h < 0.0);
+        let fields = &c.topics[topic].fields;
+        let single = fields.len() == 1 || c.targets.iter().all(|t| t.is_unpivoted());
+        match c.function {
+            Function::Interpolated { .. } => return None,
+            Function::MostRecentValue if reaches && single => {}
+            _ if reaches => return None,
+            _ => continue,
+        }
+        let subsets: Vec<Option<(String, f64)>> = match &c.subset {
+            None => vec![None],
+            Some(s) => s
+                .values
+                .iter()
+                .map(|v| Some((s.field.clone(), *v)))
+                .collect(),
+        };
+        for subset in subsets {
+            let i = match out.iter().position(|l| l.subset == subset) {
+                Some(i) => i,
+                None => {
+                    out.push(Lookback {
+                        subset,
+                        fields: Vec::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            for f in fields {
+                if !out[i].fields.contains(f) {
+                    out[i].fields.push(f.clone());
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The rows of `main` preceded by the latest samples found before it: each look-back frame
+/// laid out in `main`'s fields, its subset field holding the subset's value so the subset's
+/// columns find them.
+fn prepend(main: Frame, earlier: Vec<(&Lookback, Frame)>) -> Frame {
+    let mut rows: Vec<(i64, Vec<f64>)> = Vec::new();
+    for (lookback, frame) in earlier {
+        let from: Vec<Option<&[f64]>> = main.fields.iter().map(|f| frame.field(f)).collect();
+        let subset = lookback.subset.as_ref().and_then(|(field, value)| {
+            Some((main.fields.iter().position(|f| f == field)?, *value))
+        });
+        for (r, &t) in frame.times.iter().enumerate() {
+            let row = from
+                .iter()
+                .enumerate()
+                .map(|(i, values)| match (values, subset) {
+                    (_, Some((s, value))) if s == i => value,
+                    (Some(values), _) => values[r],
+                    (None, _) => f64::NAN,
+                })
+                .collect();
+            rows.push((t, row));
+        }
+    }
+    if rows.is_empty() {
+        return main;
+    }
+    rows.sort_by_key(|(t, _)| *t);
+    let mut out = Frame {
+        times: rows.iter().map(|(t, _)| *t).collect(),
+        fields: main.fields.clone(),
+        values: (0..main.fields.len())
+            .map(|f| rows.iter().map(|(_, row)| row[f]).collect())
+            .collect(),
+    };
+    out.times.extend_from_slice(&main.times);
+    for (to, from) in out.values.iter_mut().zip(&main.values) {
+        to.extend_from_slice(from);
     }
     out
 }
@@ -292,19 +406,41 @@ pub async fn summarise(
             let query = Query {
                 topic: &group.topic,
                 fields,
-                start: first - group.before,
+                start: if group.latest_only() {
+                    first
+                } else {
+                    first - group.before
+                },
                 end: last + group.after,
                 aggregate: group.aggregate.as_ref().map(|(ns, f)| (*ns, f)),
+                latest: None,
             };
-            source.fetch(&query).await
+            let main = source.fetch(&query).await?;
+            let Some(lookbacks) = &group.lookback else {
+                return Ok::<_, EfdError>((main, 1));
+            };
+            let mut earlier = Vec::with_capacity(lookbacks.len());
+            for lookback in lookbacks {
+                let query = Query {
+                    fields: &lookback.fields,
+                    start: first - group.before,
+                    end: first - 1,
+                    latest: Some(Latest {
+                        subset: lookback.subset.as_ref().map(|(f, v)| (f.as_str(), *v)),
+                    }),
+                    ..query.clone()
+                };
+                earlier.push((lookback, source.fetch(&query).await?));
+            }
+            Ok((prepend(main, earlier), 1 + lookbacks.len()))
         }))
         .buffered(FETCHES_IN_FLIGHT);
     for (group, _, counts) in &plans {
         let Some(frame) = fetched.next().await else {
             break;
         };
-        let mut frame = frame?;
-        out.fetches += 1;
+        let (mut frame, fetches) = frame?;
+        out.fetches += fetches;
         out.samples += frame.samples();
         if group.packed {
             frame = unpack(&frame, &group.fields, counts);
@@ -604,4 +740,112 @@ fn stale_deletions(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, function: &str, extra: &str, topic: &str, fields: &[&str]) -> String {
+        let fields: Vec<String> = fields.iter().map(|f| format!("{{name: {f}}}")).collect();
+        format!(
+            "- {{name: {name}, tables: [exposure_efd], function: {function}, datatype: float, \
+             description: x, packed_series: false{extra}, topics: [{{name: {topic}, fields: [{}]}}]}}\n",
+            fields.join(", ")
+        )
+    }
+
+    #[test]
+    fn only_most_recent_values_of_single_fields_reach_back_by_latest_samples() {
+        let back = ", start_offset: -1";
+        let yaml = [
+            column("a_mean", "mean", "", "A", &["x"]),
+            column("a_recent", "most_recent_value", back, "A", &["y"]),
+            column(
+                "b_recent1",
+                "most_recent_value",
+                &format!("{back}, subset_field: s, subset_value: [1, 2]"),
+                "B",
+                &["x", "s"],
+            ),
+            column(
+                "b_recent2",
+                "most_recent_value",
+                &format!("{back}, subset_field: s, subset_value: 2"),
+                "B",
+                &["y", "s"],
+            ),
+            column("c_mean", "mean", back, "C", &["x"]),
+            column("d_recent", "most_recent_value", back, "D", &["x", "y"]),
+            column("e_recent", "most_recent_value", back, "E", &["x"]),
+            column(
+                "e_interp",
+                "interpolated_value",
+                ", function_args: {at: middle, max_gap: 1h}",
+                "E",
+                &["x"],
+            ),
+        ]
+        .concat();
+        let config =
+            EfdConfig::parse(&format!("version: 1.0.0\ncolumns:\n{yaml}"), "test").expect("config");
+        let columns: Vec<(usize, &ColumnSpec)> = config.columns.iter().enumerate().collect();
+        let by_topic: BTreeMap<String, Option<Vec<Lookback>>> = groups(&columns)
+            .into_iter()
+            .map(|g| (g.topic, g.lookback))
+            .collect();
+        let one = |subset: Option<f64>, fields: &[&str]| Lookback {
+            subset: subset.map(|v| ("s".to_string(), v)),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        };
+        // The mean on A does not reach back; only the most recent y does.
+        assert_eq!(by_topic["A"], Some(vec![one(None, &["y"])]));
+        // Each subset value is looked up on its own, with the fields of its columns.
+        assert_eq!(
+            by_topic["B"],
+            Some(vec![one(Some(1.0), &["x"]), one(Some(2.0), &["x", "y"])])
+        );
+        // A statistic with a start offset, a wide most-recent row of two fields and
+        // interpolation need the whole reach.
+        assert_eq!(by_topic["C"], None);
+        assert_eq!(by_topic["D"], None);
+        assert_eq!(by_topic["E"], None);
+    }
+
+    #[test]
+    fn latest_samples_go_before_the_window_with_their_subset_value() {
+        let main = Frame {
+            times: vec![100, 200],
+            fields: vec!["x".into(), "s".into(), "y".into()],
+            values: vec![vec![1.0, 2.0], vec![1.0, 2.0], vec![10.0, 20.0]],
+        };
+        let by_subset = Lookback {
+            subset: Some(("s".into(), 2.0)),
+            fields: vec!["x".into()],
+        };
+        let plain = Lookback {
+            subset: None,
+            fields: vec!["y".into()],
+        };
+        let found = |t: i64, field: &str, v: f64| Frame {
+            times: vec![t],
+            fields: vec![field.into()],
+            values: vec![vec![v]],
+        };
+        let out = prepend(
+            main,
+            vec![
+                (&by_subset, found(50, "x", 5.0)),
+                (&plain, found(20, "y", 7.0)),
+            ],
+        );
+        assert_eq!(out.times, vec![20, 50, 100, 200]);
+        let x = out.field("x").expect("x");
+        let s = out.field("s").expect("s");
+        let y = out.field("y").expect("y");
+        assert!(x[0].is_nan() && s[0].is_nan() && y[0] == 7.0);
+        assert!(x[1] == 5.0 && s[1] == 2.0 && y[1].is_nan());
+        assert_eq!(&x[2..], &[1.0, 2.0]);
+        assert_eq!(&y[2..], &[10.0, 20.0]);
+    }
 }
