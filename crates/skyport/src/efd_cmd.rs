@@ -195,13 +195,12 @@ pub async fn run(command: EfdCommand) -> Result<ExitCode> {
             let bar = progress(due.len() as u64);
             let started = std::time::Instant::now();
             let mut report = scheduler::RunReport::default();
-            for w in &due {
-                bar.set_message(ns_to_utc_text(w.start));
-                sched
-                    .run_window(&l.efd, src.as_ref(), w, &mut report)
-                    .await?;
-                bar.inc(1);
-            }
+            sched
+                .run_windows(&l.efd, src.as_ref(), &due, &mut report, |w| {
+                    bar.set_message(ns_to_utc_text(w.start));
+                    bar.inc(1);
+                })
+                .await?;
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             println!(

@@ -127,6 +127,23 @@ pub struct RunReport {
     pub fetches: usize,
 }
 
+/// A window summarised (or failed), waiting to be written.
+struct Summarised {
+    window: Window,
+    started: i64,
+    ended: i64,
+    result: Result<WindowRows, EfdError>,
+}
+
+/// A window's rows to write, and what they came from.
+struct WindowRows {
+    statements: Vec<Statement>,
+    exposures: usize,
+    visits: usize,
+    samples: usize,
+    fetches: usize,
+}
+
 impl Scheduler {
     /// The scheduler of `instrument` with `policy`.
     pub fn new(store: Arc<dyn Store>, instrument: &str, policy: Policy) -> Scheduler {
@@ -326,15 +343,53 @@ impl Scheduler {
         )
     }
 
-    /// Runs one window: summarises its exposures and visits from `source` and writes them with
-    /// the window's `completed` state in one transaction; a failure is recorded instead.
-    pub async fn run_window(
+    /// Runs `windows` in order: each window's exposures and visits are summarised from
+    /// `source` and written with its `completed` state in one transaction (a failure is
+    /// recorded instead). The writing of one window overlaps the summarising of the next —
+    /// one waits on the database, the other on the source — so neither idles; `done` is told
+    /// of each window as it ends.
+    pub async fn run_windows(
+        &self,
+        config: &EfdConfig,
+        source: &dyn Source,
+        windows: &[Window],
+        report: &mut RunReport,
+        mut done: impl FnMut(&Window),
+    ) -> Result<(), EfdError> {
+        let mut summarised: Option<Summarised> = None;
+        for window in windows {
+            let finishing = async {
+                match summarised.take() {
+                    Some(previous) => {
+                        let window = previous.window.clone();
+                        self.finish(previous, report).await?;
+                        Ok::<_, EfdError>(Some(window))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (finished, next) =
+                futures_util::future::join(finishing, self.start(config, source, window)).await;
+            if let Some(w) = finished? {
+                done(&w);
+            }
+            summarised = Some(next?);
+        }
+        if let Some(last) = summarised {
+            let window = last.window.clone();
+            self.finish(last, report).await?;
+            done(&window);
+        }
+        Ok(())
+    }
+
+    /// Marks `window` running and summarises it.
+    async fn start(
         &self,
         config: &EfdConfig,
         source: &dyn Source,
         window: &Window,
-        report: &mut RunReport,
-    ) -> Result<(), EfdError> {
+    ) -> Result<Summarised, EfdError> {
         let started = now_ns();
         let running = self.update(
             window,
@@ -343,38 +398,53 @@ impl Scheduler {
         );
         self.write_one(running).await?;
         let result = self.summarise_window(config, source, window).await;
-        let ended = now_ns();
+        Ok(Summarised {
+            window: window.clone(),
+            started,
+            ended: now_ns(),
+            result,
+        })
+    }
+
+    /// Writes a summarised window with its `completed` state, or records its failure.
+    async fn finish(&self, s: Summarised, report: &mut RunReport) -> Result<(), EfdError> {
+        let Summarised {
+            window,
+            started,
+            ended,
+            result,
+        } = s;
         let seconds = (ended - started) as f64 / 1e9;
         match result {
-            Ok((mut statements, exposures, visits, samples, fetches)) => {
-                statements.push(self.update(
-                    window,
+            Ok(mut w) => {
+                w.statements.push(self.update(
+                    &window,
                     "status = 'completed', error = NULL, next_attempt = NULL",
                     vec![
                         ("process_end_time", Value::Text(ns_to_utc_text(ended))),
                         ("process_exec_time", Value::Float(seconds)),
-                        ("exposures", Value::Int(exposures as i64)),
-                        ("visits1", Value::Int(visits as i64)),
+                        ("exposures", Value::Int(w.exposures as i64)),
+                        ("visits1", Value::Int(w.visits as i64)),
                     ],
                 ));
                 let author = format!("efd-transform:{}", self.instrument);
-                match self.store.write(&author, statements).await {
+                match self.store.write(&author, w.statements).await {
                     Ok(_) => {
                         report.completed += 1;
-                        report.exposures += exposures;
-                        report.visits += visits;
-                        report.samples += samples;
-                        report.fetches += fetches;
+                        report.exposures += w.exposures;
+                        report.visits += w.visits;
+                        report.samples += w.samples;
+                        report.fetches += w.fetches;
                         Ok(())
                     }
                     Err(e) => {
-                        self.fail(window, &e.to_string(), ended, seconds, report)
+                        self.fail(&window, &e.to_string(), ended, seconds, report)
                             .await
                     }
                 }
             }
             Err(e) => {
-                self.fail(window, &e.to_string(), ended, seconds, report)
+                self.fail(&window, &e.to_string(), ended, seconds, report)
                     .await
             }
         }
@@ -413,13 +483,12 @@ impl Scheduler {
         Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
     async fn summarise_window(
         &self,
         config: &EfdConfig,
         source: &dyn Source,
         window: &Window,
-    ) -> Result<(Vec<Statement>, usize, usize, usize, usize), EfdError> {
+    ) -> Result<WindowRows, EfdError> {
         let store = self.store.as_ref();
         let exposures: Vec<Interval> =
             transform::intervals(store, &self.instrument, false, window.start, window.end).await?;
@@ -428,13 +497,13 @@ impl Scheduler {
         let summaries = transform::summarise(config, &[], source, &exposures, &visits).await?;
         let statements =
             transform::statements(&self.store, &self.instrument, config, &[], &summaries);
-        Ok((
+        Ok(WindowRows {
             statements,
-            exposures.len(),
-            visits.len(),
-            summaries.samples,
-            summaries.fetches,
-        ))
+            exposures: exposures.len(),
+            visits: visits.len(),
+            samples: summaries.samples,
+            fetches: summaries.fetches,
+        })
     }
 
     /// Counts of windows per state, the oldest window not completed and the latest error.
