@@ -73,7 +73,7 @@ pub struct Query<'a> {
     pub end: i64,
     /// Pre-aggregation: bucket length (ns) and mean, min or max.
     pub aggregate: Option<(i64, &'a Function)>,
-    /// Only the latest row of the range is wanted.
+    /// Only the latest sample of each field in the range is wanted (see [`Latest`]).
     pub latest: Option<Latest<'a>>,
 }
 
