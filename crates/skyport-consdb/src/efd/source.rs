@@ -175,6 +175,9 @@ pub struct InfluxSource {
     url: String,
     database: String,
     credentials: Option<(String, String)>,
+    /// Field keys found per topic: a packed series asks in every window, its fields do not
+    /// change within a run (a topic with none yet is asked again).
+    field_keys: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl InfluxSource {
@@ -199,6 +202,7 @@ impl InfluxSource {
             url: url.trim_end_matches('/').to_string(),
             database: database.to_string(),
             credentials,
+            field_keys: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -369,6 +373,14 @@ impl Source for InfluxSource {
     }
 
     async fn field_keys(&self, topic: &str) -> Result<Vec<String>, EfdError> {
+        if let Some(keys) = self
+            .field_keys
+            .lock()
+            .ok()
+            .and_then(|c| c.get(topic).cloned())
+        {
+            return Ok(keys);
+        }
         let body = self
             .query(&format!("SHOW FIELD KEYS FROM {}", quote(topic)))
             .await?;
@@ -384,6 +396,11 @@ impl Source for InfluxSource {
                         keys.push(k.to_string());
                     }
                 }
+            }
+        }
+        if !keys.is_empty() {
+            if let Ok(mut cache) = self.field_keys.lock() {
+                cache.insert(topic.to_string(), keys.clone());
             }
         }
         Ok(keys)

@@ -199,7 +199,11 @@ fn lookbacks(group: &Group, columns: &[(usize, &ColumnSpec)]) -> Option<Vec<Look
     }
     let mut out: Vec<Lookback> = Vec::new();
     for &(index, topic) in &group.columns {
-        let (_, c) = columns.iter().find(|(i, _)| *i == index)?;
+        // `columns` is in config order (summarise filters an enumeration).
+        let (_, c) = columns
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|at| columns[at])?;
         let reaches = c.start_offset_h.is_some_and(|h| h < 0.0);
         let fields = &c.topics[topic].fields;
         let single = fields.len() == 1 || c.targets.iter().all(|t| t.is_unpivoted());
