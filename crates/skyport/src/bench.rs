@@ -51,6 +51,9 @@ pub enum BenchCommand {
         /// the table is filled with COPY (its rate is printed) and kept for later runs.
         #[arg(long, value_name = "URL")]
         database: Option<String>,
+        /// DataLink only: IDs per request (more than one are POSTed in one request).
+        #[arg(long, default_value_t = 1)]
+        ids: usize,
     },
     /// ConsDB REST: bulk insert and upsert rows/s, against one request per row; single
     /// insert and update latency.
@@ -100,6 +103,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             radius,
             dir,
             database,
+            ids,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
                 service,
@@ -109,6 +113,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 radius,
                 dir,
                 database,
+                ids,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -48,6 +48,8 @@ pub struct TapBench {
     pub dir: PathBuf,
     /// A PostgreSQL database to run on instead of SQLite in `dir`.
     pub database: Option<String>,
+    /// DataLink IDs per request (more than one: POSTed as repeated `ID` parameters).
+    pub ids: usize,
 }
 
 /// One synthetic ObsCore row: a position uniform on the sphere (|dec| ≤ 89°), a 0.2° square
@@ -299,6 +301,8 @@ enum Request {
     Form(String),
     /// A path and query string, fetched with GET.
     Get(String),
+    /// A path and an urlencoded body, POSTed.
+    Post(String, String),
 }
 
 async fn send(client: &reqwest::Client, base: &str, request: &Request) -> Result<String> {
@@ -311,6 +315,14 @@ async fn send(client: &reqwest::Client, base: &str, request: &Request) -> Result
                 .await?
         }
         Request::Get(path) => client.get(format!("{base}{path}")).send().await?,
+        Request::Post(path, body) => {
+            client
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await?
+        }
     };
     Ok(response.text().await?)
 }
@@ -351,6 +363,7 @@ pub async fn run(b: TapBench) -> Result<()> {
     let base = server.base.clone();
     let radius = b.radius;
     let service = b.service;
+    let ids = b.ids.max(1);
     // One request: a POSTed TAP form, or a GET URL.
     let request = move |ra: f64, dec: f64, k: usize| -> Request {
         match service {
@@ -358,6 +371,18 @@ pub async fn run(b: TapBench) -> Result<()> {
                 "SELECT obs_id, s_ra, s_dec FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {radius}))"
             )),
             Service::Sia => Request::Get(format!("/sia/query?POS=CIRCLE+{ra:.5}+{dec:.5}+{radius}")),
+            Service::Datalink if ids > 1 => Request::Post(
+                "/datalink/links".into(),
+                (0..ids)
+                    .map(|i| {
+                        format!(
+                            "ID=ivo%3A%2F%2Fbench%2Fbench%3Fbench%2F{:07}",
+                            k.wrapping_add(i * 7919) % FILE_ROWS.min(b.rows)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            ),
             Service::Datalink => Request::Get(format!(
                 "/datalink/links?ID=ivo%3A%2F%2Fbench%2Fbench%3Fbench%2F{:07}",
                 k % FILE_ROWS.min(b.rows)
@@ -425,6 +450,7 @@ pub async fn run(b: TapBench) -> Result<()> {
     let what = match b.service {
         Service::Tap => format!("TAP sync cone (r = {}°)", b.radius),
         Service::Sia => format!("SIAv2 POS=CIRCLE (r = {}°)", b.radius),
+        Service::Datalink if ids > 1 => format!("DataLink, {ids} IDs per request (POST)"),
         Service::Datalink => "DataLink, one ID per request".to_string(),
     };
     println!(
