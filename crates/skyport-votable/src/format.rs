@@ -15,6 +15,10 @@ pub enum Format {
     Json,
     /// VOParquet 1.0: Parquet with the VOTable metadata in the footer.
     Parquet,
+    /// The answer of Rubin's ConsDB `pqserver` `/query`: `{"columns": [names], "data": [[…]]}`,
+    /// ending with `"truncated": true` past a row cap or `"error": {…}` after a failure. Not a
+    /// RESPONSEFORMAT choice: ConsDB's REST API asks for it.
+    PqJson,
 }
 
 /// Every format, in the order capabilities list them.
@@ -46,6 +50,7 @@ impl Format {
             Format::Tsv => "text/tab-separated-values",
             Format::Json => "application/json",
             Format::Parquet => "application/vnd.apache.parquet",
+            Format::PqJson => "application/json",
         }
     }
 
@@ -58,6 +63,7 @@ impl Format {
             Format::Tsv => &["tsv", "tab", "text/tsv"],
             Format::Json => &["json"],
             Format::Parquet => &["parquet", "voparquet"],
+            Format::PqJson => &[],
         }
     }
 
@@ -76,7 +82,7 @@ impl Format {
             Format::VotableTabledata | Format::VotableBinary2 => "xml",
             Format::Csv => "csv",
             Format::Tsv => "tsv",
-            Format::Json => "json",
+            Format::Json | Format::PqJson => "json",
             Format::Parquet => "parquet",
         }
     }

@@ -103,6 +103,7 @@ impl TableWriter {
             Format::Csv => self.separated_header(out, b','),
             Format::Tsv => self.separated_header(out, b'\t'),
             Format::Json => self.json_head(out),
+            Format::PqJson => self.pq_head(out),
             Format::Parquet => {
                 self.parquet = Some(Box::new(crate::parquet::ParquetState::new(&self.fields)))
             }
@@ -117,6 +118,7 @@ impl TableWriter {
             Format::Csv => self.separated_row(out, cells, b','),
             Format::Tsv => self.separated_row(out, cells, b'\t'),
             Format::Json => self.json_row(out, cells),
+            Format::PqJson => self.pq_row(out, cells),
             Format::Parquet => {
                 if let Some(p) = self.parquet.as_mut() {
                     p.row(out, cells);
@@ -163,6 +165,15 @@ impl TableWriter {
                 }
                 out.extend_from_slice(b"\n}\n");
             }
+            Format::PqJson => match ending {
+                Ending::Complete => out.extend_from_slice(b"]}"),
+                Ending::Overflow => out.extend_from_slice(b"], \"truncated\": true}"),
+                Ending::Error(message) => {
+                    out.extend_from_slice(b"], \"error\": {\"message\": ");
+                    push_json_string(out, message);
+                    out.extend_from_slice(b"}}");
+                }
+            },
             Format::Parquet => {
                 let header = self.dataless_votable(ending);
                 if let Some(p) = self.parquet.as_mut() {
@@ -326,6 +337,58 @@ impl TableWriter {
             push_json_cell(out, *shape, cell);
         }
         out.push(b']');
+    }
+}
+
+impl TableWriter {
+    fn pq_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"columns\": [");
+        for (i, f) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            push_json_string(out, &f.name);
+        }
+        out.extend_from_slice(b"], \"data\": [");
+    }
+
+    /// A row as pqserver gives it: each value as the database returned it (numbers stay
+    /// numbers, text stays text), booleans stored as integers as `true`/`false`, and
+    /// single-precision columns at single precision.
+    fn pq_row(&self, out: &mut Vec<u8>, cells: &[Cell<'_>]) {
+        if self.rows > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (i, (shape, cell)) in self.shapes.iter().zip(cells).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            match (shape.primitive, cell) {
+                (_, Cell::Null) => out.extend_from_slice(b"null"),
+                (Primitive::Boolean, Cell::Int(v)) => {
+                    out.extend_from_slice(if *v != 0 { b"true" } else { b"false" })
+                }
+                (_, Cell::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                (_, Cell::Int(v)) => out.extend_from_slice(v.to_string().as_bytes()),
+                (Primitive::Float, Cell::Float(x)) => {
+                    push_pq_number(out, format!("{:?}", *x as f32), (*x as f32).is_finite())
+                }
+                (_, Cell::Float(x)) => push_pq_number(out, format!("{x:?}"), x.is_finite()),
+                (_, Cell::Text(t)) => push_json_string(out, t),
+            }
+        }
+        out.push(b']');
+    }
+}
+
+/// A JSON number the way Python's `json` reads back a float (`1.0`, not `1`); NaN and
+/// infinities, which JSON lacks, as null.
+fn push_pq_number(out: &mut Vec<u8>, text: String, finite: bool) {
+    if finite {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
     }
 }
 

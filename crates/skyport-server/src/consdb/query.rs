@@ -1,9 +1,13 @@
 //! `POST /consdb/query`: `{"query": …}` → `{"columns": […], "data": [[…], …]}`, as pqserver
 //! answers. Unlike pqserver, which runs any SQL (DELETE, DROP…) on a writing connection, the
 //! query is ADQL, translated for the store and run on a read-only connection, so it can never
-//! write; `commit` is accepted and has nothing to commit. Rows stream as they are read; past
-//! the row cap the answer ends with `"truncated": true` instead of dropping rows silently.
+//! write; `commit` is accepted and has nothing to commit. The query runs through the TAP
+//! query pipeline ([`crate::tap::TapService`]) with pqserver's JSON as the output format:
+//! rows stream as they are read, and past the row cap the answer ends with
+//! `"truncated": true` instead of dropping rows silently.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +19,10 @@ use axum::Json;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use skyport_adql::AdqlType;
-use skyport_store::{QueryRequest, RowStream, Value as Cell};
+use skyport_votable::{Chosen, Format};
 
 use super::{body_object, int_param, ApiError};
+use crate::tap::TapRequest;
 use crate::AppState;
 
 /// Most rows one answer carries (pqserver's cap).
@@ -27,83 +31,13 @@ pub const MAX_ROWS: u64 = 1_000_000;
 /// pqserver's statement timeout.
 const TIMEOUT: Duration = Duration::from_secs(600);
 
+/// pqserver's error answer (status 500, as pqserver gives for every failed query).
 fn failure(message: String) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(json!({ "message": message })),
     )
         .into_response()
-}
-
-fn cell_json(ty: Option<&AdqlType>, v: &Cell) -> Value {
-    match (v, ty) {
-        (Cell::Null, _) => Value::Null,
-        (Cell::Int(i), Some(AdqlType::Boolean)) => Value::Bool(*i != 0),
-        (Cell::Bool(b), _) => Value::Bool(*b),
-        (Cell::Int(i), _) => Value::from(*i),
-        (Cell::Float(f), Some(AdqlType::Real)) => skyport_consdb::convert::single_precision(*f),
-        (Cell::Float(f), _) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        (Cell::Text(s), _) => Value::String(s.clone()),
-    }
-}
-
-struct Output {
-    rows: RowStream,
-    pending: Option<Vec<Vec<Cell>>>,
-    types: Vec<AdqlType>,
-    sent: u64,
-    state: Phase,
-}
-
-#[derive(PartialEq)]
-enum Phase {
-    Rows,
-    Done,
-}
-
-impl Output {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.state == Phase::Done {
-            return None;
-        }
-        let next = match self.pending.take() {
-            Some(first) => Some(Ok(first)),
-            None => self.rows.next_batch().await,
-        };
-        let batch = match next {
-            None => {
-                self.state = Phase::Done;
-                return Some(Bytes::from_static(b"]}"));
-            }
-            Some(Ok(batch)) => batch,
-            Some(Err(e)) => {
-                // The status is sent; the document ends with the error instead.
-                self.state = Phase::Done;
-                let tail = json!({ "message": format!("the query failed while reading: {e}") });
-                return Some(Bytes::from(format!("], \"error\": {tail}}}")));
-            }
-        };
-        let mut out = Vec::new();
-        for row in batch {
-            if self.sent == MAX_ROWS {
-                self.state = Phase::Done;
-                out.extend_from_slice(b"], \"truncated\": true}");
-                return Some(Bytes::from(out));
-            }
-            if self.sent > 0 {
-                out.push(b',');
-            }
-            let cells: Vec<Value> = row
-                .iter()
-                .enumerate()
-                .map(|(i, v)| cell_json(self.types.get(i), v))
-                .collect();
-            // Serialising plain JSON values cannot fail.
-            out.extend(serde_json::to_vec(&cells).unwrap_or_default());
-            self.sent += 1;
-        }
-        Some(Bytes::from(out))
-    }
 }
 
 /// The handler.
@@ -133,56 +67,29 @@ pub async fn run(
             ))
         }
     };
-    let translation = match state.tap.translate(&query) {
-        Ok(t) => t,
-        Err(e) => {
-            return Ok(failure(format!(
-                "the query is not valid ADQL (ConsDB queries here are ADQL, read-only): {e}"
-            )))
-        }
+    let request = TapRequest {
+        query,
+        maxrec: MAX_ROWS,
+        format: Chosen {
+            format: Format::PqJson,
+            content_type: Format::PqJson.mime().to_string(),
+        },
+        uploads: Vec::new(),
+        run_id: None,
     };
-    let sql = format!(
-        "SELECT * FROM ({}) AS _capped LIMIT {}",
-        translation.sql,
-        MAX_ROWS + 1
-    );
-    let mut request = QueryRequest::new(sql);
-    request.timeout = Some(TIMEOUT);
-    let mut rows = match state.store.stream(request).await {
-        Ok(rows) => rows,
-        Err(e) => return Ok(failure(format!("the query failed: {e}"))),
-    };
-    // The first batch decides between an error answer and rows.
-    let first = match rows.next_batch().await {
-        None => Vec::new(),
-        Some(Ok(batch)) => batch,
-        Some(Err(e)) => return Ok(failure(format!("the query failed: {e}"))),
-    };
-    let columns: Vec<&str> = translation
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    let head = format!(
-        "{{\"columns\": {}, \"data\": [",
-        serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into())
-    );
-    let output = Output {
-        rows,
-        pending: Some(first),
-        types: translation.columns.iter().map(|c| c.ty).collect(),
-        sent: 0,
-        state: Phase::Rows,
-    };
-    let rest = futures_util::stream::unfold(output, |mut o| async move {
-        o.next_chunk().await.map(|chunk| (chunk, o))
-    });
-    let body = futures_util::stream::once(async move { Bytes::from(head) })
-        .chain(rest)
-        .map(Ok::<Bytes, std::convert::Infallible>);
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(body),
-    )
-        .into_response())
+    match state
+        .tap
+        .execute(&request, &HashMap::new(), Some(TIMEOUT))
+        .await
+    {
+        Ok(out) => Ok((
+            [(header::CONTENT_TYPE, out.content_type)],
+            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
+        )
+            .into_response()),
+        Err(e) => Ok(failure(format!(
+            "{} (ConsDB queries here are ADQL, read-only)",
+            e.detail
+        ))),
+    }
 }
