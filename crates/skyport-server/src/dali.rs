@@ -10,47 +10,101 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// A DALI error: HTTP status and a message that names the parameter and the problem.
+/// The class of a DALI error (DALI 1.1 §4.4, with the fault names TAP and DataLink use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The client's request is wrong (`UsageFault`).
+    Usage,
+    /// The client asked for something that does not exist (`NotFoundFault`).
+    NotFound,
+    /// The service failed (`Error`): a fault of ours, not the client's.
+    Service,
+}
+
+impl Fault {
+    /// The label DALI error documents start their message with.
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::Usage => "UsageFault",
+            Fault::NotFound => "NotFoundFault",
+            Fault::Service => "Error",
+        }
+    }
+
+    /// The label SODA's `text/plain` errors use (SODA 1.0 §5.2: `UsageError` or `Error`).
+    pub fn soda_label(self) -> &'static str {
+        match self {
+            Fault::Usage => "UsageError",
+            Fault::NotFound | Fault::Service => "Error",
+        }
+    }
+}
+
+/// A DALI error: its class, HTTP status and a message that names the parameter and the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaliError {
+    /// What kind of fault it is.
+    pub kind: Fault,
     /// HTTP status (4xx for client faults, 5xx for server faults).
     pub status: StatusCode,
-    /// The message, starting with the DALI fault class (`UsageFault: …`).
-    pub message: String,
+    /// What went wrong, without the class label.
+    pub detail: String,
 }
 
 impl DaliError {
     /// A client error (400) of class UsageFault.
-    pub fn usage(message: impl Into<String>) -> DaliError {
+    pub fn usage(detail: impl Into<String>) -> DaliError {
         DaliError {
+            kind: Fault::Usage,
             status: StatusCode::BAD_REQUEST,
-            message: format!("UsageFault: {}", message.into()),
+            detail: detail.into(),
         }
     }
 
-    /// A server error (500) of class ServiceUnavailable/Error.
-    pub fn internal(message: impl Into<String>) -> DaliError {
+    /// A server error (500): the service failed.
+    pub fn internal(detail: impl Into<String>) -> DaliError {
         DaliError {
+            kind: Fault::Service,
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("Error: {}", message.into()),
+            detail: detail.into(),
         }
     }
 
     /// A 404 with a NotFoundFault message.
-    pub fn not_found(message: impl Into<String>) -> DaliError {
+    pub fn not_found(detail: impl Into<String>) -> DaliError {
         DaliError {
+            kind: Fault::NotFound,
             status: StatusCode::NOT_FOUND,
-            message: format!("NotFoundFault: {}", message.into()),
+            detail: detail.into(),
         }
     }
+
+    /// The same fault with another HTTP status (413 for a body over the limit, for instance).
+    pub fn with_status(self, status: StatusCode) -> DaliError {
+        DaliError { status, ..self }
+    }
+
+    /// The message of the error document: the class label, then the detail
+    /// (`UsageFault: parameter MAXREC …`).
+    pub fn message(&self) -> String {
+        format!("{}: {}", self.kind.label(), self.detail)
+    }
 }
+
+impl std::fmt::Display for DaliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.label(), self.detail)
+    }
+}
+
+impl std::error::Error for DaliError {}
 
 impl IntoResponse for DaliError {
     fn into_response(self) -> Response {
         (
             self.status,
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
-            skyport_votable::error_document(&self.message),
+            skyport_votable::error_document(&self.message()),
         )
             .into_response()
     }
@@ -59,12 +113,10 @@ impl IntoResponse for DaliError {
 /// A request body that could not be read: too large (413, naming the limit) or malformed (400).
 fn body_error(status: StatusCode, detail: &str) -> DaliError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        DaliError {
-            status,
-            message: format!(
-                "UsageFault: the request body is larger than this service accepts ({detail}); the limit is in /tap/capabilities (uploadLimit)"
-            ),
-        }
+        DaliError::usage(format!(
+            "the request body is larger than this service accepts ({detail}); the limit is in /tap/capabilities (uploadLimit)"
+        ))
+        .with_status(status)
     } else {
         DaliError::usage(format!("the request body cannot be read: {detail}"))
     }
@@ -248,9 +300,9 @@ mod tests {
         let err = p.single("maxrec").expect_err("repeated");
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert!(
-            err.message.starts_with("UsageFault:") && err.message.contains("MAXREC"),
+            err.message().starts_with("UsageFault:") && err.message().contains("MAXREC"),
             "{}",
-            err.message
+            err.message()
         );
         assert_eq!(
             p.all("id"),
@@ -265,12 +317,12 @@ mod tests {
         assert!(p
             .integer("maxrec", 0, 100)
             .expect_err("negative")
-            .message
+            .message()
             .contains("between 0 and 100"));
         assert!(p
             .integer("n", 0, 1)
             .expect_err("nan")
-            .message
+            .message()
             .contains("must be an integer"));
     }
 
@@ -311,7 +363,7 @@ mod tests {
         assert!(extract(req)
             .await
             .expect_err("json")
-            .message
+            .message()
             .contains("Content-Type"));
     }
 

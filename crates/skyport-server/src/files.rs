@@ -12,52 +12,46 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use skyport_store::{ddl, Value};
+use skyport_store::images::Image;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use crate::caller::{Caller, RequestCaller};
 use crate::{AppState, DaliError, DaliParams};
 
-/// An ingested file, found by its root and path.
+/// An ingested file, found through the image index, and where it is on disk.
 pub(crate) struct ArchivedFile {
     /// Where it is on disk.
     pub path: PathBuf,
-    /// Publisher DID.
-    pub did: String,
-    /// SHA-256 of the content (hex).
-    pub sha256: String,
-    /// Index of the science HDU.
-    pub science_hdu: usize,
+    /// What the archive knows of it.
+    pub image: Image,
 }
 
 pub(crate) async fn serve_file(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path((root, rel_path)): Path<(String, String)>,
     request: Request<Body>,
-) -> Response {
+) -> Result<Response, DaliError> {
     let params = DaliParams::from_urlencoded(request.uri().query().unwrap_or("").as_bytes());
-    let file = match lookup(&state, &root, &rel_path).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let hdu = match params.integer("hdu", 0, 9999) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(),
-    };
+    let file = lookup(&state, &caller, &root, &rel_path).await?;
+    let hdu = params.integer("hdu", 0, 9999)?;
+    let sha256 = &file.image.sha256;
     let (path, etag) = match hdu {
-        None => (file.path.clone(), format!("\"{}\"", file.sha256)),
-        Some(h) => match plane_file(&state, &file, h as usize).await {
-            Ok(p) => (p, format!("\"{}-{h}\"", file.sha256)),
-            Err(e) => return e.into_response(),
-        },
+        None => (file.path.clone(), format!("\"{sha256}\"")),
+        Some(h) => (
+            plane_file(&state, &file, h as usize).await?,
+            format!("\"{sha256}-{h}\""),
+        ),
     };
     if matches_etag(request.headers(), &etag) {
-        return not_modified(&etag);
+        return Ok(not_modified(&etag));
     }
-    let mut response = match ServeFile::new(&path).oneshot(request).await {
-        Ok(r) => r.into_response(),
-        Err(e) => return DaliError::internal(format!("reading {rel_path}: {e}")).into_response(),
-    };
+    let mut response = ServeFile::new(&path)
+        .oneshot(request)
+        .await
+        .map_err(|e| DaliError::internal(format!("reading {rel_path}: {e}")))?
+        .into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -66,7 +60,7 @@ pub(crate) async fn serve_file(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
-    response
+    Ok(response)
 }
 
 /// True when the request's If-None-Match names `etag` (or `*`).
@@ -95,8 +89,9 @@ async fn plane_file(
     file: &ArchivedFile,
     hdu: usize,
 ) -> Result<PathBuf, DaliError> {
-    let hdus = hdus(state, &file.did).await?;
-    let Some(role) = hdus
+    let Some(role) = file
+        .image
+        .hdus
         .iter()
         .find(|h| h.index == hdu as i64)
         .map(|h| h.role.clone())
@@ -114,7 +109,7 @@ async fn plane_file(
         .settings
         .cache_dir
         .join("planes")
-        .join(format!("{}-{hdu}.fits", file.sha256));
+        .join(format!("{}-{hdu}.fits", file.image.sha256));
     if dest.exists() {
         return Ok(dest);
     }
@@ -157,99 +152,26 @@ fn tempfile_name(dest: &std::path::Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
-/// One HDU of an ingested file, as `skyport.image_hdu` records it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HduRow {
-    /// 0-based index in the file.
-    pub index: i64,
-    /// `image`, `mask`, `variance` or `other`.
-    pub role: String,
-    /// EXTNAME, if any.
-    pub extname: Option<String>,
-}
-
-/// The HDUs of the image `did`, in file order.
-pub(crate) async fn hdus(state: &AppState, did: &str) -> Result<Vec<HduRow>, DaliError> {
-    hdus_in(state.store.as_ref(), did).await
-}
-
-/// The HDUs of the image `did` in `store`, in file order.
-pub(crate) async fn hdus_in(
-    store: &dyn skyport_store::Store,
-    did: &str,
-) -> Result<Vec<HduRow>, DaliError> {
-    let d = store.dialect();
-    let rows = store
-        .query(
-            format!(
-                "SELECT hdu_index, role, extname FROM {} WHERE obs_publisher_did = {} ORDER BY hdu_index",
-                ddl::table_name(d, "skyport", "image_hdu"),
-                ddl::placeholder(d, 1)
-            ),
-            vec![Value::Text(did.to_string())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up the HDUs of {did:?}: {e}")))?;
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|h| match (h.first(), h.get(1), h.get(2)) {
-            (Some(Value::Int(index)), Some(Value::Text(role)), extname) => Some(HduRow {
-                index: *index,
-                role: role.clone(),
-                extname: match extname {
-                    Some(Value::Text(t)) => Some(t.clone()),
-                    _ => None,
-                },
-            }),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Finds an ingested file by root name and path below the root.
+/// Finds an ingested file by root name and path below the root, through the image index
+/// (so `caller` sees only what it may).
 pub(crate) async fn lookup(
     state: &AppState,
+    caller: &Caller,
     root: &str,
     rel_path: &str,
 ) -> Result<ArchivedFile, DaliError> {
+    let missing = || DaliError::not_found(format!("no image {rel_path:?} in {root:?}"));
     let Some((_, dir)) = state.settings.roots.iter().find(|(name, _)| name == root) else {
-        return Err(DaliError::not_found(format!("no data root named {root:?}")));
+        return Err(missing());
     };
-    let d = state.store.dialect();
-    let rows = state
-        .store
-        .query(
-            format!(
-                "SELECT obs_publisher_did, content_sha256, science_hdu FROM {} \
-                 WHERE root_name = {} AND rel_path = {}",
-                ddl::table_name(d, "skyport", "image_file"),
-                ddl::placeholder(d, 1),
-                ddl::placeholder(d, 2)
-            ),
-            vec![
-                Value::Text(root.to_string()),
-                Value::Text(rel_path.to_string()),
-            ],
-        )
+    let image = state
+        .images
+        .image_at(caller, root, rel_path)
         .await
-        .map_err(|e| DaliError::internal(e.to_string()))?;
-    let Some(row) = rows.rows.first() else {
-        return Err(DaliError::not_found(format!(
-            "no image {rel_path:?} in {root:?}"
-        )));
-    };
-    let text = |i: usize| match row.get(i) {
-        Some(Value::Text(t)) => t.clone(),
-        _ => String::new(),
-    };
+        .map_err(|e| DaliError::internal(format!("looking up {rel_path:?}: {e}")))?
+        .ok_or_else(missing)?;
     Ok(ArchivedFile {
         path: dir.join(rel_path),
-        did: text(0),
-        sha256: text(1),
-        science_hdu: match row.get(2) {
-            Some(Value::Int(i)) => (*i).max(0) as usize,
-            _ => 0,
-        },
+        image,
     })
 }

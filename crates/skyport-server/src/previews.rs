@@ -12,7 +12,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use skyport_fits::preview::{render_png, Stretch};
 
-use crate::files::{hdus, lookup, matches_etag, not_modified, write_once, ArchivedFile};
+use crate::caller::{Caller, RequestCaller};
+use crate::files::{lookup, matches_etag, not_modified, write_once};
 use crate::{AppState, DaliError, DaliParams};
 
 /// Longest side of a preview, pixels.
@@ -22,18 +23,25 @@ pub const THUMBNAIL_SIDE: usize = 128;
 
 pub(crate) async fn serve_preview(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path((root, rel_path)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
-    match respond(&state, &root, &rel_path, query.as_deref(), &headers).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, DaliError> {
+    respond(
+        &state,
+        &caller,
+        &root,
+        &rel_path,
+        query.as_deref(),
+        &headers,
+    )
+    .await
 }
 
 async fn respond(
     state: &AppState,
+    caller: &Caller,
     root: &str,
     rel_path: &str,
     query: Option<&str>,
@@ -58,27 +66,26 @@ async fn respond(
             )))
         }
     };
-    let file = lookup(state, root, rel_path).await?;
-    let etag = format!("\"{}-{size_name}-{stretch_name}\"", file.sha256);
+    let file = lookup(state, caller, root, rel_path).await?;
+    let etag = format!("\"{}-{size_name}-{stretch_name}\"", file.image.sha256);
     if matches_etag(headers, &etag) {
         return Ok(not_modified(&etag));
     }
-    let cached = state
-        .settings
-        .cache_dir
-        .join("previews")
-        .join(format!("{}-{size_name}-{stretch_name}.png", file.sha256));
+    let cached = state.settings.cache_dir.join("previews").join(format!(
+        "{}-{size_name}-{stretch_name}.png",
+        file.image.sha256
+    ));
     let png = match tokio::fs::read(&cached).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let mask = mask_hdu(state, &file).await?;
+            let mask = file.image.plane("mask");
             let _permit = state
                 .renders
                 .acquire()
                 .await
                 .map_err(|e| DaliError::internal(e.to_string()))?;
             let path = file.path.clone();
-            let science = file.science_hdu;
+            let science = file.image.science_hdu.max(0) as usize;
             let target = cached.clone();
             tokio::task::spawn_blocking(move || {
                 render(&path, science, mask, stretch, side, &target)
@@ -98,15 +105,6 @@ async fn respond(
         HeaderValue::from_static("public, max-age=86400"),
     );
     Ok(response)
-}
-
-/// The mask plane of the file, if it has one.
-async fn mask_hdu(state: &AppState, file: &ArchivedFile) -> Result<Option<usize>, DaliError> {
-    Ok(hdus(state, &file.did)
-        .await?
-        .iter()
-        .find(|h| h.role == "mask" && h.index >= 0)
-        .map(|h| h.index as usize))
 }
 
 /// Renders the PNG and stores it in the cache (a failure to cache is logged, not fatal).

@@ -80,20 +80,36 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn uws_error(e: UwsError) -> Response {
-    match e {
-        UwsError::NotFound(id) => DaliError::not_found(format!("no job {id}")).into_response(),
-        UwsError::Forbidden(m) => DaliError {
-            status: StatusCode::FORBIDDEN,
-            message: format!("UsageFault: {m}"),
+impl From<UwsError> for DaliError {
+    fn from(e: UwsError) -> DaliError {
+        match e {
+            UwsError::NotFound(id) => DaliError::not_found(format!("no job {id}")),
+            UwsError::Forbidden(m) => DaliError::usage(m).with_status(StatusCode::FORBIDDEN),
+            UwsError::BadRequest(m) => DaliError::usage(m),
+            other => DaliError::internal(other.to_string()),
         }
-        .into_response(),
-        UwsError::BadRequest(m) => DaliError::usage(m).into_response(),
-        other => DaliError::internal(other.to_string()).into_response(),
     }
 }
 
-/// Job parameters from a request: everything except the UWS control parameters.
+/// A UWS time parameter (ISO 8601), when given.
+fn time_param(params: &DaliParams, name: &str) -> Result<Option<i64>, DaliError> {
+    params
+        .single(name)?
+        .map(|t| {
+            skyport_uws::parse_time(t).ok_or_else(|| {
+                DaliError::usage(format!("{name} must be an ISO 8601 time, got {t:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// A PHASE value of a job list filter or a blocking wait.
+fn phase_of(value: &str) -> Result<Phase, DaliError> {
+    value
+        .parse::<Phase>()
+        .map_err(|e| DaliError::usage(format!("PHASE: {e}")))
+}
+
 fn job_parameters(params: &DaliParams) -> (Vec<Parameter>, Vec<(String, Vec<u8>)>) {
     let control = ["PHASE", "ACTION"];
     let parameters = params
@@ -113,61 +129,43 @@ fn job_parameters(params: &DaliParams) -> (Vec<Parameter>, Vec<(String, Vec<u8>)
 }
 
 /// `GET {jobs}`: the job list, with the PHASE, AFTER and LAST filters.
-pub async fn list(State(state): State<Arc<UwsEndpoint>>, params: DaliParams) -> Response {
-    let mut filter = JobFilter::default();
-    for p in params.all("PHASE") {
-        match p.parse::<Phase>() {
-            Ok(phase) => filter.phases.push(phase),
-            Err(e) => return DaliError::usage(format!("PHASE: {e}")).into_response(),
-        }
-    }
-    match params.single("AFTER") {
-        Ok(Some(a)) => match skyport_uws::parse_time(a) {
-            Some(ms) => filter.after_ms = Some(ms),
-            None => {
-                return DaliError::usage(format!("AFTER must be an ISO 8601 time, got {a:?}"))
-                    .into_response()
-            }
-        },
-        Ok(None) => {}
-        Err(e) => return e.into_response(),
-    }
-    match params.integer("LAST", 1, i64::from(u32::MAX)) {
-        Ok(n) => filter.last = n.map(|n| n as usize),
-        Err(e) => return e.into_response(),
-    }
-    match state.jobs.list(&filter).await {
-        Ok(jobs) => xml(skyport_uws::xml::job_list(&jobs, &jobs_url(&state))),
-        Err(e) => uws_error(e),
-    }
+pub async fn list(
+    State(state): State<Arc<UwsEndpoint>>,
+    params: DaliParams,
+) -> Result<Response, DaliError> {
+    let filter = JobFilter {
+        phases: params
+            .all("PHASE")
+            .into_iter()
+            .map(phase_of)
+            .collect::<Result<_, _>>()?,
+        after_ms: time_param(&params, "AFTER")?,
+        last: params
+            .integer("LAST", 1, i64::from(u32::MAX))?
+            .map(|n| n as usize),
+    };
+    let jobs = state.jobs.list(&filter).await?;
+    Ok(xml(skyport_uws::xml::job_list(&jobs, &jobs_url(&state))))
 }
 
 /// `POST {jobs}`: creates a job (and runs it with PHASE=RUN).
-pub async fn create(State(state): State<Arc<UwsEndpoint>>, params: DaliParams) -> Response {
-    let run = match params.single("PHASE") {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+pub async fn create(
+    State(state): State<Arc<UwsEndpoint>>,
+    params: DaliParams,
+) -> Result<Response, DaliError> {
+    let run = params.single("PHASE")?;
     if let Some(p) = run.filter(|p| !p.eq_ignore_ascii_case("RUN")) {
-        return DaliError::usage(format!(
+        return Err(DaliError::usage(format!(
             "PHASE={p:?} cannot be given when creating a job; use RUN"
-        ))
-        .into_response();
+        )));
     }
-    if let Err(e) = (state.check)(&params) {
-        return e.into_response();
-    }
+    (state.check)(&params)?;
     let (parameters, files) = job_parameters(&params);
-    let job = match state.jobs.create(parameters, files).await {
-        Ok(j) => j,
-        Err(e) => return uws_error(e),
-    };
+    let job = state.jobs.create(parameters, files).await?;
     if run.is_some() {
-        if let Err(e) = state.jobs.run(&job.id).await {
-            return uws_error(e);
-        }
+        state.jobs.run(&job.id).await?;
     }
-    see_other(&job_url(&state, &job.id))
+    Ok(see_other(&job_url(&state, &job.id)))
 }
 
 /// `GET {jobs}/{id}`, with UWS 1.1 blocking (`WAIT`, optionally with `PHASE`).
@@ -175,30 +173,16 @@ pub async fn show(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    let wait = match params.integer("WAIT", -1, i64::from(u32::MAX)) {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
-    let job = match wait {
-        None => state.jobs.get(&id).await,
+) -> Result<Response, DaliError> {
+    let job = match params.integer("WAIT", -1, i64::from(u32::MAX))? {
+        None => state.jobs.get(&id).await?,
         Some(w) => {
-            let phase = match params.single("PHASE") {
-                Ok(Some(p)) => match p.parse::<Phase>() {
-                    Ok(p) => Some(p),
-                    Err(e) => return DaliError::usage(format!("PHASE: {e}")).into_response(),
-                },
-                Ok(None) => None,
-                Err(e) => return e.into_response(),
-            };
+            let phase = params.single("PHASE")?.map(phase_of).transpose()?;
             let limit = (w >= 0).then(|| Duration::from_secs(w as u64));
-            state.jobs.wait(&id, limit, phase).await
+            state.jobs.wait(&id, limit, phase).await?
         }
     };
-    match job {
-        Ok(job) => xml(skyport_uws::xml::job(&job, &job_url(&state, &id))),
-        Err(e) => uws_error(e),
-    }
+    Ok(xml(skyport_uws::xml::job(&job, &job_url(&state, &id))))
 }
 
 /// `POST {jobs}/{id}`: only ACTION=DELETE (DALI forbids parameters here).
@@ -206,17 +190,15 @@ pub async fn post_job(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    match params.single("ACTION") {
-        Ok(Some(a)) if a.eq_ignore_ascii_case("DELETE") => delete(State(state), UrlPath(id)).await,
-        Ok(Some(a)) => {
-            DaliError::usage(format!("ACTION={a:?} is not known; only DELETE is")).into_response()
-        }
-        Ok(None) => DaliError::usage(
+) -> Result<Response, DaliError> {
+    match params.single("ACTION")? {
+        Some(a) if a.eq_ignore_ascii_case("DELETE") => delete(State(state), UrlPath(id)).await,
+        Some(a) => Err(DaliError::usage(format!(
+            "ACTION={a:?} is not known; only DELETE is"
+        ))),
+        None => Err(DaliError::usage(
             "POST to a job takes only ACTION=DELETE; post parameters to the job's /parameters",
-        )
-        .into_response(),
-        Err(e) => e.into_response(),
+        )),
     }
 }
 
@@ -224,22 +206,17 @@ pub async fn post_job(
 pub async fn delete(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.delete(&id).await {
-        Ok(()) => see_other(&jobs_url(&state)),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    state.jobs.delete(&id).await?;
+    Ok(see_other(&jobs_url(&state)))
 }
 
 /// `GET {jobs}/{id}/phase`.
 pub async fn phase(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(j) => text(j.phase),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    Ok(text(state.jobs.get(&id).await?.phase))
 }
 
 /// `POST {jobs}/{id}/phase`: PHASE=RUN or PHASE=ABORT.
@@ -247,36 +224,32 @@ pub async fn set_phase(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    let result = match params.single("PHASE") {
-        Ok(Some(p)) if p.eq_ignore_ascii_case("RUN") => state.jobs.run(&id).await,
-        Ok(Some(p)) if p.eq_ignore_ascii_case("ABORT") => state.jobs.abort(&id).await,
-        Ok(Some(p)) => {
-            return DaliError::usage(format!(
+) -> Result<Response, DaliError> {
+    match params.single("PHASE")? {
+        Some(p) if p.eq_ignore_ascii_case("RUN") => state.jobs.run(&id).await?,
+        Some(p) if p.eq_ignore_ascii_case("ABORT") => state.jobs.abort(&id).await?,
+        Some(p) => {
+            return Err(DaliError::usage(format!(
                 "PHASE={p:?}: a job's phase can be set to RUN or ABORT"
+            )))
+        }
+        None => {
+            return Err(DaliError::usage(
+                "parameter PHASE (RUN or ABORT) is missing",
             ))
-            .into_response()
         }
-        Ok(None) => {
-            return DaliError::usage("parameter PHASE (RUN or ABORT) is missing").into_response()
-        }
-        Err(e) => return e.into_response(),
     };
-    match result {
-        Ok(_) => see_other(&job_url(&state, &id)),
-        Err(e) => uws_error(e),
-    }
+    Ok(see_other(&job_url(&state, &id)))
 }
 
 /// `GET {jobs}/{id}/executionduration`.
 pub async fn execution_duration(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(j) => text(j.execution_duration.to_string()),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    Ok(text(
+        state.jobs.get(&id).await?.execution_duration.to_string(),
+    ))
 }
 
 /// `POST {jobs}/{id}/executionduration`.
@@ -284,29 +257,21 @@ pub async fn set_execution_duration(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    let seconds = match params.integer("EXECUTIONDURATION", 0, i64::MAX) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return DaliError::usage("parameter EXECUTIONDURATION is missing").into_response()
-        }
-        Err(e) => return e.into_response(),
-    };
-    match state.jobs.set_execution_duration(&id, seconds).await {
-        Ok(_) => see_other(&job_url(&state, &id)),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    let seconds = params
+        .integer("EXECUTIONDURATION", 0, i64::MAX)?
+        .ok_or_else(|| DaliError::usage("parameter EXECUTIONDURATION is missing"))?;
+    state.jobs.set_execution_duration(&id, seconds).await?;
+    Ok(see_other(&job_url(&state, &id)))
 }
 
 /// `GET {jobs}/{id}/destruction`.
 pub async fn destruction(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(j) => text(skyport_uws::format_time(j.destruction_ms)),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    let job = state.jobs.get(&id).await?;
+    Ok(text(skyport_uws::format_time(job.destruction_ms)))
 }
 
 /// `POST {jobs}/{id}/destruction`.
@@ -314,51 +279,37 @@ pub async fn set_destruction(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    let at = match params.single("DESTRUCTION") {
-        Ok(Some(t)) => match skyport_uws::parse_time(t) {
-            Some(ms) => ms,
-            None => {
-                return DaliError::usage(format!("DESTRUCTION must be an ISO 8601 time, got {t:?}"))
-                    .into_response()
-            }
-        },
-        Ok(None) => return DaliError::usage("parameter DESTRUCTION is missing").into_response(),
-        Err(e) => return e.into_response(),
-    };
-    match state.jobs.set_destruction(&id, at).await {
-        Ok(_) => see_other(&job_url(&state, &id)),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    let at = time_param(&params, "DESTRUCTION")?
+        .ok_or_else(|| DaliError::usage("parameter DESTRUCTION is missing"))?;
+    state.jobs.set_destruction(&id, at).await?;
+    Ok(see_other(&job_url(&state, &id)))
 }
 
 /// `GET {jobs}/{id}/quote` and `/owner`: empty (no estimate, anonymous jobs).
 pub async fn empty_text(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(_) => text(String::new()),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    state.jobs.get(&id).await?;
+    Ok(text(String::new()))
 }
 
 /// `GET {jobs}/{id}/error`: the error document of a failed job, with status 200.
 pub async fn error(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(Job {
+) -> Result<Response, DaliError> {
+    match state.jobs.get(&id).await? {
+        Job {
             error: Some(message),
             ..
-        }) => (
+        } => Ok((
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
             skyport_votable::error_document(&message),
         )
-            .into_response(),
-        Ok(_) => DaliError::not_found(format!("job {id} has no error")).into_response(),
-        Err(e) => uws_error(e),
+            .into_response()),
+        _ => Err(DaliError::not_found(format!("job {id} has no error"))),
     }
 }
 
@@ -366,11 +317,9 @@ pub async fn error(
 pub async fn results(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(job) => xml(skyport_uws::xml::results(&job, &job_url(&state, &id))),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    let job = state.jobs.get(&id).await?;
+    Ok(xml(skyport_uws::xml::results(&job, &job_url(&state, &id))))
 }
 
 /// `GET {jobs}/{id}/results/{result}`: the result file, streamed from disk.
@@ -378,46 +327,41 @@ pub async fn result(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath((id, result_id)): UrlPath<(String, String)>,
     request: Request,
-) -> Response {
-    let job = match state.jobs.get(&id).await {
-        Ok(j) => j,
-        Err(e) => return uws_error(e),
-    };
+) -> Result<Response, DaliError> {
+    let job = state.jobs.get(&id).await?;
     let Some(r) = job.results.iter().find(|r| r.id == result_id) else {
-        return DaliError::not_found(format!(
+        return Err(DaliError::not_found(format!(
             "job {id} has no result {result_id:?} (it is {})",
             job.phase
-        ))
-        .into_response();
+        )));
     };
     let path = state.jobs.job_dir(&id).join(&r.file);
-    match tower_http::services::ServeFile::new(&path)
+    let resp = tower_http::services::ServeFile::new(&path)
         .oneshot(request)
         .await
-    {
-        Ok(resp) if resp.status() == StatusCode::NOT_FOUND => {
-            DaliError::not_found(format!("the result of job {id} is gone")).into_response()
-        }
-        Ok(resp) => {
-            let mut resp = resp.map(Body::new);
-            if let Ok(v) = header::HeaderValue::from_str(&r.mime) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, v);
-            }
-            resp
-        }
-        Err(e) => DaliError::internal(format!("cannot read the result: {e}")).into_response(),
+        .map_err(|e| DaliError::internal(format!("cannot read the result: {e}")))?;
+    if resp.status() == StatusCode::NOT_FOUND {
+        return Err(DaliError::not_found(format!(
+            "the result of job {id} is gone"
+        )));
     }
+    let mut resp = resp.map(Body::new);
+    if let Ok(v) = header::HeaderValue::from_str(&r.mime) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    Ok(resp)
 }
 
 /// `GET {jobs}/{id}/parameters`.
 pub async fn parameters(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    match state.jobs.get(&id).await {
-        Ok(job) => xml(skyport_uws::xml::parameters(&job, &job_url(&state, &id))),
-        Err(e) => uws_error(e),
-    }
+) -> Result<Response, DaliError> {
+    let job = state.jobs.get(&id).await?;
+    Ok(xml(skyport_uws::xml::parameters(
+        &job,
+        &job_url(&state, &id),
+    )))
 }
 
 /// `POST {jobs}/{id}/parameters`: replaces parameters of a PENDING job.
@@ -425,34 +369,25 @@ pub async fn set_parameters(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath(id): UrlPath<String>,
     params: DaliParams,
-) -> Response {
-    if let Err(e) = (state.check)(&params) {
-        return e.into_response();
-    }
+) -> Result<Response, DaliError> {
+    (state.check)(&params)?;
     let (parameters, files) = job_parameters(&params);
-    match state.jobs.set_parameters(&id, parameters, files).await {
-        Ok(_) => see_other(&job_url(&state, &id)),
-        Err(e) => uws_error(e),
-    }
+    state.jobs.set_parameters(&id, parameters, files).await?;
+    Ok(see_other(&job_url(&state, &id)))
 }
 
 /// `GET {jobs}/{id}/parameters/{name}`: an inline upload's content.
 pub async fn parameter_file(
     State(state): State<Arc<UwsEndpoint>>,
     UrlPath((id, name)): UrlPath<(String, String)>,
-) -> Response {
-    if let Err(e) = state.jobs.get(&id).await {
-        return uws_error(e);
-    }
-    match state.jobs.parameter_file(&id, &name) {
-        Some(path) => match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                ([(header::CONTENT_TYPE, "application/x-votable+xml")], bytes).into_response()
-            }
-            Err(e) => DaliError::internal(format!("cannot read {name}: {e}")).into_response(),
-        },
-        None => {
-            DaliError::not_found(format!("job {id} has no inline parameter {name}")).into_response()
-        }
-    }
+) -> Result<Response, DaliError> {
+    state.jobs.get(&id).await?;
+    let path = state
+        .jobs
+        .parameter_file(&id, &name)
+        .ok_or_else(|| DaliError::not_found(format!("job {id} has no inline parameter {name}")))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| DaliError::internal(format!("cannot read {name}: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/x-votable+xml")], bytes).into_response())
 }

@@ -9,6 +9,7 @@
 
 pub mod ddl;
 pub mod history;
+pub mod images;
 pub mod migration;
 pub mod postgres;
 pub mod spatial;
@@ -21,6 +22,7 @@ pub mod tap_schema;
 use async_trait::async_trait;
 use skyport_schema::Schema;
 
+pub use images::{Caller, ImageIndex};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stream::{ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};

@@ -136,7 +136,7 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
     let mut output = tap
         .execute(&request, &std::collections::HashMap::new(), None)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut file = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
     while let Some(chunk) = output.body.next().await {
         file.write_all(&chunk)?;

@@ -722,7 +722,14 @@ async fn export(
         "format",
         Some(param("format").as_deref().unwrap_or("parquet")),
     )
-    .map_err(|e| ApiError::one("value_error", &["query", "format"], e.message, Value::Null))?;
+    .map_err(|e| {
+        ApiError::one(
+            "value_error",
+            &["query", "format"],
+            e.message(),
+            Value::Null,
+        )
+    })?;
     let extension = format.format.extension();
     let request = crate::tap::request::TapRequest {
         query,
@@ -741,7 +748,7 @@ async fn export(
             )),
         )
         .await
-        .map_err(|e| ConsDbError::invalid(&["query", "where"], e.message))?;
+        .map_err(|e| ConsDbError::invalid(&["query", "where"], e.message()))?;
     let file = format!(
         "{}_{}.{extension}",
         instrument.to_ascii_lowercase(),

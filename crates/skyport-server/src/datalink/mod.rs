@@ -17,13 +17,13 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use skyport_sky::{parse_stcs, Shape};
-use skyport_store::{Store, Value};
+use skyport_store::images::{Hdu, Image};
 use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
 
+use crate::caller::{Caller, RequestCaller};
 use crate::descriptors::{
     char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
-use crate::files::HduRow;
 use crate::tap::request::output_format;
 use crate::{AppState, DaliError, DaliParams};
 
@@ -55,109 +55,6 @@ pub fn tap_query(base: &str, adql: &str) -> String {
     format!("{base}/tap/sync?LANG=ADQL&QUERY={}", encode_query(adql))
 }
 
-/// What the archive knows of one image, for its links.
-#[derive(Debug, Clone)]
-pub struct ImageInfo {
-    /// Publisher DID.
-    pub did: String,
-    /// Data root name.
-    pub root: String,
-    /// Path below the root.
-    pub rel_path: String,
-    /// File size in bytes.
-    pub file_size: i64,
-    /// SHA-256 of the file (hex).
-    pub sha256: String,
-    /// Index of the science HDU.
-    pub science_hdu: i64,
-    /// ObsCore `dataproduct_type`.
-    pub dataproduct_type: Option<String>,
-    /// ObsCore `s_region` (STC-S).
-    pub s_region: Option<String>,
-    /// The file's HDUs.
-    pub hdus: Vec<HduRow>,
-    /// ObsCore `em_min`, `em_max` (m).
-    pub em: (Option<f64>, Option<f64>),
-    /// ObsCore `t_min`, `t_max` (MJD).
-    pub t: (Option<f64>, Option<f64>),
-    /// What ConsDB records of the image, per detector it holds: (instrument, exposure id,
-    /// detector, ccdexposure id); empty for images ingested without their headers.
-    pub exposures: Vec<(String, i64, i64, i64)>,
-}
-
-fn text(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::Text(t)) => Some(t.clone()),
-        _ => None,
-    }
-}
-
-fn int(v: Option<&Value>) -> Option<i64> {
-    match v {
-        Some(Value::Int(i)) => Some(*i),
-        _ => None,
-    }
-}
-
-/// Looks an image up by its exact publisher DID.
-pub async fn lookup(state: &AppState, did: &str) -> Result<Option<ImageInfo>, DaliError> {
-    lookup_in(state.store.as_ref(), did).await
-}
-
-/// Looks an image up by its exact publisher DID in `store`.
-pub async fn lookup_in(store: &dyn Store, did: &str) -> Result<Option<ImageInfo>, DaliError> {
-    let d = store.dialect();
-    let rows = store
-        .query(
-            format!(
-                // One row per detector the image holds (one, without a ConsDB relation).
-                "SELECT f.root_name, f.rel_path, f.file_size, f.content_sha256, f.science_hdu, \
-                 o.dataproduct_type, o.s_region, o.em_min, o.em_max, o.t_min, o.t_max, \
-                 e.instrument, e.exposure_id, e.detector, e.ccdexposure_id \
-                 FROM {} f LEFT JOIN {} o ON o.obs_publisher_did = f.obs_publisher_did \
-                 LEFT JOIN {} e ON e.obs_publisher_did = f.obs_publisher_did \
-                 WHERE f.obs_publisher_did = {} ORDER BY e.detector",
-                skyport_store::ddl::table_name(d, "skyport", "image_file"),
-                skyport_store::ddl::table_name(d, "ivoa", "ObsCore"),
-                skyport_store::ddl::table_name(d, "skyport", "image_exposure"),
-                skyport_store::ddl::placeholder(d, 1)
-            ),
-            vec![Value::Text(did.to_string())],
-        )
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up {did:?}: {e}")))?;
-    let Some(row) = rows.rows.first() else {
-        return Ok(None);
-    };
-    let hdus = crate::files::hdus_in(store, did).await?;
-    let float = |i: usize| row.get(i).and_then(Value::as_f64);
-    Ok(Some(ImageInfo {
-        did: did.to_string(),
-        root: text(row.first()).unwrap_or_default(),
-        rel_path: text(row.get(1)).unwrap_or_default(),
-        file_size: int(row.get(2)).unwrap_or(-1),
-        sha256: text(row.get(3)).unwrap_or_default(),
-        science_hdu: int(row.get(4)).unwrap_or(0),
-        dataproduct_type: text(row.get(5)),
-        s_region: text(row.get(6)),
-        hdus,
-        em: (float(7), float(8)),
-        t: (float(9), float(10)),
-        exposures: rows
-            .rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    text(r.get(11))?,
-                    int(r.get(12))?,
-                    int(r.get(13))?,
-                    int(r.get(14))?,
-                ))
-            })
-            .collect(),
-    }))
-}
-
 /// One row of the links table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Link {
@@ -184,7 +81,7 @@ pub struct Link {
 }
 
 /// The links of one found image, and its cutout descriptor (XML ID `descriptor_id`).
-pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Link>, String) {
+pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>, String) {
     let path = format!(
         "{}/{}",
         encode_path(&info.root),
@@ -232,7 +129,7 @@ pub fn image_links(base: &str, info: &ImageInfo, descriptor_id: &str) -> (Vec<Li
             ..link("#cutout")
         },
     ];
-    for HduRow {
+    for Hdu {
         index,
         role,
         extname,
@@ -395,22 +292,39 @@ fn fields() -> Vec<Field> {
 }
 
 /// The links of every ID, in order, and the descriptors they refer to; `true` when the IDs
-/// were cut at the limit.
+/// were cut at the limit. The images are found in one batched lookup, not one per ID.
 pub async fn collect(
     state: &AppState,
+    caller: &Caller,
     ids: &[&str],
 ) -> Result<(Vec<Link>, String, bool), DaliError> {
     let base = &state.settings.public_url;
     let max = state.settings.limits.datalink_max_ids;
     let overflow = ids.len() > max;
+    let ids = &ids[..ids.len().min(max)];
+    let wellformed: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| malformed(id).is_none())
+        .collect();
+    let mut found = state
+        .images
+        .images(caller, &wellformed)
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up the IDs: {e}")))?;
     let mut links = Vec::new();
     let mut descriptors = String::new();
-    for (n, id) in ids.iter().take(max).enumerate() {
+    for (n, id) in ids.iter().enumerate() {
         if let Some(message) = malformed(id) {
             links.push(fault(id, message));
             continue;
         }
-        match lookup(state, id).await? {
+        // An ID repeated in the request is answered each time.
+        let image = match ids[n + 1..].contains(id) {
+            true => found.get(*id).cloned(),
+            false => found.remove(*id),
+        };
+        match image {
             Some(info) => {
                 let (rows, descriptor) = image_links(base, &info, &format!("skyport_soda_{n}"));
                 links.extend(rows);
@@ -419,7 +333,7 @@ pub async fn collect(
             }
             None => match visit::VisitId::parse(id) {
                 Some(Ok(v)) => {
-                    let images = visit::detector_images(state.store.as_ref(), &v).await?;
+                    let images = visit::detector_images(state, caller, &v).await?;
                     if images.is_empty() {
                         links.push(fault(
                             id,
@@ -444,14 +358,11 @@ pub async fn collect(
 }
 
 /// `/datalink/links` (GET and POST).
-pub async fn links(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
-    match respond(&state, &params).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn respond(state: &AppState, params: &DaliParams) -> Result<Response, DaliError> {
+pub async fn links(
+    State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
+    params: DaliParams,
+) -> Result<Response, DaliError> {
     let requested = params.single("RESPONSEFORMAT")?;
     let chosen = output_format("RESPONSEFORMAT", requested)?;
     // Every VOTable request gets the standard DataLink MIME type (DataLink 1.1 §3.3).
@@ -460,7 +371,7 @@ async fn respond(state: &AppState, params: &DaliParams) -> Result<Response, Dali
         _ => chosen.content_type.clone(),
     };
     let ids = params.all("ID");
-    let (links, mut resources, overflow) = collect(state, &ids).await?;
+    let (links, mut resources, overflow) = collect(&state, &caller, &ids).await?;
     if ids.is_empty() {
         resources.push_str(&self_description(&state.settings.public_url));
     }
@@ -555,7 +466,7 @@ mod tests {
 
     #[test]
     fn an_image_has_this_previews_cutout_planes_and_metadata() {
-        let info = ImageInfo {
+        let info = Image {
             did: "ivo://a/c?d/e's".into(),
             root: "r".into(),
             rel_path: "d/e's.fits".into(),
@@ -574,7 +485,7 @@ mod tests {
                 (3, "variance", Some("VARIANCE")),
             ]
             .into_iter()
-            .map(|(index, role, extname)| HduRow {
+            .map(|(index, role, extname)| Hdu {
                 index,
                 role: role.into(),
                 extname: extname.map(str::to_string),

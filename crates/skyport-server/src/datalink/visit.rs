@@ -11,11 +11,13 @@
 //! transaction as the images; images ingested without their headers have no visit. A DID
 //! that is both an image and of the visit form is the image (image DIDs are matched first).
 
-use skyport_store::{ddl, Store, Value};
+pub use skyport_store::images::DetectorImage;
+use skyport_store::images::ExposureOf;
 
 use super::{encode_query, tap_query, Link};
+use crate::caller::Caller;
 use crate::descriptors::DATALINK_MIME;
-use crate::DaliError;
+use crate::{AppState, DaliError};
 
 /// The path of visit IDs below the authority, around the instrument.
 const PATH_START: &str = "/consdb/";
@@ -95,52 +97,19 @@ impl std::fmt::Display for VisitId {
     }
 }
 
-/// One detector image of a visit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetectorImage {
-    /// The image's publisher DID.
-    pub did: String,
-    /// Detector number.
-    pub detector: i64,
-    /// ConsDB detector-exposure id.
-    pub ccdexposure_id: i64,
-}
-
-/// The detector images of a visit that the archive serves, by detector number.
+/// The detector images of a visit that `caller` may see, by detector number.
 pub async fn detector_images(
-    store: &dyn Store,
+    state: &AppState,
+    caller: &Caller,
     visit: &VisitId,
 ) -> Result<Vec<DetectorImage>, DaliError> {
-    let d = store.dialect();
-    let rows = store
-        .query(
-            format!(
-                "SELECT e.obs_publisher_did, e.detector, e.ccdexposure_id FROM {} e \
-                 JOIN {} f ON f.obs_publisher_did = e.obs_publisher_did \
-                 WHERE e.instrument = {} AND e.exposure_id = {} \
-                 ORDER BY e.detector, e.obs_publisher_did",
-                ddl::table_name(d, "skyport", "image_exposure"),
-                ddl::table_name(d, "skyport", "image_file"),
-                ddl::placeholder(d, 1),
-                ddl::placeholder(d, 2)
-            ),
-            vec![
-                Value::Text(visit.instrument.clone()),
-                Value::Int(visit.visit_id),
-            ],
-        )
+    let images = state
+        .images
+        .visit_images(caller, &visit.instrument, visit.visit_id)
         .await
         .map_err(|e| DaliError::internal(format!("looking up the images of {visit}: {e}")))?;
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some(DetectorImage {
-                did: r.first()?.as_str()?.to_string(),
-                detector: r.get(1)?.as_i64()?,
-                ccdexposure_id: r.get(2)?.as_i64()?,
-            })
-        })
+    Ok(images
+        .into_iter()
         .filter(|image| visit.shares_authority(&image.did))
         .collect())
 }
@@ -204,14 +173,16 @@ pub fn visit_links(base: &str, visit: &VisitId, images: &[DetectorImage]) -> Vec
 
 /// The links an image gains from its place in a visit: the visit (`#derivation`) and its
 /// ConsDB detector record.
-pub fn image_visit_links(
-    base: &str,
-    did: &str,
-    exposures: &[(String, i64, i64, i64)],
-) -> Vec<Link> {
+pub fn image_visit_links(base: &str, did: &str, exposures: &[ExposureOf]) -> Vec<Link> {
     let mut links = Vec::new();
     let mut visits_seen: Vec<VisitId> = Vec::new();
-    for (instrument, exposure_id, detector, ccdexposure_id) in exposures {
+    for ExposureOf {
+        instrument,
+        exposure_id,
+        detector,
+        ccdexposure_id,
+    } in exposures
+    {
         if let Some(visit) = VisitId::of_image(did, instrument, *exposure_id) {
             if !visits_seen.contains(&visit) {
                 links.push(Link {
@@ -319,7 +290,12 @@ mod tests {
         let back = image_visit_links(
             "http://h",
             "ivo://a/c?d11",
-            &[("lsstcam".into(), 7, 11, 701)],
+            &[ExposureOf {
+                instrument: "lsstcam".into(),
+                exposure_id: 7,
+                detector: 11,
+                ccdexposure_id: 701,
+            }],
         );
         assert_eq!(back[0].semantics, "#derivation");
         assert_eq!(

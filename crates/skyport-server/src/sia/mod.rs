@@ -82,7 +82,7 @@ fn error_response(format: &Chosen, e: DaliError) -> Response {
         Format::Csv | Format::Tsv => (
             e.status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("{}\n", e.message),
+            format!("{}\n", e.message()),
         )
             .into_response(),
         _ => e.into_response(),

@@ -360,7 +360,7 @@ mod tests {
             (vec![("POL", "Z")], "POL=\"Z\""),
         ] {
             let e = q(&pairs).expect_err(says);
-            assert!(e.message.contains(says), "{pairs:?}: {}", e.message);
+            assert!(e.message().contains(says), "{pairs:?}: {}", e.message());
         }
     }
 

@@ -20,11 +20,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use skyport_store::Store;
+use skyport_store::ImageIndex;
 use skyport_uws::{Job, JobResult, ProgressReporter, Runner};
 use skyport_votable::escape_xml;
 use tokio_util::io::ReaderStream;
 
+use crate::caller::{Caller, RequestCaller};
 use crate::tap::TapService;
 use crate::{AppState, DaliError, DaliParams, Limits};
 use plan::{Item, Outcome, WcsCache};
@@ -37,8 +38,8 @@ pub const SODA_ASYNC_STANDARD_ID: &str = "ivo://ivoa.net/std/SODA#async-1.0";
 
 /// What the cutout service needs (shared by the sync handler and the async runner).
 pub struct Soda {
-    /// The archive database.
-    pub store: Arc<dyn Store>,
+    /// Where the images are.
+    pub images: ImageIndex,
     /// ObsCore queries (images holding a position).
     pub tap: Arc<TapService>,
     /// Data roots by name.
@@ -55,7 +56,7 @@ impl Soda {
     /// Creates the service; its temporary directory is emptied of anything a previous run
     /// left.
     pub fn new(
-        store: Arc<dyn Store>,
+        images: ImageIndex,
         tap: Arc<TapService>,
         roots: Vec<(String, PathBuf)>,
         limits: Limits,
@@ -66,7 +67,7 @@ impl Soda {
         }
         std::fs::create_dir_all(&tmp_dir)?;
         Ok(Soda {
-            store,
+            images,
             tap,
             roots,
             limits,
@@ -79,16 +80,7 @@ impl Soda {
 /// A [`DaliError`] as SODA's `text/plain` error (UsageFault becomes UsageError, other faults
 /// Error).
 pub fn soda_error(e: DaliError) -> Response {
-    let message = if let Some(m) = e.message.strip_prefix("UsageFault: ") {
-        format!("UsageError: {m}")
-    } else if let Some(m) = e.message.strip_prefix("NotFoundFault: ") {
-        format!("Error: {m}")
-    } else if e.message.starts_with("Error") || e.message.starts_with("UsageError") {
-        e.message
-    } else {
-        format!("Error: {}", e.message)
-    };
-    text_error(e.status, message)
+    text_error(e.status, format!("{}: {}", e.kind.soda_label(), e.detail))
 }
 
 fn text_error(status: StatusCode, message: String) -> Response {
@@ -109,16 +101,24 @@ fn stamps_upload(params: &DaliParams) -> Option<&[u8]> {
 }
 
 /// `/soda/sync` (GET and POST).
-pub async fn sync(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
-    match run_sync(&state.soda, &params).await {
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
+    params: DaliParams,
+) -> Response {
+    match run_sync(&state.soda, &caller, &params).await {
         Ok(r) => r,
         Err(e) => soda_error(e),
     }
 }
 
-async fn run_sync(soda: &Arc<Soda>, params: &DaliParams) -> Result<Response, DaliError> {
+async fn run_sync(
+    soda: &Arc<Soda>,
+    caller: &Caller,
+    params: &DaliParams,
+) -> Result<Response, DaliError> {
     let request = request::parse(params, stamps_upload(params))?;
-    let items = plan::plan(soda, &request, soda.limits.soda_sync_max_cutouts).await?;
+    let items = plan::plan(soda, caller, &request, soda.limits.soda_sync_max_cutouts).await?;
     match (items.as_slice(), request.package) {
         ([item], None | Some(Package::Mef)) => single(soda, item, &request).await,
         _ if items.iter().all(|i| matches!(i.outcome, Outcome::Empty(_))) => {
@@ -235,14 +235,16 @@ impl Runner for SodaRunner {
                 }
             }
         }
-        let request = request::parse(&params, stamps.as_deref()).map_err(|e| e.message)?;
+        let request = request::parse(&params, stamps.as_deref()).map_err(|e| e.message())?;
+        // Jobs have no owner yet: they run as an anonymous caller.
         let items = plan::plan(
             &self.soda,
+            &Caller::anonymous(),
             &request,
             self.soda.limits.soda_async_max_cutouts,
         )
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| e.message())?;
         tracing::info!(job = %job.id, cutouts = items.len(), "async SODA job");
         match request.package {
             None => package::write_separate(dir, &items, request.compression, &progress).await,

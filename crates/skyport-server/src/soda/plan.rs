@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use skyport_fits::{pixel_box, read_header, read_summary, HduKind, PixelBox, Wcs};
+use skyport_store::images::Image;
 use skyport_store::Value;
 
 use super::request::{Detail, SodaRequest, Target};
 use super::Soda;
+use crate::caller::Caller;
 use crate::sia::query::Interval;
 use crate::DaliError;
 
@@ -75,25 +77,38 @@ fn failed(status: StatusCode, message: String) -> Outcome {
     Outcome::Failed { status, message }
 }
 
-/// Resolves every combination of `request`, refusing more than `max_items`.
+/// Resolves every combination of `request` for `caller`, refusing more than `max_items`.
+/// The images are found in one batched lookup.
 pub async fn plan(
     soda: &Arc<Soda>,
+    caller: &Caller,
     request: &SodaRequest,
     max_items: usize,
 ) -> Result<Vec<Item>, DaliError> {
     let pairs = pairs(soda, request, max_items).await?;
+    let ids: Vec<&str> = pairs
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let mut found = soda
+        .images
+        .images(caller, &ids)
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up the images: {e}")))?;
     let mut sources: HashMap<String, Result<Arc<Source>, Outcome>> = HashMap::new();
-    for (id, _) in &pairs {
-        if !id.is_empty() && !sources.contains_key(id) {
-            let found = match source(soda, id).await? {
-                Some(s) => Ok(Arc::new(s)),
-                None => Err(failed(
-                    StatusCode::NOT_FOUND,
-                    format!("Error: ID={id:?} is not an image of this archive"),
-                )),
-            };
-            sources.insert(id.clone(), found);
+    for id in ids {
+        if sources.contains_key(id) {
+            continue;
         }
+        let source = match found.remove(id) {
+            Some(image) => Ok(Arc::new(source(soda, image)?)),
+            None => Err(failed(
+                StatusCode::NOT_FOUND,
+                format!("Error: ID={id:?} is not an image of this archive"),
+            )),
+        };
+        sources.insert(id.to_string(), source);
     }
     let soda = Arc::clone(soda);
     let band = request.band.clone();
@@ -250,12 +265,9 @@ fn is_contained(rel: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Looks an image up by its exact DID.
-async fn source(soda: &Soda, did: &str) -> Result<Option<Source>, DaliError> {
-    let Some(info) = crate::datalink::lookup_in(soda.store.as_ref(), did).await? else {
-        return Ok(None);
-    };
-    let (root, rel) = (&info.root, &info.rel_path);
+/// Where a found image's pixels are.
+fn source(soda: &Soda, info: Image) -> Result<Source, DaliError> {
+    let (did, root, rel) = (&info.did, &info.root, &info.rel_path);
     let Some((_, dir)) = soda.roots.iter().find(|(name, _)| name == root) else {
         return Err(DaliError::internal(format!(
             "{did:?} is in data root {root:?}, which this server does not have"
@@ -266,22 +278,15 @@ async fn source(soda: &Soda, did: &str) -> Result<Option<Source>, DaliError> {
             "{did:?} has an unsafe path {rel:?}"
         )));
     }
-    let science_hdu = info.science_hdu.max(0) as usize;
-    let hdus = &info.hdus;
-    let role = |r: &str| {
-        hdus.iter()
-            .find(|h| h.role == r && h.index as usize != science_hdu)
-            .map(|h| h.index as usize)
-    };
-    Ok(Some(Source {
-        did: did.to_string(),
+    Ok(Source {
         path: dir.join(rel),
-        science_hdu,
-        mask_hdu: role("mask"),
-        variance_hdu: role("variance"),
+        science_hdu: info.science_hdu.max(0) as usize,
+        mask_hdu: info.plane("mask"),
+        variance_hdu: info.plane("variance"),
         em: info.em,
         t: info.t,
-    }))
+        did: info.did,
+    })
 }
 
 fn passes(intervals: &[Interval], (lo, hi): (Option<f64>, Option<f64>)) -> bool {

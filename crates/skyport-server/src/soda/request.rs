@@ -388,7 +388,7 @@ mod tests {
             (vec![("ID", "x")], "no region"),
         ] {
             let e = req(&pairs).expect_err(wanted);
-            assert!(e.message.contains(wanted), "{pairs:?}: {}", e.message);
+            assert!(e.message().contains(wanted), "{pairs:?}: {}", e.message());
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
         }
     }
@@ -406,6 +406,6 @@ mod tests {
         let v = parse(&DaliParams::default(), Some(vot.as_bytes())).expect("votable");
         assert!(matches!(v.targets[0].region, Region::Polygon(_)));
         let e = parse(&DaliParams::default(), Some(b"ra dec\n1 2\n")).expect_err("no size");
-        assert!(e.message.contains("size"), "{}", e.message);
+        assert!(e.message().contains("size"), "{}", e.message());
     }
 }

@@ -18,11 +18,11 @@ use super::tables::{Detail, TableSet};
 use crate::{AppState, DaliError, DaliParams};
 
 /// `/tap/sync` (GET and POST): the result in the body, streamed.
-pub async fn sync(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
-    let req = match request::parse(&params, state.tap.limits()) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    params: DaliParams,
+) -> Result<Response, DaliError> {
+    let req = request::parse(&params, state.tap.limits())?;
     tracing::debug!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
     let inline: HashMap<String, Bytes> = params
         .uploads
@@ -30,14 +30,12 @@ pub async fn sync(State(state): State<Arc<AppState>>, params: DaliParams) -> Res
         .map(|u| (u.name.clone(), u.bytes.clone()))
         .collect();
     let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
-    match state.tap.execute(&req, &inline, Some(timeout)).await {
-        Ok(out) => (
-            [(header::CONTENT_TYPE, out.content_type)],
-            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
+    let out = state.tap.execute(&req, &inline, Some(timeout)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, out.content_type)],
+        Body::from_stream(out.body.map(Ok::<_, Infallible>)),
+    )
+        .into_response())
 }
 
 fn xml(body: String) -> Response {
@@ -45,32 +43,35 @@ fn xml(body: String) -> Response {
 }
 
 /// `/tap/tables?detail=min|max`.
-pub async fn tables(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
-    let detail = match params.single("detail") {
-        Ok(Some(d)) if d.eq_ignore_ascii_case("min") => Detail::Min,
-        Ok(Some(d)) if d.eq_ignore_ascii_case("max") => Detail::Max,
-        Ok(None) => Detail::Max,
-        Ok(Some(d)) => {
-            return DaliError::usage(format!("detail={d:?}: use min or max")).into_response()
-        }
-        Err(e) => return e.into_response(),
+pub async fn tables(
+    State(state): State<Arc<AppState>>,
+    params: DaliParams,
+) -> Result<Response, DaliError> {
+    let detail = match params.single("detail")? {
+        Some(d) if d.eq_ignore_ascii_case("min") => Detail::Min,
+        Some(d) if d.eq_ignore_ascii_case("max") => Detail::Max,
+        None => Detail::Max,
+        Some(d) => return Err(DaliError::usage(format!("detail={d:?}: use min or max"))),
     };
-    match TableSet::load(state.store.as_ref()).await {
-        Ok(set) => xml(set.tableset(detail)),
-        Err(e) => DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")).into_response(),
-    }
+    Ok(xml(table_set(&state).await?.tableset(detail)))
 }
 
 /// `/tap/tables/{name}`: one table at full detail.
-pub async fn table(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    match TableSet::load(state.store.as_ref()).await {
-        Ok(set) => match set.table(&name) {
-            Some(doc) => xml(doc),
-            None => DaliError::not_found(format!("no table {name:?}; /tap/tables lists them"))
-                .into_response(),
-        },
-        Err(e) => DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")).into_response(),
-    }
+pub async fn table(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, DaliError> {
+    table_set(&state)
+        .await?
+        .table(&name)
+        .map(xml)
+        .ok_or_else(|| DaliError::not_found(format!("no table {name:?}; /tap/tables lists them")))
+}
+
+async fn table_set(state: &AppState) -> Result<TableSet, DaliError> {
+    TableSet::load(state.store.as_ref())
+        .await
+        .map_err(|e| DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")))
 }
 
 /// `/tap/examples`.

@@ -34,7 +34,7 @@ impl Runner for TapRunner {
                 .iter()
                 .map(|p| (p.name.clone(), p.value.clone())),
         );
-        let req = request::parse(&params, self.tap.limits()).map_err(|e| e.message)?;
+        let req = request::parse(&params, self.tap.limits()).map_err(|e| e.message())?;
         let mut inline = HashMap::new();
         for u in &req.uploads {
             if let Some(part) = u.uri.strip_prefix("param:") {
@@ -51,7 +51,7 @@ impl Runner for TapRunner {
             .tap
             .execute(&req, &inline, timeout)
             .await
-            .map_err(|e| e.message)?;
+            .map_err(|e| e.message())?;
         let name = format!("result.{}", req.format.format.extension());
         let path = dir.join(&name);
         let write = async {

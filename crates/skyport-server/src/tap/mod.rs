@@ -374,7 +374,7 @@ impl Streamer {
                 }
                 Some(Err(e)) => {
                     let message = match e {
-                        StoreError::Timeout(_) => timeout_error(self.timeout).message,
+                        StoreError::Timeout(_) => timeout_error(self.timeout).message(),
                         other => format!("Error: the query failed while streaming: {other}"),
                     };
                     tracing::warn!("{message}");

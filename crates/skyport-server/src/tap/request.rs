@@ -187,7 +187,7 @@ mod tests {
             ("LANG=ADQL&QUERY=x&UPLOAD=t,ftp://x", "not supported"),
         ] {
             let e = parse(&p(bad), &limits).expect_err(bad);
-            assert!(e.message.contains(says), "{bad}: {}", e.message);
+            assert!(e.message().contains(says), "{bad}: {}", e.message());
         }
     }
 

@@ -1,0 +1,200 @@
+//! The state the handlers share: the store, the services built over it, the settings and the
+//! `[limits]` they enforce.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use skyport_store::{ImageIndex, Store};
+
+use crate::{metrics, soda, tap, uws_http};
+
+/// Limits announced in capabilities and enforced by the services (the `[limits]` section of
+/// the configuration file).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Default MAXREC.
+    pub maxrec_default: u64,
+    /// Hard MAXREC cap.
+    pub maxrec_hard: u64,
+    /// Default execution duration of a query, seconds.
+    pub execution_seconds_default: u64,
+    /// Hard execution duration, seconds.
+    pub execution_seconds_hard: u64,
+    /// How long async results are kept, seconds.
+    pub retention_seconds: u64,
+    /// Largest request body accepted, bytes.
+    pub max_request_bytes: usize,
+    /// Time limit of one HTTP request, seconds.
+    pub request_timeout_seconds: u64,
+    /// Largest uploaded table, bytes.
+    pub upload_max_bytes: usize,
+    /// Most rows of an uploaded table.
+    pub upload_max_rows: usize,
+    /// Async jobs executing at once.
+    pub async_workers: usize,
+    /// Most IDs one DataLink request answers; the rest are left out with an OVERFLOW.
+    pub datalink_max_ids: usize,
+    /// Most pixels in one plane of one cutout.
+    pub soda_max_pixels: u64,
+    /// Most cutouts one sync SODA request makes.
+    pub soda_sync_max_cutouts: usize,
+    /// Most cutouts one async SODA job makes.
+    pub soda_async_max_cutouts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            maxrec_default: 100_000,
+            maxrec_hard: 10_000_000,
+            execution_seconds_default: 600,
+            execution_seconds_hard: 3600,
+            retention_seconds: 172_800,
+            max_request_bytes: 100 * 1024 * 1024,
+            request_timeout_seconds: 3600,
+            upload_max_bytes: 16 * 1024 * 1024,
+            upload_max_rows: 100_000,
+            async_workers: 2,
+            datalink_max_ids: 1000,
+            soda_max_pixels: 64 * 1024 * 1024,
+            soda_sync_max_cutouts: 1000,
+            soda_async_max_cutouts: 100_000,
+        }
+    }
+}
+
+/// What the server needs besides the store.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Public base URL (scheme, host, port, optional path) without trailing slash.
+    pub public_url: String,
+    /// Title shown on the landing page.
+    pub title: String,
+    /// Data roots by name, for `/files/{root}/…`.
+    pub roots: Vec<(String, PathBuf)>,
+    /// Limits.
+    pub limits: Limits,
+    /// Where async jobs keep their uploads and results.
+    pub jobs_dir: PathBuf,
+    /// Where rendered previews and extracted planes are kept.
+    pub cache_dir: PathBuf,
+    /// Certificates (PEM) trusted for https uploads besides the system's roots.
+    pub upload_ca_pem: Option<Vec<u8>>,
+    /// Schemas the archive holds beyond the built-in ones (ConsDB's), queryable through TAP.
+    pub extra_schemas: Vec<skyport_schema::Schema>,
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// The archive database.
+    pub store: Arc<dyn Store>,
+    /// Where images, files and their relations are found (the one image lookup of every
+    /// service).
+    pub images: ImageIndex,
+    /// Settings.
+    pub settings: ServerSettings,
+    /// Request counters.
+    pub metrics: metrics::Metrics,
+    /// Start time (ISO 8601 UTC), for VOSI upSince.
+    pub started_at: String,
+    /// The TAP query service.
+    pub tap: Arc<tap::TapService>,
+    /// Async TAP jobs.
+    pub tap_jobs: Arc<uws_http::UwsEndpoint>,
+    /// The cutout service.
+    pub soda: Arc<soda::Soda>,
+    /// Async SODA jobs.
+    pub soda_jobs: Arc<uws_http::UwsEndpoint>,
+    /// The consolidated database (ConsDB) service, over the ConsDB schemas among
+    /// `settings.extra_schemas`.
+    pub consdb: Arc<skyport_consdb::ConsDb>,
+    /// Previews rendering at once (one per core: rendering is CPU-bound).
+    pub renders: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    /// Builds the state and starts the async job workers (recovering jobs a previous run left).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        settings: ServerSettings,
+    ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
+        let manager = |service: &str, dir: PathBuf| skyport_uws::ManagerSettings {
+            workers: limits_of(&settings).async_workers,
+            execution_default: limits_of(&settings).execution_seconds_default,
+            execution_hard: limits_of(&settings).execution_seconds_hard,
+            retention: limits_of(&settings).retention_seconds,
+            ..skyport_uws::ManagerSettings::new(service, dir)
+        };
+        let limits = settings.limits.clone();
+        let tap = Arc::new(tap::TapService::new(
+            Arc::clone(&store),
+            limits.clone(),
+            &settings.public_url,
+            settings.upload_ca_pem.as_deref(),
+            &settings.extra_schemas,
+        ));
+        let jobs = skyport_uws::JobManager::start(
+            Arc::clone(&store),
+            Arc::new(tap::jobs::TapRunner {
+                tap: Arc::clone(&tap),
+            }),
+            manager("tap", settings.jobs_dir.clone()),
+        )
+        .await?;
+        let images = ImageIndex::new(Arc::clone(&store));
+        let soda = Arc::new(soda::Soda::new(
+            images.clone(),
+            Arc::clone(&tap),
+            settings.roots.clone(),
+            limits.clone(),
+            settings.cache_dir.join("soda-tmp"),
+        )?);
+        let soda_jobs = skyport_uws::JobManager::start(
+            Arc::clone(&store),
+            Arc::new(soda::SodaRunner {
+                soda: Arc::clone(&soda),
+            }),
+            manager("soda", settings.jobs_dir.join("soda")),
+        )
+        .await?;
+        let public_url = settings.public_url.clone();
+        let consdb_schemas: Vec<_> = settings
+            .extra_schemas
+            .iter()
+            .filter(|s| s.name.starts_with("cdb_"))
+            .cloned()
+            .collect();
+        let consdb = Arc::new(skyport_consdb::ConsDb::new(
+            Arc::clone(&store),
+            &consdb_schemas,
+        ));
+        Ok(Arc::new(AppState {
+            consdb,
+            store,
+            images,
+            settings,
+            metrics: Default::default(),
+            started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            tap,
+            tap_jobs: Arc::new(uws_http::UwsEndpoint {
+                jobs,
+                jobs_url: format!("{public_url}/tap/async"),
+                check: tap::request::check_uploads,
+            }),
+            soda,
+            soda_jobs: Arc::new(uws_http::UwsEndpoint {
+                jobs: soda_jobs,
+                jobs_url: format!("{public_url}/soda/async"),
+                check: soda::check_job_parameters,
+            }),
+            renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+        }))
+    }
+}
+
+fn limits_of(settings: &ServerSettings) -> &Limits {
+    &settings.limits
+}

@@ -1,0 +1,368 @@
+//! The image index: the one place where images, their files, HDUs and ConsDB relations are
+//! found — by publisher DID (many at once), by data-root path, by visit — for every service
+//! that hands out images (DataLink, SODA, files, previews, visit documents) and for ingest.
+//!
+//! Every lookup that can reach a client takes the [`Caller`] it is made for. This is where
+//! data rights are enforced: a hidden image is answered exactly like an absent one. Lookups
+//! are batched: [`ImageIndex::images`] answers N DIDs with two queries per
+//! [`BATCH`] of them (images joined with ObsCore and their relations, then their HDUs), not
+//! two per DID.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::{ddl, Dialect, Store, StoreError, Value};
+
+/// DIDs asked for in one query (well under SQLite's and PostgreSQL's parameter limits).
+pub const BATCH: usize = 500;
+
+/// Who a lookup is made for. Carried through every lookup so that data rights can be
+/// enforced here, in one place, rather than route by route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The verified user name; `None` for an anonymous caller.
+    pub user: Option<String>,
+    /// The groups the user belongs to.
+    pub groups: Vec<String>,
+}
+
+impl Caller {
+    /// An anonymous caller (and, until data rights exist, every caller).
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    /// The archive itself (ingest, maintenance): sees everything.
+    pub fn system() -> Caller {
+        Caller {
+            user: Some("skyport".into()),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// One HDU of an ingested file, as `skyport.image_hdu` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hdu {
+    /// 0-based index in the file.
+    pub index: i64,
+    /// `image`, `mask`, `variance` or `other`.
+    pub role: String,
+    /// EXTNAME, if any.
+    pub extname: Option<String>,
+}
+
+/// Which ConsDB exposure and detector an image holds (`skyport.image_exposure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposureOf {
+    /// ConsDB instrument (`lsstcam`…).
+    pub instrument: String,
+    /// Exposure id (the visit id of a single-exposure visit).
+    pub exposure_id: i64,
+    /// Detector number.
+    pub detector: i64,
+    /// Detector-exposure id.
+    pub ccdexposure_id: i64,
+}
+
+/// What the archive knows of one image: its file, HDUs, ObsCore extent and ConsDB relations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Publisher DID.
+    pub did: String,
+    /// Data root name.
+    pub root: String,
+    /// Path below the root.
+    pub rel_path: String,
+    /// File size in bytes (-1 when unknown).
+    pub file_size: i64,
+    /// SHA-256 of the file (hex).
+    pub sha256: String,
+    /// Index of the science HDU.
+    pub science_hdu: i64,
+    /// ObsCore `dataproduct_type`.
+    pub dataproduct_type: Option<String>,
+    /// ObsCore `s_region` (STC-S).
+    pub s_region: Option<String>,
+    /// ObsCore `em_min`, `em_max` (m).
+    pub em: (Option<f64>, Option<f64>),
+    /// ObsCore `t_min`, `t_max` (MJD).
+    pub t: (Option<f64>, Option<f64>),
+    /// The file's HDUs, in file order.
+    pub hdus: Vec<Hdu>,
+    /// The ConsDB exposures and detectors the image holds, by detector; empty for images
+    /// ingested without their headers.
+    pub exposures: Vec<ExposureOf>,
+}
+
+impl Image {
+    /// The first HDU of `role` other than the science HDU.
+    pub fn plane(&self, role: &str) -> Option<usize> {
+        self.hdus
+            .iter()
+            .find(|h| h.role == role && h.index != self.science_hdu && h.index >= 0)
+            .map(|h| h.index as usize)
+    }
+}
+
+/// A detector image of a visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorImage {
+    /// The image's publisher DID.
+    pub did: String,
+    /// Detector number.
+    pub detector: i64,
+    /// ConsDB detector-exposure id.
+    pub ccdexposure_id: i64,
+}
+
+/// Typed, batched lookups of images over a [`Store`].
+#[derive(Clone)]
+pub struct ImageIndex {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for ImageIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageIndex").finish_non_exhaustive()
+    }
+}
+
+/// The columns every image query reads, in [`Image`] order; `f` is `image_file`, `o`
+/// ObsCore, `e` the ConsDB relation.
+const IMAGE_COLUMNS: &str = "f.obs_publisher_did, f.root_name, f.rel_path, f.file_size, \
+     f.content_sha256, f.science_hdu, o.dataproduct_type, o.s_region, o.em_min, o.em_max, \
+     o.t_min, o.t_max, e.instrument, e.exposure_id, e.detector, e.ccdexposure_id";
+
+impl ImageIndex {
+    /// An index over `store`.
+    pub fn new(store: Arc<dyn Store>) -> ImageIndex {
+        ImageIndex { store }
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.store.dialect()
+    }
+
+    fn table(&self, schema: &str, table: &str) -> String {
+        ddl::table_name(self.dialect(), schema, table)
+    }
+
+    fn marks(&self, from: usize, n: usize) -> String {
+        (from..from + n)
+            .map(|i| ddl::placeholder(self.dialect(), i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The images `dids` name that `caller` may see, by DID; a DID absent from the answer is
+    /// unknown (or hidden: the two are not told apart). Two queries per [`BATCH`] DIDs.
+    pub async fn images(
+        &self,
+        caller: &Caller,
+        dids: &[&str],
+    ) -> Result<HashMap<String, Image>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&str> = dids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        for chunk in unique.chunks(BATCH) {
+            let condition = format!("f.obs_publisher_did IN ({})", self.marks(1, chunk.len()));
+            let params = chunk.iter().map(|d| Value::Text(d.to_string())).collect();
+            for image in self.select(caller, &condition, params).await? {
+                found.insert(image.did.clone(), image);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One image by its exact DID, if `caller` may see it.
+    pub async fn image(&self, caller: &Caller, did: &str) -> Result<Option<Image>, StoreError> {
+        Ok(self.images(caller, &[did]).await?.remove(did))
+    }
+
+    /// The image stored at `rel_path` below data root `root`, if `caller` may see it.
+    pub async fn image_at(
+        &self,
+        caller: &Caller,
+        root: &str,
+        rel_path: &str,
+    ) -> Result<Option<Image>, StoreError> {
+        let condition = format!(
+            "f.root_name = {} AND f.rel_path = {}",
+            ddl::placeholder(self.dialect(), 1),
+            ddl::placeholder(self.dialect(), 2)
+        );
+        let params = vec![
+            Value::Text(root.to_string()),
+            Value::Text(rel_path.to_string()),
+        ];
+        Ok(self
+            .select(caller, &condition, params)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The detector images of exposure (or single-exposure visit) `exposure_id` of
+    /// `instrument` that `caller` may see, by detector number.
+    pub async fn visit_images(
+        &self,
+        _caller: &Caller,
+        instrument: &str,
+        exposure_id: i64,
+    ) -> Result<Vec<DetectorImage>, StoreError> {
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT e.obs_publisher_did, e.detector, e.ccdexposure_id FROM {} e \
+                     JOIN {} f ON f.obs_publisher_did = e.obs_publisher_did \
+                     WHERE e.instrument = {} AND e.exposure_id = {} \
+                     ORDER BY e.detector, e.obs_publisher_did",
+                    self.table("skyport", "image_exposure"),
+                    self.table("skyport", "image_file"),
+                    ddl::placeholder(self.dialect(), 1),
+                    ddl::placeholder(self.dialect(), 2)
+                ),
+                vec![Value::Text(instrument.to_string()), Value::Int(exposure_id)],
+            )
+            .await?;
+        Ok(rows
+            .rows
+            .iter()
+            .filter_map(|r| {
+                Some(DetectorImage {
+                    did: r.first()?.as_str()?.to_string(),
+                    detector: r.get(1)?.as_i64()?,
+                    ccdexposure_id: r.get(2)?.as_i64()?,
+                })
+            })
+            .collect())
+    }
+
+    /// The content hashes stored for `dids` (absent: not in the archive yet), for ingest to
+    /// skip unchanged images. Not filtered: only the archive itself asks.
+    pub async fn stored_hashes(
+        &self,
+        dids: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in dids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT obs_publisher_did, content_sha256 FROM {} WHERE obs_publisher_did IN ({})",
+                self.table("skyport", "image_file"),
+                self.marks(1, chunk.len())
+            );
+            let params = chunk.iter().map(|d| Value::Text(d.to_string())).collect();
+            for row in self.store.query(sql, params).await?.rows {
+                if let (Some(did), Some(hash)) = (
+                    row.first().and_then(Value::as_str),
+                    row.get(1).and_then(Value::as_str),
+                ) {
+                    found.insert(did.to_string(), hash.to_string());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The images matching `condition` (over `f`, `o`, `e`) with their HDUs: one query for
+    /// the images and their relations (one row per detector), one for the HDUs.
+    async fn select(
+        &self,
+        _caller: &Caller,
+        condition: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Image>, StoreError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM {} f \
+             LEFT JOIN {} o ON o.obs_publisher_did = f.obs_publisher_did \
+             LEFT JOIN {} e ON e.obs_publisher_did = f.obs_publisher_did \
+             WHERE {condition} ORDER BY f.obs_publisher_did, e.detector",
+            self.table("skyport", "image_file"),
+            self.table("ivoa", "ObsCore"),
+            self.table("skyport", "image_exposure"),
+        );
+        let rows = self.store.query(sql, params).await?.rows;
+        let mut images: Vec<Image> = Vec::new();
+        for row in &rows {
+            let Some(did) = row.first().and_then(Value::as_str) else {
+                continue;
+            };
+            if images.last().is_none_or(|last| last.did != did) {
+                images.push(image_of(did, row));
+            }
+            if let (Some(image), Some(exposure)) = (images.last_mut(), exposure_of(row)) {
+                image.exposures.push(exposure);
+            }
+        }
+        if images.is_empty() {
+            return Ok(images);
+        }
+        let dids: Vec<&str> = images.iter().map(|i| i.did.as_str()).collect();
+        let mut hdus = self.hdus_of(&dids).await?;
+        for image in &mut images {
+            image.hdus = hdus.remove(&image.did).unwrap_or_default();
+        }
+        Ok(images)
+    }
+
+    /// The HDUs of `dids` (at most [`BATCH`]), in file order.
+    async fn hdus_of(&self, dids: &[&str]) -> Result<HashMap<String, Vec<Hdu>>, StoreError> {
+        let sql = format!(
+            "SELECT obs_publisher_did, hdu_index, role, extname FROM {} \
+             WHERE obs_publisher_did IN ({}) ORDER BY obs_publisher_did, hdu_index",
+            self.table("skyport", "image_hdu"),
+            self.marks(1, dids.len())
+        );
+        let params = dids.iter().map(|d| Value::Text(d.to_string())).collect();
+        let mut out: HashMap<String, Vec<Hdu>> = HashMap::new();
+        for row in self.store.query(sql, params).await?.rows {
+            let (Some(did), Some(index), Some(role)) = (
+                row.first().and_then(Value::as_str),
+                row.get(1).and_then(Value::as_i64),
+                row.get(2).and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            out.entry(did.to_string()).or_default().push(Hdu {
+                index,
+                role: role.to_string(),
+                extname: row.get(3).and_then(Value::as_str).map(str::to_string),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_string)
+}
+
+fn image_of(did: &str, row: &[Value]) -> Image {
+    let float = |i: usize| row.get(i).and_then(Value::as_f64);
+    Image {
+        did: did.to_string(),
+        root: text(row.get(1)).unwrap_or_default(),
+        rel_path: text(row.get(2)).unwrap_or_default(),
+        file_size: row.get(3).and_then(Value::as_i64).unwrap_or(-1),
+        sha256: text(row.get(4)).unwrap_or_default(),
+        science_hdu: row.get(5).and_then(Value::as_i64).unwrap_or(0),
+        dataproduct_type: text(row.get(6)),
+        s_region: text(row.get(7)),
+        em: (float(8), float(9)),
+        t: (float(10), float(11)),
+        hdus: Vec::new(),
+        exposures: Vec::new(),
+    }
+}
+
+fn exposure_of(row: &[Value]) -> Option<ExposureOf> {
+    Some(ExposureOf {
+        instrument: text(row.get(12))?,
+        exposure_id: row.get(13)?.as_i64()?,
+        detector: row.get(14)?.as_i64()?,
+        ccdexposure_id: row.get(15)?.as_i64()?,
+    })
+}
