@@ -12,6 +12,7 @@ pub mod history;
 mod model;
 mod reserved;
 mod types;
+pub mod xml;
 
 pub use model::{
     Aggregate, AggregateFn, Column, Constraint, ConstraintKind, DefaultValue, Index, Schema,

@@ -5,7 +5,7 @@ use crate::job::{format_time, Job};
 
 const NS: &str = "xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"";
 
-use skyport_votable::escape_xml as esc;
+use skyport_schema::xml::escape_xml as esc;
 
 fn optional_time(name: &str, ms: Option<i64>) -> String {
     match ms {

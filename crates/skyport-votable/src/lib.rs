@@ -17,22 +17,7 @@ pub use write::{push_field, push_json_string, Ending, Info, Prelude, TableWriter
 pub const VOTABLE_NS: &str = "http://www.ivoa.net/xml/VOTable/v1.3";
 
 /// Escapes text for XML element content and attribute values.
-pub fn escape_xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids are replaced rather than emitted.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use skyport_schema::xml::escape_xml;
 
 /// The DALI error document: a VOTable whose results resource holds one
 /// `INFO name="QUERY_STATUS" value="ERROR"` with the message (DALI 1.1 §4.2).

@@ -400,7 +400,14 @@ pub async fn ingest_headers(
             .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}.{table}: {e}"))?;
         statements.extend(s);
     }
-    let stored = stored_hashes(&store, &gathered.images).await?;
+    let dids: Vec<&str> = gathered
+        .images
+        .iter()
+        .map(|i| i.publisher_did.as_str())
+        .collect();
+    let stored = skyport_store::ImageIndex::new(Arc::clone(&store))
+        .stored_hashes(&dids)
+        .await?;
     for image in &gathered.images {
         if stored.get(&image.publisher_did) != Some(&image.content_sha256) {
             statements.extend(image.statements(store.dialect()));
@@ -422,39 +429,6 @@ pub async fn ingest_headers(
             .map_err(|e| anyhow::anyhow!("writing cdb_{instrument}: {e}"))?;
     }
     Ok(outcome)
-}
-
-/// The content hashes stored for `images` (absent: not in the archive yet).
-async fn stored_hashes(
-    store: &Arc<dyn skyport_store::Store>,
-    images: &[skyport_store::ImageRecord],
-) -> Result<std::collections::HashMap<String, String>> {
-    let mut found = std::collections::HashMap::new();
-    let dialect = store.dialect();
-    for chunk in images.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len())
-            .map(|i| skyport_store::ddl::placeholder(dialect, i))
-            .collect();
-        let sql = format!(
-            "SELECT obs_publisher_did, content_sha256 FROM {} WHERE obs_publisher_did IN ({})",
-            skyport_store::ddl::table_name(dialect, "skyport", "image_file"),
-            marks.join(", ")
-        );
-        let params = chunk
-            .iter()
-            .map(|i| skyport_store::Value::Text(i.publisher_did.clone()))
-            .collect();
-        let rows = store.query(sql, params).await?;
-        for row in rows.rows {
-            if let (Some(did), Some(hash)) = (
-                row.first().and_then(|v| v.as_str()),
-                row.get(1).and_then(|v| v.as_str()),
-            ) {
-                found.insert(did.to_string(), hash.to_string());
-            }
-        }
-    }
-    Ok(found)
 }
 
 /// Runs a subcommand.
