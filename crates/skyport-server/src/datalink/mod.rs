@@ -307,7 +307,7 @@ pub async fn collect(
         .copied()
         .filter(|id| malformed(id).is_none())
         .collect();
-    let mut found = state
+    let found = state
         .images
         .images(caller, &wellformed)
         .await
@@ -319,14 +319,9 @@ pub async fn collect(
             links.push(fault(id, message));
             continue;
         }
-        // An ID repeated in the request is answered each time.
-        let image = match ids[n + 1..].contains(id) {
-            true => found.get(*id).cloned(),
-            false => found.remove(*id),
-        };
-        match image {
+        match found.get(*id) {
             Some(info) => {
-                let (rows, descriptor) = image_links(base, &info, &format!("skyport_soda_{n}"));
+                let (rows, descriptor) = image_links(base, info, &format!("skyport_soda_{n}"));
                 links.extend(rows);
                 links.extend(visit::image_visit_links(base, id, &info.exposures));
                 descriptors.push_str(&descriptor);
