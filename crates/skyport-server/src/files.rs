@@ -10,14 +10,16 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use skyport_store::images::Image;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use crate::cache::{matches_etag, not_modified, write_once};
 use crate::caller::{Caller, RequestCaller};
-use crate::{AppState, DaliError, DaliParams};
+use crate::dali::{DaliError, DaliParams};
+use crate::state::AppState;
 
 /// An ingested file, found through the image index, and where it is on disk.
 pub(crate) struct ArchivedFile {
@@ -63,26 +65,6 @@ pub(crate) async fn serve_file(
     Ok(response)
 }
 
-/// True when the request's If-None-Match names `etag` (or `*`).
-pub(crate) fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == etag || t == "*")
-}
-
-/// A 304 carrying the ETag.
-pub(crate) fn not_modified(etag: &str) -> Response {
-    let mut r = StatusCode::NOT_MODIFIED.into_response();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
-}
-
 /// The file of plane `hdu` (a mask or variance HDU of `file`), extracted once into the cache.
 async fn plane_file(
     state: &AppState,
@@ -124,32 +106,6 @@ async fn plane_file(
     .map_err(|e| DaliError::internal(format!("extracting HDU {hdu}: {e}")))?
     .map_err(|e| DaliError::internal(format!("extracting HDU {hdu}: {e}")))?;
     Ok(dest)
-}
-
-/// Writes a cache file through a temporary name and a rename, so readers never see half of
-/// one and two writers racing both leave a whole file.
-pub(crate) fn write_once(
-    dest: &std::path::Path,
-    write: impl FnOnce(&std::path::Path) -> Result<(), String>,
-) -> Result<(), String> {
-    let dir = dest.parent().ok_or("cache path has no directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = tempfile_name(dest);
-    let _ = std::fs::remove_file(&tmp);
-    let result = write(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display())));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn tempfile_name(dest: &std::path::Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.{n}.tmp", std::process::id()));
-    dest.with_file_name(name)
 }
 
 /// Finds an ingested file by root name and path below the root, through the image index

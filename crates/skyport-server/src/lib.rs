@@ -2,6 +2,7 @@
 //! endpoints. Handlers stay thin: they parse parameters into typed values and call the store or
 //! service functions, which know nothing about HTTP.
 
+mod cache;
 mod caller;
 pub mod consdb;
 pub mod dali;
@@ -9,9 +10,9 @@ pub mod datalink;
 pub mod descriptors;
 mod files;
 pub mod landing;
+mod limits;
 pub mod metrics;
 mod previews;
-mod shapes;
 pub mod sia;
 pub mod soda;
 mod state;
@@ -42,7 +43,8 @@ use tower_http::trace::TraceLayer;
 
 pub use caller::{Caller, RequestCaller};
 pub use dali::{DaliError, DaliParams, Fault};
-pub use state::{AppState, Limits, ServerSettings};
+pub use limits::Limits;
+pub use state::{AppState, ServerSettings};
 
 /// The `Server` header value (taplint asks services to name their software).
 pub const SERVER_NAME: &str = concat!("skyport/", env!("CARGO_PKG_VERSION"));
@@ -60,17 +62,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/tap/tables", get(tap::http::tables))
         .route("/tap/tables/{name}", get(tap::http::table))
         .route("/tap/examples", get(tap::http::examples))
-        .route("/sia/query", get(sia::query).post(sia::query))
-        .route("/sia/capabilities", get(sia::capabilities))
+        .route("/sia/query", get(sia::http::query).post(sia::http::query))
+        .route("/sia/capabilities", get(sia::http::capabilities))
         .route("/sia/availability", get(availability))
         .route(
             "/datalink/links",
-            get(datalink::links).post(datalink::links),
+            get(datalink::http::links).post(datalink::http::links),
         )
-        .route("/datalink/capabilities", get(datalink::capabilities))
+        .route("/datalink/capabilities", get(datalink::http::capabilities))
         .route("/datalink/availability", get(availability))
-        .route("/soda/sync", get(soda::sync).post(soda::sync))
-        .route("/soda/capabilities", get(soda::capabilities))
+        .route("/soda/sync", get(soda::http::sync).post(soda::http::sync))
+        .route("/soda/capabilities", get(soda::http::capabilities))
         .route("/soda/availability", get(availability))
         .merge(uws_http::routes("/tap/async", Arc::clone(&state.tap_jobs)))
         .merge(uws_http::routes(
@@ -189,22 +191,17 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// A `text/xml` response (VOSI documents).
-pub(crate) fn xml(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
-}
-
 /// VOSI availability of every service: they all stand or fall with the archive database.
 async fn availability(State(state): State<Arc<AppState>>) -> Response {
     let (ok, note) = match state.store.ping().await {
         Ok(()) => (true, "service is accepting queries".to_string()),
         Err(e) => (false, format!("the archive database does not answer: {e}")),
     };
-    xml(vosi::availability(ok, &state.started_at, &note))
+    vosi::xml_response(vosi::availability(ok, &state.started_at, &note))
 }
 
 async fn tap_capabilities(State(state): State<Arc<AppState>>) -> Response {
-    xml(vosi::tap_capabilities(
+    vosi::xml_response(vosi::tap_capabilities(
         &format!("{}/tap", state.settings.public_url),
         &state.settings.limits,
     ))

@@ -12,9 +12,11 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use skyport_fits::preview::{render_png, Stretch};
 
+use crate::cache::{matches_etag, not_modified, write_once};
 use crate::caller::{Caller, RequestCaller};
-use crate::files::{lookup, matches_etag, not_modified, write_once};
-use crate::{AppState, DaliError, DaliParams};
+use crate::dali::{DaliError, DaliParams};
+use crate::files::lookup;
+use crate::state::AppState;
 
 /// Longest side of a preview, pixels.
 pub const PREVIEW_SIDE: usize = 1024;

@@ -13,7 +13,7 @@ use axum::Router;
 use skyport_uws::{Job, JobFilter, JobManager, Parameter, Phase, UwsError};
 use tower::ServiceExt;
 
-use crate::{DaliError, DaliParams};
+use crate::dali::{DaliError, DaliParams};
 
 /// One service's async job list: its manager, its URL and the check its new parameters pass.
 pub struct UwsEndpoint {

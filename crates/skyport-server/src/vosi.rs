@@ -1,8 +1,10 @@
 //! VOSI 1.1 documents: availability and capabilities.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use skyport_votable::escape_xml;
 
-use crate::Limits;
+use crate::limits::Limits;
 
 /// The VOSI availability document.
 pub fn availability(available: bool, up_since: &str, note: &str) -> String {
@@ -181,4 +183,9 @@ pub fn service_capabilities(
     s.push_str(&vosi_capabilities_and_availability(base));
     s.push_str("</vosi:capabilities>\n");
     s
+}
+
+/// A `text/xml` response (VOSI documents).
+pub fn xml_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }

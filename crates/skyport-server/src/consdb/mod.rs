@@ -21,7 +21,7 @@ use skyport_consdb::catalog::{Catalog, OBS_TYPES};
 use skyport_consdb::flex::{FlexKey, DTYPES};
 use skyport_consdb::{ConsDbError, Inserted, Target};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Header naming the authenticated user (set by Rubin's Gafaelfawr ingress); recorded as the
 /// author of every row version a request writes.
@@ -718,7 +718,7 @@ async fn export(
         ids_only: bool_param(&raw, "ids")?,
     };
     let query = state.consdb.export_query(&spec)?;
-    let format = crate::tap::request::output_format(
+    let format = crate::dali::format::output_format(
         "format",
         Some(param("format").as_deref().unwrap_or("parquet")),
     )

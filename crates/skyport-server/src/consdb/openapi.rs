@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::state::AppState;
 
 fn param(name: &str, location: &str, schema: Value, description: &str) -> Value {
     json!({

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use skyport_votable::{Chosen, Format};
 
 use super::{body_object, int_param, ApiError};
+use crate::state::AppState;
 use crate::tap::TapRequest;
-use crate::AppState;
 
 /// Most rows one answer carries (pqserver's cap).
 pub const MAX_ROWS: u64 = 1_000_000;

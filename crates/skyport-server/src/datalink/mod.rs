@@ -10,23 +10,19 @@
 //! `QUERY_STATUS=OVERFLOW` after the last ID that was, so no ID's rows are ever cut.
 //! IDs are matched exactly (they are the DIDs the archive published).
 
-use std::sync::Arc;
-
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use skyport_sky::{parse_stcs, Shape};
 use skyport_store::images::{Hdu, Image};
+use skyport_store::ImageIndex;
 use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
 
-use crate::caller::{Caller, RequestCaller};
+use crate::caller::Caller;
+use crate::dali::DaliError;
 use crate::descriptors::{
     char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
-use crate::tap::request::output_format;
-use crate::{AppState, DaliError, DaliParams};
 
+pub mod http;
 pub mod visit;
 
 /// Characters kept as they are in URL path segments (RFC 3986 unreserved).
@@ -291,121 +287,131 @@ fn fields() -> Vec<Field> {
     ]
 }
 
-/// The links of every ID, in order, and the descriptors they refer to; `true` when the IDs
-/// were cut at the limit. The images are found in one batched lookup, not one per ID.
-pub async fn collect(
-    state: &AppState,
-    caller: &Caller,
-    ids: &[&str],
-) -> Result<(Vec<Link>, String, bool), DaliError> {
-    let base = &state.settings.public_url;
-    let max = state.settings.limits.datalink_max_ids;
-    let overflow = ids.len() > max;
-    let ids = &ids[..ids.len().min(max)];
-    let wellformed: Vec<&str> = ids
-        .iter()
-        .copied()
-        .filter(|id| malformed(id).is_none())
-        .collect();
-    let found = state
-        .images
-        .images(caller, &wellformed)
-        .await
-        .map_err(|e| DaliError::internal(format!("looking up the IDs: {e}")))?;
-    let mut links = Vec::new();
-    let mut descriptors = String::new();
-    for (n, id) in ids.iter().enumerate() {
-        if let Some(message) = malformed(id) {
-            links.push(fault(id, message));
-            continue;
-        }
-        match found.get(*id) {
-            Some(info) => {
-                let (rows, descriptor) = image_links(base, info, &format!("skyport_soda_{n}"));
-                links.extend(rows);
-                links.extend(visit::image_visit_links(base, id, &info.exposures));
-                descriptors.push_str(&descriptor);
-            }
-            None => match visit::VisitId::parse(id) {
-                Some(Ok(v)) => {
-                    let images = visit::detector_images(state, caller, &v).await?;
-                    if images.is_empty() {
-                        links.push(fault(
-                            id,
-                            format!(
-                                "NotFoundFault: no image of {} visit {} in this archive",
-                                v.instrument, v.visit_id
-                            ),
-                        ));
-                    } else {
-                        links.extend(visit::visit_links(base, &v, &images));
-                    }
-                }
-                Some(Err(message)) => links.push(fault(id, message)),
-                None => links.push(fault(
-                    id,
-                    format!("NotFoundFault: no image with the ID {id:?} in this archive"),
-                )),
-            },
-        }
-    }
-    Ok((links, descriptors, overflow))
+/// The DataLink service: the links of images and visits, found through the image index.
+pub struct DataLink {
+    images: ImageIndex,
+    public_url: String,
+    max_ids: usize,
 }
 
-/// `/datalink/links` (GET and POST).
-pub async fn links(
-    State(state): State<Arc<AppState>>,
-    RequestCaller(caller): RequestCaller,
-    params: DaliParams,
-) -> Result<Response, DaliError> {
-    let requested = params.single("RESPONSEFORMAT")?;
-    let chosen = output_format("RESPONSEFORMAT", requested)?;
-    // Every VOTable request gets the standard DataLink MIME type (DataLink 1.1 §3.3).
-    let content_type = match chosen.format {
-        Format::VotableTabledata | Format::VotableBinary2 => DATALINK_MIME.to_string(),
-        _ => chosen.content_type.clone(),
-    };
-    let ids = params.all("ID");
-    let (links, mut resources, overflow) = collect(&state, &caller, &ids).await?;
-    if ids.is_empty() {
-        resources.push_str(&self_description(&state.settings.public_url));
+impl DataLink {
+    /// A service over `images`; links point below `public_url` (no trailing slash); at most
+    /// `max_ids` IDs of one request are answered.
+    pub fn new(images: ImageIndex, public_url: &str, max_ids: usize) -> DataLink {
+        DataLink {
+            images,
+            public_url: public_url.to_string(),
+            max_ids,
+        }
     }
-    let mut writer = TableWriter::new(
-        chosen.format,
-        fields(),
-        Prelude {
-            infos: vec![Info::new("standardID", DATALINK_STANDARD_ID)],
-            extra_resources: resources,
-        },
-    );
-    let mut out = Vec::with_capacity(4096 + links.len() * 256);
-    writer.begin(&mut out);
-    for l in &links {
-        writer.row(
-            &mut out,
-            &[
-                Cell::Text(&l.id),
-                opt(&l.access_url),
-                opt(&l.service_def),
-                opt(&l.error_message),
-                opt(&l.description),
-                Cell::Text(&l.semantics),
-                opt(&l.content_type),
-                l.content_length.map_or(Cell::Null, Cell::Int),
-                opt(&l.content_qualifier),
-                opt(&l.local_semantics),
-            ],
+
+    /// The links of every ID, in order, and the descriptors they refer to; `true` when the IDs
+    /// were cut at the limit. The images are found in one batched lookup, not one per ID.
+    pub async fn collect(
+        &self,
+        caller: &Caller,
+        ids: &[&str],
+    ) -> Result<(Vec<Link>, String, bool), DaliError> {
+        let base = &self.public_url;
+        let max = self.max_ids;
+        let overflow = ids.len() > max;
+        let ids = &ids[..ids.len().min(max)];
+        let wellformed: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| malformed(id).is_none())
+            .collect();
+        let found = self
+            .images
+            .images(caller, &wellformed)
+            .await
+            .map_err(|e| DaliError::internal(format!("looking up the IDs: {e}")))?;
+        let mut links = Vec::new();
+        let mut descriptors = String::new();
+        for (n, id) in ids.iter().enumerate() {
+            if let Some(message) = malformed(id) {
+                links.push(fault(id, message));
+                continue;
+            }
+            match found.get(*id) {
+                Some(info) => {
+                    let (rows, descriptor) = image_links(base, info, &format!("skyport_soda_{n}"));
+                    links.extend(rows);
+                    links.extend(visit::image_visit_links(base, id, &info.exposures));
+                    descriptors.push_str(&descriptor);
+                }
+                None => match visit::VisitId::parse(id) {
+                    Some(Ok(v)) => {
+                        let images = visit::detector_images(&self.images, caller, &v).await?;
+                        if images.is_empty() {
+                            links.push(fault(
+                                id,
+                                format!(
+                                    "NotFoundFault: no image of {} visit {} in this archive",
+                                    v.instrument, v.visit_id
+                                ),
+                            ));
+                        } else {
+                            links.extend(visit::visit_links(base, &v, &images));
+                        }
+                    }
+                    Some(Err(message)) => links.push(fault(id, message)),
+                    None => links.push(fault(
+                        id,
+                        format!("NotFoundFault: no image with the ID {id:?} in this archive"),
+                    )),
+                },
+            }
+        }
+        Ok((links, descriptors, overflow))
+    }
+
+    /// The links document of `ids` for `caller` in `format`; without IDs, the service's
+    /// self-description (DataLink 1.1 §4.1).
+    pub async fn document(
+        &self,
+        caller: &Caller,
+        ids: &[&str],
+        format: Format,
+    ) -> Result<Vec<u8>, DaliError> {
+        let (links, mut resources, overflow) = self.collect(caller, ids).await?;
+        if ids.is_empty() {
+            resources.push_str(&self_description(&self.public_url));
+        }
+        let mut writer = TableWriter::new(
+            format,
+            fields(),
+            Prelude {
+                infos: vec![Info::new("standardID", DATALINK_STANDARD_ID)],
+                extra_resources: resources,
+            },
         );
+        let mut out = Vec::with_capacity(4096 + links.len() * 256);
+        writer.begin(&mut out);
+        for l in &links {
+            writer.row(
+                &mut out,
+                &[
+                    Cell::Text(&l.id),
+                    opt(&l.access_url),
+                    opt(&l.service_def),
+                    opt(&l.error_message),
+                    opt(&l.description),
+                    Cell::Text(&l.semantics),
+                    opt(&l.content_type),
+                    l.content_length.map_or(Cell::Null, Cell::Int),
+                    opt(&l.content_qualifier),
+                    opt(&l.local_semantics),
+                ],
+            );
+        }
+        let ending = match overflow {
+            true => Ending::Overflow,
+            false => Ending::Complete,
+        };
+        writer.end(&mut out, ending);
+        Ok(out)
     }
-    writer.end(
-        &mut out,
-        if overflow {
-            Ending::Overflow
-        } else {
-            Ending::Complete
-        },
-    );
-    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
 }
 
 fn opt(s: &Option<String>) -> Cell<'_> {
@@ -428,16 +434,6 @@ fn self_description(base: &str) -> String {
          </GROUP>\n</RESOURCE>\n",
     );
     out
-}
-
-/// `/datalink/capabilities`.
-pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    crate::xml(crate::vosi::service_capabilities(
-        &format!("{}/datalink", state.settings.public_url),
-        DATALINK_STANDARD_ID,
-        "1.1",
-        "links",
-    ))
 }
 
 #[cfg(test)]

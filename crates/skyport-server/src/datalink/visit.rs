@@ -13,11 +13,12 @@
 
 pub use skyport_store::images::DetectorImage;
 use skyport_store::images::ExposureOf;
+use skyport_store::ImageIndex;
 
 use super::{encode_query, tap_query, Link};
 use crate::caller::Caller;
+use crate::dali::DaliError;
 use crate::descriptors::DATALINK_MIME;
-use crate::{AppState, DaliError};
 
 /// The path of visit IDs below the authority, around the instrument.
 const PATH_START: &str = "/consdb/";
@@ -99,12 +100,11 @@ impl std::fmt::Display for VisitId {
 
 /// The detector images of a visit that `caller` may see, by detector number.
 pub async fn detector_images(
-    state: &AppState,
+    index: &ImageIndex,
     caller: &Caller,
     visit: &VisitId,
 ) -> Result<Vec<DetectorImage>, DaliError> {
-    let images = state
-        .images
+    let images = index
         .visit_images(caller, &visit.instrument, visit.visit_id)
         .await
         .map_err(|e| DaliError::internal(format!("looking up the images of {visit}: {e}")))?;

@@ -6,86 +6,65 @@
 //! descriptors. `MAXREC=0` answers with the service's self-description: every input parameter,
 //! with the values the archive holds for the enumerable ones.
 
+pub mod http;
 pub mod query;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use skyport_store::Value;
-use skyport_votable::{escape_xml, Chosen, Format};
+use skyport_votable::{escape_xml, Chosen};
 
+use crate::dali::format::maxrec;
+use crate::dali::{DaliError, DaliParams};
 use crate::descriptors::char_param;
-use crate::tap::request::{maxrec, output_format};
-use crate::tap::TapRequest;
-use crate::{AppState, DaliError, DaliParams};
+use crate::tap::{QueryOutput, TapRequest, TapService};
 
 /// standardID of SIA 2.0 queries.
 pub const SIA_STANDARD_ID: &str = "ivo://ivoa.net/std/SIA#query-2.0";
 
-/// `/sia/query` (GET and POST).
-pub async fn query(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
-    let format = match params
-        .single("RESPONSEFORMAT")
-        .and_then(|f| output_format("RESPONSEFORMAT", f))
-    {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    match run(&state, &params, &format).await {
-        Ok(response) => response,
-        Err(e) => error_response(&format, e),
+/// The SIA service: image searches as ADQL over ObsCore, run by the TAP service.
+pub struct Sia {
+    tap: Arc<TapService>,
+    public_url: String,
+}
+
+impl Sia {
+    /// A service whose queries `tap` runs; `public_url` (no trailing slash) goes into the
+    /// self-description.
+    pub fn new(tap: Arc<TapService>, public_url: &str) -> Sia {
+        Sia {
+            tap,
+            public_url: public_url.to_string(),
+        }
     }
-}
 
-async fn run(
-    state: &AppState,
-    params: &DaliParams,
-    format: &Chosen,
-) -> Result<Response, DaliError> {
-    let limits = state.tap.limits();
-    let maxrec = maxrec(params, limits)?;
-    let adql = query::adql(&|name| params.all(name).into_iter().map(str::to_string).collect())?;
-    let self_description = if maxrec == 0 {
-        describe(state).await?
-    } else {
-        String::new()
-    };
-    let request = TapRequest {
-        query: adql,
-        maxrec,
-        format: format.clone(),
-        uploads: Vec::new(),
-        run_id: None,
-    };
-    let timeout = Duration::from_secs(limits.execution_seconds_default.max(1));
-    let out = state
-        .tap
-        .execute_with(&request, &HashMap::new(), Some(timeout), self_description)
-        .await?;
-    Ok((
-        [(header::CONTENT_TYPE, out.content_type)],
-        Body::from_stream(out.body.map(Ok::<_, Infallible>)),
-    )
-        .into_response())
-}
-
-/// SIA 2.0 §2.3: an error is a VOTable, except for CSV and TSV requests, which get plain text.
-fn error_response(format: &Chosen, e: DaliError) -> Response {
-    match format.format {
-        Format::Csv | Format::Tsv => (
-            e.status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("{}\n", e.message()),
-        )
-            .into_response(),
-        _ => e.into_response(),
+    /// Runs a search: the rows in `format`, streamed; with MAXREC=0 the self-description.
+    pub async fn query(
+        &self,
+        params: &DaliParams,
+        format: &Chosen,
+    ) -> Result<QueryOutput, DaliError> {
+        let limits = self.tap.limits();
+        let maxrec = maxrec(params, limits)?;
+        let adql = query::adql(&|name| params.all(name).into_iter().map(str::to_string).collect())?;
+        let self_description = if maxrec == 0 {
+            self.describe().await?
+        } else {
+            String::new()
+        };
+        let request = TapRequest {
+            query: adql,
+            maxrec,
+            format: format.clone(),
+            uploads: Vec::new(),
+            run_id: None,
+        };
+        let timeout = Duration::from_secs(limits.execution_seconds_default.max(1));
+        self.tap
+            .execute_with(&request, &HashMap::new(), Some(timeout), self_description)
+            .await
     }
 }
 
@@ -126,63 +105,55 @@ const INPUTS: &[Input] = &[
 
 /// The self-description (SIA 2.0 §3.3): `RESOURCE type="meta" utype="adhoc:service"
 /// name="this"` listing every input parameter.
-async fn describe(state: &AppState) -> Result<String, DaliError> {
-    let base = &state.settings.public_url;
-    let mut out = String::from(
-        "<RESOURCE type=\"meta\" utype=\"adhoc:service\" name=\"this\">\n\
+impl Sia {
+    async fn describe(&self) -> Result<String, DaliError> {
+        let base = &self.public_url;
+        let mut out = String::from(
+            "<RESOURCE type=\"meta\" utype=\"adhoc:service\" name=\"this\">\n\
          <DESCRIPTION>SIA 2.0 image search over ivoa.ObsCore</DESCRIPTION>\n",
-    );
-    out.push_str(&char_param("standardID", SIA_STANDARD_ID));
-    out.push_str(&char_param("accessURL", &format!("{base}/sia/query")));
-    out.push_str("<GROUP name=\"inputParams\">\n");
-    for input in INPUTS {
-        out.push_str(&format!(
-            "<PARAM name=\"{}\" datatype=\"{}\" ucd=\"{}\" value=\"\"",
-            input.name, input.datatype, input.ucd
-        ));
-        for (attr, v) in [
-            ("arraysize", input.arraysize),
-            ("xtype", input.xtype),
-            ("unit", input.unit),
-        ] {
-            if let Some(v) = v {
-                out.push_str(&format!(" {attr}=\"{v}\""));
-            }
-        }
-        out.push_str(&format!(
-            "><DESCRIPTION>{}</DESCRIPTION>",
-            escape_xml(input.description)
-        ));
-        if let Some(adql) = input.options {
-            let rows = state.tap.rows(adql).await?;
-            let values: Vec<String> = rows
-                .iter()
-                .filter_map(|r| match r.first() {
-                    Some(Value::Text(t)) => Some(t.clone()),
-                    Some(Value::Int(i)) => Some(i.to_string()),
-                    _ => None,
-                })
-                .collect();
-            if !values.is_empty() {
-                out.push_str("<VALUES>");
-                for v in values {
-                    out.push_str(&format!("<OPTION value=\"{}\"/>", escape_xml(&v)));
+        );
+        out.push_str(&char_param("standardID", SIA_STANDARD_ID));
+        out.push_str(&char_param("accessURL", &format!("{base}/sia/query")));
+        out.push_str("<GROUP name=\"inputParams\">\n");
+        for input in INPUTS {
+            out.push_str(&format!(
+                "<PARAM name=\"{}\" datatype=\"{}\" ucd=\"{}\" value=\"\"",
+                input.name, input.datatype, input.ucd
+            ));
+            for (attr, v) in [
+                ("arraysize", input.arraysize),
+                ("xtype", input.xtype),
+                ("unit", input.unit),
+            ] {
+                if let Some(v) = v {
+                    out.push_str(&format!(" {attr}=\"{v}\""));
                 }
-                out.push_str("</VALUES>");
             }
+            out.push_str(&format!(
+                "><DESCRIPTION>{}</DESCRIPTION>",
+                escape_xml(input.description)
+            ));
+            if let Some(adql) = input.options {
+                let rows = self.tap.rows(adql).await?;
+                let values: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| match r.first() {
+                        Some(Value::Text(t)) => Some(t.clone()),
+                        Some(Value::Int(i)) => Some(i.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                if !values.is_empty() {
+                    out.push_str("<VALUES>");
+                    for v in values {
+                        out.push_str(&format!("<OPTION value=\"{}\"/>", escape_xml(&v)));
+                    }
+                    out.push_str("</VALUES>");
+                }
+            }
+            out.push_str("</PARAM>\n");
         }
-        out.push_str("</PARAM>\n");
+        out.push_str("</GROUP>\n</RESOURCE>\n");
+        Ok(out)
     }
-    out.push_str("</GROUP>\n</RESOURCE>\n");
-    Ok(out)
-}
-
-/// `/sia/capabilities`.
-pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    crate::xml(crate::vosi::service_capabilities(
-        &format!("{}/sia", state.settings.public_url),
-        SIA_STANDARD_ID,
-        "2.0",
-        "query",
-    ))
 }

@@ -15,8 +15,9 @@
 
 use skyport_fits::Region;
 
-use crate::shapes::{self, number};
-use crate::DaliError;
+use crate::dali::interval::interval;
+use crate::dali::shapes;
+use crate::dali::DaliError;
 
 /// How far, at most, a RANGE polygon's edge strays from the parallel it stands for.
 pub const PARALLEL_TOLERANCE_ARCSEC: f64 = 1.0;
@@ -98,46 +99,6 @@ fn exact(column: &str, value: &str) -> String {
 /// A number as ADQL text: Rust's shortest round-trip decimal form, never an exponent.
 fn num(x: f64) -> String {
     format!("{x}")
-}
-
-/// An interval `lo hi` or a single value; `None` ends are open.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Interval {
-    /// Lower bound, `None` for -Inf.
-    pub lo: Option<f64>,
-    /// Upper bound, `None` for +Inf.
-    pub hi: Option<f64>,
-}
-
-/// Parses a DALI interval value.
-pub fn interval(param: &str, value: &str) -> Result<Interval, DaliError> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let (lo, hi) = match parts.as_slice() {
-        [v] => {
-            let x = number(param, v, false)?;
-            (x, x)
-        }
-        [a, b] => (number(param, a, true)?, number(param, b, true)?),
-        _ => {
-            return Err(DaliError::usage(format!(
-                "{param}={value:?} must be one number or two (lower and upper bound, -Inf/+Inf for an open end)"
-            )))
-        }
-    };
-    if lo > hi {
-        return Err(DaliError::usage(format!(
-            "{param}={value:?}: the lower bound is above the upper bound"
-        )));
-    }
-    if lo == f64::INFINITY || hi == f64::NEG_INFINITY {
-        return Err(DaliError::usage(format!(
-            "{param}={value:?}: the interval is empty"
-        )));
-    }
-    Ok(Interval {
-        lo: lo.is_finite().then_some(lo),
-        hi: hi.is_finite().then_some(hi),
-    })
 }
 
 /// Data whose `[min_col, max_col]` overlaps the interval.

@@ -8,6 +8,7 @@
 //! combination, or one packaged result when `RESPONSEFORMAT` asks for one. Errors are
 //! `text/plain` starting with SODA's labels (`UsageError: …`, `Error: …`).
 
+pub mod http;
 pub mod package;
 pub mod plan;
 pub mod request;
@@ -16,20 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use skyport_store::ImageIndex;
 use skyport_uws::{Job, JobResult, ProgressReporter, Runner};
-use skyport_votable::escape_xml;
-use tokio_util::io::ReaderStream;
 
-use crate::caller::{Caller, RequestCaller};
+use crate::caller::Caller;
+use crate::dali::{DaliError, DaliParams};
+use crate::limits::Limits;
 use crate::tap::TapService;
-use crate::{AppState, DaliError, DaliParams, Limits};
-use plan::{Item, Outcome, WcsCache};
-use request::{Package, SodaRequest, FITS_MIME, TAR_MIME};
+use plan::WcsCache;
+use request::{Package, FITS_MIME, TAR_MIME};
 
 /// standardID of SODA sync.
 pub const SODA_SYNC_STANDARD_ID: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
@@ -77,124 +73,12 @@ impl Soda {
     }
 }
 
-/// A [`DaliError`] as SODA's `text/plain` error (UsageFault becomes UsageError, other faults
-/// Error).
-pub fn soda_error(e: DaliError) -> Response {
-    text_error(e.status, format!("{}: {}", e.kind.soda_label(), e.detail))
-}
-
-fn text_error(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{message}\n"),
-    )
-        .into_response()
-}
-
-fn stamps_upload(params: &DaliParams) -> Option<&[u8]> {
+pub(crate) fn stamps_upload(params: &DaliParams) -> Option<&[u8]> {
     params
         .uploads
         .iter()
         .find(|u| u.name.eq_ignore_ascii_case("STAMPS"))
         .map(|u| u.bytes.as_ref())
-}
-
-/// `/soda/sync` (GET and POST).
-pub async fn sync(
-    State(state): State<Arc<AppState>>,
-    RequestCaller(caller): RequestCaller,
-    params: DaliParams,
-) -> Response {
-    match run_sync(&state.soda, &caller, &params).await {
-        Ok(r) => r,
-        Err(e) => soda_error(e),
-    }
-}
-
-async fn run_sync(
-    soda: &Arc<Soda>,
-    caller: &Caller,
-    params: &DaliParams,
-) -> Result<Response, DaliError> {
-    let request = request::parse(params, stamps_upload(params))?;
-    let items = plan::plan(soda, caller, &request, soda.limits.soda_sync_max_cutouts).await?;
-    match (items.as_slice(), request.package) {
-        ([item], None | Some(Package::Mef)) => single(soda, item, &request).await,
-        _ if items.iter().all(|i| matches!(i.outcome, Outcome::Empty(_))) => {
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Ok(packaged(
-            Arc::clone(soda),
-            items,
-            request.compression,
-            request.package.unwrap_or(Package::Mef),
-        )),
-    }
-}
-
-/// One cutout: the FITS file, 204 when there is nothing to cut, or the error.
-async fn single(soda: &Soda, item: &Item, request: &SodaRequest) -> Result<Response, DaliError> {
-    match &item.outcome {
-        Outcome::Empty(_) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Outcome::Failed { status, message } => Ok(text_error(*status, message.clone())),
-        Outcome::Ready { .. } => {
-            let cut = package::cut(&soda.tmp_dir, item, request.compression, false)
-                .await
-                .map_err(DaliError::internal)?;
-            // Open, then let the temporary file go: the open handle keeps the data readable.
-            let file = tokio::fs::File::open(&cut.path)
-                .await
-                .map_err(|e| DaliError::internal(format!("reading the cutout: {e}")))?;
-            let size = cut.written.size;
-            drop(cut);
-            let mut response = Body::from_stream(ReaderStream::new(file)).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FITS_MIME));
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-            headers.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("inline; filename=\"cutout.fits\""),
-            );
-            Ok(response)
-        }
-    }
-}
-
-/// Many cutouts streamed as one file while they are made.
-fn packaged(
-    soda: Arc<Soda>,
-    items: Vec<Item>,
-    compression: Option<skyport_fits::Compression>,
-    package: Package,
-) -> Response {
-    let (mut writer, reader) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        let result = package::write_package(
-            &soda.tmp_dir,
-            &items,
-            compression,
-            package,
-            &mut writer,
-            &ProgressReporter::none(),
-        )
-        .await;
-        if let Err(e) = result {
-            // The status is sent already: the client sees a truncated file.
-            tracing::warn!("packaged cutouts stopped: {e}");
-        }
-    });
-    let (mime, name) = match package {
-        Package::Tar => (TAR_MIME, "cutouts.tar"),
-        _ => (FITS_MIME, "cutouts.fits"),
-    };
-    let mut response = Body::from_stream(ReaderStream::new(reader)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
 }
 
 /// Checks the parameters of a new or changed async job (a region may still be added later).
@@ -270,66 +154,6 @@ impl Runner for SodaRunner {
                     size,
                 }])
             }
-        }
-    }
-}
-
-/// `/soda/capabilities`: sync and async, with the limits.
-pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    let base = format!("{}/soda", state.settings.public_url);
-    let l = &state.settings.limits;
-    let limits = format!(
-        "Limits: at most {} pixels per cutout plane; at most {} cutouts per sync request and {} per async job.",
-        l.soda_max_pixels, l.soda_sync_max_cutouts, l.soda_async_max_cutouts
-    );
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\"\n\
-         \x20   xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\"\n\
-         \x20   xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
-    );
-    for (id, resource) in [
-        (SODA_SYNC_STANDARD_ID, "sync"),
-        (SODA_ASYNC_STANDARD_ID, "async"),
-    ] {
-        s.push_str(&format!(
-            "  <capability standardID=\"{}\">\n\
-             \x20   <description>{}</description>\n\
-             \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.0\">\n\
-             \x20     <accessURL use=\"base\">{}</accessURL>\n\
-             \x20   </interface>\n\
-             \x20 </capability>\n",
-            escape_xml(id),
-            escape_xml(&limits),
-            escape_xml(&format!("{base}/{resource}"))
-        ));
-    }
-    s.push_str(&crate::vosi::vosi_capabilities_and_availability(&base));
-    s.push_str("</vosi:capabilities>\n");
-    crate::xml(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::to_bytes;
-
-    #[tokio::test]
-    async fn errors_are_text_with_soda_labels() {
-        for (e, start) in [
-            (DaliError::usage("POS: bad"), "UsageError: POS: bad"),
-            (DaliError::not_found("no such"), "Error: no such"),
-            (DaliError::internal("broke"), "Error: broke"),
-        ] {
-            let status = e.status;
-            let r = soda_error(e);
-            assert_eq!(r.status(), status);
-            assert_eq!(
-                r.headers()[header::CONTENT_TYPE],
-                "text/plain; charset=utf-8"
-            );
-            let body = to_bytes(r.into_body(), 1 << 16).await.expect("body");
-            assert!(body.starts_with(start.as_bytes()), "{body:?}");
         }
     }
 }

@@ -15,8 +15,8 @@ use skyport_store::Value;
 use super::request::{Detail, SodaRequest, Target};
 use super::Soda;
 use crate::caller::Caller;
-use crate::sia::query::Interval;
-use crate::DaliError;
+use crate::dali::interval::Interval;
+use crate::dali::DaliError;
 
 /// An image to cut from.
 #[derive(Debug, Clone)]

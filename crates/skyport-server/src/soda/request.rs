@@ -6,9 +6,9 @@ use skyport_fits::{Compression, Region};
 use skyport_sky::{Shape, SkyPoint};
 use skyport_votable::{read_votable, Datum};
 
-use crate::shapes::{circle, number, point, polygon, pos};
-use crate::sia::query::{interval, Interval};
-use crate::{DaliError, DaliParams};
+use crate::dali::interval::{interval, Interval};
+use crate::dali::shapes::{circle, number, point, polygon, pos};
+use crate::dali::{DaliError, DaliParams};
 
 /// Which planes of a multi-plane image are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,8 @@ use futures_util::StreamExt;
 use super::examples;
 use super::request;
 use super::tables::{Detail, TableSet};
-use crate::{AppState, DaliError, DaliParams};
+use crate::dali::{DaliError, DaliParams};
+use crate::state::AppState;
 
 /// `/tap/sync` (GET and POST): the result in the body, streamed.
 pub async fn sync(

@@ -13,7 +13,7 @@ use skyport_uws::{Job, JobResult, ProgressReporter, Runner};
 use tokio::io::AsyncWriteExt;
 
 use super::{request, TapService};
-use crate::DaliParams;
+use crate::dali::DaliParams;
 
 /// Runs TAP jobs.
 pub struct TapRunner {

@@ -25,7 +25,8 @@ use skyport_votable::{Cell, Ending, Field, Info, Prelude, TableWriter};
 
 pub use request::{TapRequest, UploadSpec};
 
-use crate::{DaliError, Limits};
+use crate::dali::DaliError;
+use crate::limits::Limits;
 
 /// The catalogue ADQL queries are resolved against: the built-in schemas and the store's
 /// spatial indexes.

@@ -1,8 +1,10 @@
 //! A TAP query request read from DALI parameters (sync requests and async job parameters alike).
 
-use skyport_votable::{Chosen, Format};
+use skyport_votable::Chosen;
 
-use crate::{DaliError, DaliParams, Limits};
+use crate::dali::format::{maxrec, output_format};
+use crate::dali::{DaliError, DaliParams};
+use crate::limits::Limits;
 
 /// One UPLOAD: a table name and where its VOTable comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,30 +80,6 @@ pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
     Ok(out)
 }
 
-/// MAXREC (DALI 1.1 §2.3.2): the default when absent, never above the hard limit.
-pub fn maxrec(params: &DaliParams, limits: &Limits) -> Result<u64, DaliError> {
-    Ok(params
-        .integer("MAXREC", 0, i64::MAX)?
-        .map_or(limits.maxrec_default, |m| m as u64)
-        .min(limits.maxrec_hard))
-}
-
-/// The output format a RESPONSEFORMAT-like parameter (`name`) asks for; VOTable TABLEDATA
-/// when absent.
-pub fn output_format(name: &str, value: Option<&str>) -> Result<Chosen, DaliError> {
-    match value {
-        None => Ok(Chosen {
-            format: Format::VotableTabledata,
-            content_type: "application/x-votable+xml".into(),
-        }),
-        Some(f) => Format::choose(f).ok_or_else(|| {
-            DaliError::usage(format!(
-                "{name}={f:?} is not supported; use one of votable, votable/b2, csv, tsv, json, parquet or their MIME types"
-            ))
-        }),
-    }
-}
-
 /// Reads and checks the TAP parameters (TAP 1.1 §2.3). Unknown parameters, REQUEST and
 /// VERSION are ignored as the standard requires.
 pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliError> {
@@ -148,6 +126,7 @@ pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skyport_votable::Format;
 
     fn p(q: &str) -> DaliParams {
         DaliParams::from_urlencoded(q.as_bytes())

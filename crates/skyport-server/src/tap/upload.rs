@@ -10,7 +10,8 @@ use skyport_store::{ColumnKind, TempTable, Value};
 use skyport_votable::{Count, Datum, Field, Primitive};
 
 use super::UploadSpec;
-use crate::{DaliError, Limits};
+use crate::dali::DaliError;
+use crate::limits::Limits;
 
 /// Largest fixed arraysize (element count) accepted in an uploaded FIELD.
 const MAX_FIXED_ARRAYSIZE: usize = 65_536;

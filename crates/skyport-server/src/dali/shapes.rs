@@ -5,7 +5,7 @@
 use skyport_fits::Region;
 use skyport_sky::{Polygon, SkyPoint};
 
-use crate::DaliError;
+use super::DaliError;
 
 /// Reads one number of a parameter value; ±Inf allowed where `infinite_ok`.
 pub(crate) fn number(param: &str, text: &str, infinite_ok: bool) -> Result<f64, DaliError> {

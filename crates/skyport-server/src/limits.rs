@@ -1,0 +1,58 @@
+//! The `[limits]` section of the configuration: what the services announce in their
+//! capabilities and enforce.
+
+/// Limits announced in capabilities and enforced by the services (the `[limits]` section of
+/// the configuration file).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Default MAXREC.
+    pub maxrec_default: u64,
+    /// Hard MAXREC cap.
+    pub maxrec_hard: u64,
+    /// Default execution duration of a query, seconds.
+    pub execution_seconds_default: u64,
+    /// Hard execution duration, seconds.
+    pub execution_seconds_hard: u64,
+    /// How long async results are kept, seconds.
+    pub retention_seconds: u64,
+    /// Largest request body accepted, bytes.
+    pub max_request_bytes: usize,
+    /// Time limit of one HTTP request, seconds.
+    pub request_timeout_seconds: u64,
+    /// Largest uploaded table, bytes.
+    pub upload_max_bytes: usize,
+    /// Most rows of an uploaded table.
+    pub upload_max_rows: usize,
+    /// Async jobs executing at once.
+    pub async_workers: usize,
+    /// Most IDs one DataLink request answers; the rest are left out with an OVERFLOW.
+    pub datalink_max_ids: usize,
+    /// Most pixels in one plane of one cutout.
+    pub soda_max_pixels: u64,
+    /// Most cutouts one sync SODA request makes.
+    pub soda_sync_max_cutouts: usize,
+    /// Most cutouts one async SODA job makes.
+    pub soda_async_max_cutouts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            maxrec_default: 100_000,
+            maxrec_hard: 10_000_000,
+            execution_seconds_default: 600,
+            execution_seconds_hard: 3600,
+            retention_seconds: 172_800,
+            max_request_bytes: 100 * 1024 * 1024,
+            request_timeout_seconds: 3600,
+            upload_max_bytes: 16 * 1024 * 1024,
+            upload_max_rows: 100_000,
+            async_workers: 2,
+            datalink_max_ids: 1000,
+            soda_max_pixels: 64 * 1024 * 1024,
+            soda_sync_max_cutouts: 1000,
+            soda_async_max_cutouts: 100_000,
+        }
+    }
+}

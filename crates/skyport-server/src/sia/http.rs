@@ -1,0 +1,58 @@
+//! HTTP handlers of `/sia/query` and `/sia/capabilities`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use skyport_votable::{Chosen, Format};
+
+use super::SIA_STANDARD_ID;
+use crate::dali::format::output_format;
+use crate::dali::{DaliError, DaliParams};
+use crate::state::AppState;
+
+/// `/sia/query` (GET and POST).
+pub async fn query(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
+    let format = match params
+        .single("RESPONSEFORMAT")
+        .and_then(|f| output_format("RESPONSEFORMAT", f))
+    {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    match state.sia.query(&params, &format).await {
+        Ok(out) => (
+            [(header::CONTENT_TYPE, out.content_type)],
+            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
+        )
+            .into_response(),
+        Err(e) => error_response(&format, e),
+    }
+}
+
+/// SIA 2.0 §2.3: an error is a VOTable, except for CSV and TSV requests, which get plain text.
+fn error_response(format: &Chosen, e: DaliError) -> Response {
+    match format.format {
+        Format::Csv | Format::Tsv => (
+            e.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{}\n", e.message()),
+        )
+            .into_response(),
+        _ => e.into_response(),
+    }
+}
+
+/// `/sia/capabilities`.
+pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
+    crate::vosi::xml_response(crate::vosi::service_capabilities(
+        &format!("{}/sia", state.settings.public_url),
+        SIA_STANDARD_ID,
+        "2.0",
+        "query",
+    ))
+}
