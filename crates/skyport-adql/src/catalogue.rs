@@ -6,24 +6,8 @@ use skyport_schema::{Datatype, Schema};
 
 use crate::types::AdqlType;
 
-/// Metadata of one column, as TAP writes it into FIELD elements.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ColumnMeta {
-    /// VOTable datatype (`double`, `char`, …).
-    pub datatype: String,
-    /// VOTable arraysize (`*`, `64*`, `2`…).
-    pub arraysize: Option<String>,
-    /// VOTable xtype (`timestamp`, `point`, `adql:REGION`…).
-    pub xtype: Option<String>,
-    /// VO unit.
-    pub unit: Option<String>,
-    /// UCD.
-    pub ucd: Option<String>,
-    /// Utype.
-    pub utype: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-}
+/// Metadata of one column, as TAP writes it into FIELD elements: the vocabulary's own type.
+pub use skyport_schema::ColumnMeta;
 
 /// A column a query may name.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,15 +85,7 @@ pub fn column_from_felis(c: &skyport_schema::Column) -> ColumnInfo {
     ColumnInfo {
         name: c.name.clone(),
         ty,
-        meta: ColumnMeta {
-            datatype: vo.datatype.to_string(),
-            arraysize: vo.arraysize,
-            xtype: vo.xtype,
-            unit: c.unit().map(str::to_string),
-            ucd: c.ucd.clone(),
-            utype: c.utype.clone(),
-            description: c.description.clone(),
-        },
+        meta: c.meta(),
     }
 }
 

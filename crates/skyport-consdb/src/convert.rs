@@ -10,23 +10,7 @@ use skyport_store::Value;
 /// The canonical stored form of timestamps: ISO 8601 without zone, microseconds at most.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
-/// Parses ISO 8601 date-time text: `T` or a blank between date and time, an optional
-/// fraction, an optional trailing `Z`, minutes without seconds, or a date alone.
-pub fn parse_iso(text: &str) -> Option<chrono::NaiveDateTime> {
-    let t = text.trim().trim_end_matches('Z');
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-    .or_else(|| {
-        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })
-}
+pub use skyport_schema::time::parse_iso;
 
 /// An "as of" time (ISO 8601, UTC) in the form history times are compared with: six fraction
 /// digits, so that on SQLite, where the times are text, equal instants compare equal.

@@ -470,19 +470,9 @@ fn epoch_of(
     if !looks_iso {
         return Err(bad("expected YYYY-MM-DD[Thh:mm:ss[.sss]]".into()));
     }
-    let scale_name = match scale {
-        hifitime::TimeScale::TAI => "TAI",
-        hifitime::TimeScale::TT => "TT",
-        _ => "UTC",
-    };
-    let text = if iso.contains('T') {
-        format!("{iso} {scale_name}")
-    } else {
-        format!("{iso}T00:00:00 {scale_name}")
-    };
-    hifitime::Epoch::from_gregorian_str(&text)
+    crate::headers::time::parse_iso(iso, scale)
         .map(Some)
-        .map_err(|e| bad(e.to_string()))
+        .ok_or_else(|| bad("not a valid date and time".into()))
 }
 
 fn band_of<'a>(settings: &'a IngestSettings, h: &Header) -> Option<&'a Band> {

@@ -11,6 +11,7 @@
 pub mod history;
 mod model;
 mod reserved;
+pub mod time;
 mod types;
 pub mod xml;
 
@@ -19,7 +20,7 @@ pub use model::{
     SchemaVersion, Table, View,
 };
 pub use reserved::is_reserved;
-pub use types::{Datatype, VoType};
+pub use types::{ColumnMeta, Datatype, VoType};
 
 /// Everything that can be wrong with a Felis document.
 #[derive(Debug, thiserror::Error)]

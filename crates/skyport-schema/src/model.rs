@@ -469,6 +469,20 @@ impl Column {
         t
     }
 
+    /// What clients see of the column (VOTable type, unit, UCD, utype, description).
+    pub fn meta(&self) -> crate::ColumnMeta {
+        let vo = self.vo_type();
+        crate::ColumnMeta {
+            datatype: vo.datatype.to_string(),
+            arraysize: vo.arraysize,
+            xtype: vo.xtype,
+            unit: self.unit().map(str::to_string),
+            ucd: self.ucd.clone(),
+            utype: self.utype.clone(),
+            description: self.description.clone(),
+        }
+    }
+
     /// The unit: `ivoa:unit`, else `fits:tunit`; empty strings count as none.
     pub fn unit(&self) -> Option<&str> {
         self.unit

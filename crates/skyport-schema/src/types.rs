@@ -34,6 +34,27 @@ pub enum Datatype {
     Timestamp,
 }
 
+/// What a client sees of a column: the metadata of a VOTable FIELD, a TAP_SCHEMA.columns row
+/// and a VOSI table column alike. Derived from a Felis [`crate::Column`] with
+/// [`crate::Column::meta`], or written by hand for computed columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnMeta {
+    /// VOTable datatype (`double`, `char`, …).
+    pub datatype: String,
+    /// VOTable arraysize (`*`, `64*`, `2`…), absent for scalars.
+    pub arraysize: Option<String>,
+    /// DALI or prefixed xtype (`timestamp`, `point`, `adql:REGION`…).
+    pub xtype: Option<String>,
+    /// VO unit.
+    pub unit: Option<String>,
+    /// UCD.
+    pub ucd: Option<String>,
+    /// Utype.
+    pub utype: Option<String>,
+    /// Free-text description.
+    pub description: Option<String>,
+}
+
 /// How a column is described in VOTable FIELDs and in TAP_SCHEMA.columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoType {

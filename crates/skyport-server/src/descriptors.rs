@@ -28,7 +28,7 @@ pub fn for_results(fields: &mut [Field], public_url: &str) -> String {
         .or_else(|| {
             fields
                 .iter()
-                .position(|f| f.ucd.as_deref() == Some("meta.ref.ivoid"))
+                .position(|f| f.meta.ucd.as_deref() == Some("meta.ref.ivoid"))
         });
     let Some(position) = position else {
         return String::new();
@@ -159,18 +159,9 @@ mod tests {
     use super::*;
 
     fn field(name: &str, ucd: Option<&str>) -> Field {
-        Field {
-            name: name.into(),
-            id: None,
-            datatype: "char".into(),
-            arraysize: Some("*".into()),
-            xtype: None,
-            unit: None,
-            ucd: ucd.map(str::to_string),
-            utype: None,
-            description: None,
-            null: None,
-        }
+        let mut f = Field::new(name, "char").with_arraysize("*");
+        f.meta.ucd = ucd.map(str::to_string);
+        f
     }
 
     #[test]

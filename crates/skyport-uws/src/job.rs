@@ -1,6 +1,6 @@
 //! The job model, as persisted (JSON) and rendered (XML).
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Phase;
@@ -118,23 +118,7 @@ pub fn format_time(ms: i64) -> String {
 
 /// Parses an ISO 8601 time (with or without zone; none means UTC) to milliseconds since 1970.
 pub fn parse_time(text: &str) -> Option<i64> {
-    let t = text.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Some(d.timestamp_millis());
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), format) {
-            return Some(d.and_utc().timestamp_millis());
-        }
-    }
-    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_millis())
+    skyport_schema::time::parse_utc_millis(text)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Column descriptions (VOTable FIELDs) and cell values, shared by the writers and the reader.
 
+use skyport_schema::ColumnMeta;
+
 /// One value handed to a writer, borrowed from the row that holds it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
@@ -43,27 +45,16 @@ impl Datum {
     }
 }
 
-/// A VOTable FIELD: name and the metadata a client needs to read the column.
+/// A VOTable FIELD: a name, the column's metadata (the vocabulary's [`ColumnMeta`]) and what
+/// only a VOTable carries (an XML ID, a magic null value).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Field {
     /// Column name.
     pub name: String,
     /// XML ID, when service descriptors refer to the column.
     pub id: Option<String>,
-    /// VOTable datatype (`double`, `char`, …).
-    pub datatype: String,
-    /// VOTable arraysize (`*`, `2`, `64*`), absent for scalars.
-    pub arraysize: Option<String>,
-    /// DALI or prefixed xtype (`timestamp`, `point`, `adql:REGION`).
-    pub xtype: Option<String>,
-    /// VO unit.
-    pub unit: Option<String>,
-    /// UCD.
-    pub ucd: Option<String>,
-    /// Utype.
-    pub utype: Option<String>,
-    /// Free-text description.
-    pub description: Option<String>,
+    /// Datatype, arraysize, xtype, unit, UCD, utype and description.
+    pub meta: ColumnMeta,
     /// Magic null value of an integer column (BINARY serialisation only; read from uploads).
     pub null: Option<String>,
 }
@@ -73,26 +64,38 @@ impl Field {
     pub fn new(name: impl Into<String>, datatype: impl Into<String>) -> Field {
         Field {
             name: name.into(),
-            datatype: datatype.into(),
+            meta: ColumnMeta {
+                datatype: datatype.into(),
+                ..ColumnMeta::default()
+            },
+            ..Field::default()
+        }
+    }
+
+    /// A field of a column described by `meta`.
+    pub fn of(name: impl Into<String>, meta: ColumnMeta) -> Field {
+        Field {
+            name: name.into(),
+            meta,
             ..Field::default()
         }
     }
 
     /// Sets the arraysize.
     pub fn with_arraysize(mut self, arraysize: impl Into<String>) -> Field {
-        self.arraysize = Some(arraysize.into());
+        self.meta.arraysize = Some(arraysize.into());
         self
     }
 
     /// Sets the xtype.
     pub fn with_xtype(mut self, xtype: impl Into<String>) -> Field {
-        self.xtype = Some(xtype.into());
+        self.meta.xtype = Some(xtype.into());
         self
     }
 
     /// How values of this field are laid out.
     pub fn shape(&self) -> Shape {
-        Shape::of(&self.datatype, self.arraysize.as_deref())
+        Shape::of(&self.meta.datatype, self.meta.arraysize.as_deref())
     }
 }
 

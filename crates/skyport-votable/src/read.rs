@@ -65,13 +65,15 @@ fn field_of(e: &BytesStart<'_>) -> Result<Field, ReadError> {
     Ok(Field {
         name,
         id: attribute(e, "ID")?,
-        datatype,
-        arraysize: attribute(e, "arraysize")?,
-        xtype: attribute(e, "xtype")?,
-        unit: attribute(e, "unit")?,
-        ucd: attribute(e, "ucd")?,
-        utype: attribute(e, "utype")?,
-        description: None,
+        meta: skyport_schema::ColumnMeta {
+            datatype,
+            arraysize: attribute(e, "arraysize")?,
+            xtype: attribute(e, "xtype")?,
+            unit: attribute(e, "unit")?,
+            ucd: attribute(e, "ucd")?,
+            utype: attribute(e, "utype")?,
+            description: None,
+        },
         null: None,
     })
 }
@@ -227,7 +229,7 @@ fn push_row(
 fn bad_value(field: &Field, text: &str) -> ReadError {
     malformed(format!(
         "column {}: {text:?} is not a {} value",
-        field.name, field.datatype
+        field.name, field.meta.datatype
     ))
 }
 

@@ -304,13 +304,13 @@ impl TableWriter {
             out.extend_from_slice(if i == 0 { b"\n  {" } else { b",\n  {" });
             let attrs = [
                 ("name", Some(f.name.as_str())),
-                ("datatype", Some(f.datatype.as_str())),
-                ("arraysize", f.arraysize.as_deref()),
-                ("xtype", f.xtype.as_deref()),
-                ("unit", f.unit.as_deref()),
-                ("ucd", f.ucd.as_deref()),
-                ("utype", f.utype.as_deref()),
-                ("description", f.description.as_deref()),
+                ("datatype", Some(f.meta.datatype.as_str())),
+                ("arraysize", f.meta.arraysize.as_deref()),
+                ("xtype", f.meta.xtype.as_deref()),
+                ("unit", f.meta.unit.as_deref()),
+                ("ucd", f.meta.ucd.as_deref()),
+                ("utype", f.meta.utype.as_deref()),
+                ("description", f.meta.description.as_deref()),
             ];
             let mut first = true;
             for (key, value) in attrs {
@@ -417,13 +417,14 @@ pub fn push_field(out: &mut Vec<u8>, field: &Field) {
     out.extend_from_slice(b"<FIELD");
     push_attr(out, "name", Some(&field.name));
     push_attr(out, "ID", field.id.as_deref());
-    push_attr(out, "datatype", Some(&field.datatype));
-    push_attr(out, "arraysize", field.arraysize.as_deref());
-    push_attr(out, "xtype", field.xtype.as_deref());
-    push_attr(out, "unit", field.unit.as_deref());
-    push_attr(out, "ucd", field.ucd.as_deref());
-    push_attr(out, "utype", field.utype.as_deref());
+    push_attr(out, "datatype", Some(&field.meta.datatype));
+    push_attr(out, "arraysize", field.meta.arraysize.as_deref());
+    push_attr(out, "xtype", field.meta.xtype.as_deref());
+    push_attr(out, "unit", field.meta.unit.as_deref());
+    push_attr(out, "ucd", field.meta.ucd.as_deref());
+    push_attr(out, "utype", field.meta.utype.as_deref());
     match field
+        .meta
         .description
         .as_deref()
         .filter(|d| !d.trim().is_empty())

@@ -11,6 +11,7 @@
 //! IDs are matched exactly (they are the DIDs the archive published).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use skyport_schema::ColumnMeta;
 use skyport_sky::{parse_stcs, Shape};
 use skyport_store::images::{Hdu, Image};
 use skyport_store::ImageIndex;
@@ -214,17 +215,17 @@ fn malformed(id: &str) -> Option<String> {
 
 /// The FIELDs of the links table (DataLink 1.1 §3.2).
 fn fields() -> Vec<Field> {
-    let f = |name: &str, datatype: &str, ucd: Option<&str>, description: &str| Field {
-        name: name.into(),
-        id: None,
-        datatype: datatype.into(),
-        arraysize: (datatype == "char").then(|| "*".to_string()),
-        xtype: None,
-        unit: None,
-        ucd: ucd.map(str::to_string),
-        utype: None,
-        description: Some(description.into()),
-        null: None,
+    let f = |name: &str, datatype: &str, ucd: Option<&str>, description: &str| {
+        Field::of(
+            name,
+            ColumnMeta {
+                datatype: datatype.into(),
+                arraysize: (datatype == "char").then(|| "*".to_string()),
+                ucd: ucd.map(str::to_string),
+                description: Some(description.into()),
+                ..ColumnMeta::default()
+            },
+        )
     };
     let mut length = f(
         "content_length",
@@ -232,7 +233,7 @@ fn fields() -> Vec<Field> {
         Some("phys.size;meta.file"),
         "Size of the linked resource",
     );
-    length.unit = Some("byte".into());
+    length.meta.unit = Some("byte".into());
     vec![
         f(
             "ID",

@@ -252,7 +252,7 @@ fn stamp_table(bytes: &[u8]) -> Result<Vec<Target>, DaliError> {
         let columns = table
             .fields
             .iter()
-            .map(|f| (f.name.to_ascii_lowercase(), f.unit.clone()))
+            .map(|f| (f.name.to_ascii_lowercase(), f.meta.unit.clone()))
             .collect();
         let rows = table
             .rows

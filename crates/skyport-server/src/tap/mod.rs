@@ -277,18 +277,7 @@ fn timeout_error(timeout: Option<Duration>) -> DaliError {
 
 /// The FIELD of a result column.
 pub fn field(c: &OutputColumn) -> Field {
-    Field {
-        name: c.name.clone(),
-        id: None,
-        datatype: c.meta.datatype.clone(),
-        arraysize: c.meta.arraysize.clone(),
-        xtype: c.meta.xtype.clone(),
-        unit: c.meta.unit.clone(),
-        ucd: c.meta.ucd.clone(),
-        utype: c.meta.utype.clone(),
-        description: c.meta.description.clone(),
-        null: None,
-    }
+    Field::of(c.name.clone(), c.meta.clone())
 }
 
 fn cell(v: &Value) -> Cell<'_> {

@@ -1,6 +1,7 @@
 //! VOSI tables (`/tap/tables`, `/tap/tables/{name}`), written from the TAP_SCHEMA rows in the
 //! store, so the document and TAP_SCHEMA can never disagree.
 
+use skyport_schema::ColumnMeta;
 use skyport_store::{ddl, Rows, Store, StoreError, Value};
 use skyport_votable::escape_xml;
 
@@ -15,16 +16,11 @@ pub enum Detail {
     Max,
 }
 
+/// A TAP_SCHEMA.columns row: the column's metadata and its TAP flags.
 struct Column {
     table: String,
     name: String,
-    datatype: String,
-    arraysize: Option<String>,
-    xtype: Option<String>,
-    description: Option<String>,
-    unit: Option<String>,
-    ucd: Option<String>,
-    utype: Option<String>,
+    meta: ColumnMeta,
     indexed: bool,
     principal: bool,
     std: bool,
@@ -173,13 +169,15 @@ impl TableSet {
                 .map(|r| Column {
                     table: get(r, 0).unwrap_or_default(),
                     name: get(r, 1).unwrap_or_default(),
-                    datatype: get(r, 2).unwrap_or_default(),
-                    arraysize: get(r, 3),
-                    xtype: get(r, 4),
-                    description: get(r, 5),
-                    unit: get(r, 6),
-                    ucd: get(r, 7),
-                    utype: get(r, 8),
+                    meta: ColumnMeta {
+                        datatype: get(r, 2).unwrap_or_default(),
+                        arraysize: get(r, 3),
+                        xtype: get(r, 4),
+                        description: get(r, 5),
+                        unit: get(r, 6),
+                        ucd: get(r, 7),
+                        utype: get(r, 8),
+                    },
                     indexed: flag(r.get(9)),
                     principal: flag(r.get(10)),
                     std: flag(r.get(11)),
@@ -241,18 +239,23 @@ impl TableSet {
                     escape_xml(&c.name)
                 ));
                 let deeper = format!("{inner}  ");
-                element(&mut s, &deeper, "description", c.description.as_deref());
-                element(&mut s, &deeper, "unit", c.unit.as_deref());
-                element(&mut s, &deeper, "ucd", c.ucd.as_deref());
-                element(&mut s, &deeper, "utype", c.utype.as_deref());
+                element(
+                    &mut s,
+                    &deeper,
+                    "description",
+                    c.meta.description.as_deref(),
+                );
+                element(&mut s, &deeper, "unit", c.meta.unit.as_deref());
+                element(&mut s, &deeper, "ucd", c.meta.ucd.as_deref());
+                element(&mut s, &deeper, "utype", c.meta.utype.as_deref());
                 s.push_str(&format!("{deeper}<dataType xsi:type=\"vs:VOTableType\""));
-                if let Some(a) = &c.arraysize {
+                if let Some(a) = &c.meta.arraysize {
                     s.push_str(&format!(" arraysize=\"{}\"", escape_xml(a)));
                 }
-                if let Some(x) = &c.xtype {
+                if let Some(x) = &c.meta.xtype {
                     s.push_str(&format!(" extendedType=\"{}\"", escape_xml(x)));
                 }
-                s.push_str(&format!(">{}</dataType>\n", escape_xml(&c.datatype)));
+                s.push_str(&format!(">{}</dataType>\n", escape_xml(&c.meta.datatype)));
                 if c.indexed {
                     s.push_str(&format!("{deeper}<flag>indexed</flag>\n"));
                 }

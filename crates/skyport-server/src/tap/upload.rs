@@ -99,7 +99,7 @@ pub async fn load(
                     "UPLOAD {}: column {:?} declares arraysize {} (at most {MAX_FIXED_ARRAYSIZE} elements, or use a variable size such as \"*\")",
                     spec.name,
                     f.name,
-                    f.arraysize.as_deref().unwrap_or("")
+                    f.meta.arraysize.as_deref().unwrap_or("")
                 )));
             }
         }
@@ -167,7 +167,7 @@ fn column_kind(f: &Field) -> ColumnKind {
 /// their text and typed as strings: they round-trip, but are not geometry in queries.
 fn adql_type(f: &Field) -> AdqlType {
     let shape = f.shape();
-    if f.xtype.as_deref().is_some_and(|x| {
+    if f.meta.xtype.as_deref().is_some_and(|x| {
         x.eq_ignore_ascii_case("timestamp") || x.eq_ignore_ascii_case("adql:TIMESTAMP")
     }) {
         return AdqlType::Timestamp;
@@ -188,20 +188,16 @@ fn column_info(f: &Field) -> ColumnInfo {
     let ty = adql_type(f);
     let xtype = match ty {
         AdqlType::Timestamp => Some("timestamp".to_string()),
-        _ => f.xtype.clone(),
+        _ => f.meta.xtype.clone(),
     };
     ColumnInfo {
         name: f.name.clone(),
         ty,
         meta: ColumnMeta {
-            datatype: f.datatype.clone(),
             // VOTable 1.3 Erratum 3 deprecates arraysize="1": a scalar has none.
-            arraysize: f.arraysize.clone().filter(|a| a.trim() != "1"),
+            arraysize: f.meta.arraysize.clone().filter(|a| a.trim() != "1"),
             xtype,
-            unit: f.unit.clone(),
-            ucd: f.ucd.clone(),
-            utype: f.utype.clone(),
-            description: f.description.clone(),
+            ..f.meta.clone()
         },
     }
 }

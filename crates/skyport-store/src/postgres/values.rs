@@ -57,15 +57,7 @@ fn put_float(ty: &Type, f: f64, out: &mut BytesMut, value: &Value) -> Result<(),
 /// Microseconds from 2000-01-01T00:00:00 (PostgreSQL's epoch) of an ISO 8601 timestamp,
 /// with or without fraction and a trailing `Z`.
 pub fn timestamp_micros(text: &str) -> Option<i64> {
-    let t = text.trim().trim_end_matches('Z');
-    let parsed = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })?;
+    let parsed = skyport_schema::time::parse_iso(text)?;
     let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?.and_hms_opt(0, 0, 0)?;
     (parsed - epoch).num_microseconds()
 }
