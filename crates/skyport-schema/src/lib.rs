@@ -13,6 +13,7 @@ mod model;
 mod reserved;
 pub mod time;
 mod types;
+pub mod units;
 pub mod xml;
 
 pub use model::{
