@@ -29,7 +29,7 @@ use skyport_sky::{parse_stcs, Shape, SkyPoint};
 use crate::ast::*;
 use crate::catalogue::{Catalogue, ColumnMeta, SpatialIndex, TableInfo};
 use crate::error::{AdqlError, ErrorKind, Pos};
-use crate::functions::{self, ConstructorForm, Kind};
+use crate::functions::{self, ConstructorArgs, ConstructorForm, Kind};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 use crate::units;
@@ -142,6 +142,16 @@ pub fn parse_and_translate(
     dialect: Dialect,
     options: &Options,
 ) -> Result<Translation, AdqlError> {
+    if let Ok(path) = std::env::var("SKYPORT_ADQL_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{}", text.replace('\\', "\\\\").replace('\n', "\\n"));
+        }
+    }
     let q = crate::parse(text)?;
     translate(&q, catalogue, dialect, options)
 }
@@ -2025,60 +2035,31 @@ impl<'a> Translator<'a> {
 
     fn constructor(&mut self, name: &Ident, args: &[Expr]) -> Result<Typed, AdqlError> {
         // Argument types decide between CIRCLE(lon, lat, r) and CIRCLE(point, r).
-        let mut typed = Vec::new();
+        let mut typed = Vec::with_capacity(args.len());
         for a in args {
             typed.push(self.value(a)?);
         }
-        let Some(first) = typed.first() else {
+        if typed.is_empty() {
             return Err(AdqlError::syntax(
                 name.pos,
                 format!("{name} needs arguments"),
             ));
-        };
+        }
         let is_point = |i: usize| {
             typed
                 .get(i)
                 .is_some_and(|t| t.ty.is_geometry() && t.ty != AdqlType::Unknown)
         };
-        let (cs, form) = functions::constructor_form(name, args, &is_point)?;
+        let (cs, form) = functions::constructor_args(name, args, &is_point)?;
+        let args = ConstructorArgList::new(name, args, &typed);
         if let Some(cs) = cs {
-            check_coordsys(cs)?;
+            check_coordsys(args.expr(cs)?)?;
         }
-        // `constructor_form` hands back references into `args`; their translations are the
-        // same-index entries of `typed`.
-        let typed_of = |e: &Expr| -> &Typed {
-            let offset = (e as *const Expr).addr().wrapping_sub(args.as_ptr().addr());
-            let i = offset / std::mem::size_of::<Expr>().max(1);
-            typed.get(i).unwrap_or(first)
-        };
-        let arg_sql = |e: &Expr| -> String { typed_of(e).sql.clone() };
-        let need_number = |e: &Expr| -> Result<(), AdqlError> {
-            let t = typed_of(e);
-            if t.ty.is_numeric() {
-                Ok(())
-            } else {
-                Err(type_error(
-                    e.pos(),
-                    format!("a coordinate must be a number, but `{e}` is {}", t.ty),
-                ))
-            }
-        };
-        let need_point = |e: &Expr| -> Result<(), AdqlError> {
-            match typed_of(e).ty {
-                AdqlType::Point | AdqlType::Unknown => Ok(()),
-                other => Err(type_error(
-                    e.pos(),
-                    format!("a POINT is needed here, not {other}"),
-                )),
-            }
-        };
         let pg = self.dialect == Dialect::Postgres;
         let sp = |lon: &str, lat: &str| format!("spoint(radians({lon}), radians({lat}))");
         let (sql, ty) = match form {
-            ConstructorForm::Point { lon, lat } => {
-                need_number(lon)?;
-                need_number(lat)?;
-                let (l, b) = (arg_sql(lon), arg_sql(lat));
+            ConstructorArgs::Point { lon, lat } => {
+                let (l, b) = (args.number(lon)?, args.number(lat)?);
                 (
                     if pg {
                         sp(&l, &b)
@@ -2088,11 +2069,8 @@ impl<'a> Translator<'a> {
                     AdqlType::Point,
                 )
             }
-            ConstructorForm::Circle { lon, lat, radius } => {
-                for x in [lon, lat, radius] {
-                    need_number(x)?;
-                }
-                let (l, b, r) = (arg_sql(lon), arg_sql(lat), arg_sql(radius));
+            ConstructorArgs::Circle { lon, lat, radius } => {
+                let (l, b, r) = (args.number(lon)?, args.number(lat)?, args.number(radius)?);
                 (
                     if pg {
                         format!("scircle({}, radians({r}))", sp(&l, &b))
@@ -2102,10 +2080,8 @@ impl<'a> Translator<'a> {
                     AdqlType::Circle,
                 )
             }
-            ConstructorForm::CircleAt { center, radius } => {
-                need_point(center)?;
-                need_number(radius)?;
-                let (c, r) = (arg_sql(center), arg_sql(radius));
+            ConstructorArgs::CircleAt { center, radius } => {
+                let (c, r) = (args.point(center)?, args.number(radius)?);
                 (
                     if pg {
                         format!("scircle({c}, radians({r}))")
@@ -2115,22 +2091,25 @@ impl<'a> Translator<'a> {
                     AdqlType::Circle,
                 )
             }
-            ConstructorForm::Box {
+            ConstructorArgs::Box {
                 lon,
                 lat,
                 width,
                 height,
             } => {
-                for x in [lon, lat, width, height] {
-                    need_number(x)?;
+                let indexes = [lon, lat, width, height];
+                let mut parts = Vec::with_capacity(indexes.len());
+                let mut constant = Vec::with_capacity(indexes.len());
+                for i in indexes {
+                    parts.push(args.number(i)?);
+                    constant.push(constant_number(args.expr(i)?));
                 }
-                let parts = [lon, lat, width, height].map(arg_sql).join(", ");
-                let constant = [lon, lat, width, height].map(constant_number);
+                let parts = parts.join(", ");
                 if pg {
-                    match constant {
+                    match constant.as_slice() {
                         [Some(a), Some(b), Some(w), Some(h)] => {
-                            let shape = SkyPoint::new(a, b)
-                                .and_then(|c| Shape::box_shape(c, w, h))
+                            let shape = SkyPoint::new(*a, *b)
+                                .and_then(|c| Shape::box_shape(c, *w, *h))
                                 .map_err(|e| type_error(name.pos, format!("BOX: {e}")))?;
                             (pg_literal(&shape), AdqlType::Polygon)
                         }
@@ -2140,15 +2119,17 @@ impl<'a> Translator<'a> {
                     (format!("adql_box({parts})"), AdqlType::Polygon)
                 }
             }
-            ConstructorForm::BoxAt {
+            ConstructorArgs::BoxAt {
                 center,
                 width,
                 height,
             } => {
-                need_point(center)?;
-                need_number(width)?;
-                need_number(height)?;
-                let parts = [center, width, height].map(arg_sql).join(", ");
+                let parts = [
+                    args.point(center)?,
+                    args.number(width)?,
+                    args.number(height)?,
+                ]
+                .join(", ");
                 (
                     if pg {
                         format!("skyport_box_at({parts})")
@@ -2158,17 +2139,27 @@ impl<'a> Translator<'a> {
                     AdqlType::Polygon,
                 )
             }
-            ConstructorForm::PolygonNumbers(nums) => {
-                for x in nums {
-                    need_number(x)?;
+            ConstructorArgs::PolygonNumbers(range) => {
+                let mut parts = Vec::with_capacity(range.len());
+                let mut constants = Some(Vec::with_capacity(range.len()));
+                for i in range {
+                    parts.push(args.number(i)?);
+                    let c = constant_number(args.expr(i)?);
+                    constants = constants.zip(c).map(|(mut v, c)| {
+                        v.push(c);
+                        v
+                    });
                 }
-                let parts: Vec<String> = nums.iter().map(arg_sql).collect();
-                let constants: Option<Vec<f64>> = nums.iter().map(constant_number).collect();
                 if let Some(values) = &constants {
                     // Check a constant polygon now, so a bad one is a clear error, not a NULL.
                     let shape = values
                         .chunks(2)
-                        .map(|c| SkyPoint::new(c[0], c[1]))
+                        .map(|c| match c {
+                            [lon, lat] => SkyPoint::new(*lon, *lat),
+                            _ => Err(skyport_sky::SkyError::InvalidPolygon(
+                                "a polygon vertex needs two numbers".into(),
+                            )),
+                        })
                         .collect::<Result<Vec<_>, _>>()
                         .and_then(Shape::polygon)
                         .map_err(|e| type_error(name.pos, format!("POLYGON: {e}")))?;
@@ -2199,11 +2190,11 @@ impl<'a> Translator<'a> {
                     AdqlType::Polygon,
                 )
             }
-            ConstructorForm::PolygonPoints(points) => {
-                for p in points {
-                    need_point(p)?;
+            ConstructorArgs::PolygonPoints(range) => {
+                let mut parts = Vec::with_capacity(range.len());
+                for i in range {
+                    parts.push(args.point(i)?);
                 }
-                let parts: Vec<String> = points.iter().map(arg_sql).collect();
                 (
                     if pg {
                         format!("skyport_polygon_points({})", parts.join(", "))
@@ -2213,7 +2204,8 @@ impl<'a> Translator<'a> {
                     AdqlType::Polygon,
                 )
             }
-            ConstructorForm::Region(lit) => {
+            ConstructorArgs::Region(i) => {
+                let lit = args.expr(i)?;
                 let Expr::String { value, pos } = lit.unnested() else {
                     return Err(type_error(lit.pos(), "REGION takes a string literal"));
                 };
@@ -2228,8 +2220,8 @@ impl<'a> Translator<'a> {
                     AdqlType::Region,
                 )
             }
-            ConstructorForm::Centroid(g) => {
-                let t = typed_of(g);
+            ConstructorArgs::Centroid(i) => {
+                let (g, t) = args.get(i)?;
                 if !t.ty.is_geometry() {
                     return Err(type_error(
                         g.pos(),
@@ -2393,6 +2385,59 @@ fn columns_of_subquery(sql_alias: &str, cols: &[OutColumn]) -> Vec<SourceColumn>
             stcs_text: c.region_column,
         })
         .collect()
+}
+
+/// A constructor call's arguments beside their translations, found by the argument index
+/// [`functions::constructor_args`] gives: a wrong index is an error, never another argument.
+struct ConstructorArgList<'e> {
+    name: &'e Ident,
+    args: &'e [Expr],
+    typed: &'e [Typed],
+}
+
+impl<'e> ConstructorArgList<'e> {
+    fn new(name: &'e Ident, args: &'e [Expr], typed: &'e [Typed]) -> Self {
+        ConstructorArgList { name, args, typed }
+    }
+
+    /// Argument `i` and its translation.
+    fn get(&self, i: usize) -> Result<(&'e Expr, &'e Typed), AdqlError> {
+        self.args.get(i).zip(self.typed.get(i)).ok_or_else(|| {
+            AdqlError::syntax(
+                self.name.pos,
+                format!("{}: argument {} is missing", self.name, i + 1),
+            )
+        })
+    }
+
+    fn expr(&self, i: usize) -> Result<&'e Expr, AdqlError> {
+        self.get(i).map(|(e, _)| e)
+    }
+
+    /// The SQL of argument `i`, which must be a number (a coordinate, radius or size).
+    fn number(&self, i: usize) -> Result<String, AdqlError> {
+        let (e, t) = self.get(i)?;
+        if t.ty.is_numeric() {
+            Ok(t.sql.clone())
+        } else {
+            Err(type_error(
+                e.pos(),
+                format!("a coordinate must be a number, but `{e}` is {}", t.ty),
+            ))
+        }
+    }
+
+    /// The SQL of argument `i`, which must be a point (or of unknown type, e.g. NULL).
+    fn point(&self, i: usize) -> Result<String, AdqlError> {
+        let (e, t) = self.get(i)?;
+        match t.ty {
+            AdqlType::Point | AdqlType::Unknown => Ok(t.sql.clone()),
+            other => Err(type_error(
+                e.pos(),
+                format!("a POINT is needed here, not {other}"),
+            )),
+        }
+    }
 }
 
 fn distance_typed(sql: String) -> Typed {
