@@ -13,6 +13,7 @@ mod dialect;
 mod error;
 pub mod functions;
 mod lexical;
+mod print;
 mod suggest;
 mod translate;
 pub mod types;

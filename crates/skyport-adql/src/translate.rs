@@ -24,12 +24,15 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use skyport_sky::{parse_stcs, Shape, SkyPoint};
+use skyport_sky::{parse_stcs, Shape, SkyError, SkyPoint};
 
 use crate::ast::*;
 use crate::catalogue::{Catalogue, ColumnMeta, SpatialIndex, TableInfo};
 use crate::error::{AdqlError, ErrorKind, Pos};
 use crate::functions::{self, ConstructorArgs, ConstructorForm, Kind};
+use crate::print::postgres::Postgres;
+use crate::print::sqlite::Sqlite;
+use crate::print::{literal, num, quote, GeometryArg, GeometryTest, Printer};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 use crate::units;
@@ -41,6 +44,16 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL with pgsphere.
     Postgres,
+}
+
+impl Dialect {
+    /// The printer that spells SQL for this target.
+    fn printer(self) -> &'static dyn Printer {
+        match self {
+            Dialect::Sqlite => &Sqlite,
+            Dialect::Postgres => &Postgres,
+        }
+    }
 }
 
 /// A user-defined function the service offers (ADQL `features-udf`).
@@ -102,7 +115,7 @@ pub fn translate(
 ) -> Result<Translation, AdqlError> {
     let mut t = Translator {
         catalogue,
-        dialect,
+        printer: dialect.printer(),
         options,
         scopes: Vec::new(),
         ctes: Vec::new(),
@@ -169,6 +182,14 @@ struct Typed {
 }
 
 impl Typed {
+    /// The value as a geometry operand for the printer.
+    fn arg(&self) -> GeometryArg<'_> {
+        GeometryArg {
+            sql: &self.sql,
+            ty: self.ty,
+        }
+    }
+
     fn new(sql: String, ty: AdqlType, name: &str) -> Typed {
         Typed {
             sql,
@@ -247,22 +268,13 @@ struct OutColumn {
 
 struct Translator<'a> {
     catalogue: &'a Catalogue,
-    dialect: Dialect,
+    /// How the target spells what the translator has resolved.
+    printer: &'static dyn Printer,
     options: &'a Options,
     scopes: Vec<Scope>,
     ctes: Vec<CteInfo>,
     next_alias: usize,
     uses_spatial_index: bool,
-}
-
-/// Quotes an SQL identifier.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes an SQL string literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {
@@ -275,16 +287,6 @@ fn name_error(pos: Pos, message: impl Into<String>) -> AdqlError {
 
 fn unsupported(pos: Pos, message: impl Into<String>) -> AdqlError {
     AdqlError::new(ErrorKind::Unsupported, pos, message)
-}
-
-/// The f64 text both targets read back exactly.
-fn num(x: f64) -> String {
-    let s = format!("{x:?}");
-    if s.contains('e') || s.contains('.') || s.contains("inf") || s.contains("NaN") {
-        s
-    } else {
-        format!("{s}.0")
-    }
 }
 
 /// The value of a numeric literal expression (`12`, `-1.5`, `(3)`), if it is one.
@@ -311,28 +313,10 @@ impl<'a> Translator<'a> {
         format!("{prefix}{}", self.next_alias)
     }
 
-    /// A sort direction. ADQL leaves the place of NULLs to the database; PostgreSQL is told
-    /// SQLite's order (NULLs sort low), so both backends return rows in the same order. The
-    /// store creates PostgreSQL's B-tree indexes NULLS FIRST, so both directions still use them.
+    /// A sort direction: both targets are told to put NULLs in the same place, so they
+    /// return rows in the same order.
     fn direction(&self, descending: bool) -> &'static str {
-        match (self.dialect, descending) {
-            (Dialect::Sqlite, false) => "",
-            (Dialect::Sqlite, true) => " DESC",
-            (Dialect::Postgres, false) => " NULLS FIRST",
-            (Dialect::Postgres, true) => " DESC NULLS LAST",
-        }
-    }
-
-    fn table_sql_name(&self, schema: &str, table: &str) -> String {
-        // Must agree with skyport-store's ddl::table_name (checked by a test in the binary).
-        match self.dialect {
-            Dialect::Sqlite => quote(&format!("{schema}.{table}")),
-            // Uploads are temporary tables of the session on PostgreSQL.
-            Dialect::Postgres if schema.eq_ignore_ascii_case("TAP_UPLOAD") => {
-                format!("pg_temp.{}", quote(table))
-            }
-            Dialect::Postgres => format!("{}.{}", quote(schema), quote(table)),
-        }
+        self.printer.direction(descending)
     }
 
     // ----- queries ---------------------------------------------------------------------------
@@ -397,14 +381,7 @@ impl<'a> Translator<'a> {
                 let order = self.order_by_outputs(&q.order_by, &cols)?;
                 sql.push_str(&order);
                 if let Some(n) = q.offset {
-                    match self.dialect {
-                        Dialect::Sqlite => {
-                            let _ = write!(sql, " LIMIT -1 OFFSET {n}");
-                        }
-                        Dialect::Postgres => {
-                            let _ = write!(sql, " OFFSET {n}");
-                        }
-                    }
+                    sql.push_str(&self.printer.offset_only(n));
                 }
                 cols
             }
@@ -610,14 +587,7 @@ impl<'a> Translator<'a> {
                 (Some(n), None) => {
                     let _ = write!(sql, " LIMIT {n}");
                 }
-                (None, Some(o)) => match self.dialect {
-                    Dialect::Sqlite => {
-                        let _ = write!(sql, " LIMIT -1 OFFSET {o}");
-                    }
-                    Dialect::Postgres => {
-                        let _ = write!(sql, " OFFSET {o}");
-                    }
-                },
+                (None, Some(o)) => sql.push_str(&self.printer.offset_only(o)),
                 (None, None) => {}
             }
         } else if let Some(n) = s.top {
@@ -708,14 +678,11 @@ impl<'a> Translator<'a> {
     /// How a value leaves the outermost select list: geometries as DALI text.
     fn output_geometry(&self, t: &Typed) -> String {
         match (t.ty, t.region_column) {
-            (AdqlType::Point | AdqlType::Circle | AdqlType::Polygon, _) => match self.dialect {
-                Dialect::Sqlite => format!("adql_dali({})", t.sql),
-                Dialect::Postgres => format!("skyport_dali({})", t.sql),
-            },
-            (AdqlType::Region, false) => match self.dialect {
-                Dialect::Sqlite => format!("adql_stcs({})", t.sql),
-                Dialect::Postgres => format!("skyport_stcs({})", t.sql),
-            },
+            (AdqlType::Point | AdqlType::Circle | AdqlType::Polygon, _) => {
+                self.printer.dali_text(&t.sql)
+            }
+            // A region column already holds the STC-S text.
+            (AdqlType::Region, false) => self.printer.stcs_text(&t.sql),
             _ => t.sql.clone(),
         }
     }
@@ -905,25 +872,11 @@ impl<'a> Translator<'a> {
             }
         }
         let table = self.find_table(name)?.clone();
-        let base = self.table_sql_name(&table.schema, &table.name);
+        let base = self.printer.table_name(&table.schema, &table.name);
         let filter = self.options.row_filters.get(&table.qualified_name());
-        let (sql, rowid_sql) = match (filter, self.dialect) {
-            (Some(pred), Dialect::Sqlite) => (
-                format!(
-                    "(SELECT *, rowid AS \"_rowid\" FROM {base} WHERE ({pred})) AS {sql_alias}"
-                ),
-                Some(format!("{sql_alias}.\"_rowid\"")),
-            ),
-            (Some(pred), Dialect::Postgres) => (
-                format!("(SELECT * FROM {base} WHERE ({pred})) AS {sql_alias}"),
-                None,
-            ),
-            (None, Dialect::Sqlite) => (
-                format!("{base} AS {sql_alias}"),
-                Some(format!("{sql_alias}.rowid")),
-            ),
-            (None, Dialect::Postgres) => (format!("{base} AS {sql_alias}"), None),
-        };
+        let (sql, rowid_sql) =
+            self.printer
+                .table_ref(&base, &sql_alias, filter.map(String::as_str));
         let columns = table
             .columns
             .iter()
@@ -1221,14 +1174,9 @@ impl<'a> Translator<'a> {
                         ));
                     }
                 }
-                let not = if *negated { "NOT " } else { "" };
-                Ok(match (self.dialect, case_insensitive) {
-                    // SQLite's own LIKE ignores ASCII case; ADQL's LIKE must not.
-                    (Dialect::Sqlite, false) => format!("({not}adql_like({}, {}))", x.sql, p.sql),
-                    (Dialect::Sqlite, true) => format!("({not}adql_ilike({}, {}))", x.sql, p.sql),
-                    (Dialect::Postgres, false) => format!("({} {not}LIKE {})", x.sql, p.sql),
-                    (Dialect::Postgres, true) => format!("({} {not}ILIKE {})", x.sql, p.sql),
-                })
+                Ok(self
+                    .printer
+                    .like(&x.sql, &p.sql, *negated, *case_insensitive))
             }
             Expr::IsNull { expr, negated } => {
                 let x = self.value(expr)?;
@@ -1252,11 +1200,10 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// The SQL of `a` compared with `b`: a boolean compared with a number is read as 0 or 1
-    /// (SQLite stores booleans so; PostgreSQL needs the cast).
+    /// The SQL of `a` compared with `b`: a boolean compared with a number is read as 0 or 1.
     fn comparable_sql(&self, a: &Typed, b: &Typed) -> String {
-        if self.dialect == Dialect::Postgres && a.ty == AdqlType::Boolean && b.ty.is_numeric() {
-            format!("CAST({} AS INTEGER)", a.sql)
+        if a.ty == AdqlType::Boolean && b.ty.is_numeric() {
+            self.printer.boolean_as_number(&a.sql)
         } else {
             a.sql.clone()
         }
@@ -1321,19 +1268,19 @@ impl<'a> Translator<'a> {
             Some(k),
         ) = (call, constant)
         {
-            let upper = name.value.to_ascii_uppercase();
-            if (upper == "CONTAINS" || upper == "INTERSECTS")
-                && args.len() == 2
-                && matches!(op, BinaryOp::Eq | BinaryOp::NotEq)
-                && (k == 0.0 || k == 1.0)
+            let test = GeometryTest::from_name(&name.value.to_ascii_uppercase());
+            let compared_with_truth =
+                matches!(op, BinaryOp::Eq | BinaryOp::NotEq) && (k == 0.0 || k == 1.0);
+            if let (Some(test), [a_expr, b_expr], true) =
+                (test, args.as_slice(), compared_with_truth)
             {
                 let truth = (k == 1.0) == (op == BinaryOp::Eq);
-                let a = self.geometry(&args[0])?;
-                let b = self.geometry(&args[1])?;
-                let exact = self.geometry_test(&upper, &a, &b);
+                let a = self.geometry(a_expr)?;
+                let b = self.geometry(b_expr)?;
+                let exact = self.printer.geometry_test(test, a.arg(), b.arg());
                 let exact = if truth { exact } else { format!("NOT {exact}") };
                 let prefilter = if truth {
-                    self.spatial_prefilter(&upper, &args[0], &args[1])?
+                    self.spatial_prefilter(test, a_expr, b_expr)?
                 } else {
                     None
                 };
@@ -1352,7 +1299,7 @@ impl<'a> Translator<'a> {
         let Expr::Function { name, args, .. } = dist else {
             return Ok(None);
         };
-        if !name.value.eq_ignore_ascii_case("DISTANCE") || self.dialect != Dialect::Sqlite {
+        if !name.value.eq_ignore_ascii_case("DISTANCE") || !self.printer.has_rtree() {
             return Ok(None);
         }
         let Some(r) = constant_number(radius) else {
@@ -1393,47 +1340,22 @@ impl<'a> Translator<'a> {
             .map(|p| format!("({p} AND {exact})")))
     }
 
-    /// The target's exact CONTAINS/INTERSECTS test, as a boolean expression.
-    fn geometry_test(&self, upper: &str, a: &Typed, b: &Typed) -> String {
-        match self.dialect {
-            Dialect::Sqlite => format!(
-                "adql_{}({}, {}) = 1",
-                upper.to_ascii_lowercase(),
-                a.sql,
-                b.sql
-            ),
-            Dialect::Postgres => {
-                let point = |t: &Typed| t.ty == AdqlType::Point;
-                if upper == "CONTAINS" || point(a) || point(b) {
-                    let (inner, outer) = if upper == "INTERSECTS" && point(b) && !point(a) {
-                        (b, a)
-                    } else {
-                        (a, b)
-                    };
-                    format!("({} <@ {})", inner.sql, outer.sql)
-                } else {
-                    format!("({} && {})", a.sql, b.sql)
-                }
-            }
-        }
-    }
-
     /// An R*Tree pre-filter for `CONTAINS/INTERSECTS(a, b)` when one side is indexed columns
     /// and the other a constant shape.
     fn spatial_prefilter(
         &mut self,
-        upper: &str,
+        test: GeometryTest,
         a: &Expr,
         b: &Expr,
     ) -> Result<Option<String>, AdqlError> {
-        if self.dialect != Dialect::Sqlite {
+        if !self.printer.has_rtree() {
             return Ok(None);
         }
         // POINT(lon, lat) inside / intersecting a constant shape.
         if let (Some((lon, lat)), Some(shape)) = (point_columns(a), constant_shape(b)) {
             return Ok(self.point_prefilter(&lon, &lat, &shape));
         }
-        if upper == "INTERSECTS" {
+        if test == GeometryTest::Intersects {
             if let (Some((lon, lat)), Some(shape)) = (point_columns(b), constant_shape(a)) {
                 return Ok(self.point_prefilter(&lon, &lat, &shape));
             }
@@ -1441,6 +1363,7 @@ impl<'a> Translator<'a> {
         // A region column against a constant shape, either way round: their boxes must overlap.
         for (col, other) in [(a, b), (b, a)] {
             if let (Expr::Column(parts), Some(shape)) = (col.unnested(), constant_shape(other)) {
+                let printer = self.printer;
                 let filter = self.column_source(parts).and_then(|src| {
                     match (&src.rowid_sql, &src.spatial) {
                         (
@@ -1450,7 +1373,7 @@ impl<'a> Translator<'a> {
                                 ..
                             }),
                         ) if parts.last().is_some_and(|c| c.matches(rc)) => {
-                            Some(rtree_overlap(rowid, idx, &shape))
+                            Some(printer.rtree_overlap(rowid, idx, &shape))
                         }
                         _ => None,
                     }
@@ -1485,7 +1408,7 @@ impl<'a> Translator<'a> {
         if !(lon_name.matches(lc) && lat_name.matches(bc)) {
             return None;
         }
-        let filter = rtree_overlap(rowid, idx, shape);
+        let filter = self.printer.rtree_overlap(rowid, idx, shape);
         self.uses_spatial_index = true;
         Some(filter)
     }
@@ -1501,9 +1424,9 @@ impl<'a> Translator<'a> {
                 format!("a geometry is needed here, but `{e}` is {}", t.ty),
             ));
         }
-        if t.region_column && self.dialect == Dialect::Postgres {
-            // Region columns hold STC-S text; pgsphere needs its own type.
-            t.sql = format!("skyport_region({})", t.sql);
+        if t.region_column {
+            // Region columns hold STC-S text, which the target may need as its own type.
+            t.sql = self.printer.region_geometry(&t.sql);
         }
         Ok(t)
     }
@@ -1543,10 +1466,9 @@ impl<'a> Translator<'a> {
                 } else {
                     text.clone()
                 };
-                // PostgreSQL reads a literal with a point or exponent as NUMERIC; ADQL's
-                // approximate literals are doubles.
-                let sql = if ty == AdqlType::Double && self.dialect == Dialect::Postgres {
-                    format!("CAST({sql} AS double precision)")
+                // ADQL's approximate literals are doubles, which not every target assumes.
+                let sql = if ty == AdqlType::Double {
+                    self.printer.double_literal(sql)
                 } else {
                     sql
                 };
@@ -1594,14 +1516,7 @@ impl<'a> Translator<'a> {
                         AdqlType::Char(_) | AdqlType::VarChar(_) | AdqlType::Unknown => {
                             t.sql.clone()
                         }
-                        _ => format!(
-                            "CAST({} AS {})",
-                            t.sql,
-                            match self.dialect {
-                                Dialect::Sqlite => "TEXT",
-                                Dialect::Postgres => "text",
-                            }
-                        ),
+                        _ => self.printer.text(&t.sql),
                     };
                     return Ok(Typed::new(
                         format!("({} || {})", cast(&l), cast(&r)),
@@ -1720,53 +1635,29 @@ impl<'a> Translator<'a> {
 
     fn cast(&mut self, expr: &Expr, target: CastTarget, pos: Pos) -> Result<Typed, AdqlError> {
         let x = self.value(expr)?;
-        let sqlite = self.dialect == Dialect::Sqlite;
-        let (sql, ty) = match target {
-            CastTarget::SmallInt | CastTarget::Integer | CastTarget::BigInt => {
+        let ty = match target {
+            CastTarget::SmallInt
+            | CastTarget::Integer
+            | CastTarget::BigInt
+            | CastTarget::Real
+            | CastTarget::Double => {
                 if !(x.ty.is_numeric() || x.ty.is_string()) {
                     return Err(type_error(pos, format!("cannot CAST {} to {target}", x.ty)));
                 }
-                let ty = match target {
+                match target {
                     CastTarget::SmallInt => AdqlType::SmallInt,
                     CastTarget::Integer => AdqlType::Integer,
-                    _ => AdqlType::BigInt,
-                };
-                if sqlite {
-                    (format!("adql_cast_integer({}, '{target}')", x.sql), ty)
-                } else {
-                    (format!("CAST({} AS {target})", x.sql), ty)
-                }
-            }
-            CastTarget::Real | CastTarget::Double => {
-                if !(x.ty.is_numeric() || x.ty.is_string()) {
-                    return Err(type_error(pos, format!("cannot CAST {} to {target}", x.ty)));
-                }
-                let ty = if target == CastTarget::Real {
-                    AdqlType::Real
-                } else {
-                    AdqlType::Double
-                };
-                if sqlite {
-                    (format!("CAST({} AS REAL)", x.sql), ty)
-                } else {
-                    (format!("CAST({} AS {target})", x.sql), ty)
+                    CastTarget::BigInt => AdqlType::BigInt,
+                    CastTarget::Real => AdqlType::Real,
+                    _ => AdqlType::Double,
                 }
             }
             CastTarget::Char(n) | CastTarget::VarChar(n) => {
                 let len = n.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-                let ty = if matches!(target, CastTarget::Char(_)) {
+                if matches!(target, CastTarget::Char(_)) {
                     AdqlType::Char(len.or(Some(1)))
                 } else {
                     AdqlType::VarChar(len)
-                };
-                if sqlite {
-                    let text = format!("CAST({} AS TEXT)", x.sql);
-                    match len {
-                        Some(n) => (format!("substr({text}, 1, {n})"), ty),
-                        None => (text, ty),
-                    }
-                } else {
-                    (format!("CAST({} AS {target})", x.sql), ty)
                 }
             }
             CastTarget::Timestamp => {
@@ -1776,11 +1667,7 @@ impl<'a> Translator<'a> {
                         "only strings (DALI timestamps) can be CAST to TIMESTAMP",
                     ));
                 }
-                if sqlite {
-                    (format!("adql_timestamp({})", x.sql), AdqlType::Timestamp)
-                } else {
-                    (format!("CAST({} AS timestamp)", x.sql), AdqlType::Timestamp)
-                }
+                AdqlType::Timestamp
             }
             CastTarget::Point | CastTarget::Circle | CastTarget::Polygon => {
                 if !x.ty.is_string() {
@@ -1789,20 +1676,14 @@ impl<'a> Translator<'a> {
                         format!("only DALI strings can be CAST to {target}"),
                     ));
                 }
-                let (kind, ty) = match target {
-                    CastTarget::Point => ("point", AdqlType::Point),
-                    CastTarget::Circle => ("circle", AdqlType::Circle),
-                    _ => ("polygon", AdqlType::Polygon),
-                };
-                let f = if sqlite {
-                    "adql_cast_"
-                } else {
-                    "skyport_cast_"
-                };
-                (format!("{f}{kind}({})", x.sql), ty)
+                match target {
+                    CastTarget::Point => AdqlType::Point,
+                    CastTarget::Circle => AdqlType::Circle,
+                    _ => AdqlType::Polygon,
+                }
             }
         };
-        let mut t = Typed::new(sql, ty, &x.name);
+        let mut t = Typed::new(self.printer.cast(&x.sql, target), ty, &x.name);
         t.meta.unit = x.meta.unit;
         Ok(t)
     }
@@ -1819,7 +1700,6 @@ impl<'a> Translator<'a> {
             return self.udf(name, args);
         };
         let lower = upper.to_ascii_lowercase();
-        let sqlite = self.dialect == Dialect::Sqlite;
         match builtin.kind {
             Kind::Aggregate => {
                 let d = if distinct { "DISTINCT " } else { "" };
@@ -1861,7 +1741,8 @@ impl<'a> Translator<'a> {
                 for a in args {
                     xs.push(self.numeric(a, &upper)?);
                 }
-                let sql = self.math_sql(&upper, &xs);
+                let sqls: Vec<&str> = xs.iter().map(|t| t.sql.as_str()).collect();
+                let sql = self.printer.math(&upper, &sqls);
                 let mut t = Typed::new(sql, AdqlType::Double, &lower);
                 if matches!(
                     upper.as_str(),
@@ -1879,11 +1760,7 @@ impl<'a> Translator<'a> {
                         format!("{upper} needs a string, not {}", x.ty),
                     ));
                 }
-                let sql = if sqlite {
-                    format!("adql_{lower}({})", x.sql)
-                } else {
-                    format!("{lower}({})", x.sql)
-                };
+                let sql = self.printer.string_function(&lower, &x.sql);
                 Ok(Typed::new(sql, AdqlType::VarChar(None), &lower))
             }
             Kind::Coalesce => {
@@ -1941,48 +1818,6 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn math_sql(&self, upper: &str, xs: &[Typed]) -> String {
-        let a: Vec<&str> = xs.iter().map(|t| t.sql.as_str()).collect();
-        let arg = |i: usize| a.get(i).copied().unwrap_or("NULL");
-        match self.dialect {
-            Dialect::Sqlite => match upper {
-                "PI" => "3.141592653589793".into(),
-                "ABS" => format!("abs({})", arg(0)),
-                _ => format!("adql_{}({})", upper.to_ascii_lowercase(), a.join(", ")),
-            },
-            Dialect::Postgres => {
-                let dp = |s: &str| format!("CAST({s} AS double precision)");
-                let numeric = |s: &str| format!("CAST({s} AS numeric)");
-                match upper {
-                    "LOG" => format!("ln({})", dp(arg(0))),
-                    "LOG10" => format!("log({})", dp(arg(0))),
-                    "RAND" => "random()".into(),
-                    "MOD" => dp(&format!("mod({}, {})", numeric(arg(0)), numeric(arg(1)))),
-                    "ROUND" | "TRUNCATE" => {
-                        let f = if upper == "ROUND" { "round" } else { "trunc" };
-                        match xs.len() {
-                            1 => dp(&format!("{f}({})", numeric(arg(0)))),
-                            _ => dp(&format!(
-                                "{f}({}, CAST({} AS integer))",
-                                numeric(arg(0)),
-                                arg(1)
-                            )),
-                        }
-                    }
-                    "PI" => "pi()".into(),
-                    "CEILING" | "FLOOR" | "ABS" | "DEGREES" | "RADIANS" | "EXP" | "SQRT"
-                    | "POWER" | "ACOS" | "ASIN" | "ATAN" | "ATAN2" | "COS" | "COT" | "SIN"
-                    | "TAN" => format!(
-                        "{}({})",
-                        upper.to_ascii_lowercase(),
-                        a.iter().map(|s| dp(s)).collect::<Vec<_>>().join(", ")
-                    ),
-                    other => format!("{}({})", other.to_ascii_lowercase(), a.join(", ")),
-                }
-            }
-        }
-    }
-
     fn udf(&mut self, name: &Ident, args: &[Expr]) -> Result<Typed, AdqlError> {
         let Some(udf) = self
             .options
@@ -2022,10 +1857,7 @@ impl<'a> Translator<'a> {
             }
             sqls.push(t.sql);
         }
-        let f = match self.dialect {
-            Dialect::Sqlite => &udf.sqlite,
-            Dialect::Postgres => &udf.postgres,
-        };
+        let f = self.printer.udf_function(udf);
         Ok(Typed::new(
             format!("{f}({})", sqls.join(", ")),
             udf.result,
@@ -2055,41 +1887,19 @@ impl<'a> Translator<'a> {
         if let Some(cs) = cs {
             check_coordsys(args.expr(cs)?)?;
         }
-        let pg = self.dialect == Dialect::Postgres;
-        let sp = |lon: &str, lat: &str| format!("spoint(radians({lon}), radians({lat}))");
+        let printer = self.printer;
         let (sql, ty) = match form {
             ConstructorArgs::Point { lon, lat } => {
                 let (l, b) = (args.number(lon)?, args.number(lat)?);
-                (
-                    if pg {
-                        sp(&l, &b)
-                    } else {
-                        format!("adql_point({l}, {b})")
-                    },
-                    AdqlType::Point,
-                )
+                (printer.point(&l, &b), AdqlType::Point)
             }
             ConstructorArgs::Circle { lon, lat, radius } => {
                 let (l, b, r) = (args.number(lon)?, args.number(lat)?, args.number(radius)?);
-                (
-                    if pg {
-                        format!("scircle({}, radians({r}))", sp(&l, &b))
-                    } else {
-                        format!("adql_circle({l}, {b}, {r})")
-                    },
-                    AdqlType::Circle,
-                )
+                (printer.circle(&l, &b, &r), AdqlType::Circle)
             }
             ConstructorArgs::CircleAt { center, radius } => {
                 let (c, r) = (args.point(center)?, args.number(radius)?);
-                (
-                    if pg {
-                        format!("scircle({c}, radians({r}))")
-                    } else {
-                        format!("adql_circle_at({c}, {r})")
-                    },
-                    AdqlType::Circle,
-                )
+                (printer.circle_at(&c, &r), AdqlType::Circle)
             }
             ConstructorArgs::Box {
                 lon,
@@ -2097,112 +1907,71 @@ impl<'a> Translator<'a> {
                 width,
                 height,
             } => {
-                let indexes = [lon, lat, width, height];
-                let mut parts = Vec::with_capacity(indexes.len());
-                let mut constant = Vec::with_capacity(indexes.len());
-                for i in indexes {
-                    parts.push(args.number(i)?);
-                    constant.push(constant_number(args.expr(i)?));
-                }
-                let parts = parts.join(", ");
-                if pg {
-                    match constant.as_slice() {
-                        [Some(a), Some(b), Some(w), Some(h)] => {
-                            let shape = SkyPoint::new(*a, *b)
-                                .and_then(|c| Shape::box_shape(c, *w, *h))
-                                .map_err(|e| type_error(name.pos, format!("BOX: {e}")))?;
-                            (pg_literal(&shape), AdqlType::Polygon)
-                        }
-                        _ => (format!("skyport_box({parts})"), AdqlType::Polygon),
+                let parts = [
+                    args.number(lon)?,
+                    args.number(lat)?,
+                    args.number(width)?,
+                    args.number(height)?,
+                ];
+                let constant = match [lon, lat, width, height].map(|i| args.constant(i)) {
+                    [Some(a), Some(b), Some(w), Some(h)] => {
+                        Some(SkyPoint::new(a, b).and_then(|c| Shape::box_shape(c, w, h)))
                     }
-                } else {
-                    (format!("adql_box({parts})"), AdqlType::Polygon)
-                }
+                    _ => None,
+                };
+                let sql = printer
+                    .box_shape(&parts, constant)
+                    .map_err(|e| type_error(name.pos, format!("BOX: {e}")))?;
+                (sql, AdqlType::Polygon)
             }
             ConstructorArgs::BoxAt {
                 center,
                 width,
                 height,
             } => {
-                let parts = [
+                let (c, w, h) = (
                     args.point(center)?,
                     args.number(width)?,
                     args.number(height)?,
-                ]
-                .join(", ");
-                (
-                    if pg {
-                        format!("skyport_box_at({parts})")
-                    } else {
-                        format!("adql_box_at({parts})")
-                    },
-                    AdqlType::Polygon,
-                )
+                );
+                (printer.box_at(&c, &w, &h), AdqlType::Polygon)
             }
             ConstructorArgs::PolygonNumbers(range) => {
                 let mut parts = Vec::with_capacity(range.len());
                 let mut constants = Some(Vec::with_capacity(range.len()));
                 for i in range {
                     parts.push(args.number(i)?);
-                    let c = constant_number(args.expr(i)?);
-                    constants = constants.zip(c).map(|(mut v, c)| {
+                    constants = constants.zip(args.constant(i)).map(|(mut v, c)| {
                         v.push(c);
                         v
                     });
                 }
-                if let Some(values) = &constants {
-                    // Check a constant polygon now, so a bad one is a clear error, not a NULL.
-                    let shape = values
-                        .chunks(2)
-                        .map(|c| match c {
-                            [lon, lat] => SkyPoint::new(*lon, *lat),
-                            _ => Err(skyport_sky::SkyError::InvalidPolygon(
-                                "a polygon vertex needs two numbers".into(),
-                            )),
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                        .and_then(Shape::polygon)
-                        .map_err(|e| type_error(name.pos, format!("POLYGON: {e}")))?;
-                    if pg {
-                        return Ok(Typed::new(pg_literal(&shape), AdqlType::Polygon, "polygon"));
+                match constants {
+                    Some(values) => {
+                        // Check a constant polygon now, so a bad one is a clear error, not a
+                        // NULL.
+                        let shape = values
+                            .chunks(2)
+                            .map(|c| match c {
+                                [lon, lat] => SkyPoint::new(*lon, *lat),
+                                _ => Err(SkyError::InvalidPolygon(
+                                    "a vertex needs two numbers".into(),
+                                )),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .and_then(Shape::polygon)
+                            .map_err(|e| type_error(name.pos, format!("POLYGON: {e}")))?;
+                        (printer.polygon_constant(&shape), AdqlType::Polygon)
                     }
-                    // One text argument rather than two per vertex: SQLite caps a function
-                    // at 127 arguments, which would limit literal polygons to 63 vertices.
-                    return Ok(Typed::new(
-                        format!("adql_cast_polygon({})", literal(&shape.to_dali_text())),
-                        AdqlType::Polygon,
-                        "polygon",
-                    ));
+                    None => (printer.polygon_numbers(&parts), AdqlType::Polygon),
                 }
-                (
-                    if pg {
-                        format!(
-                            "skyport_spoly(ARRAY[{}])",
-                            parts
-                                .iter()
-                                .map(|p| format!("radians({p})"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    } else {
-                        format!("adql_polygon({})", parts.join(", "))
-                    },
-                    AdqlType::Polygon,
-                )
             }
             ConstructorArgs::PolygonPoints(range) => {
                 let mut parts = Vec::with_capacity(range.len());
                 for i in range {
                     parts.push(args.point(i)?);
                 }
-                (
-                    if pg {
-                        format!("skyport_polygon_points({})", parts.join(", "))
-                    } else {
-                        format!("adql_polygon_points({})", parts.join(", "))
-                    },
-                    AdqlType::Polygon,
-                )
+                (printer.polygon_points(&parts), AdqlType::Polygon)
             }
             ConstructorArgs::Region(i) => {
                 let lit = args.expr(i)?;
@@ -2211,14 +1980,7 @@ impl<'a> Translator<'a> {
                 };
                 let shape =
                     parse_stcs(value).map_err(|e| unsupported(*pos, format!("REGION: {e}")))?;
-                (
-                    if pg {
-                        pg_literal(&shape)
-                    } else {
-                        format!("adql_region({})", literal(value))
-                    },
-                    AdqlType::Region,
-                )
+                (printer.region(value, &shape), AdqlType::Region)
             }
             ConstructorArgs::Centroid(i) => {
                 let (g, t) = args.get(i)?;
@@ -2228,18 +1990,13 @@ impl<'a> Translator<'a> {
                         format!("CENTROID needs a geometry, not {}", t.ty),
                     ));
                 }
-                let s = &t.sql;
-                (
-                    if pg && t.region_column {
-                        // Region columns hold STC-S text; pgsphere needs its own type.
-                        format!("skyport_centroid(skyport_region({s}))")
-                    } else if pg {
-                        format!("skyport_centroid({s})")
-                    } else {
-                        format!("adql_centroid({s})")
-                    },
-                    AdqlType::Point,
-                )
+                let geometry = if t.region_column {
+                    // Region columns hold STC-S text, which the target may need as its own type.
+                    printer.region_geometry(&t.sql)
+                } else {
+                    t.sql.clone()
+                };
+                (printer.centroid(&geometry), AdqlType::Point)
             }
         };
         let name = name.value.to_ascii_lowercase();
@@ -2247,37 +2004,29 @@ impl<'a> Translator<'a> {
     }
 
     fn geometry_value(&mut self, upper: &str, args: &[Expr]) -> Result<Typed, AdqlError> {
-        let pg = self.dialect == Dialect::Postgres;
         let lower = upper.to_ascii_lowercase();
-        match upper {
-            "CONTAINS" | "INTERSECTS" => {
-                let a = self.geometry(&args[0])?;
-                let b = self.geometry(&args[1])?;
-                let test = self.geometry_test(upper, &a, &b);
-                let sql = if pg {
-                    format!("CASE WHEN {test} THEN 1 ELSE 0 END")
-                } else {
-                    format!("adql_{lower}({}, {})", a.sql, b.sql)
-                };
-                Ok(Typed::new(sql, AdqlType::Integer, &lower))
-            }
-            "DISTANCE" => {
-                let (p, q) = if args.len() == 4 {
-                    let mut v = Vec::new();
+        let printer = self.printer;
+        // The parser has checked the argument counts; a tree built by hand may not have.
+        let wrong_count = || {
+            AdqlError::syntax(
+                args.first().map(Expr::pos).unwrap_or_default(),
+                format!("{upper} has the wrong number of arguments"),
+            )
+        };
+        if upper == "DISTANCE" {
+            let sql = match args {
+                [_, _, _, _] => {
+                    let mut v = Vec::with_capacity(4);
                     for a in args {
                         v.push(self.numeric(a, "DISTANCE")?.sql);
                     }
-                    if pg {
-                        (
-                            format!("spoint(radians({}), radians({}))", v[0], v[1]),
-                            format!("spoint(radians({}), radians({}))", v[2], v[3]),
-                        )
-                    } else {
-                        let sql = format!("adql_distance4({}, {}, {}, {})", v[0], v[1], v[2], v[3]);
-                        return Ok(distance_typed(sql));
+                    match v.as_slice() {
+                        [a, b, c, d] => printer.distance_coordinates([a, b, c, d]),
+                        _ => return Err(wrong_count()),
                     }
-                } else {
-                    let mut pts = Vec::new();
+                }
+                _ => {
+                    let mut pts = Vec::with_capacity(2);
                     for a in args {
                         let t = self.geometry(a)?;
                         if !matches!(t.ty, AdqlType::Point | AdqlType::Unknown) {
@@ -2288,61 +2037,54 @@ impl<'a> Translator<'a> {
                         }
                         pts.push(t.sql);
                     }
-                    (pts[0].clone(), pts[1].clone())
-                };
-                let sql = if pg {
-                    format!("degrees({p} <-> {q})")
-                } else {
-                    format!("adql_distance({p}, {q})")
-                };
-                Ok(distance_typed(sql))
-            }
+                    match pts.as_slice() {
+                        [p, q] => printer.distance(p, q),
+                        _ => return Err(wrong_count()),
+                    }
+                }
+            };
+            return Ok(distance_typed(sql));
+        }
+        if let Some(test) = GeometryTest::from_name(upper) {
+            let [a, b] = args else {
+                return Err(wrong_count());
+            };
+            let a = self.geometry(a)?;
+            let b = self.geometry(b)?;
+            let sql = printer.geometry_flag(test, a.arg(), b.arg());
+            return Ok(Typed::new(sql, AdqlType::Integer, &lower));
+        }
+        let [arg] = args else {
+            return Err(wrong_count());
+        };
+        let g = self.geometry(arg)?;
+        match upper {
             "AREA" => {
-                let g = self.geometry(&args[0])?;
-                let sql = if pg {
-                    format!("skyport_area({})", g.sql)
-                } else {
-                    format!("adql_area({})", g.sql)
-                };
-                let mut t = Typed::new(sql, AdqlType::Double, "area");
+                let mut t = Typed::new(printer.area(&g.sql), AdqlType::Double, "area");
                 t.meta.unit = Some("deg**2".into());
                 t.meta.ucd = Some("phys.angArea".into());
                 Ok(t)
             }
             "COORD1" | "COORD2" => {
-                let g = self.geometry(&args[0])?;
                 if !matches!(g.ty, AdqlType::Point | AdqlType::Unknown) {
                     return Err(type_error(
-                        args[0].pos(),
+                        arg.pos(),
                         format!("{upper} takes a point, not {}", g.ty),
                     ));
                 }
-                let sql = match (pg, upper) {
-                    (true, "COORD1") => format!("degrees(long({}))", g.sql),
-                    (true, _) => format!("degrees(lat({}))", g.sql),
-                    (false, _) => format!("adql_{lower}({})", g.sql),
-                };
-                let mut t = Typed::new(sql, AdqlType::Double, &lower);
+                let second = upper == "COORD2";
+                let mut t =
+                    Typed::new(printer.coordinate(&g.sql, second), AdqlType::Double, &lower);
                 t.meta.unit = Some("deg".into());
-                t.meta.ucd = Some(
-                    if upper == "COORD1" {
-                        "pos.eq.ra"
-                    } else {
-                        "pos.eq.dec"
-                    }
-                    .into(),
-                );
+                t.meta.ucd = Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
                 Ok(t)
             }
-            _ => {
-                // COORDSYS: every geometry here is ICRS.
-                let g = self.geometry(&args[0])?;
-                Ok(Typed::new(
-                    format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", g.sql),
-                    AdqlType::VarChar(None),
-                    "coordsys",
-                ))
-            }
+            // COORDSYS: every geometry here is ICRS.
+            _ => Ok(Typed::new(
+                format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", g.sql),
+                AdqlType::VarChar(None),
+                "coordsys",
+            )),
         }
     }
 }
@@ -2412,6 +2154,11 @@ impl<'e> ConstructorArgList<'e> {
 
     fn expr(&self, i: usize) -> Result<&'e Expr, AdqlError> {
         self.get(i).map(|(e, _)| e)
+    }
+
+    /// The value of argument `i` when it is a numeric constant.
+    fn constant(&self, i: usize) -> Option<f64> {
+        self.args.get(i).and_then(constant_number)
     }
 
     /// The SQL of argument `i`, which must be a number (a coordinate, radius or size).
@@ -2605,39 +2352,5 @@ fn constant_shape(e: &Expr) -> Option<Shape> {
             _ => None,
         },
         ConstructorForm::Centroid(_) => None,
-    }
-}
-
-/// `rowid IN (SELECT id FROM rtree WHERE boxes overlap)`.
-fn rtree_overlap(rowid: &str, index_table: &str, shape: &Shape) -> String {
-    let b = shape.bounding_box();
-    format!(
-        "{rowid} IN (SELECT id FROM {} WHERE maxX >= {} AND minX <= {} AND maxY >= {} AND minY <= {} AND maxZ >= {} AND minZ <= {})",
-        quote(index_table),
-        num(b[0]),
-        num(b[1]),
-        num(b[2]),
-        num(b[3]),
-        num(b[4]),
-        num(b[5])
-    )
-}
-
-/// A pgsphere literal for a constant shape (degrees, with pgsphere's `d` suffix).
-fn pg_literal(shape: &Shape) -> String {
-    let pt = |p: &SkyPoint| format!("({}d, {}d)", num(p.ra), num(p.dec));
-    match shape {
-        Shape::Point(p) => format!("spoint '{}'", pt(p)),
-        Shape::Circle { center, radius } => {
-            format!("scircle '<{}, {}d>'", pt(center), num(*radius))
-        }
-        Shape::Polygon(poly) => format!(
-            "spoly '{{{}}}'",
-            poly.vertices()
-                .iter()
-                .map(pt)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
