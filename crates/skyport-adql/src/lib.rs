@@ -13,7 +13,7 @@
 //!                                   print::postgres): how the target spells each construct
 //! ```
 //!
-//! [`parse`] alone is the syntax check; [`translate`] checks names and types and is the only
+//! [`parse`] alone is the syntax check; [`translate()`] checks names and types and is the only
 //! way to get SQL, so a query that translates has passed every check.
 
 pub mod ast;

@@ -1,4 +1,4 @@
-//! From [`ast::Query`] to SQL for SQLite or PostgreSQL/pgsphere, printed by our own code.
+//! From [`crate::ast::Query`] to SQL for SQLite or PostgreSQL/pgsphere, printed by our own code.
 //!
 //! One walk over the query resolves every name against the [`Catalogue`] (tables, aliases,
 //! CTEs, derived tables, USING/NATURAL joins, correlated subqueries), infers each value's ADQL
