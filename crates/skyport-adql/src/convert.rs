@@ -1,4 +1,4 @@
-//! From text to [`ast::Query`]: sqlparser does the parsing (with [`AdqlDialect`]), then this
+//! From text to [`crate::ast::Query`]: sqlparser does the parsing (with [`AdqlDialect`]), then this
 //! module walks its tree and keeps only ADQL 2.1. sqlparser accepts a great deal more than ADQL
 //! (LIMIT, `::` casts, placeholders, several statements, bitwise operators, window functions…),
 //! so every construct is either converted or refused with its position. Two passes make that
@@ -26,7 +26,7 @@ pub const MAX_OPERATORS: usize = 1000;
 const MAX_DEPTH: usize = 200;
 
 /// Parses and validates ADQL 2.1 text into skyport's syntax tree. Names are not resolved here
-/// (see [`crate::analyze`]); functions must be ADQL's own or look like a user-defined function
+/// (see [`crate::translate()`]); functions must be ADQL's own or look like a user-defined function
 /// (`prefix_name(…)`).
 pub fn parse(text: &str) -> Result<Query, AdqlError> {
     // Tokenise once: check the tokens, then hand them to the parser.

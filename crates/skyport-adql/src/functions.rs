@@ -2,6 +2,8 @@
 //! (the optional coordinate system, `CIRCLE(point, r)` beside `CIRCLE(lon, lat, r)`, polygons
 //! from numbers or from points).
 
+use std::ops::Range;
+
 use crate::ast::{Expr, Ident, UnaryOp};
 use crate::error::{AdqlError, ErrorKind};
 
@@ -194,6 +196,65 @@ pub enum ConstructorForm<'a> {
     Centroid(&'a Expr),
 }
 
+/// A geometry constructor call's form, with each part given as the index of its argument in
+/// the call's argument list. The translator keeps one translated value per argument, so an
+/// index finds the right one with no searching; [`ConstructorForm`] is the same form with the
+/// arguments themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConstructorArgs {
+    /// `POINT(lon, lat)`.
+    Point {
+        /// Longitude.
+        lon: usize,
+        /// Latitude.
+        lat: usize,
+    },
+    /// `CIRCLE(lon, lat, r)`.
+    Circle {
+        /// Centre longitude.
+        lon: usize,
+        /// Centre latitude.
+        lat: usize,
+        /// Radius (degrees).
+        radius: usize,
+    },
+    /// `CIRCLE(point, r)`.
+    CircleAt {
+        /// Centre.
+        center: usize,
+        /// Radius (degrees).
+        radius: usize,
+    },
+    /// `BOX(lon, lat, width, height)`.
+    Box {
+        /// Centre longitude.
+        lon: usize,
+        /// Centre latitude.
+        lat: usize,
+        /// Full width.
+        width: usize,
+        /// Full height.
+        height: usize,
+    },
+    /// `BOX(point, width, height)`.
+    BoxAt {
+        /// Centre.
+        center: usize,
+        /// Full width.
+        width: usize,
+        /// Full height.
+        height: usize,
+    },
+    /// `POLYGON(lon1, lat1, lon2, lat2, …)`: the arguments in this range.
+    PolygonNumbers(Range<usize>),
+    /// `POLYGON(p1, p2, p3, …)`: the arguments in this range.
+    PolygonPoints(Range<usize>),
+    /// `REGION('…')`.
+    Region(usize),
+    /// `CENTROID(g)`.
+    Centroid(usize),
+}
+
 /// Splits a constructor's optional leading coordinate system off and tells its form.
 /// `is_point(i)` says whether argument `i` (of `args`) is known to be a point/geometry; when
 /// unknown (syntax-only checking), a column is taken as a point only where a number cannot be.
@@ -202,28 +263,98 @@ pub fn constructor_form<'a>(
     args: &'a [Expr],
     is_point: &dyn Fn(usize) -> bool,
 ) -> Result<(Option<&'a Expr>, ConstructorForm<'a>), AdqlError> {
+    let (cs, form) = constructor_args(name, args, is_point)?;
+    // The indexes come from `args` itself, so every lookup succeeds; an error (not a panic)
+    // keeps that promise checked.
+    let at = |i: usize| {
+        args.get(i).ok_or_else(|| {
+            AdqlError::syntax(name.pos, format!("{name}: argument {} is missing", i + 1))
+        })
+    };
+    let range = |r: Range<usize>| {
+        args.get(r.clone()).ok_or_else(|| {
+            AdqlError::syntax(name.pos, format!("{name}: arguments {r:?} are missing"))
+        })
+    };
+    let cs = cs.map(at).transpose()?;
+    let form = match form {
+        ConstructorArgs::Point { lon, lat } => ConstructorForm::Point {
+            lon: at(lon)?,
+            lat: at(lat)?,
+        },
+        ConstructorArgs::Circle { lon, lat, radius } => ConstructorForm::Circle {
+            lon: at(lon)?,
+            lat: at(lat)?,
+            radius: at(radius)?,
+        },
+        ConstructorArgs::CircleAt { center, radius } => ConstructorForm::CircleAt {
+            center: at(center)?,
+            radius: at(radius)?,
+        },
+        ConstructorArgs::Box {
+            lon,
+            lat,
+            width,
+            height,
+        } => ConstructorForm::Box {
+            lon: at(lon)?,
+            lat: at(lat)?,
+            width: at(width)?,
+            height: at(height)?,
+        },
+        ConstructorArgs::BoxAt {
+            center,
+            width,
+            height,
+        } => ConstructorForm::BoxAt {
+            center: at(center)?,
+            width: at(width)?,
+            height: at(height)?,
+        },
+        ConstructorArgs::PolygonNumbers(r) => ConstructorForm::PolygonNumbers(range(r)?),
+        ConstructorArgs::PolygonPoints(r) => ConstructorForm::PolygonPoints(range(r)?),
+        ConstructorArgs::Region(i) => ConstructorForm::Region(at(i)?),
+        ConstructorArgs::Centroid(i) => ConstructorForm::Centroid(at(i)?),
+    };
+    Ok((cs, form))
+}
+
+/// [`constructor_form`] as argument indexes: the index of the coordinate-system argument, if
+/// there is one, and the form.
+pub fn constructor_args(
+    name: &Ident,
+    args: &[Expr],
+    is_point: &dyn Fn(usize) -> bool,
+) -> Result<(Option<usize>, ConstructorArgs), AdqlError> {
     let upper = name.value.to_ascii_uppercase();
     let bad = |msg: String| Err(AdqlError::syntax(name.pos, msg));
     let first_is_cs = args.first().is_some_and(is_coordsys_literal);
+    // With a leading coordinate system the form's arguments start at 1.
+    let split = |with_cs: bool| if with_cs { (Some(0), 1) } else { (None, 0) };
     match upper.as_str() {
-        "POINT" => match args {
-            [lon, lat] => Ok((None, ConstructorForm::Point { lon, lat })),
-            [cs, lon, lat] => Ok((Some(cs), ConstructorForm::Point { lon, lat })),
+        "POINT" => match args.len() {
+            2 => Ok((None, ConstructorArgs::Point { lon: 0, lat: 1 })),
+            3 => Ok((Some(0), ConstructorArgs::Point { lon: 1, lat: 2 })),
             _ => bad("POINT takes ([coordsys,] longitude, latitude)".into()),
         },
         "CIRCLE" => {
-            let (cs, rest, offset) = match args.len() {
-                4 => (args.first(), &args[1..], 1),
-                3 if first_is_cs => (args.first(), &args[1..], 1),
-                _ => (None, args, 0),
-            };
-            match rest {
-                [lon, lat, radius] => {
-                    Ok((cs, ConstructorForm::Circle { lon, lat, radius }))
-                }
-                [center, radius] if !is_numeric_form(center) || is_point(offset) => {
-                    Ok((cs, ConstructorForm::CircleAt { center, radius }))
-                }
+            let (cs, o) = split(args.len() == 4 || (args.len() == 3 && first_is_cs));
+            match args.get(o..).unwrap_or_default() {
+                [_, _, _] => Ok((
+                    cs,
+                    ConstructorArgs::Circle {
+                        lon: o,
+                        lat: o + 1,
+                        radius: o + 2,
+                    },
+                )),
+                [center, _] if !is_numeric_form(center) || is_point(o) => Ok((
+                    cs,
+                    ConstructorArgs::CircleAt {
+                        center: o,
+                        radius: o + 1,
+                    },
+                )),
                 _ => bad(
                     "CIRCLE takes ([coordsys,] longitude, latitude, radius) or ([coordsys,] point, radius)"
                         .into(),
@@ -231,27 +362,23 @@ pub fn constructor_form<'a>(
             }
         }
         "BOX" => {
-            let (cs, rest, offset) = match args.len() {
-                5 => (args.first(), &args[1..], 1),
-                4 if first_is_cs => (args.first(), &args[1..], 1),
-                _ => (None, args, 0),
-            };
-            match rest {
-                [lon, lat, width, height] => Ok((
+            let (cs, o) = split(args.len() == 5 || (args.len() == 4 && first_is_cs));
+            match args.get(o..).unwrap_or_default() {
+                [_, _, _, _] => Ok((
                     cs,
-                    ConstructorForm::Box {
-                        lon,
-                        lat,
-                        width,
-                        height,
+                    ConstructorArgs::Box {
+                        lon: o,
+                        lat: o + 1,
+                        width: o + 2,
+                        height: o + 3,
                     },
                 )),
-                [center, width, height] if !is_numeric_form(center) || is_point(offset) => Ok((
+                [center, _, _] if !is_numeric_form(center) || is_point(o) => Ok((
                     cs,
-                    ConstructorForm::BoxAt {
-                        center,
-                        width,
-                        height,
+                    ConstructorArgs::BoxAt {
+                        center: o,
+                        width: o + 1,
+                        height: o + 2,
                     },
                 )),
                 _ => bad(
@@ -261,12 +388,10 @@ pub fn constructor_form<'a>(
             }
         }
         "POLYGON" => {
-            let (cs, rest, offset) = if first_is_cs {
-                (args.first(), &args[1..], 1)
-            } else {
-                (None, args, 0)
-            };
-            let any_point = (0..rest.len()).any(|i| is_point(i + offset));
+            let (cs, o) = split(first_is_cs);
+            let rest = args.get(o..).unwrap_or_default();
+            let all = o..args.len();
+            let any_point = all.clone().any(is_point);
             let any_number = rest.iter().any(is_numeric_form);
             if any_point && any_number {
                 return bad(
@@ -274,12 +399,12 @@ pub fn constructor_form<'a>(
                 );
             }
             if !any_point && rest.len() >= 6 && rest.len() % 2 == 0 {
-                Ok((cs, ConstructorForm::PolygonNumbers(rest)))
+                Ok((cs, ConstructorArgs::PolygonNumbers(all)))
             } else if !any_number && rest.len() >= 3 && (any_point || rest.len() % 2 == 1) {
-                Ok((cs, ConstructorForm::PolygonPoints(rest)))
+                Ok((cs, ConstructorArgs::PolygonPoints(all)))
             } else if !any_number && !any_point && rest.len() >= 3 {
                 // All columns, even count below 6: only points make sense.
-                Ok((cs, ConstructorForm::PolygonPoints(rest)))
+                Ok((cs, ConstructorArgs::PolygonPoints(all)))
             } else {
                 bad(format!(
                     "POLYGON needs at least three vertices: 6 or more numbers in pairs, or 3 or more points (got {} arguments)",
@@ -289,13 +414,13 @@ pub fn constructor_form<'a>(
         }
         "REGION" => match args {
             [s] => match s.unnested() {
-                Expr::String { .. } => Ok((None, ConstructorForm::Region(s))),
+                Expr::String { .. } => Ok((None, ConstructorArgs::Region(0))),
                 _ => bad("REGION takes a string literal".into()),
             },
             _ => bad("REGION takes one string literal".into()),
         },
         "CENTROID" => match args {
-            [g] => Ok((None, ConstructorForm::Centroid(g))),
+            [_] => Ok((None, ConstructorArgs::Centroid(0))),
             _ => bad("CENTROID takes one geometry".into()),
         },
         _ => bad(format!("{upper} is not a geometry constructor")),
@@ -352,5 +477,112 @@ pub fn check_syntax(
             Ok(GeometryShape::Geometry)
         }
         _ => Ok(GeometryShape::Value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The arguments of `NAME(args)` as the parser makes them.
+    fn call(text: &str) -> (Ident, Vec<Expr>) {
+        let q = crate::parse(&format!("SELECT {text} FROM t")).expect("parses");
+        let crate::ast::SetExpr::Select(s) = &q.body else {
+            panic!("not a select: {text}");
+        };
+        match s.items.first() {
+            Some(crate::ast::SelectItem::Expr {
+                expr: Expr::Function { name, args, .. },
+                ..
+            }) => (name.clone(), args.clone()),
+            other => panic!("not a call: {other:?}"),
+        }
+    }
+
+    fn args_of(text: &str, points: &[usize]) -> (Option<usize>, ConstructorArgs) {
+        let (name, args) = call(text);
+        constructor_args(&name, &args, &|i| points.contains(&i)).expect("a constructor")
+    }
+
+    #[test]
+    fn constructor_parts_are_the_arguments_after_the_coordinate_system() {
+        assert_eq!(
+            args_of("POINT('ICRS', a, b)", &[]),
+            (Some(0), ConstructorArgs::Point { lon: 1, lat: 2 })
+        );
+        assert_eq!(
+            args_of("POINT(a, b)", &[]),
+            (None, ConstructorArgs::Point { lon: 0, lat: 1 })
+        );
+        assert_eq!(
+            args_of("CIRCLE('ICRS', a, b, 2)", &[]),
+            (
+                Some(0),
+                ConstructorArgs::Circle {
+                    lon: 1,
+                    lat: 2,
+                    radius: 3
+                }
+            )
+        );
+        // A column known to be a point makes the two-argument form.
+        assert_eq!(
+            args_of("CIRCLE('ICRS', p, 2)", &[1]),
+            (
+                Some(0),
+                ConstructorArgs::CircleAt {
+                    center: 1,
+                    radius: 2
+                }
+            )
+        );
+        assert_eq!(
+            args_of("BOX(p, 1, 2)", &[0]),
+            (
+                None,
+                ConstructorArgs::BoxAt {
+                    center: 0,
+                    width: 1,
+                    height: 2
+                }
+            )
+        );
+        assert_eq!(
+            args_of("BOX(NULL, a, b, 1, 2)", &[]),
+            (
+                Some(0),
+                ConstructorArgs::Box {
+                    lon: 1,
+                    lat: 2,
+                    width: 3,
+                    height: 4
+                }
+            )
+        );
+        assert_eq!(
+            args_of("POLYGON('ICRS', 1, 2, 3, 4, 5, 6)", &[]),
+            (Some(0), ConstructorArgs::PolygonNumbers(1..7))
+        );
+        assert_eq!(
+            args_of("POLYGON(p, q, r)", &[0, 1, 2]),
+            (None, ConstructorArgs::PolygonPoints(0..3))
+        );
+        assert_eq!(
+            args_of("CENTROID(g)", &[]),
+            (None, ConstructorArgs::Centroid(0))
+        );
+    }
+
+    #[test]
+    fn constructor_form_hands_back_the_arguments_the_indexes_name() {
+        let (name, args) = call("CIRCLE('ICRS', a, b, 2)");
+        let (cs, form) = constructor_form(&name, &args, &|_| false).expect("a circle");
+        assert!(cs.is_some_and(|c| std::ptr::eq(c, &args[0])));
+        let ConstructorForm::Circle { lon, lat, radius } = form else {
+            panic!("{form:?}");
+        };
+        assert!(std::ptr::eq(lon, &args[1]));
+        assert!(std::ptr::eq(lat, &args[2]));
+        assert!(std::ptr::eq(radius, &args[3]));
     }
 }

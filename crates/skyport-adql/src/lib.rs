@@ -3,8 +3,18 @@
 //! translate to SQLite or PostgreSQL/pgsphere SQL printed by our own code.
 //!
 //! ```text
-//! text ──parse──▶ ast::Query ──analyze(catalogue)──▶ Analyzed ──translate(dialect)──▶ SQL
+//! text ──parse──▶ ast::Query ──translate(catalogue, dialect, options)──▶ Translation { sql, columns }
+//!                                │
+//!                                ├─ translate::{scope, query, expr, condition, geometry}:
+//!                                │  resolve names, check and infer ADQL types and FIELD
+//!                                │  metadata, decide which construct each piece is
+//!                                │
+//!                                └─ print::Printer, one per Dialect (print::sqlite,
+//!                                   print::postgres): how the target spells each construct
 //! ```
+//!
+//! [`parse`] alone is the syntax check; [`translate()`] checks names and types and is the only
+//! way to get SQL, so a query that translates has passed every check.
 
 pub mod ast;
 pub mod catalogue;
@@ -13,6 +23,7 @@ mod dialect;
 mod error;
 pub mod functions;
 mod lexical;
+mod print;
 mod suggest;
 mod translate;
 pub mod types;

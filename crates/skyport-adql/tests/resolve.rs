@@ -181,3 +181,31 @@ fn booleans_compare_with_numbers_on_both_backends() {
     );
     assert!(ok(q).sql.contains("_t1.\"has_wcs\" = 1"), "{}", ok(q).sql);
 }
+
+#[test]
+fn constructor_arguments_are_checked_and_printed_in_their_own_places() {
+    // Each coordinate is the argument in its place, never the coordinate system or another
+    // argument standing in for it.
+    let sql = ok("SELECT CIRCLE('ICRS', s_ra, s_dec, 2) FROM ivoa.ObsCore").sql;
+    assert!(
+        sql.contains("adql_circle(_t1.\"s_ra\", _t1.\"s_dec\", 2)"),
+        "{sql}"
+    );
+    let sql = pg("SELECT BOX('ICRS', s_dec, s_ra, 1, 2) FROM ivoa.ObsCore");
+    assert!(
+        sql.contains("skyport_box(_t1.\"s_dec\", _t1.\"s_ra\", 1, 2)"),
+        "{sql}"
+    );
+    // A wrong argument is reported where it is, by its own text.
+    let e = err("SELECT CIRCLE('ICRS', 10, obs_id, 1) FROM ivoa.ObsCore");
+    assert_eq!(e.kind, ErrorKind::Type, "{e}");
+    assert!(e.message.contains("`obs_id` is VARCHAR"), "{e}");
+    assert_eq!((e.pos.line, e.pos.column), (1, 27), "{e}");
+    let e = err("SELECT BOX(POINT(1, 2), 1, obs_id) FROM ivoa.ObsCore");
+    assert!(e.message.contains("`obs_id`"), "{e}");
+    let e = err("SELECT POLYGON(POINT(1, 2), POINT(2, 3), s_region) FROM ivoa.ObsCore");
+    assert!(
+        e.message.contains("a POINT is needed here, not REGION"),
+        "{e}"
+    );
+}

@@ -1,0 +1,275 @@
+//! From [`crate::ast::Query`] to SQL for SQLite or PostgreSQL/pgsphere, printed by our own code.
+//!
+//! One walk over the query resolves every name against the [`Catalogue`] (tables, aliases,
+//! CTEs, derived tables, USING/NATURAL joins, correlated subqueries), infers each value's ADQL
+//! type and FIELD metadata, and decides which construct each piece is. How a construct is
+//! spelled on the target is asked of the [`Dialect`]'s [`Printer`] (`crate::print`), so this
+//! module and its children hold no target-specific SQL and never ask which target they write.
+//!
+//! The walk is split by what it handles:
+//! * [`scope`]: the names a query can see and their lookup;
+//! * [`query`]: queries, set operations, select lists, FROM items;
+//! * [`condition`]: search conditions, including the geometry predicates worth rewriting;
+//! * [`expr`]: values, CAST and function calls;
+//! * [`geometry`]: geometry constructors and functions, and constant shapes.
+//!
+//! Conventions of the generated SQL:
+//! * every FROM item gets a generated alias (`_t1`, `_t2`…) and every select item a generated
+//!   name (`_c0`, `_c1`…), so ADQL's case rules and odd delimited names never reach the target's
+//!   own rules; the result's real names and metadata are in [`Translation::columns`];
+//! * TOP/OFFSET become LIMIT/OFFSET; a set-operation operand that has TOP, ORDER BY or is itself
+//!   a set operation on the right is wrapped as `SELECT * FROM (…)`, which both targets accept
+//!   and which keeps ADQL's grouping (SQLite has no parenthesised compound operands);
+//! * geometry values inside the query are target geometries (SQLite: our encoded blobs made by
+//!   Rust functions, see `skyport-store`'s `sqlite_functions`; PostgreSQL: pgsphere types), and
+//!   the outermost select list turns them into DALI text (`"10 20"`), the same on both targets.
+//!   Region columns (`s_region`) come out as the STC-S text they hold;
+//! * on SQLite, CONTAINS/INTERSECTS/DISTANCE predicates against a constant shape use the
+//!   table's R*Tree (bounding boxes in unit-vector space) to pre-filter rows before the exact
+//!   test: this is exact at RA = 0/360 and at the poles, because nothing there is special in
+//!   x, y, z.
+
+mod condition;
+mod expr;
+mod geometry;
+mod query;
+mod scope;
+
+use std::collections::HashMap;
+
+use crate::ast::*;
+use crate::catalogue::{Catalogue, ColumnMeta};
+use crate::error::{AdqlError, ErrorKind, Pos};
+use crate::print::postgres::Postgres;
+use crate::print::sqlite::Sqlite;
+use crate::print::{GeometryArg, Printer};
+use crate::types::AdqlType;
+use scope::{CteInfo, Scope};
+
+/// The SQL target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite with skyport's Rust functions registered.
+    Sqlite,
+    /// PostgreSQL with pgsphere.
+    Postgres,
+}
+
+impl Dialect {
+    /// The printer that spells SQL for this target.
+    fn printer(self) -> &'static dyn Printer {
+        match self {
+            Dialect::Sqlite => &Sqlite,
+            Dialect::Postgres => &Postgres,
+        }
+    }
+}
+
+/// A user-defined function the service offers (ADQL `features-udf`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Udf {
+    /// ADQL name (with its prefix, e.g. `ivo_hasword`), matched case-insensitively.
+    pub name: String,
+    /// Argument types.
+    pub args: Vec<AdqlType>,
+    /// Result type.
+    pub result: AdqlType,
+    /// SQL function name on SQLite.
+    pub sqlite: String,
+    /// SQL function name on PostgreSQL.
+    pub postgres: String,
+    /// One line for TAPRegExt.
+    pub description: String,
+}
+
+/// What the translation may add or use beyond the query itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Predicates ANDed onto every reference to a table: key `schema.table` as declared, value
+    /// an SQL condition over that table's (unqualified, quoted) columns. This is how rows a
+    /// user may not see are hidden; the predicate is trusted SQL from the server, not ADQL.
+    pub row_filters: HashMap<String, String>,
+    /// User-defined functions on offer.
+    pub udfs: Vec<Udf>,
+}
+
+/// One column of the result, with the FIELD metadata TAP writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputColumn {
+    /// Column name (unique within the result).
+    pub name: String,
+    /// ADQL type.
+    pub ty: AdqlType,
+    /// FIELD metadata (datatype, arraysize, xtype, unit, ucd, utype, description).
+    pub meta: ColumnMeta,
+}
+
+/// A translated query.
+#[derive(Debug, Clone)]
+pub struct Translation {
+    /// The SQL text.
+    pub sql: String,
+    /// Result columns, in order.
+    pub columns: Vec<OutputColumn>,
+    /// True when a spatial index pre-filter was used.
+    pub uses_spatial_index: bool,
+}
+
+/// Translates a parsed query.
+pub fn translate(
+    query: &Query,
+    catalogue: &Catalogue,
+    dialect: Dialect,
+    options: &Options,
+) -> Result<Translation, AdqlError> {
+    let mut t = Translator {
+        catalogue,
+        printer: dialect.printer(),
+        options,
+        scopes: Vec::new(),
+        ctes: Vec::new(),
+        next_alias: 0,
+        uses_spatial_index: false,
+    };
+    let (sql, columns) = t.query(query, true)?;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let columns = columns
+        .into_iter()
+        .map(|c| {
+            let n = seen.entry(c.name.to_ascii_lowercase()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 {
+                c.name
+            } else {
+                format!("{}_{}", c.name, n)
+            };
+            OutputColumn {
+                name,
+                ty: c.ty,
+                meta: c.meta,
+            }
+        })
+        .collect();
+    Ok(Translation {
+        sql,
+        columns,
+        uses_spatial_index: t.uses_spatial_index,
+    })
+}
+
+/// Parses, checks and translates in one call.
+pub fn parse_and_translate(
+    text: &str,
+    catalogue: &Catalogue,
+    dialect: Dialect,
+    options: &Options,
+) -> Result<Translation, AdqlError> {
+    if let Ok(path) = std::env::var("SKYPORT_ADQL_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{}", text.replace('\\', "\\\\").replace('\n', "\\n"));
+        }
+    }
+    let q = crate::parse(text)?;
+    translate(&q, catalogue, dialect, options)
+}
+
+/// A typed, translated value.
+#[derive(Debug, Clone)]
+struct Typed {
+    sql: String,
+    ty: AdqlType,
+    meta: ColumnMeta,
+    /// Default output name.
+    name: String,
+    /// A plain reference to a region column (holds STC-S text).
+    region_column: bool,
+}
+
+impl Typed {
+    /// The value as a geometry operand for the printer.
+    fn arg(&self) -> GeometryArg<'_> {
+        GeometryArg {
+            sql: &self.sql,
+            ty: self.ty,
+        }
+    }
+
+    fn new(sql: String, ty: AdqlType, name: &str) -> Typed {
+        Typed {
+            sql,
+            ty,
+            meta: ColumnMeta::default(),
+            name: name.to_string(),
+            region_column: false,
+        }
+    }
+}
+
+struct Translator<'a> {
+    catalogue: &'a Catalogue,
+    /// How the target spells what the translator has resolved.
+    printer: &'static dyn Printer,
+    options: &'a Options,
+    scopes: Vec<Scope>,
+    ctes: Vec<CteInfo>,
+    next_alias: usize,
+    uses_spatial_index: bool,
+}
+
+fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {
+    AdqlError::new(ErrorKind::Type, pos, message)
+}
+
+fn name_error(pos: Pos, message: impl Into<String>) -> AdqlError {
+    AdqlError::new(ErrorKind::Name, pos, message)
+}
+
+fn unsupported(pos: Pos, message: impl Into<String>) -> AdqlError {
+    AdqlError::new(ErrorKind::Unsupported, pos, message)
+}
+
+/// The value of a numeric literal expression (`12`, `-1.5`, `(3)`), if it is one.
+fn constant_number(e: &Expr) -> Option<f64> {
+    match e.unnested() {
+        Expr::Number { text, .. } => text.parse().ok(),
+        Expr::Unary {
+            op: UnaryOp::Minus,
+            expr,
+            ..
+        } => constant_number(expr).map(|x| -x),
+        Expr::Unary {
+            op: UnaryOp::Plus,
+            expr,
+            ..
+        } => constant_number(expr),
+        _ => None,
+    }
+}
+
+fn unify(a: AdqlType, b: AdqlType) -> Option<AdqlType> {
+    if a == AdqlType::Unknown {
+        return Some(b);
+    }
+    if b == AdqlType::Unknown || a == b {
+        return Some(a);
+    }
+    if a.is_numeric() && b.is_numeric() {
+        return Some(if a.is_integer() && b.is_integer() {
+            AdqlType::BigInt
+        } else {
+            AdqlType::Double
+        });
+    }
+    if a.is_string() && b.is_string() {
+        return Some(AdqlType::VarChar(None));
+    }
+    if a.is_geometry() && b.is_geometry() {
+        return Some(AdqlType::Region);
+    }
+    None
+}
