@@ -18,5 +18,5 @@ pub use file::{
     HduSummary, PlaneData, PlaneRole, PlaneSpec,
 };
 pub use header::{format_card, parse_card, Card, Header, HeaderError, HeaderValue};
-pub use region::{pixel_box, PixelBox, Region};
+pub use region::{pixel_box, CutoutRegion, PixelBox};
 pub use wcs::{Wcs, WcsError};

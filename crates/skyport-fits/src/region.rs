@@ -13,34 +13,15 @@
 //! curve), and dropped when it lies well outside the image. Every step is on unit vectors, so
 //! regions across RA = 0 or around a pole need no special care.
 
-use skyport_sky::{angular_separation, Polygon, Shape, SkyPoint, Vec3};
+use skyport_sky::{Region, SkyPoint, Vec3};
 
 use crate::wcs::Wcs;
 
-/// A region of the sky to cut out.
+/// What a cutout asks for: a region of the sky, or a rectangle of whole pixels.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Region {
-    /// A circle (SODA `CIRCLE`, `POS=CIRCLE`); radius in degrees.
-    Circle {
-        /// Centre.
-        center: SkyPoint,
-        /// Radius in degrees, in (0, 180].
-        radius: f64,
-    },
-    /// A polygon with great-circle edges (SODA `POLYGON`, `POS=POLYGON`, a sky-sized `BRECT`).
-    Polygon(Polygon),
-    /// A longitude/latitude range (`POS=RANGE`): meridian and parallel edges. The longitudes run
-    /// east from `lon_min` for `lon_span` degrees (so it may cross RA = 0).
-    Range {
-        /// Western longitude, in [0, 360).
-        lon_min: f64,
-        /// Width in longitude, in (0, 360].
-        lon_span: f64,
-        /// Southern latitude.
-        lat_min: f64,
-        /// Northern latitude.
-        lat_max: f64,
-    },
+pub enum CutoutRegion {
+    /// The pixels touching a sky region (SODA `CIRCLE`, `POLYGON`, `POS`, a sky-sized `BRECT`).
+    Sky(Region),
     /// A rectangle of whole pixels centred on the pixel holding `center` (`BRECT … pix`).
     Pixels {
         /// Sky position of the centre.
@@ -50,6 +31,16 @@ pub enum Region {
         /// Height in pixels (along NAXIS2).
         height: u64,
     },
+}
+
+impl CutoutRegion {
+    /// A point in the region, used to decide which image holds a stamp.
+    pub fn center(&self) -> SkyPoint {
+        match self {
+            CutoutRegion::Sky(r) => r.center(),
+            CutoutRegion::Pixels { center, .. } => *center,
+        }
+    }
 }
 
 /// A rectangle of pixels, 1-based and inclusive (FITS `[x0:x1, y0:y1]`).
@@ -88,91 +79,53 @@ impl std::fmt::Display for PixelBox {
     }
 }
 
-impl Region {
-    /// True when `p` is inside the region or on its outline.
-    pub fn contains(&self, p: SkyPoint) -> bool {
-        match self {
-            Region::Circle { center, radius } => angular_separation(*center, p) <= *radius,
-            Region::Polygon(poly) => Shape::Point(p).within(&Shape::Polygon(poly.clone())),
-            Region::Range {
-                lon_min,
-                lon_span,
-                lat_min,
-                lat_max,
-            } => {
-                (*lat_min..=*lat_max).contains(&p.dec)
-                    && ((p.ra - lon_min).rem_euclid(360.0) <= *lon_span || *lon_span >= 360.0)
-            }
-            Region::Pixels { .. } => false,
+/// The outline of `region` as pieces `t ∈ [0, 1] → sky`, each short and smooth enough to start
+/// the bisection from (a circle is cut into eight arcs).
+fn outline(region: &Region) -> Vec<Piece> {
+    match region {
+        Region::Circle { center, radius } => (0..8)
+            .map(|k| Piece::CircleArc {
+                center: *center,
+                radius: *radius,
+                from: f64::from(k) * 45.0,
+                to: f64::from(k + 1) * 45.0,
+            })
+            .collect(),
+        Region::Polygon(poly) => {
+            let v = poly.vertices();
+            (0..v.len())
+                .map(|i| Piece::GreatArc(v[i].to_vec3(), v[(i + 1) % v.len()].to_vec3()))
+                .collect()
         }
-    }
-
-    /// A point in the region, used to decide which image holds a stamp.
-    pub fn center(&self) -> SkyPoint {
-        match self {
-            Region::Circle { center, .. } | Region::Pixels { center, .. } => *center,
-            Region::Polygon(p) => Shape::Polygon(p.clone()).centroid(),
-            Region::Range {
-                lon_min,
-                lon_span,
-                lat_min,
-                lat_max,
-            } => SkyPoint {
-                ra: (lon_min + lon_span / 2.0).rem_euclid(360.0),
-                dec: (lat_min + lat_max) / 2.0,
-            },
-        }
-    }
-
-    /// The outline as pieces `t ∈ [0, 1] → sky`, each short and smooth enough to start the
-    /// bisection from (a circle is cut into eight arcs).
-    fn outline(&self) -> Vec<Piece> {
-        match self {
-            Region::Circle { center, radius } => (0..8)
-                .map(|k| Piece::CircleArc {
-                    center: *center,
-                    radius: *radius,
-                    from: f64::from(k) * 45.0,
-                    to: f64::from(k + 1) * 45.0,
-                })
-                .collect(),
-            Region::Polygon(poly) => {
-                let v = poly.vertices();
-                (0..v.len())
-                    .map(|i| Piece::GreatArc(v[i].to_vec3(), v[(i + 1) % v.len()].to_vec3()))
-                    .collect()
-            }
-            Region::Range {
-                lon_min,
-                lon_span,
-                lat_min,
-                lat_max,
-            } => {
-                let lon_max = lon_min + lon_span;
-                // Parallels are cut into pieces of at most 45 degrees, like the circle.
-                let parts = (lon_span / 45.0).ceil().max(1.0) as usize;
-                let step = lon_span / parts as f64;
-                let mut pieces = Vec::new();
-                for k in 0..parts {
-                    let a = lon_min + step * k as f64;
-                    for lat in [*lat_min, *lat_max] {
-                        pieces.push(Piece::Parallel {
-                            lat,
-                            from: a,
-                            to: a + step,
-                        });
-                    }
-                }
-                for lon in [*lon_min, lon_max] {
-                    pieces.push(Piece::Meridian {
-                        lon,
-                        from: *lat_min,
-                        to: *lat_max,
+        Region::Range {
+            lon_min,
+            lon_span,
+            lat_min,
+            lat_max,
+        } => {
+            let lon_max = lon_min + lon_span;
+            // Parallels are cut into pieces of at most 45 degrees, like the circle.
+            let parts = (lon_span / 45.0).ceil().max(1.0) as usize;
+            let step = lon_span / parts as f64;
+            let mut pieces = Vec::new();
+            for k in 0..parts {
+                let a = lon_min + step * k as f64;
+                for lat in [*lat_min, *lat_max] {
+                    pieces.push(Piece::Parallel {
+                        lat,
+                        from: a,
+                        to: a + step,
                     });
                 }
-                pieces
             }
-            Region::Pixels { .. } => Vec::new(),
+            for lon in [*lon_min, lon_max] {
+                pieces.push(Piece::Meridian {
+                    lon,
+                    from: *lat_min,
+                    to: *lat_max,
+                });
+            }
+            pieces
         }
     }
 }
@@ -356,19 +309,21 @@ impl Tracer<'_> {
     }
 }
 
-/// The pixels of the image described by `wcs` that touch `region`, or `None` when the region
-/// misses the image.
-pub fn pixel_box(wcs: &Wcs, region: &Region) -> Option<PixelBox> {
+/// The pixels of the image described by `wcs` that `cutout` asks for (those touching its sky
+/// region, or its rectangle), or `None` when it misses the image.
+pub fn pixel_box(wcs: &Wcs, cutout: &CutoutRegion) -> Option<PixelBox> {
     let (n1, n2) = wcs.naxis();
-    if let Region::Pixels {
-        center,
-        width,
-        height,
-    } = region
-    {
-        let (x, y) = wcs.sky_to_pixel(*center)?;
-        return centred_box((x.round(), y.round()), (*width, *height), (n1, n2));
-    }
+    let region = match cutout {
+        CutoutRegion::Sky(region) => region,
+        CutoutRegion::Pixels {
+            center,
+            width,
+            height,
+        } => {
+            let (x, y) = wcs.sky_to_pixel(*center)?;
+            return centred_box((x.round(), y.round()), (*width, *height), (n1, n2));
+        }
+    };
     let rect = (0.5, n1 as f64 + 0.5, 0.5, n2 as f64 + 0.5);
     let mut tracer = Tracer {
         wcs,
@@ -391,7 +346,7 @@ pub fn pixel_box(wcs: &Wcs, region: &Region) -> Option<PixelBox> {
             tracer.bounds.add(corner);
         }
     }
-    for piece in region.outline() {
+    for piece in outline(region) {
         let start = tracer.project(piece.at(0.0), None);
         let end = tracer.project(piece.at(1.0), start);
         tracer.trace(&piece, (0.0, start), (1.0, end), 0);

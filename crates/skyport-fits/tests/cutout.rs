@@ -9,9 +9,15 @@ use std::path::{Path, PathBuf};
 
 use fitsio::FitsFile;
 use skyport_fits::{
-    pixel_box, read_summary, write_cutout, Compression, CutoutSpec, Header, PixelBox, Region, Wcs,
+    pixel_box, read_summary, write_cutout, Compression, CutoutRegion, CutoutSpec, Header, PixelBox,
+    Wcs,
 };
-use skyport_sky::{Polygon, SkyPoint};
+use skyport_sky::{Polygon, Region, SkyPoint};
+
+/// A cutout of the pixels touching `region`.
+fn sky(region: &Region) -> CutoutRegion {
+    CutoutRegion::Sky(region.clone())
+}
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +117,7 @@ fn same(a: f64, b: f64) -> bool {
 /// Cuts `region` out of HDU `hdu` of `src` and checks box, pixels and WCS.
 fn check_cutout(src: &Path, hdu: usize, region: &Region, compression: Option<Compression>) {
     let parent_wcs = wcs(src, hdu);
-    let b = pixel_box(&parent_wcs, region).expect("overlap");
+    let b = pixel_box(&parent_wcs, &sky(region)).expect("overlap");
     if let Some(want) = brute_force_box(&parent_wcs, region) {
         assert_box_close(b, want);
     }
@@ -249,7 +255,7 @@ fn hsc_sip_planes_are_cut_to_one_box() {
     };
     check_cutout(&hsc, 1, &region, None);
     // All three planes in one file, the same box each.
-    let b = pixel_box(&w, &region).expect("overlap");
+    let b = pixel_box(&w, &sky(&region)).expect("overlap");
     let dir = tempfile::tempdir().expect("tempdir");
     let dest = dir.path().join("planes.fits");
     let planes = [1, 2, 3];
@@ -322,7 +328,7 @@ fn regions_across_ra_zero_and_around_the_pole() {
         Polygon::new(vec![p(359.97, 9.98), p(0.02, 9.98), p(0.02, 10.01)]).expect("polygon"),
     );
     for region in [&circle, &range, &poly] {
-        let got = pixel_box(&at_zero, region).expect("overlap");
+        let got = pixel_box(&at_zero, &sky(region)).expect("overlap");
         let want = brute_force_box(&at_zero, region).expect("brute force");
         assert_box_close(got, want);
     }
@@ -345,17 +351,17 @@ fn regions_across_ra_zero_and_around_the_pole() {
         lat_max: 90.0,
     };
     for region in [&cap, &polar_range, &half] {
-        let got = pixel_box(&pole, region).expect("overlap");
+        let got = pixel_box(&pole, &sky(region)).expect("overlap");
         let want = brute_force_box(&pole, region).expect("brute force");
         assert_box_close(got, want);
     }
     // A circle holding the whole image gives the whole image.
     let all = pixel_box(
         &pole,
-        &Region::Circle {
+        &sky(&Region::Circle {
             center: p(10.0, 80.0),
             radius: 20.0,
-        },
+        }),
     )
     .expect("overlap");
     assert_eq!(
@@ -372,10 +378,10 @@ fn regions_across_ra_zero_and_around_the_pole() {
         assert_eq!(
             pixel_box(
                 &pole,
-                &Region::Circle {
+                &sky(&Region::Circle {
                     center,
                     radius: 1.0
-                }
+                })
             ),
             None
         );
@@ -386,7 +392,7 @@ fn regions_across_ra_zero_and_around_the_pole() {
 fn pixel_stamps_are_centred_and_clipped() {
     let w = synthetic(150.0, 2.0);
     let c = w.pixel_to_sky(100.2, 50.7).expect("sky");
-    let stamp = Region::Pixels {
+    let stamp = CutoutRegion::Pixels {
         center: c,
         width: 51,
         height: 51,
@@ -400,7 +406,7 @@ fn pixel_stamps_are_centred_and_clipped() {
             y1: 76
         })
     );
-    let edge = Region::Pixels {
+    let edge = CutoutRegion::Pixels {
         center: w.pixel_to_sky(3.0, 398.0).expect("sky"),
         width: 11,
         height: 11,

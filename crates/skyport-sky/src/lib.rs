@@ -1,14 +1,17 @@
 //! Spherical geometry for skyport: positions on the celestial sphere, polygons (footprints),
-//! their orientation, bounding circles and their text forms (STC-S, DALI arrays).
+//! their orientation, bounding circles, the regions DALI parameters describe, and their text
+//! forms (STC-S, DALI arrays).
 //!
 //! All angles are in degrees at the API; internally unit vectors carry the geometry so that
 //! nothing breaks at RA = 0/360 or at the poles. The crate is pure: no I/O, no clock.
 
 mod polygon;
+mod region;
 mod shape;
 mod vector;
 
 pub use polygon::{fmt_coord, Polygon, SkyCircle};
+pub use region::Region;
 pub use shape::{parse_dali, parse_stcs, DaliKind, Shape};
 pub use vector::{angular_separation, SkyPoint, Vec3};
 

@@ -2,8 +2,7 @@
 //! `CIRCLE` and `POLYGON`, parsed and checked into [`Region`]s, with errors naming the
 //! parameter.
 
-use skyport_fits::Region;
-use skyport_sky::{Polygon, SkyPoint};
+use skyport_sky::{Polygon, Region, SkyPoint};
 
 use super::DaliError;
 

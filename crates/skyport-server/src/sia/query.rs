@@ -13,7 +13,7 @@
 //! spatial index tight and its per-row test short; a full-longitude range reaching a pole is
 //! the exact circle around it.
 
-use skyport_fits::Region;
+use skyport_sky::Region;
 
 use crate::dali::interval::interval;
 use crate::dali::shapes;
@@ -160,11 +160,6 @@ fn pos(value: &str) -> Result<String, DaliError> {
             lat_min,
             lat_max,
         } => range(lon_min, lon_span, lat_min, lat_max),
-        Region::Pixels { .. } => {
-            return Err(DaliError::usage(format!(
-                "POS={value:?}: a pixel box is not a sky region"
-            )))
-        }
     })
 }
 

@@ -2,7 +2,8 @@
 //! (`POS`, `CIRCLE`, `POLYGON`, `BRECT`, `STAMPS`), the `BAND`/`TIME` filters, the planes
 //! (`CUTOUTDETAIL`), the output (`COMPRESSION`, `RESPONSEFORMAT`).
 
-use skyport_fits::{Compression, Region};
+use skyport_fits::{Compression, CutoutRegion};
+use skyport_sky::Region;
 use skyport_sky::{Shape, SkyPoint};
 use skyport_votable::{read_votable, Datum};
 
@@ -43,7 +44,7 @@ pub struct Target {
     /// The parameter text it came from (for indexes and messages).
     pub label: String,
     /// The region.
-    pub region: Region,
+    pub region: CutoutRegion,
     /// The image it is meant for (a `STAMPS` row with an `id`).
     pub id: Option<String>,
 }
@@ -87,13 +88,19 @@ pub fn parse_parts(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaReq
     }
     let mut targets = Vec::new();
     for v in params.all("POS") {
-        targets.push(target(format!("POS={v}"), pos(v)?));
+        targets.push(target(format!("POS={v}"), CutoutRegion::Sky(pos(v)?)));
     }
     for v in params.all("CIRCLE") {
-        targets.push(target(format!("CIRCLE={v}"), circle("CIRCLE", v)?));
+        targets.push(target(
+            format!("CIRCLE={v}"),
+            CutoutRegion::Sky(circle("CIRCLE", v)?),
+        ));
     }
     for v in params.all("POLYGON") {
-        targets.push(target(format!("POLYGON={v}"), polygon("POLYGON", v)?));
+        targets.push(target(
+            format!("POLYGON={v}"),
+            CutoutRegion::Sky(polygon("POLYGON", v)?),
+        ));
     }
     for v in params.all("BRECT") {
         targets.push(target(format!("BRECT={v}"), brect(v)?));
@@ -174,7 +181,7 @@ pub fn parse_parts(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaReq
     })
 }
 
-fn target(label: String, region: Region) -> Target {
+fn target(label: String, region: CutoutRegion) -> Target {
     Target {
         label,
         region,
@@ -188,7 +195,7 @@ fn sized(
     center: SkyPoint,
     (w, h): (f64, f64),
     unit: &str,
-) -> Result<Region, DaliError> {
+) -> Result<CutoutRegion, DaliError> {
     if !(w > 0.0 && h > 0.0) {
         return Err(DaliError::usage(format!(
             "{param}: width and height must be above 0"
@@ -201,7 +208,7 @@ fn sized(
                     "{param}: a size in pixels must be a whole number up to 1000000"
                 )));
             }
-            return Ok(Region::Pixels {
+            return Ok(CutoutRegion::Pixels {
                 center,
                 width: w as u64,
                 height: h as u64,
@@ -217,7 +224,7 @@ fn sized(
         }
     };
     match Shape::box_shape(center, w * degrees, h * degrees) {
-        Ok(Shape::Polygon(p)) => Ok(Region::Polygon(p)),
+        Ok(Shape::Polygon(p)) => Ok(CutoutRegion::Sky(Region::Polygon(p))),
         Ok(_) => Err(DaliError::usage(format!("{param}: not a box"))),
         Err(e) => Err(DaliError::usage(format!("{param}: {e}"))),
     }
@@ -226,7 +233,7 @@ fn sized(
 /// `BRECT lon lat width height unit` (the dax_imgserv extension): a box centred on a position,
 /// its size in `deg`, `arcmin`, `arcsec` or `pix` (whole pixels, centred on the pixel holding
 /// the position).
-fn brect(text: &str) -> Result<Region, DaliError> {
+fn brect(text: &str) -> Result<CutoutRegion, DaliError> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let [lon, lat, w, h, unit] = words[..] else {
         return Err(DaliError::usage(format!(
@@ -354,17 +361,17 @@ mod tests {
         assert_eq!(r.targets.len(), 5);
         assert_eq!(
             r.targets[1].region,
-            Region::Range {
+            CutoutRegion::Sky(Region::Range {
                 lon_min: 350.0,
                 lon_span: 20.0,
                 lat_min: -1.0,
                 lat_max: 1.0
-            }
+            })
         );
         // POS values first, then CIRCLE, POLYGON and BRECT.
         assert!(matches!(
             r.targets[4].region,
-            Region::Pixels {
+            CutoutRegion::Pixels {
                 width: 51,
                 height: 51,
                 ..
@@ -404,7 +411,10 @@ mod tests {
 <FIELD name="RA" datatype="double"/><FIELD name="Dec" datatype="double"/><FIELD name="size" datatype="double" unit="arcsec"/>
 <DATA><TABLEDATA><TR><TD>10</TD><TD>20</TD><TD>30</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#;
         let v = parse(&DaliParams::default(), Some(vot.as_bytes())).expect("votable");
-        assert!(matches!(v.targets[0].region, Region::Polygon(_)));
+        assert!(matches!(
+            v.targets[0].region,
+            CutoutRegion::Sky(Region::Polygon(_))
+        ));
         let e = parse(&DaliParams::default(), Some(b"ra dec\n1 2\n")).expect_err("no size");
         assert!(e.message().contains("size"), "{}", e.message());
     }
