@@ -387,8 +387,23 @@ impl ConsDb {
                 ));
                 continue;
             };
+            // Identity columns (the primary key, the natural id) other than the key the rows
+            // are found by: an update may restate them but never change them, or the row's
+            // dependents would be orphaned.
+            let mut identity_columns: Vec<&str> = table.primary_key_columns();
+            identity_columns.extend(catalog::natural_id(table));
+            let guarded: Vec<&str> = set
+                .columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| identity_columns.contains(c) && !key.contains(c))
+                .collect();
+            let guarded_at: Vec<usize> = guarded
+                .iter()
+                .filter_map(|g| set.columns.iter().position(|c| c == g))
+                .collect();
             let existing = self
-                .existing_keys(schema, table, key, &positions, &set.rows)
+                .existing_keys(schema, table, key, &positions, &guarded, &set.rows)
                 .await?;
             let mut fresh = RowSet {
                 columns: set.columns.clone(),
@@ -400,7 +415,19 @@ impl ConsDb {
             };
             for row in &set.rows {
                 let identity: Vec<Value> = positions.iter().map(|&i| row[i].clone()).collect();
-                if existing.contains(&format!("{identity:?}")) {
+                if let Some(stored) = existing.get(&format!("{identity:?}")) {
+                    for ((column, &at), was) in guarded.iter().zip(&guarded_at).zip(stored) {
+                        if !same_value(&row[at], was) {
+                            return Err(ConsDbError::invalid(
+                                &["body", "values", column],
+                                format!(
+                                    "{column} identifies the row and cannot be changed by an update (it is {}, the request gives {})",
+                                    shown(was),
+                                    shown(&row[at])
+                                ),
+                            ));
+                        }
+                    }
                     known.rows.push(row.clone());
                 } else {
                     fresh.rows.push(row.clone());
@@ -438,21 +465,27 @@ impl ConsDb {
         Ok(out)
     }
 
-    /// Which of the rows' keys the table holds (as `Debug` text of the key values).
+    /// Which of the rows' keys the table holds (as `Debug` text of the key values), each with
+    /// the stored values of the `guarded` columns.
     async fn existing_keys(
         &self,
         schema: &Schema,
         table: &Table,
         key: &[&str],
         positions: &[usize],
+        guarded: &[&str],
         rows: &[Vec<Value>],
-    ) -> Result<std::collections::HashSet<String>, ConsDbError> {
-        let mut found = std::collections::HashSet::new();
-        let list = key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect::<Vec<_>>()
-            .join(", ");
+    ) -> Result<std::collections::HashMap<String, Vec<Value>>, ConsDbError> {
+        let mut found = std::collections::HashMap::new();
+        let quoted = |names: &[&str]| {
+            names
+                .iter()
+                .map(|k| quote_ident(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let list = quoted(key);
+        let selected = quoted(&[key, guarded].concat());
         // Small chunks: PostgreSQL expands a row-IN list into an expression per tuple.
         for chunk in rows.chunks(500) {
             let mut params = Vec::new();
@@ -470,12 +503,13 @@ impl ConsDb {
                 })
                 .collect();
             let sql = format!(
-                "SELECT {list} FROM {} WHERE ({list}) IN ({})",
+                "SELECT {selected} FROM {} WHERE ({list}) IN ({})",
                 table_name(self.dialect(), &schema.name, &table.name),
                 tuples.join(", ")
             );
-            for r in self.store.query(sql, params).await?.rows {
-                found.insert(format!("{r:?}"));
+            for mut r in self.store.query(sql, params).await?.rows {
+                let stored = r.split_off(key.len().min(r.len()));
+                found.insert(format!("{r:?}"), stored);
             }
         }
         Ok(found)
@@ -606,5 +640,24 @@ impl ConsDb {
     /// The store this service writes to.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+}
+
+/// Whether a stored and a given value are the same (numbers compared as numbers).
+fn same_value(given: &Value, stored: &Value) -> bool {
+    match (given.as_f64(), stored.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => given == stored,
+    }
+}
+
+/// A value as a message shows it.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Text(t) => format!("{t:?}"),
     }
 }

@@ -1233,3 +1233,85 @@ async fn snap_visits_aggregate_their_exposures_and_follow_changes() {
         rows[0]
     );
 }
+
+#[tokio::test]
+async fn an_upsert_cannot_change_a_rows_identity() {
+    let f = fixture().await;
+    let app = &f.app;
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/114",
+            &json!({ "values": exposure(114) }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/visit1_quicklook/by_seq_num/20251201/114",
+            &json!({ "values": { "visit_id": 2025120100114i64, "psf_sigma_median": 1.5 } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Found by (day_obs, seq_num), the row may not be given another exposure or visit id.
+    for (table, column, other) in [
+        ("exposure", "exposure_id", "airmass"),
+        ("visit1_quicklook", "visit_id", "psf_sigma_median"),
+    ] {
+        let (status, body) = json_call(
+            app,
+            post(
+                &format!("/consdb/insert/lsstcam/{table}/by_seq_num/20251201/114?u=1"),
+                &json!({ "values": { column: 7, other: 1.9 } }),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{table}: {body}");
+        let detail = &body["detail"][0];
+        assert_eq!(detail["loc"], json!(["body", "values", column]), "{body}");
+        assert!(
+            detail["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains(column) && m.contains("2025120100114")),
+            "{body}"
+        );
+    }
+    let (_, rows) = tap_rows(
+        app,
+        "SELECT e.exposure_id, e.airmass, q.visit_id, q.psf_sigma_median \
+         FROM cdb_lsstcam.exposure AS e JOIN cdb_lsstcam.visit1_quicklook AS q \
+         ON q.day_obs = e.day_obs AND q.seq_num = e.seq_num WHERE e.seq_num = 114",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!(2025120100114i64),
+            json!(1.2),
+            json!(2025120100114i64),
+            json!(1.5)
+        ]],
+        "nothing was written"
+    );
+
+    // Restating the same id is no change, and the rest of the update lands.
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/114?u=1",
+            &json!({ "values": { "exposure_id": 2025120100114i64, "airmass": 1.7 } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, rows) = tap_rows(
+        app,
+        "SELECT airmass FROM cdb_lsstcam.exposure WHERE seq_num = 114",
+    )
+    .await;
+    assert_eq!(rows, vec![vec![json!(1.7)]]);
+}
