@@ -24,6 +24,7 @@ mod error;
 pub mod functions;
 mod lexical;
 mod print;
+mod resolved;
 mod suggest;
 mod translate;
 pub mod types;

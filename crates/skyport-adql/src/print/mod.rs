@@ -7,6 +7,7 @@
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod walk;
 
 use skyport_sky::Shape;
 
@@ -118,13 +119,13 @@ pub(crate) trait Printer: Sync {
     /// `CIRCLE(point, r)`.
     fn circle_at(&self, center: &str, radius: &str) -> String;
 
-    /// `BOX(lon, lat, width, height)`. `constant` is the box when all four are constants: a
-    /// target that writes it as a literal fails with the shape's error when it is invalid.
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        constant: Option<Result<Shape, skyport_sky::SkyError>>,
-    ) -> Result<String, skyport_sky::SkyError>;
+    /// `BOX(lon, lat, width, height)`. `constant` is the box when all four are constants
+    /// making a valid box.
+    fn box_shape(&self, args: &[String; 4], constant: Option<&Shape>) -> String;
+
+    /// True when the target writes a constant BOX as a literal shape, so an invalid constant
+    /// box is an error of the query rather than a NULL when it runs.
+    fn literal_boxes(&self) -> bool;
 
     /// `BOX(point, width, height)`.
     fn box_at(&self, center: &str, width: &str, height: &str) -> String;

@@ -2,7 +2,7 @@
 //! inside, degrees in ADQL), plus the `skyport_*` SQL functions the store installs for what
 //! pgsphere lacks (DALI and STC-S text, boxes, polygons from arrays).
 
-use skyport_sky::{Shape, SkyError, SkyPoint};
+use skyport_sky::{Shape, SkyPoint};
 
 use super::{num, quote, GeometryArg, GeometryTest, Printer};
 use crate::ast::CastTarget;
@@ -151,16 +151,16 @@ impl Printer for Postgres {
         format!("scircle({center}, radians({radius}))")
     }
 
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        constant: Option<Result<Shape, SkyError>>,
-    ) -> Result<String, SkyError> {
+    fn box_shape(&self, args: &[String; 4], constant: Option<&Shape>) -> String {
         // A constant box is a literal spoly, which pgsphere's index operators can use.
         match constant {
-            Some(shape) => Ok(pg_literal(&shape?)),
-            None => Ok(format!("skyport_box({})", args.join(", "))),
+            Some(shape) => pg_literal(shape),
+            None => format!("skyport_box({})", args.join(", ")),
         }
+    }
+
+    fn literal_boxes(&self) -> bool {
+        true
     }
 
     fn box_at(&self, center: &str, width: &str, height: &str) -> String {

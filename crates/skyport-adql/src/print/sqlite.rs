@@ -2,7 +2,7 @@
 //! ADQL's functions and geometries are `adql_*` functions over encoded geometry blobs, and
 //! constant shapes can use a table's R*Tree of bounding boxes in unit-vector space.
 
-use skyport_sky::{Shape, SkyError};
+use skyport_sky::Shape;
 
 use super::{literal, num, quote, GeometryArg, GeometryTest, Printer};
 use crate::ast::CastTarget;
@@ -127,13 +127,13 @@ impl Printer for Sqlite {
         format!("adql_circle_at({center}, {radius})")
     }
 
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        _constant: Option<Result<Shape, SkyError>>,
-    ) -> Result<String, SkyError> {
+    fn box_shape(&self, args: &[String; 4], _constant: Option<&Shape>) -> String {
         // adql_box checks its arguments itself when the query runs.
-        Ok(format!("adql_box({})", args.join(", ")))
+        format!("adql_box({})", args.join(", "))
+    }
+
+    fn literal_boxes(&self) -> bool {
+        false
     }
 
     fn box_at(&self, center: &str, width: &str, height: &str) -> String {

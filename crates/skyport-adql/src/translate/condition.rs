@@ -11,7 +11,10 @@ use crate::print::GeometryTest;
 use crate::types::AdqlType;
 
 use super::geometry::{constant_point, constant_shape};
-use super::{constant_number, type_error, unsupported, Translator, Typed};
+use crate::print::walk::arg;
+use crate::resolved::{Typed, Value};
+
+use super::{constant_number, type_error, unsupported, Translator};
 
 impl<'a> Translator<'a> {
     // ----- conditions ------------------------------------------------------------------------
@@ -61,10 +64,10 @@ impl<'a> Translator<'a> {
                 self.check_comparable(&x, &hi, high.pos())?;
                 Ok(format!(
                     "({} {}BETWEEN {} AND {})",
-                    x.sql,
+                    self.sql(&x),
                     if *negated { "NOT " } else { "" },
-                    lo.sql,
-                    hi.sql
+                    self.sql(&lo),
+                    self.sql(&hi)
                 ))
             }
             Expr::InList {
@@ -77,11 +80,11 @@ impl<'a> Translator<'a> {
                 for v in list {
                     let t = self.value(v)?;
                     self.check_comparable(&x, &t, v.pos())?;
-                    items.push(t.sql);
+                    items.push(self.sql(&t));
                 }
                 Ok(format!(
                     "({} {}IN ({}))",
-                    x.sql,
+                    self.sql(&x),
                     if *negated { "NOT " } else { "" },
                     items.join(", ")
                 ))
@@ -104,7 +107,7 @@ impl<'a> Translator<'a> {
                 }
                 Ok(format!(
                     "({} {}IN ({sub}))",
-                    x.sql,
+                    self.sql(&x),
                     if *negated { "NOT " } else { "" }
                 ))
             }
@@ -126,13 +129,13 @@ impl<'a> Translator<'a> {
                 }
                 Ok(self
                     .printer
-                    .like(&x.sql, &p.sql, *negated, *case_insensitive))
+                    .like(&self.sql(&x), &self.sql(&p), *negated, *case_insensitive))
             }
             Expr::IsNull { expr, negated } => {
                 let x = self.value(expr)?;
                 Ok(format!(
                     "({} IS {}NULL)",
-                    x.sql,
+                    self.sql(&x),
                     if *negated { "NOT " } else { "" }
                 ))
             }
@@ -153,9 +156,10 @@ impl<'a> Translator<'a> {
     /// The SQL of `a` compared with `b`: a boolean compared with a number is read as 0 or 1.
     fn comparable_sql(&self, a: &Typed, b: &Typed) -> String {
         if a.ty == AdqlType::Boolean && b.ty.is_numeric() {
-            self.printer.boolean_as_number(&a.sql)
+            let value = Value::BooleanAsNumber(Box::new(a.clone()));
+            self.sql(&Typed::new(value, AdqlType::Integer, &a.name))
         } else {
-            a.sql.clone()
+            self.sql(a)
         }
     }
 
@@ -227,7 +231,8 @@ impl<'a> Translator<'a> {
                 let truth = (k == 1.0) == (op == BinaryOp::Eq);
                 let a = self.geometry(a_expr)?;
                 let b = self.geometry(b_expr)?;
-                let exact = self.printer.geometry_test(test, a.arg(), b.arg());
+                let (sa, sb) = (self.sql(&a), self.sql(&b));
+                let exact = self.printer.geometry_test(test, arg(&sa, &a), arg(&sb, &b));
                 let exact = if truth { exact } else { format!("NOT {exact}") };
                 let prefilter = if truth {
                     self.spatial_prefilter(test, a_expr, b_expr)?
@@ -283,7 +288,7 @@ impl<'a> Translator<'a> {
         let exact = {
             let l = self.value(left)?;
             let rr = self.value(right)?;
-            format!("({} {} {})", l.sql, op.symbol(), rr.sql)
+            format!("({} {} {})", self.sql(&l), op.symbol(), self.sql(&rr))
         };
         Ok(self
             .point_prefilter(&point_cols.0, &point_cols.1, &cone)

@@ -42,7 +42,9 @@ use crate::catalogue::{Catalogue, ColumnMeta};
 use crate::error::{AdqlError, ErrorKind, Pos};
 use crate::print::postgres::Postgres;
 use crate::print::sqlite::Sqlite;
-use crate::print::{GeometryArg, Printer};
+use crate::print::walk::Walk;
+use crate::print::Printer;
+use crate::resolved::Typed;
 use crate::types::AdqlType;
 use scope::{CteInfo, Scope};
 
@@ -178,38 +180,6 @@ pub fn parse_and_translate(
     translate(&q, catalogue, dialect, options)
 }
 
-/// A typed, translated value.
-#[derive(Debug, Clone)]
-struct Typed {
-    sql: String,
-    ty: AdqlType,
-    meta: ColumnMeta,
-    /// Default output name.
-    name: String,
-    /// A plain reference to a region column (holds STC-S text).
-    region_column: bool,
-}
-
-impl Typed {
-    /// The value as a geometry operand for the printer.
-    fn arg(&self) -> GeometryArg<'_> {
-        GeometryArg {
-            sql: &self.sql,
-            ty: self.ty,
-        }
-    }
-
-    fn new(sql: String, ty: AdqlType, name: &str) -> Typed {
-        Typed {
-            sql,
-            ty,
-            meta: ColumnMeta::default(),
-            name: name.to_string(),
-            region_column: false,
-        }
-    }
-}
-
 struct Translator<'a> {
     catalogue: &'a Catalogue,
     /// How the target spells what the translator has resolved.
@@ -219,6 +189,14 @@ struct Translator<'a> {
     ctes: Vec<CteInfo>,
     next_alias: usize,
     uses_spatial_index: bool,
+}
+
+impl Translator<'_> {
+    /// The SQL of a resolved value, for the parts of the query still printed as they are
+    /// resolved.
+    fn sql(&self, t: &Typed) -> String {
+        Walk::new(self.printer).value(t)
+    }
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {

@@ -12,7 +12,9 @@ use crate::types::AdqlType;
 use super::scope::{
     columns_of_subquery, side_column, CteInfo, OutColumn, Scope, Source, SourceColumn,
 };
-use super::{name_error, type_error, unsupported, Translator, Typed};
+use crate::resolved::{Typed, Value};
+
+use super::{name_error, type_error, unsupported, Translator};
 
 impl<'a> Translator<'a> {
     fn fresh(&mut self, prefix: &str) -> String {
@@ -324,12 +326,12 @@ impl<'a> Translator<'a> {
                         ),
                     ));
                 }
-                Ok(list.typed[n - 1].sql.clone())
+                Ok(self.sql(&list.typed[n - 1]))
             }
             Expr::Column(parts) if parts.len() == 1 => {
                 // A column of the tables wins; otherwise a select-list alias.
                 match self.column(parts) {
-                    Ok(t) => Ok(t.sql),
+                    Ok(t) => Ok(self.sql(&t)),
                     Err(err) => {
                         let found = cols.iter().position(|c| {
                             if c.delimited && parts[0].delimited {
@@ -339,13 +341,16 @@ impl<'a> Translator<'a> {
                             }
                         });
                         match found {
-                            Some(i) => Ok(list.typed[i].sql.clone()),
+                            Some(i) => Ok(self.sql(&list.typed[i])),
                             None => Err(err),
                         }
                     }
                 }
             }
-            _ => Ok(self.value(e)?.sql),
+            _ => {
+                let t = self.value(e)?;
+                Ok(self.sql(&t))
+            }
         }
     }
 
@@ -363,7 +368,7 @@ impl<'a> Translator<'a> {
         let sql = if outermost {
             self.output_geometry(&typed)
         } else {
-            typed.sql.clone()
+            self.sql(&typed)
         };
         list.sql.push(format!(
             "{sql} AS {}",
@@ -390,11 +395,11 @@ impl<'a> Translator<'a> {
     fn output_geometry(&self, t: &Typed) -> String {
         match (t.ty, t.region_column) {
             (AdqlType::Point | AdqlType::Circle | AdqlType::Polygon, _) => {
-                self.printer.dali_text(&t.sql)
+                self.printer.dali_text(&self.sql(t))
             }
             // A region column already holds the STC-S text.
-            (AdqlType::Region, false) => self.printer.stcs_text(&t.sql),
-            _ => t.sql.clone(),
+            (AdqlType::Region, false) => self.printer.stcs_text(&self.sql(t)),
+            _ => self.sql(t),
         }
     }
 
@@ -480,13 +485,14 @@ impl<'a> Translator<'a> {
                         for u in &using {
                             let lc = side_column(&left_sources, u)?;
                             let rc = side_column(&right_sources, u)?;
-                            eqs.push(format!("{} = {}", lc.sql, rc.sql));
-                            let merged_sql = match kind {
-                                JoinKind::Inner | JoinKind::Left => lc.sql.clone(),
-                                JoinKind::Right => rc.sql.clone(),
-                                JoinKind::Full => format!("COALESCE({}, {})", lc.sql, rc.sql),
+                            let (lt, rt) = (lc.to_typed(), rc.to_typed());
+                            eqs.push(format!("{} = {}", self.sql(&lt), self.sql(&rt)));
+                            let merged = match kind {
+                                JoinKind::Inner | JoinKind::Left => lc.value.clone(),
+                                JoinKind::Right => rc.value.clone(),
+                                JoinKind::Full => Value::Coalesce(vec![lt, rt]),
                             };
-                            self.merge_column(u, &lc, merged_sql);
+                            self.merge_column(u, &lc, merged);
                         }
                         if eqs.is_empty() {
                             Some("1 = 1".to_string())
@@ -543,7 +549,10 @@ impl<'a> Translator<'a> {
                 name: c.name.clone(),
                 ty: c.ty,
                 meta: c.meta.clone(),
-                sql: format!("{sql_alias}.{}", quote(&c.name)),
+                value: Value::Column {
+                    alias: sql_alias.clone(),
+                    column: c.name.clone(),
+                },
                 merged_away: false,
                 stcs_text: c.ty == AdqlType::Region,
             })

@@ -1,0 +1,132 @@
+//! The printing pass: walks the resolved tree ([`crate::resolved`]) and writes the target's
+//! SQL, asking the dialect's [`Printer`] for whatever the targets spell differently and
+//! writing the rest (joins, `CASE`, arithmetic, aggregates) the same for both.
+
+use std::fmt::Write;
+
+use super::{literal, num, quote, GeometryArg, Printer};
+use crate::resolved::{Typed, Value, When};
+use crate::types::AdqlType;
+
+/// The printing pass for one target.
+#[derive(Clone, Copy)]
+pub(crate) struct Walk<'p> {
+    printer: &'p dyn Printer,
+}
+
+impl<'p> Walk<'p> {
+    pub(crate) fn new(printer: &'p dyn Printer) -> Self {
+        Walk { printer }
+    }
+
+    /// The SQL of a resolved value.
+    pub(crate) fn value(&self, t: &Typed) -> String {
+        let p = self.printer;
+        let v = |t: &Typed| self.value(t);
+        let list = |ts: &[Typed]| ts.iter().map(v).collect::<Vec<_>>();
+        match &t.value {
+            Value::Column { alias, column } => format!("{alias}.{}", quote(column)),
+            Value::Integer(digits) => digits.clone(),
+            Value::Double(digits) => p.double_literal(digits.clone()),
+            Value::String(s) => literal(s),
+            Value::Null => "NULL".into(),
+            Value::Nested(x) => format!("({})", v(x)),
+            Value::Sign { minus, operand } => {
+                format!("{}({})", if *minus { "-" } else { "+" }, v(operand))
+            }
+            Value::Concat(a, b) => {
+                let text = |t: &Typed| match t.ty {
+                    AdqlType::Char(_) | AdqlType::VarChar(_) | AdqlType::Unknown => v(t),
+                    _ => p.text(&v(t)),
+                };
+                format!("({} || {})", text(a), text(b))
+            }
+            Value::Arithmetic { op, left, right } => {
+                format!("({} {} {})", v(left), op.symbol(), v(right))
+            }
+            Value::BooleanAsNumber(x) => p.boolean_as_number(&v(x)),
+            Value::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let mut sql = String::from("CASE");
+                if let Some(o) = operand {
+                    let _ = write!(sql, " {}", v(o));
+                }
+                for (test, then) in whens {
+                    let test = match test {
+                        When::Value(w) => v(w),
+                        When::Condition(c) => c.clone(),
+                    };
+                    let _ = write!(sql, " WHEN {test} THEN {}", v(then));
+                }
+                if let Some(o) = otherwise {
+                    let _ = write!(sql, " ELSE {}", v(o));
+                }
+                sql.push_str(" END");
+                sql
+            }
+            Value::Cast { operand, target } => p.cast(&v(operand), *target),
+            Value::Subquery(sql) => format!("({sql})"),
+            Value::CountStar => "COUNT(*)".into(),
+            Value::Aggregate {
+                upper,
+                distinct,
+                operand,
+            } => format!(
+                "{upper}({}{})",
+                if *distinct { "DISTINCT " } else { "" },
+                v(operand)
+            ),
+            Value::Math { upper, args } => {
+                let sqls = list(args);
+                let refs: Vec<&str> = sqls.iter().map(String::as_str).collect();
+                p.math(upper, &refs)
+            }
+            Value::StringFunction { lower, operand } => p.string_function(lower, &v(operand)),
+            Value::Coalesce(args) => format!("COALESCE({})", list(args).join(", ")),
+            Value::InUnit { operand, factor } => format!("({} * {})", v(operand), num(*factor)),
+            Value::Udf { udf, args } => {
+                format!("{}({})", p.udf_function(udf), list(args).join(", "))
+            }
+            Value::RegionGeometry(x) => p.region_geometry(&v(x)),
+            Value::Point { lon, lat } => p.point(&v(lon), &v(lat)),
+            Value::Circle { lon, lat, radius } => p.circle(&v(lon), &v(lat), &v(radius)),
+            Value::CircleAt { center, radius } => p.circle_at(&v(center), &v(radius)),
+            Value::Box { args, constant } => {
+                let [a, b, c, d] = args.as_ref();
+                p.box_shape(&[v(a), v(b), v(c), v(d)], constant.as_ref())
+            }
+            Value::BoxAt {
+                center,
+                width,
+                height,
+            } => p.box_at(&v(center), &v(width), &v(height)),
+            Value::PolygonNumbers(args) => p.polygon_numbers(&list(args)),
+            Value::PolygonConstant(shape) => p.polygon_constant(shape),
+            Value::PolygonPoints(args) => p.polygon_points(&list(args)),
+            Value::Region { stcs, shape } => p.region(stcs, shape),
+            Value::Centroid(g) => p.centroid(&v(g)),
+            Value::GeometryFlag { test, a, b } => {
+                let (sa, sb) = (v(a), v(b));
+                p.geometry_flag(*test, arg(&sa, a), arg(&sb, b))
+            }
+            Value::Distance(a, b) => p.distance(&v(a), &v(b)),
+            Value::DistanceCoordinates(args) => {
+                let [a, b, c, d] = args.as_ref();
+                p.distance_coordinates([&v(a), &v(b), &v(c), &v(d)])
+            }
+            Value::Area(g) => p.area(&v(g)),
+            Value::Coordinate { point, second } => p.coordinate(&v(point), *second),
+            Value::Coordsys(g) => {
+                format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", v(g))
+            }
+        }
+    }
+}
+
+/// A printed geometry operand with the type the printer may need.
+pub(crate) fn arg<'s>(sql: &'s str, t: &Typed) -> GeometryArg<'s> {
+    GeometryArg { sql, ty: t.ty }
+}

@@ -1,0 +1,175 @@
+//! The resolved query: what [`crate::translate`] makes of an [`crate::ast::Query`] once every
+//! name is bound to a FROM item (column references are the item's generated alias plus the
+//! column's name), every value has its ADQL type and FIELD metadata, every ADQL check has
+//! passed, and it is settled which construct each piece is. It holds no SQL text: the printer
+//! pass (`crate::print::walk`) turns it into the target's SQL through the dialect's
+//! [`crate::print::Printer`].
+
+use skyport_sky::Shape;
+
+use crate::ast::{BinaryOp, CastTarget};
+use crate::catalogue::ColumnMeta;
+use crate::print::GeometryTest;
+use crate::translate::Udf;
+use crate::types::AdqlType;
+
+/// A resolved value with its type, FIELD metadata and default output name.
+#[derive(Debug, Clone)]
+pub(crate) struct Typed {
+    pub(crate) value: Value,
+    pub(crate) ty: AdqlType,
+    pub(crate) meta: ColumnMeta,
+    /// Default output name.
+    pub(crate) name: String,
+    /// A plain reference to a region column (holds STC-S text).
+    pub(crate) region_column: bool,
+}
+
+impl Typed {
+    pub(crate) fn new(value: Value, ty: AdqlType, name: &str) -> Typed {
+        Typed {
+            value,
+            ty,
+            meta: ColumnMeta::default(),
+            name: name.to_string(),
+            region_column: false,
+        }
+    }
+}
+
+/// An operand of a resolved value.
+pub(crate) type Operand = Box<Typed>;
+
+/// What a resolved value is.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// A column of a FROM item, by the item's generated alias and the column's name there.
+    Column {
+        alias: String,
+        column: String,
+    },
+    /// An exact integer literal, as written.
+    Integer(String),
+    /// An approximate (double) literal, as decimal digits with a digit on both sides of any
+    /// point.
+    Double(String),
+    /// A string literal.
+    String(String),
+    Null,
+    /// `(x)`.
+    Nested(Operand),
+    /// `-x` or `+x`.
+    Sign {
+        minus: bool,
+        operand: Operand,
+    },
+    /// `a || b`; operands that are not strings are converted to text.
+    Concat(Operand, Operand),
+    /// `a + b`, `a - b`, `a * b`, `a / b`.
+    Arithmetic {
+        op: BinaryOp,
+        left: Operand,
+        right: Operand,
+    },
+    /// A boolean read as 0 or 1, to compare it with a number.
+    BooleanAsNumber(Operand),
+    Case {
+        operand: Option<Operand>,
+        whens: Vec<(When, Typed)>,
+        otherwise: Option<Operand>,
+    },
+    Cast {
+        operand: Operand,
+        target: CastTarget,
+    },
+    /// A scalar subquery (its SQL, until queries are resolved into nodes).
+    Subquery(String),
+    CountStar,
+    /// An aggregate (`upper` is its upper-case name) of one value.
+    Aggregate {
+        upper: String,
+        distinct: bool,
+        operand: Operand,
+    },
+    /// An ADQL math function (`upper` is its upper-case name).
+    Math {
+        upper: String,
+        args: Vec<Typed>,
+    },
+    /// LOWER or UPPER (`lower` is the lower-case function name).
+    StringFunction {
+        lower: String,
+        operand: Operand,
+    },
+    Coalesce(Vec<Typed>),
+    /// IN_UNIT: the value times the conversion factor.
+    InUnit {
+        operand: Operand,
+        factor: f64,
+    },
+    Udf {
+        udf: Udf,
+        args: Vec<Typed>,
+    },
+    /// A region column's STC-S text read as a target geometry.
+    RegionGeometry(Operand),
+    Point {
+        lon: Operand,
+        lat: Operand,
+    },
+    Circle {
+        lon: Operand,
+        lat: Operand,
+        radius: Operand,
+    },
+    CircleAt {
+        center: Operand,
+        radius: Operand,
+    },
+    /// `BOX(lon, lat, width, height)`; `constant` is the box when all four are constants
+    /// making a valid box.
+    Box {
+        args: Box<[Typed; 4]>,
+        constant: Option<Shape>,
+    },
+    BoxAt {
+        center: Operand,
+        width: Operand,
+        height: Operand,
+    },
+    PolygonNumbers(Vec<Typed>),
+    /// A POLYGON of constant, checked coordinates.
+    PolygonConstant(Shape),
+    PolygonPoints(Vec<Typed>),
+    /// `REGION('stcs')` with its text parsed.
+    Region {
+        stcs: String,
+        shape: Shape,
+    },
+    Centroid(Operand),
+    /// CONTAINS/INTERSECTS as the integer ADQL defines.
+    GeometryFlag {
+        test: GeometryTest,
+        a: Operand,
+        b: Operand,
+    },
+    Distance(Operand, Operand),
+    DistanceCoordinates(Box<[Typed; 4]>),
+    Area(Operand),
+    /// COORD1 (`second` false) or COORD2.
+    Coordinate {
+        point: Operand,
+        second: bool,
+    },
+    /// COORDSYS: 'ICRS' for every geometry that is not NULL.
+    Coordsys(Operand),
+}
+
+/// The test of one `WHEN` of a CASE.
+#[derive(Debug, Clone)]
+pub(crate) enum When {
+    /// A simple CASE compares its operand with this value.
+    Value(Box<Typed>),
+    /// A searched CASE's condition (its SQL, until conditions are resolved into nodes).
+    Condition(String),
+}
