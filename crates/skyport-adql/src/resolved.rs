@@ -170,6 +170,89 @@ pub(crate) enum Value {
 pub(crate) enum When {
     /// A simple CASE compares its operand with this value.
     Value(Box<Typed>),
-    /// A searched CASE's condition (its SQL, until conditions are resolved into nodes).
-    Condition(String),
+    /// A searched CASE's condition.
+    Condition(Condition),
+}
+
+/// A resolved search condition (WHERE, HAVING, ON, CASE WHEN).
+#[derive(Debug, Clone)]
+pub(crate) enum Condition {
+    /// `(c)`.
+    Nested(Box<Condition>),
+    Not(Box<Condition>),
+    /// AND (`and`) or OR.
+    Logic {
+        and: bool,
+        left: Box<Condition>,
+        right: Box<Condition>,
+    },
+    /// `a = b`, `a < b`…; a boolean compared with a number is already read as one.
+    Compare {
+        op: BinaryOp,
+        left: Operand,
+        right: Operand,
+    },
+    Between {
+        operand: Operand,
+        low: Operand,
+        high: Operand,
+        negated: bool,
+    },
+    InList {
+        operand: Operand,
+        items: Vec<Typed>,
+        negated: bool,
+    },
+    /// `x IN (SELECT …)` (the subquery's SQL, until queries are resolved into nodes).
+    InSubquery {
+        operand: Operand,
+        query: String,
+        negated: bool,
+    },
+    Like {
+        operand: Operand,
+        pattern: Operand,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    IsNull {
+        operand: Operand,
+        negated: bool,
+    },
+    /// `EXISTS (SELECT …)` (the subquery's SQL, until queries are resolved into nodes).
+    Exists {
+        query: String,
+        negated: bool,
+    },
+    /// CONTAINS/INTERSECTS compared with 1 (`holds`) or 0, as the target's geometry test,
+    /// behind an R*Tree pre-filter when one applies.
+    GeometryTest {
+        test: GeometryTest,
+        a: Operand,
+        b: Operand,
+        holds: bool,
+        prefilter: Option<Prefilter>,
+    },
+    /// A condition behind an R*Tree pre-filter.
+    Prefiltered {
+        prefilter: Prefilter,
+        exact: Box<Condition>,
+    },
+}
+
+/// The rows of one table whose R*Tree bounding box overlaps a constant shape's.
+#[derive(Debug, Clone)]
+pub(crate) struct Prefilter {
+    pub(crate) table: RowId,
+    /// The R*Tree's table.
+    pub(crate) index_table: String,
+    pub(crate) shape: Shape,
+}
+
+/// How an R*Tree's ids join a FROM item: its generated alias, and whether it is a base table
+/// restricted by a row filter (whose row id a subquery carries under another name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowId {
+    pub(crate) alias: String,
+    pub(crate) filtered: bool,
 }

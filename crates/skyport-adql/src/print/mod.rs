@@ -12,6 +12,7 @@ pub(crate) mod walk;
 use skyport_sky::Shape;
 
 use crate::ast::CastTarget;
+use crate::resolved::RowId;
 use crate::types::AdqlType;
 
 /// CONTAINS or INTERSECTS: the two geometry tests ADQL has.
@@ -62,9 +63,8 @@ pub(crate) trait Printer: Sync {
     fn table_name(&self, schema: &str, table: &str) -> String;
 
     /// A base table in FROM under `alias`, restricted by the server's row filter when there
-    /// is one; and the SQL of the row id the R*Tree pre-filters join on, on targets that
-    /// have such indexes.
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> (String, Option<String>);
+    /// is one.
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String;
 
     /// The words after an ORDER BY term.
     fn direction(&self, descending: bool) -> &'static str;
@@ -168,9 +168,9 @@ pub(crate) trait Printer: Sync {
     /// True when the target has R*Tree indexes whose pre-filters are worth looking for.
     fn has_rtree(&self) -> bool;
 
-    /// The pre-filter keeping the rows whose R*Tree box (in `index_table`, joined on
-    /// `rowid`) overlaps `shape`'s bounding box.
-    fn rtree_overlap(&self, rowid: &str, index_table: &str, shape: &Shape) -> String;
+    /// The pre-filter keeping the rows of `table` whose R*Tree box (in `index_table`, joined
+    /// on the row id) overlaps `shape`'s bounding box.
+    fn rtree_overlap(&self, table: &RowId, index_table: &str, shape: &Shape) -> String;
 }
 
 /// Quotes an SQL identifier.

@@ -6,6 +6,7 @@ use skyport_sky::{Shape, SkyPoint};
 
 use super::{num, quote, GeometryArg, GeometryTest, Printer};
 use crate::ast::CastTarget;
+use crate::resolved::RowId;
 use crate::translate::Udf;
 use crate::types::AdqlType;
 
@@ -33,13 +34,10 @@ impl Printer for Postgres {
         }
     }
 
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> (String, Option<String>) {
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String {
         match filter {
-            Some(pred) => (
-                format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}"),
-                None,
-            ),
-            None => (format!("{base} AS {alias}"), None),
+            Some(pred) => format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}"),
+            None => format!("{base} AS {alias}"),
         }
     }
 
@@ -238,7 +236,7 @@ impl Printer for Postgres {
         false
     }
 
-    fn rtree_overlap(&self, _rowid: &str, _index_table: &str, _shape: &Shape) -> String {
+    fn rtree_overlap(&self, _table: &RowId, _index_table: &str, _shape: &Shape) -> String {
         // Never asked for (`has_rtree` is false); a pre-filter that keeps every row is still
         // correct, since the exact test follows it.
         String::from("TRUE")

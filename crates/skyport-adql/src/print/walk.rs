@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{literal, num, quote, GeometryArg, Printer};
-use crate::resolved::{Typed, Value, When};
+use crate::resolved::{Condition, Typed, Value, When};
 use crate::types::AdqlType;
 
 /// The printing pass for one target.
@@ -57,7 +57,7 @@ impl<'p> Walk<'p> {
                 for (test, then) in whens {
                     let test = match test {
                         When::Value(w) => v(w),
-                        When::Condition(c) => c.clone(),
+                        When::Condition(c) => self.condition(c),
                     };
                     let _ = write!(sql, " WHEN {test} THEN {}", v(then));
                 }
@@ -122,6 +122,97 @@ impl<'p> Walk<'p> {
             Value::Coordsys(g) => {
                 format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", v(g))
             }
+        }
+    }
+}
+
+impl Walk<'_> {
+    /// The SQL of a resolved condition.
+    pub(crate) fn condition(&self, c: &Condition) -> String {
+        let p = self.printer;
+        let v = |t: &Typed| self.value(t);
+        let not = |negated: bool| if negated { "NOT " } else { "" };
+        match c {
+            Condition::Nested(inner) => format!("({})", self.condition(inner)),
+            Condition::Not(inner) => format!("NOT ({})", self.condition(inner)),
+            Condition::Logic { and, left, right } => format!(
+                "({} {} {})",
+                self.condition(left),
+                if *and { "AND" } else { "OR" },
+                self.condition(right)
+            ),
+            Condition::Compare { op, left, right } => {
+                format!("({} {} {})", v(left), op.symbol(), v(right))
+            }
+            Condition::Between {
+                operand,
+                low,
+                high,
+                negated,
+            } => format!(
+                "({} {}BETWEEN {} AND {})",
+                v(operand),
+                not(*negated),
+                v(low),
+                v(high)
+            ),
+            Condition::InList {
+                operand,
+                items,
+                negated,
+            } => format!(
+                "({} {}IN ({}))",
+                v(operand),
+                not(*negated),
+                items.iter().map(v).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::InSubquery {
+                operand,
+                query,
+                negated,
+            } => format!("({} {}IN ({query}))", v(operand), not(*negated)),
+            Condition::Like {
+                operand,
+                pattern,
+                negated,
+                case_insensitive,
+            } => p.like(&v(operand), &v(pattern), *negated, *case_insensitive),
+            Condition::IsNull { operand, negated } => {
+                format!("({} IS {}NULL)", v(operand), not(*negated))
+            }
+            Condition::Exists { query, negated } => {
+                format!("({}EXISTS ({query}))", not(*negated))
+            }
+            Condition::GeometryTest {
+                test,
+                a,
+                b,
+                holds,
+                prefilter,
+            } => {
+                let (sa, sb) = (v(a), v(b));
+                let exact = p.geometry_test(*test, arg(&sa, a), arg(&sb, b));
+                let exact = if *holds {
+                    exact
+                } else {
+                    format!("NOT {exact}")
+                };
+                match prefilter {
+                    Some(f) => format!(
+                        "({} AND {exact})",
+                        p.rtree_overlap(&f.table, &f.index_table, &f.shape)
+                    ),
+                    None => format!("({exact})"),
+                }
+            }
+            Condition::Prefiltered {
+                prefilter: f,
+                exact,
+            } => format!(
+                "({} AND {})",
+                p.rtree_overlap(&f.table, &f.index_table, &f.shape),
+                self.condition(exact)
+            ),
         }
     }
 }

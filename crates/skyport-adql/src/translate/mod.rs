@@ -197,6 +197,13 @@ impl Translator<'_> {
     fn sql(&self, t: &Typed) -> String {
         Walk::new(self.printer).value(t)
     }
+
+    /// A condition resolved and printed, for the parts of the query still printed as they
+    /// are resolved.
+    fn condition_sql(&mut self, e: &Expr) -> Result<String, AdqlError> {
+        let c = self.condition(e)?;
+        Ok(Walk::new(self.printer).condition(&c))
+    }
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {

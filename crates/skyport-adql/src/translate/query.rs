@@ -12,7 +12,7 @@ use crate::types::AdqlType;
 use super::scope::{
     columns_of_subquery, side_column, CteInfo, OutColumn, Scope, Source, SourceColumn,
 };
-use crate::resolved::{Typed, Value};
+use crate::resolved::{RowId, Typed, Value};
 
 use super::{name_error, type_error, unsupported, Translator};
 
@@ -272,7 +272,7 @@ impl<'a> Translator<'a> {
         sql.push_str(" FROM ");
         sql.push_str(&from_sql.join(", "));
         if let Some(w) = &s.selection {
-            let _ = write!(sql, " WHERE {}", self.condition(w)?);
+            let _ = write!(sql, " WHERE {}", self.condition_sql(w)?);
         }
         if !s.group_by.is_empty() {
             let mut parts = Vec::new();
@@ -282,7 +282,7 @@ impl<'a> Translator<'a> {
             let _ = write!(sql, " GROUP BY {}", parts.join(", "));
         }
         if let Some(h) = &s.having {
-            let _ = write!(sql, " HAVING {}", self.condition(h)?);
+            let _ = write!(sql, " HAVING {}", self.condition_sql(h)?);
         }
         if let Some((order, offset)) = tail {
             if !order.is_empty() {
@@ -422,7 +422,7 @@ impl<'a> Translator<'a> {
                         alias: Some(alias.clone()),
                         table: None,
                         columns,
-                        rowid_sql: None,
+                        rowid: None,
                         spatial: None,
                     },
                     Some(alias),
@@ -479,7 +479,7 @@ impl<'a> Translator<'a> {
                     _ => Vec::new(),
                 };
                 let on = match condition {
-                    JoinCondition::On(c) => Some(self.condition(c)?),
+                    JoinCondition::On(c) => Some(self.condition_sql(c)?),
                     _ if !using.is_empty() || *natural => {
                         let mut eqs = Vec::new();
                         for u in &using {
@@ -530,7 +530,7 @@ impl<'a> Translator<'a> {
                         alias: Some(alias.cloned().unwrap_or_else(|| one.clone())),
                         table: None,
                         columns,
-                        rowid_sql: None,
+                        rowid: None,
                         spatial: None,
                     },
                 ));
@@ -539,9 +539,13 @@ impl<'a> Translator<'a> {
         let table = self.find_table(name)?.clone();
         let base = self.printer.table_name(&table.schema, &table.name);
         let filter = self.options.row_filters.get(&table.qualified_name());
-        let (sql, rowid_sql) =
-            self.printer
-                .table_ref(&base, &sql_alias, filter.map(String::as_str));
+        let sql = self
+            .printer
+            .table_ref(&base, &sql_alias, filter.map(String::as_str));
+        let rowid = Some(RowId {
+            alias: sql_alias.clone(),
+            filtered: filter.is_some(),
+        });
         let columns = table
             .columns
             .iter()
@@ -563,7 +567,7 @@ impl<'a> Translator<'a> {
                 alias: alias.cloned(),
                 table: Some((table.schema.clone(), table.name.clone())),
                 columns,
-                rowid_sql,
+                rowid,
                 spatial: table.spatial.clone(),
             },
         ))

@@ -5,7 +5,7 @@
 use crate::ast::*;
 use crate::catalogue::{ColumnMeta, SpatialIndex, TableInfo};
 use crate::error::AdqlError;
-use crate::resolved::{Typed, Value};
+use crate::resolved::{RowId, Typed, Value};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 
@@ -34,8 +34,8 @@ pub(super) struct Source {
     /// Declared schema and table, for base tables.
     pub(super) table: Option<(String, String)>,
     pub(super) columns: Vec<SourceColumn>,
-    /// The row id R*Tree pre-filters join on (base tables, on targets with R*Tree indexes).
-    pub(super) rowid_sql: Option<String>,
+    /// How R*Tree pre-filters join this item (base tables).
+    pub(super) rowid: Option<RowId>,
     pub(super) spatial: Option<SpatialIndex>,
 }
 
