@@ -1,4 +1,4 @@
-//! The resolved query: what [`crate::translate`] makes of an [`crate::ast::Query`] once every
+//! The resolved query: what [`crate::translate()`] makes of an [`crate::ast::Query`] once every
 //! name is bound to a FROM item (column references are the item's generated alias plus the
 //! column's name), every value has its ADQL type and FIELD metadata, every ADQL check has
 //! passed, and it is settled which construct each piece is. It holds no SQL text: the printer
@@ -7,7 +7,7 @@
 
 use skyport_sky::Shape;
 
-use crate::ast::{BinaryOp, CastTarget};
+use crate::ast::{BinaryOp, CastTarget, JoinKind, SetOp};
 use crate::catalogue::ColumnMeta;
 use crate::print::GeometryTest;
 use crate::translate::Udf;
@@ -82,8 +82,8 @@ pub(crate) enum Value {
         operand: Operand,
         target: CastTarget,
     },
-    /// A scalar subquery (its SQL, until queries are resolved into nodes).
-    Subquery(String),
+    /// A scalar subquery.
+    Subquery(Box<Query>),
     CountStar,
     /// An aggregate (`upper` is its upper-case name) of one value.
     Aggregate {
@@ -163,6 +163,10 @@ pub(crate) enum Value {
     },
     /// COORDSYS: 'ICRS' for every geometry that is not NULL.
     Coordsys(Operand),
+    /// A target geometry as DALI text, leaving the outermost select list.
+    DaliText(Operand),
+    /// A computed region as STC-S text, leaving the outermost select list.
+    StcsText(Operand),
 }
 
 /// The test of one `WHEN` of a CASE.
@@ -203,10 +207,10 @@ pub(crate) enum Condition {
         items: Vec<Typed>,
         negated: bool,
     },
-    /// `x IN (SELECT …)` (the subquery's SQL, until queries are resolved into nodes).
+    /// `x IN (SELECT …)`.
     InSubquery {
         operand: Operand,
-        query: String,
+        query: Box<Query>,
         negated: bool,
     },
     Like {
@@ -219,9 +223,9 @@ pub(crate) enum Condition {
         operand: Operand,
         negated: bool,
     },
-    /// `EXISTS (SELECT …)` (the subquery's SQL, until queries are resolved into nodes).
+    /// `EXISTS (SELECT …)`.
     Exists {
-        query: String,
+        query: Box<Query>,
         negated: bool,
     },
     /// CONTAINS/INTERSECTS compared with 1 (`holds`) or 0, as the target's geometry test,
@@ -255,4 +259,111 @@ pub(crate) struct Prefilter {
 pub(crate) struct RowId {
     pub(crate) alias: String,
     pub(crate) filtered: bool,
+}
+
+/// A resolved query: its common table expressions under their generated names, and its
+/// body.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    pub(crate) with: Vec<Cte>,
+    pub(crate) body: QueryBody,
+}
+
+impl Query {
+    /// A query of just this body.
+    pub(crate) fn of(body: QueryBody) -> Query {
+        Query {
+            with: Vec::new(),
+            body,
+        }
+    }
+}
+
+/// A common table expression under its generated name (`_w1`…).
+#[derive(Debug, Clone)]
+pub(crate) struct Cte {
+    pub(crate) name: String,
+    pub(crate) query: Query,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum QueryBody {
+    /// One SELECT, which carries the query's ORDER BY and OFFSET itself.
+    Select(Box<Select>),
+    /// A set operation, ordered by output columns (index, descending).
+    Set {
+        operation: SetExpr,
+        order_by: Vec<(usize, bool)>,
+        offset: Option<u64>,
+    },
+}
+
+/// An operand of a set operation.
+#[derive(Debug, Clone)]
+pub(crate) enum SetExpr {
+    Select(Box<Select>),
+    /// `SELECT * FROM (query) AS alias`: an operand with its own TOP, ORDER BY or set
+    /// operation, kept whole.
+    Wrapped {
+        query: Box<Query>,
+        alias: String,
+    },
+    Operation {
+        op: SetOp,
+        all: bool,
+        left: Box<SetExpr>,
+        right: Box<SetExpr>,
+    },
+}
+
+/// One SELECT; its items are output as `_c0`, `_c1`… in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Select {
+    pub(crate) distinct: bool,
+    pub(crate) items: Vec<Typed>,
+    pub(crate) from: Vec<From>,
+    pub(crate) selection: Option<Condition>,
+    pub(crate) group_by: Vec<Typed>,
+    pub(crate) having: Option<Condition>,
+    /// Terms and whether each is descending.
+    pub(crate) order_by: Vec<(Typed, bool)>,
+    pub(crate) limit: Option<u64>,
+    pub(crate) offset: Option<u64>,
+}
+
+/// A FROM item under its generated alias.
+#[derive(Debug, Clone)]
+pub(crate) enum From {
+    /// A catalogue table, restricted by the server's row filter (trusted SQL over the
+    /// table's columns, from the options) when it has one.
+    Table {
+        schema: String,
+        table: String,
+        alias: String,
+        filter: Option<String>,
+    },
+    /// A common table expression, by its generated name.
+    Cte {
+        name: String,
+        alias: String,
+    },
+    Derived {
+        query: Box<Query>,
+        alias: String,
+    },
+    Nested(Box<From>),
+    Join {
+        left: Box<From>,
+        right: Box<From>,
+        kind: JoinKind,
+        /// None: a CROSS JOIN (inner) or an outer join on nothing.
+        on: Option<JoinOn>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum JoinOn {
+    Condition(Condition),
+    /// USING or NATURAL: the pairs of columns that must be equal (none: every pair of rows).
+    Using(Vec<(Typed, Typed)>),
 }

@@ -1,9 +1,10 @@
-//! The SQL each target needs for what the translator has resolved and typed: one [`Printer`]
-//! per target ([`sqlite`], [`postgres`]), so the translator never asks which target it writes.
+//! The printing pass: [`walk`] writes the resolved tree (`crate::resolved`) as SQL, asking one
+//! [`Printer`] per target ([`sqlite`], [`postgres`]) how each construct is spelled there.
 //!
-//! The translator settles names, types and which ADQL construct a piece of the query is; a
-//! printer settles only how that construct is spelled. Whatever both targets spell the same
-//! (joins, `CASE`, arithmetic, aggregates) the translator writes itself with the helpers here.
+//! The translator settles names, types and which ADQL construct a piece of the query is, and
+//! writes no SQL; a printer settles only how that construct is spelled. Whatever both targets
+//! spell the same (joins, `CASE`, arithmetic, aggregates) the walk writes itself with the
+//! helpers here.
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
@@ -53,8 +54,9 @@ pub(crate) struct GeometryArg<'a> {
     pub ty: AdqlType,
 }
 
-/// How one SQL target spells what ADQL means. Every method gets SQL that is already
-/// translated for this target, and returns SQL.
+/// How one SQL target spells what ADQL means. The walk calls the spelling methods with the
+/// operands already printed for this target, and they return SQL; `has_rtree` and
+/// `literal_boxes` say what the target can do, and are asked during resolution.
 pub(crate) trait Printer: Sync {
     // ----- tables and the query's tail ----------------------------------------------------
 

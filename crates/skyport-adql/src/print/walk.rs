@@ -5,7 +5,10 @@
 use std::fmt::Write;
 
 use super::{literal, num, quote, GeometryArg, Printer};
-use crate::resolved::{Condition, Typed, Value, When};
+use crate::ast::{JoinKind, SetOp};
+use crate::resolved::{
+    Condition, From, JoinOn, Query, QueryBody, Select, SetExpr, Typed, Value, When,
+};
 use crate::types::AdqlType;
 
 /// The printing pass for one target.
@@ -68,7 +71,7 @@ impl<'p> Walk<'p> {
                 sql
             }
             Value::Cast { operand, target } => p.cast(&v(operand), *target),
-            Value::Subquery(sql) => format!("({sql})"),
+            Value::Subquery(q) => format!("({})", self.query(q)),
             Value::CountStar => "COUNT(*)".into(),
             Value::Aggregate {
                 upper,
@@ -122,6 +125,8 @@ impl<'p> Walk<'p> {
             Value::Coordsys(g) => {
                 format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", v(g))
             }
+            Value::DaliText(g) => p.dali_text(&v(g)),
+            Value::StcsText(g) => p.stcs_text(&v(g)),
         }
     }
 }
@@ -170,7 +175,12 @@ impl Walk<'_> {
                 operand,
                 query,
                 negated,
-            } => format!("({} {}IN ({query}))", v(operand), not(*negated)),
+            } => format!(
+                "({} {}IN ({}))",
+                v(operand),
+                not(*negated),
+                self.query(query)
+            ),
             Condition::Like {
                 operand,
                 pattern,
@@ -181,7 +191,7 @@ impl Walk<'_> {
                 format!("({} IS {}NULL)", v(operand), not(*negated))
             }
             Condition::Exists { query, negated } => {
-                format!("({}EXISTS ({query}))", not(*negated))
+                format!("({}EXISTS ({}))", not(*negated), self.query(query))
             }
             Condition::GeometryTest {
                 test,
@@ -213,6 +223,169 @@ impl Walk<'_> {
                 p.rtree_overlap(&f.table, &f.index_table, &f.shape),
                 self.condition(exact)
             ),
+        }
+    }
+}
+
+impl Walk<'_> {
+    /// The SQL of a resolved query.
+    pub(crate) fn query(&self, q: &Query) -> String {
+        let mut sql = String::new();
+        if !q.with.is_empty() {
+            sql.push_str("WITH ");
+            for (i, cte) in q.with.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "{} AS ({})", cte.name, self.query(&cte.query));
+            }
+            sql.push(' ');
+        }
+        match &q.body {
+            QueryBody::Select(s) => sql.push_str(&self.select(s)),
+            QueryBody::Set {
+                operation,
+                order_by,
+                offset,
+            } => {
+                sql.push_str(&self.set_expr(operation));
+                if !order_by.is_empty() {
+                    let terms: Vec<String> = order_by
+                        .iter()
+                        .map(|(i, descending)| {
+                            format!(
+                                "{}{}",
+                                quote(&format!("_c{i}")),
+                                self.printer.direction(*descending)
+                            )
+                        })
+                        .collect();
+                    let _ = write!(sql, " ORDER BY {}", terms.join(", "));
+                }
+                if let Some(n) = offset {
+                    sql.push_str(&self.printer.offset_only(*n));
+                }
+            }
+        }
+        sql
+    }
+
+    fn set_expr(&self, s: &SetExpr) -> String {
+        match s {
+            SetExpr::Select(s) => self.select(s),
+            SetExpr::Wrapped { query, alias } => {
+                format!("SELECT * FROM ({}) AS {alias}", self.query(query))
+            }
+            SetExpr::Operation {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let word = match op {
+                    SetOp::Union => "UNION",
+                    SetOp::Intersect => "INTERSECT",
+                    SetOp::Except => "EXCEPT",
+                };
+                format!(
+                    "{} {word}{} {}",
+                    self.set_expr(left),
+                    if *all { " ALL" } else { "" },
+                    self.set_expr(right)
+                )
+            }
+        }
+    }
+
+    fn select(&self, s: &Select) -> String {
+        let mut sql = String::from("SELECT ");
+        if s.distinct {
+            sql.push_str("DISTINCT ");
+        }
+        let items: Vec<String> = s
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{} AS {}", self.value(t), quote(&format!("_c{i}"))))
+            .collect();
+        sql.push_str(&items.join(", "));
+        sql.push_str(" FROM ");
+        let from: Vec<String> = s.from.iter().map(|f| self.from(f)).collect();
+        sql.push_str(&from.join(", "));
+        if let Some(w) = &s.selection {
+            let _ = write!(sql, " WHERE {}", self.condition(w));
+        }
+        if !s.group_by.is_empty() {
+            let terms: Vec<String> = s.group_by.iter().map(|t| self.value(t)).collect();
+            let _ = write!(sql, " GROUP BY {}", terms.join(", "));
+        }
+        if let Some(h) = &s.having {
+            let _ = write!(sql, " HAVING {}", self.condition(h));
+        }
+        if !s.order_by.is_empty() {
+            let terms: Vec<String> = s
+                .order_by
+                .iter()
+                .map(|(t, descending)| {
+                    format!("{}{}", self.value(t), self.printer.direction(*descending))
+                })
+                .collect();
+            let _ = write!(sql, " ORDER BY {}", terms.join(", "));
+        }
+        match (s.limit, s.offset) {
+            (Some(n), Some(o)) => {
+                let _ = write!(sql, " LIMIT {n} OFFSET {o}");
+            }
+            (Some(n), None) => {
+                let _ = write!(sql, " LIMIT {n}");
+            }
+            (None, Some(o)) => sql.push_str(&self.printer.offset_only(o)),
+            (None, None) => {}
+        }
+        sql
+    }
+
+    fn from(&self, f: &From) -> String {
+        let p = self.printer;
+        match f {
+            From::Table {
+                schema,
+                table,
+                alias,
+                filter,
+            } => p.table_ref(&p.table_name(schema, table), alias, filter.as_deref()),
+            From::Cte { name, alias } => format!("{name} AS {alias}"),
+            From::Derived { query, alias } => format!("({}) AS {alias}", self.query(query)),
+            From::Nested(inner) => format!("({})", self.from(inner)),
+            From::Join {
+                left,
+                right,
+                kind,
+                on,
+            } => {
+                let (l, r) = (self.from(left), self.from(right));
+                let word = match kind {
+                    JoinKind::Inner => "JOIN",
+                    JoinKind::Left => "LEFT JOIN",
+                    JoinKind::Right => "RIGHT JOIN",
+                    JoinKind::Full => "FULL JOIN",
+                };
+                match on {
+                    Some(JoinOn::Condition(c)) => {
+                        format!("{l} {word} {r} ON {}", self.condition(c))
+                    }
+                    Some(JoinOn::Using(pairs)) if !pairs.is_empty() => {
+                        let eqs: Vec<String> = pairs
+                            .iter()
+                            .map(|(a, b)| format!("{} = {}", self.value(a), self.value(b)))
+                            .collect();
+                        format!("{l} {word} {r} ON {}", eqs.join(" AND "))
+                    }
+                    None if *kind == JoinKind::Inner => format!("{l} CROSS JOIN {r}"),
+                    // USING of no columns, or an outer join on nothing: every pair of rows.
+                    _ => format!("{l} {word} {r} ON 1 = 1"),
+                }
+            }
         }
     }
 }

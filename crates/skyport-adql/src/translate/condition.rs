@@ -102,7 +102,7 @@ impl<'a> Translator<'a> {
                 }
                 Ok(Condition::InSubquery {
                     operand: Box::new(x),
-                    query: sub,
+                    query: Box::new(sub),
                     negated: *negated,
                 })
             }
@@ -139,7 +139,7 @@ impl<'a> Translator<'a> {
             Expr::Exists { query, negated, .. } => {
                 let (sub, _) = self.query(query, false)?;
                 Ok(Condition::Exists {
-                    query: sub,
+                    query: Box::new(sub),
                     negated: *negated,
                 })
             }

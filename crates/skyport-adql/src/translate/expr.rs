@@ -222,7 +222,7 @@ impl<'a> Translator<'a> {
                 let (sub, cols) = self.query(q, false)?;
                 match cols.as_slice() {
                     [c] => {
-                        let mut t = Typed::new(Value::Subquery(sub), c.ty, &c.name);
+                        let mut t = Typed::new(Value::Subquery(Box::new(sub)), c.ty, &c.name);
                         t.meta = c.meta.clone();
                         Ok(t)
                     }

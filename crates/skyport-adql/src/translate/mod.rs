@@ -1,12 +1,16 @@
 //! From [`crate::ast::Query`] to SQL for SQLite or PostgreSQL/pgsphere, printed by our own code.
 //!
-//! One walk over the query resolves every name against the [`Catalogue`] (tables, aliases,
-//! CTEs, derived tables, USING/NATURAL joins, correlated subqueries), infers each value's ADQL
-//! type and FIELD metadata, and decides which construct each piece is. How a construct is
-//! spelled on the target is asked of the [`Dialect`]'s [`Printer`] (`crate::print`), so this
-//! module and its children hold no target-specific SQL and never ask which target they write.
+//! Two passes. Resolution walks the query once: it binds every name against the
+//! [`Catalogue`] (tables, aliases, CTEs, derived tables, USING/NATURAL joins, correlated
+//! subqueries), infers each value's ADQL type and FIELD metadata, makes ADQL's checks, and
+//! decides which construct each piece is, building the resolved tree (`crate::resolved`),
+//! which holds no SQL. Only when that has succeeded does the printing pass
+//! (`crate::print::walk`) write the tree as SQL through the [`Dialect`]'s [`Printer`]. So
+//! this module and its children write no SQL and never ask which target they write; they ask
+//! the printer only what the target can do (R*Tree indexes, literal boxes), which decides
+//! what the tree says.
 //!
-//! The walk is split by what it handles:
+//! Resolution is split by what it handles:
 //! * [`scope`]: the names a query can see and their lookup;
 //! * [`query`]: queries, set operations, select lists, FROM items;
 //! * [`condition`]: search conditions, including the geometry predicates worth rewriting;
@@ -44,7 +48,6 @@ use crate::print::postgres::Postgres;
 use crate::print::sqlite::Sqlite;
 use crate::print::walk::Walk;
 use crate::print::Printer;
-use crate::resolved::Typed;
 use crate::types::AdqlType;
 use scope::{CteInfo, Scope};
 
@@ -133,7 +136,10 @@ pub fn translate(
         next_alias: 0,
         uses_spatial_index: false,
     };
-    let (sql, columns) = t.query(query, true)?;
+    // Resolve the whole query first, then print it: nothing is printed before every name,
+    // type and check has passed.
+    let (resolved, columns) = t.query(query, true)?;
+    let sql = Walk::new(t.printer).query(&resolved);
     let mut seen: HashMap<String, usize> = HashMap::new();
     let columns = columns
         .into_iter()
@@ -182,28 +188,14 @@ pub fn parse_and_translate(
 
 struct Translator<'a> {
     catalogue: &'a Catalogue,
-    /// How the target spells what the translator has resolved.
+    /// The target's printer: resolution asks it only what the target can do; the printing
+    /// pass asks it how to spell the resolved tree.
     printer: &'static dyn Printer,
     options: &'a Options,
     scopes: Vec<Scope>,
     ctes: Vec<CteInfo>,
     next_alias: usize,
     uses_spatial_index: bool,
-}
-
-impl Translator<'_> {
-    /// The SQL of a resolved value, for the parts of the query still printed as they are
-    /// resolved.
-    fn sql(&self, t: &Typed) -> String {
-        Walk::new(self.printer).value(t)
-    }
-
-    /// A condition resolved and printed, for the parts of the query still printed as they
-    /// are resolved.
-    fn condition_sql(&mut self, e: &Expr) -> Result<String, AdqlError> {
-        let c = self.condition(e)?;
-        Ok(Walk::new(self.printer).condition(&c))
-    }
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {
