@@ -5,12 +5,19 @@
 //! ```text
 //! text ──parse──▶ ast::Query ──translate(catalogue, dialect, options)──▶ Translation { sql, columns }
 //!                                │
-//!                                ├─ translate::{scope, query, expr, condition, geometry}:
-//!                                │  resolve names, check and infer ADQL types and FIELD
-//!                                │  metadata, decide which construct each piece is
-//!                                │
-//!                                └─ print::Printer, one per Dialect (print::sqlite,
-//!                                   print::postgres): how the target spells each construct
+//!                                ├─ 1. resolve: translate::{scope, query, condition, expr, geometry}
+//!                                │     bind names (catalogue, scopes), infer ADQL types and FIELD
+//!                                │     metadata, make ADQL's checks (errors with positions) and
+//!                                │     decide which construct each piece is
+//!                                │        │
+//!                                │        ▼
+//!                                │     resolved::{Query, Select, From, Condition, Typed/Value}:
+//!                                │     typed nodes, columns as generated alias + name, no SQL
+//!                                │     (+ the result's OutputColumns)
+//!                                │        │
+//!                                └─ 2. print: print::walk over the tree, asking print::Printer,
+//!                                      one per Dialect (print::sqlite, print::postgres), how the
+//!                                      target spells each construct ──▶ sql
 //! ```
 //!
 //! [`parse`] alone is the syntax check; [`translate()`] checks names and types and is the only
@@ -24,6 +31,7 @@ mod error;
 pub mod functions;
 mod lexical;
 mod print;
+mod resolved;
 mod suggest;
 mod translate;
 pub mod types;

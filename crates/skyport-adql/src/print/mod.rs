@@ -1,16 +1,19 @@
-//! The SQL each target needs for what the translator has resolved and typed: one [`Printer`]
-//! per target ([`sqlite`], [`postgres`]), so the translator never asks which target it writes.
+//! The printing pass: [`walk`] writes the resolved tree (`crate::resolved`) as SQL, asking one
+//! [`Printer`] per target ([`sqlite`], [`postgres`]) how each construct is spelled there.
 //!
-//! The translator settles names, types and which ADQL construct a piece of the query is; a
-//! printer settles only how that construct is spelled. Whatever both targets spell the same
-//! (joins, `CASE`, arithmetic, aggregates) the translator writes itself with the helpers here.
+//! The translator settles names, types and which ADQL construct a piece of the query is, and
+//! writes no SQL; a printer settles only how that construct is spelled. Whatever both targets
+//! spell the same (joins, `CASE`, arithmetic, aggregates) the walk writes itself with the
+//! helpers here.
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod walk;
 
 use skyport_sky::Shape;
 
 use crate::ast::CastTarget;
+use crate::resolved::RowId;
 use crate::types::AdqlType;
 
 /// CONTAINS or INTERSECTS: the two geometry tests ADQL has.
@@ -51,8 +54,9 @@ pub(crate) struct GeometryArg<'a> {
     pub ty: AdqlType,
 }
 
-/// How one SQL target spells what ADQL means. Every method gets SQL that is already
-/// translated for this target, and returns SQL.
+/// How one SQL target spells what ADQL means. The walk calls the spelling methods with the
+/// operands already printed for this target, and they return SQL; `has_rtree` and
+/// `literal_boxes` say what the target can do, and are asked during resolution.
 pub(crate) trait Printer: Sync {
     // ----- tables and the query's tail ----------------------------------------------------
 
@@ -61,9 +65,8 @@ pub(crate) trait Printer: Sync {
     fn table_name(&self, schema: &str, table: &str) -> String;
 
     /// A base table in FROM under `alias`, restricted by the server's row filter when there
-    /// is one; and the SQL of the row id the R*Tree pre-filters join on, on targets that
-    /// have such indexes.
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> (String, Option<String>);
+    /// is one.
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String;
 
     /// The words after an ORDER BY term.
     fn direction(&self, descending: bool) -> &'static str;
@@ -118,13 +121,13 @@ pub(crate) trait Printer: Sync {
     /// `CIRCLE(point, r)`.
     fn circle_at(&self, center: &str, radius: &str) -> String;
 
-    /// `BOX(lon, lat, width, height)`. `constant` is the box when all four are constants: a
-    /// target that writes it as a literal fails with the shape's error when it is invalid.
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        constant: Option<Result<Shape, skyport_sky::SkyError>>,
-    ) -> Result<String, skyport_sky::SkyError>;
+    /// `BOX(lon, lat, width, height)`. `constant` is the box when all four are constants
+    /// making a valid box.
+    fn box_shape(&self, args: &[String; 4], constant: Option<&Shape>) -> String;
+
+    /// True when the target writes a constant BOX as a literal shape, so an invalid constant
+    /// box is an error of the query rather than a NULL when it runs.
+    fn literal_boxes(&self) -> bool;
 
     /// `BOX(point, width, height)`.
     fn box_at(&self, center: &str, width: &str, height: &str) -> String;
@@ -167,9 +170,9 @@ pub(crate) trait Printer: Sync {
     /// True when the target has R*Tree indexes whose pre-filters are worth looking for.
     fn has_rtree(&self) -> bool;
 
-    /// The pre-filter keeping the rows whose R*Tree box (in `index_table`, joined on
-    /// `rowid`) overlaps `shape`'s bounding box.
-    fn rtree_overlap(&self, rowid: &str, index_table: &str, shape: &Shape) -> String;
+    /// The pre-filter keeping the rows of `table` whose R*Tree box (in `index_table`, joined
+    /// on the row id) overlaps `shape`'s bounding box.
+    fn rtree_overlap(&self, table: &RowId, index_table: &str, shape: &Shape) -> String;
 }
 
 /// Quotes an SQL identifier.

@@ -2,10 +2,11 @@
 //! inside, degrees in ADQL), plus the `skyport_*` SQL functions the store installs for what
 //! pgsphere lacks (DALI and STC-S text, boxes, polygons from arrays).
 
-use skyport_sky::{Shape, SkyError, SkyPoint};
+use skyport_sky::{Shape, SkyPoint};
 
 use super::{num, quote, GeometryArg, GeometryTest, Printer};
 use crate::ast::CastTarget;
+use crate::resolved::RowId;
 use crate::translate::Udf;
 use crate::types::AdqlType;
 
@@ -33,13 +34,10 @@ impl Printer for Postgres {
         }
     }
 
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> (String, Option<String>) {
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String {
         match filter {
-            Some(pred) => (
-                format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}"),
-                None,
-            ),
-            None => (format!("{base} AS {alias}"), None),
+            Some(pred) => format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}"),
+            None => format!("{base} AS {alias}"),
         }
     }
 
@@ -151,16 +149,16 @@ impl Printer for Postgres {
         format!("scircle({center}, radians({radius}))")
     }
 
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        constant: Option<Result<Shape, SkyError>>,
-    ) -> Result<String, SkyError> {
+    fn box_shape(&self, args: &[String; 4], constant: Option<&Shape>) -> String {
         // A constant box is a literal spoly, which pgsphere's index operators can use.
         match constant {
-            Some(shape) => Ok(pg_literal(&shape?)),
-            None => Ok(format!("skyport_box({})", args.join(", "))),
+            Some(shape) => pg_literal(shape),
+            None => format!("skyport_box({})", args.join(", ")),
         }
+    }
+
+    fn literal_boxes(&self) -> bool {
+        true
     }
 
     fn box_at(&self, center: &str, width: &str, height: &str) -> String {
@@ -238,7 +236,7 @@ impl Printer for Postgres {
         false
     }
 
-    fn rtree_overlap(&self, _rowid: &str, _index_table: &str, _shape: &Shape) -> String {
+    fn rtree_overlap(&self, _table: &RowId, _index_table: &str, _shape: &Shape) -> String {
         // Never asked for (`has_rtree` is false); a pre-filter that keeps every row is still
         // correct, since the exact test follows it.
         String::from("TRUE")

@@ -2,10 +2,11 @@
 //! ADQL's functions and geometries are `adql_*` functions over encoded geometry blobs, and
 //! constant shapes can use a table's R*Tree of bounding boxes in unit-vector space.
 
-use skyport_sky::{Shape, SkyError};
+use skyport_sky::Shape;
 
 use super::{literal, num, quote, GeometryArg, GeometryTest, Printer};
 use crate::ast::CastTarget;
+use crate::resolved::RowId;
 use crate::translate::Udf;
 
 /// The SQLite printer.
@@ -17,14 +18,13 @@ impl Printer for Sqlite {
         quote(&format!("{schema}.{table}"))
     }
 
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> (String, Option<String>) {
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String {
         match filter {
             // A subquery hides the table's own rowid, so it is carried out under a name.
-            Some(pred) => (
-                format!("(SELECT *, rowid AS \"_rowid\" FROM {base} WHERE ({pred})) AS {alias}"),
-                Some(format!("{alias}.\"_rowid\"")),
-            ),
-            None => (format!("{base} AS {alias}"), Some(format!("{alias}.rowid"))),
+            Some(pred) => {
+                format!("(SELECT *, rowid AS \"_rowid\" FROM {base} WHERE ({pred})) AS {alias}")
+            }
+            None => format!("{base} AS {alias}"),
         }
     }
 
@@ -127,13 +127,13 @@ impl Printer for Sqlite {
         format!("adql_circle_at({center}, {radius})")
     }
 
-    fn box_shape(
-        &self,
-        args: &[String; 4],
-        _constant: Option<Result<Shape, SkyError>>,
-    ) -> Result<String, SkyError> {
+    fn box_shape(&self, args: &[String; 4], _constant: Option<&Shape>) -> String {
         // adql_box checks its arguments itself when the query runs.
-        Ok(format!("adql_box({})", args.join(", ")))
+        format!("adql_box({})", args.join(", "))
+    }
+
+    fn literal_boxes(&self) -> bool {
+        false
     }
 
     fn box_at(&self, center: &str, width: &str, height: &str) -> String {
@@ -191,8 +191,13 @@ impl Printer for Sqlite {
         true
     }
 
-    fn rtree_overlap(&self, rowid: &str, index_table: &str, shape: &Shape) -> String {
+    fn rtree_overlap(&self, table: &RowId, index_table: &str, shape: &Shape) -> String {
         let b = shape.bounding_box();
+        let rowid = if table.filtered {
+            format!("{}.\"_rowid\"", table.alias)
+        } else {
+            format!("{}.rowid", table.alias)
+        };
         format!(
             "{rowid} IN (SELECT id FROM {} WHERE maxX >= {} AND minX <= {} AND maxY >= {} AND minY <= {} AND maxZ >= {} AND minZ <= {})",
             quote(index_table),

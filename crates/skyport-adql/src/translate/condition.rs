@@ -8,45 +8,45 @@ use crate::ast::*;
 use crate::catalogue::SpatialIndex;
 use crate::error::{AdqlError, Pos};
 use crate::print::GeometryTest;
+use crate::resolved::{Condition, Prefilter, Typed, Value};
 use crate::types::AdqlType;
 
 use super::geometry::{constant_point, constant_shape};
-use super::{constant_number, type_error, unsupported, Translator, Typed};
+use super::{constant_number, type_error, unsupported, Translator};
 
 impl<'a> Translator<'a> {
     // ----- conditions ------------------------------------------------------------------------
 
-    pub(super) fn condition(&mut self, e: &Expr) -> Result<String, AdqlError> {
+    pub(super) fn condition(&mut self, e: &Expr) -> Result<Condition, AdqlError> {
         match e {
-            Expr::Nested(inner) => Ok(format!("({})", self.condition(inner)?)),
+            Expr::Nested(inner) => Ok(Condition::Nested(Box::new(self.condition(inner)?))),
             Expr::Unary {
                 op: UnaryOp::Not,
                 expr,
                 ..
-            } => Ok(format!("NOT ({})", self.condition(expr)?)),
+            } => Ok(Condition::Not(Box::new(self.condition(expr)?))),
             Expr::Binary {
                 op: op @ (BinaryOp::And | BinaryOp::Or),
                 left,
                 right,
-            } => Ok(format!(
-                "({} {} {})",
-                self.condition(left)?,
-                op.symbol(),
-                self.condition(right)?
-            )),
+            } => Ok(Condition::Logic {
+                and: *op == BinaryOp::And,
+                left: Box::new(self.condition(left)?),
+                right: Box::new(self.condition(right)?),
+            }),
             Expr::Binary { op, left, right } if op.is_comparison() => {
-                if let Some(sql) = self.geometry_predicate(*op, left, right)? {
-                    return Ok(sql);
+                if let Some(c) = self.geometry_predicate(*op, left, right)? {
+                    return Ok(c);
                 }
                 let l = self.value(left)?;
                 let r = self.value(right)?;
                 self.check_comparable(&l, &r, left.pos())?;
-                Ok(format!(
-                    "({} {} {})",
-                    self.comparable_sql(&l, &r),
-                    op.symbol(),
-                    self.comparable_sql(&r, &l)
-                ))
+                let (left, right) = (comparable(&l, &r), comparable(&r, &l));
+                Ok(Condition::Compare {
+                    op: *op,
+                    left: Box::new(left),
+                    right: Box::new(right),
+                })
             }
             Expr::Between {
                 expr,
@@ -59,13 +59,12 @@ impl<'a> Translator<'a> {
                 let hi = self.value(high)?;
                 self.check_comparable(&x, &lo, low.pos())?;
                 self.check_comparable(&x, &hi, high.pos())?;
-                Ok(format!(
-                    "({} {}BETWEEN {} AND {})",
-                    x.sql,
-                    if *negated { "NOT " } else { "" },
-                    lo.sql,
-                    hi.sql
-                ))
+                Ok(Condition::Between {
+                    operand: Box::new(x),
+                    low: Box::new(lo),
+                    high: Box::new(hi),
+                    negated: *negated,
+                })
             }
             Expr::InList {
                 expr,
@@ -77,14 +76,13 @@ impl<'a> Translator<'a> {
                 for v in list {
                     let t = self.value(v)?;
                     self.check_comparable(&x, &t, v.pos())?;
-                    items.push(t.sql);
+                    items.push(t);
                 }
-                Ok(format!(
-                    "({} {}IN ({}))",
-                    x.sql,
-                    if *negated { "NOT " } else { "" },
-                    items.join(", ")
-                ))
+                Ok(Condition::InList {
+                    operand: Box::new(x),
+                    items,
+                    negated: *negated,
+                })
             }
             Expr::InSubquery {
                 expr,
@@ -102,11 +100,11 @@ impl<'a> Translator<'a> {
                         ),
                     ));
                 }
-                Ok(format!(
-                    "({} {}IN ({sub}))",
-                    x.sql,
-                    if *negated { "NOT " } else { "" }
-                ))
+                Ok(Condition::InSubquery {
+                    operand: Box::new(x),
+                    query: Box::new(sub),
+                    negated: *negated,
+                })
             }
             Expr::Like {
                 expr,
@@ -124,38 +122,31 @@ impl<'a> Translator<'a> {
                         ));
                     }
                 }
-                Ok(self
-                    .printer
-                    .like(&x.sql, &p.sql, *negated, *case_insensitive))
+                Ok(Condition::Like {
+                    operand: Box::new(x),
+                    pattern: Box::new(p),
+                    negated: *negated,
+                    case_insensitive: *case_insensitive,
+                })
             }
             Expr::IsNull { expr, negated } => {
                 let x = self.value(expr)?;
-                Ok(format!(
-                    "({} IS {}NULL)",
-                    x.sql,
-                    if *negated { "NOT " } else { "" }
-                ))
+                Ok(Condition::IsNull {
+                    operand: Box::new(x),
+                    negated: *negated,
+                })
             }
             Expr::Exists { query, negated, .. } => {
                 let (sub, _) = self.query(query, false)?;
-                Ok(format!(
-                    "({}EXISTS ({sub}))",
-                    if *negated { "NOT " } else { "" }
-                ))
+                Ok(Condition::Exists {
+                    query: Box::new(sub),
+                    negated: *negated,
+                })
             }
             other => Err(AdqlError::syntax(
                 other.pos(),
                 format!("`{other}` is not a condition"),
             )),
-        }
-    }
-
-    /// The SQL of `a` compared with `b`: a boolean compared with a number is read as 0 or 1.
-    fn comparable_sql(&self, a: &Typed, b: &Typed) -> String {
-        if a.ty == AdqlType::Boolean && b.ty.is_numeric() {
-            self.printer.boolean_as_number(&a.sql)
-        } else {
-            a.sql.clone()
         }
     }
 
@@ -198,7 +189,7 @@ impl<'a> Translator<'a> {
         op: BinaryOp,
         left: &Expr,
         right: &Expr,
-    ) -> Result<Option<String>, AdqlError> {
+    ) -> Result<Option<Condition>, AdqlError> {
         // CONTAINS/INTERSECTS compared with 0 or 1.
         let (call, constant) = match (left.unnested(), right.unnested()) {
             (f @ Expr::Function { .. }, c) | (c, f @ Expr::Function { .. })
@@ -227,16 +218,17 @@ impl<'a> Translator<'a> {
                 let truth = (k == 1.0) == (op == BinaryOp::Eq);
                 let a = self.geometry(a_expr)?;
                 let b = self.geometry(b_expr)?;
-                let exact = self.printer.geometry_test(test, a.arg(), b.arg());
-                let exact = if truth { exact } else { format!("NOT {exact}") };
                 let prefilter = if truth {
                     self.spatial_prefilter(test, a_expr, b_expr)?
                 } else {
                     None
                 };
-                return Ok(Some(match prefilter {
-                    Some(p) => format!("({p} AND {exact})"),
-                    None => format!("({exact})"),
+                return Ok(Some(Condition::GeometryTest {
+                    test,
+                    a: Box::new(a),
+                    b: Box::new(b),
+                    holds: truth,
+                    prefilter,
                 }));
             }
         }
@@ -280,14 +272,17 @@ impl<'a> Translator<'a> {
         let Ok(cone) = Shape::circle(center, r.clamp(0.0, 180.0)) else {
             return Ok(None);
         };
-        let exact = {
-            let l = self.value(left)?;
-            let rr = self.value(right)?;
-            format!("({} {} {})", l.sql, op.symbol(), rr.sql)
+        let exact = Condition::Compare {
+            op,
+            left: Box::new(self.value(left)?),
+            right: Box::new(self.value(right)?),
         };
         Ok(self
             .point_prefilter(&point_cols.0, &point_cols.1, &cone)
-            .map(|p| format!("({p} AND {exact})")))
+            .map(|prefilter| Condition::Prefiltered {
+                prefilter,
+                exact: Box::new(exact),
+            }))
     }
 
     /// An R*Tree pre-filter for `CONTAINS/INTERSECTS(a, b)` when one side is indexed columns
@@ -297,7 +292,7 @@ impl<'a> Translator<'a> {
         test: GeometryTest,
         a: &Expr,
         b: &Expr,
-    ) -> Result<Option<String>, AdqlError> {
+    ) -> Result<Option<Prefilter>, AdqlError> {
         if !self.printer.has_rtree() {
             return Ok(None);
         }
@@ -313,21 +308,22 @@ impl<'a> Translator<'a> {
         // A region column against a constant shape, either way round: their boxes must overlap.
         for (col, other) in [(a, b), (b, a)] {
             if let (Expr::Column(parts), Some(shape)) = (col.unnested(), constant_shape(other)) {
-                let printer = self.printer;
-                let filter = self.column_source(parts).and_then(|src| {
-                    match (&src.rowid_sql, &src.spatial) {
-                        (
-                            Some(rowid),
-                            Some(SpatialIndex {
-                                region: Some((rc, idx)),
-                                ..
+                let filter =
+                    self.column_source(parts)
+                        .and_then(|src| match (&src.rowid, &src.spatial) {
+                            (
+                                Some(rowid),
+                                Some(SpatialIndex {
+                                    region: Some((rc, idx)),
+                                    ..
+                                }),
+                            ) if parts.last().is_some_and(|c| c.matches(rc)) => Some(Prefilter {
+                                table: rowid.clone(),
+                                index_table: idx.clone(),
+                                shape: shape.clone(),
                             }),
-                        ) if parts.last().is_some_and(|c| c.matches(rc)) => {
-                            Some(printer.rtree_overlap(rowid, idx, &shape))
-                        }
-                        _ => None,
-                    }
-                });
+                            _ => None,
+                        });
                 if filter.is_some() {
                     self.uses_spatial_index = true;
                     return Ok(filter);
@@ -337,10 +333,15 @@ impl<'a> Translator<'a> {
         Ok(None)
     }
 
-    fn point_prefilter(&mut self, lon: &[Ident], lat: &[Ident], shape: &Shape) -> Option<String> {
+    fn point_prefilter(
+        &mut self,
+        lon: &[Ident],
+        lat: &[Ident],
+        shape: &Shape,
+    ) -> Option<Prefilter> {
         let src = self.column_source(lon)?;
         let same = self.column_source(lat)?;
-        if src.rowid_sql != same.rowid_sql {
+        if src.rowid != same.rowid {
             return None;
         }
         let (
@@ -349,7 +350,7 @@ impl<'a> Translator<'a> {
                 point: Some((lc, bc, idx)),
                 ..
             },
-        ) = (src.rowid_sql.as_ref()?, src.spatial.as_ref()?)
+        ) = (src.rowid.as_ref()?, src.spatial.as_ref()?)
         else {
             return None;
         };
@@ -358,7 +359,11 @@ impl<'a> Translator<'a> {
         if !(lon_name.matches(lc) && lat_name.matches(bc)) {
             return None;
         }
-        let filter = self.printer.rtree_overlap(rowid, idx, shape);
+        let filter = Prefilter {
+            table: rowid.clone(),
+            index_table: idx.clone(),
+            shape: shape.clone(),
+        };
         self.uses_spatial_index = true;
         Some(filter)
     }
@@ -383,5 +388,15 @@ fn column_pair(lon: &Expr, lat: &Expr) -> Option<(Vec<Ident>, Vec<Ident>)> {
     match (lon.unnested(), lat.unnested()) {
         (Expr::Column(a), Expr::Column(b)) => Some((a.clone(), b.clone())),
         _ => None,
+    }
+}
+
+/// `a` as compared with `b`: a boolean compared with a number is read as 0 or 1.
+fn comparable(a: &Typed, b: &Typed) -> Typed {
+    if a.ty == AdqlType::Boolean && b.ty.is_numeric() {
+        let value = Value::BooleanAsNumber(Box::new(a.clone()));
+        Typed::new(value, AdqlType::Integer, &a.name)
+    } else {
+        a.clone()
     }
 }

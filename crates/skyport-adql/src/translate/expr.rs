@@ -1,18 +1,16 @@
 //! Values: literals, column references, arithmetic, CASE, CAST, subqueries and function
 //! calls, each with its ADQL type and the FIELD metadata (unit, UCD) it carries along.
 
-use std::fmt::Write;
-
 use crate::ast::*;
 use crate::catalogue::ColumnMeta;
 use crate::error::{AdqlError, Pos};
 use crate::functions::{self, Kind};
-use crate::print::{literal, num};
+use crate::resolved::{Typed, Value, When};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 use crate::units;
 
-use super::{name_error, type_error, unify, Translator, Typed};
+use super::{name_error, type_error, unify, Translator};
 
 impl<'a> Translator<'a> {
     // ----- values ----------------------------------------------------------------------------
@@ -28,7 +26,11 @@ impl<'a> Translator<'a> {
         }
         if t.region_column {
             // Region columns hold STC-S text, which the target may need as its own type.
-            t.sql = self.printer.region_geometry(&t.sql);
+            let ty = t.ty;
+            let name = t.name.clone();
+            let meta = t.meta.clone();
+            t = Typed::new(Value::RegionGeometry(Box::new(t)), ty, &name);
+            t.meta = meta;
         }
         Ok(t)
     }
@@ -59,7 +61,7 @@ impl<'a> Translator<'a> {
                 } else {
                     AdqlType::Double
                 };
-                let sql = if ty == AdqlType::Double && integral {
+                let digits = if ty == AdqlType::Double && integral {
                     format!("{text}.0")
                 } else if text.starts_with('.') {
                     format!("0{text}")
@@ -69,22 +71,24 @@ impl<'a> Translator<'a> {
                     text.clone()
                 };
                 // ADQL's approximate literals are doubles, which not every target assumes.
-                let sql = if ty == AdqlType::Double {
-                    self.printer.double_literal(sql)
+                let value = if ty == AdqlType::Double {
+                    Value::Double(digits)
                 } else {
-                    sql
+                    Value::Integer(digits)
                 };
-                Ok(Typed::new(sql, ty, "expr"))
+                Ok(Typed::new(value, ty, "expr"))
             }
-            Expr::String { value, .. } => {
-                Ok(Typed::new(literal(value), AdqlType::VarChar(None), "expr"))
-            }
-            Expr::Null(_) => Ok(Typed::new("NULL".into(), AdqlType::Unknown, "expr")),
+            Expr::String { value, .. } => Ok(Typed::new(
+                Value::String(value.clone()),
+                AdqlType::VarChar(None),
+                "expr",
+            )),
+            Expr::Null(_) => Ok(Typed::new(Value::Null, AdqlType::Unknown, "expr")),
             Expr::Nested(inner) => {
-                let mut t = self.value(inner)?;
-                t.sql = format!("({})", t.sql);
-                t.region_column = false;
-                Ok(t)
+                let t = self.value(inner)?;
+                let mut out = Typed::new(Value::Nested(Box::new(t.clone())), t.ty, &t.name);
+                out.meta = t.meta;
+                Ok(out)
             }
             Expr::Unary { op, expr, pos } => match op {
                 UnaryOp::Not => Err(AdqlError::syntax(
@@ -93,9 +97,13 @@ impl<'a> Translator<'a> {
                 )),
                 UnaryOp::Minus | UnaryOp::Plus => {
                     let t = self.numeric(expr, "a sign")?;
-                    let sign = if *op == UnaryOp::Minus { "-" } else { "+" };
-                    let mut out = Typed::new(format!("{sign}({})", t.sql), t.ty, &t.name);
-                    out.meta.unit = t.meta.unit.clone();
+                    let (ty, name, unit) = (t.ty, t.name.clone(), t.meta.unit.clone());
+                    let sign = Value::Sign {
+                        minus: *op == UnaryOp::Minus,
+                        operand: Box::new(t),
+                    };
+                    let mut out = Typed::new(sign, ty, &name);
+                    out.meta.unit = unit;
                     Ok(out)
                 }
             },
@@ -114,14 +122,8 @@ impl<'a> Translator<'a> {
                             return Err(type_error(x.pos(), "a geometry cannot be concatenated"));
                         }
                     }
-                    let cast = |t: &Typed| match t.ty {
-                        AdqlType::Char(_) | AdqlType::VarChar(_) | AdqlType::Unknown => {
-                            t.sql.clone()
-                        }
-                        _ => self.printer.text(&t.sql),
-                    };
                     return Ok(Typed::new(
-                        format!("({} || {})", cast(&l), cast(&r)),
+                        Value::Concat(Box::new(l), Box::new(r)),
                         AdqlType::VarChar(None),
                         "expr",
                     ));
@@ -139,11 +141,20 @@ impl<'a> Translator<'a> {
                 } else {
                     AdqlType::Double
                 };
-                let mut t =
-                    Typed::new(format!("({} {} {})", l.sql, op.symbol(), r.sql), ty, "expr");
-                if matches!(op, BinaryOp::Plus | BinaryOp::Minus) && l.meta.unit == r.meta.unit {
-                    t.meta.unit = l.meta.unit.clone();
-                }
+                let unit = if matches!(op, BinaryOp::Plus | BinaryOp::Minus)
+                    && l.meta.unit == r.meta.unit
+                {
+                    l.meta.unit.clone()
+                } else {
+                    None
+                };
+                let value = Value::Arithmetic {
+                    op: *op,
+                    left: Box::new(l),
+                    right: Box::new(r),
+                };
+                let mut t = Typed::new(value, ty, "expr");
+                t.meta.unit = unit;
                 Ok(t)
             }
             Expr::Function {
@@ -158,15 +169,11 @@ impl<'a> Translator<'a> {
                 otherwise,
                 ..
             } => {
-                let mut sql = String::from("CASE");
                 let op = match operand {
-                    Some(o) => {
-                        let t = self.value(o)?;
-                        let _ = write!(sql, " {}", t.sql);
-                        Some(t)
-                    }
+                    Some(o) => Some(self.value(o)?),
                     None => None,
                 };
+                let mut resolved_whens = Vec::with_capacity(whens.len());
                 let mut ty = AdqlType::Unknown;
                 let mut meta = ColumnMeta::default();
                 for (w, then) in whens {
@@ -174,9 +181,9 @@ impl<'a> Translator<'a> {
                         Some(o) => {
                             let t = self.value(w)?;
                             self.check_comparable(o, &t, w.pos())?;
-                            t.sql
+                            When::Value(Box::new(t))
                         }
-                        None => self.condition(w)?,
+                        None => When::Condition(self.condition(w)?),
                     };
                     let r = self.value(then)?;
                     if ty == AdqlType::Unknown {
@@ -187,8 +194,9 @@ impl<'a> Translator<'a> {
                             type_error(then.pos(), format!("CASE mixes {ty} and {}", r.ty))
                         })?;
                     }
-                    let _ = write!(sql, " WHEN {test} THEN {}", r.sql);
+                    resolved_whens.push((test, r));
                 }
+                let mut resolved_otherwise = None;
                 if let Some(o) = otherwise {
                     let r = self.value(o)?;
                     ty = if ty == AdqlType::Unknown {
@@ -198,10 +206,14 @@ impl<'a> Translator<'a> {
                             type_error(o.pos(), format!("CASE mixes {ty} and {}", r.ty))
                         })?
                     };
-                    let _ = write!(sql, " ELSE {}", r.sql);
+                    resolved_otherwise = Some(Box::new(r));
                 }
-                sql.push_str(" END");
-                let mut t = Typed::new(sql, ty, "case");
+                let value = Value::Case {
+                    operand: op.map(Box::new),
+                    whens: resolved_whens,
+                    otherwise: resolved_otherwise,
+                };
+                let mut t = Typed::new(value, ty, "case");
                 t.meta.unit = meta.unit;
                 Ok(t)
             }
@@ -210,7 +222,7 @@ impl<'a> Translator<'a> {
                 let (sub, cols) = self.query(q, false)?;
                 match cols.as_slice() {
                     [c] => {
-                        let mut t = Typed::new(format!("({sub})"), c.ty, &c.name);
+                        let mut t = Typed::new(Value::Subquery(Box::new(sub)), c.ty, &c.name);
                         t.meta = c.meta.clone();
                         Ok(t)
                     }
@@ -285,8 +297,13 @@ impl<'a> Translator<'a> {
                 }
             }
         };
-        let mut t = Typed::new(self.printer.cast(&x.sql, target), ty, &x.name);
-        t.meta.unit = x.meta.unit;
+        let (name, unit) = (x.name.clone(), x.meta.unit.clone());
+        let value = Value::Cast {
+            operand: Box::new(x),
+            target,
+        };
+        let mut t = Typed::new(value, ty, &name);
+        t.meta.unit = unit;
         Ok(t)
     }
 
@@ -304,9 +321,8 @@ impl<'a> Translator<'a> {
         let lower = upper.to_ascii_lowercase();
         match builtin.kind {
             Kind::Aggregate => {
-                let d = if distinct { "DISTINCT " } else { "" };
                 if star {
-                    let mut t = Typed::new("COUNT(*)".into(), AdqlType::BigInt, "count");
+                    let mut t = Typed::new(Value::CountStar, AdqlType::BigInt, "count");
                     t.meta.ucd = Some("meta.number".into());
                     return Ok(t);
                 }
@@ -327,11 +343,17 @@ impl<'a> Translator<'a> {
                         format!("{upper} needs numbers, not {}", x.ty),
                     ));
                 }
-                let mut t = Typed::new(format!("{upper}({d}{})", x.sql), ty, &lower);
+                let (unit, ucd) = (x.meta.unit.clone(), x.meta.ucd.clone());
+                let value = Value::Aggregate {
+                    upper: upper.clone(),
+                    distinct,
+                    operand: Box::new(x),
+                };
+                let mut t = Typed::new(value, ty, &lower);
                 if keep_unit {
-                    t.meta.unit = x.meta.unit.clone();
+                    t.meta.unit = unit;
                     if upper != "SUM" {
-                        t.meta.ucd = x.meta.ucd.clone();
+                        t.meta.ucd = ucd;
                     }
                 } else {
                     t.meta.ucd = Some("meta.number".into());
@@ -343,15 +365,20 @@ impl<'a> Translator<'a> {
                 for a in args {
                     xs.push(self.numeric(a, &upper)?);
                 }
-                let sqls: Vec<&str> = xs.iter().map(|t| t.sql.as_str()).collect();
-                let sql = self.printer.math(&upper, &sqls);
-                let mut t = Typed::new(sql, AdqlType::Double, &lower);
-                if matches!(
+                let unit = if matches!(
                     upper.as_str(),
                     "ABS" | "CEILING" | "FLOOR" | "ROUND" | "TRUNCATE"
                 ) {
-                    t.meta.unit = xs[0].meta.unit.clone();
-                }
+                    xs.first().and_then(|x| x.meta.unit.clone())
+                } else {
+                    None
+                };
+                let value = Value::Math {
+                    upper: upper.clone(),
+                    args: xs,
+                };
+                let mut t = Typed::new(value, AdqlType::Double, &lower);
+                t.meta.unit = unit;
                 Ok(t)
             }
             Kind::String => {
@@ -362,8 +389,11 @@ impl<'a> Translator<'a> {
                         format!("{upper} needs a string, not {}", x.ty),
                     ));
                 }
-                let sql = self.printer.string_function(&lower, &x.sql);
-                Ok(Typed::new(sql, AdqlType::VarChar(None), &lower))
+                let value = Value::StringFunction {
+                    lower: lower.clone(),
+                    operand: Box::new(x),
+                };
+                Ok(Typed::new(value, AdqlType::VarChar(None), &lower))
             }
             Kind::Coalesce => {
                 let mut ty = AdqlType::Unknown;
@@ -379,9 +409,9 @@ impl<'a> Translator<'a> {
                             type_error(a.pos(), format!("COALESCE mixes {ty} and {}", t.ty))
                         })?
                     };
-                    parts.push(t.sql);
+                    parts.push(t);
                 }
-                let mut t = Typed::new(format!("COALESCE({})", parts.join(", ")), ty, "coalesce");
+                let mut t = Typed::new(Value::Coalesce(parts), ty, "coalesce");
                 t.meta.unit = meta.unit;
                 Ok(t)
             }
@@ -406,13 +436,14 @@ impl<'a> Translator<'a> {
                     })?;
                 let factor = units::conversion_factor(&from, target)
                     .map_err(|m| type_error(args[1].pos(), format!("IN_UNIT: {m}")))?;
-                let mut t = Typed::new(
-                    format!("({} * {})", x.sql, num(factor)),
-                    AdqlType::Double,
-                    &x.name,
-                );
+                let (name, ucd) = (x.name.clone(), x.meta.ucd.clone());
+                let value = Value::InUnit {
+                    operand: Box::new(x),
+                    factor,
+                };
+                let mut t = Typed::new(value, AdqlType::Double, &name);
                 t.meta.unit = Some(target.clone());
-                t.meta.ucd = x.meta.ucd.clone();
+                t.meta.ucd = ucd;
                 Ok(t)
             }
             Kind::GeometryConstructor => self.constructor(name, args),
@@ -457,11 +488,14 @@ impl<'a> Translator<'a> {
                     format!("{} expects {want} here, not {}", udf.name, t.ty),
                 ));
             }
-            sqls.push(t.sql);
+            sqls.push(t);
         }
-        let f = self.printer.udf_function(udf);
+        let value = Value::Udf {
+            udf: udf.clone(),
+            args: sqls,
+        };
         Ok(Typed::new(
-            format!("{f}({})", sqls.join(", ")),
+            value,
             udf.result,
             &udf.name.to_ascii_lowercase(),
         ))

@@ -10,7 +10,9 @@ use crate::functions::{self, ConstructorArgs, ConstructorForm};
 use crate::print::GeometryTest;
 use crate::types::AdqlType;
 
-use super::{constant_number, type_error, unsupported, Translator, Typed};
+use crate::resolved::{Typed, Value};
+
+use super::{constant_number, type_error, unsupported, Translator};
 
 impl<'a> Translator<'a> {
     pub(super) fn constructor(&mut self, name: &Ident, args: &[Expr]) -> Result<Typed, AdqlError> {
@@ -35,19 +37,19 @@ impl<'a> Translator<'a> {
         if let Some(cs) = cs {
             check_coordsys(args.expr(cs)?)?;
         }
-        let printer = self.printer;
-        let (sql, ty) = match form {
+        let (value, ty) = match form {
             ConstructorArgs::Point { lon, lat } => {
-                let (l, b) = (args.number(lon)?, args.number(lat)?);
-                (printer.point(&l, &b), AdqlType::Point)
+                let (lon, lat) = (args.number(lon)?, args.number(lat)?);
+                (Value::Point { lon, lat }, AdqlType::Point)
             }
             ConstructorArgs::Circle { lon, lat, radius } => {
-                let (l, b, r) = (args.number(lon)?, args.number(lat)?, args.number(radius)?);
-                (printer.circle(&l, &b, &r), AdqlType::Circle)
+                let (lon, lat, radius) =
+                    (args.number(lon)?, args.number(lat)?, args.number(radius)?);
+                (Value::Circle { lon, lat, radius }, AdqlType::Circle)
             }
             ConstructorArgs::CircleAt { center, radius } => {
-                let (c, r) = (args.point(center)?, args.number(radius)?);
-                (printer.circle_at(&c, &r), AdqlType::Circle)
+                let (center, radius) = (args.point(center)?, args.number(radius)?);
+                (Value::CircleAt { center, radius }, AdqlType::Circle)
             }
             ConstructorArgs::Box {
                 lon,
@@ -56,39 +58,52 @@ impl<'a> Translator<'a> {
                 height,
             } => {
                 let parts = [
-                    args.number(lon)?,
-                    args.number(lat)?,
-                    args.number(width)?,
-                    args.number(height)?,
+                    *args.number(lon)?,
+                    *args.number(lat)?,
+                    *args.number(width)?,
+                    *args.number(height)?,
                 ];
                 let constant = match [lon, lat, width, height].map(|i| args.constant(i)) {
                     [Some(a), Some(b), Some(w), Some(h)] => {
-                        Some(SkyPoint::new(a, b).and_then(|c| Shape::box_shape(c, w, h)))
+                        match SkyPoint::new(a, b).and_then(|c| Shape::box_shape(c, w, h)) {
+                            Ok(shape) => Some(shape),
+                            // A target that writes the box as a literal cannot write this one.
+                            Err(e) if self.printer.literal_boxes() => {
+                                return Err(type_error(name.pos, format!("BOX: {e}")))
+                            }
+                            Err(_) => None,
+                        }
                     }
                     _ => None,
                 };
-                let sql = printer
-                    .box_shape(&parts, constant)
-                    .map_err(|e| type_error(name.pos, format!("BOX: {e}")))?;
-                (sql, AdqlType::Polygon)
+                let value = Value::Box {
+                    args: Box::new(parts),
+                    constant,
+                };
+                (value, AdqlType::Polygon)
             }
             ConstructorArgs::BoxAt {
                 center,
                 width,
                 height,
             } => {
-                let (c, w, h) = (
+                let (center, width, height) = (
                     args.point(center)?,
                     args.number(width)?,
                     args.number(height)?,
                 );
-                (printer.box_at(&c, &w, &h), AdqlType::Polygon)
+                let value = Value::BoxAt {
+                    center,
+                    width,
+                    height,
+                };
+                (value, AdqlType::Polygon)
             }
             ConstructorArgs::PolygonNumbers(range) => {
                 let mut parts = Vec::with_capacity(range.len());
                 let mut constants = Some(Vec::with_capacity(range.len()));
                 for i in range {
-                    parts.push(args.number(i)?);
+                    parts.push(*args.number(i)?);
                     constants = constants.zip(args.constant(i)).map(|(mut v, c)| {
                         v.push(c);
                         v
@@ -109,17 +124,17 @@ impl<'a> Translator<'a> {
                             .collect::<Result<Vec<_>, _>>()
                             .and_then(Shape::polygon)
                             .map_err(|e| type_error(name.pos, format!("POLYGON: {e}")))?;
-                        (printer.polygon_constant(&shape), AdqlType::Polygon)
+                        (Value::PolygonConstant(shape), AdqlType::Polygon)
                     }
-                    None => (printer.polygon_numbers(&parts), AdqlType::Polygon),
+                    None => (Value::PolygonNumbers(parts), AdqlType::Polygon),
                 }
             }
             ConstructorArgs::PolygonPoints(range) => {
                 let mut parts = Vec::with_capacity(range.len());
                 for i in range {
-                    parts.push(args.point(i)?);
+                    parts.push(*args.point(i)?);
                 }
-                (printer.polygon_points(&parts), AdqlType::Polygon)
+                (Value::PolygonPoints(parts), AdqlType::Polygon)
             }
             ConstructorArgs::Region(i) => {
                 let lit = args.expr(i)?;
@@ -128,7 +143,11 @@ impl<'a> Translator<'a> {
                 };
                 let shape =
                     parse_stcs(value).map_err(|e| unsupported(*pos, format!("REGION: {e}")))?;
-                (printer.region(value, &shape), AdqlType::Region)
+                let value = Value::Region {
+                    stcs: value.clone(),
+                    shape,
+                };
+                (value, AdqlType::Region)
             }
             ConstructorArgs::Centroid(i) => {
                 let (g, t) = args.get(i)?;
@@ -138,17 +157,18 @@ impl<'a> Translator<'a> {
                         format!("CENTROID needs a geometry, not {}", t.ty),
                     ));
                 }
+                let geometry = Box::new(t.clone());
                 let geometry = if t.region_column {
                     // Region columns hold STC-S text, which the target may need as its own type.
-                    printer.region_geometry(&t.sql)
+                    Box::new(Typed::new(Value::RegionGeometry(geometry), t.ty, &t.name))
                 } else {
-                    t.sql.clone()
+                    geometry
                 };
-                (printer.centroid(&geometry), AdqlType::Point)
+                (Value::Centroid(geometry), AdqlType::Point)
             }
         };
         let name = name.value.to_ascii_lowercase();
-        Ok(Typed::new(sql, ty, &name))
+        Ok(Typed::new(value, ty, &name))
     }
 
     pub(super) fn geometry_value(
@@ -157,7 +177,6 @@ impl<'a> Translator<'a> {
         args: &[Expr],
     ) -> Result<Typed, AdqlError> {
         let lower = upper.to_ascii_lowercase();
-        let printer = self.printer;
         // The parser has checked the argument counts; a tree built by hand may not have.
         let wrong_count = || {
             AdqlError::syntax(
@@ -166,16 +185,14 @@ impl<'a> Translator<'a> {
             )
         };
         if upper == "DISTANCE" {
-            let sql = match args {
+            let value = match args {
                 [_, _, _, _] => {
                     let mut v = Vec::with_capacity(4);
                     for a in args {
-                        v.push(self.numeric(a, "DISTANCE")?.sql);
+                        v.push(self.numeric(a, "DISTANCE")?);
                     }
-                    match v.as_slice() {
-                        [a, b, c, d] => printer.distance_coordinates([a, b, c, d]),
-                        _ => return Err(wrong_count()),
-                    }
+                    let coordinates: [Typed; 4] = v.try_into().map_err(|_| wrong_count())?;
+                    Value::DistanceCoordinates(Box::new(coordinates))
                 }
                 _ => {
                     let mut pts = Vec::with_capacity(2);
@@ -187,15 +204,13 @@ impl<'a> Translator<'a> {
                                 format!("DISTANCE takes points, not {}", t.ty),
                             ));
                         }
-                        pts.push(t.sql);
+                        pts.push(t);
                     }
-                    match pts.as_slice() {
-                        [p, q] => printer.distance(p, q),
-                        _ => return Err(wrong_count()),
-                    }
+                    let [p, q]: [Typed; 2] = pts.try_into().map_err(|_| wrong_count())?;
+                    Value::Distance(Box::new(p), Box::new(q))
                 }
             };
-            return Ok(distance_typed(sql));
+            return Ok(distance_typed(value));
         }
         if let Some(test) = GeometryTest::from_name(upper) {
             let [a, b] = args else {
@@ -203,8 +218,12 @@ impl<'a> Translator<'a> {
             };
             let a = self.geometry(a)?;
             let b = self.geometry(b)?;
-            let sql = printer.geometry_flag(test, a.arg(), b.arg());
-            return Ok(Typed::new(sql, AdqlType::Integer, &lower));
+            let value = Value::GeometryFlag {
+                test,
+                a: Box::new(a),
+                b: Box::new(b),
+            };
+            return Ok(Typed::new(value, AdqlType::Integer, &lower));
         }
         let [arg] = args else {
             return Err(wrong_count());
@@ -212,7 +231,7 @@ impl<'a> Translator<'a> {
         let g = self.geometry(arg)?;
         match upper {
             "AREA" => {
-                let mut t = Typed::new(printer.area(&g.sql), AdqlType::Double, "area");
+                let mut t = Typed::new(Value::Area(Box::new(g)), AdqlType::Double, "area");
                 t.meta.unit = Some("deg**2".into());
                 t.meta.ucd = Some("phys.angArea".into());
                 Ok(t)
@@ -225,15 +244,18 @@ impl<'a> Translator<'a> {
                     ));
                 }
                 let second = upper == "COORD2";
-                let mut t =
-                    Typed::new(printer.coordinate(&g.sql, second), AdqlType::Double, &lower);
+                let value = Value::Coordinate {
+                    point: Box::new(g),
+                    second,
+                };
+                let mut t = Typed::new(value, AdqlType::Double, &lower);
                 t.meta.unit = Some("deg".into());
                 t.meta.ucd = Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
                 Ok(t)
             }
             // COORDSYS: every geometry here is ICRS.
             _ => Ok(Typed::new(
-                format!("CASE WHEN {} IS NULL THEN NULL ELSE 'ICRS' END", g.sql),
+                Value::Coordsys(Box::new(g)),
                 AdqlType::VarChar(None),
                 "coordsys",
             )),
@@ -273,11 +295,11 @@ impl<'e> ConstructorArgList<'e> {
         self.args.get(i).and_then(constant_number)
     }
 
-    /// The SQL of argument `i`, which must be a number (a coordinate, radius or size).
-    fn number(&self, i: usize) -> Result<String, AdqlError> {
+    /// Argument `i`, which must be a number (a coordinate, radius or size).
+    fn number(&self, i: usize) -> Result<Box<Typed>, AdqlError> {
         let (e, t) = self.get(i)?;
         if t.ty.is_numeric() {
-            Ok(t.sql.clone())
+            Ok(Box::new(t.clone()))
         } else {
             Err(type_error(
                 e.pos(),
@@ -286,11 +308,11 @@ impl<'e> ConstructorArgList<'e> {
         }
     }
 
-    /// The SQL of argument `i`, which must be a point (or of unknown type, e.g. NULL).
-    fn point(&self, i: usize) -> Result<String, AdqlError> {
+    /// Argument `i`, which must be a point (or of unknown type, e.g. NULL).
+    fn point(&self, i: usize) -> Result<Box<Typed>, AdqlError> {
         let (e, t) = self.get(i)?;
         match t.ty {
-            AdqlType::Point | AdqlType::Unknown => Ok(t.sql.clone()),
+            AdqlType::Point | AdqlType::Unknown => Ok(Box::new(t.clone())),
             other => Err(type_error(
                 e.pos(),
                 format!("a POINT is needed here, not {other}"),
@@ -299,8 +321,8 @@ impl<'e> ConstructorArgList<'e> {
     }
 }
 
-fn distance_typed(sql: String) -> Typed {
-    let mut t = Typed::new(sql, AdqlType::Double, "distance");
+fn distance_typed(value: Value) -> Typed {
+    let mut t = Typed::new(value, AdqlType::Double, "distance");
     t.meta.unit = Some("deg".into());
     t.meta.ucd = Some("pos.angDistance".into());
     t

@@ -1,12 +1,16 @@
 //! From [`crate::ast::Query`] to SQL for SQLite or PostgreSQL/pgsphere, printed by our own code.
 //!
-//! One walk over the query resolves every name against the [`Catalogue`] (tables, aliases,
-//! CTEs, derived tables, USING/NATURAL joins, correlated subqueries), infers each value's ADQL
-//! type and FIELD metadata, and decides which construct each piece is. How a construct is
-//! spelled on the target is asked of the [`Dialect`]'s [`Printer`] (`crate::print`), so this
-//! module and its children hold no target-specific SQL and never ask which target they write.
+//! Two passes. Resolution walks the query once: it binds every name against the
+//! [`Catalogue`] (tables, aliases, CTEs, derived tables, USING/NATURAL joins, correlated
+//! subqueries), infers each value's ADQL type and FIELD metadata, makes ADQL's checks, and
+//! decides which construct each piece is, building the resolved tree (`crate::resolved`),
+//! which holds no SQL. Only when that has succeeded does the printing pass
+//! (`crate::print::walk`) write the tree as SQL through the [`Dialect`]'s [`Printer`]. So
+//! this module and its children write no SQL and never ask which target they write; they ask
+//! the printer only what the target can do (R*Tree indexes, literal boxes), which decides
+//! what the tree says.
 //!
-//! The walk is split by what it handles:
+//! Resolution is split by what it handles:
 //! * [`scope`]: the names a query can see and their lookup;
 //! * [`query`]: queries, set operations, select lists, FROM items;
 //! * [`condition`]: search conditions, including the geometry predicates worth rewriting;
@@ -42,7 +46,8 @@ use crate::catalogue::{Catalogue, ColumnMeta};
 use crate::error::{AdqlError, ErrorKind, Pos};
 use crate::print::postgres::Postgres;
 use crate::print::sqlite::Sqlite;
-use crate::print::{GeometryArg, Printer};
+use crate::print::walk::Walk;
+use crate::print::Printer;
 use crate::types::AdqlType;
 use scope::{CteInfo, Scope};
 
@@ -131,7 +136,10 @@ pub fn translate(
         next_alias: 0,
         uses_spatial_index: false,
     };
-    let (sql, columns) = t.query(query, true)?;
+    // Resolve the whole query first, then print it: nothing is printed before every name,
+    // type and check has passed.
+    let (resolved, columns) = t.query(query, true)?;
+    let sql = Walk::new(t.printer).query(&resolved);
     let mut seen: HashMap<String, usize> = HashMap::new();
     let columns = columns
         .into_iter()
@@ -178,41 +186,10 @@ pub fn parse_and_translate(
     translate(&q, catalogue, dialect, options)
 }
 
-/// A typed, translated value.
-#[derive(Debug, Clone)]
-struct Typed {
-    sql: String,
-    ty: AdqlType,
-    meta: ColumnMeta,
-    /// Default output name.
-    name: String,
-    /// A plain reference to a region column (holds STC-S text).
-    region_column: bool,
-}
-
-impl Typed {
-    /// The value as a geometry operand for the printer.
-    fn arg(&self) -> GeometryArg<'_> {
-        GeometryArg {
-            sql: &self.sql,
-            ty: self.ty,
-        }
-    }
-
-    fn new(sql: String, ty: AdqlType, name: &str) -> Typed {
-        Typed {
-            sql,
-            ty,
-            meta: ColumnMeta::default(),
-            name: name.to_string(),
-            region_column: false,
-        }
-    }
-}
-
 struct Translator<'a> {
     catalogue: &'a Catalogue,
-    /// How the target spells what the translator has resolved.
+    /// The target's printer: resolution asks it only what the target can do; the printing
+    /// pass asks it how to spell the resolved tree.
     printer: &'static dyn Printer,
     options: &'a Options,
     scopes: Vec<Scope>,

@@ -2,28 +2,21 @@
 //! shape rows, with every FROM item under a generated alias and every output column under a
 //! generated name.
 
-use std::fmt::Write;
-
 use crate::ast::*;
 use crate::error::{AdqlError, Pos};
-use crate::print::quote;
+use crate::resolved::{self as r, RowId, Typed, Value};
 use crate::types::AdqlType;
 
 use super::scope::{
     columns_of_subquery, side_column, CteInfo, OutColumn, Scope, Source, SourceColumn,
 };
-use super::{name_error, type_error, unsupported, Translator, Typed};
+
+use super::{name_error, type_error, unsupported, Translator};
 
 impl<'a> Translator<'a> {
     fn fresh(&mut self, prefix: &str) -> String {
         self.next_alias += 1;
         format!("{prefix}{}", self.next_alias)
-    }
-
-    /// A sort direction: both targets are told to put NULLs in the same place, so they
-    /// return rows in the same order.
-    fn direction(&self, descending: bool) -> &'static str {
-        self.printer.direction(descending)
     }
 
     // ----- queries ---------------------------------------------------------------------------
@@ -32,12 +25,11 @@ impl<'a> Translator<'a> {
         &mut self,
         q: &Query,
         outermost: bool,
-    ) -> Result<(String, Vec<OutColumn>), AdqlError> {
+    ) -> Result<(r::Query, Vec<OutColumn>), AdqlError> {
         let ctes_before = self.ctes.len();
-        let mut sql = String::new();
-        if !q.with.is_empty() {
-            sql.push_str("WITH ");
-            for (i, cte) in q.with.iter().enumerate() {
+        let mut with = Vec::with_capacity(q.with.len());
+        {
+            for cte in &q.with {
                 if self
                     .ctes
                     .iter()
@@ -67,38 +59,36 @@ impl<'a> Translator<'a> {
                     }
                 }
                 let sql_name = self.fresh("_w");
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let _ = write!(sql, "{sql_name} AS ({body})");
+                with.push(r::Cte {
+                    name: sql_name.clone(),
+                    query: body,
+                });
                 self.ctes.push(CteInfo {
                     name: cte.name.clone(),
                     sql_name,
                     columns: cols,
                 });
             }
-            sql.push(' ');
         }
         // A plain SELECT takes the query's ORDER BY/OFFSET together with its own TOP.
-        let result = match &q.body {
+        let (body, result) = match &q.body {
             SetExpr::Select(s) => {
-                let (body, cols) = self.select(s, outermost, Some((&q.order_by, q.offset)))?;
-                sql.push_str(&body);
-                cols
+                let (select, cols) = self.select(s, outermost, Some((&q.order_by, q.offset)))?;
+                (r::QueryBody::Select(Box::new(select)), cols)
             }
             body => {
-                let (text, cols) = self.set_expr(body, outermost)?;
-                sql.push_str(&text);
-                let order = self.order_by_outputs(&q.order_by, &cols)?;
-                sql.push_str(&order);
-                if let Some(n) = q.offset {
-                    sql.push_str(&self.printer.offset_only(n));
-                }
-                cols
+                let (operation, cols) = self.set_expr(body, outermost)?;
+                let order_by = self.order_by_outputs(&q.order_by, &cols)?;
+                let body = r::QueryBody::Set {
+                    operation,
+                    order_by,
+                    offset: q.offset,
+                };
+                (body, cols)
             }
         };
         self.ctes.truncate(ctes_before);
-        Ok((sql, result))
+        Ok((r::Query { with, body }, result))
     }
 
     /// ORDER BY over a set operation: ordinals or output column names.
@@ -106,10 +96,7 @@ impl<'a> Translator<'a> {
         &mut self,
         items: &[OrderItem],
         cols: &[OutColumn],
-    ) -> Result<String, AdqlError> {
-        if items.is_empty() {
-            return Ok(String::new());
-        }
+    ) -> Result<Vec<(usize, bool)>, AdqlError> {
         let mut parts = Vec::new();
         for item in items {
             let idx = match item.expr.unnested() {
@@ -139,33 +126,38 @@ impl<'a> Translator<'a> {
                     "ORDER BY after UNION/INTERSECT/EXCEPT takes result column names or numbers",
                 )),
             };
-            parts.push(format!(
-                "{}{}",
-                quote(&format!("_c{idx}")),
-                self.direction(item.descending)
-            ));
+            parts.push((idx, item.descending));
         }
-        Ok(format!(" ORDER BY {}", parts.join(", ")))
+        Ok(parts)
     }
 
     fn set_expr(
         &mut self,
         s: &SetExpr,
         outermost: bool,
-    ) -> Result<(String, Vec<OutColumn>), AdqlError> {
+    ) -> Result<(r::SetExpr, Vec<OutColumn>), AdqlError> {
         match s {
             SetExpr::Select(sel) => {
-                let (sql, cols) = self.select(sel, outermost, None)?;
+                let (select, cols) = self.select(sel, outermost, None)?;
                 if sel.top.is_some() {
                     let alias = self.fresh("_s");
-                    return Ok((format!("SELECT * FROM ({sql}) AS {alias}"), cols));
+                    let query = r::Query::of(r::QueryBody::Select(Box::new(select)));
+                    let wrapped = r::SetExpr::Wrapped {
+                        query: Box::new(query),
+                        alias,
+                    };
+                    return Ok((wrapped, cols));
                 }
-                Ok((sql, cols))
+                Ok((r::SetExpr::Select(Box::new(select)), cols))
             }
             SetExpr::Query(q) => {
-                let (sql, cols) = self.query(q, outermost)?;
+                let (query, cols) = self.query(q, outermost)?;
                 let alias = self.fresh("_s");
-                Ok((format!("SELECT * FROM ({sql}) AS {alias}"), cols))
+                let wrapped = r::SetExpr::Wrapped {
+                    query: Box::new(query),
+                    alias,
+                };
+                Ok((wrapped, cols))
             }
             SetExpr::Operation {
                 op,
@@ -174,10 +166,18 @@ impl<'a> Translator<'a> {
                 right,
             } => {
                 let (l, lcols) = self.set_expr(left, outermost)?;
-                let (mut r, rcols) = self.set_expr(right, outermost)?;
+                let (mut rr, rcols) = self.set_expr(right, outermost)?;
                 if matches!(right.as_ref(), SetExpr::Operation { .. }) {
                     let alias = self.fresh("_s");
-                    r = format!("SELECT * FROM ({r}) AS {alias}");
+                    let query = r::Query::of(r::QueryBody::Set {
+                        operation: rr,
+                        order_by: Vec::new(),
+                        offset: None,
+                    });
+                    rr = r::SetExpr::Wrapped {
+                        query: Box::new(query),
+                        alias,
+                    };
                 }
                 let word = match op {
                     SetOp::Union => "UNION",
@@ -194,10 +194,13 @@ impl<'a> Translator<'a> {
                         ),
                     ));
                 }
-                Ok((
-                    format!("{l} {word}{} {r}", if *all { " ALL" } else { "" }),
-                    lcols,
-                ))
+                let operation = r::SetExpr::Operation {
+                    op: *op,
+                    all: *all,
+                    left: Box::new(l),
+                    right: Box::new(rr),
+                };
+                Ok((operation, lcols))
             }
         }
     }
@@ -209,7 +212,7 @@ impl<'a> Translator<'a> {
         s: &Select,
         outermost: bool,
         tail: Option<(&Vec<OrderItem>, Option<u64>)>,
-    ) -> Result<(String, Vec<OutColumn>), AdqlError> {
+    ) -> Result<(r::Select, Vec<OutColumn>), AdqlError> {
         self.scopes.push(Scope::default());
         let result = self.select_in_scope(s, outermost, tail);
         self.scopes.pop();
@@ -221,11 +224,11 @@ impl<'a> Translator<'a> {
         s: &Select,
         outermost: bool,
         tail: Option<(&Vec<OrderItem>, Option<u64>)>,
-    ) -> Result<(String, Vec<OutColumn>), AdqlError> {
+    ) -> Result<(r::Select, Vec<OutColumn>), AdqlError> {
         // FROM first: it defines the names the rest may use.
-        let mut from_sql = Vec::new();
+        let mut from = Vec::with_capacity(s.from.len());
         for item in &s.from {
-            from_sql.push(self.table_reference(item)?);
+            from.push(self.table_reference(item)?);
         }
         let mut list = SelectList::default();
         for item in &s.items {
@@ -262,53 +265,43 @@ impl<'a> Translator<'a> {
                 }
             }
         }
-        let mut sql = String::from("SELECT ");
-        if s.distinct {
-            sql.push_str("DISTINCT ");
+        let selection = match &s.selection {
+            Some(w) => Some(self.condition(w)?),
+            None => None,
+        };
+        let mut group_by = Vec::with_capacity(s.group_by.len());
+        for g in &s.group_by {
+            group_by.push(self.group_or_order_term(g, &list)?);
         }
-        sql.push_str(&list.sql.join(", "));
-        sql.push_str(" FROM ");
-        sql.push_str(&from_sql.join(", "));
-        if let Some(w) = &s.selection {
-            let _ = write!(sql, " WHERE {}", self.condition(w)?);
-        }
-        if !s.group_by.is_empty() {
-            let mut parts = Vec::new();
-            for g in &s.group_by {
-                parts.push(self.group_or_order_term(g, &list)?);
+        let having = match &s.having {
+            Some(h) => Some(self.condition(h)?),
+            None => None,
+        };
+        let mut order_by = Vec::new();
+        let mut offset = None;
+        if let Some((order, o)) = tail {
+            for item in order {
+                let term = self.group_or_order_term(&item.expr, &list)?;
+                order_by.push((term, item.descending));
             }
-            let _ = write!(sql, " GROUP BY {}", parts.join(", "));
+            offset = o;
         }
-        if let Some(h) = &s.having {
-            let _ = write!(sql, " HAVING {}", self.condition(h)?);
-        }
-        if let Some((order, offset)) = tail {
-            if !order.is_empty() {
-                let mut parts = Vec::new();
-                for o in order {
-                    let term = self.group_or_order_term(&o.expr, &list)?;
-                    parts.push(format!("{term}{}", self.direction(o.descending)));
-                }
-                let _ = write!(sql, " ORDER BY {}", parts.join(", "));
-            }
-            match (s.top, offset) {
-                (Some(n), Some(o)) => {
-                    let _ = write!(sql, " LIMIT {n} OFFSET {o}");
-                }
-                (Some(n), None) => {
-                    let _ = write!(sql, " LIMIT {n}");
-                }
-                (None, Some(o)) => sql.push_str(&self.printer.offset_only(o)),
-                (None, None) => {}
-            }
-        } else if let Some(n) = s.top {
-            let _ = write!(sql, " LIMIT {n}");
-        }
-        Ok((sql, list.cols))
+        let select = r::Select {
+            distinct: s.distinct,
+            items: list.items,
+            from,
+            selection,
+            group_by,
+            having,
+            order_by,
+            limit: s.top,
+            offset,
+        };
+        Ok((select, list.cols))
     }
 
     /// A GROUP BY or ORDER BY term: a column number, a select-list name, or an expression.
-    fn group_or_order_term(&mut self, e: &Expr, list: &SelectList) -> Result<String, AdqlError> {
+    fn group_or_order_term(&mut self, e: &Expr, list: &SelectList) -> Result<Typed, AdqlError> {
         let cols = &list.cols;
         match e.unnested() {
             Expr::Number { text, pos } if !text.contains(['.', 'e', 'E']) => {
@@ -324,12 +317,12 @@ impl<'a> Translator<'a> {
                         ),
                     ));
                 }
-                Ok(list.typed[n - 1].sql.clone())
+                Ok(list.typed[n - 1].clone())
             }
             Expr::Column(parts) if parts.len() == 1 => {
                 // A column of the tables wins; otherwise a select-list alias.
                 match self.column(parts) {
-                    Ok(t) => Ok(t.sql),
+                    Ok(t) => Ok(t),
                     Err(err) => {
                         let found = cols.iter().position(|c| {
                             if c.delimited && parts[0].delimited {
@@ -339,13 +332,13 @@ impl<'a> Translator<'a> {
                             }
                         });
                         match found {
-                            Some(i) => Ok(list.typed[i].sql.clone()),
+                            Some(i) => Ok(list.typed[i].clone()),
                             None => Err(err),
                         }
                     }
                 }
             }
-            _ => Ok(self.value(e)?.sql),
+            _ => self.value(e),
         }
     }
 
@@ -360,15 +353,11 @@ impl<'a> Translator<'a> {
         delimited: bool,
         outermost: bool,
     ) {
-        let sql = if outermost {
-            self.output_geometry(&typed)
+        list.items.push(if outermost {
+            output_geometry(&typed)
         } else {
-            typed.sql.clone()
-        };
-        list.sql.push(format!(
-            "{sql} AS {}",
-            quote(&format!("_c{}", list.cols.len()))
-        ));
+            typed.clone()
+        });
         let mut meta = typed.meta.clone();
         if meta.datatype.is_empty() {
             let field = typed.ty.field();
@@ -386,26 +375,14 @@ impl<'a> Translator<'a> {
         list.typed.push(typed);
     }
 
-    /// How a value leaves the outermost select list: geometries as DALI text.
-    fn output_geometry(&self, t: &Typed) -> String {
-        match (t.ty, t.region_column) {
-            (AdqlType::Point | AdqlType::Circle | AdqlType::Polygon, _) => {
-                self.printer.dali_text(&t.sql)
-            }
-            // A region column already holds the STC-S text.
-            (AdqlType::Region, false) => self.printer.stcs_text(&t.sql),
-            _ => t.sql.clone(),
-        }
-    }
-
     // ----- FROM ------------------------------------------------------------------------------
 
-    fn table_reference(&mut self, item: &FromItem) -> Result<String, AdqlError> {
+    fn table_reference(&mut self, item: &FromItem) -> Result<r::From, AdqlError> {
         match item {
             FromItem::Table { name, alias } => {
-                let (sql, source) = self.table_source(name, alias.as_ref())?;
+                let (from, source) = self.table_source(name, alias.as_ref())?;
                 self.add_source(source, alias.as_ref().or(name.last()))?;
-                Ok(sql)
+                Ok(from)
             }
             FromItem::Derived { query, alias } => {
                 // A derived table sees outer names only through the enclosing scopes.
@@ -417,14 +394,17 @@ impl<'a> Translator<'a> {
                         alias: Some(alias.clone()),
                         table: None,
                         columns,
-                        rowid_sql: None,
+                        rowid: None,
                         spatial: None,
                     },
                     Some(alias),
                 )?;
-                Ok(format!("({inner}) AS {sql_alias}"))
+                Ok(r::From::Derived {
+                    query: Box::new(inner),
+                    alias: sql_alias,
+                })
             }
-            FromItem::Nested(inner) => Ok(format!("({})", self.table_reference(inner)?)),
+            FromItem::Nested(inner) => Ok(r::From::Nested(Box::new(self.table_reference(inner)?))),
             FromItem::Join {
                 left,
                 right,
@@ -435,15 +415,9 @@ impl<'a> Translator<'a> {
                 let before = self.scope().sources.len();
                 let l = self.table_reference(left)?;
                 let mid = self.scope().sources.len();
-                let r = self.table_reference(right)?;
+                let rr = self.table_reference(right)?;
                 let left_sources: Vec<Source> = self.scope().sources[before..mid].to_vec();
                 let right_sources: Vec<Source> = self.scope().sources[mid..].to_vec();
-                let join_word = match kind {
-                    JoinKind::Inner => "JOIN",
-                    JoinKind::Left => "LEFT JOIN",
-                    JoinKind::Right => "RIGHT JOIN",
-                    JoinKind::Full => "FULL JOIN",
-                };
                 let using: Vec<Ident> = match condition {
                     JoinCondition::Using(cols) => cols.clone(),
                     _ if *natural => {
@@ -474,34 +448,30 @@ impl<'a> Translator<'a> {
                     _ => Vec::new(),
                 };
                 let on = match condition {
-                    JoinCondition::On(c) => Some(self.condition(c)?),
+                    JoinCondition::On(c) => Some(r::JoinOn::Condition(self.condition(c)?)),
                     _ if !using.is_empty() || *natural => {
                         let mut eqs = Vec::new();
                         for u in &using {
                             let lc = side_column(&left_sources, u)?;
                             let rc = side_column(&right_sources, u)?;
-                            eqs.push(format!("{} = {}", lc.sql, rc.sql));
-                            let merged_sql = match kind {
-                                JoinKind::Inner | JoinKind::Left => lc.sql.clone(),
-                                JoinKind::Right => rc.sql.clone(),
-                                JoinKind::Full => format!("COALESCE({}, {})", lc.sql, rc.sql),
+                            let (lt, rt) = (lc.to_typed(), rc.to_typed());
+                            let merged = match kind {
+                                JoinKind::Inner | JoinKind::Left => lc.value.clone(),
+                                JoinKind::Right => rc.value.clone(),
+                                JoinKind::Full => Value::Coalesce(vec![lt.clone(), rt.clone()]),
                             };
-                            self.merge_column(u, &lc, merged_sql);
+                            eqs.push((lt, rt));
+                            self.merge_column(u, &lc, merged);
                         }
-                        if eqs.is_empty() {
-                            Some("1 = 1".to_string())
-                        } else {
-                            Some(eqs.join(" AND "))
-                        }
+                        Some(r::JoinOn::Using(eqs))
                     }
                     _ => None,
                 };
-                Ok(match on {
-                    Some(on) => format!("{l} {join_word} {r} ON {on}"),
-                    None => match kind {
-                        JoinKind::Inner => format!("{l} CROSS JOIN {r}"),
-                        _ => format!("{l} {join_word} {r} ON 1 = 1"),
-                    },
+                Ok(r::From::Join {
+                    left: Box::new(l),
+                    right: Box::new(rr),
+                    kind: *kind,
+                    on,
                 })
             }
         }
@@ -512,30 +482,39 @@ impl<'a> Translator<'a> {
         &mut self,
         name: &[Ident],
         alias: Option<&Ident>,
-    ) -> Result<(String, Source), AdqlError> {
+    ) -> Result<(r::From, Source), AdqlError> {
         let sql_alias = self.fresh("_t");
         if let [one] = name {
             if let Some(cte) = self.ctes.iter().rev().find(|c| one.matches(&c.name.value)) {
                 let columns = columns_of_subquery(&sql_alias, &cte.columns);
-                let sql = format!("{} AS {sql_alias}", cte.sql_name);
+                let from = r::From::Cte {
+                    name: cte.sql_name.clone(),
+                    alias: sql_alias.clone(),
+                };
                 return Ok((
-                    sql,
+                    from,
                     Source {
                         alias: Some(alias.cloned().unwrap_or_else(|| one.clone())),
                         table: None,
                         columns,
-                        rowid_sql: None,
+                        rowid: None,
                         spatial: None,
                     },
                 ));
             }
         }
         let table = self.find_table(name)?.clone();
-        let base = self.printer.table_name(&table.schema, &table.name);
         let filter = self.options.row_filters.get(&table.qualified_name());
-        let (sql, rowid_sql) =
-            self.printer
-                .table_ref(&base, &sql_alias, filter.map(String::as_str));
+        let from = r::From::Table {
+            schema: table.schema.clone(),
+            table: table.name.clone(),
+            alias: sql_alias.clone(),
+            filter: filter.cloned(),
+        };
+        let rowid = Some(RowId {
+            alias: sql_alias.clone(),
+            filtered: filter.is_some(),
+        });
         let columns = table
             .columns
             .iter()
@@ -543,18 +522,21 @@ impl<'a> Translator<'a> {
                 name: c.name.clone(),
                 ty: c.ty,
                 meta: c.meta.clone(),
-                sql: format!("{sql_alias}.{}", quote(&c.name)),
+                value: Value::Column {
+                    alias: sql_alias.clone(),
+                    column: c.name.clone(),
+                },
                 merged_away: false,
                 stcs_text: c.ty == AdqlType::Region,
             })
             .collect();
         Ok((
-            sql,
+            from,
             Source {
                 alias: alias.cloned(),
                 table: Some((table.schema.clone(), table.name.clone())),
                 columns,
-                rowid_sql,
+                rowid,
                 spatial: table.spatial.clone(),
             },
         ))
@@ -564,10 +546,27 @@ impl<'a> Translator<'a> {
 /// A SELECT list being built.
 #[derive(Default)]
 struct SelectList {
-    /// `expr AS "_cN"` items.
-    sql: Vec<String>,
+    /// The items as output (`_c0`, `_c1`…), geometries as text in the outermost list.
+    items: Vec<Typed>,
     /// The result columns.
     cols: Vec<OutColumn>,
     /// The translated values, for ORDER BY/GROUP BY by number or name.
     typed: Vec<Typed>,
+}
+
+/// How a value leaves the outermost select list: geometries as DALI text.
+fn output_geometry(t: &Typed) -> Typed {
+    let wrap = |value: Value| {
+        let mut out = Typed::new(value, t.ty, &t.name);
+        out.meta = t.meta.clone();
+        out
+    };
+    match (t.ty, t.region_column) {
+        (AdqlType::Point | AdqlType::Circle | AdqlType::Polygon, _) => {
+            wrap(Value::DaliText(Box::new(t.clone())))
+        }
+        // A region column already holds the STC-S text.
+        (AdqlType::Region, false) => wrap(Value::StcsText(Box::new(t.clone()))),
+        _ => t.clone(),
+    }
 }

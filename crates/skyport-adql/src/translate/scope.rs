@@ -5,11 +5,11 @@
 use crate::ast::*;
 use crate::catalogue::{ColumnMeta, SpatialIndex, TableInfo};
 use crate::error::AdqlError;
-use crate::print::quote;
+use crate::resolved::{RowId, Typed, Value};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 
-use super::{name_error, Translator, Typed};
+use super::{name_error, Translator};
 
 /// A column visible through a FROM item.
 #[derive(Debug, Clone)]
@@ -17,7 +17,9 @@ pub(super) struct SourceColumn {
     pub(super) name: String,
     pub(super) ty: AdqlType,
     pub(super) meta: ColumnMeta,
-    pub(super) sql: String,
+    /// The column as a value: a column of a FROM item, or for a column merged by a FULL JOIN,
+    /// the COALESCE of both sides.
+    pub(super) value: Value,
     /// Hidden from `*` and from qualified lookups' ambiguity (a USING duplicate).
     pub(super) merged_away: bool,
     /// Holds STC-S text (a region column), not a target geometry.
@@ -32,8 +34,8 @@ pub(super) struct Source {
     /// Declared schema and table, for base tables.
     pub(super) table: Option<(String, String)>,
     pub(super) columns: Vec<SourceColumn>,
-    /// The row id R*Tree pre-filters join on (base tables, on targets with R*Tree indexes).
-    pub(super) rowid_sql: Option<String>,
+    /// How R*Tree pre-filters join this item (base tables).
+    pub(super) rowid: Option<RowId>,
     pub(super) spatial: Option<SpatialIndex>,
 }
 
@@ -86,7 +88,7 @@ impl<'a> Translator<'a> {
     }
 
     /// Records a USING/NATURAL column: found once, unqualified, and listed once by `*`.
-    pub(super) fn merge_column(&mut self, u: &Ident, proto: &SourceColumn, sql: String) {
+    pub(super) fn merge_column(&mut self, u: &Ident, proto: &SourceColumn, value: Value) {
         let scope = self.scope();
         for src in scope.sources.iter_mut() {
             for c in src.columns.iter_mut() {
@@ -100,7 +102,7 @@ impl<'a> Translator<'a> {
             name: proto.name.clone(),
             ty: proto.ty,
             meta: proto.meta.clone(),
-            sql,
+            value,
             merged_away: false,
             stcs_text: proto.stcs_text,
         });
@@ -301,7 +303,7 @@ impl SourceColumn {
     /// The column as a value in an expression.
     pub(super) fn to_typed(&self) -> Typed {
         Typed {
-            sql: self.sql.clone(),
+            value: self.value.clone(),
             ty: self.ty,
             meta: self.meta.clone(),
             name: self.name.clone(),
@@ -319,7 +321,10 @@ pub(super) fn columns_of_subquery(sql_alias: &str, cols: &[OutColumn]) -> Vec<So
             name: c.name.clone(),
             ty: c.ty,
             meta: c.meta.clone(),
-            sql: format!("{sql_alias}.{}", quote(&format!("_c{i}"))),
+            value: Value::Column {
+                alias: sql_alias.to_string(),
+                column: format!("_c{i}"),
+            },
             merged_away: false,
             stcs_text: c.region_column,
         })
