@@ -124,6 +124,9 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
+    // The peer's address reaches the handlers, so identity headers can be trusted only from
+    // a configured proxy.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

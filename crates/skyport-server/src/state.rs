@@ -28,6 +28,9 @@ pub struct ServerSettings {
     pub upload_ca_pem: Option<Vec<u8>>,
     /// Schemas the archive holds beyond the built-in ones (ConsDB's), queryable through TAP.
     pub extra_schemas: Vec<skyport_schema::Schema>,
+    /// Peers (an authenticating proxy in front of skyport) whose `X-Auth-Request-User` header
+    /// names the user; from anyone else the header is ignored. Empty by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Shared state of the handlers.

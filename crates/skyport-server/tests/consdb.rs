@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use common::{call, get};
 use serde_json::{json, Map, Value};
@@ -33,12 +34,20 @@ async fn fixture() -> ConsDbFixture {
     }
 }
 
+/// A POST from the authenticating proxy (127.0.0.1, trusted by the fixture) for user `tester`.
 fn post(uri: &str, body: &Value) -> Request<Body> {
-    Request::post(uri)
+    let mut request = Request::post(uri)
         .header("content-type", "application/json")
         .header("x-auth-request-user", "tester")
         .body(Body::from(body.to_string()))
-        .expect("request")
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    request
 }
 
 async fn json_call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -1314,4 +1323,52 @@ async fn an_upsert_cannot_change_a_rows_identity() {
     )
     .await;
     assert_eq!(rows, vec![vec![json!(1.7)]]);
+}
+
+#[tokio::test]
+async fn an_identity_header_from_a_client_is_not_believed() {
+    let f = fixture().await;
+    let app = &f.app;
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/21",
+            &json!({ "values": exposure(21) }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The same header sent by a client that is not the configured proxy, or whose address is
+    // unknown: the write is recorded as anonymous.
+    for (n, peer) in [Some([192, 0, 2, 7]), None].into_iter().enumerate() {
+        let mut request =
+            Request::post("/consdb/insert/lsstcam/exposure/by_seq_num/20251201/21?u=1")
+                .header("content-type", "application/json")
+                .header("x-auth-request-user", "rubin-admin")
+                .body(Body::from(
+                    json!({ "values": { "airmass": 1.3 + n as f64 / 10.0 } }).to_string(),
+                ))
+                .expect("request");
+        if let Some(ip) = peer {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::from((ip, 40000))));
+        }
+        let (status, body) = json_call(app, request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, rows) = tap_rows(
+        app,
+        "SELECT recorded_by FROM cdb_lsstcam.exposure_history WHERE exposure_id = 2025120100021 ORDER BY version",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!("tester")],
+            vec![json!("anonymous")],
+            vec![json!("anonymous")]
+        ],
+        "only the proxy's word counts"
+    );
 }

@@ -496,6 +496,7 @@ impl BenchServer {
                 jobs_dir: dir.join("jobs"),
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
+                trusted_proxies: Vec::new(),
                 extra_schemas,
             },
         )

@@ -58,6 +58,9 @@ pub struct ServerSection {
     pub readers: usize,
     /// Certificates (PEM) trusted for https uploads besides the system's roots.
     pub upload_ca_file: Option<PathBuf>,
+    /// Addresses of authenticating proxies whose `X-Auth-Request-User` header is believed
+    /// (none by default: the header is then ignored).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerSection {
@@ -68,6 +71,7 @@ impl Default for ServerSection {
             title: "skyport archive".into(),
             readers: 4,
             upload_ca_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -494,6 +498,7 @@ impl Config {
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
+            trusted_proxies: self.server.trusted_proxies.clone(),
             extra_schemas: self
                 .consdb_schemas
                 .iter()

@@ -10,7 +10,7 @@ mod query;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,11 +21,12 @@ use skyport_consdb::catalog::{Catalog, OBS_TYPES};
 use skyport_consdb::flex::{FlexKey, DTYPES};
 use skyport_consdb::{ConsDbError, Inserted, Target};
 
+use crate::caller::RequestCaller;
 use crate::state::AppState;
 
 /// Header naming the authenticated user (set by Rubin's Gafaelfawr ingress); recorded as the
 /// author of every row version a request writes.
-pub const USER_HEADER: &str = "x-auth-request-user";
+pub use crate::caller::PROXY_USER_HEADER as USER_HEADER;
 
 /// The `/consdb` routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -134,15 +135,6 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
-
-/// The author of a request's writes.
-fn author(headers: &HeaderMap) -> String {
-    headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| "anonymous".to_string(), |v| v.to_string())
-}
 
 /// Query parameters, repeated ones kept.
 fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
@@ -329,7 +321,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
 async fn add_key(
     State(state): State<Arc<AppState>>,
     Path((instrument, obs_type_name)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
@@ -400,7 +392,7 @@ async fn add_key(
                 unit,
                 ucd,
             },
-            &author(&headers),
+            &caller.author(),
         )
         .await?;
     Ok(Json(json!({
@@ -455,7 +447,7 @@ async fn flex_set(
     State(state): State<Arc<AppState>>,
     Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
@@ -470,7 +462,7 @@ async fn flex_set(
             obs_id,
             values,
             update,
-            &author(&headers),
+            &caller.author(),
         )
         .await?;
     let (instrument, obs_type) = done;
@@ -489,7 +481,7 @@ async fn insert_one(
     table: &str,
     target: Target,
     raw: &Option<String>,
-    headers: &HeaderMap,
+    caller: &RequestCaller,
     body: &Bytes,
 ) -> ApiResult {
     let update = int_param(raw, "u", 0)? != 0;
@@ -497,7 +489,7 @@ async fn insert_one(
     check_scalars(&values, &["body", "values"])?;
     let done = state
         .consdb
-        .insert(instrument, table, target, values, update, &author(headers))
+        .insert(instrument, table, target, values, update, &caller.author())
         .await?;
     Ok(inserted("Data inserted", done))
 }
@@ -506,7 +498,7 @@ async fn insert_by_seq_num(
     State(state): State<Arc<AppState>>,
     Path((instrument, table, day_obs, seq_num)): Path<(String, String, String, String)>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
@@ -515,7 +507,7 @@ async fn insert_by_seq_num(
         seq_num: path_int(&seq_num, "seq_num")?,
         detector: None,
     };
-    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+    insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
 }
 
 async fn insert_by_seq_num_detector(
@@ -528,7 +520,7 @@ async fn insert_by_seq_num_detector(
         String,
     )>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
@@ -537,26 +529,26 @@ async fn insert_by_seq_num_detector(
         seq_num: path_int(&seq_num, "seq_num")?,
         detector: Some(path_int(&detector, "detector")?),
     };
-    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+    insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
 }
 
 async fn insert_by_obs_id(
     State(state): State<Arc<AppState>>,
     Path((instrument, table, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
     let target = Target::ObsId(path_int(&obs_id, "obs_id")?);
-    insert_one(&state, &instrument, &table, target, &raw, &headers, &body).await
+    insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
 }
 
 async fn insert_many(
     State(state): State<Arc<AppState>>,
     Path((instrument, table)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    caller: RequestCaller,
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
@@ -596,7 +588,7 @@ async fn insert_many(
     }
     let done = state
         .consdb
-        .insert_many(&instrument, &table, rows, update, &author(&headers))
+        .insert_many(&instrument, &table, rows, update, &caller.author())
         .await?;
     Ok(inserted("Data inserted", done))
 }

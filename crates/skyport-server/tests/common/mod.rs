@@ -127,6 +127,7 @@ pub async fn fixture_with_files(
             jobs_dir,
             cache_dir: dir.path().join("cache"),
             upload_ca_pem,
+            trusted_proxies: Vec::new(),
             extra_schemas: Vec::new(),
         },
     )
@@ -156,6 +157,8 @@ pub async fn app_with_schemas(
             jobs_dir: dir.join("jobs"),
             cache_dir: dir.join("cache"),
             upload_ca_pem: None,
+            // The ConsDB tests play an authenticating proxy on 127.0.0.1.
+            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             extra_schemas,
         },
     )
