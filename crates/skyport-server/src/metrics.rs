@@ -18,6 +18,7 @@ impl Drop for InFlight<'_> {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     in_flight: AtomicI64,
+    previews_rendered: AtomicI64,
 }
 
 impl Metrics {
@@ -33,6 +34,11 @@ impl Metrics {
     pub fn start_request(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(&self.in_flight)
+    }
+
+    /// Counts a preview rendered from its image (not served from the cache).
+    pub fn preview_rendered(&self) {
+        self.previews_rendered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text. `images` is the number of images in the archive.
@@ -53,6 +59,11 @@ impl Metrics {
         s.push_str(&format!(
             "skyport_http_requests_in_flight {}\n",
             self.in_flight.load(Ordering::Relaxed)
+        ));
+        s.push_str("# HELP skyport_previews_rendered_total Previews rendered from their images.\n# TYPE skyport_previews_rendered_total counter\n");
+        s.push_str(&format!(
+            "skyport_previews_rendered_total {}\n",
+            self.previews_rendered.load(Ordering::Relaxed)
         ));
         if let Some(n) = images {
             s.push_str("# HELP skyport_archive_images Images in the archive.\n# TYPE skyport_archive_images gauge\n");

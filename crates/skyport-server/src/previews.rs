@@ -80,21 +80,33 @@ async fn respond(
     let png = match tokio::fs::read(&cached).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let mask = file.image.plane("mask");
-            let _permit = state
-                .renders
-                .acquire()
-                .await
-                .map_err(|e| DaliError::internal(e.to_string()))?;
-            let path = file.path.clone();
-            let science = file.image.science_hdu.max(0) as usize;
-            let target = cached.clone();
-            tokio::task::spawn_blocking(move || {
-                render(&path, science, mask, stretch, side, &target)
-            })
-            .await
-            .map_err(|e| DaliError::internal(format!("rendering: {e}")))?
-            .map_err(|e| DaliError::internal(format!("rendering {rel_path}: {e}")))?
+            // One render per preview at a time: a request arriving while the same preview is
+            // rendered waits for it and reads the cached file.
+            let key = cached.to_string_lossy().into_owned();
+            let lock = state.preview_renders.lock_for(&key);
+            let _rendering = lock.lock().await;
+            match tokio::fs::read(&cached).await {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    let _permit = state
+                        .renders
+                        .acquire()
+                        .await
+                        .map_err(|e| DaliError::internal(e.to_string()))?;
+                    let path = file.path.clone();
+                    let science = file.image.science_hdu.max(0) as usize;
+                    let mask = file.image.plane("mask");
+                    let target = cached.clone();
+                    let png = tokio::task::spawn_blocking(move || {
+                        render(&path, science, mask, stretch, side, &target)
+                    })
+                    .await
+                    .map_err(|e| DaliError::internal(format!("rendering: {e}")))?
+                    .map_err(|e| DaliError::internal(format!("rendering {rel_path}: {e}")))?;
+                    state.metrics.preview_rendered();
+                    png
+                }
+            }
         }
     };
     let mut response = ([(header::CONTENT_TYPE, "image/png")], png).into_response();

@@ -63,6 +63,8 @@ pub struct AppState {
     pub consdb: Arc<skyport_consdb::ConsDb>,
     /// Previews rendering at once (one per core: rendering is CPU-bound).
     pub renders: tokio::sync::Semaphore,
+    /// One render per preview at a time.
+    pub(crate) preview_renders: crate::cache::KeyedLocks,
 }
 
 impl AppState {
@@ -142,6 +144,7 @@ impl AppState {
                 jobs_url: format!("{public_url}/soda/async"),
                 check: soda::check_job_parameters,
             }),
+            preview_renders: Default::default(),
             renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),

@@ -145,3 +145,37 @@ async fn metrics_count_requests_by_route() {
     );
     assert!(body.contains("skyport_archive_images 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_for_one_preview_share_one_render() {
+    let f = fixture().await;
+    let uris = [
+        "/previews/demo/m13.fits",
+        "/previews/demo/m13.fits?size=thumbnail",
+    ];
+    let requests = (0..24).map(|i| {
+        let app = f.app.clone();
+        let uri = uris[i % uris.len()];
+        async move {
+            let resp = app.oneshot(get(uri)).await.expect("response");
+            let status = resp.status();
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            (uri, status, body)
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for uri in uris {
+        let bodies: Vec<_> = answers.iter().filter(|(u, ..)| *u == uri).collect();
+        assert!(bodies.iter().all(|(_, s, _)| *s == StatusCode::OK), "{uri}");
+        assert!(bodies[0].2.starts_with(b"\x89PNG"), "{uri}");
+        assert!(
+            bodies.iter().all(|(.., b)| *b == bodies[0].2),
+            "{uri}: one picture"
+        );
+    }
+    let (_, _, metrics) = call(&f.app, get("/metrics")).await;
+    assert!(
+        metrics.contains("skyport_previews_rendered_total 2\n"),
+        "each preview rendered once: {metrics}"
+    );
+}
