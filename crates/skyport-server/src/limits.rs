@@ -24,6 +24,10 @@ pub struct Limits {
     pub upload_max_bytes: usize,
     /// Most rows of an uploaded table.
     pub upload_max_rows: usize,
+    /// Most uploaded tables in one request.
+    pub upload_max_tables: usize,
+    /// Longest ADQL query accepted, in bytes (checked before it is parsed).
+    pub query_max_bytes: usize,
     /// Async jobs executing at once.
     pub async_workers: usize,
     /// Most IDs one DataLink request answers; the rest are left out with an OVERFLOW.
@@ -48,6 +52,8 @@ impl Default for Limits {
             request_timeout_seconds: 3600,
             upload_max_bytes: 16 * 1024 * 1024,
             upload_max_rows: 100_000,
+            upload_max_tables: 16,
+            query_max_bytes: 256 * 1024,
             async_workers: 2,
             datalink_max_ids: 1000,
             soda_max_pixels: 64 * 1024 * 1024,

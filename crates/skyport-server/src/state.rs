@@ -136,13 +136,16 @@ impl AppState {
             tap_jobs: Arc::new(uws_http::UwsEndpoint {
                 jobs,
                 jobs_url: format!("{public_url}/tap/async"),
-                check: tap::request::check_uploads,
+                check: {
+                    let limits = limits.clone();
+                    Box::new(move |params| tap::request::check_uploads(params, &limits))
+                },
             }),
             soda,
             soda_jobs: Arc::new(uws_http::UwsEndpoint {
                 jobs: soda_jobs,
                 jobs_url: format!("{public_url}/soda/async"),
-                check: soda::check_job_parameters,
+                check: Box::new(soda::check_job_parameters),
             }),
             preview_renders: Default::default(),
             renders: tokio::sync::Semaphore::new(

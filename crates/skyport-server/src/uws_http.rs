@@ -15,6 +15,9 @@ use tower::ServiceExt;
 
 use crate::dali::{DaliError, DaliParams};
 
+/// A check of a job's parameters, run before the job is created or changed.
+pub type ParameterCheck = Box<dyn Fn(&DaliParams) -> Result<(), DaliError> + Send + Sync>;
+
 /// One service's async job list: its manager, its URL and the check its new parameters pass.
 pub struct UwsEndpoint {
     /// The jobs.
@@ -22,7 +25,7 @@ pub struct UwsEndpoint {
     /// Absolute URL of the job list (`…/tap/async`).
     pub jobs_url: String,
     /// Checks the parameters of a new job or of a parameter update.
-    pub check: fn(&DaliParams) -> Result<(), DaliError>,
+    pub check: ParameterCheck,
 }
 
 /// The UWS 1.1 resource tree of `endpoint` below `prefix` (`/tap/async`).

@@ -774,3 +774,27 @@ async fn consdb_tables_and_views_are_queryable_when_the_archive_holds_them() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "visit_id,seq_num,band\n2024080100302,302,r\n");
 }
+
+#[tokio::test]
+async fn a_query_over_the_length_limit_is_refused_before_it_is_parsed() {
+    let f = fixture_with(Limits {
+        query_max_bytes: 1000,
+        ..Limits::default()
+    })
+    .await;
+    let long = format!(
+        "SELECT obs_id FROM ivoa.ObsCore WHERE {}",
+        vec!["1 = 1"; 300].join(" AND ")
+    );
+    let (status, _, body) = call(&f.app, sync(&long, "")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains(&format!(
+            "UsageFault: the query is {} bytes long; this service takes queries of at most 1000 bytes",
+            long.len()
+        )),
+        "{body}"
+    );
+    let (status, _, body) = call(&f.app, sync("SELECT obs_id FROM ivoa.ObsCore", "")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -130,6 +130,13 @@ impl TapService {
         timeout: Option<Duration>,
         extra_resources: String,
     ) -> Result<QueryOutput, DaliError> {
+        if request.query.len() > self.limits.query_max_bytes {
+            return Err(DaliError::usage(format!(
+                "the query is {} bytes long; this service takes queries of at most {} bytes",
+                request.query.len(),
+                self.limits.query_max_bytes
+            )));
+        }
         let mut uploaded = Vec::new();
         for spec in &request.uploads {
             uploaded.push(upload::load(spec, inline, &self.http, &self.limits).await?);

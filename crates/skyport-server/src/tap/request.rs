@@ -38,15 +38,22 @@ pub fn is_upload_name(name: &str) -> bool {
 }
 
 /// Checks the UPLOAD parameters (of a new or changed async job).
-pub fn check_uploads(params: &DaliParams) -> Result<(), DaliError> {
-    uploads(params).map(|_| ())
+pub fn check_uploads(params: &DaliParams, limits: &Limits) -> Result<(), DaliError> {
+    uploads(params, limits.upload_max_tables).map(|_| ())
 }
 
-/// Reads UPLOAD values: `name,URI` pairs, several per value separated by `;` (TAP 1.0 form).
-pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
+/// Reads UPLOAD values: `name,URI` pairs, several per value separated by `;` (TAP 1.0 form),
+/// at most `max_tables` of them.
+pub fn uploads(params: &DaliParams, max_tables: usize) -> Result<Vec<UploadSpec>, DaliError> {
     let mut out: Vec<UploadSpec> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for value in params.all("UPLOAD") {
         for item in value.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            if out.len() == max_tables {
+                return Err(DaliError::usage(format!(
+                    "UPLOAD: at most {max_tables} tables may be uploaded with one request"
+                )));
+            }
             let (name, uri) = item.split_once(',').ok_or_else(|| {
                 DaliError::usage(format!(
                     "UPLOAD {item:?} must be a table name and a URI separated by a comma"
@@ -58,7 +65,7 @@ pub fn uploads(params: &DaliParams) -> Result<Vec<UploadSpec>, DaliError> {
                     "UPLOAD table name {name:?} must start with a letter and contain only letters, digits and underscores"
                 )));
             }
-            if out.iter().any(|u| u.name.eq_ignore_ascii_case(name)) {
+            if !names.insert(name.to_ascii_lowercase()) {
                 return Err(DaliError::usage(format!(
                     "UPLOAD names the table {name} twice"
                 )));
@@ -118,7 +125,7 @@ pub fn parse(params: &DaliParams, limits: &Limits) -> Result<TapRequest, DaliErr
         query,
         maxrec,
         format,
-        uploads: uploads(params)?,
+        uploads: uploads(params, limits.upload_max_tables)?,
         run_id,
     })
 }
@@ -172,9 +179,26 @@ mod tests {
 
     #[test]
     fn uploads_accumulate_in_both_syntaxes() {
-        let u = uploads(&p("UPLOAD=a,param:a;b,http://h/x&upload=c,https://h/y")).expect("ok");
+        let u = uploads(&p("UPLOAD=a,param:a;b,http://h/x&upload=c,https://h/y"), 16).expect("ok");
         let names: Vec<&str> = u.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
-        assert!(uploads(&p("UPLOAD=a,param:a&UPLOAD=A,param:b")).is_err());
+        assert!(uploads(&p("UPLOAD=a,param:a&UPLOAD=A,param:b"), 16).is_err());
+    }
+
+    #[test]
+    fn upload_tables_are_counted_and_names_checked_in_one_pass() {
+        // Many names: refused at the limit, before anything is fetched or compared pairwise.
+        let many: Vec<String> = (0..80_000)
+            .map(|i| format!("UPLOAD=t{i},param:t{i}"))
+            .collect();
+        let e = uploads(&p(&many.join("&")), 16).expect_err("over the limit");
+        assert!(e.message().contains("at most 16 tables"), "{}", e.message());
+        let sixteen: Vec<String> = (0..16).map(|i| format!("UPLOAD=t{i},param:t{i}")).collect();
+        assert_eq!(
+            uploads(&p(&sixteen.join("&")), 16).map(|u| u.len()).ok(),
+            Some(16)
+        );
+        let e = uploads(&p("UPLOAD=t1,param:a;T1,param:b"), 16).expect_err("twice");
+        assert!(e.message().contains("twice"), "{}", e.message());
     }
 }
