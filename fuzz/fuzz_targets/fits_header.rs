@@ -20,6 +20,8 @@
 //! Run: `scripts/fuzz fits_header SECONDS`.
 #![no_main]
 
+use std::collections::HashMap;
+
 use libfuzzer_sys::fuzz_target;
 use skyport_fits::{format_card, parse_card, Card, Header, HeaderError, HeaderValue, Wcs};
 
@@ -99,20 +101,17 @@ fn check_card(record: &str, card: &Card) {
 
 /// Looking a keyword up gives the value of the last card that set it.
 fn check_lookup(header: &Header) {
+    let mut last: HashMap<&str, usize> = HashMap::new();
     for (i, card) in header.cards().iter().enumerate() {
-        if card.value.is_none() {
-            continue;
+        if card.value.is_some() {
+            last.insert(&card.key, i);
         }
-        let last = header
-            .cards()
-            .iter()
-            .rposition(|c| c.key == card.key && c.value.is_some())
-            .expect("the card itself");
+    }
+    for (key, i) in last {
         assert_eq!(
-            header.get(&card.key),
-            header.cards()[last].value.as_ref(),
-            "lookup of {:?} (card {i})",
-            card.key
+            header.get(key),
+            header.cards()[i].value.as_ref(),
+            "lookup of {key:?} (card {i})"
         );
     }
 }
