@@ -1,0 +1,152 @@
+//! Fuzz target: arbitrary bytes through the VOTable upload reader
+//! (`skyport_votable::read_votable`), which reads TAP `UPLOAD` tables and SODA `STAMPS` tables
+//! sent by clients: TABLEDATA, BINARY and BINARY2 (base64 streams).
+//!
+//! Properties of every table that reads:
+//! * it declares at least one field, holds at most the row limit, and every row has exactly one
+//!   cell per field;
+//! * each cell has the kind its field's datatype and arraysize call for (scalar booleans are
+//!   `Bool`, scalar integers `Int`, scalar reals `Float` and never NaN, text and arrays `Text`,
+//!   or `Null`);
+//!
+//! Whether it reads or not:
+//! * nothing panics;
+//! * the heap the reader uses at its peak is bounded by the document's size
+//!   (`MAX_BYTES_PER_INPUT_BYTE`, measured by a counting global allocator): a reader that makes
+//!   rows or cells out of nothing lets a small upload take the server's memory, even when it
+//!   gives up at the row limit in the end;
+//! * the whole process stays under libFuzzer's `-rss_limit_mb` (set by `scripts/fuzz`, with
+//!   `-max_len` large enough, 1 MiB, for blow-ups to be reachable).
+//!
+//! Run: `scripts/fuzz votable_upload SECONDS`.
+#![no_main]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libfuzzer_sys::fuzz_target;
+use skyport_votable::{read_votable, Count, Datum, Primitive, UploadedTable};
+
+/// The system allocator, counting the bytes in use and their peak.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = IN_USE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                IN_USE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The TAP upload row limit skyport ships with (`upload_max_rows` in skyport-server's
+/// `Limits::default`); SODA `STAMPS` tables are read with 1 000 000.
+const MAX_ROWS: usize = 100_000;
+
+/// How many bytes of heap one byte of document may cost the reader at its peak, plus `SLACK`.
+/// Honest documents stay far below: a TABLEDATA cell costs at least 5 bytes (`<TD/>`) and
+/// becomes one 32-byte `Datum`; a BINARY cell costs at least one byte (4/3 of a base64
+/// character), an array element at most a few dozen bytes of text while it is joined.
+const MAX_BYTES_PER_INPUT_BYTE: usize = 256;
+const SLACK: usize = 1 << 20;
+
+fn check_table(t: &UploadedTable) {
+    assert!(!t.fields.is_empty(), "a table without fields");
+    assert!(t.rows.len() <= MAX_ROWS, "{} rows", t.rows.len());
+    let shapes: Vec<_> = t.fields.iter().map(|f| f.shape()).collect();
+    for (r, row) in t.rows.iter().enumerate() {
+        assert_eq!(
+            row.len(),
+            t.fields.len(),
+            "row {r} has {} cells for {} fields",
+            row.len(),
+            t.fields.len()
+        );
+        for (cell, (field, shape)) in row.iter().zip(t.fields.iter().zip(&shapes)) {
+            let ok = match cell {
+                Datum::Null => true,
+                Datum::Text(_) => {
+                    shape.primitive.is_text()
+                        || shape.count != Count::Scalar
+                        || shape.primitive == Primitive::Other
+                }
+                Datum::Bool(_) => {
+                    shape.primitive == Primitive::Boolean && shape.count == Count::Scalar
+                }
+                Datum::Int(_) => {
+                    matches!(
+                        shape.primitive,
+                        Primitive::UnsignedByte | Primitive::Short | Primitive::Int | Primitive::Long
+                    ) && shape.count == Count::Scalar
+                }
+                Datum::Float(x) => {
+                    !x.is_nan()
+                        && matches!(shape.primitive, Primitive::Float | Primitive::Double)
+                        && shape.count == Count::Scalar
+                }
+            };
+            assert!(
+                ok,
+                "row {r}: {cell:?} in field {:?} ({} {:?})",
+                field.name, field.datatype, field.arraysize
+            );
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let before = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let read = read_votable(data, MAX_ROWS);
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    assert!(
+        peak <= MAX_BYTES_PER_INPUT_BYTE * data.len() + SLACK,
+        "reading a {}-byte document took {peak} bytes of heap at its peak ({})",
+        data.len(),
+        match &read {
+            Ok(t) => format!("{} rows × {} fields", t.rows.len(), t.fields.len()),
+            Err(e) => e.to_string(),
+        }
+    );
+    if let Ok(table) = read {
+        check_table(&table);
+    }
+});
