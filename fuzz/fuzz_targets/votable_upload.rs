@@ -85,7 +85,7 @@ const MAX_ROWS: usize = 100_000;
 
 /// How many bytes of heap one byte of document may cost the reader at its peak, plus `SLACK`.
 /// Honest documents stay far below: a TABLEDATA cell costs at least 5 bytes (`<TD/>`) and
-/// becomes one 32-byte `Datum`; a BINARY cell costs at least one byte (4/3 of a base64
+/// becomes one 24-byte `Datum`; a BINARY cell costs at least one byte (4/3 of a base64
 /// character), an array element at most a few dozen bytes of text while it is joined.
 const MAX_BYTES_PER_INPUT_BYTE: usize = 256;
 /// The reader reserves room for up to 65 536 elements (24-byte `String`s, 1.5 MiB) of an array
