@@ -84,7 +84,10 @@ fn check_self_containment(s: &Shape) {
         Shape::Circle { center, .. } => {
             let c = Shape::Point(*center);
             assert!(c.within(s), "circle does not contain its centre: {s:?}");
-            assert!(s.intersects(&c), "circle does not intersect its centre: {s:?}");
+            assert!(
+                s.intersects(&c),
+                "circle does not intersect its centre: {s:?}"
+            );
         }
         Shape::Polygon(_) => {}
     }
@@ -187,7 +190,10 @@ fn check_shape(s: &Shape) {
     let from_dali = parse_dali(kind_of(s), &dali);
     let decoded = Shape::decode(&s.encode());
     if !orientation_is_clear(s) {
-        for back in [from_dali, decoded, parse_stcs(&s.to_stcs())].iter().flatten() {
+        for back in [from_dali, decoded, parse_stcs(&s.to_stcs())]
+            .iter()
+            .flatten()
+        {
             check_numbers(back);
         }
         return;

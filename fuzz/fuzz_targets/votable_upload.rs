@@ -155,7 +155,10 @@ fn check_table(doc: &[u8], t: &UploadedTable) {
                 Datum::Int(_) => {
                     matches!(
                         shape.primitive,
-                        Primitive::UnsignedByte | Primitive::Short | Primitive::Int | Primitive::Long
+                        Primitive::UnsignedByte
+                            | Primitive::Short
+                            | Primitive::Int
+                            | Primitive::Long
                     ) && shape.count == Count::Scalar
                 }
                 Datum::Float(x) => {
