@@ -178,6 +178,22 @@ fn raise(meaning: Meaning, power: Option<i32>) -> Meaning {
     Some((scale.powi(p), dim.map(|x| x * p)))
 }
 
+/// Where the `**` of a term's power is: the first one outside parentheses (`(kg.s**2)` has
+/// none; `(kg.s)**2` has one after the group).
+fn top_level_power(term: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    let bytes = term.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b'*' if depth == 0 && bytes.get(i + 1) == Some(&b'*') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// One term: a function, a parenthesised expression, or a name with an optional power.
 fn term(text: &str) -> Result<Meaning, String> {
     let t = text.trim();
@@ -191,8 +207,8 @@ fn term(text: &str) -> Result<Meaning, String> {
             return Ok(None);
         }
     }
-    let (base, exponent) = match t.split_once("**") {
-        Some((b, p)) => (b, Some(power(p)?)),
+    let (base, exponent) = match top_level_power(t) {
+        Some(at) => (&t[..at], Some(power(&t[at + 2..])?)),
         None => (t, None),
     };
     let meaning = match base.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
@@ -368,6 +384,7 @@ mod tests {
         assert!(close(factor("m3 / (kg s2)", "m**3/(kg.s**2)"), 1.0));
         assert!(close(factor("erg*s^-1", "W"), 1e-7));
         assert!(close(factor("Mpc", "pc"), 1e6));
+        assert!(close(factor("(km/s)**2", "m**2.s**-2"), 1e6));
         assert!(conversion_factor("deg", "m").is_err());
         assert!(conversion_factor("furlong", "m").is_err());
         assert!(conversion_factor("", "m").is_err());
