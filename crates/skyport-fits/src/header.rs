@@ -123,8 +123,10 @@ impl Header {
             if let (Some(last), Some(HeaderValue::Str(more))) = (self.cards.last_mut(), &card.value)
             {
                 if let Some(HeaderValue::Str(s)) = &mut last.value {
-                    if let Some(stripped) = s.strip_suffix('&') {
-                        *s = format!("{stripped}{more}");
+                    if s.ends_with('&') {
+                        // Appended in place: a long chain of CONTINUE cards stays linear.
+                        s.pop();
+                        s.push_str(more);
                         return;
                     }
                 }
@@ -227,7 +229,8 @@ impl Header {
         if let Some(v) = self.get("ZBITPIX") {
             out.push_card(card("BITPIX", v.clone()));
         }
-        let naxis = self.i64("ZNAXIS").unwrap_or(0);
+        // FITS allows at most 999 axes; a larger ZNAXIS is not looped over.
+        let naxis = self.i64("ZNAXIS").unwrap_or(0).clamp(0, 999);
         out.push_card(card("NAXIS", HeaderValue::Int(naxis)));
         for i in 1..=naxis {
             if let Some(v) = self.get(&format!("ZNAXIS{i}")) {
@@ -330,7 +333,8 @@ pub fn parse_card(record: &str) -> Result<Card, String> {
     let key_field = record.get(..8.min(record.len())).unwrap_or("").trim_end();
     let rest = record.get(8..).unwrap_or("");
 
-    if key_field == "HIERARCH" {
+    // Keywords are read case-insensitively, HIERARCH among them.
+    if key_field.eq_ignore_ascii_case("HIERARCH") {
         // HIERARCH words... = value / comment
         let Some(eq) = rest.find('=') else {
             return Ok(Card {

@@ -125,11 +125,16 @@ fn signed_turn(v: &[SkyPoint]) -> Option<f64> {
             |a, b| a + *b,
         )
         .normalized()?;
-    let mut sum = 0.0;
+    let (mut sum, mut magnitude) = (0.0, 0.0);
     for i in 0..vecs.len() {
-        sum += vecs[i].cross(vecs[(i + 1) % vecs.len()]).dot(center);
+        let turn = vecs[i].cross(vecs[(i + 1) % vecs.len()]).dot(center);
+        sum += turn;
+        magnitude += turn.abs();
     }
-    (sum.abs() > 1e-18).then_some(sum)
+    // Judged against the terms' own size, not an absolute bound below their rounding noise:
+    // otherwise a polygon that doubles back could be accepted in one vertex order and refused
+    // in the order skyport prints it.
+    (sum.abs() > 1e-18 && sum.abs() > 1e-12 * magnitude).then_some(sum)
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub enum ReadError {
     /// A construct this reader does not handle.
     #[error("unsupported VOTable content: {0}")]
     Unsupported(String),
+    /// More cells than the document's size can stand for (short rows padded to many fields).
+    #[error("the table has more cells than its {0} bytes can hold; write every cell out")]
+    TooManyCells(usize),
 }
 
 fn malformed(e: impl std::fmt::Display) -> ReadError {
@@ -92,6 +95,14 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
     let mut row: Vec<Datum> = Vec::new();
     let mut cell_text: Option<String> = None;
     let mut saw_votable = false;
+    let mut data_started = false;
+    // Every cell the document holds takes at least a byte of it; padding short rows makes
+    // cells from nothing, so the cells kept are bounded by the document's size.
+    let budget = Budget {
+        max_rows,
+        max_cells: bytes.len().saturating_mul(4).saturating_add(1024),
+        input_bytes: bytes.len(),
+    };
     loop {
         let event = reader.read_event().map_err(malformed)?;
         match event {
@@ -104,12 +115,16 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
                         in_table = true;
                         tables_seen += 1;
                     }
+                    "FIELD" if in_table && data_started => {
+                        return Err(malformed("a FIELD after the table's DATA"))
+                    }
                     "FIELD" if in_table => fields.push(field_of(e)?),
                     "VALUES" if in_table => {
                         if let (Some(f), Some(null)) = (fields.last_mut(), attribute(e, "null")?) {
                             f.null = Some(null);
                         }
                     }
+                    "DATA" if in_table => data_started = true,
                     "TABLEDATA" if in_table => serialization = Some(Serialization::TableData),
                     "BINARY" if in_table => serialization = Some(Serialization::Binary),
                     "BINARY2" if in_table => serialization = Some(Serialization::Binary2),
@@ -133,7 +148,10 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
                         }
                         in_stream = !empty;
                     }
-                    "TR" if in_table => row.clear(),
+                    "TR" if in_table => {
+                        data_started = true;
+                        row.clear();
+                    }
                     "TD" if in_table => {
                         if empty {
                             row.push(Datum::Null);
@@ -144,7 +162,7 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
                     _ => {}
                 }
                 if empty && local.as_ref() == "TR" && in_table {
-                    push_row(&mut rows, &fields, std::mem::take(&mut row), max_rows)?;
+                    push_row(&mut rows, &fields, std::mem::take(&mut row), &budget)?;
                 }
             }
             Event::Text(t) => {
@@ -184,12 +202,12 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
                     row.push(parse_text(field, &text)?);
                 }
                 "TR" if in_table => {
-                    push_row(&mut rows, &fields, std::mem::take(&mut row), max_rows)?
+                    push_row(&mut rows, &fields, std::mem::take(&mut row), &budget)?
                 }
                 "STREAM" if in_stream => {
                     in_stream = false;
                     let with_flags = serialization == Some(Serialization::Binary2);
-                    decode_stream(&stream_text, &fields, with_flags, max_rows, &mut rows)?;
+                    decode_stream(&stream_text, &fields, with_flags, &budget, &mut rows)?;
                     stream_text.clear();
                 }
                 "TABLE" if in_table => in_table = false,
@@ -211,14 +229,24 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
     Ok(UploadedTable { fields, rows })
 }
 
+/// How much of a table is kept at most.
+struct Budget {
+    max_rows: usize,
+    max_cells: usize,
+    input_bytes: usize,
+}
+
 fn push_row(
     rows: &mut Vec<Vec<Datum>>,
     fields: &[Field],
     mut row: Vec<Datum>,
-    max_rows: usize,
+    budget: &Budget,
 ) -> Result<(), ReadError> {
-    if rows.len() >= max_rows {
-        return Err(ReadError::TooManyRows(max_rows));
+    if rows.len() >= budget.max_rows {
+        return Err(ReadError::TooManyRows(budget.max_rows));
+    }
+    if (rows.len() + 1).saturating_mul(fields.len()) > budget.max_cells {
+        return Err(ReadError::TooManyCells(budget.input_bytes));
     }
     // A short row means the missing trailing cells are empty.
     row.resize(fields.len(), Datum::Null);
@@ -324,7 +352,7 @@ fn decode_stream(
     text: &str,
     fields: &[Field],
     with_flags: bool,
-    max_rows: usize,
+    budget: &Budget,
     rows: &mut Vec<Vec<Datum>>,
 ) -> Result<(), ReadError> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -339,13 +367,18 @@ fn decode_stream(
         } else {
             Vec::new()
         };
+        let start = cursor.at;
         let mut row = Vec::with_capacity(fields.len());
         for (i, (field, shape)) in fields.iter().zip(&shapes).enumerate() {
             let value = read_binary_cell(&mut cursor, field, *shape)?;
             let flagged = flags.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0);
             row.push(if flagged { Datum::Null } else { value });
         }
-        push_row(rows, fields, row, max_rows)?;
+        if cursor.at == start {
+            // Zero-width fields would make rows out of nothing, without end.
+            return Err(malformed("a row of the binary stream takes no bytes"));
+        }
+        push_row(rows, fields, row, budget)?;
     }
     Ok(())
 }
