@@ -4,7 +4,10 @@
 use skyport_votable::{read_votable, ReadError};
 
 fn found(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/found/votable_upload/");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/found/votable_upload/"
+    );
     std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -35,7 +38,10 @@ fn short_rows_are_padded_only_as_far_as_the_document_can_stand_for() {
     let doc = table(1000, &"<TR/>".repeat(20_000));
     match read_votable(doc.as_bytes(), 100_000) {
         Err(ReadError::TooManyCells(n)) => assert_eq!(n, doc.len()),
-        other => panic!("expected TooManyCells, got {:?}", other.map(|t| t.rows.len())),
+        other => panic!(
+            "expected TooManyCells, got {:?}",
+            other.map(|t| t.rows.len())
+        ),
     }
     // An ordinary short row is still padded with NULLs.
     let t = read_votable(table(3, "<TR><TD>1</TD></TR>").as_bytes(), 10).expect("a table");
