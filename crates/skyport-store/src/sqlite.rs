@@ -587,7 +587,9 @@ impl Store for SqliteStore {
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
         self.with_reader(move |conn| {
-            let mut stmt = conn.prepare(&sql).map_err(backend)?;
+            // Cached: the small lookups (images, HDUs, jobs) repeat the same SQL text, and
+            // parsing it again took more time than running it.
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
             let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
             let n = columns.len();
             let mut rows = stmt
