@@ -62,6 +62,17 @@ pub enum SetOp {
     Except,
 }
 
+impl SetOp {
+    /// The operator's keyword, as ADQL and SQL write it.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            SetOp::Union => "UNION",
+            SetOp::Intersect => "INTERSECT",
+            SetOp::Except => "EXCEPT",
+        }
+    }
+}
+
 /// `SELECT [DISTINCT] [TOP n] items FROM … [WHERE] [GROUP BY] [HAVING]`.
 #[derive(Debug, Clone)]
 pub struct Select {
@@ -579,11 +590,7 @@ impl fmt::Display for SetExpr {
                 left,
                 right,
             } => {
-                let word = match op {
-                    SetOp::Union => "UNION",
-                    SetOp::Intersect => "INTERSECT",
-                    SetOp::Except => "EXCEPT",
-                };
+                let word = op.keyword();
                 // The right operand of a set operation is printed in parentheses when it is
                 // itself an operation, so the grouping survives a re-parse.
                 write!(f, "{left} {word}{} ", if *all { " ALL" } else { "" })?;

@@ -104,26 +104,4 @@ mod tests {
         assert!(check_ucd("but not").is_err());
         assert!(check_ucd("custom:anything").is_ok());
     }
-
-    #[test]
-    fn units_follow_vounits() {
-        for ok in [
-            "",
-            "m",
-            "km.s**-1",
-            "mJy/beam",
-            "deg",
-            "10**-3 W",
-            "m**(1/2)",
-            "'furlong'",
-            "adu",
-            "electron/s",
-            "log(Hz)",
-        ] {
-            assert!(check_unit(ok).is_ok(), "{ok}: {:?}", check_unit(ok));
-        }
-        for bad in ["tacos / s", "kdeg", "m**", "furlong", "m..s"] {
-            assert!(check_unit(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -3,15 +3,16 @@
 //! none, past states read back "as of" each time, concurrent writers never lose a version, and
 //! a failed write leaves nothing.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use skyport_schema::history::{self, as_of_condition};
 use skyport_schema::Schema;
-use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
-use skyport_store::{
-    ddl, Dialect, PostgresStore, SqliteStore, Statement, Store, StoreError, Value,
-};
+
+use common::backends;
+use skyport_store::{ddl, Dialect, Statement, Store, StoreError, Value};
 
 const SCHEMA: &str = "
 name: hist
@@ -32,37 +33,6 @@ fn schema() -> Schema {
     let history = history::history_table(schema.table("obs").expect("obs")).expect("history");
     schema.tables.push(history);
     schema
-}
-
-struct Backend {
-    store: Arc<dyn Store>,
-    _scratch: Option<ScratchDatabase>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn backends(label: &str) -> Vec<Backend> {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lite = SqliteStore::open(&dir.path().join("h.sqlite"), 2).expect("open");
-    let mut out = vec![Backend {
-        store: Arc::new(lite),
-        _scratch: None,
-        _dir: Some(dir),
-    }];
-    if let Some(url) = test_url(label) {
-        let scratch = ScratchDatabase::create(&url, label).await.expect("scratch");
-        let pg = PostgresStore::connect(&scratch.url, 2).await.expect("pg");
-        out.push(Backend {
-            store: Arc::new(pg),
-            _scratch: Some(scratch),
-            _dir: None,
-        });
-    }
-    for b in &out {
-        let mut all = skyport_schema::builtin_schemas();
-        all.push(schema());
-        b.store.migrate(&all).await.expect("migrate");
-    }
-    out
 }
 
 fn p(dialect: Dialect, n: usize) -> String {
@@ -128,7 +98,7 @@ fn is_true(v: &Value) -> bool {
 
 #[tokio::test]
 async fn every_version_is_kept_and_readable_as_of_its_time() {
-    for b in backends("history_versions").await {
+    for b in backends("history_versions", vec![schema()]).await {
         let store = b.store.as_ref();
         let d = store.dialect();
         let mut between = Vec::new();
@@ -198,7 +168,7 @@ async fn every_version_is_kept_and_readable_as_of_its_time() {
 
 #[tokio::test]
 async fn a_failed_write_leaves_nothing() {
-    for b in backends("history_atomic").await {
+    for b in backends("history_atomic", vec![schema()]).await {
         let store = b.store.as_ref();
         let d = store.dialect();
         let t = ddl::table_name(d, "hist", "obs");
@@ -227,7 +197,7 @@ async fn a_failed_write_leaves_nothing() {
 
 #[tokio::test]
 async fn concurrent_writers_to_one_row_both_leave_a_version() {
-    for b in backends("history_concurrent").await {
+    for b in backends("history_concurrent", vec![schema()]).await {
         let store = Arc::clone(&b.store);
         let d = store.dialect();
         store

@@ -7,44 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use skyport_store::images::{DetectorImage, ExposureOf, Hdu, BATCH};
-use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
-use skyport_store::{
-    ddl, Caller, ImageIndex, ImageRecord, PostgresStore, Row, SqliteStore, Statement, Store, Value,
-};
+use skyport_store::{ddl, Caller, ImageIndex, ImageRecord, Row, Statement, Store, Value};
 
 use common::text;
-
-struct Backend {
-    store: Arc<dyn Store>,
-    _scratch: Option<ScratchDatabase>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn backends(label: &str) -> Vec<Backend> {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lite = SqliteStore::open(&dir.path().join("i.sqlite"), 2).expect("open");
-    let mut out = vec![Backend {
-        store: Arc::new(lite),
-        _scratch: None,
-        _dir: Some(dir),
-    }];
-    if let Some(url) = test_url(label) {
-        let scratch = ScratchDatabase::create(&url, label).await.expect("scratch");
-        let pg = PostgresStore::connect(&scratch.url, 2).await.expect("pg");
-        out.push(Backend {
-            store: Arc::new(pg),
-            _scratch: Some(scratch),
-            _dir: None,
-        });
-    }
-    for b in &out {
-        b.store
-            .migrate(&skyport_schema::builtin_schemas())
-            .await
-            .expect("migrate");
-    }
-    out
-}
 
 /// An image with a science HDU and, when `planes`, mask and variance HDUs (stored out of order,
 /// so the index must sort them).
@@ -103,7 +68,7 @@ fn relation(store: &dyn Store, n: usize, exposure_id: i64, detector: i64) -> Sta
 
 #[tokio::test]
 async fn many_dids_in_one_call_each_with_its_own_hdus_and_relations() {
-    for b in backends("images_batch").await {
+    for b in common::backends("images_batch", Vec::new()).await {
         let store = b.store.as_ref();
         // More images than one batch holds, so the lookup must span batches.
         let count = BATCH + 20;

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{literal, num, quote, GeometryArg, Printer};
-use crate::ast::{JoinKind, SetOp};
+use crate::ast::JoinKind;
 use crate::resolved::{
     Condition, From, JoinOn, Query, QueryBody, Select, SetExpr, Typed, Value, When,
 };
@@ -282,11 +282,7 @@ impl Walk<'_> {
                 left,
                 right,
             } => {
-                let word = match op {
-                    SetOp::Union => "UNION",
-                    SetOp::Intersect => "INTERSECT",
-                    SetOp::Except => "EXCEPT",
-                };
+                let word = op.keyword();
                 format!(
                     "{} {word}{} {}",
                     self.set_expr(left),

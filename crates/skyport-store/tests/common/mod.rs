@@ -65,3 +65,39 @@ pub fn image(did: &str, hash: &str, ra: f64) -> ImageRecord {
         obscore,
     }
 }
+
+/// A store of one backend, with what keeps it alive.
+pub struct Backend {
+    pub store: std::sync::Arc<dyn skyport_store::Store>,
+    _scratch: Option<skyport_store::postgres::scratch::ScratchDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A SQLite store, and a PostgreSQL one when `SKYPORT_PG_URL` is set, each migrated with the
+/// built-in schemas and `extra`.
+pub async fn backends(label: &str, extra: Vec<skyport_schema::Schema>) -> Vec<Backend> {
+    use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
+    use skyport_store::{PostgresStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("tmp");
+    let lite = SqliteStore::open(&dir.path().join("store.sqlite"), 2).expect("open");
+    let mut out = vec![Backend {
+        store: std::sync::Arc::new(lite),
+        _scratch: None,
+        _dir: Some(dir),
+    }];
+    if let Some(url) = test_url(label) {
+        let scratch = ScratchDatabase::create(&url, label).await.expect("scratch");
+        let pg = PostgresStore::connect(&scratch.url, 2).await.expect("pg");
+        out.push(Backend {
+            store: std::sync::Arc::new(pg),
+            _scratch: Some(scratch),
+            _dir: None,
+        });
+    }
+    for b in &out {
+        let mut all = skyport_schema::builtin_schemas();
+        all.extend(extra.iter().cloned());
+        b.store.migrate(&all).await.expect("migrate");
+    }
+    out
+}
