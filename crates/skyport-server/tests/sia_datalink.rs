@@ -360,3 +360,33 @@ async fn files_carry_an_etag_and_refuse_planes_that_are_not_masks_or_variances()
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("hdu=5: the file has no such HDU"), "{body}");
 }
+
+#[tokio::test]
+async fn sia_takes_hundreds_of_values_of_one_parameter() {
+    let f = fixture().await;
+    // 300 IDs, one of them M13's; 300 positions, one of them on M13. Each set alone must find
+    // M13 and only M13 (the values are ORed).
+    let mut ids: Vec<String> = (0..299)
+        .map(|i| {
+            format!(
+                "ID={}",
+                encoded(&format!("ivo://skyport.test/demo?none{i}"))
+            )
+        })
+        .collect();
+    ids.insert(150, format!("ID={}", encoded(M13_DID)));
+    let mut positions: Vec<String> = (0..299)
+        .map(|i| format!("POS=CIRCLE+{}+-60+0.01", i as f64))
+        .collect();
+    positions.insert(77, "POS=CIRCLE+250.4226+36.4602+0.01".into());
+    for body in [ids.join("&"), positions.join("&")] {
+        let request = Request::post("/sia/query")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request");
+        let (status, _, answer) = call(&f.app, request).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(rows(&answer), 1, "{answer}");
+        assert!(answer.contains(&format!("<TD>{M13_DID}</TD>")), "{answer}");
+    }
+}

@@ -43,11 +43,7 @@ pub fn adql(values: &dyn Fn(&str) -> Vec<String>) -> Result<String, DaliError> {
         for v in &vals {
             any.push(f(v.trim())?);
         }
-        clauses.push(if any.len() == 1 {
-            any.remove(0)
-        } else {
-            format!("({})", any.join(" OR "))
-        });
+        clauses.push(any_of(any));
         Ok(())
     };
     add("POS", &pos)?;
@@ -85,6 +81,20 @@ pub fn adql(values: &dyn Fn(&str) -> Vec<String>) -> Result<String, DaliError> {
         q.push_str(&clauses.join(" AND "));
     }
     Ok(q)
+}
+
+/// The disjunction of `terms`, parenthesised as a balanced tree so that its nesting grows with
+/// the logarithm of their number: a flat `a OR b OR …` nests one level per value, and a few
+/// hundred values (many IDs, many positions) would pass the parser's depth limit.
+fn any_of(mut terms: Vec<String>) -> String {
+    match terms.len() {
+        0 => "1 = 0".into(),
+        1 => terms.remove(0),
+        n => {
+            let right = terms.split_off(n / 2);
+            format!("({} OR {})", any_of(terms), any_of(right))
+        }
+    }
 }
 
 /// An ADQL string literal.
@@ -206,11 +216,7 @@ fn range(lon1: f64, span: f64, lat1: f64, lat2: f64) -> String {
             ));
         }
     }
-    if polygons.len() == 1 {
-        polygons.remove(0)
-    } else {
-        format!("({})", polygons.join(" OR "))
-    }
+    any_of(polygons)
 }
 
 /// The vertices of one lon/lat cell (at most 90° wide, within one hemisphere): the lower
