@@ -35,7 +35,7 @@ pub(crate) async fn serve_file(
     Path((root, rel_path)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Result<Response, DaliError> {
-    let params = DaliParams::from_urlencoded(request.uri().query().unwrap_or("").as_bytes());
+    let params = DaliParams::read_urlencoded(request.uri().query().unwrap_or("").as_bytes())?;
     let file = lookup(&state, &caller, &root, &rel_path).await?;
     let hdu = params.integer("hdu", 0, 9999)?;
     let sha256 = &file.image.sha256;

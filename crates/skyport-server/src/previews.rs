@@ -49,7 +49,7 @@ async fn respond(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, DaliError> {
-    let params = DaliParams::from_urlencoded(query.unwrap_or("").as_bytes());
+    let params = DaliParams::read_urlencoded(query.unwrap_or("").as_bytes())?;
     let (size_name, side) = match params.single("size")? {
         None | Some("preview") => ("preview", PREVIEW_SIDE),
         Some("thumbnail") => ("thumbnail", THUMBNAIL_SIDE),

@@ -798,3 +798,34 @@ async fn a_query_over_the_length_limit_is_refused_before_it_is_parsed() {
     let (status, _, body) = call(&f.app, sync("SELECT obs_id FROM ivoa.ObsCore", "")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn nul_characters_and_bytes_that_are_not_utf8_are_named_client_mistakes() {
+    let f = fixture().await;
+    for (uri, says) in [
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+obs_id+FROM+ivoa.ObsCore+WHERE+obs_id+%3D+%27a%00%27",
+            "parameter QUERY contains a NUL character",
+        ),
+        (
+            "/tap/sync?LANG=ADQL&QUERY=SELECT+%FF+FROM+ivoa.ObsCore",
+            "parameter QUERY is not UTF-8 text",
+        ),
+        (
+            "/sia/query?ID=ivo%3A%2F%2Fa%00",
+            "parameter ID contains a NUL character",
+        ),
+        (
+            "/datalink/links?ID=%C3%28",
+            "parameter ID is not UTF-8 text",
+        ),
+    ] {
+        let (status, _, body) = call(&f.app, get(uri)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.contains(says), "{uri}: {body}");
+        assert!(
+            !body.contains("\"ivoa.ObsCore\""),
+            "no SQL in the message: {body}"
+        );
+    }
+}

@@ -11,6 +11,37 @@ use axum::http::{header, Method, StatusCode};
 
 use super::DaliError;
 
+/// One urlencoded name (`of` is `None`) or value (`of` names its parameter), decoded.
+fn decode_component(raw: &[u8], of: Option<&str>) -> Result<String, DaliError> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let what = || match of {
+        Some(name) => format!("the value of parameter {}", name.to_ascii_uppercase()),
+        None => "a parameter name".to_string(),
+    };
+    let text = percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map_err(|_| {
+            DaliError::usage(format!(
+                "{} is not UTF-8 text (its percent-encoded bytes must spell UTF-8)",
+                what()
+            ))
+        })?
+        .into_owned();
+    check_text(&text, &what())?;
+    Ok(text)
+}
+
+/// Refuses text holding a NUL character, which no parameter has a use for.
+fn check_text(text: &str, what: &str) -> Result<(), DaliError> {
+    if text.contains('\0') {
+        return Err(DaliError::usage(format!("{what} contains a NUL character")));
+    }
+    Ok(())
+}
+
 /// A request body that could not be read: too large (413, naming the limit) or malformed (400).
 fn body_error(status: StatusCode, detail: &str) -> DaliError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -58,7 +89,27 @@ impl DaliParams {
         }
     }
 
-    /// Parses a query string or urlencoded body.
+    /// Reads a query string or urlencoded body strictly: a name or value whose percent-encoded
+    /// bytes are not UTF-8, or that holds a NUL character, is the client's mistake, named,
+    /// rather than text silently changed (`%FF` would otherwise become U+FFFD).
+    pub fn read_urlencoded(bytes: &[u8]) -> Result<DaliParams, DaliError> {
+        let mut pairs = Vec::new();
+        for piece in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(at) => (&piece[..at], &piece[at + 1..]),
+                None => (piece, &b""[..]),
+            };
+            let name = decode_component(name, None)?;
+            let value = decode_component(value, Some(&name))?;
+            pairs.push((name, value));
+        }
+        Ok(DaliParams {
+            pairs,
+            uploads: Vec::new(),
+        })
+    }
+
+    /// Parses a query string or urlencoded body, replacing bytes that are not UTF-8.
     pub fn from_urlencoded(bytes: &[u8]) -> DaliParams {
         DaliParams::from_pairs(
             form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
@@ -127,7 +178,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
     type Rejection = DaliError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut params = DaliParams::from_urlencoded(req.uri().query().unwrap_or("").as_bytes());
+        let mut params = DaliParams::read_urlencoded(req.uri().query().unwrap_or("").as_bytes())?;
         if req.method() != Method::POST {
             return Ok(params);
         }
@@ -160,6 +211,10 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
                     let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
                         DaliError::usage(format!("parameter {name} is not UTF-8 text"))
                     })?;
+                    check_text(
+                        &value,
+                        &format!("the value of parameter {}", name.to_ascii_uppercase()),
+                    )?;
                     params.pairs.push((name, value));
                 }
             }
@@ -171,7 +226,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
                 .map_err(|e| body_error(e.status(), &e.body_text()))?;
             params
                 .pairs
-                .extend(DaliParams::from_urlencoded(&body).pairs);
+                .extend(DaliParams::read_urlencoded(&body)?.pairs);
         } else {
             return Err(DaliError::usage(format!(
                 "unsupported Content-Type {content_type:?}: use application/x-www-form-urlencoded or multipart/form-data"
@@ -210,6 +265,28 @@ mod tests {
             vec!["a", "b"],
             "multi-valued parameters keep every value in order"
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_and_nul_characters_are_named_not_changed() {
+        let e = DaliParams::read_urlencoded(b"LANG=ADQL&QUERY=SELECT+%FF").expect_err("not UTF-8");
+        assert!(
+            e.message().contains("parameter QUERY is not UTF-8"),
+            "{}",
+            e.message()
+        );
+        let e = DaliParams::read_urlencoded(b"ID=a%00b").expect_err("NUL");
+        assert!(
+            e.message().contains("parameter ID contains a NUL"),
+            "{}",
+            e.message()
+        );
+        let e = DaliParams::read_urlencoded(b"%FF=1").expect_err("a name");
+        assert!(e.message().contains("a parameter name"), "{}", e.message());
+        let p = DaliParams::read_urlencoded(b"q=caf%C3%A9+au+lait&empty=&flag").expect("UTF-8");
+        assert_eq!(p.single("q").expect("ok"), Some("café au lait"));
+        assert_eq!(p.single("empty").expect("ok"), Some(""));
+        assert_eq!(p.single("flag").expect("ok"), Some(""));
     }
 
     #[test]

@@ -130,6 +130,9 @@ impl TapService {
         timeout: Option<Duration>,
         extra_resources: String,
     ) -> Result<QueryOutput, DaliError> {
+        if request.query.contains('\0') {
+            return Err(DaliError::usage("the query contains a NUL character"));
+        }
         if request.query.len() > self.limits.query_max_bytes {
             return Err(DaliError::usage(format!(
                 "the query is {} bytes long; this service takes queries of at most {} bytes",
