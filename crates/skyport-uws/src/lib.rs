@@ -10,5 +10,7 @@ mod phase;
 pub mod xml;
 
 pub use job::{format_time, parse_time, Job, JobResult, Parameter, Progress};
-pub use manager::{JobFilter, JobManager, ManagerSettings, ProgressReporter, Runner, UwsError};
+pub use manager::{
+    JobFilter, JobManager, ManagerSettings, ProgressReporter, Runner, UwsError, ORPHAN_GRACE,
+};
 pub use phase::{Phase, UnknownPhase};

@@ -178,6 +178,17 @@ fn now_ms() -> i64 {
 /// then 20 random bits. Ids of one server sort in creation order, so jobs created in the same
 /// millisecond still run in the order they were created (the queue is ordered by creation
 /// time, then id); the random part keeps servers sharing a store from ever making the same id.
+/// How long a job directory must stand untouched before a sweep may remove it as orphaned.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
+
+/// Whether a directory name has the form [`new_id`] gives job ids (18 lower-case hex digits).
+fn looks_like_job_id(name: &str) -> bool {
+    name.len() == 18
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn new_id() -> String {
     static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
     let now = chrono::Utc::now().timestamp_micros();
@@ -368,25 +379,63 @@ impl JobManager {
         };
         self.write_files(&job.id, &files)?;
         merge_parameters(&mut job, parameters);
-        self.put(&job).await?;
+        if let Err(e) = self.put(&job).await {
+            let _ = std::fs::remove_dir_all(self.job_dir(&job.id));
+            return Err(e);
+        }
         Ok(job)
     }
 
+    /// Writes a job's uploaded parts into its directory: all of them, or (on any error) none
+    /// and no directory.
     fn write_files(&self, id: &str, files: &[(String, Vec<u8>)]) -> Result<(), UwsError> {
         if files.is_empty() {
             return Ok(());
         }
+        if let Some((name, _)) = files.iter().find(|(name, _)| !is_safe_name(name)) {
+            return Err(UwsError::BadRequest(format!(
+                "upload part name {name:?} must be letters, digits and underscores"
+            )));
+        }
         let dir = self.job_dir(id);
-        std::fs::create_dir_all(&dir)?;
-        for (name, content) in files {
-            if !is_safe_name(name) {
-                return Err(UwsError::BadRequest(format!(
-                    "upload part name {name:?} must be letters, digits and underscores"
-                )));
-            }
-            std::fs::write(dir.join(format!("param-{name}")), content)?;
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            files.iter().try_for_each(|(name, content)| {
+                std::fs::write(dir.join(format!("param-{name}")), content)
+            })
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Removes the directories in the jobs directory that no stored job owns (left when the
+    /// process died between writing a job's files and recording it). Only names of the job-id
+    /// form are touched, and only when unchanged for [`ORPHAN_GRACE`], so a job being created
+    /// by this or another server is never swept away.
+    fn remove_orphans(&self, known: &std::collections::HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(&self.inner.settings.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= ORPHAN_GRACE);
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && old && looks_like_job_id(&name) && !known.contains(&name) {
+                match std::fs::remove_dir_all(entry.path()) {
+                    Ok(()) => tracing::info!(dir = %name, "removed a job directory no job owns"),
+                    Err(e) => {
+                        tracing::warn!(dir = %name, "cannot remove an orphaned job directory: {e}")
+                    }
+                }
+            }
+        }
     }
 
     /// The path of an inline file of a job, when it exists.
@@ -759,18 +808,20 @@ impl JobManager {
             }
         }
         let now = now_ms();
-        let expired: Vec<String> = match self.inner.store.load_jobs().await {
-            Ok(rows) => rows
-                .iter()
-                .filter_map(|r| self.decode(r))
-                .filter(|j| j.destruction_ms <= now)
-                .map(|j| j.id)
-                .collect(),
+        let rows = match self.inner.store.load_jobs().await {
+            Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!("cannot list jobs for destruction: {e}");
                 return;
             }
         };
+        self.remove_orphans(&rows.iter().map(|r| r.id.clone()).collect());
+        let expired: Vec<String> = rows
+            .iter()
+            .filter_map(|r| self.decode(r))
+            .filter(|j| j.destruction_ms <= now)
+            .map(|j| j.id)
+            .collect();
         for id in expired {
             match self.delete(&id).await {
                 Ok(()) | Err(UwsError::NotFound(_)) => tracing::info!(job = %id, "job destroyed"),

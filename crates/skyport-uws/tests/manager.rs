@@ -350,3 +350,58 @@ async fn services_sharing_a_store_see_only_their_own_jobs_and_progress_shows() {
     assert_eq!(seen, Some(Progress { done: 1, total: 2 }));
     assert_eq!(finish(&soda, &s.id).await.phase(), Phase::Completed);
 }
+
+#[tokio::test]
+async fn no_job_directory_is_left_without_a_job() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).expect("mkdir");
+    // Left by a crash between writing a job's files and recording it, long ago …
+    let orphan = jobs.join("0000000000001abcde");
+    std::fs::create_dir_all(&orphan).expect("orphan");
+    std::fs::write(orphan.join("param-t"), b"<VOTABLE/>").expect("write");
+    let long_ago = std::time::SystemTime::now() - skyport_uws::ORPHAN_GRACE * 2;
+    std::fs::File::open(&orphan)
+        .and_then(|f| f.set_modified(long_ago))
+        .expect("age the orphan");
+    // … one being written just now, and a directory that is not a job's (another service's).
+    let fresh = jobs.join("0000000000002abcde");
+    std::fs::create_dir_all(&fresh).expect("fresh");
+    std::fs::create_dir_all(jobs.join("soda")).expect("soda");
+
+    let m = start(dir.path()).await;
+    assert!(!orphan.exists(), "the old orphan is swept away");
+    assert!(
+        fresh.exists(),
+        "a directory younger than the grace period stays"
+    );
+    assert!(jobs.join("soda").exists(), "other directories stay");
+
+    // A refused create leaves nothing behind.
+    let before = std::fs::read_dir(&jobs).expect("list").flatten().count();
+    let e = m
+        .create(
+            vec![p("UPLOAD", "t,param:t")],
+            vec![
+                ("t".into(), b"x".to_vec()),
+                ("bad name".into(), b"y".to_vec()),
+            ],
+        )
+        .await
+        .expect_err("a bad part name");
+    assert!(e.to_string().contains("bad name"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&jobs).expect("list").flatten().count(),
+        before
+    );
+    // A good one keeps its directory, owned by its job, through a sweep.
+    let job = m
+        .create(
+            vec![p("UPLOAD", "t,param:t")],
+            vec![("t".into(), b"x".to_vec())],
+        )
+        .await
+        .expect("created");
+    m.sweep().await;
+    assert!(m.job_dir(&job.id).join("param-t").exists());
+}
