@@ -35,8 +35,10 @@ fn an_absurd_znaxis_is_not_looped_over() {
     assert_eq!(view.i64("NAXIS"), Some(999), "FITS allows at most 999 axes");
 }
 
+/// The chain's cost was quadratic (20,000 cards took 30 s under the fuzzer); the join is now in
+/// place. What is asserted is the joined value; the time is for benchmarks, not tests.
 #[test]
-fn a_long_continue_chain_joins_in_linear_time() {
+fn a_long_continue_chain_joins_into_one_value() {
     let mut cards = vec![format!("{:<80}", "LONGSTR = 'start&'")];
     for _ in 0..20_000 {
         cards.push(format!("{:<80}", "CONTINUE  'ab&'"));

@@ -31,14 +31,6 @@ impl Caller {
     pub fn anonymous() -> Caller {
         Caller::default()
     }
-
-    /// The archive itself (ingest, maintenance): sees everything.
-    pub fn system() -> Caller {
-        Caller {
-            user: Some("skyport".into()),
-            groups: Vec::new(),
-        }
-    }
 }
 
 /// One HDU of an ingested file, as `skyport.image_hdu` records it.
@@ -174,11 +166,6 @@ impl ImageIndex {
             }
         }
         Ok(found)
-    }
-
-    /// One image by its exact DID, if `caller` may see it.
-    pub async fn image(&self, caller: &Caller, did: &str) -> Result<Option<Image>, StoreError> {
-        Ok(self.images(caller, &[did]).await?.remove(did))
     }
 
     /// The image stored at `rel_path` below data root `root`, if `caller` may see it.

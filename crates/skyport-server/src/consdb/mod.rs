@@ -24,10 +24,6 @@ use skyport_consdb::{ConsDbError, Inserted, Target};
 use crate::caller::RequestCaller;
 use crate::state::AppState;
 
-/// Header naming the authenticated user (set by Rubin's Gafaelfawr ingress); recorded as the
-/// author of every row version a request writes.
-pub use crate::caller::PROXY_USER_HEADER as USER_HEADER;
-
 /// The `/consdb` routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()

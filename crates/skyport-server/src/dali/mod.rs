@@ -89,7 +89,7 @@ impl DaliError {
     /// The message of the error document: the class label, then the detail
     /// (`UsageFault: parameter MAXREC …`).
     pub fn message(&self) -> String {
-        format!("{}: {}", self.kind.label(), self.detail)
+        self.to_string()
     }
 }
 

@@ -226,17 +226,6 @@ impl TapService {
         })
     }
 
-    /// Translates an ADQL query for this service's store (its tables, its SQL dialect).
-    pub fn translate(&self, adql: &str) -> Result<skyport_adql::Translation, String> {
-        skyport_adql::parse_and_translate(
-            adql,
-            &self.catalogue,
-            adql_dialect(self.store.as_ref()),
-            &skyport_adql::Options::default(),
-        )
-        .map_err(|e| e.to_string())
-    }
-
     /// Runs a small ADQL query to completion (service metadata such as the values a column
     /// takes), returning its rows.
     pub async fn rows(&self, adql: &str) -> Result<Vec<Vec<Value>>, DaliError> {

@@ -136,7 +136,7 @@ mod tests {
     use skyport_votable::Format;
 
     fn p(q: &str) -> DaliParams {
-        DaliParams::from_urlencoded(q.as_bytes())
+        DaliParams::read_urlencoded(q.as_bytes()).expect("params")
     }
 
     #[test]
