@@ -53,7 +53,7 @@ pub fn identify(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpAddr]) -
     match user {
         Some(u) => Caller {
             user: Some(u.to_string()),
-            groups: Vec::new(),
+            ..Caller::default()
         },
         None => Caller::anonymous(),
     }

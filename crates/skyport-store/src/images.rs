@@ -22,14 +22,46 @@ pub const BATCH: usize = 500;
 pub struct Caller {
     /// The verified user name; `None` for an anonymous caller.
     pub user: Option<String>,
-    /// The groups the user belongs to.
-    pub groups: Vec<String>,
+    /// The groups the user belongs to, or belonged to (a membership may have ended: the
+    /// user then keeps what was released before its end).
+    pub groups: Vec<Membership>,
+    /// What the caller may do (`read:tap`, `admin:jobs`…; Gafaelfawr's scope names).
+    pub scopes: std::collections::BTreeSet<String>,
+}
+
+/// A user's membership of a group, possibly ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The group.
+    pub group: String,
+    /// When the membership ended (or will end); `None`: it has not.
+    pub ends: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Membership {
+    /// A membership with no end.
+    pub fn lasting(group: &str) -> Membership {
+        Membership {
+            group: group.to_string(),
+            ends: None,
+        }
+    }
 }
 
 impl Caller {
-    /// An anonymous caller (and, until data rights exist, every caller).
+    /// An anonymous caller with no scopes.
     pub fn anonymous() -> Caller {
         Caller::default()
+    }
+
+    /// Whether the caller holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// Whether the caller is the (named) user `user`; an anonymous caller is nobody.
+    pub fn is_user(&self, user: Option<&str>) -> bool {
+        self.user.is_some() && self.user.as_deref() == user
     }
 }
 

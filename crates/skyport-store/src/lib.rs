@@ -22,7 +22,7 @@ pub mod tap_schema;
 use async_trait::async_trait;
 use skyport_schema::Schema;
 
-pub use images::{Caller, ImageIndex};
+pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stream::{ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
