@@ -531,6 +531,40 @@ fn row_filters_hide_rows_on_every_reference() {
 }
 
 #[test]
+fn a_hidden_table_is_answered_like_an_absent_one() {
+    let mut options = Options::default();
+    options.hidden_tables.insert("ivoa.ObsCore".into());
+    let error = |adql: &str, options: &Options| -> String {
+        match parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, options) {
+            Ok(t) => panic!("{adql} translated to {}", t.sql),
+            Err(e) => format!("{e}"),
+        }
+    };
+    let hidden = error("SELECT * FROM ivoa.ObsCore", &options);
+    assert!(hidden.contains("unknown table"), "{hidden}");
+    // No hint points at the hidden table, and the message is that of a name never declared.
+    assert!(!hidden.to_lowercase().contains("did you mean"), "{hidden}");
+    let absent = error("SELECT * FROM ivoa.ObsCorf", &options);
+    assert_eq!(
+        hidden.replace("ObsCore", "X"),
+        absent.replace("ObsCorf", "X"),
+        "hidden and absent tables must be told apart by nothing"
+    );
+    let visible = error("SELECT * FROM ivoa.ObsCorf", &Options::default());
+    assert!(
+        visible.contains("ObsCore"),
+        "the hint names it when visible: {visible}"
+    );
+    assert!(parse_and_translate(
+        "SELECT * FROM ivoa.ObsCore",
+        &catalogue(true),
+        Dialect::Sqlite,
+        &Options::default()
+    )
+    .is_ok());
+}
+
+#[test]
 fn every_query_form_runs_on_sqlite() {
     let f = fixture();
     let count = |keep: &dyn Fn(&Row) -> bool| f.rows.iter().filter(|r| keep(r)).count();

@@ -39,6 +39,9 @@ pub struct DataRoot {
     pub collection: String,
     /// ObsCore `calib_level` of its files.
     pub calib_level: i64,
+    /// ObsCore `obs_release_date` of its files (ISO 8601, UTC): until then they are
+    /// proprietary, seen only by the collection's rights holders. `None`: public at once.
+    pub release_date: Option<String>,
 }
 
 /// A band's wavelength range in metres.
@@ -205,6 +208,10 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     obscore.push("dataproduct_type", Value::Text("image".into()));
     obscore.push("calib_level", Value::Int(root.calib_level));
     obscore.push("obs_collection", Value::Text(root.collection.clone()));
+    obscore.push(
+        "obs_release_date",
+        Value::opt_text(root.release_date.clone()),
+    );
     obscore.push("obs_id", Value::Text(obs_id.clone()));
     obscore.push("obs_publisher_did", Value::Text(did.clone()));
     // The DataLink document, not the file: from it clients reach the file, previews, planes

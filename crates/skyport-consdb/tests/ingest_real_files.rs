@@ -50,6 +50,7 @@ fn archive_of_real_files() -> (tempfile::TempDir, IngestSettings) {
             path: root,
             collection: "real".into(),
             calib_level: 1,
+            release_date: None,
         }],
         bands: default_bands(),
         require_wcs: true,

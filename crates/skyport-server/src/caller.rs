@@ -59,6 +59,14 @@ pub fn identify(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpAddr]) -
     }
 }
 
+/// The caller an async job runs for: its owner.
+pub fn job_caller(job: &skyport_uws::Job) -> Caller {
+    Caller {
+        user: job.owner.clone(),
+        ..Caller::default()
+    }
+}
+
 impl RequestCaller {
     /// The name a write is recorded under: the user, or `anonymous`.
     pub fn author(&self) -> String {

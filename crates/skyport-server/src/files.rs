@@ -126,6 +126,12 @@ pub(crate) async fn lookup(
         .await
         .map_err(|e| DaliError::internal(format!("looking up {rel_path:?}: {e}")))?
         .ok_or_else(missing)?;
+    if !image.data_readable {
+        return Err(DaliError::not_allowed(
+            caller,
+            format!("{rel_path:?} in {root:?}: its metadata is visible to you but not its pixels"),
+        ));
+    }
     Ok(ArchivedFile {
         path: dir.join(rel_path),
         image,

@@ -31,6 +31,8 @@ pub struct ServerSettings {
     /// Peers (an authenticating proxy in front of skyport) whose `X-Auth-Request-User` header
     /// names the user; from anyone else the header is ignored. Empty by default.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Who may see which collections, rows and tables.
+    pub rights: Arc<skyport_store::Rights>,
 }
 
 /// Shared state of the handlers.
@@ -87,6 +89,7 @@ impl AppState {
             &settings.public_url,
             settings.upload_ca_pem.as_deref(),
             &settings.extra_schemas,
+            Arc::clone(&settings.rights),
         ));
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&store),
@@ -96,7 +99,7 @@ impl AppState {
             manager("tap", settings.jobs_dir.clone()),
         )
         .await?;
-        let images = ImageIndex::new(Arc::clone(&store));
+        let images = ImageIndex::with_rights(Arc::clone(&store), Arc::clone(&settings.rights));
         let soda = Arc::new(soda::Soda::new(
             images.clone(),
             Arc::clone(&tap),

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::rights::{Access, Rights};
 use crate::{ddl, Dialect, Store, StoreError, Value};
 
 /// DIDs asked for in one query (well under SQLite's and PostgreSQL's parameter limits).
@@ -117,6 +118,11 @@ pub struct Image {
     /// The ConsDB exposures and detectors the image holds, by detector; empty for images
     /// ingested without their headers.
     pub exposures: Vec<ExposureOf>,
+    /// Whether the caller it was looked up for may read its pixels (its metadata they may
+    /// see, or it would not have been found).
+    pub data_readable: bool,
+    /// Whether anyone, even without credentials, may read its pixels.
+    pub data_public: bool,
 }
 
 impl Image {
@@ -144,6 +150,7 @@ pub struct DetectorImage {
 #[derive(Clone)]
 pub struct ImageIndex {
     store: Arc<dyn Store>,
+    rights: Arc<Rights>,
 }
 
 impl std::fmt::Debug for ImageIndex {
@@ -159,9 +166,27 @@ const IMAGE_COLUMNS: &str = "f.obs_publisher_did, f.root_name, f.rel_path, f.fil
      o.t_min, o.t_max, e.instrument, e.exposure_id, e.detector, e.ccdexposure_id";
 
 impl ImageIndex {
-    /// An index over `store`.
+    /// An index over `store` with no collection restricted (rows released in the future are
+    /// still hidden).
     pub fn new(store: Arc<dyn Store>) -> ImageIndex {
-        ImageIndex { store }
+        ImageIndex::with_rights(store, Arc::new(Rights::default()))
+    }
+
+    /// An index over `store` enforcing `rights`.
+    pub fn with_rights(store: Arc<dyn Store>, rights: Arc<Rights>) -> ImageIndex {
+        ImageIndex { store, rights }
+    }
+
+    /// The data-rights policy it enforces.
+    pub fn rights(&self) -> &Arc<Rights> {
+        &self.rights
+    }
+
+    /// The condition over ObsCore alias `o` that rows `caller` may see (or read the pixels
+    /// of) meet now.
+    fn visible(&self, caller: &Caller, access: Access) -> String {
+        self.rights
+            .row_condition(caller, access, "o.", self.dialect(), chrono::Utc::now())
     }
 
     fn dialect(&self) -> Dialect {
@@ -227,7 +252,7 @@ impl ImageIndex {
     /// `instrument` that `caller` may see, by detector number.
     pub async fn visit_images(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         instrument: &str,
         exposure_id: i64,
     ) -> Result<Vec<DetectorImage>, StoreError> {
@@ -237,12 +262,15 @@ impl ImageIndex {
                 format!(
                     "SELECT e.obs_publisher_did, e.detector, e.ccdexposure_id FROM {} e \
                      JOIN {} f ON f.obs_publisher_did = e.obs_publisher_did \
-                     WHERE e.instrument = {} AND e.exposure_id = {} \
+                     LEFT JOIN {} o ON o.obs_publisher_did = e.obs_publisher_did \
+                     WHERE e.instrument = {} AND e.exposure_id = {} AND {} \
                      ORDER BY e.detector, e.obs_publisher_did",
                     self.table("skyport", "image_exposure"),
                     self.table("skyport", "image_file"),
+                    self.table("ivoa", "ObsCore"),
                     ddl::placeholder(self.dialect(), 1),
-                    ddl::placeholder(self.dialect(), 2)
+                    ddl::placeholder(self.dialect(), 2),
+                    self.visible(caller, Access::Metadata),
                 ),
                 vec![Value::Text(instrument.to_string()), Value::Int(exposure_id)],
             )
@@ -290,18 +318,24 @@ impl ImageIndex {
     /// the images and their relations (one row per detector), one for the HDUs.
     async fn select(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         condition: &str,
         params: Vec<Value>,
     ) -> Result<Vec<Image>, StoreError> {
+        // Rights: only rows whose metadata the caller may see; whether they may read the
+        // pixels comes back as the last column.
         let sql = format!(
-            "SELECT {IMAGE_COLUMNS} FROM {} f \
+            "SELECT {IMAGE_COLUMNS}, CASE WHEN {} THEN 1 ELSE 0 END, \
+             CASE WHEN {} THEN 1 ELSE 0 END FROM {} f \
              LEFT JOIN {} o ON o.obs_publisher_did = f.obs_publisher_did \
              LEFT JOIN {} e ON e.obs_publisher_did = f.obs_publisher_did \
-             WHERE {condition} ORDER BY f.obs_publisher_did, e.detector",
+             WHERE ({condition}) AND {} ORDER BY f.obs_publisher_did, e.detector",
+            self.visible(caller, Access::Data),
+            self.visible(&Caller::anonymous(), Access::Data),
             self.table("skyport", "image_file"),
             self.table("ivoa", "ObsCore"),
             self.table("skyport", "image_exposure"),
+            self.visible(caller, Access::Metadata),
         );
         let rows = self.store.query(sql, params).await?.rows;
         let mut images: Vec<Image> = Vec::new();
@@ -374,6 +408,8 @@ fn image_of(did: &str, row: &[Value]) -> Image {
         t: (float(10), float(11)),
         hdus: Vec::new(),
         exposures: Vec::new(),
+        data_readable: row.get(16).and_then(Value::as_i64) == Some(1),
+        data_public: row.get(17).and_then(Value::as_i64) == Some(1),
     }
 }
 

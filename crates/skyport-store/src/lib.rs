@@ -12,6 +12,7 @@ pub mod history;
 pub mod images;
 pub mod migration;
 pub mod postgres;
+pub mod rights;
 pub mod spatial;
 mod sqlite;
 pub mod sqlite_functions;
@@ -24,6 +25,7 @@ use skyport_schema::Schema;
 
 pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
+pub use rights::{Access, CollectionRights, Rights, TableShape};
 pub use sqlite::SqliteStore;
 pub use stream::{ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
 

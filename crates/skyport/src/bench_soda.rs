@@ -256,6 +256,7 @@ pub async fn run(b: SodaBench) -> Result<()> {
                 path: data.clone(),
                 collection: "bench".into(),
                 calib_level: 2,
+                release_date: None,
             }],
             bands: default_bands(),
             require_wcs: true,

@@ -497,6 +497,7 @@ impl BenchServer {
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
                 trusted_proxies: Vec::new(),
+                rights: Default::default(),
                 extra_schemas,
             },
         )

@@ -199,6 +199,29 @@ pub struct RootEntry {
     /// ObsCore calib_level.
     #[serde(default = "one")]
     pub calib_level: i64,
+    /// The groups holding data rights to the collection (see docs/security.md).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Who sees its metadata rows: `public` (default) or `groups`.
+    #[serde(default)]
+    pub metadata: Audience,
+    /// Who reads its pixels: `public` (default) or `groups`.
+    #[serde(default)]
+    pub data: Audience,
+    /// ObsCore `obs_release_date` of its images (ISO 8601, UTC): proprietary until then.
+    #[serde(default)]
+    pub release_date: Option<String>,
+}
+
+/// Who may read something of a collection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    /// Anyone (its released rows).
+    #[default]
+    Public,
+    /// The collection's `groups` only.
+    Groups,
 }
 
 fn one() -> i64 {
@@ -339,6 +362,19 @@ impl Config {
                     r.calib_level
                 ));
             }
+            if let Some(date) = &r.release_date {
+                if skyport_schema::time::parse_iso(date).is_none() {
+                    return Err(format!(
+                        "archive.roots[{i}].release_date = {date:?} is not an ISO 8601 date or time"
+                    ));
+                }
+            }
+            if (r.metadata == Audience::Groups || r.data == Audience::Groups) && r.groups.is_empty()
+            {
+                return Err(format!(
+                    "archive.roots[{i}]: metadata or data restricted to `groups` needs `groups = [...]`"
+                ));
+            }
             let dir = self.resolve(&r.path);
             if !dir.is_dir() {
                 return Err(format!(
@@ -463,6 +499,10 @@ impl Config {
                     path: self.resolve(&r.path),
                     collection: r.collection.clone(),
                     calib_level: r.calib_level,
+                    release_date: r.release_date.as_deref().and_then(|d| {
+                        skyport_schema::time::parse_iso(d)
+                            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+                    }),
                 })
                 .collect(),
             bands: if self.archive.bands.is_empty() {
@@ -482,6 +522,22 @@ impl Config {
         }
     }
 
+    /// The data-rights policy: the collections' rights from `[[archive.roots]]`.
+    pub fn rights(&self) -> skyport_store::Rights {
+        skyport_store::Rights::new(
+            self.archive
+                .roots
+                .iter()
+                .map(|r| skyport_store::CollectionRights {
+                    collection: r.collection.clone(),
+                    groups: r.groups.clone(),
+                    metadata_public: r.metadata == Audience::Public,
+                    data_public: r.data == Audience::Public,
+                }),
+            Vec::new(),
+        )
+    }
+
     /// What the server needs.
     pub fn server_settings(&self) -> ServerSettings {
         let l = &self.limits;
@@ -499,6 +555,7 @@ impl Config {
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
             trusted_proxies: self.server.trusted_proxies.clone(),
+            rights: std::sync::Arc::new(self.rights()),
             extra_schemas: self
                 .consdb_schemas
                 .iter()

@@ -125,6 +125,8 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
         &config.public_url(),
         None,
         &config.consdb_schemas,
+        // The operator's own export: nothing is hidden from the archive itself.
+        std::sync::Arc::new(skyport_store::Rights::unrestricted()),
     );
     let request = skyport_server::tap::request::TapRequest {
         query,
@@ -134,7 +136,12 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
         run_id: None,
     };
     let mut output = tap
-        .execute(&request, &std::collections::HashMap::new(), None)
+        .execute(
+            &skyport_store::Caller::anonymous(),
+            &request,
+            &std::collections::HashMap::new(),
+            None,
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut file = std::io::BufWriter::new(std::fs::File::create(&args.out)?);

@@ -94,6 +94,9 @@ pub struct Options {
     /// an SQL condition over that table's (unqualified, quoted) columns. This is how rows a
     /// user may not see are hidden; the predicate is trusted SQL from the server, not ADQL.
     pub row_filters: HashMap<String, String>,
+    /// Tables (`schema.table` as declared) the query may not name: to the query they do not
+    /// exist — the error, its hints and ambiguity messages are those of an absent table.
+    pub hidden_tables: std::collections::HashSet<String>,
     /// User-defined functions on offer.
     pub udfs: Vec<Udf>,
 }

@@ -135,6 +135,15 @@ impl<'a> Translator<'a> {
         Ok(())
     }
 
+    /// The catalogue's tables less those hidden from this query.
+    fn visible_tables(&self) -> impl Iterator<Item = &'a TableInfo> + '_ {
+        let hidden = &self.options.hidden_tables;
+        self.catalogue
+            .tables()
+            .iter()
+            .filter(move |t| hidden.is_empty() || !hidden.contains(&t.qualified_name()))
+    }
+
     pub(super) fn find_table(&self, name: &[Ident]) -> Result<&'a TableInfo, AdqlError> {
         let pos = name.first().map(|i| i.pos).unwrap_or_default();
         let (schema, table) = match name {
@@ -149,21 +158,15 @@ impl<'a> Translator<'a> {
             }
         };
         let candidates: Vec<&TableInfo> = self
-            .catalogue
-            .tables()
-            .iter()
+            .visible_tables()
             .filter(|ti| table.matches(&ti.name) && schema.is_none_or(|s| s.matches(&ti.schema)))
             .collect();
         match candidates.as_slice() {
             [one] => Ok(one),
             [] => {
                 let display: Vec<String> = name.iter().map(|i| i.to_string()).collect();
-                let known: Vec<String> = self
-                    .catalogue
-                    .tables()
-                    .iter()
-                    .map(|t| t.qualified_name())
-                    .collect();
+                let known: Vec<String> =
+                    self.visible_tables().map(|t| t.qualified_name()).collect();
                 let wanted = display.join(".");
                 Err(name_error(pos, format!("unknown table {wanted}"))
                     .with_hint(closest(&wanted, known.iter().map(String::as_str))))

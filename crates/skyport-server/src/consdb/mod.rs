@@ -692,6 +692,7 @@ f.addEventListener('submit', run); run();
 /// `ids=1` a campaign list of the natural ids of the rows that qualify.
 async fn export(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path((instrument, table)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
@@ -729,6 +730,7 @@ async fn export(
     let output = state
         .tap
         .execute(
+            &caller,
             &request,
             &std::collections::HashMap::new(),
             Some(std::time::Duration::from_secs(

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use skyport_votable::{Chosen, Format};
 
 use super::{body_object, int_param, ApiError};
+use crate::caller::RequestCaller;
 use crate::state::AppState;
 use crate::tap::TapRequest;
 
@@ -43,6 +44,7 @@ fn failure(message: String) -> Response {
 /// The handler.
 pub async fn run(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -79,7 +81,7 @@ pub async fn run(
     };
     match state
         .tap
-        .execute(&request, &HashMap::new(), Some(TIMEOUT))
+        .execute(&caller, &request, &HashMap::new(), Some(TIMEOUT))
         .await
     {
         Ok(out) => Ok((

@@ -81,6 +81,21 @@ impl DaliError {
         }
     }
 
+    /// A refusal for want of rights: 401 for an anonymous caller (credentials would help; the
+    /// response gets its `WWW-Authenticate` challenge on the way out), 403 for one who has
+    /// them and may still not.
+    pub fn not_allowed(caller: &crate::caller::Caller, detail: impl Into<String>) -> DaliError {
+        DaliError {
+            kind: Fault::Usage,
+            status: if caller.user.is_some() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            },
+            detail: detail.into(),
+        }
+    }
+
     /// The same fault with another HTTP status (413 for a body over the limit, for instance).
     pub fn with_status(self, status: StatusCode) -> DaliError {
         DaliError { status, ..self }

@@ -75,6 +75,11 @@ pub struct Link {
     pub content_qualifier: Option<String>,
     /// Service-local tag telling links with the same semantics apart.
     pub local_semantics: Option<String>,
+    /// DataLink 1.1 `link_auth`: whether the link needs credentials (`false`, `optional`,
+    /// `true`).
+    pub link_auth: Option<&'static str>,
+    /// DataLink 1.1 `link_authorized`: whether this caller may use it.
+    pub link_authorized: Option<bool>,
 }
 
 /// The links of one found image, and its cutout descriptor (XML ID `descriptor_id`).
@@ -85,10 +90,19 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
         encode_path(&info.rel_path)
     );
     let qualifier = info.dataproduct_type.as_ref().map(|t| format!("#{t}"));
-    let link = |semantics: &str| Link {
+    // Pixels need credentials unless they are public; the metadata links (TAP queries) are
+    // readable by whoever sees this row.
+    let pixels = |semantics: &str| Link {
         id: info.did.clone(),
         semantics: semantics.to_string(),
+        link_auth: Some(if info.data_public { "optional" } else { "true" }),
+        link_authorized: Some(info.data_readable),
         ..Link::default()
+    };
+    let link = |semantics: &str| Link {
+        link_auth: Some("optional"),
+        link_authorized: Some(true),
+        ..pixels(semantics)
     };
     let mut links = vec![
         Link {
@@ -97,7 +111,7 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
             content_type: Some("application/fits".into()),
             content_length: Some(info.file_size),
             content_qualifier: qualifier.clone(),
-            ..link("#this")
+            ..pixels("#this")
         },
         Link {
             access_url: Some(format!("{base}/previews/{path}")),
@@ -106,7 +120,7 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
                     .into(),
             ),
             content_type: Some("image/png".into()),
-            ..link("#preview")
+            ..pixels("#preview")
         },
         // `#thumbnail` is the newer (preliminary) term, but the STILTS datalinklint that checks
         // this service (Debian's 3.4.7) knows only the 2014 vocabulary and calls it an error;
@@ -116,14 +130,14 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
             description: Some("Small PNG thumbnail of the science plane".into()),
             content_type: Some("image/png".into()),
             local_semantics: Some("thumbnail".into()),
-            ..link("#preview-image")
+            ..pixels("#preview-image")
         },
         Link {
             service_def: Some(descriptor_id.to_string()),
             description: Some("SODA cutout service for this image".into()),
             content_type: Some("application/fits".into()),
             content_qualifier: qualifier,
-            ..link("#cutout")
+            ..pixels("#cutout")
         },
     ];
     for Hdu {
@@ -143,7 +157,7 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
             )),
             content_type: Some("application/fits".into()),
             local_semantics: Some(role.clone()),
-            ..link("#auxiliary")
+            ..pixels("#auxiliary")
         });
     }
     let quoted = info.did.replace('\'', "''");
@@ -285,6 +299,18 @@ fn fields() -> Vec<Field> {
             Some("meta.id.assoc"),
             "Tells links with the same semantics apart",
         ),
+        f(
+            "link_auth",
+            "char",
+            Some("meta.code"),
+            "Whether the link needs credentials: false, optional or true",
+        ),
+        f(
+            "link_authorized",
+            "boolean",
+            Some("meta.code"),
+            "Whether the caller of this request may use the link",
+        ),
     ]
 }
 
@@ -403,6 +429,8 @@ impl DataLink {
                     l.content_length.map_or(Cell::Null, Cell::Int),
                     opt(&l.content_qualifier),
                     opt(&l.local_semantics),
+                    l.link_auth.map_or(Cell::Null, Cell::Text),
+                    l.link_authorized.map_or(Cell::Null, Cell::Bool),
                 ],
             );
         }
@@ -470,6 +498,8 @@ mod tests {
             em: (None, None),
             t: (None, None),
             exposures: Vec::new(),
+            data_readable: false,
+            data_public: false,
             hdus: [
                 (0, "other", None),
                 (1, "image", Some("IMAGE")),
@@ -514,6 +544,11 @@ mod tests {
             .access_url
             .as_deref()
             .is_some_and(|u| u.contains("e%27%27s")));
+        // Pixels this caller may not read need credentials; the metadata queries do not.
+        let auth: Vec<(Option<&str>, Option<bool>)> =
+            links.iter().map(|l| (l.link_auth, l.link_authorized)).collect();
+        assert_eq!(auth[..4], [(Some("true"), Some(false)); 4]);
+        assert_eq!(auth[6..], [(Some("optional"), Some(true)); 2]);
         assert!(descriptor.contains("ID=\"soda_0\""));
         assert!(
             descriptor.contains("value=\"ivo://a/c?d/e&apos;s\""),

@@ -11,12 +11,17 @@ use futures_util::StreamExt;
 use skyport_votable::{Chosen, Format};
 
 use super::SIA_STANDARD_ID;
+use crate::caller::RequestCaller;
 use crate::dali::format::output_format;
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
 
 /// `/sia/query` (GET and POST).
-pub async fn query(State(state): State<Arc<AppState>>, params: DaliParams) -> Response {
+pub async fn query(
+    State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
+    params: DaliParams,
+) -> Response {
     let format = match params
         .single("RESPONSEFORMAT")
         .and_then(|f| output_format("RESPONSEFORMAT", f))
@@ -24,7 +29,7 @@ pub async fn query(State(state): State<Arc<AppState>>, params: DaliParams) -> Re
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    match state.sia.query(&params, &format).await {
+    match state.sia.query(&caller, &params, &format).await {
         Ok(out) => (
             [(header::CONTENT_TYPE, out.content_type)],
             Body::from_stream(out.body.map(Ok::<_, Infallible>)),

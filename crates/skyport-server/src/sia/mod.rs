@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use skyport_store::Value;
+use skyport_store::{Caller, Value};
 use skyport_votable::{escape_xml, Chosen};
 
 use crate::dali::format::maxrec;
@@ -43,6 +43,7 @@ impl Sia {
     /// Runs a search: the rows in `format`, streamed; with MAXREC=0 the self-description.
     pub async fn query(
         &self,
+        caller: &Caller,
         params: &DaliParams,
         format: &Chosen,
     ) -> Result<QueryOutput, DaliError> {
@@ -50,7 +51,7 @@ impl Sia {
         let maxrec = maxrec(params, limits)?;
         let adql = query::adql(&|name| params.all(name).into_iter().map(str::to_string).collect())?;
         let self_description = if maxrec == 0 {
-            self.describe().await?
+            self.describe(caller).await?
         } else {
             String::new()
         };
@@ -63,7 +64,13 @@ impl Sia {
         };
         let timeout = Duration::from_secs(limits.execution_seconds_default.max(1));
         self.tap
-            .execute_with(&request, &HashMap::new(), Some(timeout), self_description)
+            .execute_with(
+                caller,
+                &request,
+                &HashMap::new(),
+                Some(timeout),
+                self_description,
+            )
             .await
     }
 }
@@ -106,7 +113,7 @@ const INPUTS: &[Input] = &[
 /// The self-description (SIA 2.0 §3.3): `RESOURCE type="meta" utype="adhoc:service"
 /// name="this"` listing every input parameter.
 impl Sia {
-    async fn describe(&self) -> Result<String, DaliError> {
+    async fn describe(&self, caller: &Caller) -> Result<String, DaliError> {
         let base = &self.public_url;
         let mut out = String::from(
             "<RESOURCE type=\"meta\" utype=\"adhoc:service\" name=\"this\">\n\
@@ -134,7 +141,7 @@ impl Sia {
                 escape_xml(input.description)
             ));
             if let Some(adql) = input.options {
-                let rows = self.tap.rows(adql).await?;
+                let rows = self.tap.rows(caller, adql).await?;
                 let values: Vec<String> = rows
                     .iter()
                     .filter_map(|r| match r.first() {

@@ -20,7 +20,6 @@ use async_trait::async_trait;
 use skyport_store::ImageIndex;
 use skyport_uws::{Job, JobResult, ProgressReporter, Runner};
 
-use crate::caller::Caller;
 use crate::dali::{DaliError, DaliParams};
 use crate::limits::Limits;
 use crate::tap::TapService;
@@ -120,10 +119,9 @@ impl Runner for SodaRunner {
             }
         }
         let request = request::parse(&params, stamps.as_deref()).map_err(|e| e.message())?;
-        // Jobs have no owner yet: they run as an anonymous caller.
         let items = plan::plan(
             &self.soda,
-            &Caller::anonymous(),
+            &crate::caller::job_caller(job),
             &request,
             self.soda.limits.soda_async_max_cutouts,
         )

@@ -85,7 +85,7 @@ pub async fn plan(
     request: &SodaRequest,
     max_items: usize,
 ) -> Result<Vec<Item>, DaliError> {
-    let pairs = pairs(soda, request, max_items).await?;
+    let pairs = pairs(soda, caller, request, max_items).await?;
     let ids: Vec<&str> = pairs
         .iter()
         .map(|(id, _)| id.as_str())
@@ -102,6 +102,13 @@ pub async fn plan(
             continue;
         }
         let source = match found.remove(id) {
+            Some(image) if !image.data_readable => {
+                let refusal = DaliError::not_allowed(
+                    caller,
+                    format!("ID={id:?}: its metadata is visible to you but not its pixels"),
+                );
+                Err(failed(refusal.status, format!("Error: {}", refusal.detail)))
+            }
             Some(image) => Ok(Arc::new(source(soda, image)?)),
             None => Err(failed(
                 StatusCode::NOT_FOUND,
@@ -152,6 +159,7 @@ pub async fn plan(
 /// The (ID, region) pairs of a request, ID-major.
 async fn pairs(
     soda: &Soda,
+    caller: &Caller,
     request: &SodaRequest,
     max_items: usize,
 ) -> Result<Vec<(String, Target)>, DaliError> {
@@ -168,7 +176,7 @@ async fn pairs(
     }
     if request.ids.is_empty() {
         for t in shared {
-            let ids = covering(soda, request, t).await?;
+            let ids = covering(soda, caller, request, t).await?;
             if ids.is_empty() {
                 out.push((String::new(), t.clone()));
             }
@@ -227,6 +235,7 @@ fn overlaps(intervals: &[Interval], min_col: &str, max_col: &str) -> Option<Stri
 /// oldest first.
 async fn covering(
     soda: &Soda,
+    caller: &Caller,
     request: &SodaRequest,
     target: &Target,
 ) -> Result<Vec<String>, DaliError> {
@@ -245,15 +254,29 @@ async fn covering(
         "SELECT obs_publisher_did FROM ivoa.ObsCore WHERE {} ORDER BY t_min, obs_publisher_did",
         conditions.join(" AND ")
     );
-    Ok(soda
+    let found: Vec<String> = soda
         .tap
-        .rows(&adql)
+        .rows(caller, &adql)
         .await?
         .into_iter()
         .filter_map(|row| match row.into_iter().next() {
             Some(Value::Text(t)) => Some(t),
             _ => None,
         })
+        .collect();
+    // A search skips the images whose pixels the caller may not read (their metadata they
+    // may see): it cuts out what it can, rather than failing on what it may not.
+    let readable = soda
+        .images
+        .images(
+            caller,
+            &found.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(|e| DaliError::internal(format!("looking up the images: {e}")))?;
+    Ok(found
+        .into_iter()
+        .filter(|did| readable.get(did).is_some_and(|i| i.data_readable))
         .collect())
 }
 

@@ -15,12 +15,14 @@ use futures_util::StreamExt;
 use super::examples;
 use super::request;
 use super::tables::{Detail, TableSet};
+use crate::caller::RequestCaller;
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
 
 /// `/tap/sync` (GET and POST): the result in the body, streamed.
 pub async fn sync(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let req = request::parse(&params, state.tap.limits())?;
@@ -31,7 +33,10 @@ pub async fn sync(
         .map(|u| (u.name.clone(), u.bytes.clone()))
         .collect();
     let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
-    let out = state.tap.execute(&req, &inline, Some(timeout)).await?;
+    let out = state
+        .tap
+        .execute(&caller, &req, &inline, Some(timeout))
+        .await?;
     Ok((
         [(header::CONTENT_TYPE, out.content_type)],
         Body::from_stream(out.body.map(Ok::<_, Infallible>)),

@@ -49,7 +49,7 @@ impl Runner for TapRunner {
         tracing::info!(job = %job.id, runid = ?req.run_id, "async TAP query");
         let mut out = self
             .tap
-            .execute(&req, &inline, timeout)
+            .execute(&crate::caller::job_caller(job), &req, &inline, timeout)
             .await
             .map_err(|e| e.message())?;
         let name = format!("result.{}", req.format.format.extension());

@@ -20,7 +20,9 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use skyport_adql::{Catalogue, OutputColumn, SpatialIndex};
-use skyport_store::{QueryRequest, RowStream, Store, StoreError, Value};
+use skyport_store::{
+    Caller, QueryRequest, Rights, RowStream, Store, StoreError, TableShape, Value,
+};
 use skyport_votable::{Cell, Ending, Field, Info, Prelude, TableWriter};
 
 pub use request::{TapRequest, UploadSpec};
@@ -78,6 +80,7 @@ pub struct QueryOutput {
 pub struct TapService {
     store: Arc<dyn Store>,
     catalogue: Catalogue,
+    rights: Arc<Rights>,
     limits: Limits,
     public_url: String,
     http: reqwest::Client,
@@ -93,10 +96,12 @@ impl TapService {
         public_url: &str,
         extra_ca_pem: Option<&[u8]>,
         extra_schemas: &[skyport_schema::Schema],
+        rights: Arc<Rights>,
     ) -> TapService {
         TapService {
             store,
             catalogue: catalogue_with(extra_schemas),
+            rights,
             limits,
             public_url: public_url.to_string(),
             http: upload_client(extra_ca_pem),
@@ -108,16 +113,60 @@ impl TapService {
         &self.limits
     }
 
+    /// The data-rights policy its queries obey.
+    pub fn rights(&self) -> &Arc<Rights> {
+        &self.rights
+    }
+
+    /// The tables `caller` may not name (`schema.table`).
+    pub fn hidden_tables(&self, caller: &Caller) -> std::collections::BTreeSet<String> {
+        self.rights.hidden_tables(
+            caller,
+            self.catalogue
+                .tables()
+                .iter()
+                .map(|t| (t.schema.as_str(), t.name.as_str())),
+            chrono::Utc::now(),
+        )
+    }
+
+    /// The translation options that make a query by `caller` see only what they may: hidden
+    /// tables are absent, and every reference to a table with rows they may not see reads
+    /// it through a filter (so joins, subqueries, unions and counts never meet those rows).
+    pub fn options_for(&self, caller: &Caller) -> skyport_adql::Options {
+        let now = chrono::Utc::now();
+        let hidden = self.hidden_tables(caller);
+        let shapes: Vec<TableShape<'_>> = self
+            .catalogue
+            .tables()
+            .iter()
+            .map(|t| TableShape {
+                schema: &t.schema,
+                table: &t.name,
+                columns: t.columns.iter().map(|c| c.name.as_str()).collect(),
+            })
+            .collect();
+        let row_filters =
+            self.rights
+                .row_filters(caller, &shapes, &hidden, self.store.dialect(), now);
+        skyport_adql::Options {
+            row_filters,
+            hidden_tables: hidden.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
     /// Runs a request. `inline` holds the multipart file parts `param:` uploads refer to;
     /// `timeout` limits the query. Errors found before the first byte come back as a
     /// [`DaliError`]; later ones end the document (and are recorded in `failure`).
     pub async fn execute(
         &self,
+        caller: &Caller,
         request: &TapRequest,
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutput, DaliError> {
-        self.execute_with(request, inline, timeout, String::new())
+        self.execute_with(caller, request, inline, timeout, String::new())
             .await
     }
 
@@ -125,6 +174,7 @@ impl TapService {
     /// self-description, for instance).
     pub async fn execute_with(
         &self,
+        caller: &Caller,
         request: &TapRequest,
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
@@ -157,7 +207,7 @@ impl TapService {
             &request.query,
             &catalogue,
             adql_dialect(self.store.as_ref()),
-            &skyport_adql::Options::default(),
+            &self.options_for(caller),
         )
         .map_err(|e| DaliError::usage(format!("the ADQL query is invalid: {e}")))?;
         let mut fields: Vec<Field> = translation.columns.iter().map(field).collect();
@@ -226,14 +276,14 @@ impl TapService {
         })
     }
 
-    /// Runs a small ADQL query to completion (service metadata such as the values a column
-    /// takes), returning its rows.
-    pub async fn rows(&self, adql: &str) -> Result<Vec<Vec<Value>>, DaliError> {
+    /// Runs a small ADQL query for `caller` to completion (service metadata such as the
+    /// values a column takes), returning its rows.
+    pub async fn rows(&self, caller: &Caller, adql: &str) -> Result<Vec<Vec<Value>>, DaliError> {
         let translation = skyport_adql::parse_and_translate(
             adql,
             &self.catalogue,
             adql_dialect(self.store.as_ref()),
-            &skyport_adql::Options::default(),
+            &self.options_for(caller),
         )
         .map_err(|e| DaliError::internal(format!("service query {adql:?}: {e}")))?;
         self.store

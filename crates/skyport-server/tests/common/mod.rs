@@ -106,6 +106,7 @@ pub async fn fixture_with_files(
             path: data.clone(),
             collection: "demo".into(),
             calib_level: 1,
+            release_date: None,
         }],
         bands: default_bands(),
         require_wcs: true,
@@ -128,6 +129,7 @@ pub async fn fixture_with_files(
             cache_dir: dir.path().join("cache"),
             upload_ca_pem,
             trusted_proxies: Vec::new(),
+            rights: Default::default(),
             extra_schemas: Vec::new(),
         },
     )
@@ -159,6 +161,7 @@ pub async fn app_with_schemas(
             upload_ca_pem: None,
             // The ConsDB tests play an authenticating proxy on 127.0.0.1.
             trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            rights: Default::default(),
             extra_schemas,
         },
     )

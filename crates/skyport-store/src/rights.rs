@@ -1,0 +1,440 @@
+//! Data rights: who may see which rows, pixels and tables. The policy is configuration; this
+//! module turns it, for one [`Caller`] at one moment, into SQL conditions that every reader
+//! applies — the image index to its lookups, the query pipeline to every reference to a
+//! table — so that a hidden row is filtered before any query sees it and is indistinguishable
+//! from an absent one.
+//!
+//! The model (after CAOM's metadata/data read groups and LDM-542 §2.2.7):
+//! - a **collection** (ObsCore `obs_collection`, one per data root) has rights-holding
+//!   `groups`; its metadata and its data (pixels) are each either public or for those groups
+//!   only;
+//! - a row whose `obs_release_date` lies in the future is **proprietary**: only the
+//!   collection's groups see it, even in a public collection;
+//! - a membership may **end**: afterwards the user keeps what was released before the end
+//!   (rows with no release date count as always released) and sees nothing released later;
+//! - a **table** may be restricted to groups as a whole (the transformed EFD to staff); it is
+//!   then absent for everyone else, and an ended membership gives no access to it.
+//!
+//! Collections the configuration does not name are public.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::{ddl, Caller, Dialect};
+
+/// Who may read one collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionRights {
+    /// ObsCore `obs_collection`.
+    pub collection: String,
+    /// The groups holding data rights to it: they see its proprietary rows and, where
+    /// metadata or data are restricted, those.
+    pub groups: Vec<String>,
+    /// Whether anyone may see its (released) metadata rows.
+    pub metadata_public: bool,
+    /// Whether anyone may read its (released) pixels.
+    pub data_public: bool,
+}
+
+/// The data-rights policy of an archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rights {
+    /// Set for the archive's own tools (exports on the command line): nothing is hidden.
+    unrestricted: bool,
+    collections: BTreeMap<String, CollectionRights>,
+    /// `schema.table` (or `schema.*`) → groups that may read it.
+    tables: BTreeMap<String, Vec<String>>,
+}
+
+/// What is being read of a collection's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The metadata row (ObsCore, ConsDB, DataLink rows).
+    Metadata,
+    /// The pixels (files, cutouts, previews).
+    Data,
+}
+
+impl Rights {
+    /// A policy with `collections` and restricted `tables` (`schema.table` or `schema.*` →
+    /// the groups that may read them).
+    pub fn new(
+        collections: impl IntoIterator<Item = CollectionRights>,
+        tables: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Rights {
+        Rights {
+            unrestricted: false,
+            collections: collections
+                .into_iter()
+                .map(|c| (c.collection.clone(), c))
+                .collect(),
+            tables: tables.into_iter().collect(),
+        }
+    }
+
+    /// No rights at all: every row and table is visible. For the archive operator's own
+    /// command-line tools, which read the database directly anyway.
+    pub fn unrestricted() -> Rights {
+        Rights {
+            unrestricted: true,
+            ..Rights::default()
+        }
+    }
+
+    /// The rights of `collection` (public if not configured).
+    pub fn collection(&self, collection: &str) -> Option<&CollectionRights> {
+        self.collections.get(collection)
+    }
+
+    /// Whether `caller` may name table `schema.table` at `now`.
+    pub fn table_visible(
+        &self,
+        caller: &Caller,
+        schema: &str,
+        table: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if self.unrestricted {
+            return true;
+        }
+        let groups = self
+            .tables
+            .get(&format!("{schema}.{table}"))
+            .or_else(|| self.tables.get(&format!("{schema}.*")));
+        match groups {
+            None => true,
+            Some(groups) => groups.iter().any(|g| active_member(caller, g, now)),
+        }
+    }
+
+    /// Of `tables` (`(schema, table)`), the qualified names `caller` may not name.
+    pub fn hidden_tables<'a>(
+        &self,
+        caller: &Caller,
+        tables: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: DateTime<Utc>,
+    ) -> BTreeSet<String> {
+        if self.tables.is_empty() {
+            return BTreeSet::new();
+        }
+        tables
+            .into_iter()
+            .filter(|(s, t)| !self.table_visible(caller, s, t, now))
+            .map(|(s, t)| format!("{s}.{t}"))
+            .collect()
+    }
+
+    /// The SQL condition a row of ObsCore-like columns must meet for `caller` to see it (for
+    /// `Access::Data`, to read its pixels) at `now`. `prefix` qualifies the two columns it
+    /// reads, `obs_collection` and `obs_release_date` (`""` or `"o."`).
+    pub fn row_condition(
+        &self,
+        caller: &Caller,
+        access: Access,
+        prefix: &str,
+        dialect: Dialect,
+        now: DateTime<Utc>,
+    ) -> String {
+        if self.unrestricted {
+            return "1 = 1".into();
+        }
+        let collection = format!("{prefix}{}", ddl::quote_ident("obs_collection"));
+        let release = format!("{prefix}{}", ddl::quote_ident("obs_release_date"));
+        let released_by = |t: DateTime<Utc>, strict: bool| {
+            format!(
+                "({release} IS NULL OR {release} {} {})",
+                if strict { "<" } else { "<=" },
+                timestamp_literal(dialect, t)
+            )
+        };
+        let public = |c: &CollectionRights| match access {
+            Access::Metadata => c.metadata_public,
+            Access::Data => c.data_public && c.metadata_public,
+        };
+        // Anyone: released rows of collections that are public for this access.
+        let closed: Vec<&str> = self
+            .collections
+            .values()
+            .filter(|c| !public(c))
+            .map(|c| c.collection.as_str())
+            .collect();
+        let mut alternatives = vec![if closed.is_empty() {
+            released_by(now, false)
+        } else {
+            format!(
+                "({collection} NOT IN ({}) AND {})",
+                literals(&closed),
+                released_by(now, false)
+            )
+        }];
+        // Rights holders: everything of their collections, or what was released before their
+        // membership ended.
+        let mut whole: Vec<&str> = Vec::new();
+        for c in self.collections.values() {
+            match membership_end(caller, &c.groups, now) {
+                Some(None) => whole.push(&c.collection),
+                Some(Some(end)) => alternatives.push(format!(
+                    "({collection} = {} AND {})",
+                    literal(&c.collection),
+                    released_by(end, true)
+                )),
+                None => {}
+            }
+        }
+        if !whole.is_empty() {
+            alternatives.push(format!("{collection} IN ({})", literals(&whole)));
+        }
+        if alternatives.len() == 1 {
+            alternatives.remove(0)
+        } else {
+            format!("({})", alternatives.join(" OR "))
+        }
+    }
+}
+
+/// A table a query may name, as [`Rights::row_filters`] needs to know it.
+#[derive(Debug, Clone)]
+pub struct TableShape<'a> {
+    /// Schema name as declared.
+    pub schema: &'a str,
+    /// Table name as declared.
+    pub table: &'a str,
+    /// Its column names.
+    pub columns: Vec<&'a str>,
+}
+
+impl TableShape<'_> {
+    fn has_column(&self, name: &str) -> bool {
+        self.columns.contains(&name)
+    }
+}
+
+impl Rights {
+    /// The condition each of `tables` needs so that `caller` sees only the rows they may at
+    /// `now`, by `schema.table` (tables absent from the answer need none), each over the
+    /// table's unqualified columns:
+    /// - `ivoa.ObsCore` by [`Rights::row_condition`];
+    /// - tables keyed by `obs_publisher_did` (the image tables) by their ObsCore row;
+    /// - ConsDB tables (`cdb_<instrument>`) by exposure or detector-exposure: a row of an
+    ///   exposure holding an image the caller may not see is hidden;
+    /// - `TAP_SCHEMA` by `hidden` (tables the caller may not name).
+    pub fn row_filters(
+        &self,
+        caller: &Caller,
+        tables: &[TableShape<'_>],
+        hidden: &BTreeSet<String>,
+        dialect: Dialect,
+        now: DateTime<Utc>,
+    ) -> std::collections::HashMap<String, String> {
+        if self.unrestricted {
+            return std::collections::HashMap::new();
+        }
+        let obscore = ddl::table_name(dialect, "ivoa", "ObsCore");
+        let relation = ddl::table_name(dialect, "skyport", "image_exposure");
+        let visible = self.row_condition(caller, Access::Metadata, "o.", dialect, now);
+        let mut out = std::collections::HashMap::new();
+        for t in tables {
+            let name = format!("{}.{}", t.schema, t.table);
+            if t.schema == "ivoa" && t.table == "ObsCore" {
+                out.insert(
+                    name,
+                    self.row_condition(caller, Access::Metadata, "", dialect, now),
+                );
+            } else if t.schema.eq_ignore_ascii_case("TAP_SCHEMA") {
+                if let Some(f) = tap_schema_filter(t, hidden, dialect) {
+                    out.insert(name, f);
+                }
+            } else if t.has_column("obs_publisher_did") {
+                out.insert(
+                    name,
+                    format!(
+                        "\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {obscore} o WHERE {visible})"
+                    ),
+                );
+            } else if let Some(instrument) = t.schema.strip_prefix("cdb_") {
+                let id = |column: &str| t.has_column(column).then(|| column.to_string());
+                let is_ccd = t.table.starts_with("ccd");
+                // Which id of the relation the table's rows carry.
+                let (column, of) = match (
+                    id("exposure_id").or_else(|| id("visit_id")),
+                    id("ccdexposure_id").or_else(|| id("ccdvisit_id")),
+                    id("obs_id"),
+                ) {
+                    (Some(c), _, _) => (c, "exposure_id"),
+                    (None, Some(c), _) => (c, "ccdexposure_id"),
+                    (None, None, Some(c)) if is_ccd => (c, "ccdexposure_id"),
+                    (None, None, Some(c)) => (c, "exposure_id"),
+                    _ => continue,
+                };
+                out.insert(
+                    name,
+                    format!(
+                        "{} NOT IN (SELECT e.\"{of}\" FROM {relation} e JOIN {obscore} o \
+                         ON o.\"obs_publisher_did\" = e.\"obs_publisher_did\" \
+                         WHERE e.\"instrument\" = {} AND e.\"{of}\" IS NOT NULL AND ({visible}) IS NOT TRUE)",
+                        ddl::quote_ident(&column),
+                        literal(instrument),
+                    ),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The condition hiding the TAP_SCHEMA rows that describe `hidden` tables.
+fn tap_schema_filter(
+    t: &TableShape<'_>,
+    hidden: &BTreeSet<String>,
+    dialect: Dialect,
+) -> Option<String> {
+    if hidden.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = hidden.iter().map(String::as_str).collect();
+    let list = literals(&names);
+    match t.table.to_ascii_lowercase().as_str() {
+        "tables" | "columns" => Some(format!("\"table_name\" NOT IN ({list})")),
+        "keys" => Some(format!(
+            "\"from_table\" NOT IN ({list}) AND \"target_table\" NOT IN ({list})"
+        )),
+        "key_columns" => Some(format!(
+            "\"key_id\" IN (SELECT \"key_id\" FROM {} WHERE \"from_table\" NOT IN ({list}) AND \"target_table\" NOT IN ({list}))",
+            ddl::table_name(dialect, "TAP_SCHEMA", "keys")
+        )),
+        _ => None,
+    }
+}
+
+/// Whether `caller` is a member of `group` at `now`.
+fn active_member(caller: &Caller, group: &str, now: DateTime<Utc>) -> bool {
+    caller
+        .groups
+        .iter()
+        .any(|m| m.group == group && m.ends.is_none_or(|end| now < end))
+}
+
+/// How `caller` belongs to any of `groups` at `now`: `Some(None)` fully (a membership that
+/// has not ended), `Some(Some(end))` through memberships that ended, the latest at `end`;
+/// `None` not at all.
+fn membership_end(
+    caller: &Caller,
+    groups: &[String],
+    now: DateTime<Utc>,
+) -> Option<Option<DateTime<Utc>>> {
+    let mut latest: Option<DateTime<Utc>> = None;
+    for m in caller.groups.iter().filter(|m| groups.contains(&m.group)) {
+        match m.ends {
+            None => return Some(None),
+            Some(end) if now < end => return Some(None),
+            Some(end) => latest = Some(latest.map_or(end, |l| l.max(end))),
+        }
+    }
+    latest.map(Some)
+}
+
+/// An SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn literals(texts: &[&str]) -> String {
+    texts
+        .iter()
+        .map(|t| literal(t))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A timestamp as the backend compares it with a `timestamp` column: SQLite keeps ISO 8601
+/// text (`T`, microseconds), so the literal has the same shape and compares as text.
+fn timestamp_literal(dialect: Dialect, t: DateTime<Utc>) -> String {
+    let text = t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+    match dialect {
+        Dialect::Sqlite => literal(&text),
+        Dialect::Postgres => format!("TIMESTAMP {}", literal(&text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Membership;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn member(group: &str, ends: Option<&str>) -> Caller {
+        Caller {
+            user: Some("u".into()),
+            groups: vec![Membership {
+                group: group.into(),
+                ends: ends.map(at),
+            }],
+            ..Caller::default()
+        }
+    }
+
+    fn policy() -> Rights {
+        Rights::new(
+            [CollectionRights {
+                collection: "secret".into(),
+                groups: vec!["team".into()],
+                metadata_public: false,
+                data_public: false,
+            }],
+            [("efd.*".to_string(), vec!["staff".to_string()])],
+        )
+    }
+
+    #[test]
+    fn tables_are_hidden_unless_a_membership_is_active() {
+        let now = at("2026-01-01T00:00:00Z");
+        let rights = policy();
+        assert!(!rights.table_visible(&Caller::anonymous(), "efd", "exposure_efd", now));
+        assert!(rights.table_visible(&member("staff", None), "efd", "exposure_efd", now));
+        assert!(!rights.table_visible(
+            &member("staff", Some("2025-06-01T00:00:00Z")),
+            "efd",
+            "exposure_efd",
+            now
+        ));
+        assert!(rights.table_visible(&Caller::anonymous(), "ivoa", "ObsCore", now));
+    }
+
+    #[test]
+    fn an_ended_membership_keeps_what_was_released_before_it() {
+        let now = at("2026-01-01T00:00:00Z");
+        let cond = policy().row_condition(
+            &member("team", Some("2025-06-01T00:00:00Z")),
+            Access::Metadata,
+            "o.",
+            Dialect::Sqlite,
+            now,
+        );
+        assert!(
+            cond.contains("o.\"obs_collection\" = 'secret' AND (o.\"obs_release_date\" IS NULL OR o.\"obs_release_date\" < '2025-06-01T00:00:00.000000')"),
+            "{cond}"
+        );
+        let full = policy().row_condition(
+            &member("team", None),
+            Access::Data,
+            "",
+            Dialect::Postgres,
+            now,
+        );
+        assert!(full.contains("\"obs_collection\" IN ('secret')"), "{full}");
+        let anonymous = policy().row_condition(
+            &Caller::anonymous(),
+            Access::Metadata,
+            "",
+            Dialect::Sqlite,
+            now,
+        );
+        assert!(!anonymous.contains(" IN ('secret')") && anonymous.contains("NOT IN ('secret')"));
+    }
+}
