@@ -341,6 +341,9 @@ pub(crate) enum From {
         table: String,
         alias: String,
         filter: Option<String>,
+        /// Whether the spatial pre-filter reads its row ids (only tables with a spatial
+        /// index have them; views have none).
+        keep_rowid: bool,
     },
     /// A common table expression, by its generated name.
     Cte {

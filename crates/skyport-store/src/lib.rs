@@ -7,6 +7,7 @@
 //! the trait assumes SQLite: SQL text is produced per [`Dialect`] by [`ddl`], and values cross
 //! the boundary as [`Value`]s.
 
+pub mod accounts;
 pub mod ddl;
 pub mod history;
 pub mod images;
@@ -23,6 +24,7 @@ pub mod tap_schema;
 use async_trait::async_trait;
 use skyport_schema::Schema;
 
+pub use accounts::{Accounts, StoredToken};
 pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
 pub use rights::{Access, CollectionRights, Rights, TableShape};
@@ -307,6 +309,12 @@ pub trait Store: Send + Sync {
 
     /// Runs a read-only query on a reader connection.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
+
+    /// Runs a read of the archive's internal tables (tokens, membership ends), which the
+    /// query readers are not allowed to see: on PostgreSQL through the writer's role.
+    async fn query_private(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        self.query(sql, params).await
+    }
 
     /// Number of rows in a table.
     async fn count(&self, schema: &str, table: &str) -> Result<u64, StoreError> {

@@ -66,7 +66,7 @@ pub(crate) trait Printer: Sync {
 
     /// A base table in FROM under `alias`, restricted by the server's row filter when there
     /// is one.
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String;
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>, keep_rowid: bool) -> String;
 
     /// The words after an ORDER BY term.
     fn direction(&self, descending: bool) -> &'static str;

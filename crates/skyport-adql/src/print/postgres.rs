@@ -34,7 +34,13 @@ impl Printer for Postgres {
         }
     }
 
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String {
+    fn table_ref(
+        &self,
+        base: &str,
+        alias: &str,
+        filter: Option<&str>,
+        _keep_rowid: bool,
+    ) -> String {
         match filter {
             Some(pred) => format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}"),
             None => format!("{base} AS {alias}"),

@@ -18,8 +18,11 @@ impl Printer for Sqlite {
         quote(&format!("{schema}.{table}"))
     }
 
-    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>) -> String {
+    fn table_ref(&self, base: &str, alias: &str, filter: Option<&str>, keep_rowid: bool) -> String {
         match filter {
+            Some(pred) if !keep_rowid => {
+                format!("(SELECT * FROM {base} WHERE ({pred})) AS {alias}")
+            }
             // A subquery hides the table's own rowid, so it is carried out under a name.
             Some(pred) => {
                 format!("(SELECT *, rowid AS \"_rowid\" FROM {base} WHERE ({pred})) AS {alias}")

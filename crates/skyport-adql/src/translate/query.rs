@@ -510,8 +510,9 @@ impl<'a> Translator<'a> {
             table: table.name.clone(),
             alias: sql_alias.clone(),
             filter: filter.cloned(),
+            keep_rowid: table.spatial.is_some(),
         };
-        let rowid = Some(RowId {
+        let rowid = table.spatial.is_some().then(|| RowId {
             alias: sql_alias.clone(),
             filtered: filter.is_some(),
         });

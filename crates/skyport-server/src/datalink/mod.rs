@@ -545,8 +545,10 @@ mod tests {
             .as_deref()
             .is_some_and(|u| u.contains("e%27%27s")));
         // Pixels this caller may not read need credentials; the metadata queries do not.
-        let auth: Vec<(Option<&str>, Option<bool>)> =
-            links.iter().map(|l| (l.link_auth, l.link_authorized)).collect();
+        let auth: Vec<(Option<&str>, Option<bool>)> = links
+            .iter()
+            .map(|l| (l.link_auth, l.link_authorized))
+            .collect();
         assert_eq!(auth[..4], [(Some("true"), Some(false)); 4]);
         assert_eq!(auth[6..], [(Some("optional"), Some(true)); 2]);
         assert!(descriptor.contains("ID=\"soda_0\""));

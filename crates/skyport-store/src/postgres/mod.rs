@@ -406,22 +406,12 @@ impl Store for PostgresStore {
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
         let mut client = self.reader().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let stmt = tx.prepare(&sql).await.map_err(backend)?;
-        let columns = stmt
-            .columns()
-            .iter()
-            .map(|c| c.name().to_string())
-            .collect();
-        let rows = tx
-            .query_raw(&stmt, self::params(&params))
-            .await
-            .map_err(backend)?;
-        use futures_util::TryStreamExt;
-        let rows: Vec<PgRow> = rows.try_collect().await.map_err(backend)?;
-        let rows = rows.iter().map(cells).collect::<Result<Vec<_>, _>>()?;
-        tx.rollback().await.map_err(backend)?;
-        Ok(Rows { columns, rows })
+        read_rows(&mut client, sql, params).await
+    }
+
+    async fn query_private(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        let mut client = self.writer().await?;
+        read_rows(&mut client, sql, params).await
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
@@ -532,4 +522,28 @@ mod tests {
         assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
         assert_eq!(redact("host=db user=ann"), "host=db user=ann");
     }
+}
+
+/// Runs a read-only statement in a transaction that is rolled back, returning its rows.
+async fn read_rows(
+    client: &mut deadpool_postgres::Object,
+    sql: String,
+    params: Vec<Value>,
+) -> Result<Rows, StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    let stmt = tx.prepare(&sql).await.map_err(backend)?;
+    let columns = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let rows = tx
+        .query_raw(&stmt, self::params(&params))
+        .await
+        .map_err(backend)?;
+    use futures_util::TryStreamExt;
+    let rows: Vec<PgRow> = rows.try_collect().await.map_err(backend)?;
+    let rows = rows.iter().map(cells).collect::<Result<Vec<_>, _>>()?;
+    tx.rollback().await.map_err(backend)?;
+    Ok(Rows { columns, rows })
 }

@@ -1,0 +1,108 @@
+//! Which scope each route needs: one table, consulted by the access middleware for every
+//! request by its matched route. A route the table does not know is refused (fail closed), and
+//! [`crate::route_patterns`] lets the tests walk every route of the router against it.
+
+use axum::http::Method;
+
+/// What a route asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, even in `required` mode: the landing page, VOSI availability and
+    /// capabilities, metrics (clients and monitors find the service before they log in).
+    Open,
+    /// A caller holding this scope (anonymous callers hold the anonymous scopes in `open`
+    /// mode and none in `required` mode).
+    Scope(&'static str),
+}
+
+/// The scopes, named as Rubin's Gafaelfawr names them.
+pub mod scopes {
+    /// TAP queries, ConsDB reads and exports.
+    pub const READ_TAP: &str = "read:tap";
+    /// SIA, DataLink, SODA, files, previews.
+    pub const READ_IMAGE: &str = "read:image";
+    /// Every ConsDB REST write, flexible keys included.
+    pub const WRITE_CONSDB: &str = "write:consdb";
+    /// A user's own tables and files.
+    pub const WRITE_FILES: &str = "write:files";
+    /// See and delete every job.
+    pub const ADMIN_JOBS: &str = "admin:jobs";
+    /// Manage tokens.
+    pub const ADMIN_TOKEN: &str = "admin:token";
+    /// Every scope skyport knows.
+    pub const ALL: [&str; 6] = [
+        READ_TAP,
+        READ_IMAGE,
+        WRITE_CONSDB,
+        WRITE_FILES,
+        ADMIN_JOBS,
+        ADMIN_TOKEN,
+    ];
+}
+
+/// The rule of a request to route `pattern` (the router's matched path, `/tap/async/{id}`)
+/// with `method`; `None` for a route no rule covers.
+pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
+    use scopes::*;
+    let first = pattern.trim_start_matches('/').split('/').next().unwrap_or("");
+    if pattern == "/"
+        || pattern == "/metrics"
+        || (pattern.ends_with("/availability") || pattern.ends_with("/capabilities"))
+            && pattern.matches('/').count() == 2
+    {
+        return Some(Rule::Open);
+    }
+    match first {
+        "tap" => Some(Rule::Scope(READ_TAP)),
+        "sia" | "datalink" | "soda" | "files" | "previews" => Some(Rule::Scope(READ_IMAGE)),
+        "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
+        _ => None,
+    }
+}
+
+/// ConsDB: reads (and the read-only ADQL `POST /consdb/query`) need `read:tap`; every other
+/// POST writes.
+fn consdb_scope(method: &Method, pattern: &str) -> &'static str {
+    let reads = method == Method::GET || method == Method::HEAD || pattern == "/consdb/query";
+    if reads {
+        scopes::READ_TAP
+    } else {
+        scopes::WRITE_CONSDB
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_reads_and_open_doors() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(rule_for(&get, "/"), Some(Rule::Open));
+        assert_eq!(rule_for(&get, "/tap/capabilities"), Some(Rule::Open));
+        assert_eq!(rule_for(&get, "/soda/availability"), Some(Rule::Open));
+        assert_eq!(
+            rule_for(&get, "/tap/async/{id}/results/{result}"),
+            Some(Rule::Scope("read:tap"))
+        );
+        assert_eq!(
+            rule_for(&post, "/consdb/flex/{instrument}/{obs_type}/addkey"),
+            Some(Rule::Scope("write:consdb"))
+        );
+        assert_eq!(
+            rule_for(&post, "/consdb/query"),
+            Some(Rule::Scope("read:tap"))
+        );
+        assert_eq!(
+            rule_for(&get, "/files/{root}/{*path}"),
+            Some(Rule::Scope("read:image"))
+        );
+        // A file whose name ends in /capabilities is not a VOSI endpoint.
+        assert_eq!(
+            rule_for(&get, "/files/{root}/capabilities"),
+            Some(Rule::Scope("read:image"))
+        );
+        assert_eq!(rule_for(&get, "/somewhere/new"), None);
+    }
+}
