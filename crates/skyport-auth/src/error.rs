@@ -51,6 +51,10 @@ impl AuthError {
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {
         AuthError::Malformed(reason.into())
     }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        AuthError::Invalid(reason.into())
+    }
 }
 
 #[cfg(test)]
