@@ -12,6 +12,7 @@
 //!   ([`ApiToken`]), and reads their lifetimes ([`parse_duration`]);
 //! - counts requests per minute and requests in flight per key ([`RateLimiter`],
 //!   [`ConcurrencyLimiter`]);
+//! - with the `testing` feature, plays a real issuer for test suites (the `testing` module).
 //!
 //! What it deliberately does not do, because it is the server's:
 //!
@@ -32,6 +33,8 @@ pub mod identity;
 mod jwks;
 mod jwt;
 pub mod quota;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod token;
 
 pub use claims::{MAX_GROUPS, MAX_NAME_CHARS};
