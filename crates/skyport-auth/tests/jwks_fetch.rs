@@ -14,23 +14,26 @@ const LONG_COOLDOWN: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 async fn unknown_kids_refetch_at_most_once_per_cooldown() {
+    let cooldown = Duration::from_secs(1);
     let (url, server) = issuer().serve_jwks().await.expect("server");
-    let verifier = verifier(quick_settings(&url, Duration::from_secs(2), SHORT));
+    let verifier = verifier(quick_settings(&url, Duration::from_secs(2), cooldown));
+    // Signed up front, so the loops below take far less than the cool-down.
+    let strangers: Vec<String> = (0..40)
+        .map(|i| issuer().sign_with_other_key(&issuer().claims("mallory"), &format!("kid-{i}")))
+        .collect();
     let good = issuer().sign_rs256(&issuer().claims("alice"));
     verifier.verify(&good).await.expect("valid");
     assert_eq!(server.requests(), 1);
     // Right after a fetch, made-up key ids cost the issuer nothing.
-    for i in 0..20 {
-        let token = issuer().sign_with_other_key(&issuer().claims("mallory"), &format!("kid-{i}"));
-        let reason = invalid_reason(verifier.verify(&token).await);
+    for token in &strangers[..20] {
+        let reason = invalid_reason(verifier.verify(token).await);
         assert!(reason.contains("does not publish"), "{reason}");
     }
     assert_eq!(server.requests(), 1);
     // After the cool-down, one unknown kid refetches once; the next ones wait again.
-    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
-    for i in 0..20 {
-        let token = issuer().sign_with_other_key(&issuer().claims("mallory"), &format!("late-{i}"));
-        invalid_reason(verifier.verify(&token).await);
+    tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+    for token in &strangers[20..] {
+        invalid_reason(verifier.verify(token).await);
     }
     assert_eq!(server.requests(), 2);
     // Known keys never trigger a fetch of their own.
@@ -90,7 +93,8 @@ async fn a_hanging_issuer_costs_at_most_the_fetch_timeout() {
         ));
     }
     let waited = start.elapsed();
-    assert!(waited >= SHORT && waited < SHORT * 4, "{waited:?}");
+    // Without the timeout this would hang for good; the bound leaves room for a busy machine.
+    assert!(waited >= SHORT && waited < SHORT * 5, "{waited:?}");
     assert_eq!(server.requests(), 1, "one fetch for all the callers");
     // Within the cool-down, callers are told at once.
     let start = Instant::now();
@@ -155,11 +159,15 @@ async fn cached_keys_outlive_the_issuer() {
 
     // The issuer starts answering garbage, then goes away altogether.
     server.set_json("{\"keys\": \"gone\"}".to_owned());
-    for _ in 0..3 {
+    // Each verification may start a background refresh; wait until one has reached the issuer.
+    for _ in 0..100 {
         verifier
             .verify(&good)
             .await
             .expect("cached keys still work");
+        if server.requests() >= 2 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(server.requests() >= 2, "background refreshes were tried");
