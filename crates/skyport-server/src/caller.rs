@@ -1,62 +1,52 @@
 //! Who a request is made for: the [`Caller`] every image, row and file lookup carries and
 //! every write records.
 //!
-//! Identity comes from one place, this extractor. Until skyport verifies credentials itself,
-//! the only identity it accepts is the `X-Auth-Request-User` header set by an authenticating
-//! proxy (oauth2-proxy, Rubin's Gafaelfawr), and only from a peer listed in
+//! Identity is established in one place, the access middleware (`crate::access`), from a
+//! bearer token or from the `X-Auth-Request-User` header an authenticating proxy
+//! (oauth2-proxy, Rubin's Gafaelfawr) sets — believed only from a peer listed in
 //! `[server] trusted_proxies`: a client that sends the header itself stays anonymous.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 pub use skyport_store::Caller;
 
-use crate::state::AppState;
-
 /// The header an authenticating proxy names the user in.
 pub const PROXY_USER_HEADER: &str = "x-auth-request-user";
 
-/// The caller of a request, as a handler argument.
+/// The caller of a request, as a handler argument: the one the access middleware identified
+/// (anonymous, with no scopes, where it did not run).
 #[derive(Debug, Clone)]
 pub struct RequestCaller(pub Caller);
 
-impl FromRequestParts<Arc<AppState>> for RequestCaller {
+impl<S: Send + Sync> FromRequestParts<S> for RequestCaller {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(RequestCaller(identify(
-            &parts.headers,
-            peer,
-            &state.settings.trusted_proxies,
-        )))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestCaller(
+            parts
+                .extensions
+                .get::<Caller>()
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }
 
-/// The caller a request with `headers` from `peer` is made for.
-pub fn identify(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpAddr]) -> Caller {
+/// The user an authenticating proxy names in `headers`, believed only from a `trusted` peer.
+pub fn proxy_user<'a>(
+    headers: &'a HeaderMap,
+    peer: Option<IpAddr>,
+    trusted: &[IpAddr],
+) -> Option<&'a str> {
     let from_proxy = peer.is_some_and(|p| trusted.contains(&p.to_canonical()));
-    let user = headers
+    headers
         .get(PROXY_USER_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|u| from_proxy && !u.is_empty() && u.len() <= 256);
-    match user {
-        Some(u) => Caller {
-            user: Some(u.to_string()),
-            ..Caller::default()
-        },
-        None => Caller::anonymous(),
-    }
+        .filter(|u| from_proxy && !u.is_empty() && u.len() <= 256)
 }
 
 /// The caller an async job runs for: its owner.
@@ -84,16 +74,14 @@ mod tests {
         headers.insert(PROXY_USER_HEADER, "rubin-admin".parse().expect("value"));
         let proxy: IpAddr = "127.0.0.1".parse().expect("ip");
         let stranger: IpAddr = "192.0.2.7".parse().expect("ip");
-        let user = |peer, trusted: &[IpAddr]| identify(&headers, peer, trusted).user;
+        let user =
+            |peer, trusted: &[IpAddr]| proxy_user(&headers, peer, trusted).map(str::to_string);
         assert_eq!(user(Some(proxy), &[proxy]), Some("rubin-admin".into()));
         assert_eq!(user(Some(stranger), &[proxy]), None);
         assert_eq!(user(None, &[proxy]), None, "no peer known");
         assert_eq!(user(Some(proxy), &[]), None, "nobody is trusted by default");
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
         assert_eq!(user(Some(mapped), &[proxy]), Some("rubin-admin".into()));
-        assert_eq!(
-            identify(&HeaderMap::new(), Some(proxy), &[proxy]).user,
-            None
-        );
+        assert_eq!(proxy_user(&HeaderMap::new(), Some(proxy), &[proxy]), None);
     }
 }

@@ -2,6 +2,7 @@
 //! endpoints. Handlers stay thin: they parse parameters into typed values and call the store or
 //! service functions, which know nothing about HTTP.
 
+pub mod access;
 mod cache;
 mod caller;
 pub mod consdb;
@@ -13,6 +14,7 @@ pub mod landing;
 mod limits;
 pub mod metrics;
 mod previews;
+mod routes;
 pub mod sia;
 pub mod soda;
 mod state;
@@ -44,15 +46,19 @@ use tower_http::trace::TraceLayer;
 pub use caller::{Caller, RequestCaller};
 pub use dali::{DaliError, DaliParams, Fault};
 pub use limits::Limits;
-pub use state::{AppState, ServerSettings};
+pub use state::{AppState, ServerSettings, StartError};
 
 /// The `Server` header value (taplint asks services to name their software).
 pub const SERVER_NAME: &str = concat!("skyport/", env!("CARGO_PKG_VERSION"));
 
-/// Builds the application with every route and middleware.
-pub fn app(state: Arc<AppState>) -> Router {
-    let limits = state.settings.limits.clone();
-    Router::new()
+/// Every route pattern of the application (`/tap/async/{id}`…), for tests that walk every
+/// route against the access rules.
+pub fn route_patterns(state: &Arc<AppState>) -> Vec<String> {
+    routes(state).into_parts().1
+}
+
+fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
+    routes::Routes::new()
         .route("/", get(landing_page))
         .route("/metrics", get(metrics_page))
         .route("/tap/availability", get(availability))
@@ -82,7 +88,19 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(consdb::routes())
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
+}
+
+/// Builds the application with every route and middleware.
+pub fn app(state: Arc<AppState>) -> Router {
+    let limits = state.settings.limits.clone();
+    let (router, _) = routes(&state).into_parts();
+    router
         .fallback(not_found)
+        // Inner to the counter, so refusals are counted by route too.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            access::http::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             count_requests,
@@ -187,11 +205,25 @@ async fn landing_page(State(state): State<Arc<AppState>>) -> Html<String> {
 
 async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
     let images = state.store.count("ivoa", "ObsCore").await.ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(images),
-    )
-        .into_response()
+    let mut text = state.metrics.render(images);
+    let refused = &state.access.refused;
+    text.push_str(
+        "# HELP skyport_refusals_total Requests refused by the access layer, by reason.\n\
+         # TYPE skyport_refusals_total counter\n",
+    );
+    for (reason, count) in [
+        ("unauthenticated", &refused.unauthenticated),
+        ("forbidden", &refused.forbidden),
+        ("rate_limited", &refused.rate_limited),
+        ("concurrent_queries", &refused.concurrency),
+        ("jobs", &refused.jobs),
+    ] {
+        text.push_str(&format!(
+            "skyport_refusals_total{{reason=\"{reason}\"}} {}\n",
+            count.load(Ordering::Relaxed)
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// VOSI availability of every service: they all stand or fall with the archive database.
@@ -204,8 +236,11 @@ async fn availability(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn tap_capabilities(State(state): State<Arc<AppState>>) -> Response {
-    vosi::xml_response(vosi::tap_capabilities(
-        &format!("{}/tap", state.settings.public_url),
-        &state.settings.limits,
-    ))
+    vosi::capabilities_response(
+        &state,
+        vosi::tap_capabilities(
+            &format!("{}/tap", state.settings.public_url),
+            &state.settings.limits,
+        ),
+    )
 }

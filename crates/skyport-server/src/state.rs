@@ -33,6 +33,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Who may see which collections, rows and tables.
     pub rights: Arc<skyport_store::Rights>,
+    /// How callers are identified, what they may do, and their quotas.
+    pub auth: crate::access::AuthSettings,
 }
 
 /// Shared state of the handlers.
@@ -67,6 +69,25 @@ pub struct AppState {
     pub renders: tokio::sync::Semaphore,
     /// One render per preview at a time.
     pub(crate) preview_renders: crate::cache::KeyedLocks,
+    /// Identity, scopes and quotas.
+    pub access: crate::access::Access,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The async job managers.
+    #[error(transparent)]
+    Jobs(#[from] skyport_uws::UwsError),
+    /// The archive's user records.
+    #[error("the archive's user records: {0}")]
+    Accounts(#[from] skyport_store::StoreError),
+    /// The `[auth]` settings.
+    #[error("{0}")]
+    Auth(String),
+    /// A directory the services keep files in.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl AppState {
@@ -74,7 +95,7 @@ impl AppState {
     pub async fn start(
         store: Arc<dyn Store>,
         settings: ServerSettings,
-    ) -> Result<Arc<AppState>, skyport_uws::UwsError> {
+    ) -> Result<Arc<AppState>, StartError> {
         let manager = |service: &str, dir: PathBuf| skyport_uws::ManagerSettings {
             workers: limits_of(&settings).async_workers,
             execution_default: limits_of(&settings).execution_seconds_default,
@@ -126,7 +147,11 @@ impl AppState {
             Arc::clone(&store),
             &consdb_schemas,
         ));
+        let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
+        let access = crate::access::Access::new(settings.auth.clone(), accounts)
+            .map_err(StartError::Auth)?;
         Ok(Arc::new(AppState {
+            access,
             sia: sia::Sia::new(Arc::clone(&tap), &public_url),
             datalink: datalink::DataLink::new(images.clone(), &public_url, limits.datalink_max_ids),
             consdb,

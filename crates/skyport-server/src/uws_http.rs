@@ -9,11 +9,11 @@ use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use skyport_uws::{Job, JobFilter, JobManager, Parameter, Phase, UwsError};
 use tower::ServiceExt;
 
 use crate::dali::{DaliError, DaliParams};
+use crate::routes::Routes;
 
 /// A check of a job's parameters, run before the job is created or changed.
 pub type ParameterCheck = Box<dyn Fn(&DaliParams) -> Result<(), DaliError> + Send + Sync>;
@@ -32,9 +32,9 @@ pub struct UwsEndpoint {
 pub fn routes<S: Clone + Send + Sync + 'static>(
     prefix: &str,
     endpoint: Arc<UwsEndpoint>,
-) -> Router<S> {
+) -> Routes<S> {
     let at = |tail: &str| format!("{prefix}{tail}");
-    Router::new()
+    Routes::new()
         .route(&at(""), get(list).post(create))
         .route(&at("/{id}"), get(show).post(post_job).delete(delete))
         .route(&at("/{id}/phase"), get(phase).post(set_phase))

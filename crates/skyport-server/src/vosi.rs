@@ -185,7 +185,91 @@ pub fn service_capabilities(
     s
 }
 
+/// A capabilities document as the response, its interfaces' security methods declared for
+/// the `[auth]` mode in force.
+pub fn capabilities_response(state: &crate::AppState, document: String) -> Response {
+    let anonymous_too = state.access.settings().mode == crate::access::AuthMode::Open;
+    xml_response(with_security(&document, anonymous_too))
+}
+
 /// A `text/xml` response (VOSI documents).
 pub fn xml_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// The security methods of bearer tokens (`Authorization: Bearer`) and of the same token as
+/// an HTTP Basic password.
+const TOKEN_METHODS: [&str; 2] = ["ivo://ivoa.net/sso#token", "ivo://ivoa.net/sso#BasicAA"];
+
+/// `document` (capabilities made here) with the security methods of its protected
+/// interfaces declared (VOResource 1.1 `securityMethod`): each standard ParamHTTP interface
+/// other than VOSI availability and capabilities gets the token methods; when anonymous
+/// callers are served too (`anonymous_too`, `open` mode), an interface without a security
+/// method stays beside it, as TAPRegExt and VOSI clients expect.
+pub fn with_security(document: &str, anonymous_too: bool) -> String {
+    let open = "<interface xsi:type=\"vs:ParamHTTP\" role=\"std\"";
+    let mut out = String::with_capacity(document.len() + 1024);
+    let mut rest = document;
+    while let Some(at) = rest.find(open) {
+        let Some(len) = rest[at..].find("</interface>") else {
+            break;
+        };
+        let end = at + len + "</interface>".len();
+        let block = &rest[at..end];
+        out.push_str(&rest[..at]);
+        let vosi = ["/capabilities</accessURL>", "/availability</accessURL>"]
+            .iter()
+            .any(|tail| block.contains(tail));
+        if vosi {
+            out.push_str(block);
+        } else {
+            if anonymous_too {
+                out.push_str(block);
+                out.push_str("\n    ");
+            }
+            let methods: String = TOKEN_METHODS
+                .iter()
+                .map(|m| format!("  <securityMethod standardID=\"{m}\"/>\n    "))
+                .collect();
+            let secured = block.replacen("</interface>", &format!("{methods}</interface>"), 1);
+            out.push_str(&secured);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::*;
+
+    #[test]
+    fn protected_interfaces_declare_tokens_and_open_mode_keeps_an_anonymous_one() {
+        let doc = service_capabilities(
+            "http://h/sia",
+            "ivo://ivoa.net/std/SIA#query-2.0",
+            "2.0",
+            "query",
+        );
+        let count = |d: &str, s: &str| d.matches(s).count();
+        let open = with_security(&doc, true);
+        let required = with_security(&doc, false);
+        let query_interfaces = |d: &str| {
+            d.split("<interface")
+                .filter(|b| b.contains("/sia/query</accessURL>"))
+                .map(|b| b.contains("securityMethod"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(query_interfaces(&open), [false, true]);
+        assert_eq!(query_interfaces(&required), [true]);
+        assert_eq!(count(&required, "ivo://ivoa.net/sso#token"), 1);
+        // VOSI endpoints stay open.
+        assert!(required
+            .split("<interface")
+            .filter(|b| b.contains("/availability</accessURL>"))
+            .all(|b| !b.contains("securityMethod")));
+        // Still well-formed: as many opening as closing interface tags.
+        assert_eq!(count(&open, "<interface"), count(&open, "</interface>"));
+    }
 }

@@ -1339,7 +1339,7 @@ async fn an_identity_header_from_a_client_is_not_believed() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The same header sent by a client that is not the configured proxy, or whose address is
-    // unknown: the write is recorded as anonymous.
+    // unknown: the caller is anonymous, and anonymous callers may not write.
     for (n, peer) in [Some([192, 0, 2, 7]), None].into_iter().enumerate() {
         let mut request =
             Request::post("/consdb/insert/lsstcam/exposure/by_seq_num/20251201/21?u=1")
@@ -1355,7 +1355,13 @@ async fn an_identity_header_from_a_client_is_not_believed() {
                 .insert(ConnectInfo(std::net::SocketAddr::from((ip, 40000))));
         }
         let (status, body) = json_call(app, request).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("write:consdb")),
+            "{body}"
+        );
     }
     let (_, rows) = tap_rows(
         app,
@@ -1364,11 +1370,7 @@ async fn an_identity_header_from_a_client_is_not_believed() {
     .await;
     assert_eq!(
         rows,
-        vec![
-            vec![json!("tester")],
-            vec![json!("anonymous")],
-            vec![json!("anonymous")]
-        ],
-        "only the proxy's word counts"
+        vec![vec![json!("tester")]],
+        "only the proxy's word counts, and nobody else wrote"
     );
 }

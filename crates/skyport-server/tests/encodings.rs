@@ -134,12 +134,19 @@ async fn consdb_queries_and_reads_answer_whole_under_every_encoding() {
     let consdb = skyport_consdb::schemas::builtin();
     store.migrate(&consdb).await.expect("consdb schemas");
     let app = common::app_with_schemas(store, dir.path(), consdb).await;
-    let post = |uri: &str, body: Value| {
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("request")
-    };
+    // Writes need a user: the one the trusted proxy (127.0.0.1 here) names.
+    let post =
+        |uri: &str, body: Value| {
+            let mut request = Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-auth-request-user", "tester")
+                .body(Body::from(body.to_string()))
+                .expect("request");
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            ));
+            request
+        };
     let (status, _, _) = call_bytes(
         &app,
         post(

@@ -139,7 +139,7 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
                 r.t
             ])?;
             n += 1;
-            if n % 200_000 == 0 {
+            if n.is_multiple_of(200_000) {
                 eprintln!("  {n} rows ({:.0} s)", started.elapsed().as_secs_f64());
             }
         }
@@ -214,7 +214,7 @@ async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<()> {
             .insert_rows("ivoa", "ObsCore", columns.clone(), batch)
             .await?;
         n = end;
-        if n % 1_000_000 == 0 || n == rows {
+        if n.is_multiple_of(1_000_000) || n == rows {
             let s = started.elapsed().as_secs_f64();
             eprintln!(
                 "  {n} rows ({s:.0} s, COPY {:.0} rows/s)",
@@ -498,6 +498,7 @@ impl BenchServer {
                 upload_ca_pem: None,
                 trusted_proxies: Vec::new(),
                 rights: Default::default(),
+                auth: Default::default(),
                 extra_schemas,
             },
         )

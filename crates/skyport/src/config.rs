@@ -30,6 +30,12 @@ pub struct Config {
     /// The ConsDB schemas `[consdb]` asks for, read once at load (not a key).
     #[serde(skip)]
     pub consdb_schemas: Vec<skyport_schema::Schema>,
+    /// `[auth]`: identity, scopes, restricted tables.
+    #[serde(default)]
+    pub auth: crate::auth_config::AuthSection,
+    /// `[quotas]`: per-user limits.
+    #[serde(default)]
+    pub quotas: skyport_server::access::Quotas,
     /// `[[efd]]`: one transformed-EFD summary per instrument.
     #[serde(default)]
     pub efd: Vec<EfdSection>,
@@ -330,6 +336,7 @@ impl Config {
                 a.authority
             ));
         }
+        self.auth.check()?;
         if a.roots.is_empty() {
             return Err("archive.roots: at least one [[archive.roots]] is needed".into());
         }
@@ -534,7 +541,7 @@ impl Config {
                     metadata_public: r.metadata == Audience::Public,
                     data_public: r.data == Audience::Public,
                 }),
-            Vec::new(),
+            self.auth.table_rights(),
         )
     }
 
@@ -556,6 +563,7 @@ impl Config {
             upload_ca_pem: self.upload_ca_pem.clone(),
             trusted_proxies: self.server.trusted_proxies.clone(),
             rights: std::sync::Arc::new(self.rights()),
+            auth: self.auth.settings(&self.quotas, |p| self.resolve(p)),
             extra_schemas: self
                 .consdb_schemas
                 .iter()

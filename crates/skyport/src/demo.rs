@@ -512,7 +512,11 @@ fn write_exposure(root: &Path, e: &Exposure) -> Result<PathBuf> {
         card("DETECTOR", i(90 + e.detector as i64), "Detector number"),
         card(
             "CCD_MANU",
-            s(if e.detector % 2 == 0 { "ITL" } else { "E2V" }),
+            s(if e.detector.is_multiple_of(2) {
+                "ITL"
+            } else {
+                "E2V"
+            }),
             "Sensor vendor",
         ),
         card("DETSIZE", s(&format!("[1:{n},1:{n}]")), "Detector size"),

@@ -1,6 +1,7 @@
 //! `skyport`: an astronomical image archive served through IVOA protocols.
 
 mod adql_cmd;
+mod auth_config;
 mod bench;
 mod bench_consdb;
 mod bench_soda;
@@ -11,6 +12,7 @@ mod demo;
 mod efd_cmd;
 mod ingest_cmd;
 mod replicate_cmd;
+mod token_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +84,16 @@ enum Command {
     Efd {
         #[command(subcommand)]
         what: efd_cmd::EfdCommand,
+    },
+    /// skyport's own API tokens for robots and services: create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        what: token_cmd::TokenCommand,
+    },
+    /// Data rights: end a user's membership of a group.
+    Rights {
+        #[command(subcommand)]
+        what: token_cmd::RightsCommand,
     },
     /// The ADQL engine: check or translate a query read from stdin.
     Adql {
@@ -177,6 +189,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adql { what } => adql_cmd::run(what),
         Command::Consdb { what } => consdb_cmd::run(what).await,
         Command::Efd { what } => efd_cmd::run(what).await,
+        Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
+        Command::Rights { what } => token_cmd::run_rights(what)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -44,7 +44,11 @@ pub mod scopes {
 /// with `method`; `None` for a route no rule covers.
 pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
     use scopes::*;
-    let first = pattern.trim_start_matches('/').split('/').next().unwrap_or("");
+    let first = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
     if pattern == "/"
         || pattern == "/metrics"
         || (pattern.ends_with("/availability") || pattern.ends_with("/capabilities"))

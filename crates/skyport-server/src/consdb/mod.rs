@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
@@ -22,11 +22,12 @@ use skyport_consdb::flex::{FlexKey, DTYPES};
 use skyport_consdb::{ConsDbError, Inserted, Target};
 
 use crate::caller::RequestCaller;
+use crate::routes::Routes;
 use crate::state::AppState;
 
 /// The `/consdb` routes.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+pub fn routes() -> Routes<Arc<AppState>> {
+    Routes::new()
         .route("/consdb", get(index))
         .route("/consdb/", get(index))
         .route("/consdb/openapi.json", get(openapi::document))

@@ -34,10 +34,13 @@ pub async fn links(
 
 /// `/datalink/capabilities`.
 pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    crate::vosi::xml_response(crate::vosi::service_capabilities(
-        &format!("{}/datalink", state.settings.public_url),
-        DATALINK_STANDARD_ID,
-        "1.1",
-        "links",
-    ))
+    crate::vosi::capabilities_response(
+        &state,
+        crate::vosi::service_capabilities(
+            &format!("{}/datalink", state.settings.public_url),
+            DATALINK_STANDARD_ID,
+            "1.1",
+            "links",
+        ),
+    )
 }

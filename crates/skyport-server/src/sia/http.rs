@@ -54,10 +54,13 @@ fn error_response(format: &Chosen, e: DaliError) -> Response {
 
 /// `/sia/capabilities`.
 pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
-    crate::vosi::xml_response(crate::vosi::service_capabilities(
-        &format!("{}/sia", state.settings.public_url),
-        SIA_STANDARD_ID,
-        "2.0",
-        "query",
-    ))
+    crate::vosi::capabilities_response(
+        &state,
+        crate::vosi::service_capabilities(
+            &format!("{}/sia", state.settings.public_url),
+            SIA_STANDARD_ID,
+            "2.0",
+            "query",
+        ),
+    )
 }

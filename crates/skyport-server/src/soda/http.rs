@@ -161,7 +161,7 @@ pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
     }
     s.push_str(&crate::vosi::vosi_capabilities_and_availability(&base));
     s.push_str("</vosi:capabilities>\n");
-    crate::vosi::xml_response(s)
+    crate::vosi::capabilities_response(&state, s)
 }
 
 #[cfg(test)]

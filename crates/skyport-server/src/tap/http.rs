@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use super::examples;
 use super::request;
 use super::tables::{Detail, TableSet};
+use crate::access::http::Peer;
 use crate::caller::RequestCaller;
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
@@ -23,8 +24,19 @@ use crate::state::AppState;
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     RequestCaller(caller): RequestCaller,
+    peer: Option<axum::Extension<Peer>>,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
+    // Held until the last byte of the result has gone (or the client has left).
+    let slot = state
+        .access
+        .sync_slot(&caller, peer.and_then(|p| p.0 .0))
+        .map_err(|limit| {
+            DaliError::usage(format!(
+                "you have {limit} synchronous queries running, as many as you may; wait for one to end, or use /tap/async"
+            ))
+            .with_status(axum::http::StatusCode::TOO_MANY_REQUESTS)
+        })?;
     let req = request::parse(&params, state.tap.limits())?;
     tracing::debug!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
     let inline: HashMap<String, Bytes> = params
@@ -39,7 +51,10 @@ pub async fn sync(
         .await?;
     Ok((
         [(header::CONTENT_TYPE, out.content_type)],
-        Body::from_stream(out.body.map(Ok::<_, Infallible>)),
+        Body::from_stream(out.body.map(move |chunk| {
+            let _held = &slot;
+            Ok::<_, Infallible>(chunk)
+        })),
     )
         .into_response())
 }

@@ -130,6 +130,7 @@ pub async fn fixture_with_files(
             upload_ca_pem,
             trusted_proxies: Vec::new(),
             rights: Default::default(),
+            auth: Default::default(),
             extra_schemas: Vec::new(),
         },
     )
@@ -162,6 +163,7 @@ pub async fn app_with_schemas(
             // The ConsDB tests play an authenticating proxy on 127.0.0.1.
             trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             rights: Default::default(),
+            auth: Default::default(),
             extra_schemas,
         },
     )

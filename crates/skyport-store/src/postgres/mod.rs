@@ -509,21 +509,6 @@ impl Store for PostgresStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(
-            redact("postgres://ann:secret@db:5432/x"),
-            "postgres://ann:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
-        assert_eq!(redact("host=db user=ann"), "host=db user=ann");
-    }
-}
-
 /// Runs a read-only statement in a transaction that is rolled back, returning its rows.
 async fn read_rows(
     client: &mut deadpool_postgres::Object,
@@ -546,4 +531,19 @@ async fn read_rows(
     let rows = rows.iter().map(cells).collect::<Result<Vec<_>, _>>()?;
     tx.rollback().await.map_err(backend)?;
     Ok(Rows { columns, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact("postgres://ann:secret@db:5432/x"),
+            "postgres://ann:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
+        assert_eq!(redact("host=db user=ann"), "host=db user=ann");
+    }
 }

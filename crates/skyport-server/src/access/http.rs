@@ -1,0 +1,219 @@
+//! The access middleware: every request is identified, checked against its route's rule and
+//! counted against its caller's quota before its handler runs; refusals are answered in the
+//! service's own error format (DALI VOTable, SODA text, ConsDB JSON) with the standard
+//! headers (`WWW-Authenticate` with the Bearer and IVOA `ivoa_bearer` challenges on 401,
+//! `Retry-After` and `X-RateLimit-*` on 429).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use skyport_auth::RateDecision;
+use skyport_store::Caller;
+
+use super::{Refusal, Rule};
+use crate::caller::proxy_user;
+use crate::dali::DaliError;
+use crate::state::AppState;
+
+/// The middleware (`axum::middleware::from_fn_with_state`).
+pub async fn guard(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(pattern) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        // No route: the fallback answers 404 whoever asks.
+        return next.run(request).await;
+    };
+    let path = request.uri().path().to_string();
+    let Some(rule) = super::rule_for(request.method(), &pattern) else {
+        tracing::error!(route = %pattern, "BUG: a route without an access rule");
+        return refusal_response(
+            &path,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this resource has no access rule (a bug; it has been logged)".into(),
+        );
+    };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let caller = match identify(&state, request.headers(), peer).await {
+        Ok(c) => c,
+        Err(refusal) if rule == Rule::Open => {
+            // The open doors (landing page, VOSI) answer even a caller whose credentials
+            // are not accepted, as anonymous.
+            tracing::debug!(?refusal, "credentials refused on an open route");
+            Caller::anonymous()
+        }
+        Err(refusal) => return refuse(&state, &path, refusal),
+    };
+    if let Rule::Scope(scope) = rule {
+        if !caller.has_scope(scope) {
+            let refusal = if caller.user.is_none() {
+                Refusal::Unauthenticated {
+                    message: format!("this resource needs credentials (scope {scope})"),
+                    bearer_error: None,
+                }
+            } else {
+                Refusal::Forbidden(format!(
+                    "your credentials do not carry the scope {scope} this resource needs"
+                ))
+            };
+            return refuse(&state, &path, refusal);
+        }
+    }
+    let service = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let decision = if rule == Rule::Open {
+        None
+    } else {
+        match state.access.count_request(&caller, peer, &service) {
+            Ok(d) => d,
+            Err(refusal) => return refuse(&state, &path, refusal),
+        }
+    };
+    request.extensions_mut().insert(caller);
+    request.extensions_mut().insert(Peer(peer));
+    let mut response = next.run(request).await;
+    if let Some(d) = decision {
+        rate_headers(response.headers_mut(), &d);
+    }
+    if response.status() == StatusCode::UNAUTHORIZED
+        && !response.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        challenge(&state, response.headers_mut(), None);
+    }
+    response
+}
+
+/// The client's address, as the middleware saw it (for quotas keyed by address).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<IpAddr>);
+
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Result<Caller, Refusal> {
+    let proxy_user = proxy_user(headers, peer, &state.settings.trusted_proxies);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    state.access.identify(authorization, proxy_user).await
+}
+
+/// The response to a refusal, counted.
+fn refuse(state: &AppState, path: &str, refusal: Refusal) -> Response {
+    let counts = &state.access.refused;
+    match refusal {
+        Refusal::Unauthenticated {
+            message,
+            bearer_error,
+        } => {
+            counts.unauthenticated.fetch_add(1, Ordering::Relaxed);
+            let mut r = refusal_response(path, StatusCode::UNAUTHORIZED, message.clone());
+            challenge(
+                state,
+                r.headers_mut(),
+                bearer_error.map(|e| (e, message.as_str())),
+            );
+            r
+        }
+        Refusal::Forbidden(message) => {
+            counts.forbidden.fetch_add(1, Ordering::Relaxed);
+            refusal_response(path, StatusCode::FORBIDDEN, message)
+        }
+        Refusal::RateLimited(decision) => {
+            let wait = decision
+                .retry_after_seconds
+                .unwrap_or(decision.reset_seconds)
+                .max(1);
+            let mut r = refusal_response(
+                path,
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "over the limit of {} requests per minute to this service; retry in {wait} s",
+                    decision.limit
+                ),
+            );
+            rate_headers(r.headers_mut(), &decision);
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Refusal::IssuerUnavailable(message) => refusal_response(
+            path,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("credentials cannot be checked now: {message}"),
+        ),
+    }
+}
+
+/// An error answer in the format of the service at `path`.
+pub fn refusal_response(path: &str, status: StatusCode, message: String) -> Response {
+    let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let dali = DaliError::usage(message.clone()).with_status(status);
+    match service {
+        "consdb" => (status, axum::Json(serde_json::json!({ "detail": message }))).into_response(),
+        "soda" if !path.starts_with("/soda/async") => crate::soda::http::soda_error(dali),
+        _ => dali.into_response(),
+    }
+}
+
+/// Adds the 401 challenges: RFC 6750 Bearer (with the token's fault, if one was presented)
+/// and the IVOA SSO `ivoa_bearer` one saying where a token is had.
+fn challenge(state: &AppState, headers: &mut HeaderMap, fault: Option<(&str, &str)>) {
+    let settings = state.access.settings();
+    let quote = |s: &str| {
+        s.replace(['"', '\\'], "'")
+            .replace(|c: char| c.is_control(), " ")
+    };
+    let mut bearer = format!("Bearer realm=\"{}\"", quote(&settings.realm));
+    if let Some((error, description)) = fault {
+        bearer.push_str(&format!(
+            ", error=\"{error}\", error_description=\"{}\"",
+            quote(description)
+        ));
+    }
+    let login = if settings.login_url.is_empty() {
+        format!("{}/", state.settings.public_url)
+    } else {
+        settings.login_url.clone()
+    };
+    let ivoa = format!(
+        "ivoa_bearer standard_id=\"ivo://ivoa.net/sso#token\", access_url=\"{}\"",
+        quote(&login)
+    );
+    for value in [bearer, ivoa] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+}
+
+fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+    for (name, value) in [
+        ("x-ratelimit-limit", d.limit.to_string()),
+        ("x-ratelimit-remaining", d.remaining.to_string()),
+        ("x-ratelimit-reset", d.reset_seconds.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
