@@ -1,0 +1,663 @@
+//! Identity, scopes and data rights on every route.
+//!
+//! The archive holds one public image (`demo/m13.fits`) and the same pixels again as a
+//! proprietary image (`secret/hidden-proprietary.fits`, released in 2999, readable by group
+//! `demo-team`), each with a ConsDB exposure. The issuer is a real one in miniature: the test
+//! makes RSA and EC keys, serves their JWKS over HTTP on loopback and signs tokens with them;
+//! skyport's own API tokens are made and revoked in the archive.
+//!
+//! The matrix walks every route the router has (the list comes from the router itself, so a
+//! new route without an access rule fails here) for every kind of caller, asserting the status
+//! class and that nothing of the proprietary image appears in any body of a caller without
+//! rights. Further tests check that a hidden image answers exactly like an absent one, and that
+//! the query pipeline never lets a hidden row be seen or counted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use base64::Engine;
+use chrono::Utc;
+use serde_json::{json, Value};
+use skyport_auth::testing::{TestIssuer, TestServer};
+use skyport_auth::{ApiToken, JwksSource, ScopePolicy};
+use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
+use skyport_server::access::{rule_for, AuthMode, AuthSettings, Quotas, Rule};
+use skyport_server::{app, route_patterns, AppState, Limits, ServerSettings};
+use skyport_store::{Accounts, CollectionRights, Rights, Statement, StoredToken, Value as Cell};
+
+use common::call;
+
+/// What no caller without rights may ever see.
+const SECRETS: [&str; 2] = ["hidden-proprietary", "MC_O_20251201_000001"];
+const SECRET_DID: &str = "ivo://skyport.test/secret?hidden-proprietary";
+const PUBLIC_DID: &str = "ivo://skyport.test/demo?m13";
+
+fn issuer() -> &'static TestIssuer {
+    static ISSUER: OnceLock<TestIssuer> = OnceLock::new();
+    ISSUER.get_or_init(TestIssuer::new)
+}
+
+struct World {
+    app: axum::Router,
+    state: Arc<AppState>,
+    /// The `Authorization` header of each kind of caller (`None`: anonymous).
+    callers: BTreeMap<&'static str, Option<String>>,
+    /// The centre of the two images' footprint.
+    centre: (f64, f64),
+    _jwks: TestServer,
+    _dir: tempfile::TempDir,
+    _database: Option<skyport_store::postgres::scratch::ScratchDatabase>,
+}
+
+fn groups(names: &[&str]) -> Value {
+    Value::Array(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({ "name": n, "id": i + 1 }))
+            .collect(),
+    )
+}
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+async fn world(mode: AuthMode) -> World {
+    let issuer = issuer();
+    let (jwks_url, jwks) = issuer.serve_jwks().await.expect("JWKS server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, database) = common::test_store(dir.path()).await;
+    let consdb = skyport_consdb::schemas::builtin();
+    store.migrate(&consdb).await.expect("consdb schemas");
+    let m13 = common::testdata("pypi_astropy/m13.fits");
+    let mut roots = Vec::new();
+    for (name, file, release) in [
+        ("demo", "m13.fits", None),
+        (
+            "secret",
+            "hidden-proprietary.fits",
+            Some("2999-01-01T00:00:00.000000".to_string()),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        std::fs::copy(&m13, path.join(file)).expect("copy");
+        roots.push((
+            DataRoot {
+                name: name.into(),
+                path,
+                collection: name.into(),
+                calib_level: 1,
+                release_date: release,
+            },
+            file,
+        ));
+    }
+    let ingest = IngestSettings {
+        authority: "skyport.test".into(),
+        public_url: "http://127.0.0.1:8080".into(),
+        roots: roots.iter().map(|(r, _)| r.clone()).collect(),
+        bands: default_bands(),
+        require_wcs: true,
+    };
+    for (root, file) in &roots {
+        store
+            .upsert_image(build_record(&ingest, &root.path.join(file)).expect("record"))
+            .await
+            .expect("upsert");
+    }
+    // A ConsDB exposure for each image, related to it as header ingest relates them.
+    let d = store.dialect();
+    let exposure = skyport_store::ddl::table_name(d, "cdb_lsstcam", "exposure");
+    let relation = skyport_store::ddl::table_name(d, "skyport", "image_exposure");
+    let mut statements = Vec::new();
+    for (seq, did) in [(1i64, SECRET_DID), (2, PUBLIC_DID)] {
+        let id = 2025120100000 + seq;
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {exposure} (exposure_id, exposure_name, controller, day_obs, seq_num) \
+                 VALUES ({id}, 'MC_O_20251201_{seq:06}', 'O', 20251201, {seq})"
+            ),
+            Vec::new(),
+        ));
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {relation} (obs_publisher_did, instrument, exposure_id, detector, ccdexposure_id) \
+                 VALUES ('{did}', 'lsstcam', {id}, 0, {id}000)"
+            ),
+            Vec::new(),
+        ));
+    }
+    store.write("test", statements).await.expect("consdb rows");
+
+    let accounts = Accounts::open(Arc::clone(&store)).await.expect("accounts");
+    let mut api_token = |scopes: &[&str], team: &[&str]| {
+        let made = ApiToken::generate().expect("token");
+        let record = StoredToken {
+            key: made.key.clone(),
+            secret_hash: made.secret_hash.clone(),
+            user: "robot".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            groups: team.iter().map(|s| s.to_string()).collect(),
+            created: Utc::now(),
+            expires: None,
+            revoked: None,
+        };
+        (made.token, record)
+    };
+    let (revoked, revoked_record) = api_token(&["read:tap", "read:image"], &["demo-team"]);
+    let (robot, robot_record) = api_token(&["read:tap", "read:image"], &["demo-team"]);
+    for r in [&revoked_record, &robot_record] {
+        accounts.add_token(r, "test").await.expect("add token");
+    }
+    assert!(accounts
+        .revoke_token(&revoked_record.key, Utc::now(), "test")
+        .await
+        .expect("revoke"));
+
+    let now = Utc::now().timestamp();
+    let claims = |user: &str, member_of: Value| {
+        let mut c = issuer.claims(user);
+        c["isMemberOf"] = member_of;
+        c
+    };
+    let mut expired = claims("late", groups(&["readers"]));
+    expired["exp"] = json!(now - 3600);
+    let mut wrong_audience = claims("lost", groups(&["readers"]));
+    wrong_audience["aud"] = json!("some-other-service");
+    let mut former = claims("former", groups(&["readers"]));
+    former["isMemberOf"]
+        .as_array_mut()
+        .expect("groups")
+        .push(json!({ "name": "demo-team", "id": 9, "expires": now - 86400 }));
+    let callers: BTreeMap<&'static str, Option<String>> = [
+        ("anonymous", None),
+        ("expired token", bearer(&issuer.sign_rs256(&expired))),
+        (
+            "token signed by another key",
+            bearer(&issuer.sign_with_other_key(&claims("x", groups(&["readers"])), "rsa-1")),
+        ),
+        ("wrong audience", bearer(&issuer.sign_rs256(&wrong_audience))),
+        (
+            "alg none",
+            bearer(&issuer.unsigned_alg_none(&claims("x", groups(&["readers", "writers"])))),
+        ),
+        (
+            "HMAC with the public key",
+            bearer(&issuer.hmac_signed_with_public_key_pem(&claims(
+                "x",
+                groups(&["readers", "writers"]),
+            ))),
+        ),
+        ("token without the scope", bearer(&issuer.sign_rs256(&claims("nobody", json!([]))))),
+        (
+            "token with the scope",
+            bearer(&issuer.sign_es256(&claims("writer", groups(&["readers", "writers"])))),
+        ),
+        (
+            "data-rights member",
+            bearer(&issuer.sign_rs256(&claims("member", groups(&["readers", "demo-team"])))),
+        ),
+        ("member whose rights ended", bearer(&issuer.sign_rs256(&former))),
+        ("revoked skyport token", bearer(&revoked)),
+        (
+            "skyport token as Basic password",
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("anyone:{robot}"))
+            )),
+        ),
+    ]
+    .into_iter()
+    .collect();
+
+    let scopes = ScopePolicy {
+        anonymous: vec!["read:tap".into(), "read:image".into()],
+        authenticated: Vec::new(),
+        group_scopes: [
+            ("readers", vec!["read:tap", "read:image"]),
+            ("demo-team", vec!["read:tap", "read:image"]),
+            ("writers", vec!["write:consdb"]),
+        ]
+        .into_iter()
+        .map(|(g, s)| (g.to_string(), s.into_iter().map(String::from).collect()))
+        .collect(),
+    };
+    let state = AppState::start(
+        Arc::clone(&store),
+        ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "access test".into(),
+            roots: roots
+                .iter()
+                .map(|(r, _)| (r.name.clone(), r.path.clone()))
+                .collect(),
+            limits: Limits::default(),
+            jobs_dir: dir.path().join("jobs"),
+            cache_dir: dir.path().join("cache"),
+            upload_ca_pem: None,
+            trusted_proxies: Vec::new(),
+            rights: Arc::new(Rights::new(
+                [CollectionRights {
+                    collection: "secret".into(),
+                    groups: vec!["demo-team".into()],
+                    metadata_public: true,
+                    data_public: true,
+                }],
+                [(
+                    "cdb_lsstcam.exposure_quicklook".to_string(),
+                    vec!["staff".to_string()],
+                )],
+            )),
+            auth: AuthSettings {
+                mode,
+                jwt: Some(issuer.settings(JwksSource::Url(jwks_url))),
+                scopes,
+                quotas: Quotas::default(),
+                ..AuthSettings::default()
+            },
+            extra_schemas: consdb,
+        },
+    )
+    .await
+    .expect("state");
+    let app = app(Arc::clone(&state));
+    let mut world = World {
+        app,
+        state,
+        callers,
+        centre: (0.0, 0.0),
+        _jwks: jwks,
+        _dir: dir,
+        _database: database,
+    };
+    let (_, rows) = world
+        .tap("data-rights member", "SELECT s_ra, s_dec FROM ivoa.ObsCore")
+        .await;
+    let first = rows.first().expect("a row");
+    world.centre = (
+        first[0].as_f64().expect("ra"),
+        first[1].as_f64().expect("dec"),
+    );
+    world
+}
+
+impl World {
+    async fn send(&self, who: &str, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(Some(auth)) = self.callers.get(who) {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        let request = match body {
+            Some(b) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .expect("request");
+        call(&self.app, request).await
+    }
+
+    async fn get(&self, who: &str, uri: &str) -> (StatusCode, String) {
+        let (status, _, body) = self.send(who, Method::GET, uri, None).await;
+        (status, body)
+    }
+
+    /// A TAP query's rows (JSON), asserting success.
+    async fn tap(&self, who: &str, adql: &str) -> (Vec<String>, Vec<Vec<Value>>) {
+        let uri = format!("/tap/sync?LANG=ADQL&FORMAT=json&QUERY={}", encode(adql));
+        let (status, body) = self.get(who, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{who}: {adql}: {body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        let names = v["columns"]
+            .as_array()
+            .map(|c| c.iter().map(|c| c["name"].as_str().unwrap_or_default().to_string()).collect())
+            .unwrap_or_default();
+        let rows = v["data"]
+            .as_array()
+            .map(|r| r.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect())
+            .unwrap_or_default();
+        (names, rows)
+    }
+
+    async fn count(&self, who: &str, adql: &str) -> i64 {
+        let (_, rows) = self.tap(who, adql).await;
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| panic!("{who}: {adql}: no count in {rows:?}"))
+    }
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn leaks(body: &str) -> Option<&'static str> {
+    SECRETS.into_iter().find(|s| body.contains(s))
+}
+
+/// The callers whose credentials are refused outright.
+const REFUSED: [&str; 6] = [
+    "expired token",
+    "token signed by another key",
+    "wrong audience",
+    "alg none",
+    "HMAC with the public key",
+    "revoked skyport token",
+];
+/// The callers who may see the proprietary image.
+const MEMBERS: [&str; 2] = ["data-rights member", "skyport token as Basic password"];
+
+/// A concrete request for a route pattern: sample values for its parameters (public ones: the
+/// leak check must not be fooled by the request echoing a secret it was given).
+fn concrete(pattern: &str, centre: (f64, f64)) -> String {
+    let mut uri = pattern.to_string();
+    for (param, value) in [
+        ("{id}", "0123456789abcdef0123456789abcdef"),
+        ("{result}", "result"),
+        ("{name}", "QUERY"),
+        ("{root}", "demo"),
+        ("{*path}", "m13.fits"),
+        ("{instrument}", "lsstcam"),
+        ("{obs_type}", "exposure"),
+        ("{obs_id}", "2025120100002"),
+        ("{table}", "exposure"),
+        ("{day_obs}", "20251201"),
+        ("{seq_num}", "2"),
+        ("{detector}", "0"),
+    ] {
+        uri = uri.replace(param, value);
+    }
+    assert!(!uri.contains('{'), "no sample value for a parameter of {pattern}");
+    let (ra, dec) = centre;
+    let query = match pattern {
+        "/tap/sync" => format!(
+            "LANG=ADQL&QUERY={}",
+            encode("SELECT o.obs_id, o.access_url FROM ivoa.ObsCore AS o")
+        ),
+        "/sia/query" => format!("POS={}", encode(&format!("CIRCLE {ra} {dec} 0.5"))),
+        "/datalink/links" => format!("ID={}", encode(PUBLIC_DID)),
+        "/soda/sync" => format!("CIRCLE={}", encode(&format!("{ra} {dec} 0.005"))),
+        p if p.starts_with("/consdb/export") => "format=csv".into(),
+        _ => String::new(),
+    };
+    if query.is_empty() {
+        uri
+    } else {
+        format!("{uri}?{query}")
+    }
+}
+
+#[tokio::test]
+async fn every_route_for_every_caller() {
+    let w = world(AuthMode::Open).await;
+    let patterns = route_patterns(&w.state);
+    assert!(patterns.len() > 40, "the router lists its routes: {patterns:?}");
+    for pattern in &patterns {
+        for method in [Method::GET, Method::POST] {
+            let Some(rule) = rule_for(&method, pattern) else {
+                panic!("route {method} {pattern} has no access rule");
+            };
+            let uri = concrete(pattern, w.centre);
+            // A JSON body for the POSTs that take one (ConsDB); the others ignore it.
+            let body = (method == Method::POST && pattern.starts_with("/consdb"))
+                .then(|| json!({ "values": { "airmass": 1.5 }, "key": "k", "dtype": "int" }));
+            // Whether the route takes this method at all: asked as a caller who may do anything.
+            let (status, _, _) = w
+                .send("token with the scope", method.clone(), &uri, body.clone())
+                .await;
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                continue;
+            }
+            for (who, _) in &w.callers {
+                let (status, headers, text) = w.send(who, method.clone(), &uri, body.clone()).await;
+                let at = format!("{who}: {method} {uri} ({pattern}) → {status}");
+                let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+                assert!(!status.is_server_error(), "{at}: {text}");
+                match (rule, *who) {
+                    (Rule::Open, _) => assert!(!denied, "{at}: an open door"),
+                    (_, w) if REFUSED.contains(&w) => {
+                        assert_eq!(status, StatusCode::UNAUTHORIZED, "{at}: {text}");
+                        let challenges: Vec<&str> = headers
+                            .get_all(header::WWW_AUTHENTICATE)
+                            .iter()
+                            .filter_map(|v| v.to_str().ok())
+                            .collect();
+                        assert!(
+                            challenges.iter().any(|c| c.starts_with("Bearer realm="))
+                                && challenges.iter().any(|c| c.starts_with("ivoa_bearer ")),
+                            "{at}: {challenges:?}"
+                        );
+                    }
+                    (Rule::Scope(scope), "anonymous") => {
+                        if scope.starts_with("read:") {
+                            assert!(!denied, "{at}: anonymous may read in open mode: {text}");
+                        } else {
+                            assert_eq!(status, StatusCode::UNAUTHORIZED, "{at}: {text}");
+                        }
+                    }
+                    (Rule::Scope(_), "token without the scope") => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{at}: {text}")
+                    }
+                    (Rule::Scope(scope), "token with the scope") => {
+                        assert!(!denied, "{at} ({scope}): {text}")
+                    }
+                    (Rule::Scope(scope), _) => {
+                        // Readers without write scopes.
+                        assert_eq!(denied, !scope.starts_with("read:"), "{at}: {text}");
+                    }
+                }
+                if !MEMBERS.contains(who) {
+                    assert_eq!(leaks(&text), None, "{at}: {text}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_query_pipeline_never_sees_a_hidden_row() {
+    let w = world(AuthMode::Open).await;
+    let queries = [
+        ("SELECT COUNT(*) FROM ivoa.ObsCore", 1, 2),
+        ("SELECT COUNT(*) FROM ivoa.ObsCore AS a JOIN ivoa.ObsCore AS b ON a.s_ra = b.s_ra", 1, 4),
+        ("SELECT COUNT(*) FROM (SELECT obs_id FROM ivoa.ObsCore UNION SELECT obs_id FROM ivoa.ObsCore) AS u", 1, 2),
+        ("SELECT COUNT(*) FROM ivoa.ObsCore WHERE obs_id IN (SELECT obs_id FROM ivoa.ObsCore WHERE obs_collection = 'secret')", 0, 1),
+        ("SELECT COUNT(*) FROM (SELECT obs_collection, COUNT(*) AS n FROM ivoa.ObsCore GROUP BY obs_collection) AS g", 1, 2),
+        ("WITH c AS (SELECT * FROM ivoa.ObsCore) SELECT COUNT(*) FROM c", 1, 2),
+        ("SELECT COUNT(*) FROM skyport.image_file", 1, 2),
+        ("SELECT COUNT(*) FROM skyport.image_hdu WHERE obs_publisher_did LIKE '%hidden%'", 0, 1),
+        ("SELECT COUNT(*) FROM cdb_lsstcam.exposure", 1, 2),
+        ("SELECT COUNT(*) FROM cdb_lsstcam.exposure WHERE exposure_id = 2025120100001", 0, 1),
+    ];
+    for (adql, outside, inside) in queries {
+        for who in ["anonymous", "token with the scope", "member whose rights ended"] {
+            assert_eq!(w.count(who, adql).await, outside, "{who}: {adql}");
+        }
+        for who in MEMBERS {
+            assert_eq!(w.count(who, adql).await, inside, "{who}: {adql}");
+        }
+    }
+    // Every output format, and the member sees the image by name.
+    for format in ["votable", "csv", "tsv", "json", "parquet"] {
+        let uri = format!(
+            "/tap/sync?LANG=ADQL&FORMAT={format}&QUERY={}",
+            encode("SELECT obs_id, obs_publisher_did, access_url FROM ivoa.ObsCore")
+        );
+        let (status, body) = w.get("anonymous", &uri).await;
+        assert_eq!(status, StatusCode::OK, "{format}");
+        assert_eq!(leaks(&body), None, "{format}: {body}");
+        if format != "parquet" {
+            let (_, body) = w.get("data-rights member", &uri).await;
+            assert!(body.contains("hidden-proprietary"), "{format}: {body}");
+        }
+    }
+    // A TAP upload joined against ObsCore cannot probe hidden rows.
+    let votable = format!(
+        "<?xml version=\"1.0\"?><VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\"><RESOURCE><TABLE>\
+         <FIELD name=\"did\" datatype=\"char\" arraysize=\"*\"/><DATA><TABLEDATA>\
+         <TR><TD>{SECRET_DID}</TD></TR><TR><TD>{PUBLIC_DID}</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"
+    );
+    let boundary = "xBOUNDARYx";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"LANG\"\r\n\r\nADQL\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"FORMAT\"\r\n\r\ncsv\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"UPLOAD\"\r\n\r\nt,param:t\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\nSELECT COUNT(*) AS n FROM TAP_UPLOAD.t AS u JOIN ivoa.ObsCore AS o ON o.obs_publisher_did = u.did\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.xml\"\r\nContent-Type: application/x-votable+xml\r\n\r\n{votable}\r\n\
+         --{boundary}--\r\n"
+    );
+    for (who, n) in [("anonymous", "1"), ("data-rights member", "2")] {
+        let mut request = Request::post("/tap/sync")
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+        if let Some(Some(auth)) = w.callers.get(who) {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        let (status, _, body) = call(&w.app, request.body(Body::from(form.clone())).expect("request")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body.lines().nth(1), Some(n), "{who}: {body}");
+    }
+    // Tables: a restricted one is absent, in TAP_SCHEMA, /tap/tables and to queries alike.
+    let hidden = "cdb_lsstcam.exposure_quicklook";
+    assert_eq!(
+        w.count("anonymous", &format!("SELECT COUNT(*) FROM TAP_SCHEMA.tables WHERE table_name = '{hidden}'")).await,
+        0
+    );
+    assert_eq!(
+        w.count("anonymous", &format!("SELECT COUNT(*) FROM TAP_SCHEMA.columns WHERE table_name = '{hidden}'")).await,
+        0
+    );
+    let (_, tables) = w.get("anonymous", "/tap/tables").await;
+    assert!(!tables.contains(hidden), "/tap/tables lists {hidden}");
+    let ask = |table: &str| {
+        format!(
+            "/tap/sync?LANG=ADQL&QUERY={}",
+            encode(&format!("SELECT * FROM {table}"))
+        )
+    };
+    let (s1, absent) = w.get("anonymous", &ask("cdb_lsstcam.exposure_quicklooq")).await;
+    let (s2, restricted) = w.get("anonymous", &ask(hidden)).await;
+    assert_eq!((s1, s2), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+    assert_eq!(
+        restricted.replace("exposure_quicklook", "X"),
+        absent.replace("exposure_quicklooq", "X"),
+        "a hidden table is told apart from an absent one"
+    );
+}
+
+/// The answer for the hidden image, with its name replaced, equals the answer for an image
+/// that never existed.
+async fn like_absent(w: &World, who: &str, hidden_uri: &str, absent_uri: &str) {
+    let (s1, hidden) = w.get(who, hidden_uri).await;
+    let (s2, absent) = w.get(who, absent_uri).await;
+    assert_eq!(s1, s2, "{who}: {hidden_uri}: {hidden}");
+    let normalise = |s: &str| {
+        s.replace("hidden-proprietary", "X")
+            .replace("never-was", "X")
+            .replace("secret", "C")
+            .replace("nowhere", "C")
+    };
+    assert_eq!(normalise(&hidden), normalise(&absent), "{who}: {hidden_uri}");
+}
+
+#[tokio::test]
+async fn a_hidden_image_answers_like_an_absent_one_everywhere() {
+    let w = world(AuthMode::Open).await;
+    let absent_did = "ivo://skyport.test/nowhere?never-was";
+    for who in ["anonymous", "token with the scope", "member whose rights ended"] {
+        like_absent(
+            &w,
+            who,
+            &format!("/datalink/links?ID={}", encode(SECRET_DID)),
+            &format!("/datalink/links?ID={}", encode(absent_did)),
+        )
+        .await;
+        like_absent(
+            &w,
+            who,
+            &format!("/soda/sync?ID={}&CIRCLE={}", encode(SECRET_DID), encode(&format!("{} {} 0.005", w.centre.0, w.centre.1))),
+            &format!("/soda/sync?ID={}&CIRCLE={}", encode(absent_did), encode(&format!("{} {} 0.005", w.centre.0, w.centre.1))),
+        )
+        .await;
+        like_absent(&w, who, "/files/secret/hidden-proprietary.fits", "/files/secret/never-was.fits").await;
+        like_absent(&w, who, "/previews/secret/hidden-proprietary.fits", "/previews/secret/never-was.fits").await;
+        // SIA by ID: no row either way.
+        let (status, body) = w.get(who, &format!("/sia/query?ID={}", encode(SECRET_DID))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(leaks(&body), None, "{who}: {body}");
+        // SIA's MAXREC=0 option lists do not name the collection of hidden rows.
+        let (_, body) = w.get(who, "/sia/query?MAXREC=0").await;
+        assert!(!body.contains("<OPTION value=\"secret\""), "{who}: {body}");
+        // A cutout search without ID skips the hidden image: one cutout, of the public one.
+        let (status, _, body) = w
+            .send(
+                who,
+                Method::GET,
+                &format!("/soda/sync?POS={}", encode(&format!("CIRCLE {} {} 0.005", w.centre.0, w.centre.1))),
+                None,
+            )
+            .await;
+        assert!(status.is_success(), "{who}: {status}");
+        assert_eq!(leaks(&body), None);
+        // ConsDB REST reads of the hidden exposure answer as for an unknown one.
+        like_absent(
+            &w,
+            who,
+            "/consdb/query/lsstcam/exposure/obs/2025120100001",
+            "/consdb/query/lsstcam/exposure/obs/2025120100009",
+        )
+        .await;
+        let (_, export) = w.get(who, "/consdb/export/lsstcam/exposure?format=csv").await;
+        assert_eq!(leaks(&export), None, "{who}: {export}");
+        assert!(export.contains("MC_O_20251201_000002"), "{who}: {export}");
+    }
+    // The member reaches everything of it.
+    for who in MEMBERS {
+        let (status, body) = w.get(who, &format!("/datalink/links?ID={}", encode(SECRET_DID))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("/files/secret/hidden-proprietary.fits"), "{body}");
+        let (status, _) = w.get(who, "/files/secret/hidden-proprietary.fits").await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        let (status, body) = w.get(who, "/consdb/query/lsstcam/exposure/obs/2025120100001").await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+        let (_, export) = w.get(who, "/consdb/export/lsstcam/exposure?format=csv").await;
+        assert!(export.contains("MC_O_20251201_000001"), "{who}: {export}");
+    }
+}
+
+#[tokio::test]
+async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
+    let w = world(AuthMode::Required).await;
+    for uri in ["/", "/tap/capabilities", "/tap/availability", "/sia/capabilities", "/soda/availability"] {
+        let (status, body) = w.get("anonymous", uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (_, caps) = w.get("anonymous", "/tap/capabilities").await;
+    assert!(caps.contains("<securityMethod standardID=\"ivo://ivoa.net/sso#token\"/>"), "{caps}");
+    for uri in ["/tap/tables", "/sia/query?POS=CIRCLE+0+0+1", "/datalink/links?ID=x", "/files/demo/m13.fits", "/consdb/schema"] {
+        let (status, headers, body) = w.send("anonymous", Method::GET, uri, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{uri}");
+    }
+    // Each service answers in its own error format.
+    let (_, headers, body) = w.send("anonymous", Method::GET, "/tap/tables", None).await;
+    assert!(body.contains("QUERY_STATUS") && headers[header::CONTENT_TYPE].to_str().unwrap_or("").contains("votable"));
+    let (_, _, body) = w.send("anonymous", Method::GET, "/soda/sync?ID=x", None).await;
+    assert!(body.starts_with("UsageError: "), "{body}");
+    let (_, _, body) = w.send("anonymous", Method::GET, "/consdb/schema", None).await;
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert!(v["detail"].as_str().is_some(), "{body}");
+    // With credentials, reads work; open mode's capabilities offer an anonymous interface too.
+    let (status, _) = w.get("token with the scope", "/tap/tables").await;
+    assert_eq!(status, StatusCode::OK);
+    let open = world(AuthMode::Open).await;
+    let (_, caps) = open.get("anonymous", "/sia/capabilities").await;
+    let query_interfaces = caps.matches("/sia/query</accessURL>").count();
+    assert_eq!(query_interfaces, 2, "{caps}");
+}
