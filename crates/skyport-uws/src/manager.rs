@@ -139,6 +139,9 @@ pub enum UwsError {
     /// A file could not be written or removed.
     #[error("job files: {0}")]
     Io(#[from] std::io::Error),
+    /// The operating system gave no random bytes for a job id.
+    #[error("cannot make a job id: no randomness from the operating system: {0}")]
+    Random(String),
 }
 
 /// Filters of the job list (UWS 1.1 §2.2.1.1).
@@ -174,32 +177,45 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A new job id: the creation time in microseconds (strictly increasing within a process)
-/// then 20 random bits. Ids of one server sort in creation order, so jobs created in the same
-/// millisecond still run in the order they were created (the queue is ordered by creation
-/// time, then id); the random part keeps servers sharing a store from ever making the same id.
 /// How long a job directory must stand untouched before a sweep may remove it as orphaned.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
-/// Whether a directory name has the form [`new_id`] gives job ids (18 lower-case hex digits).
+/// Whether a directory name has the form of a job id: 32 lower-case hex digits as [`new_id`]
+/// makes them, or 18 as it made them before ids became random (an archive's older jobs and
+/// their directories must still be recognised).
 fn looks_like_job_id(name: &str) -> bool {
-    name.len() == 18
+    matches!(name.len(), 18 | 32)
         && name
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn new_id() -> String {
-    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let now = chrono::Utc::now().timestamp_micros();
-    let micros = match LAST.fetch_update(
-        std::sync::atomic::Ordering::SeqCst,
-        std::sync::atomic::Ordering::SeqCst,
-        |last| Some(now.max(last + 1)),
-    ) {
+/// A new job id: 128 bits from the operating system's random source, as 32 lower-case hex
+/// digits. The id is all that protects a job created anonymously (whoever knows its URL may
+/// read and delete it), so nothing predictable goes into it: no time, no counter. Ids of
+/// servers sharing a store cannot collide in practice.
+fn new_id() -> Result<String, UwsError> {
+    use rand::TryRng;
+    let mut bytes = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| UwsError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The creation time of a new job, in milliseconds: the clock, but strictly increasing within
+/// this process. Ids no longer sort in creation order, and the queue runs jobs by creation
+/// time; so jobs created by one server within the same millisecond still run in the order
+/// they were created, and the job list's order and its AFTER filter are unambiguous.
+fn creation_ms() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+        Some(now.max(last + 1))
+    }) {
         Ok(last) | Err(last) => now.max(last + 1),
-    };
-    format!("{micros:013x}{:05x}", rand::random::<u32>() & 0xf_ffff)
+    }
 }
 
 enum Outcome {
@@ -358,9 +374,9 @@ impl JobManager {
         parameters: Vec<Parameter>,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<Job, UwsError> {
-        let now = now_ms();
+        let now = creation_ms();
         let mut job = Job {
-            id: new_id(),
+            id: new_id()?,
             service: self.inner.settings.service.clone(),
             run_id: None,
             owner: None,
@@ -898,14 +914,58 @@ fn merge_parameters(job: &mut Job, parameters: Vec<Parameter>) {
 
 #[cfg(test)]
 mod tests {
-    use super::new_id;
+    use super::{creation_ms, looks_like_job_id, new_id};
 
     #[test]
-    fn ids_sort_in_creation_order_and_do_not_repeat() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
-        assert!(ids
-            .iter()
-            .all(|i| i.len() == 18 && i.chars().all(|c| c.is_ascii_hexdigit())));
+    fn ids_are_128_random_bits_and_do_not_repeat() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_id().expect("id")).collect();
+        assert!(ids.iter().all(|i| i.len() == 32
+            && i.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "an id repeated");
+        // Nothing orders them: ids made one after another are not increasing (the old
+        // time-prefixed ids always were; 10 000 random ones sorted by chance: p = 1/10000!).
+        assert!(
+            ids.windows(2).any(|w| w[0] > w[1]),
+            "ids sort in creation order"
+        );
+        // Every hex digit position varies (no fixed or time-derived prefix).
+        for pos in 0..32 {
+            let digits: std::collections::HashSet<u8> =
+                ids.iter().map(|i| i.as_bytes()[pos]).collect();
+            assert_eq!(digits.len(), 16, "digit {pos} takes only {digits:?}");
+        }
+        assert!(ids.iter().all(|i| looks_like_job_id(i)));
+    }
+
+    #[test]
+    fn creation_times_increase_strictly_so_the_queue_keeps_creation_order() {
+        let times: Vec<i64> = (0..10_000).map(|_| creation_ms()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(
+            times[0] <= now && now - times[0] < 60_000,
+            "close to the clock"
+        );
+    }
+
+    #[test]
+    fn the_orphan_sweep_knows_old_and_new_ids_and_nothing_else() {
+        // An 18-digit id as skyport made them before ids were random.
+        assert!(looks_like_job_id("0006177a2c3d41b2f3"));
+        assert!(looks_like_job_id("3f9c0a7de21b4c58a06e9d1f7b2c8e40"));
+        for other in [
+            "soda",
+            "tap",
+            "0006177A2C3D41B2F3",
+            "0006177a2c3d41b2f",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e4",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e400",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e4g",
+            "",
+        ] {
+            assert!(!looks_like_job_id(other), "{other:?}");
+        }
     }
 }
