@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use skyport_store::{JobEdit, JobRow, Store, StoreError};
+use skyport_store::{Caller, JobEdit, JobRow, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::job::{Job, JobResult, Parameter, Progress};
@@ -341,8 +341,21 @@ impl JobManager {
             .ok_or_else(|| UwsError::NotFound(id.to_string()))
     }
 
-    /// The jobs a filter selects, oldest first (newest first with `last`).
-    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, UwsError> {
+    /// A job by id for `caller`: a job the caller may not reach ([`Job::reachable_by`]) is
+    /// [`UwsError::NotFound`], the very error of an id that was never given out, so that a
+    /// client cannot tell another user's job from no job.
+    pub async fn get_for(&self, id: &str, caller: &Caller) -> Result<Job, UwsError> {
+        let job = self.get(id).await?;
+        if job.reachable_by(caller) {
+            Ok(job)
+        } else {
+            Err(UwsError::NotFound(id.to_string()))
+        }
+    }
+
+    /// The jobs in `caller`'s list ([`Job::listed_for`]: their own; every job for an
+    /// administrator) that a filter selects, oldest first (newest first with `last`).
+    pub async fn list(&self, caller: &Caller, filter: &JobFilter) -> Result<Vec<Job>, UwsError> {
         let mut jobs: Vec<Job> = self
             .inner
             .store
@@ -350,6 +363,7 @@ impl JobManager {
             .await?
             .iter()
             .filter_map(|r| self.decode(r))
+            .filter(|j| j.listed_for(caller))
             .filter(|j| {
                 if filter.phases.is_empty() {
                     j.phase() != Phase::Archived
@@ -367,10 +381,12 @@ impl JobManager {
         Ok(jobs)
     }
 
-    /// Creates a PENDING job with parameters and inline files (`(name, content)`, kept in the
-    /// job's directory as `param-<name>`).
+    /// Creates a PENDING job owned by `owner` (the caller's user; none for an anonymous
+    /// caller) with parameters and inline files (`(name, content)`, kept in the job's
+    /// directory as `param-<name>`).
     pub async fn create(
         &self,
+        owner: &Caller,
         parameters: Vec<Parameter>,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<Job, UwsError> {
@@ -379,7 +395,7 @@ impl JobManager {
             id: new_id()?,
             service: self.inner.settings.service.clone(),
             run_id: None,
-            owner: None,
+            owner: owner.user.clone(),
             phase: Phase::Pending.as_str().into(),
             created_ms: now,
             started_ms: None,
@@ -621,7 +637,28 @@ impl JobManager {
         }
     }
 
-    /// Destroys a job: stops it, removes its files and its record.
+    /// Destroys a job at `caller`'s request, when the caller may reach it (else
+    /// [`UwsError::NotFound`], as for [`JobManager::get_for`]), and logs who deleted whose job:
+    /// a deletion is the one change a client cannot see afterwards, and an administrator may
+    /// delete other users' jobs.
+    pub async fn delete_for(&self, id: &str, caller: &Caller) -> Result<(), UwsError> {
+        let job = self.get_for(id, caller).await?;
+        self.delete(id).await?;
+        let by_admin = job.owner.is_some() && !caller.is_user(job.owner.as_deref());
+        tracing::info!(
+            job = %id,
+            service = %job.service,
+            owner = %job.owner.as_deref().unwrap_or("anonymous"),
+            by = %caller.user.as_deref().unwrap_or("anonymous"),
+            by_admin,
+            "job deleted"
+        );
+        Ok(())
+    }
+
+    /// Destroys a job: stops it, removes its files and its record. No access check: for the
+    /// server's own housekeeping (destruction times) and for callers already checked with
+    /// [`JobManager::get_for`]; a client's request goes through [`JobManager::delete_for`].
     pub async fn delete(&self, id: &str) -> Result<(), UwsError> {
         // Another service's job is not this manager's to delete.
         self.get(id).await?;
