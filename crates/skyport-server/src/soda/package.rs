@@ -116,7 +116,7 @@ fn cuts<'a>(
 /// Reports progress every 1% (and at the end).
 async fn report(progress: &ProgressReporter, done: usize, total: usize) {
     let step = (total / 100).max(1);
-    if done % step == 0 || done == total {
+    if done.is_multiple_of(step) || done == total {
         progress.report(done as u64, total as u64).await;
     }
 }
