@@ -13,6 +13,12 @@
 //! query may be expensive; re-running it unasked could surprise the owner): at start-up on a
 //! database of our own, and once its heartbeat is older than `lease` on a shared one (another
 //! server may be running it).
+//!
+//! Access: a client's job is loaded with [`JobManager::get_for`] (the caller may reach it, or
+//! it is [`UwsError::NotFound`]), listed with [`JobManager::list`] and deleted with
+//! [`JobManager::delete_for`]. The other operations take a bare id and check nothing: they
+//! are for the server itself and for a job already loaded with `get_for` (an owner never
+//! changes, so the check stays true).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -333,7 +339,7 @@ impl JobManager {
         Ok(())
     }
 
-    /// A job by id.
+    /// A job by id, whoever owns it (no access check; see [`JobManager::get_for`]).
     pub async fn get(&self, id: &str) -> Result<Job, UwsError> {
         let row = self.inner.store.load_job(id).await?;
         row.as_ref()
