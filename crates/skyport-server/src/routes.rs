@@ -47,6 +47,12 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         }
     }
 
+    /// The routes with `f` applied to the router (a layer over every route so far).
+    pub fn map_router(mut self, f: impl FnOnce(Router<S>) -> Router<S>) -> Self {
+        self.router = f(self.router);
+        self
+    }
+
     /// The router and the patterns.
     pub fn into_parts(self) -> (Router<S>, Vec<String>) {
         (self.router, self.patterns)

@@ -1,19 +1,30 @@
 //! The UWS 1.1 resource tree of an async service (`/tap/async`, `/soda/async`) over its
 //! [`JobManager`]: the same handlers serve every service, each with its own job list.
+//!
+//! Jobs belong to their owner (skyport-uws's [`Job::reachable_by`] and [`Job::listed_for`]).
+//! Every route below a job's URL takes the job through the [`CallerJob`] extractor, which
+//! loads it for the request's caller and answers a job the caller may not reach exactly like
+//! one that does not exist; no handler reads the job id from the URL itself, so none can skip
+//! the check.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{FromRequestParts, Path as UrlPath, Request};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use skyport_uws::{Job, JobFilter, JobManager, Parameter, Phase, UwsError};
 use tower::ServiceExt;
 
+use crate::caller::{Caller, RequestCaller};
 use crate::dali::{DaliError, DaliParams};
 use crate::routes::Routes;
+use crate::state::AppState;
 
 /// A check of a job's parameters, run before the job is created or changed.
 pub type ParameterCheck = Box<dyn Fn(&DaliParams) -> Result<(), DaliError> + Send + Sync>;
@@ -29,10 +40,11 @@ pub struct UwsEndpoint {
 }
 
 /// The UWS 1.1 resource tree of `endpoint` below `prefix` (`/tap/async`).
-pub fn routes<S: Clone + Send + Sync + 'static>(
-    prefix: &str,
-    endpoint: Arc<UwsEndpoint>,
-) -> Routes<S> {
+///
+/// The endpoint travels as a request extension rather than as the router's state: the
+/// handlers need the application's state to identify the caller ([`RequestCaller`]), and
+/// each service's tree needs its own endpoint.
+pub fn routes(prefix: &str, endpoint: Arc<UwsEndpoint>) -> Routes<Arc<AppState>> {
     let at = |tail: &str| format!("{prefix}{tail}");
     Routes::new()
         .route(&at(""), get(list).post(create))
@@ -46,8 +58,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
             &at("/{id}/destruction"),
             get(destruction).post(set_destruction),
         )
-        .route(&at("/{id}/quote"), get(empty_text))
-        .route(&at("/{id}/owner"), get(empty_text))
+        .route(&at("/{id}/quote"), get(quote))
+        .route(&at("/{id}/owner"), get(owner))
         .route(&at("/{id}/error"), get(error))
         .route(&at("/{id}/results"), get(results))
         .route(&at("/{id}/results/{result}"), get(result))
@@ -56,7 +68,60 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
             get(parameters).post(set_parameters),
         )
         .route(&at("/{id}/parameters/{name}"), get(parameter_file))
-        .with_state(endpoint)
+        .map_router(|r| r.layer(Extension(endpoint)))
+}
+
+/// The job of a request's URL (its `{id}`), loaded for the request's caller.
+///
+/// Extracting it is the access check: a job the caller may not reach is rejected with the
+/// very response of an unknown id (404, `no job …`), before any parameter of the request is
+/// looked at, so that neither the status nor the message tells another user's job from no job.
+pub struct CallerJob {
+    /// The service's job list.
+    pub endpoint: Arc<UwsEndpoint>,
+    /// Who asks.
+    pub caller: Caller,
+    /// The job as it was when checked (its owner never changes).
+    pub job: Job,
+}
+
+/// The endpoint [`routes`] put into every request of its tree.
+fn endpoint_of(parts: &Parts) -> Result<Arc<UwsEndpoint>, DaliError> {
+    parts
+        .extensions
+        .get::<Arc<UwsEndpoint>>()
+        .cloned()
+        .ok_or_else(|| DaliError::internal("a UWS route without its job list"))
+}
+
+impl FromRequestParts<Arc<AppState>> for CallerJob {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let endpoint = endpoint_of(parts).map_err(IntoResponse::into_response)?;
+        let RequestCaller(caller) = RequestCaller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let UrlPath(path) = UrlPath::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(id) = path.get("id") else {
+            return Err(DaliError::internal("a job route without a job id").into_response());
+        };
+        let job = endpoint
+            .jobs
+            .get_for(id, &caller)
+            .await
+            .map_err(|e| DaliError::from(e).into_response())?;
+        Ok(CallerJob {
+            endpoint,
+            caller,
+            job,
+        })
+    }
 }
 
 fn jobs_url(state: &UwsEndpoint) -> String {
@@ -131,9 +196,11 @@ fn job_parameters(params: &DaliParams) -> (Vec<Parameter>, Vec<(String, Vec<u8>)
     (parameters, files)
 }
 
-/// `GET {jobs}`: the job list, with the PHASE, AFTER and LAST filters.
+/// `GET {jobs}`: the caller's jobs (every job for an administrator; none for an anonymous
+/// caller), with the PHASE, AFTER and LAST filters.
 pub async fn list(
-    State(state): State<Arc<UwsEndpoint>>,
+    Extension(state): Extension<Arc<UwsEndpoint>>,
+    RequestCaller(caller): RequestCaller,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let filter = JobFilter {
@@ -147,13 +214,14 @@ pub async fn list(
             .integer("LAST", 1, i64::from(u32::MAX))?
             .map(|n| n as usize),
     };
-    let jobs = state.jobs.list(&filter).await?;
+    let jobs = state.jobs.list(&caller, &filter).await?;
     Ok(xml(skyport_uws::xml::job_list(&jobs, &jobs_url(&state))))
 }
 
-/// `POST {jobs}`: creates a job (and runs it with PHASE=RUN).
+/// `POST {jobs}`: creates a job owned by the caller (and runs it with PHASE=RUN).
 pub async fn create(
-    State(state): State<Arc<UwsEndpoint>>,
+    Extension(state): Extension<Arc<UwsEndpoint>>,
+    RequestCaller(caller): RequestCaller,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let run = params.single("PHASE")?;
@@ -164,7 +232,7 @@ pub async fn create(
     }
     (state.check)(&params)?;
     let (parameters, files) = job_parameters(&params);
-    let job = state.jobs.create(parameters, files).await?;
+    let job = state.jobs.create(&caller, parameters, files).await?;
     if run.is_some() {
         state.jobs.run(&job.id).await?;
     }
@@ -173,29 +241,27 @@ pub async fn create(
 
 /// `GET {jobs}/{id}`, with UWS 1.1 blocking (`WAIT`, optionally with `PHASE`).
 pub async fn show(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob { endpoint, job, .. }: CallerJob,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let job = match params.integer("WAIT", -1, i64::from(u32::MAX))? {
-        None => state.jobs.get(&id).await?,
+        None => job,
         Some(w) => {
             let phase = params.single("PHASE")?.map(phase_of).transpose()?;
             let limit = (w >= 0).then(|| Duration::from_secs(w as u64));
-            state.jobs.wait(&id, limit, phase).await?
+            endpoint.jobs.wait(&job.id, limit, phase).await?
         }
     };
-    Ok(xml(skyport_uws::xml::job(&job, &job_url(&state, &id))))
+    Ok(xml(skyport_uws::xml::job(
+        &job,
+        &job_url(&endpoint, &job.id),
+    )))
 }
 
 /// `POST {jobs}/{id}`: only ACTION=DELETE (DALI forbids parameters here).
-pub async fn post_job(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-    params: DaliParams,
-) -> Result<Response, DaliError> {
+pub async fn post_job(job: CallerJob, params: DaliParams) -> Result<Response, DaliError> {
     match params.single("ACTION")? {
-        Some(a) if a.eq_ignore_ascii_case("DELETE") => delete(State(state), UrlPath(id)).await,
+        Some(a) if a.eq_ignore_ascii_case("DELETE") => delete(job).await,
         Some(a) => Err(DaliError::usage(format!(
             "ACTION={a:?} is not known; only DELETE is"
         ))),
@@ -205,32 +271,31 @@ pub async fn post_job(
     }
 }
 
-/// `DELETE {jobs}/{id}`.
+/// `DELETE {jobs}/{id}` (logged with who deleted it).
 pub async fn delete(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob {
+        endpoint,
+        caller,
+        job,
+    }: CallerJob,
 ) -> Result<Response, DaliError> {
-    state.jobs.delete(&id).await?;
-    Ok(see_other(&jobs_url(&state)))
+    endpoint.jobs.delete_for(&job.id, &caller).await?;
+    Ok(see_other(&jobs_url(&endpoint)))
 }
 
 /// `GET {jobs}/{id}/phase`.
-pub async fn phase(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    Ok(text(state.jobs.get(&id).await?.phase))
+pub async fn phase(CallerJob { job, .. }: CallerJob) -> Result<Response, DaliError> {
+    Ok(text(job.phase))
 }
 
 /// `POST {jobs}/{id}/phase`: PHASE=RUN or PHASE=ABORT.
 pub async fn set_phase(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob { endpoint, job, .. }: CallerJob,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     match params.single("PHASE")? {
-        Some(p) if p.eq_ignore_ascii_case("RUN") => state.jobs.run(&id).await?,
-        Some(p) if p.eq_ignore_ascii_case("ABORT") => state.jobs.abort(&id).await?,
+        Some(p) if p.eq_ignore_ascii_case("RUN") => endpoint.jobs.run(&job.id).await?,
+        Some(p) if p.eq_ignore_ascii_case("ABORT") => endpoint.jobs.abort(&job.id).await?,
         Some(p) => {
             return Err(DaliError::usage(format!(
                 "PHASE={p:?}: a job's phase can be set to RUN or ABORT"
@@ -242,68 +307,58 @@ pub async fn set_phase(
             ))
         }
     };
-    Ok(see_other(&job_url(&state, &id)))
+    Ok(see_other(&job_url(&endpoint, &job.id)))
 }
 
 /// `GET {jobs}/{id}/executionduration`.
-pub async fn execution_duration(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    Ok(text(
-        state.jobs.get(&id).await?.execution_duration.to_string(),
-    ))
+pub async fn execution_duration(CallerJob { job, .. }: CallerJob) -> Result<Response, DaliError> {
+    Ok(text(job.execution_duration.to_string()))
 }
 
 /// `POST {jobs}/{id}/executionduration`.
 pub async fn set_execution_duration(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob { endpoint, job, .. }: CallerJob,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let seconds = params
         .integer("EXECUTIONDURATION", 0, i64::MAX)?
         .ok_or_else(|| DaliError::usage("parameter EXECUTIONDURATION is missing"))?;
-    state.jobs.set_execution_duration(&id, seconds).await?;
-    Ok(see_other(&job_url(&state, &id)))
+    endpoint
+        .jobs
+        .set_execution_duration(&job.id, seconds)
+        .await?;
+    Ok(see_other(&job_url(&endpoint, &job.id)))
 }
 
 /// `GET {jobs}/{id}/destruction`.
-pub async fn destruction(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    let job = state.jobs.get(&id).await?;
+pub async fn destruction(CallerJob { job, .. }: CallerJob) -> Result<Response, DaliError> {
     Ok(text(skyport_uws::format_time(job.destruction_ms)))
 }
 
 /// `POST {jobs}/{id}/destruction`.
 pub async fn set_destruction(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob { endpoint, job, .. }: CallerJob,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let at = time_param(&params, "DESTRUCTION")?
         .ok_or_else(|| DaliError::usage("parameter DESTRUCTION is missing"))?;
-    state.jobs.set_destruction(&id, at).await?;
-    Ok(see_other(&job_url(&state, &id)))
+    endpoint.jobs.set_destruction(&job.id, at).await?;
+    Ok(see_other(&job_url(&endpoint, &job.id)))
 }
 
-/// `GET {jobs}/{id}/quote` and `/owner`: empty (no estimate, anonymous jobs).
-pub async fn empty_text(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    state.jobs.get(&id).await?;
+/// `GET {jobs}/{id}/quote`: empty (no estimate is made).
+pub async fn quote(_: CallerJob) -> Result<Response, DaliError> {
     Ok(text(String::new()))
 }
 
+/// `GET {jobs}/{id}/owner`: the owner's user name; empty for a job created anonymously.
+pub async fn owner(CallerJob { job, .. }: CallerJob) -> Result<Response, DaliError> {
+    Ok(text(job.owner.unwrap_or_default()))
+}
+
 /// `GET {jobs}/{id}/error`: the error document of a failed job, with status 200.
-pub async fn error(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    match state.jobs.get(&id).await? {
+pub async fn error(CallerJob { job, .. }: CallerJob) -> Result<Response, DaliError> {
+    match job {
         Job {
             error: Some(message),
             ..
@@ -312,33 +367,32 @@ pub async fn error(
             skyport_votable::error_document(&message),
         )
             .into_response()),
-        _ => Err(DaliError::not_found(format!("job {id} has no error"))),
+        Job { id, .. } => Err(DaliError::not_found(format!("job {id} has no error"))),
     }
 }
 
 /// `GET {jobs}/{id}/results`.
-pub async fn results(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    let job = state.jobs.get(&id).await?;
-    Ok(xml(skyport_uws::xml::results(&job, &job_url(&state, &id))))
+pub async fn results(CallerJob { endpoint, job, .. }: CallerJob) -> Result<Response, DaliError> {
+    Ok(xml(skyport_uws::xml::results(
+        &job,
+        &job_url(&endpoint, &job.id),
+    )))
 }
 
 /// `GET {jobs}/{id}/results/{result}`: the result file, streamed from disk.
 pub async fn result(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath((id, result_id)): UrlPath<(String, String)>,
+    CallerJob { endpoint, job, .. }: CallerJob,
+    UrlPath((_, result_id)): UrlPath<(String, String)>,
     request: Request,
 ) -> Result<Response, DaliError> {
-    let job = state.jobs.get(&id).await?;
+    let id = &job.id;
     let Some(r) = job.results.iter().find(|r| r.id == result_id) else {
         return Err(DaliError::not_found(format!(
             "job {id} has no result {result_id:?} (it is {})",
             job.phase
         )));
     };
-    let path = state.jobs.job_dir(&id).join(&r.file);
+    let path = endpoint.jobs.job_dir(id).join(&r.file);
     let resp = tower_http::services::ServeFile::new(&path)
         .oneshot(request)
         .await
@@ -356,38 +410,36 @@ pub async fn result(
 }
 
 /// `GET {jobs}/{id}/parameters`.
-pub async fn parameters(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, DaliError> {
-    let job = state.jobs.get(&id).await?;
+pub async fn parameters(CallerJob { endpoint, job, .. }: CallerJob) -> Result<Response, DaliError> {
     Ok(xml(skyport_uws::xml::parameters(
         &job,
-        &job_url(&state, &id),
+        &job_url(&endpoint, &job.id),
     )))
 }
 
 /// `POST {jobs}/{id}/parameters`: replaces parameters of a PENDING job.
 pub async fn set_parameters(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath(id): UrlPath<String>,
+    CallerJob { endpoint, job, .. }: CallerJob,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
-    (state.check)(&params)?;
+    (endpoint.check)(&params)?;
     let (parameters, files) = job_parameters(&params);
-    state.jobs.set_parameters(&id, parameters, files).await?;
-    Ok(see_other(&job_url(&state, &id)))
+    endpoint
+        .jobs
+        .set_parameters(&job.id, parameters, files)
+        .await?;
+    Ok(see_other(&job_url(&endpoint, &job.id)))
 }
 
 /// `GET {jobs}/{id}/parameters/{name}`: an inline upload's content.
 pub async fn parameter_file(
-    State(state): State<Arc<UwsEndpoint>>,
-    UrlPath((id, name)): UrlPath<(String, String)>,
+    CallerJob { endpoint, job, .. }: CallerJob,
+    UrlPath((_, name)): UrlPath<(String, String)>,
 ) -> Result<Response, DaliError> {
-    state.jobs.get(&id).await?;
-    let path = state
+    let id = &job.id;
+    let path = endpoint
         .jobs
-        .parameter_file(&id, &name)
+        .parameter_file(id, &name)
         .ok_or_else(|| DaliError::not_found(format!("job {id} has no inline parameter {name}")))?;
     let bytes = tokio::fs::read(&path)
         .await

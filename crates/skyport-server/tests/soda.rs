@@ -9,7 +9,7 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{call, call_bytes, fixture_with_files, get, shared, testdata, Fixture};
+use common::{as_user, call, call_bytes, fixture_with_files, get, shared, testdata, Fixture};
 use skyport_fits::{read_region_f32, read_summary, HduKind};
 use skyport_server::Limits;
 
@@ -335,6 +335,8 @@ async fn without_an_id_every_image_holding_the_position_is_cut() {
 #[tokio::test]
 async fn async_jobs_give_one_result_per_combination_and_show_progress() {
     let f = archive(Limits::default()).await;
+    // Job lists show their caller's jobs: this job is a named user's.
+    let alice = as_user(&f.app, "alice");
     let req = Request::post("/soda/async")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(format!(
@@ -342,7 +344,7 @@ async fn async_jobs_give_one_result_per_combination_and_show_progress() {
             q(M13)
         )))
         .expect("request");
-    let (status, headers, _) = call(&f.app, req).await;
+    let (status, headers, _) = call(&alice, req).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = headers[header::LOCATION]
         .to_str()
@@ -350,13 +352,13 @@ async fn async_jobs_give_one_result_per_combination_and_show_progress() {
         .to_string();
     let path = location.trim_start_matches("http://127.0.0.1:8080");
     assert!(path.starts_with("/soda/async/"), "{path}");
-    let (_, _, job) = call(&f.app, get(&format!("{path}?WAIT=30"))).await;
+    let (_, _, job) = call(&alice, get(&format!("{path}?WAIT=30"))).await;
     let (_, _, job) = if job.contains("COMPLETED") {
         (StatusCode::OK, headers.clone(), job)
     } else {
-        call(&f.app, get(&format!("{path}?WAIT=30"))).await
+        call(&alice, get(&format!("{path}?WAIT=30"))).await
     };
-    let (_, _, params) = call(&f.app, get(&format!("{path}/parameters"))).await;
+    let (_, _, params) = call(&alice, get(&format!("{path}/parameters"))).await;
     assert_eq!(
         params.matches("<uws:parameter id=\"circle\">").count(),
         2,
@@ -366,21 +368,21 @@ async fn async_jobs_give_one_result_per_combination_and_show_progress() {
     assert!(job.contains("done=\"2\" total=\"2\""), "{job}");
     assert!(job.contains("<uws:runId>r1</uws:runId>"), "{job}");
     let (status, headers, body) =
-        call_bytes(&f.app, get(&format!("{path}/results/cutout-1"))).await;
+        call_bytes(&alice, get(&format!("{path}/results/cutout-1"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/fits");
     let cut = save(f.dir.path(), "async.fits", &body);
     assert_same_pixels(&cut, 0, &f.dir.path().join("data/m13.fits"), 0);
-    let (status, headers, body) = call(&f.app, get(&format!("{path}/results/cutout-2"))).await;
+    let (status, headers, body) = call(&alice, get(&format!("{path}/results/cutout-2"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE]
         .to_str()
         .is_ok_and(|t| t.starts_with("text/plain")));
     assert!(body.starts_with("Error: "), "{body}");
     // The TAP job list does not show SODA jobs, nor the reverse.
-    let (_, _, tap_jobs) = call(&f.app, get("/tap/async")).await;
+    let (_, _, tap_jobs) = call(&alice, get("/tap/async")).await;
     assert!(!tap_jobs.contains(path.trim_start_matches("/soda/async/")));
-    let (_, _, soda_jobs) = call(&f.app, get("/soda/async")).await;
+    let (_, _, soda_jobs) = call(&alice, get("/soda/async")).await;
     assert!(soda_jobs.contains(path.trim_start_matches("/soda/async/")));
 
     // A STAMPS table uploaded to a job (part name in any case) is read when the job runs.

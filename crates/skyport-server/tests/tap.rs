@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{call, fixture, fixture_with, get};
+use common::{as_user, call, fixture, fixture_with, get};
 use skyport_server::Limits;
 
 fn q(s: &str) -> String {
@@ -409,9 +409,11 @@ async fn wait_final(app: &axum::Router, job: &str) -> String {
 #[tokio::test]
 async fn async_jobs_follow_uws() {
     let f = fixture().await;
+    // Jobs are listed to their owner only: the whole tree is used as one named user.
+    let app = as_user(&f.app, "alice");
     let query = q("SELECT TOP 4 column_name FROM TAP_SCHEMA.columns");
     let (status, headers, _) = call(
-        &f.app,
+        &app,
         post(
             "/tap/async",
             &format!("LANG=ADQL&QUERY={query}&RUNID=first&RESPONSEFORMAT=csv"),
@@ -421,7 +423,7 @@ async fn async_jobs_follow_uws() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let job = location(&headers);
     let id = job.rsplit('/').next().expect("id").to_string();
-    let (status, headers, body) = call(&f.app, get(&job)).await;
+    let (status, headers, body) = call(&app, get(&job)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE]
         .to_str()
@@ -432,13 +434,16 @@ async fn async_jobs_follow_uws() {
         "{body}"
     );
     assert!(body.contains(&format!("<uws:jobId>{id}</uws:jobId>")));
+    assert!(body.contains("<uws:ownerId>alice</uws:ownerId>"), "{body}");
+    let (status, _, owner) = call(&app, get(&format!("{job}/owner"))).await;
+    assert_eq!((status, owner.as_str()), (StatusCode::OK, "alice"));
     // RUNID replaced, not duplicated.
-    let (status, _, _) = call(&f.app, post(&format!("{job}/parameters"), "runId=second")).await;
+    let (status, _, _) = call(&app, post(&format!("{job}/parameters"), "runId=second")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, _, params) = call(&f.app, get(&format!("{job}/parameters"))).await;
+    let (_, _, params) = call(&app, get(&format!("{job}/parameters"))).await;
     assert_eq!(count(&params, "id=\"runid\""), 1, "{params}");
     assert!(params.contains(">second<"));
-    let (_, headers, phase) = call(&f.app, get(&format!("{job}/phase"))).await;
+    let (_, headers, phase) = call(&app, get(&format!("{job}/phase"))).await;
     assert_eq!(
         (
             phase.as_str(),
@@ -446,20 +451,20 @@ async fn async_jobs_follow_uws() {
         ),
         ("PENDING", "text/plain; charset=utf-8")
     );
-    let (_, _, duration) = call(&f.app, get(&format!("{job}/executionduration"))).await;
-    let (_, _, doc) = call(&f.app, get(&job)).await;
+    let (_, _, duration) = call(&app, get(&format!("{job}/executionduration"))).await;
+    let (_, _, doc) = call(&app, get(&job)).await;
     assert!(doc.contains(&format!(
         "<uws:executionDuration>{duration}</uws:executionDuration>"
     )));
-    let (_, _, destruction) = call(&f.app, get(&format!("{job}/destruction"))).await;
+    let (_, _, destruction) = call(&app, get(&format!("{job}/destruction"))).await;
     assert!(
         doc.contains(&format!("<uws:destruction>{destruction}</uws:destruction>"))
             && destruction.ends_with('Z')
     );
 
-    let (status, _, _) = call(&f.app, post(&format!("{job}/phase"), "PHASE=RUN")).await;
+    let (status, _, _) = call(&app, post(&format!("{job}/phase"), "PHASE=RUN")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let done = wait_final(&f.app, &job).await;
+    let done = wait_final(&app, &job).await;
     assert!(done.contains("<uws:phase>COMPLETED</uws:phase>"), "{done}");
     assert!(
         done.contains(&format!(
@@ -467,17 +472,17 @@ async fn async_jobs_follow_uws() {
         )),
         "{done}"
     );
-    let (status, headers, result) = call(&f.app, get(&format!("{job}/results/result"))).await;
+    let (status, headers, result) = call(&app, get(&format!("{job}/results/result"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "text/csv;header=present");
     assert_eq!(result.lines().count(), 5, "{result}");
-    let (status, _, _) = call(&f.app, post(&format!("{job}/parameters"), "QUERY=x")).await;
+    let (status, _, _) = call(&app, post(&format!("{job}/parameters"), "QUERY=x")).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "parameters only while PENDING"
     );
-    let (status, _, _) = call(&f.app, get(&format!("{job}/error"))).await;
+    let (status, _, _) = call(&app, get(&format!("{job}/error"))).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -486,7 +491,7 @@ async fn async_jobs_follow_uws() {
 
     // A failing job: the error document with status 200.
     let (_, headers, _) = call(
-        &f.app,
+        &app,
         post(
             "/tap/async",
             &format!(
@@ -497,12 +502,12 @@ async fn async_jobs_follow_uws() {
     )
     .await;
     let bad = location(&headers);
-    let done = wait_final(&f.app, &bad).await;
+    let done = wait_final(&app, &bad).await;
     assert!(
         done.contains("<uws:phase>ERROR</uws:phase>") && done.contains("<uws:errorSummary"),
         "{done}"
     );
-    let (status, _, err) = call(&f.app, get(&format!("{bad}/error"))).await;
+    let (status, _, err) = call(&app, get(&format!("{bad}/error"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         err.contains("value=\"ERROR\">UsageFault: the ADQL query is invalid")
@@ -511,28 +516,28 @@ async fn async_jobs_follow_uws() {
     );
 
     // The list and its filters.
-    let (_, _, list) = call(&f.app, get("/tap/async?PHASE=ERROR")).await;
+    let (_, _, list) = call(&app, get("/tap/async?PHASE=ERROR")).await;
     assert!(
         list.contains(&bad.rsplit('/').next().expect("id").to_string()) && !list.contains(&id),
         "{list}"
     );
-    let (_, _, list) = call(&f.app, get("/tap/async?LAST=1")).await;
+    let (_, _, list) = call(&app, get("/tap/async?LAST=1")).await;
     assert_eq!(count(&list, "<uws:jobref"), 1);
 
     // ACTION=DELETE and HTTP DELETE.
-    let (status, headers, _) = call(&f.app, post(&job, "ACTION=DELETE")).await;
+    let (status, headers, _) = call(&app, post(&job, "ACTION=DELETE")).await;
     assert_eq!(
         (status, location(&headers).as_str()),
         (StatusCode::SEE_OTHER, "/tap/async")
     );
-    assert_eq!(call(&f.app, get(&job)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, get(&job)).await.0, StatusCode::NOT_FOUND);
     let (status, _, _) = call(
-        &f.app,
+        &app,
         Request::delete(&bad).body(Body::empty()).expect("req"),
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(call(&f.app, get(&bad)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, get(&bad)).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -2,8 +2,12 @@
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use skyport_store::Caller;
 
 use crate::Phase;
+
+/// The scope of a job administrator: a caller holding it sees, lists and acts on every job.
+pub const ADMIN_SCOPE: &str = "admin:jobs";
 
 /// One job parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +109,28 @@ impl Job {
     /// The creation time as ISO 8601.
     pub fn creation_time(&self) -> String {
         format_time(self.created_ms)
+    }
+
+    /// Whether `caller` may read and act on this job (every route below the job's URL).
+    ///
+    /// This and [`Job::listed_for`] are the whole access rule for jobs. A named owner's job is
+    /// reachable by that user and by an administrator ([`ADMIN_SCOPE`]); anybody else must be
+    /// answered exactly as for a job that does not exist, so its existence does not leak. A
+    /// job without owner (created anonymously) is reachable by whoever has its URL: its id,
+    /// random and unguessable, is the secret.
+    pub fn reachable_by(&self, caller: &Caller) -> bool {
+        match &self.owner {
+            None => true,
+            Some(owner) => caller.is_user(Some(owner)) || caller.has_scope(ADMIN_SCOPE),
+        }
+    }
+
+    /// Whether this job appears in `caller`'s job list: a named user's own jobs, and every
+    /// job for an administrator. A job without owner is listed to administrators only: a list
+    /// shown to everybody would hand out the ids that are its only protection.
+    pub fn listed_for(&self, caller: &Caller) -> bool {
+        caller.has_scope(ADMIN_SCOPE)
+            || (self.owner.is_some() && caller.is_user(self.owner.as_deref()))
     }
 }
 

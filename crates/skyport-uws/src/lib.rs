@@ -3,14 +3,19 @@
 //! enforces execution durations and destruction times, and recovers after a restart.
 //!
 //! The service that a job runs (a TAP query) is a [`Runner`]; this crate knows nothing of HTTP.
+//!
+//! A job belongs to the caller who created it: [`Job::reachable_by`] and [`Job::listed_for`]
+//! are the one access rule, applied by [`JobManager::get_for`], [`JobManager::list`] and
+//! [`JobManager::delete_for`].
 
 mod job;
 mod manager;
 mod phase;
 pub mod xml;
 
-pub use job::{format_time, parse_time, Job, JobResult, Parameter, Progress};
+pub use job::{format_time, parse_time, Job, JobResult, Parameter, Progress, ADMIN_SCOPE};
 pub use manager::{
     JobFilter, JobManager, ManagerSettings, ProgressReporter, Runner, UwsError, ORPHAN_GRACE,
 };
 pub use phase::{Phase, UnknownPhase};
+pub use skyport_store::Caller;

@@ -13,6 +13,12 @@
 //! query may be expensive; re-running it unasked could surprise the owner): at start-up on a
 //! database of our own, and once its heartbeat is older than `lease` on a shared one (another
 //! server may be running it).
+//!
+//! Access: a client's job is loaded with [`JobManager::get_for`] (the caller may reach it, or
+//! it is [`UwsError::NotFound`]), listed with [`JobManager::list`] and deleted with
+//! [`JobManager::delete_for`]. The other operations take a bare id and check nothing: they
+//! are for the server itself and for a job already loaded with `get_for` (an owner never
+//! changes, so the check stays true).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use skyport_store::{JobEdit, JobRow, Store, StoreError};
+use skyport_store::{Caller, JobEdit, JobRow, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::job::{Job, JobResult, Parameter, Progress};
@@ -139,6 +145,9 @@ pub enum UwsError {
     /// A file could not be written or removed.
     #[error("job files: {0}")]
     Io(#[from] std::io::Error),
+    /// The operating system gave no random bytes for a job id.
+    #[error("cannot make a job id: no randomness from the operating system: {0}")]
+    Random(String),
 }
 
 /// Filters of the job list (UWS 1.1 §2.2.1.1).
@@ -174,32 +183,45 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A new job id: the creation time in microseconds (strictly increasing within a process)
-/// then 20 random bits. Ids of one server sort in creation order, so jobs created in the same
-/// millisecond still run in the order they were created (the queue is ordered by creation
-/// time, then id); the random part keeps servers sharing a store from ever making the same id.
 /// How long a job directory must stand untouched before a sweep may remove it as orphaned.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
-/// Whether a directory name has the form [`new_id`] gives job ids (18 lower-case hex digits).
+/// Whether a directory name has the form of a job id: 32 lower-case hex digits as [`new_id`]
+/// makes them, or 18 as it made them before ids became random (an archive's older jobs and
+/// their directories must still be recognised).
 fn looks_like_job_id(name: &str) -> bool {
-    name.len() == 18
+    matches!(name.len(), 18 | 32)
         && name
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn new_id() -> String {
-    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let now = chrono::Utc::now().timestamp_micros();
-    let micros = match LAST.fetch_update(
-        std::sync::atomic::Ordering::SeqCst,
-        std::sync::atomic::Ordering::SeqCst,
-        |last| Some(now.max(last + 1)),
-    ) {
+/// A new job id: 128 bits from the operating system's random source, as 32 lower-case hex
+/// digits. The id is all that protects a job created anonymously (whoever knows its URL may
+/// read and delete it), so nothing predictable goes into it: no time, no counter. Ids of
+/// servers sharing a store cannot collide in practice.
+fn new_id() -> Result<String, UwsError> {
+    use rand::TryRng;
+    let mut bytes = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| UwsError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The creation time of a new job, in milliseconds: the clock, but strictly increasing within
+/// this process. Ids no longer sort in creation order, and the queue runs jobs by creation
+/// time; so jobs created by one server within the same millisecond still run in the order
+/// they were created, and the job list's order and its AFTER filter are unambiguous.
+fn creation_ms() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+        Some(now.max(last + 1))
+    }) {
         Ok(last) | Err(last) => now.max(last + 1),
-    };
-    format!("{micros:013x}{:05x}", rand::random::<u32>() & 0xf_ffff)
+    }
 }
 
 enum Outcome {
@@ -317,7 +339,7 @@ impl JobManager {
         Ok(())
     }
 
-    /// A job by id.
+    /// A job by id, whoever owns it (no access check; see [`JobManager::get_for`]).
     pub async fn get(&self, id: &str) -> Result<Job, UwsError> {
         let row = self.inner.store.load_job(id).await?;
         row.as_ref()
@@ -325,8 +347,21 @@ impl JobManager {
             .ok_or_else(|| UwsError::NotFound(id.to_string()))
     }
 
-    /// The jobs a filter selects, oldest first (newest first with `last`).
-    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, UwsError> {
+    /// A job by id for `caller`: a job the caller may not reach ([`Job::reachable_by`]) is
+    /// [`UwsError::NotFound`], the very error of an id that was never given out, so that a
+    /// client cannot tell another user's job from no job.
+    pub async fn get_for(&self, id: &str, caller: &Caller) -> Result<Job, UwsError> {
+        let job = self.get(id).await?;
+        if job.reachable_by(caller) {
+            Ok(job)
+        } else {
+            Err(UwsError::NotFound(id.to_string()))
+        }
+    }
+
+    /// The jobs in `caller`'s list ([`Job::listed_for`]: their own; every job for an
+    /// administrator) that a filter selects, oldest first (newest first with `last`).
+    pub async fn list(&self, caller: &Caller, filter: &JobFilter) -> Result<Vec<Job>, UwsError> {
         let mut jobs: Vec<Job> = self
             .inner
             .store
@@ -334,6 +369,7 @@ impl JobManager {
             .await?
             .iter()
             .filter_map(|r| self.decode(r))
+            .filter(|j| j.listed_for(caller))
             .filter(|j| {
                 if filter.phases.is_empty() {
                     j.phase() != Phase::Archived
@@ -351,19 +387,21 @@ impl JobManager {
         Ok(jobs)
     }
 
-    /// Creates a PENDING job with parameters and inline files (`(name, content)`, kept in the
-    /// job's directory as `param-<name>`).
+    /// Creates a PENDING job owned by `owner` (the caller's user; none for an anonymous
+    /// caller) with parameters and inline files (`(name, content)`, kept in the job's
+    /// directory as `param-<name>`).
     pub async fn create(
         &self,
+        owner: &Caller,
         parameters: Vec<Parameter>,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<Job, UwsError> {
-        let now = now_ms();
+        let now = creation_ms();
         let mut job = Job {
-            id: new_id(),
+            id: new_id()?,
             service: self.inner.settings.service.clone(),
             run_id: None,
-            owner: None,
+            owner: owner.user.clone(),
             phase: Phase::Pending.as_str().into(),
             created_ms: now,
             started_ms: None,
@@ -605,7 +643,28 @@ impl JobManager {
         }
     }
 
-    /// Destroys a job: stops it, removes its files and its record.
+    /// Destroys a job at `caller`'s request, when the caller may reach it (else
+    /// [`UwsError::NotFound`], as for [`JobManager::get_for`]), and logs who deleted whose job:
+    /// a deletion is the one change a client cannot see afterwards, and an administrator may
+    /// delete other users' jobs.
+    pub async fn delete_for(&self, id: &str, caller: &Caller) -> Result<(), UwsError> {
+        let job = self.get_for(id, caller).await?;
+        self.delete(id).await?;
+        let by_admin = job.owner.is_some() && !caller.is_user(job.owner.as_deref());
+        tracing::info!(
+            job = %id,
+            service = %job.service,
+            owner = %job.owner.as_deref().unwrap_or("anonymous"),
+            by = %caller.user.as_deref().unwrap_or("anonymous"),
+            by_admin,
+            "job deleted"
+        );
+        Ok(())
+    }
+
+    /// Destroys a job: stops it, removes its files and its record. No access check: for the
+    /// server's own housekeeping (destruction times) and for callers already checked with
+    /// [`JobManager::get_for`]; a client's request goes through [`JobManager::delete_for`].
     pub async fn delete(&self, id: &str) -> Result<(), UwsError> {
         // Another service's job is not this manager's to delete.
         self.get(id).await?;
@@ -898,14 +957,58 @@ fn merge_parameters(job: &mut Job, parameters: Vec<Parameter>) {
 
 #[cfg(test)]
 mod tests {
-    use super::new_id;
+    use super::{creation_ms, looks_like_job_id, new_id};
 
     #[test]
-    fn ids_sort_in_creation_order_and_do_not_repeat() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
-        assert!(ids
-            .iter()
-            .all(|i| i.len() == 18 && i.chars().all(|c| c.is_ascii_hexdigit())));
+    fn ids_are_128_random_bits_and_do_not_repeat() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_id().expect("id")).collect();
+        assert!(ids.iter().all(|i| i.len() == 32
+            && i.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "an id repeated");
+        // Nothing orders them: ids made one after another are not increasing (the old
+        // time-prefixed ids always were; 10 000 random ones sorted by chance: p = 1/10000!).
+        assert!(
+            ids.windows(2).any(|w| w[0] > w[1]),
+            "ids sort in creation order"
+        );
+        // Every hex digit position varies (no fixed or time-derived prefix).
+        for pos in 0..32 {
+            let digits: std::collections::HashSet<u8> =
+                ids.iter().map(|i| i.as_bytes()[pos]).collect();
+            assert_eq!(digits.len(), 16, "digit {pos} takes only {digits:?}");
+        }
+        assert!(ids.iter().all(|i| looks_like_job_id(i)));
+    }
+
+    #[test]
+    fn creation_times_increase_strictly_so_the_queue_keeps_creation_order() {
+        let times: Vec<i64> = (0..10_000).map(|_| creation_ms()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(
+            times[0] <= now && now - times[0] < 60_000,
+            "close to the clock"
+        );
+    }
+
+    #[test]
+    fn the_orphan_sweep_knows_old_and_new_ids_and_nothing_else() {
+        // An 18-digit id as skyport made them before ids were random.
+        assert!(looks_like_job_id("0006177a2c3d41b2f3"));
+        assert!(looks_like_job_id("3f9c0a7de21b4c58a06e9d1f7b2c8e40"));
+        for other in [
+            "soda",
+            "tap",
+            "0006177A2C3D41B2F3",
+            "0006177a2c3d41b2f",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e4",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e400",
+            "3f9c0a7de21b4c58a06e9d1f7b2c8e4g",
+            "",
+        ] {
+            assert!(!looks_like_job_id(other), "{other:?}");
+        }
     }
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::finish;
+use common::{finish, user};
 use skyport_store::{JobRow, SqliteStore, Store};
 use skyport_uws::{
-    Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Progress,
+    Caller, Job, JobFilter, JobManager, JobResult, ManagerSettings, Parameter, Phase, Progress,
     ProgressReporter, Runner,
 };
 
@@ -84,7 +84,11 @@ async fn a_job_runs_to_completion_and_parameters_replace() {
     let dir = tempfile::tempdir().expect("dir");
     let m = start(dir.path()).await;
     let job = m
-        .create(vec![p("query", "10"), p("runid", "a")], vec![])
+        .create(
+            &Caller::anonymous(),
+            vec![p("query", "10"), p("runid", "a")],
+            vec![],
+        )
         .await
         .expect("create");
     assert_eq!(job.phase(), Phase::Pending);
@@ -131,12 +135,12 @@ async fn abort_and_execution_duration_stop_running_jobs() {
     let dir = tempfile::tempdir().expect("dir");
     let m = start(dir.path()).await;
     let long = m
-        .create(vec![p("QUERY", "60000")], vec![])
+        .create(&Caller::anonymous(), vec![p("QUERY", "60000")], vec![])
         .await
         .expect("create");
     m.run(&long.id).await.expect("run");
     let waiting = m
-        .create(vec![p("QUERY", "1")], vec![])
+        .create(&Caller::anonymous(), vec![p("QUERY", "1")], vec![])
         .await
         .expect("create");
     m.run(&waiting.id).await.expect("run");
@@ -159,7 +163,7 @@ async fn abort_and_execution_duration_stop_running_jobs() {
     );
 
     let slow = m
-        .create(vec![p("QUERY", "60000")], vec![])
+        .create(&Caller::anonymous(), vec![p("QUERY", "60000")], vec![])
         .await
         .expect("create");
     let slow = m
@@ -179,7 +183,10 @@ async fn abort_and_execution_duration_stop_running_jobs() {
         "{end:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    let clamped = m.create(vec![], vec![]).await.expect("create");
+    let clamped = m
+        .create(&Caller::anonymous(), vec![], vec![])
+        .await
+        .expect("create");
     assert_eq!(
         m.set_execution_duration(&clamped.id, 10_000)
             .await
@@ -242,26 +249,33 @@ async fn after_a_restart_no_job_is_left_executing() {
 async fn destruction_time_removes_the_job_and_the_list_filters() {
     let dir = tempfile::tempdir().expect("dir");
     let m = start(dir.path()).await;
+    let alice = user("alice");
     let a = m
-        .create(vec![], vec![("t1".into(), b"<VOTABLE/>".to_vec())])
+        .create(&alice, vec![], vec![("t1".into(), b"<VOTABLE/>".to_vec())])
         .await
         .expect("a");
     assert!(m.parameter_file(&a.id, "t1").is_some());
     assert!(
-        m.create(vec![], vec![("../x".into(), vec![])])
+        m.create(&alice, vec![], vec![("../x".into(), vec![])])
             .await
             .is_err(),
         "unsafe part name"
     );
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let b = m.create(vec![p("QUERY", "1")], vec![]).await.expect("b");
+    let b = m
+        .create(&alice, vec![p("QUERY", "1")], vec![])
+        .await
+        .expect("b");
     m.run(&b.id).await.expect("run");
     finish(&m, &b.id).await;
     let last = m
-        .list(&JobFilter {
-            last: Some(1),
-            ..Default::default()
-        })
+        .list(
+            &alice,
+            &JobFilter {
+                last: Some(1),
+                ..Default::default()
+            },
+        )
         .await
         .expect("list");
     assert_eq!(
@@ -269,10 +283,13 @@ async fn destruction_time_removes_the_job_and_the_list_filters() {
         [b.id.as_str()]
     );
     let pending = m
-        .list(&JobFilter {
-            phases: vec![Phase::Pending],
-            ..Default::default()
-        })
+        .list(
+            &alice,
+            &JobFilter {
+                phases: vec![Phase::Pending],
+                ..Default::default()
+            },
+        )
         .await
         .expect("list");
     assert_eq!(
@@ -280,10 +297,13 @@ async fn destruction_time_removes_the_job_and_the_list_filters() {
         [a.id.as_str()]
     );
     let after = m
-        .list(&JobFilter {
-            after_ms: Some(a.created_ms),
-            ..Default::default()
-        })
+        .list(
+            &alice,
+            &JobFilter {
+                after_ms: Some(a.created_ms),
+                ..Default::default()
+            },
+        )
         .await
         .expect("list");
     assert_eq!(after.len(), 1);
@@ -313,12 +333,13 @@ async fn services_sharing_a_store_see_only_their_own_jobs_and_progress_shows() {
     )
     .await
     .expect("start");
+    let alice = user("alice");
     let t = tap
-        .create(vec![p("QUERY", "1")], vec![])
+        .create(&alice, vec![p("QUERY", "1")], vec![])
         .await
         .expect("create");
     let s = soda
-        .create(vec![p("QUERY", "1500")], vec![])
+        .create(&alice, vec![p("QUERY", "1500")], vec![])
         .await
         .expect("create");
     assert!(soda.get(&t.id).await.is_err(), "TAP job seen by SODA");
@@ -327,11 +348,15 @@ async fn services_sharing_a_store_see_only_their_own_jobs_and_progress_shows() {
     assert!(tap.get(&t.id).await.is_ok());
     let listed = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
     assert_eq!(
-        listed(tap.list(&JobFilter::default()).await.expect("list")),
+        listed(tap.list(&alice, &JobFilter::default()).await.expect("list")),
         [t.id.as_str()]
     );
     assert_eq!(
-        listed(soda.list(&JobFilter::default()).await.expect("list")),
+        listed(
+            soda.list(&alice, &JobFilter::default())
+                .await
+                .expect("list")
+        ),
         [s.id.as_str()]
     );
 
@@ -381,6 +406,7 @@ async fn no_job_directory_is_left_without_a_job() {
     let before = std::fs::read_dir(&jobs).expect("list").flatten().count();
     let e = m
         .create(
+            &Caller::anonymous(),
             vec![p("UPLOAD", "t,param:t")],
             vec![
                 ("t".into(), b"x".to_vec()),
@@ -397,6 +423,7 @@ async fn no_job_directory_is_left_without_a_job() {
     // A good one keeps its directory, owned by its job, through a sweep.
     let job = m
         .create(
+            &Caller::anonymous(),
             vec![p("UPLOAD", "t,param:t")],
             vec![("t".into(), b"x".to_vec())],
         )

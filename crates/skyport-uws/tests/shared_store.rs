@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::finish;
+use common::{admin, finish, user};
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 use skyport_store::{JobRow, PostgresStore, Store};
 use skyport_uws::{
-    Job, JobManager, JobResult, ManagerSettings, Parameter, Phase, ProgressReporter, Runner,
+    Caller, Job, JobManager, JobResult, ManagerSettings, Parameter, Phase, ProgressReporter, Runner,
 };
 
 /// Sleeps QUERY milliseconds, counting which server ran which job; notes when a run is
@@ -139,7 +139,10 @@ async fn jobs_created_on_one_server_run_once_on_either() {
     let (_sb, b) = c.server("B").await;
     let mut ids = Vec::new();
     for _ in 0..16 {
-        let job = a.create(query(150), vec![]).await.expect("create");
+        let job = a
+            .create(&Caller::anonymous(), query(150), vec![])
+            .await
+            .expect("create");
         ids.push(job.id.clone());
     }
     // Queue them all on A; B has to find them in the database.
@@ -172,7 +175,7 @@ async fn jobs_created_on_one_server_run_once_on_either() {
     let list = |m: &JobManager| {
         let m = m.clone();
         async move {
-            m.list(&skyport_uws::JobFilter::default())
+            m.list(&admin("root"), &skyport_uws::JobFilter::default())
                 .await
                 .expect("list")
                 .into_iter()
@@ -190,7 +193,10 @@ async fn an_abort_sent_to_one_server_stops_the_job_where_it_runs() {
     };
     let (_sa, a) = c.server("A").await;
     let (_sb, b) = c.server("B").await;
-    let job = a.create(query(60_000), vec![]).await.expect("create");
+    let job = a
+        .create(&Caller::anonymous(), query(60_000), vec![])
+        .await
+        .expect("create");
     a.run(&job.id).await.expect("run");
     let running = a
         .wait(&job.id, Some(Duration::from_secs(5)), Some(Phase::Queued))
@@ -229,7 +235,10 @@ async fn a_job_whose_server_stopped_ends_in_error_after_the_lease() {
     let now = chrono::Utc::now().timestamp_millis();
     // Two jobs another server had been running: one heard from just now, one long silent.
     for (id, heartbeat) in [("fresh", now), ("stale", now - 3_600_000)] {
-        let mut job = a.create(query(1), vec![]).await.expect("create");
+        let mut job = a
+            .create(&Caller::anonymous(), query(1), vec![])
+            .await
+            .expect("create");
         job.id = id.into();
         job.set_phase(Phase::Executing);
         job.started_ms = Some(heartbeat);
@@ -255,4 +264,34 @@ async fn a_job_whose_server_stopped_ends_in_error_after_the_lease() {
     assert_eq!(fresh.phase(), Phase::Error);
     let after = fresh.ended_ms.unwrap_or(0) - now;
     assert!(after >= 2_000, "ended {after} ms after its last heartbeat");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_owner_is_stored_and_every_server_applies_it() {
+    let Some(c) = Cluster::new("uws_owner").await else {
+        return;
+    };
+    let (_sa, a) = c.server("A").await;
+    let (_sb, b) = c.server("B").await;
+    let job = a
+        .create(&user("alice"), query(1), vec![])
+        .await
+        .expect("create");
+    // B learns the owner from the database alone.
+    let seen = b.get_for(&job.id, &user("alice")).await.expect("alice's");
+    assert_eq!(seen.owner.as_deref(), Some("alice"));
+    assert!(matches!(
+        b.get_for(&job.id, &user("bob")).await,
+        Err(skyport_uws::UwsError::NotFound(_))
+    ));
+    let all = skyport_uws::JobFilter::default();
+    let listed = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(b.list(&user("alice"), &all).await.expect("list")),
+        [job.id.as_str()]
+    );
+    assert!(b.list(&user("bob"), &all).await.expect("list").is_empty());
+    assert!(b.delete_for(&job.id, &user("bob")).await.is_err());
+    b.delete_for(&job.id, &admin("root")).await.expect("admin");
+    assert!(a.get(&job.id).await.is_err(), "gone for A too");
 }

@@ -128,7 +128,9 @@ pub async fn fixture_with_files(
             jobs_dir,
             cache_dir: dir.path().join("cache"),
             upload_ca_pem,
-            trusted_proxies: Vec::new(),
+            // Tests that need a named caller play an authenticating proxy on 127.0.0.1
+            // (`as_user`); requests without a peer address stay anonymous.
+            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             rights: Default::default(),
             auth: Default::default(),
             extra_schemas: Vec::new(),
@@ -197,4 +199,28 @@ pub async fn call_bytes(
 
 pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
+}
+
+/// `req` as sent by an authenticating proxy on 127.0.0.1 for `user` (the fixtures trust it).
+pub fn signed(mut req: Request<Body>, user: &str) -> Request<Body> {
+    req.headers_mut().insert(
+        "x-auth-request-user",
+        axum::http::HeaderValue::from_str(user).expect("user name"),
+    );
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    req
+}
+
+/// The application as `user` reaches it: every request is [`signed`] for them.
+pub fn as_user(app: &axum::Router, user: &str) -> axum::Router {
+    let user = user.to_string();
+    app.clone()
+        .layer(axum::middleware::map_request(move |req: Request<Body>| {
+            let signed = signed(req, &user);
+            async move { signed }
+        }))
 }
