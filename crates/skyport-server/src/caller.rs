@@ -49,10 +49,19 @@ pub fn proxy_user<'a>(
         .filter(|u| from_proxy && !u.is_empty() && u.len() <= 256)
 }
 
-/// The caller an async job runs for: its owner.
+/// The caller an async job runs for: its owner, with the memberships they had when they
+/// made it (scopes were checked then).
 pub fn job_caller(job: &skyport_uws::Job) -> Caller {
     Caller {
         user: job.owner.clone(),
+        groups: job
+            .owner_groups
+            .iter()
+            .map(|(group, ends)| skyport_store::Membership {
+                group: group.clone(),
+                ends: ends.and_then(chrono::DateTime::from_timestamp_millis),
+            })
+            .collect(),
         ..Caller::default()
     }
 }

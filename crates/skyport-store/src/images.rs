@@ -288,6 +288,39 @@ impl ImageIndex {
             .collect())
     }
 
+    /// Whether ConsDB observation `id` of `instrument` holds an image `caller` may not see
+    /// (its rows are then hidden from them like its images). `detector_level`: `id` is a
+    /// detector-exposure (or detector-visit) id rather than an exposure (or visit) id.
+    pub async fn observation_hidden(
+        &self,
+        caller: &Caller,
+        instrument: &str,
+        detector_level: bool,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        let column = if detector_level {
+            "ccdexposure_id"
+        } else {
+            "exposure_id"
+        };
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT 1 FROM {} e JOIN {} o ON o.obs_publisher_did = e.obs_publisher_did \
+                     WHERE e.instrument = {} AND e.{column} = {} AND ({}) IS NOT TRUE",
+                    self.table("skyport", "image_exposure"),
+                    self.table("ivoa", "ObsCore"),
+                    ddl::placeholder(self.dialect(), 1),
+                    ddl::placeholder(self.dialect(), 2),
+                    self.visible(caller, Access::Metadata),
+                ),
+                vec![Value::Text(instrument.to_ascii_lowercase()), Value::Int(id)],
+            )
+            .await?;
+        Ok(!rows.rows.is_empty())
+    }
+
     /// The content hashes stored for `dids` (absent: not in the archive yet), for ingest to
     /// skip unchanged images. Not filtered: only the archive itself asks.
     pub async fn stored_hashes(

@@ -98,9 +98,12 @@ impl Rights {
         if self.unrestricted {
             return true;
         }
+        // A table's history (`…_history`, every version of its rows) goes with it.
+        let base = table.strip_suffix("_history").unwrap_or(table);
         let groups = self
             .tables
             .get(&format!("{schema}.{table}"))
+            .or_else(|| self.tables.get(&format!("{schema}.{base}")))
             .or_else(|| self.tables.get(&format!("{schema}.*")));
         match groups {
             None => true,
@@ -404,6 +407,12 @@ mod tests {
             now
         ));
         assert!(rights.table_visible(&Caller::anonymous(), "ivoa", "ObsCore", now));
+        let one = Rights::new(
+            Vec::new(),
+            [("cdb.quicklook".to_string(), vec!["staff".to_string()])],
+        );
+        assert!(!one.table_visible(&Caller::anonymous(), "cdb", "quicklook_history", now));
+        assert!(one.table_visible(&member("staff", None), "cdb", "quicklook_history", now));
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Job {
     pub run_id: Option<String>,
     /// Owner (anonymous jobs have none).
     pub owner: Option<String>,
+    /// The owner's group memberships when the job was made (name, end in ms since 1970):
+    /// the job reads with the data rights its owner had when asking.
+    #[serde(default)]
+    pub owner_groups: Vec<(String, Option<i64>)>,
     /// Phase, as a UWS string.
     pub phase: String,
     /// Creation time, milliseconds since 1970 (UTC).

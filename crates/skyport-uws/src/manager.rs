@@ -402,6 +402,11 @@ impl JobManager {
             service: self.inner.settings.service.clone(),
             run_id: None,
             owner: owner.user.clone(),
+            owner_groups: owner
+                .groups
+                .iter()
+                .map(|m| (m.group.clone(), m.ends.map(|e| e.timestamp_millis())))
+                .collect(),
             phase: Phase::Pending.as_str().into(),
             created_ms: now,
             started_ms: None,

@@ -207,6 +207,7 @@ async fn after_a_restart_no_job_is_left_executing() {
             service: "tap".into(),
             run_id: None,
             owner: None,
+            owner_groups: Vec::new(),
             phase: phase.into(),
             created_ms: chrono::Utc::now().timestamp_millis(),
             started_ms: None,

@@ -117,8 +117,21 @@ impl IntoResponse for ApiError {
                     "msg": message,
                 }]}),
             ),
-            ApiError::ConsDb(ConsDbError::Conflict(m) | ConsDbError::Database(m)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": m }))
+            // pqserver answers 500 for both; a conflict is the client's (a key or row that
+            // exists already), and neither message may carry the database's internal names.
+            ApiError::ConsDb(ConsDbError::Conflict(m)) => {
+                tracing::info!("ConsDB write conflict: {m}");
+                (
+                    StatusCode::CONFLICT,
+                    json!({ "message": "a row or key with this identity exists already (to change a row, send u=1)" }),
+                )
+            }
+            ApiError::ConsDb(ConsDbError::Database(m)) => {
+                tracing::error!("ConsDB database error: {m}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "message": "the database failed; the error has been logged" }),
+                )
             }
             ApiError::Validation(items) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -204,6 +217,21 @@ fn observation_path(
 ) -> Result<(&'static str, i64), ApiError> {
     state.consdb.catalog().instrument(instrument)?;
     Ok((obs_type(obs_type_name)?, path_int(obs_id, "obs_id")?))
+}
+
+/// Whether observation `obs_id` (of `obs_type`) holds an image `caller` may not see.
+async fn hidden(
+    state: &AppState,
+    caller: &skyport_store::Caller,
+    instrument: &str,
+    obs_type: &str,
+    obs_id: i64,
+) -> Result<bool, ApiError> {
+    state
+        .images
+        .observation_hidden(caller, instrument, obs_type.starts_with("ccd"), obs_id)
+        .await
+        .map_err(|e| ConsDbError::from(e).into())
 }
 
 fn path_int(value: &str, name: &str) -> Result<i64, ApiError> {
@@ -417,10 +445,17 @@ async fn flex_schema(
 
 async fn flex_get(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
+    // A hidden observation is read as one that has no values (as an unknown one is).
+    let obs_id = if hidden(&state, &caller, &instrument, obs_type, obs_id).await? {
+        i64::MIN
+    } else {
+        obs_id
+    };
     let as_of = as_of_param(&raw)?;
     let pairs = query_pairs(&raw);
     let keys: Vec<String> = pairs
@@ -592,12 +627,17 @@ async fn insert_many(
 
 async fn observation(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path((instrument, obs_type_name, obs_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let (obs_type, obs_id) = observation_path(&state, &instrument, &obs_type_name, &obs_id)?;
     let flex = bool_param(&raw, "flex")?;
     let as_of = as_of_param(&raw)?;
+    if hidden(&state, &caller, &instrument, obs_type, obs_id).await? {
+        // Exactly the answer for an observation that does not exist.
+        return Err(ConsDbError::NotFound(format!("Observation {obs_id} not found.")).into());
+    }
     let row = state
         .consdb
         .observation(&instrument, obs_type, obs_id, flex, as_of.as_deref())

@@ -32,13 +32,11 @@ pub const MAX_ROWS: u64 = 1_000_000;
 /// pqserver's statement timeout.
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-/// pqserver's error answer (status 500, as pqserver gives for every failed query).
-fn failure(message: String) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "message": message })),
-    )
-        .into_response()
+/// An error answer in pqserver's shape (`{"message"}`). pqserver gives 500 for every failed
+/// query; here the status is the query service's own: 4xx for a query the client got wrong,
+/// 5xx only for a failure of ours.
+fn failure(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
 }
 
 /// The handler.
@@ -89,9 +87,9 @@ pub async fn run(
             Body::from_stream(out.body.map(Ok::<_, Infallible>)),
         )
             .into_response()),
-        Err(e) => Ok(failure(format!(
-            "{} (ConsDB queries here are ADQL, read-only)",
-            e.detail
-        ))),
+        Err(e) => Ok(failure(
+            e.status,
+            format!("{} (ConsDB queries here are ADQL, read-only)", e.detail),
+        )),
     }
 }

@@ -16,7 +16,7 @@ use super::examples;
 use super::request;
 use super::tables::{Detail, TableSet};
 use crate::access::http::Peer;
-use crate::caller::RequestCaller;
+use crate::caller::{Caller, RequestCaller};
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
 
@@ -66,6 +66,7 @@ fn xml(body: String) -> Response {
 /// `/tap/tables?detail=min|max`.
 pub async fn tables(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let detail = match params.single("detail")? {
@@ -74,25 +75,28 @@ pub async fn tables(
         None => Detail::Max,
         Some(d) => return Err(DaliError::usage(format!("detail={d:?}: use min or max"))),
     };
-    Ok(xml(table_set(&state).await?.tableset(detail)))
+    Ok(xml(table_set(&state, &caller).await?.tableset(detail)))
 }
 
 /// `/tap/tables/{name}`: one table at full detail.
 pub async fn table(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path(name): Path<String>,
 ) -> Result<Response, DaliError> {
-    table_set(&state)
+    table_set(&state, &caller)
         .await?
         .table(&name)
         .map(xml)
         .ok_or_else(|| DaliError::not_found(format!("no table {name:?}; /tap/tables lists them")))
 }
 
-async fn table_set(state: &AppState) -> Result<TableSet, DaliError> {
-    TableSet::load(state.store.as_ref())
+/// The tables `caller` may see.
+async fn table_set(state: &AppState, caller: &Caller) -> Result<TableSet, DaliError> {
+    Ok(TableSet::load(state.store.as_ref())
         .await
-        .map_err(|e| DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")))
+        .map_err(|e| DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")))?
+        .without(&state.tap.hidden_tables(caller)))
 }
 
 /// `/tap/examples`.

@@ -187,6 +187,19 @@ impl TableSet {
         })
     }
 
+    /// The set without the tables `hidden` names (`schema.table`), their columns and keys: a
+    /// caller sees no trace of a table they may not read.
+    pub fn without(mut self, hidden: &std::collections::BTreeSet<String>) -> TableSet {
+        if hidden.is_empty() {
+            return self;
+        }
+        self.tables.retain(|t| !hidden.contains(&t.name));
+        self.columns.retain(|c| !hidden.contains(&c.table));
+        self.keys
+            .retain(|k| !hidden.contains(&k.from) && !hidden.contains(&k.target));
+        self
+    }
+
     /// True when a table of this name is described.
     pub fn has_table(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t.name == name)
