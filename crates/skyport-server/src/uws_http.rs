@@ -220,6 +220,7 @@ pub async fn list(
 
 /// `POST {jobs}`: creates a job owned by the caller (and runs it with PHASE=RUN).
 pub async fn create(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
     Extension(state): Extension<Arc<UwsEndpoint>>,
     RequestCaller(caller): RequestCaller,
     params: DaliParams,
@@ -231,12 +232,65 @@ pub async fn create(
         )));
     }
     (state.check)(&params)?;
+    within_job_quota(&app, &state, &caller).await?;
     let (parameters, files) = job_parameters(&params);
     let job = state.jobs.create(&caller, parameters, files).await?;
     if run.is_some() {
         state.jobs.run(&job.id).await?;
     }
     Ok(see_other(&job_url(&state, &job.id)))
+}
+
+/// Refuses a new job of `caller` who has as many jobs queued or running as their quota
+/// allows, or as many bytes of results stored. Counted per service; anonymous callers'
+/// jobs have no owner to count them by (their requests are rate-limited by address).
+async fn within_job_quota(
+    app: &AppState,
+    endpoint: &UwsEndpoint,
+    caller: &Caller,
+) -> Result<(), DaliError> {
+    if caller.user.is_none() {
+        return Ok(());
+    }
+    let limits = app.access.limits_for(caller);
+    if limits.async_jobs == 0 && limits.job_result_bytes == 0 {
+        return Ok(());
+    }
+    let jobs = endpoint
+        .jobs
+        .list(caller, &JobFilter::default())
+        .await?
+        .into_iter()
+        .filter(|j| caller.is_user(j.owner.as_deref()))
+        .collect::<Vec<_>>();
+    let active = jobs
+        .iter()
+        .filter(|j| matches!(j.phase(), Phase::Queued | Phase::Executing | Phase::Pending))
+        .count();
+    let stored: u64 = jobs
+        .iter()
+        .flat_map(|j| j.results.iter())
+        .map(|r| r.size)
+        .sum();
+    let refuse = |detail: String| {
+        app.access
+            .refused
+            .jobs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err(DaliError::usage(detail).with_status(StatusCode::TOO_MANY_REQUESTS))
+    };
+    if limits.async_jobs > 0 && active >= limits.async_jobs as usize {
+        return refuse(format!(
+            "you have {active} jobs pending, queued or running here, as many as you may; wait for one to end or delete one"
+        ));
+    }
+    if limits.job_result_bytes > 0 && stored >= limits.job_result_bytes {
+        return refuse(format!(
+            "your jobs' results take {stored} bytes, your quota is {} bytes; delete some jobs to make room",
+            limits.job_result_bytes
+        ));
+    }
+    Ok(())
 }
 
 /// `GET {jobs}/{id}`, with UWS 1.1 blocking (`WAIT`, optionally with `PHASE`).

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use skyport_auth::testing::{TestIssuer, TestServer};
 use skyport_auth::{ApiToken, JwksSource, ScopePolicy};
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
-use skyport_server::access::{rule_for, AuthMode, AuthSettings, Quotas, Rule};
+use skyport_server::access::{rule_for, AuthMode, AuthSettings, QuotaLimits, Quotas, Rule};
 use skyport_server::{app, route_patterns, AppState, Limits, ServerSettings};
 use skyport_store::{Accounts, CollectionRights, Rights, Statement, StoredToken};
 
@@ -68,6 +68,10 @@ fn bearer(token: &str) -> Option<String> {
 }
 
 async fn world(mode: AuthMode) -> World {
+    world_with(mode, Quotas::default()).await
+}
+
+async fn world_with(mode: AuthMode, quotas: Quotas) -> World {
     let issuer = issuer();
     let (jwks_url, jwks) = issuer.serve_jwks().await.expect("JWKS server");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -215,6 +219,14 @@ async fn world(mode: AuthMode) -> World {
         ),
         ("revoked skyport token", bearer(&revoked)),
         (
+            "throttled",
+            bearer(&issuer.sign_rs256(&claims("slow", groups(&["throttled"])))),
+        ),
+        (
+            "job administrator",
+            bearer(&issuer.sign_rs256(&claims("root", groups(&["admins"])))),
+        ),
+        (
             "skyport token as Basic password",
             Some(format!(
                 "Basic {}",
@@ -232,6 +244,8 @@ async fn world(mode: AuthMode) -> World {
             ("readers", vec!["read:tap", "read:image"]),
             ("demo-team", vec!["read:tap", "read:image"]),
             ("writers", vec!["write:consdb"]),
+            ("throttled", vec!["read:tap", "read:image"]),
+            ("admins", vec!["read:tap", "read:image", "admin:jobs"]),
         ]
         .into_iter()
         .map(|(g, s)| (g.to_string(), s.into_iter().map(String::from).collect()))
@@ -267,7 +281,7 @@ async fn world(mode: AuthMode) -> World {
                 mode,
                 jwt: Some(issuer.settings(JwksSource::Url(jwks_url))),
                 scopes,
-                quotas: Quotas::default(),
+                quotas,
                 ..AuthSettings::default()
             },
             extra_schemas: consdb,
@@ -793,4 +807,166 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
     let (_, caps) = open.get("anonymous", "/sia/capabilities").await;
     let query_interfaces = caps.matches("/sia/query</accessURL>").count();
     assert_eq!(query_interfaces, 2, "{caps}");
+}
+
+#[tokio::test]
+async fn quotas_refuse_with_the_standard_headers_and_count_refusals() {
+    let mut quotas = Quotas::default();
+    quotas.groups.insert(
+        "throttled".into(),
+        QuotaLimits {
+            requests_per_minute: 3,
+            sync_queries: 1,
+            async_jobs: 1,
+            job_result_bytes: 0,
+        },
+    );
+    let w = world_with(AuthMode::Open, quotas).await;
+    // One synchronous query at a time: a result still being sent holds the slot.
+    let tap = format!(
+        "/tap/sync?LANG=ADQL&QUERY={}",
+        encode("SELECT * FROM ivoa.ObsCore")
+    );
+    let held = {
+        let request = Request::get(&tap)
+            .header(
+                header::AUTHORIZATION,
+                w.callers["throttled"].clone().unwrap_or_default(),
+            )
+            .body(Body::empty())
+            .expect("request");
+        tower::ServiceExt::oneshot(w.app.clone(), request)
+            .await
+            .expect("response")
+    };
+    assert_eq!(held.status(), StatusCode::OK);
+    let (status, _, body) = w.send("throttled", Method::GET, &tap, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("synchronous queries"), "{body}");
+    drop(held);
+    // One async job at a time.
+    let (status, _, _) = w
+        .send(
+            "throttled",
+            Method::POST,
+            &tap.replace("/tap/sync", "/tap/async"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // That was request 3 of the minute; the next is over the rate.
+    let (status, headers, body) = w
+        .send(
+            "throttled",
+            Method::POST,
+            &tap.replace("/tap/sync", "/tap/async"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("requests per minute"), "{body}");
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("header {name} in {headers:?}"))
+    };
+    assert!((1..=60).contains(&number("retry-after")));
+    assert_eq!(number("x-ratelimit-limit"), 3);
+    assert_eq!(number("x-ratelimit-remaining"), 0);
+    // Others are not slowed down by it.
+    let (status, _, _) = w
+        .send("token with the scope", Method::GET, &tap, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, metrics) = w.get("anonymous", "/metrics").await;
+    let count = |reason: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("skyport_refusals_total{{reason=\"{reason}\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{reason} in {metrics}"))
+    };
+    assert_eq!(count("rate_limited"), 1);
+    assert_eq!(count("concurrent_queries"), 1);
+}
+
+#[tokio::test]
+async fn async_jobs_count_against_their_owner_and_administrators_see_all() {
+    let mut quotas = Quotas::default();
+    quotas.groups.insert(
+        "throttled".into(),
+        QuotaLimits {
+            requests_per_minute: 0,
+            sync_queries: 0,
+            async_jobs: 1,
+            job_result_bytes: 0,
+        },
+    );
+    let w = world_with(AuthMode::Open, quotas).await;
+    let create = format!(
+        "/tap/async?LANG=ADQL&QUERY={}",
+        encode("SELECT obs_id FROM ivoa.ObsCore")
+    );
+    let (status, headers, _) = w.send("throttled", Method::POST, &create, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job = headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_string();
+    let (status, _, body) = w.send("throttled", Method::POST, &create, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("jobs pending"), "{body}");
+    // Another user's job is not there for a stranger, and is for an administrator.
+    let (status, _) = w.get("token with the scope", &job).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = w.get("job administrator", &job).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("<uws:ownerId>slow</uws:ownerId>"), "{body}");
+    let (_, list) = w.get("job administrator", "/tap/async").await;
+    assert!(
+        list.contains(job.rsplit('/').next().unwrap_or("?")),
+        "{list}"
+    );
+    let (_, list) = w.get("token with the scope", "/tap/async").await;
+    assert!(
+        !list.contains(job.rsplit('/').next().unwrap_or("?")),
+        "{list}"
+    );
+    // The job runs with its owner's rights: an async query by a member sees the proprietary
+    // image, one by anyone else does not.
+    for (who, sees) in [("data-rights member", true), ("anonymous", false)] {
+        let (status, headers, _) = w
+            .send(
+                who,
+                Method::POST,
+                &format!("{create}&PHASE=RUN&FORMAT=csv"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{who}");
+        let job = headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .trim_start_matches("http://127.0.0.1:8080")
+            .to_string();
+        let mut doc = String::new();
+        for _ in 0..60 {
+            doc = w.get(who, &format!("{job}?WAIT=1")).await.1;
+            if doc.contains("COMPLETED") || doc.contains("ERROR") {
+                break;
+            }
+        }
+        assert!(doc.contains("COMPLETED"), "{who}: {doc}");
+        let (status, result) = w.get(who, &format!("{job}/results/result")).await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert_eq!(
+            result.contains("hidden-proprietary"),
+            sees,
+            "{who}: {result}"
+        );
+    }
 }

@@ -177,6 +177,19 @@ pub fn write_data(dir: &Path, scale: DemoScale) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(path.parent().context("real image path")?)?;
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
+    // The proprietary collection: two of the real images again, released only in 2099, so
+    // that only group demo-team sees them (docs/security.md).
+    let proprietary = dir.join("data/proprietary");
+    std::fs::create_dir_all(&proprietary)?;
+    for (rel, bytes) in REAL_IMAGES.iter().take(2) {
+        let name = Path::new(rel)
+            .file_name()
+            .context("real image name")?
+            .to_string_lossy()
+            .replace(".fits", "_proprietary.fits");
+        std::fs::write(proprietary.join(&name), bytes)
+            .with_context(|| format!("writing {name}"))?;
+    }
     let mut exposures = Vec::new();
     for visit in 0..scale.visits {
         for detector in 0..scale.detectors.min(9) {
@@ -671,6 +684,27 @@ name = "real"
 path = "data/real"
 collection = "pypi-real"
 calib_level = 2
+
+# Proprietary until 2099: only group demo-team sees these images, their rows and pixels.
+[[archive.roots]]
+name = "proprietary"
+path = "data/proprietary"
+collection = "demo-proprietary"
+calib_level = 2
+groups = ["demo-team"]
+release_date = "2099-01-01T00:00:00"
+
+# Anyone may read what is public without credentials; tokens come from `skyport token create`.
+[auth]
+mode = "open"
+
+[auth.scopes.group_scopes]
+demo-team = ["read:tap", "read:image"]
+demo-writers = ["write:consdb"]
+
+# A group with a tight rate limit, to see quotas at work.
+[quotas.groups.demo-throttled]
+requests_per_minute = 5
 
 # The consolidated image-metadata database (Rubin's ConsDB schemas, REST API at /consdb).
 [consdb]

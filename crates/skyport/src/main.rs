@@ -161,6 +161,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let mut config = Config::load(&config_path)?;
             config.server.listen = listen;
             config.server.public_url = None;
+            let me = std::env::args().next().unwrap_or_else(|| "skyport".into());
+            let toml = config_path.display();
+            println!(
+                "data rights: the collection demo-proprietary is for group demo-team only; try"
+            );
+            println!("  {me} token create --config {toml} --user alice --groups demo-team --scopes read:tap,read:image");
+            println!("  {me} token create --config {toml} --user bob --scopes read:tap,read:image");
+            println!(
+                "  and query with  curl -H 'Authorization: Bearer <token>' …  (alice sees more)"
+            );
             serve_config(config).await
         }
         Command::Serve { config } => serve_config(Config::load(&config)?).await,

@@ -34,8 +34,9 @@ pub enum AuthMode {
     Required,
 }
 
-/// Per-user limits (`[quotas]`, and `[quotas.groups.NAME]` overrides: a user gets the most
-/// generous value of their groups). Zero means no limit.
+/// Per-user limits (`[quotas]`, and `[quotas.groups.NAME]` overrides, which replace the
+/// defaults for the group's members; of several groups, each limit is the most generous).
+/// Zero means no limit.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotaLimits {
@@ -43,7 +44,7 @@ pub struct QuotaLimits {
     pub requests_per_minute: u32,
     /// Synchronous TAP queries at once.
     pub sync_queries: u32,
-    /// Async jobs queued or running at once (TAP and SODA together).
+    /// Async jobs pending, queued or running at once, per service.
     pub async_jobs: u32,
     /// Bytes of stored async results.
     pub job_result_bytes: u64,
@@ -373,26 +374,25 @@ impl Access {
     /// overrides, or the defaults.
     pub fn limits_for(&self, caller: &Caller) -> QuotaLimits {
         let now = Utc::now();
-        let mut limits = self.settings.quotas.default.clone();
-        for m in &caller.groups {
-            if m.ends.is_some_and(|e| e <= now) {
-                continue;
-            }
-            if let Some(g) = self.settings.quotas.groups.get(&m.group) {
-                let more = |a: u32, b: u32| if a == 0 || b == 0 { 0 } else { a.max(b) };
-                limits.requests_per_minute =
-                    more(limits.requests_per_minute, g.requests_per_minute);
-                limits.sync_queries = more(limits.sync_queries, g.sync_queries);
-                limits.async_jobs = more(limits.async_jobs, g.async_jobs);
-                limits.job_result_bytes = if limits.job_result_bytes == 0 || g.job_result_bytes == 0
-                {
-                    0
-                } else {
-                    limits.job_result_bytes.max(g.job_result_bytes)
-                };
-            }
-        }
-        limits
+        let mut overrides = caller
+            .groups
+            .iter()
+            .filter(|m| m.ends.is_none_or(|e| now < e))
+            .filter_map(|m| self.settings.quotas.groups.get(&m.group));
+        // A group's limits replace the defaults (so a group may have less as well as more);
+        // of several groups', each limit is the most generous (0 is no limit).
+        let Some(first) = overrides.next() else {
+            return self.settings.quotas.default.clone();
+        };
+        let more = |a: u64, b: u64| if a == 0 || b == 0 { 0 } else { a.max(b) };
+        overrides.fold(first.clone(), |mut l, g| {
+            l.requests_per_minute =
+                more(l.requests_per_minute.into(), g.requests_per_minute.into()) as u32;
+            l.sync_queries = more(l.sync_queries.into(), g.sync_queries.into()) as u32;
+            l.async_jobs = more(l.async_jobs.into(), g.async_jobs.into()) as u32;
+            l.job_result_bytes = more(l.job_result_bytes, g.job_result_bytes);
+            l
+        })
     }
 
     /// Who a quota is counted for: the user, or (anonymous callers share) the client address.
