@@ -54,6 +54,11 @@ pub enum BenchCommand {
         /// DataLink only: IDs per request (more than one are POSTed in one request).
         #[arg(long, default_value_t = 1)]
         ids: usize,
+        /// `off`: no credentials and no data rights (every row visible, no filter); `on`:
+        /// every request carries a skyport API token of a data-rights member, one collection
+        /// is restricted, rows are filtered, and requests are counted against a rate quota.
+        #[arg(long, value_enum, default_value = "off")]
+        auth: crate::bench_tap::AuthBench,
     },
     /// ConsDB REST: bulk insert and upsert rows/s, against one request per row; single
     /// insert and update latency.
@@ -104,8 +109,10 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             dir,
             database,
             ids,
+            auth,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
+                auth,
                 service,
                 rows,
                 clients,

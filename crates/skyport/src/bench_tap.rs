@@ -32,8 +32,19 @@ pub enum Service {
     Datalink,
 }
 
+/// Whether the benchmark runs with the access layer at work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthBench {
+    /// Anonymous, no data rights.
+    Off,
+    /// A member's API token on every request, rights filtering, a rate quota.
+    On,
+}
+
 /// Options of the TAP benchmark.
 pub struct TapBench {
+    /// With or without the access layer.
+    pub auth: AuthBench,
     /// The service.
     pub service: Service,
     /// ObsCore rows.
@@ -356,9 +367,57 @@ pub async fn run(b: TapBench) -> Result<()> {
             (Arc::new(store), "SQLite")
         }
     };
-    let server = BenchServer::start(store, Vec::new(), Vec::new(), &b.dir).await?;
+    let (rights, auth, token) = match b.auth {
+        AuthBench::Off => (
+            skyport_store::Rights::unrestricted(),
+            Default::default(),
+            None,
+        ),
+        AuthBench::On => {
+            let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
+            let made = skyport_auth::ApiToken::generate()?;
+            accounts
+                .add_token(
+                    &skyport_store::StoredToken {
+                        key: made.key.clone(),
+                        secret_hash: made.secret_hash.clone(),
+                        user: "bench".into(),
+                        scopes: vec!["read:tap".into(), "read:image".into()],
+                        groups: vec!["team".into()],
+                        created: chrono::Utc::now(),
+                        expires: None,
+                        revoked: None,
+                    },
+                    "bench",
+                )
+                .await?;
+            let mut auth = skyport_server::access::AuthSettings::default();
+            // Counted, never refused.
+            auth.quotas.default.requests_per_minute = u32::MAX;
+            let rights = skyport_store::Rights::new(
+                [skyport_store::CollectionRights {
+                    collection: "bench-private".into(),
+                    groups: vec!["team".into()],
+                    metadata_public: false,
+                    data_public: false,
+                }],
+                Vec::new(),
+            );
+            (rights, auth, Some(made.token))
+        }
+    };
+    let server =
+        BenchServer::start_with(store, Vec::new(), Vec::new(), &b.dir, rights, auth).await?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(b.clients)
+        .default_headers(headers)
         .build()?;
     let base = server.base.clone();
     let radius = b.radius;
@@ -454,8 +513,8 @@ pub async fn run(b: TapBench) -> Result<()> {
         Service::Datalink => "DataLink, one ID per request".to_string(),
     };
     println!(
-        "{what} on {} ObsCore rows in {backend}, {} clients, {:.1} s",
-        b.rows, b.clients, elapsed
+        "{what} on {} ObsCore rows in {backend}, {} clients, {:.1} s, access layer {:?}",
+        b.rows, b.clients, elapsed, b.auth
     );
     println!("  requests   : {n} ({:.1} req/s)", n as f64 / elapsed);
     println!(
@@ -484,6 +543,26 @@ impl BenchServer {
         extra_schemas: Vec<skyport_schema::Schema>,
         dir: &Path,
     ) -> Result<BenchServer> {
+        Self::start_with(
+            store,
+            roots,
+            extra_schemas,
+            dir,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+    }
+
+    /// [`BenchServer::start`] with data `rights` and access settings `auth`.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        roots: Vec<(String, PathBuf)>,
+        extra_schemas: Vec<skyport_schema::Schema>,
+        dir: &Path,
+        rights: skyport_store::Rights,
+        auth: skyport_server::access::AuthSettings,
+    ) -> Result<BenchServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = AppState::start(
@@ -497,8 +576,8 @@ impl BenchServer {
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
                 trusted_proxies: Vec::new(),
-                rights: Default::default(),
-                auth: Default::default(),
+                rights: Arc::new(rights),
+                auth,
                 extra_schemas,
             },
         )

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use sha2::Digest;
 use skyport_auth::{
     ApiToken, AuthError, ConcurrencyGuard, ConcurrencyLimiter, Identity, JwtSettings, JwtVerifier,
     RateDecision, RateLimiter, ScopePolicy,
@@ -158,6 +159,10 @@ pub struct Access {
     accounts: Accounts,
     /// Looked-up API tokens, by key, with when they were read.
     tokens: Mutex<HashMap<String, (StoredToken, Instant)>>,
+    /// Verified JWTs, by the SHA-256 of the token, with when they were verified: a client
+    /// sends the same token with every request, and a signature check costs more than the
+    /// rest of a small query. Kept until the token expires or `settings.cache` passes.
+    jwts: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
     /// Recorded membership ends, by user, with when they were read.
     ends: Mutex<HashMap<String, (MembershipEnds, Instant)>>,
     rate: RateLimiter,
@@ -194,6 +199,7 @@ impl Access {
             jwt,
             accounts,
             tokens: Mutex::new(HashMap::new()),
+            jwts: Mutex::new(HashMap::new()),
             ends: Mutex::new(HashMap::new()),
             rate: RateLimiter::new(100_000),
             sync: ConcurrencyLimiter::new(),
@@ -278,12 +284,30 @@ impl Access {
             identity.token_expires = stored.expires;
             return Ok(identity);
         }
-        match &self.jwt {
-            Some(jwt) => jwt.verify_at(token, now).await.map_err(unaccepted),
-            None => Err(unaccepted(AuthError::Invalid(
+        let Some(jwt) = &self.jwt else {
+            return Err(unaccepted(AuthError::Invalid(
                 "the token is not one this service issued, and it accepts no other".into(),
-            ))),
+            )));
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let cached = self.jwts.lock().ok().and_then(|c| {
+            c.get(&digest)
+                .filter(|(i, at)| {
+                    at.elapsed() < self.settings.cache && i.token_expires.is_none_or(|e| now < e)
+                })
+                .map(|(i, _)| i.clone())
+        });
+        if let Some(identity) = cached {
+            return Ok(identity);
         }
+        let identity = jwt.verify_at(token, now).await.map_err(unaccepted)?;
+        if let Ok(mut c) = self.jwts.lock() {
+            if c.len() >= CACHE_ENTRIES {
+                c.clear();
+            }
+            c.insert(digest, (identity.clone(), Instant::now()));
+        }
+        Ok(identity)
     }
 
     /// The stored record of API token `token`, its secret checked (cached for
