@@ -72,6 +72,11 @@ async fn world(mode: AuthMode) -> World {
 }
 
 async fn world_with(mode: AuthMode, quotas: Quotas) -> World {
+    world_cached(mode, quotas, AuthSettings::default().cache).await
+}
+
+/// A world whose access layer trusts what it looked up for `cache`.
+async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration) -> World {
     let issuer = issuer();
     let (jwks_url, jwks) = issuer.serve_jwks().await.expect("JWKS server");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -282,6 +287,7 @@ async fn world_with(mode: AuthMode, quotas: Quotas) -> World {
                 jwt: Some(issuer.settings(JwksSource::Url(jwks_url))),
                 scopes,
                 quotas,
+                cache,
                 ..AuthSettings::default()
             },
             extra_schemas: consdb,
@@ -969,4 +975,156 @@ async fn async_jobs_count_against_their_owner_and_administrators_see_all() {
             "{who}: {result}"
         );
     }
+}
+
+#[tokio::test]
+async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
+    let w = world(AuthMode::Open).await;
+    let huge = "a".repeat(64 * 1024);
+    let many_groups = {
+        let mut c = issuer().claims("crowd");
+        c["isMemberOf"] = Value::Array(
+            (0..5000)
+                .map(|i| json!({ "name": format!("g{i}") }))
+                .collect(),
+        );
+        issuer().sign_rs256(&c)
+    };
+    let tap = format!(
+        "/tap/sync?LANG=ADQL&QUERY={}",
+        encode("SELECT COUNT(*) FROM ivoa.ObsCore")
+    );
+    for header_value in [
+        "Bearer".to_string(),
+        "Bearer ".to_string(),
+        "Bearer a b".to_string(),
+        "Negotiate abc".to_string(),
+        "Basic !!!not-base64!!!".to_string(),
+        "Basic ".to_string(),
+        format!("Bearer {huge}"),
+        format!("Bearer {many_groups}"),
+        "Bearer skp_short.x".to_string(),
+        "Bearer eyJhbGciOiJSUzI1NiJ9.e30.AAAA".to_string(),
+    ] {
+        let request = Request::get(&tap)
+            .header(header::AUTHORIZATION, header_value.as_str())
+            .body(Body::empty())
+            .expect("request");
+        let (status, headers, body) = call(&w.app, request).await;
+        let shown = &header_value[..header_value.len().min(40)];
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{shown}: {body}");
+        assert!(body.contains("QUERY_STATUS"), "{shown}: {body}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{shown}");
+    }
+    // A header that is not even text.
+    let request = Request::get(&tap)
+        .header(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("bytes"),
+        )
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, _) = call(&w.app, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An issuer that never answers: 503 within the fetch timeout, not a stalled worker.
+    let (hanging, _server) = skyport_auth::testing::serve_hanging()
+        .await
+        .expect("server");
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _db) = common::test_store(dir.path()).await;
+    let state = AppState::start(
+        store,
+        ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "dead issuer".into(),
+            roots: Vec::new(),
+            limits: Limits::default(),
+            jobs_dir: dir.path().join("jobs"),
+            cache_dir: dir.path().join("cache"),
+            upload_ca_pem: None,
+            trusted_proxies: Vec::new(),
+            rights: Default::default(),
+            auth: AuthSettings {
+                jwt: Some(issuer().settings(JwksSource::Url(hanging))),
+                ..AuthSettings::default()
+            },
+            extra_schemas: Vec::new(),
+        },
+    )
+    .await
+    .expect("state");
+    let dead = app(state);
+    let token = issuer().sign_rs256(&issuer().claims("someone"));
+    let started = std::time::Instant::now();
+    let request = Request::get(&tap)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, body) = call(&dead, request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Anonymous callers are not held up by it.
+    let (status, _, _) = call(
+        &dead,
+        Request::get(&tap).body(Body::empty()).expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_recorded_end_of_membership_keeps_only_what_was_released_before_it() {
+    // Recorded ends are read again after the cache time; none here, so each request sees them.
+    let w = world_cached(AuthMode::Open, Quotas::default(), std::time::Duration::ZERO).await;
+    let count = "SELECT COUNT(*) FROM ivoa.ObsCore";
+    // The member's token says nothing of an end; the archive records one (as
+    // `skyport rights revoke` does) before the proprietary image's release in 2999.
+    w.state
+        .access
+        .accounts()
+        .end_membership(
+            "member",
+            "demo-team",
+            Utc::now() - chrono::Duration::days(1),
+            "test",
+        )
+        .await
+        .expect("end");
+    assert_eq!(w.count("data-rights member", count).await, 1);
+    // A membership the identity provider no longer reports, recorded as lasting until 3000
+    // (after the 2999 release), still counts until then.
+    w.state
+        .access
+        .accounts()
+        .end_membership(
+            "writer",
+            "demo-team",
+            chrono::DateTime::parse_from_rfc3339("3000-01-01T00:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+            "test",
+        )
+        .await
+        .expect("end");
+    assert_eq!(w.count("token with the scope", count).await, 2);
+    // A recorded end never lengthens the one the token gives.
+    w.state
+        .access
+        .accounts()
+        .end_membership(
+            "former",
+            "demo-team",
+            chrono::DateTime::parse_from_rfc3339("3000-01-01T00:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+            "test",
+        )
+        .await
+        .expect("end");
+    assert_eq!(w.count("member whose rights ended", count).await, 1);
 }
