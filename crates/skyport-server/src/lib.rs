@@ -88,6 +88,14 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .merge(consdb::routes())
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
+        .route(
+            "/auth/tokens",
+            get(access::tokens::list).post(access::tokens::create),
+        )
+        .route(
+            "/auth/tokens/{key}",
+            axum::routing::delete(access::tokens::revoke),
+        )
 }
 
 /// Builds the application with every route and middleware.

@@ -212,7 +212,10 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
         ),
         (
             "token with the scope",
-            bearer(&issuer.sign_es256(&claims("writer", groups(&["readers", "writers"])))),
+            bearer(&issuer.sign_es256(&claims(
+                "writer",
+                groups(&["readers", "writers", "token-admins"]),
+            ))),
         ),
         (
             "data-rights member",
@@ -251,6 +254,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             ("writers", vec!["write:consdb"]),
             ("throttled", vec!["read:tap", "read:image"]),
             ("admins", vec!["read:tap", "read:image", "admin:jobs"]),
+            ("token-admins", vec!["admin:token"]),
         ]
         .into_iter()
         .map(|(g, s)| (g.to_string(), s.into_iter().map(String::from).collect()))
@@ -414,6 +418,7 @@ fn concrete(pattern: &str, centre: (f64, f64)) -> String {
         ("{day_obs}", "20251201"),
         ("{seq_num}", "2"),
         ("{detector}", "0"),
+        ("{key}", "no-such-key"),
     ] {
         uri = uri.replace(param, value);
     }
@@ -449,7 +454,7 @@ async fn every_route_for_every_caller() {
         "the router lists its routes: {patterns:?}"
     );
     for pattern in &patterns {
-        for method in [Method::GET, Method::POST] {
+        for method in [Method::GET, Method::POST, Method::DELETE] {
             let Some(rule) = rule_for(&method, pattern) else {
                 panic!("route {method} {pattern} has no access rule");
             };
@@ -1127,4 +1132,92 @@ async fn a_recorded_end_of_membership_keeps_only_what_was_released_before_it() {
         .await
         .expect("end");
     assert_eq!(w.count("member whose rights ended", count).await, 1);
+}
+
+#[tokio::test]
+async fn tokens_are_managed_over_rest_by_token_administrators() {
+    let w = world(AuthMode::Open).await;
+    let body = json!({ "user": "pipeline", "scopes": ["read:tap"], "groups": ["demo-team"], "expires": "1d" });
+    // Not for anyone else.
+    for who in ["anonymous", "data-rights member"] {
+        let (status, _, _) = w
+            .send(who, Method::POST, "/auth/tokens", Some(body.clone()))
+            .await;
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
+            "{who}: {status}"
+        );
+    }
+    let (status, _, text) = w
+        .send(
+            "token with the scope",
+            Method::POST,
+            "/auth/tokens",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let made: Value = serde_json::from_str(&text).expect("json");
+    let token = made["token"].as_str().expect("token").to_string();
+    let key = made["key"].as_str().expect("key").to_string();
+    assert!(token.starts_with("skp_") && token.contains(&key));
+    // It works, with its groups' data rights.
+    let use_it = |token: &str| {
+        Request::get(format!(
+            "/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={}",
+            encode("SELECT COUNT(*) AS n FROM ivoa.ObsCore")
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request")
+    };
+    let (status, _, text) = call(&w.app, use_it(&token)).await;
+    assert_eq!(
+        (status, text.lines().nth(1)),
+        (StatusCode::OK, Some("2")),
+        "{text}"
+    );
+    // Listed without its secret.
+    let (_, list) = w
+        .get("token with the scope", "/auth/tokens?user=pipeline")
+        .await;
+    assert!(list.contains(&key) && !list.contains(&token), "{list}");
+    // Bad requests are told apart.
+    for bad in [
+        json!({ "user": "", "scopes": [] }),
+        json!({ "user": "x", "scopes": ["root"] }),
+        json!({ "user": "x", "expires": "forever" }),
+        json!(["not", "an", "object"]),
+    ] {
+        let (status, _, text) = w
+            .send(
+                "token with the scope",
+                Method::POST,
+                "/auth/tokens",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {text}");
+    }
+    // Revoked: refused at once on this server.
+    let (status, _, _) = w
+        .send(
+            "token with the scope",
+            Method::DELETE,
+            &format!("/auth/tokens/{key}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&w.app, use_it(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = w
+        .send(
+            "token with the scope",
+            Method::DELETE,
+            &format!("/auth/tokens/{key}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -169,7 +169,9 @@ pub fn refusal_response(path: &str, status: StatusCode, message: String) -> Resp
     let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let dali = DaliError::usage(message.clone()).with_status(status);
     match service {
-        "consdb" => (status, axum::Json(serde_json::json!({ "detail": message }))).into_response(),
+        "consdb" | "auth" => {
+            (status, axum::Json(serde_json::json!({ "detail": message }))).into_response()
+        }
         "soda" if !path.starts_with("/soda/async") => crate::soda::http::soda_error(dali),
         _ => dali.into_response(),
     }

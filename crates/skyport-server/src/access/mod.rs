@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod rules;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;

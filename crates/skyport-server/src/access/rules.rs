@@ -60,6 +60,7 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         "tap" => Some(Rule::Scope(READ_TAP)),
         "sia" | "datalink" | "soda" | "files" | "previews" => Some(Rule::Scope(READ_IMAGE)),
         "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
+        "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
         _ => None,
     }
 }
@@ -106,6 +107,10 @@ mod tests {
         assert_eq!(
             rule_for(&get, "/files/{root}/capabilities"),
             Some(Rule::Scope("read:image"))
+        );
+        assert_eq!(
+            rule_for(&Method::DELETE, "/auth/tokens/{key}"),
+            Some(Rule::Scope("admin:token"))
         );
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
     }
