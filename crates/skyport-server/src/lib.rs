@@ -104,6 +104,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let (router, _) = routes(&state).into_parts();
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(plain_rejections))
         // Inner to the counter, so refusals are counted by route too.
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -195,6 +196,31 @@ async fn count_requests(
     let response = next.run(request).await;
     state.metrics.record(&route, response.status().as_u16());
     response
+}
+
+/// A bare `text/plain` rejection from an extractor (a body over the size limit, say) made
+/// into the service's own error document, so that every client mistake reads alike.
+async fn plain_rejections(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    // SODA's own errors are text/plain by design; only its extractor rejections lack the
+    // SODA label.
+    if !status.is_client_error() || !plain || path.starts_with("/soda/sync") {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this service accepts",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "the request body has a Content-Type this resource does not take",
+        StatusCode::LENGTH_REQUIRED => "the request needs a Content-Length",
+        _ => return response,
+    };
+    access::http::refusal_response(&path, status, message.into())
 }
 
 async fn not_found() -> Response {

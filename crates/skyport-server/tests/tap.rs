@@ -834,3 +834,66 @@ async fn nul_characters_and_bytes_that_are_not_utf8_are_named_client_mistakes() 
         );
     }
 }
+
+#[tokio::test]
+async fn integer_overflow_is_an_error_not_a_saturated_value() {
+    let f = fixture().await;
+    for query in [
+        "SELECT (-9223372036854775807 - 1) / -1 AS x FROM ivoa.ObsCore",
+        "SELECT 9223372036854775807 + 1 AS x FROM ivoa.ObsCore",
+        "SELECT TOP 1 obs_id, 9223372036854775807 * 2 AS x FROM ivoa.ObsCore",
+    ] {
+        let (status, _, body) = call(&f.app, sync(query, "")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body.contains("overflow") || body.contains("out of range"),
+            "{query}: {body}"
+        );
+        assert!(!body.contains("<TD>9223372036854775807</TD>"), "{query}: {body}");
+    }
+    // The largest value itself is fine.
+    let (status, _, body) = call(
+        &f.app,
+        sync("SELECT 9223372036854775807 AS x FROM ivoa.ObsCore", ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("<TD>9223372036854775807</TD>"), "{body}");
+}
+
+#[tokio::test]
+async fn queries_too_wide_or_joining_too_many_tables_are_the_clients_mistake() {
+    let f = fixture().await;
+    let wide = format!(
+        "SELECT {} FROM ivoa.ObsCore",
+        (0..2000)
+            .map(|i| format!("s_ra AS c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let joined = format!(
+        "SELECT COUNT(*) FROM {}",
+        (0..70)
+            .map(|i| format!("ivoa.ObsCore AS t{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let long = format!(
+        "SELECT {} FROM ivoa.ObsCore",
+        vec!["obs_id"; 100_000].join(", ")
+    );
+    for (query, says) in [
+        (&wide, "at most 1600"),
+        (&joined, "join fewer tables"),
+        (&long, "bytes long"),
+    ] {
+        let request = Request::post("/tap/sync")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("LANG=ADQL&QUERY={}", q(query))))
+            .expect("request");
+        let (status, _, body) = call(&f.app, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", &query[..60]);
+        assert!(body.contains(says), "{body}");
+        assert!(!body.contains("SQL") && !body.contains("_t1"), "{body}");
+    }
+}

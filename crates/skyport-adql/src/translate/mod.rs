@@ -87,6 +87,13 @@ pub struct Udf {
     pub description: String,
 }
 
+/// Most result columns one SELECT may give (SQLite refuses more than 2,000 and PostgreSQL
+/// more than 1,664; past either the error would be the database's, not the user's).
+pub const MAX_SELECT_ITEMS: usize = 1600;
+
+/// Most references to catalogue tables in one query (SQLite joins at most 64 tables).
+pub const MAX_TABLE_REFERENCES: usize = 60;
+
 /// What the translation may add or use beyond the query itself.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -138,6 +145,7 @@ pub fn translate(
         ctes: Vec::new(),
         next_alias: 0,
         uses_spatial_index: false,
+        tables_named: 0,
     };
     // Resolve the whole query first, then print it: nothing is printed before every name,
     // type and check has passed.
@@ -199,6 +207,8 @@ struct Translator<'a> {
     ctes: Vec<CteInfo>,
     next_alias: usize,
     uses_spatial_index: bool,
+    /// Catalogue tables named so far (see [`MAX_TABLE_REFERENCES`]).
+    tables_named: usize,
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {

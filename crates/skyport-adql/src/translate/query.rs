@@ -286,6 +286,16 @@ impl<'a> Translator<'a> {
             }
             offset = o;
         }
+        if list.items.len() > super::MAX_SELECT_ITEMS {
+            return Err(unsupported(
+                s.pos,
+                format!(
+                    "this SELECT gives {} columns; a SELECT may give at most {} (the databases' limit)",
+                    list.items.len(),
+                    super::MAX_SELECT_ITEMS
+                ),
+            ));
+        }
         let select = r::Select {
             distinct: s.distinct,
             items: list.items,
@@ -502,6 +512,16 @@ impl<'a> Translator<'a> {
                     },
                 ));
             }
+        }
+        self.tables_named += 1;
+        if self.tables_named > super::MAX_TABLE_REFERENCES {
+            return Err(unsupported(
+                name.first().map(|i| i.pos).unwrap_or_default(),
+                format!(
+                    "the query names tables more than {} times; join fewer tables at once",
+                    super::MAX_TABLE_REFERENCES
+                ),
+            ));
         }
         let table = self.find_table(name)?.clone();
         let filter = self.options.row_filters.get(&table.qualified_name());

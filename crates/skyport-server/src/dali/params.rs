@@ -42,11 +42,18 @@ fn check_text(text: &str, what: &str) -> Result<(), DaliError> {
     Ok(())
 }
 
-/// A request body that could not be read: too large (413, naming the limit) or malformed (400).
-fn body_error(status: StatusCode, detail: &str) -> DaliError {
+/// A request body that could not be read: too large (413) or malformed (400). `path` is
+/// the request's: TAP announces its upload limit in its capabilities, so its message says
+/// where to look.
+fn body_error(status: StatusCode, detail: &str, path: &str) -> DaliError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let hint = if path.starts_with("/tap/") {
+            "; the limit is in /tap/capabilities (uploadLimit)"
+        } else {
+            ""
+        };
         DaliError::usage(format!(
-            "the request body is larger than this service accepts ({detail}); the limit is in /tap/capabilities (uploadLimit)"
+            "the request body is larger than this service accepts ({detail}){hint}"
         ))
         .with_status(status)
     } else {
@@ -171,6 +178,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
     type Rejection = DaliError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let path = req.uri().path().to_string();
         let mut params = DaliParams::read_urlencoded(req.uri().query().unwrap_or("").as_bytes())?;
         if req.method() != Method::POST {
             return Ok(params);
@@ -184,11 +192,11 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
         if content_type.starts_with("multipart/form-data") {
             let mut multipart = Multipart::from_request(req, state)
                 .await
-                .map_err(|e| body_error(e.status(), &e.body_text()))?;
+                .map_err(|e| body_error(e.status(), &e.body_text(), &path))?;
             while let Some(field) = multipart
                 .next_field()
                 .await
-                .map_err(|e| body_error(e.status(), &e.body_text()))?
+                .map_err(|e| body_error(e.status(), &e.body_text(), &path))?
             {
                 let name = field.name().unwrap_or("").to_string();
                 let is_file = field.file_name().is_some();
@@ -196,6 +204,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
                     body_error(
                         e.status(),
                         &format!("reading part {name}: {}", e.body_text()),
+                        &path,
                     )
                 })?;
                 if is_file {
@@ -216,7 +225,7 @@ impl<S: Send + Sync> FromRequest<S> for DaliParams {
         {
             let body = Bytes::from_request(req, state)
                 .await
-                .map_err(|e| body_error(e.status(), &e.body_text()))?;
+                .map_err(|e| body_error(e.status(), &e.body_text(), &path))?;
             params
                 .pairs
                 .extend(DaliParams::read_urlencoded(&body)?.pairs);

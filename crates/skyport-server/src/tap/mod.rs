@@ -253,7 +253,22 @@ impl TapService {
             Some(Err(StoreError::Timeout(_))) => return Err(timeout_error(timeout)),
             Some(Err(e)) => return Err(DaliError::usage(format!("the query failed: {e}"))),
         };
+        let integers = translation
+            .columns
+            .iter()
+            .map(|c| {
+                matches!(
+                    c.ty,
+                    skyport_adql::AdqlType::SmallInt
+                        | skyport_adql::AdqlType::Integer
+                        | skyport_adql::AdqlType::BigInt
+                )
+            })
+            .collect();
+        let names = translation.columns.iter().map(|c| c.name.clone()).collect();
         let streamer = Streamer {
+            integers,
+            names,
             rows: Some(rows),
             writer,
             remaining: request.maxrec,
@@ -263,6 +278,16 @@ impl TapService {
             failure: Arc::clone(&failure),
             timeout,
         };
+        // A value the first rows cannot hold truthfully is an error answer, not a document.
+        if let Some(message) = streamer
+            .pending
+            .as_deref()
+            .and_then(|rows| rows.iter().find_map(|r| streamer.overflow(r)))
+        {
+            return Err(DaliError::usage(
+                message.trim_start_matches("Error: ").to_string(),
+            ));
+        }
         // Fused: the HTTP layers may poll once more after the end.
         let body = futures_util::stream::unfold(streamer, |mut s| async move {
             s.next_chunk().await.map(|chunk| (chunk, s))
@@ -341,6 +366,11 @@ fn cell(v: &Value) -> Cell<'_> {
 
 /// Turns batches of rows into chunks of output.
 struct Streamer {
+    /// Which result columns are integers: SQLite turns an integer overflow into a double,
+    /// which must not be written as a (saturated) integer.
+    integers: Vec<bool>,
+    /// The result column names, for messages.
+    names: Vec<String>,
     rows: Option<RowStream>,
     writer: TableWriter,
     remaining: u64,
@@ -352,19 +382,36 @@ struct Streamer {
 }
 
 impl Streamer {
-    /// Writes rows while MAXREC allows; true when a row beyond MAXREC was seen.
-    fn write_rows(&mut self, out: &mut Vec<u8>, batch: &[Vec<Value>]) -> bool {
+    /// The message for a row holding a value its integer column cannot hold, if it does.
+    fn overflow(&self, row: &[Value]) -> Option<String> {
+        row.iter().zip(&self.integers).zip(&self.names).find_map(|((v, integer), name)| {
+            match v {
+                // i64::MAX as f64 rounds up to 2^63, which is out of range too.
+                Value::Float(f) if *integer && !(f.abs() < i64::MAX as f64) => Some(format!(
+                    "Error: integer overflow: a value of column {name} is beyond the range of a 64-bit integer"
+                )),
+                _ => None,
+            }
+        })
+    }
+
+    /// Writes rows while MAXREC allows; `Ok(true)` when a row beyond MAXREC was seen, an error
+    /// for a row that cannot be written truthfully.
+    fn write_rows(&mut self, out: &mut Vec<u8>, batch: &[Vec<Value>]) -> Result<bool, String> {
         let mut cells: Vec<Cell<'_>> = Vec::new();
         for row in batch {
             if self.remaining == 0 {
-                return true;
+                return Ok(true);
+            }
+            if let Some(message) = self.overflow(row) {
+                return Err(message);
             }
             cells.clear();
             cells.extend(row.iter().map(cell));
             self.writer.row(out, &cells);
             self.remaining -= 1;
         }
-        false
+        Ok(false)
     }
 
     fn finish(&mut self, out: &mut Vec<u8>, ending: Ending<'_>) {
@@ -403,9 +450,19 @@ impl Streamer {
                     return Some(Bytes::from(out));
                 }
                 Some(Ok(rows)) => {
-                    if self.write_rows(&mut out, &rows) {
-                        self.finish(&mut out, Ending::Overflow);
-                        return Some(Bytes::from(out));
+                    match self.write_rows(&mut out, &rows) {
+                        Ok(true) => {
+                            self.finish(&mut out, Ending::Overflow);
+                            return Some(Bytes::from(out));
+                        }
+                        Ok(false) => {}
+                        Err(message) => {
+                            if let Ok(mut f) = self.failure.lock() {
+                                *f = Some(message.clone());
+                            }
+                            self.finish(&mut out, Ending::Error(&message));
+                            return Some(Bytes::from(out));
+                        }
                     }
                     if !out.is_empty() {
                         return Some(Bytes::from(out));
