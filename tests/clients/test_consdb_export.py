@@ -3,11 +3,14 @@ the VOTable header with units and descriptions), campaign lists, and "as of" rea
 correction made through the pqserver-style REST API.
 
 Expected values come from the REST and TAP answers of the same server and from the
-correction this test itself makes, never from the export taken as truth.
+correction this test itself makes, never from the export taken as truth. The correction is
+written with an API token carrying write:consdb (ConsDB writes need credentials), made with
+`skyport token create` for the demo archive, and its history names that token's user.
 """
 import io
 import json
 import os
+import functools
 import time
 import urllib.parse
 import urllib.request
@@ -16,7 +19,15 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 from astropy.io.votable import parse_single_table
 
+from skyport_auth import bearer, create_token, demo_config
+
 BASE = os.environ["SKYPORT_URL"].rstrip("/")
+WRITER = "consdb-export-test"
+
+
+@functools.cache
+def writer_token():
+    return create_token(demo_config(), WRITER, ["write:consdb", "read:tap"])
 
 
 def get(path, **params):
@@ -25,9 +36,9 @@ def get(path, **params):
         return r.headers, r.read()
 
 
-def post(path, body):
+def post(path, body, headers=None):
     req = urllib.request.Request(
-        BASE + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        BASE + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})}
     )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.load(r)
@@ -79,6 +90,7 @@ def test_a_correction_keeps_the_past_readable_through_rest_tap_and_export():
     answer = post(
         f"/consdb/insert/latiss/exposure/by_seq_num/{day_obs}/{seq_num}?u=1",
         {"values": {"airmass": corrected}},
+        headers=bearer(writer_token()),
     )
     assert answer["message"] == "Data inserted"
     _, now_obs = get(f"/consdb/query/latiss/exposure/obs/{exposure_id}")
@@ -95,4 +107,4 @@ def test_a_correction_keeps_the_past_readable_through_rest_tap_and_export():
     )["data"]
     assert len(versions) >= 2
     assert abs(versions[-1][1] - corrected) < 1e-6
-    assert versions[-1][2] == "anonymous"
+    assert versions[-1][2] == WRITER, "the new version is recorded under the token's user"

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.time import Time
 
+from skyport_auth import bearer, create_token
 from test_consdb_headers import REPO, SHARED
 
 BIN = os.environ.get("SKYPORT_BIN", str(REPO / "target" / "debug" / "skyport"))
@@ -359,11 +360,14 @@ def archive(tmp_path_factory):
                     break
                 except OSError:
                     time.sleep(0.1)
+            # ConsDB writes need credentials: a token of this archive with write:consdb, as
+            # the summit's loaders hold.
+            token = create_token(work / "skyport.toml", "efd-test-loader", ["write:consdb", "read:tap"])
             for instrument in ("lsstcomcam", "lsstcomcamsim", "lsstcam"):
                 request = urllib.request.Request(
                     f"http://{LISTEN}/consdb/insert/{instrument}/exposure?u=1",
                     data=json.dumps({"obs_dict": obs}).encode(),
-                    headers={"Content-Type": "application/json"},
+                    headers={"Content-Type": "application/json", **bearer(token)},
                     method="POST",
                 )
                 with urllib.request.urlopen(request, timeout=60) as r:
