@@ -15,17 +15,16 @@ a ConsDB write without write:consdb is a 403 with a JSON detail and changes noth
 throttled member is refused after a burst of five with a 429 carrying Retry-After.
 
 How pyvo 1.9.1 reports a refusal depends on the call: where it checks the HTTP status first
-(the UWS calls of async TAP) a 401 is DALServiceError with code 401 and a 429 is
-DALRateLimitError with retry_after_seconds; on sync queries (TAP sync, SIA, DataLink) it parses
-the body first, and skyport's refusals are DALI error documents, so it raises DALQueryError with
-the server's message and the status is not kept.
+(the UWS calls of async TAP) a 401 is DALServiceError with code 401; on sync queries (TAP sync,
+SIA, DataLink) it parses the body first, and a 401 is a DALI error document, so it raises
+DALQueryError with the server's message. A 429's body is plain text (not a VOTable), so pyvo
+raises DALRateLimitError, with the wait, on sync and async calls alike.
 
 pyvo (1.9.1) attaches credentials only to URLs it has learned security methods for, from the
-capabilities of the service it was opened on: an SIA2Service learns /sia/query, not the DataLink,
-SODA and file URLs its results lead to, so those are registered with
-`AuthSession.add_security_method_for_url` (pyvo's documented way). And
-`DatalinkRecord.processed()` builds its SodaQuery without the record's session, so the session
-is passed to it explicitly (`processed(..., session=auth)`).
+capabilities of the service it was opened on; skyport's capabilities declare the services a
+search leads to (DataLink, SODA, files, previews) with their security methods, so no URL needs
+registering by hand. `DatalinkRecord.processed()` builds its SodaQuery without the record's
+session (a pyvo bug), so the session is passed to it explicitly (`processed(..., session=auth)`).
 """
 import io
 import os
@@ -91,14 +90,12 @@ def bob():
 
 
 def with_bearer(token):
-    """pyvo's AuthSession presenting `token` as `Authorization: Bearer` (ivo://ivoa.net/sso#token),
-    also on the DataLink, SODA and file URLs (see the module's docstring)."""
+    """pyvo's AuthSession presenting `token` as `Authorization: Bearer` (ivo://ivoa.net/sso#token)
+    wherever the capabilities say a URL takes it."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     auth = AuthSession()
     auth.credentials.set(TOKEN, session)
-    for service in ("/datalink", "/soda", "/files", "/previews"):
-        auth.add_security_method_for_url(BASE + service, TOKEN)
     return auth
 
 
@@ -106,8 +103,6 @@ def with_basic(user, token):
     """pyvo's AuthSession presenting `token` as HTTP Basic password (ivo://ivoa.net/sso#BasicAA)."""
     auth = AuthSession()
     auth.credentials.set_password(user, token)
-    for service in ("/datalink", "/soda", "/files", "/previews"):
-        auth.add_security_method_for_url(BASE + service, BASIC)
     return auth
 
 
@@ -335,9 +330,8 @@ def test_a_consdb_write_without_write_consdb_is_403_with_a_detail_and_changes_no
 
 def test_the_throttled_group_is_refused_with_retry_after_and_pyvo_says_so(public):
     """Five requests a minute to a service (GCRA: a burst of five, then one each 12 s). pyvo
-    raises DALRateLimitError, with Retry-After, where it looks at the HTTP status first (the
-    UWS calls of async TAP); on sync queries it reads the DALI error document instead and raises
-    DALQueryError with its message, which says the limit and the wait."""
+    raises DALRateLimitError, with Retry-After, on sync queries and on the UWS calls of async
+    TAP alike."""
     token = create_token(CONFIG, f"throttled-{RUN}", ["read:tap", "read:image"], groups=["demo-throttled"])
     auth = with_bearer(token)
     service = tap(auth)  # the capabilities are an open door, not counted
@@ -349,14 +343,15 @@ def test_the_throttled_group_is_refused_with_retry_after_and_pyvo_says_so(public
     assert first.headers["X-RateLimit-Limit"] == "5"
     assert first.headers["X-RateLimit-Remaining"] == "4"
     done = 1
-    with pytest.raises(DALQueryError) as caught:
+    with pytest.raises(DALRateLimitError) as caught:
         for _ in range(20):
             result = service.run_sync(query)
             assert int(result.to_table()["n"][0]) == len(public)
             done += 1
     elapsed = time.monotonic() - started
     assert 5 <= done <= 5 + int(elapsed // 12), (done, elapsed)
-    assert "over the limit of 5 requests per minute" in str(caught.value), caught.value
+    assert caught.value.code == 429
+    assert caught.value.retry_after_seconds is not None and 1 <= caught.value.retry_after_seconds <= 60
     # Async TAP: refused at the job's creation, as DALRateLimitError with the wait.
     with pytest.raises(DALRateLimitError) as caught:
         service.submit_job(query)
@@ -366,12 +361,13 @@ def test_the_throttled_group_is_refused_with_retry_after_and_pyvo_says_so(public
     headers = e.cause.response.headers
     assert headers["Retry-After"] == str(e.retry_after_seconds)
     assert headers["X-RateLimit-Limit"] == "5" and headers["X-RateLimit-Remaining"] == "0"
-    # The sync refusal on the wire: 429, Retry-After, and a DALI error document.
+    # The sync refusal on the wire: 429, Retry-After, and a plain-text message saying why.
     r = auth.get(BASE + "/tap/sync", params={"LANG": "ADQL", "QUERY": query}, timeout=60)
     assert r.status_code == 429
     assert 1 <= int(r.headers["Retry-After"]) <= 60
     assert r.headers["X-RateLimit-Remaining"] == "0"
-    assert 'QUERY_STATUS" value="ERROR"' in r.text and "requests per minute" in r.text
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert "over the limit of 5 requests per minute" in r.text
     # Each service has its own count: SIA still answers this caller, with content.
     sia = pyvo.dal.SIA2Service(BASE + "/sia", session=auth)
     assert len(sia.search(maxrec=1000)) == len(public)

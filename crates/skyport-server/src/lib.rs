@@ -216,11 +216,24 @@ async fn plain_rejections(request: Request, next: Next) -> Response {
     }
     let message = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this service accepts",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "the request body has a Content-Type this resource does not take",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the request body has a Content-Type this resource does not take"
+        }
         StatusCode::LENGTH_REQUIRED => "the request needs a Content-Length",
         _ => return response,
     };
     access::http::refusal_response(&path, status, message.into())
+}
+
+/// The number of images anyone may see: the landing page and `/metrics` are open to all, so
+/// they must not tell how many proprietary images there are.
+async fn public_images(state: &AppState) -> Option<u64> {
+    let rows = state
+        .tap
+        .rows(&Caller::anonymous(), "SELECT COUNT(*) FROM ivoa.ObsCore")
+        .await
+        .ok()?;
+    rows.first()?.first()?.as_i64().map(|n| n.max(0) as u64)
 }
 
 async fn not_found() -> Response {
@@ -229,7 +242,7 @@ async fn not_found() -> Response {
 }
 
 async fn landing_page(State(state): State<Arc<AppState>>) -> Html<String> {
-    let images = state.store.count("ivoa", "ObsCore").await.ok();
+    let images = public_images(&state).await;
     Html(landing::page(
         &state.settings.title,
         &state.settings.public_url,
@@ -238,7 +251,7 @@ async fn landing_page(State(state): State<Arc<AppState>>) -> Html<String> {
 }
 
 async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
-    let images = state.store.count("ivoa", "ObsCore").await.ok();
+    let images = public_images(&state).await;
     let mut text = state.metrics.render(images);
     let refused = &state.access.refused;
     text.push_str(

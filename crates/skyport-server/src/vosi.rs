@@ -186,10 +186,46 @@ pub fn service_capabilities(
 }
 
 /// A capabilities document as the response, its interfaces' security methods declared for
-/// the `[auth]` mode in force.
+/// the `[auth]` mode in force, with the archive's other data services beside its own.
 pub fn capabilities_response(state: &crate::AppState, document: String) -> Response {
     let anonymous_too = state.access.settings().mode == crate::access::AuthMode::Open;
+    let document = with_companions(&document, &state.settings.public_url);
     xml_response(with_security(&document, anonymous_too))
+}
+
+/// The services a client of one service goes on to (DataLink from a search result, SODA from
+/// DataLink, the files and previews DataLink points at), each as a capability: clients such
+/// as pyvo learn from capabilities which URLs take which credentials, and would otherwise
+/// call these anonymously. Those the document has already are not repeated.
+pub fn with_companions(document: &str, public_url: &str) -> String {
+    let companions = [
+        ("ivo://ivoa.net/std/DataLink#links-1.1", "/datalink/links"),
+        ("ivo://ivoa.net/std/SODA#sync-1.0", "/soda/sync"),
+        ("ivo://ivoa.net/std/SODA#async-1.0", "/soda/async"),
+        // Not IVOA standards: named under skyport's own URI, since clients expect every
+        // capability to carry a standardID.
+        ("ivo://skyport/std/files", "/files/"),
+        ("ivo://skyport/std/previews", "/previews/"),
+    ];
+    let mut extra = String::new();
+    for (standard_id, path) in companions {
+        let url = format!("{public_url}{path}");
+        if document.contains(&format!(">{}</accessURL>", escape_xml(&url))) {
+            continue;
+        }
+        extra.push_str(&format!(
+            "  <capability standardID=\"{standard_id}\">\n\
+             \x20   <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n\
+             \x20     <accessURL use=\"base\">{}</accessURL>\n\
+             \x20   </interface>\n\
+             \x20 </capability>\n",
+            escape_xml(&url)
+        ));
+    }
+    match document.rfind("</vosi:capabilities>") {
+        Some(at) => format!("{}{extra}{}", &document[..at], &document[at..]),
+        None => document.to_string(),
+    }
 }
 
 /// A `text/xml` response (VOSI documents).
@@ -204,8 +240,9 @@ const TOKEN_METHODS: [&str; 2] = ["ivo://ivoa.net/sso#token", "ivo://ivoa.net/ss
 /// `document` (capabilities made here) with the security methods of its protected
 /// interfaces declared (VOResource 1.1 `securityMethod`): each standard ParamHTTP interface
 /// other than VOSI availability and capabilities gets the token methods; when anonymous
-/// callers are served too (`anonymous_too`, `open` mode), an interface without a security
-/// method stays beside it, as TAPRegExt and VOSI clients expect.
+/// callers are served too (`anonymous_too`, `open` mode), it also gets a `securityMethod`
+/// without `standardID`, which VOResource 1.1 defines as anonymous access (one interface, not
+/// two: TAP clients expect one standard interface).
 pub fn with_security(document: &str, anonymous_too: bool) -> String {
     let open = "<interface xsi:type=\"vs:ParamHTTP\" role=\"std\"";
     let mut out = String::with_capacity(document.len() + 1024);
@@ -223,13 +260,17 @@ pub fn with_security(document: &str, anonymous_too: bool) -> String {
         if vosi {
             out.push_str(block);
         } else {
-            if anonymous_too {
-                out.push_str(block);
-                out.push_str("\n    ");
-            }
-            let methods: String = TOKEN_METHODS
-                .iter()
-                .map(|m| format!("  <securityMethod standardID=\"{m}\"/>\n    "))
+            let anonymous = if anonymous_too {
+                "  <securityMethod/>\n    "
+            } else {
+                ""
+            };
+            let methods: String = std::iter::once(anonymous.to_string())
+                .chain(
+                    TOKEN_METHODS
+                        .iter()
+                        .map(|m| format!("  <securityMethod standardID=\"{m}\"/>\n    ")),
+                )
                 .collect();
             let secured = block.replacen("</interface>", &format!("{methods}</interface>"), 1);
             out.push_str(&secured);
@@ -258,11 +299,11 @@ mod security_tests {
         let query_interfaces = |d: &str| {
             d.split("<interface")
                 .filter(|b| b.contains("/sia/query</accessURL>"))
-                .map(|b| b.contains("securityMethod"))
+                .map(|b| (b.contains("<securityMethod/>"), b.contains("sso#token")))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(query_interfaces(&open), [false, true]);
-        assert_eq!(query_interfaces(&required), [true]);
+        assert_eq!(query_interfaces(&open), [(true, true)]);
+        assert_eq!(query_interfaces(&required), [(false, true)]);
         assert_eq!(count(&required, "ivo://ivoa.net/sso#token"), 1);
         // VOSI endpoints stay open.
         assert!(required

@@ -485,7 +485,8 @@ async fn every_route_for_every_caller() {
                             .collect();
                         assert!(
                             challenges.iter().any(|c| c.starts_with("Bearer realm="))
-                                && challenges.iter().any(|c| c.starts_with("ivoa_bearer ")),
+                                && challenges.iter().any(|c| c.starts_with("ivoa_bearer "))
+                                && challenges.iter().any(|c| c.starts_with("Basic realm=")),
                             "{at}: {challenges:?}"
                         );
                     }
@@ -541,6 +542,14 @@ async fn the_query_pipeline_never_sees_a_hidden_row() {
         for who in MEMBERS {
             assert_eq!(w.count(who, adql).await, inside, "{who}: {adql}");
         }
+    }
+    // The open endpoints do not count hidden images either.
+    for (uri, says) in [
+        ("/metrics", "skyport_archive_images 1\n"),
+        ("/", "Images in the archive: 1."),
+    ] {
+        let (_, body) = w.get("data-rights member", uri).await;
+        assert!(body.contains(says), "{uri}: {body}");
     }
     // Every output format, and the member sees the image by name.
     for format in ["votable", "csv", "tsv", "json", "parquet"] {
@@ -816,8 +825,25 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
     assert_eq!(status, StatusCode::OK);
     let open = world(AuthMode::Open).await;
     let (_, caps) = open.get("anonymous", "/sia/capabilities").await;
-    let query_interfaces = caps.matches("/sia/query</accessURL>").count();
-    assert_eq!(query_interfaces, 2, "{caps}");
+    // One standard interface, open to anonymous callers (a securityMethod without standardID)
+    // and to tokens.
+    let query: Vec<&str> = caps
+        .split("<interface")
+        .filter(|b| b.contains("/sia/query</accessURL>"))
+        .collect();
+    assert_eq!(query.len(), 1, "{caps}");
+    assert!(
+        query[0].contains("<securityMethod/>") && query[0].contains("sso#token"),
+        "{caps}"
+    );
+    // The services a search leads to are declared too, so clients send credentials there.
+    for companion in ["/datalink/links", "/soda/sync", "/files/", "/previews/"] {
+        let secured = caps
+            .split("<interface")
+            .filter(|b| b.contains(&format!("{companion}</accessURL>")))
+            .any(|b| b.contains("ivo://ivoa.net/sso#token"));
+        assert!(secured, "{companion}: {caps}");
+    }
 }
 
 #[tokio::test]
@@ -876,6 +902,11 @@ async fn quotas_refuse_with_the_standard_headers_and_count_refusals() {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(body.contains("requests per minute"), "{body}");
+    // Plain text: pyvo knows a 429 by its status only when the body is not a VOTable.
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/plain"));
     let number = |name: &str| {
         headers
             .get(name)

@@ -849,7 +849,10 @@ async fn integer_overflow_is_an_error_not_a_saturated_value() {
             body.contains("overflow") || body.contains("out of range"),
             "{query}: {body}"
         );
-        assert!(!body.contains("<TD>9223372036854775807</TD>"), "{query}: {body}");
+        assert!(
+            !body.contains("<TD>9223372036854775807</TD>"),
+            "{query}: {body}"
+        );
     }
     // The largest value itself is fine.
     let (status, _, body) = call(

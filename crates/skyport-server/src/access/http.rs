@@ -142,14 +142,24 @@ fn refuse(state: &AppState, path: &str, refusal: Refusal) -> Response {
                 .retry_after_seconds
                 .unwrap_or(decision.reset_seconds)
                 .max(1);
-            let mut r = refusal_response(
-                path,
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "over the limit of {} requests per minute to this service; retry in {wait} s",
-                    decision.limit
-                ),
+            let message = format!(
+                "over the limit of {} requests per minute to this service; retry in {wait} s",
+                decision.limit
             );
+            // Plain text, not a DALI document: a refusal to run is not a query's result, and
+            // clients (pyvo's DALRateLimitError) recognise a 429 by its status only when the
+            // body does not parse as a VOTable. ConsDB and token clients still get JSON.
+            let mut r = match path.trim_start_matches('/').split('/').next() {
+                Some("consdb" | "auth") => {
+                    refusal_response(path, StatusCode::TOO_MANY_REQUESTS, message)
+                }
+                _ => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    format!("TransientFault: {message}\n"),
+                )
+                    .into_response(),
+            };
             rate_headers(r.headers_mut(), &decision);
             if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -201,7 +211,9 @@ fn challenge(state: &AppState, headers: &mut HeaderMap, fault: Option<(&str, &st
         "ivoa_bearer standard_id=\"ivo://ivoa.net/sso#token\", access_url=\"{}\"",
         quote(&login)
     );
-    for value in [bearer, ivoa] {
+    // The same tokens are taken as the password of HTTP Basic, so curl and browsers may ask.
+    let basic = format!("Basic realm=\"{}\"", quote(&settings.realm));
+    for value in [bearer, ivoa, basic] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(header::WWW_AUTHENTICATE, v);
         }

@@ -28,15 +28,20 @@ pub async fn sync(
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     // Held until the last byte of the result has gone (or the client has left).
-    let slot = state
-        .access
-        .sync_slot(&caller, peer.and_then(|p| p.0 .0))
-        .map_err(|limit| {
-            DaliError::usage(format!(
-                "you have {limit} synchronous queries running, as many as you may; wait for one to end, or use /tap/async"
-            ))
-            .with_status(axum::http::StatusCode::TOO_MANY_REQUESTS)
-        })?;
+    let slot = match state.access.sync_slot(&caller, peer.and_then(|p| p.0 .0)) {
+        Ok(slot) => slot,
+        // Plain text, as every 429 of the DALI services (see access::http).
+        Err(limit) => {
+            return Ok((
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!(
+                    "TransientFault: you have {limit} synchronous queries running, as many as you may; wait for one to end, or use /tap/async\n"
+                ),
+            )
+                .into_response())
+        }
+    };
     let req = request::parse(&params, state.tap.limits())?;
     tracing::debug!(runid = ?req.run_id, maxrec = req.maxrec, "sync TAP query");
     let inline: HashMap<String, Bytes> = params

@@ -387,7 +387,7 @@ impl Streamer {
         row.iter().zip(&self.integers).zip(&self.names).find_map(|((v, integer), name)| {
             match v {
                 // i64::MAX as f64 rounds up to 2^63, which is out of range too.
-                Value::Float(f) if *integer && !(f.abs() < i64::MAX as f64) => Some(format!(
+                Value::Float(f) if *integer && (f.is_nan() || f.abs() >= i64::MAX as f64) => Some(format!(
                     "Error: integer overflow: a value of column {name} is beyond the range of a 64-bit integer"
                 )),
                 _ => None,
