@@ -179,7 +179,8 @@ fn phase_of(value: &str) -> Result<Phase, DaliError> {
 }
 
 fn job_parameters(params: &DaliParams) -> (Vec<Parameter>, Vec<(String, Vec<u8>)>) {
-    let control = ["PHASE", "ACTION"];
+    // The job's own settings, not parameters of its work.
+    let control = ["PHASE", "ACTION", "EXECUTIONDURATION", "DESTRUCTION"];
     let parameters = params
         .pairs()
         .filter(|(k, _)| !control.iter().any(|c| c.eq_ignore_ascii_case(k)))
@@ -232,9 +233,19 @@ pub async fn create(
         )));
     }
     (state.check)(&params)?;
+    // UWS settings may come with the creation (as DaCHS and CADC take them): read them before
+    // anything is made, so a bad value leaves no job behind.
+    let duration = params.integer("EXECUTIONDURATION", 0, i64::MAX)?;
+    let destruction = time_param(&params, "DESTRUCTION")?;
     within_job_quota(&app, &state, &caller).await?;
     let (parameters, files) = job_parameters(&params);
     let job = state.jobs.create(&caller, parameters, files).await?;
+    if let Some(seconds) = duration {
+        state.jobs.set_execution_duration(&job.id, seconds).await?;
+    }
+    if let Some(at) = destruction {
+        state.jobs.set_destruction(&job.id, at).await?;
+    }
     if run.is_some() {
         state.jobs.run(&job.id).await?;
     }

@@ -900,3 +900,26 @@ async fn queries_too_wide_or_joining_too_many_tables_are_the_clients_mistake() {
         assert!(!body.contains("SQL") && !body.contains("_t1"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn an_async_job_over_its_execution_duration_ends_aborted() {
+    let f = fixture().await;
+    let slow = "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e, TAP_SCHEMA.columns AS g WHERE a.column_index + b.column_index + c.column_index + d.column_index + e.column_index + g.column_index > 0";
+    let (status, headers, body) = call(
+        &f.app,
+        post(
+            "/tap/async",
+            &format!("LANG=ADQL&EXECUTIONDURATION=1&PHASE=RUN&QUERY={}", q(slow)),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let job = location(&headers);
+    // Given with the creation, the execution duration is the job's, not a parameter of it.
+    let (_, _, duration) = call(&f.app, get(&format!("{job}/executionduration"))).await;
+    assert_eq!(duration.trim(), "1");
+    let doc = wait_final(&f.app, &job).await;
+    assert!(doc.contains("<uws:phase>ABORTED</uws:phase>"), "{doc}");
+    assert!(doc.contains("execution duration of 1 s"), "{doc}");
+    assert!(!doc.contains("/tap/async with a longer"), "{doc}");
+}

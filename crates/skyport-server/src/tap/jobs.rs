@@ -44,8 +44,11 @@ impl Runner for TapRunner {
                 }
             }
         }
-        let timeout =
-            (job.execution_duration > 0).then(|| Duration::from_secs(job.execution_duration));
+        // The job manager stops the job at its execution duration and ends it ABORTED (UWS 1.1
+        // §2.2.3.3); the query's own limit is a little longer, a backstop only, so that the
+        // job does not end in ERROR with advice meant for synchronous queries.
+        let timeout = (job.execution_duration > 0)
+            .then(|| Duration::from_secs(job.execution_duration.saturating_add(5)));
         tracing::info!(job = %job.id, runid = ?req.run_id, "async TAP query");
         let mut out = self
             .tap
