@@ -1370,3 +1370,36 @@ async fn an_identity_header_from_a_client_is_not_believed() {
         "only the proxy's word counts, and nobody else wrote"
     );
 }
+
+#[tokio::test]
+async fn impossible_observation_numbers_are_the_clients_mistake() {
+    let f = fixture().await;
+    let app = &f.app;
+    for (uri, body) in [
+        (
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/-1",
+            json!({ "values": { "airmass": 1.2 } }),
+        ),
+        (
+            "/consdb/insert/lsstcam/exposure/by_seq_num/-20251201/1",
+            json!({ "values": { "airmass": 1.2 } }),
+        ),
+        (
+            "/consdb/insert/lsstcam/ccdexposure/by_seq_num/20251201/1/-3",
+            json!({ "values": { "exposure_id": 2025120100001i64 } }),
+        ),
+        (
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/99999999999999999999",
+            json!({ "values": { "airmass": 1.2 } }),
+        ),
+    ] {
+        let (status, answer) = json_call(app, post(uri, &body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {answer}");
+        // The mistake is named where it is: the path parameter.
+        assert_eq!(answer["detail"][0]["loc"][0], "path", "{uri}: {answer}");
+        assert!(!answer.to_string().contains("SQL"), "{uri}: {answer}");
+    }
+    let (status, answer) = json_call(app, get("/consdb/query/lsstcam/exposure/obs/-5")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["path", "obs_id"]));
+}

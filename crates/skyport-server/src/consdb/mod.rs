@@ -216,7 +216,7 @@ fn observation_path(
     obs_id: &str,
 ) -> Result<(&'static str, i64), ApiError> {
     state.consdb.catalog().instrument(instrument)?;
-    Ok((obs_type(obs_type_name)?, path_int(obs_id, "obs_id")?))
+    Ok((obs_type(obs_type_name)?, path_count(obs_id, "obs_id")?))
 }
 
 /// Whether observation `obs_id` (of `obs_type`) holds an image `caller` may not see.
@@ -232,6 +232,20 @@ async fn hidden(
         .observation_hidden(caller, instrument, obs_type.starts_with("ccd"), obs_id)
         .await
         .map_err(|e| ConsDbError::from(e).into())
+}
+
+/// A path number that names an observation: never negative (FastAPI's `ge=0` error shape).
+fn path_count(value: &str, name: &str) -> Result<i64, ApiError> {
+    let n = path_int(value, name)?;
+    if n < 0 {
+        return Err(ApiError::one(
+            "greater_than_equal",
+            &["path", name],
+            "Input should be greater than or equal to 0",
+            Value::from(n),
+        ));
+    }
+    Ok(n)
 }
 
 fn path_int(value: &str, name: &str) -> Result<i64, ApiError> {
@@ -535,8 +549,8 @@ async fn insert_by_seq_num(
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
     let target = Target::BySeqNum {
-        day_obs: path_int(&day_obs, "day_obs")?,
-        seq_num: path_int(&seq_num, "seq_num")?,
+        day_obs: path_count(&day_obs, "day_obs")?,
+        seq_num: path_count(&seq_num, "seq_num")?,
         detector: None,
     };
     insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
@@ -557,9 +571,9 @@ async fn insert_by_seq_num_detector(
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
     let target = Target::BySeqNum {
-        day_obs: path_int(&day_obs, "day_obs")?,
-        seq_num: path_int(&seq_num, "seq_num")?,
-        detector: Some(path_int(&detector, "detector")?),
+        day_obs: path_count(&day_obs, "day_obs")?,
+        seq_num: path_count(&seq_num, "seq_num")?,
+        detector: Some(path_count(&detector, "detector")?),
     };
     insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
 }
@@ -572,7 +586,7 @@ async fn insert_by_obs_id(
     body: Bytes,
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
-    let target = Target::ObsId(path_int(&obs_id, "obs_id")?);
+    let target = Target::ObsId(path_count(&obs_id, "obs_id")?);
     insert_one(&state, &instrument, &table, target, &raw, &caller, &body).await
 }
 
