@@ -12,6 +12,7 @@ pub mod descriptors;
 mod files;
 pub mod landing;
 mod limits;
+mod listener;
 pub mod metrics;
 mod previews;
 mod routes;
@@ -46,6 +47,7 @@ use tower_http::trace::TraceLayer;
 pub use caller::{Caller, RequestCaller};
 pub use dali::{DaliError, DaliParams, Fault};
 pub use limits::Limits;
+pub use listener::{serve_with, ConnectionSettings};
 pub use state::{AppState, ServerSettings, StartError};
 
 /// The `Server` header value (taplint asks services to name their software).
@@ -138,25 +140,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         ))
 }
 
-/// Serves `app` on `listener` with TCP_NODELAY until `shutdown` completes, then lets requests
-/// in flight finish.
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish, with the default [`ConnectionSettings`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    // The peer's address reaches the handlers, so identity headers can be trusted only from
-    // a configured proxy.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, app, shutdown, ConnectionSettings::default()).await
 }
 
 /// Request ids: a process-unique counter, in hex.
@@ -275,9 +266,15 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
 
 /// VOSI availability of every service: they all stand or fall with the archive database.
 async fn availability(State(state): State<Arc<AppState>>) -> Response {
-    let (ok, note) = match state.store.ping().await {
-        Ok(()) => (true, "service is accepting queries".to_string()),
-        Err(e) => (false, format!("the archive database does not answer: {e}")),
+    // Answered promptly even when user queries hold every database connection: a monitor
+    // must not queue behind them.
+    let (ok, note) = match tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await {
+        Ok(Ok(())) => (true, "service is accepting queries".to_string()),
+        Ok(Err(e)) => (false, format!("the archive database does not answer: {e}")),
+        Err(_) => (
+            false,
+            "every database connection is busy with queries; try again shortly".to_string(),
+        ),
     };
     vosi::xml_response(vosi::availability(ok, &state.started_at, &note))
 }

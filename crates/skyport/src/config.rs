@@ -67,6 +67,13 @@ pub struct ServerSection {
     /// Addresses of authenticating proxies whose `X-Auth-Request-User` header is believed
     /// (none by default: the header is then ignored).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may stay idle.
+    pub header_timeout_seconds: u64,
+    /// Seconds a response may wait for its client to read it before the connection ends.
+    pub write_stall_seconds: u64,
+    /// Connections one client address may hold open at once (0: no limit).
+    pub connections_per_address: usize,
 }
 
 impl Default for ServerSection {
@@ -78,6 +85,22 @@ impl Default for ServerSection {
             readers: 4,
             upload_ca_file: None,
             trusted_proxies: Vec::new(),
+            header_timeout_seconds: skyport_server::ConnectionSettings::default().header_seconds,
+            write_stall_seconds: skyport_server::ConnectionSettings::default().write_stall_seconds,
+            connections_per_address: skyport_server::ConnectionSettings::default()
+                .connections_per_address,
+        }
+    }
+}
+
+impl ServerSection {
+    /// The bounds of the accept loop.
+    pub fn connections(&self) -> skyport_server::ConnectionSettings {
+        skyport_server::ConnectionSettings {
+            header_seconds: self.header_timeout_seconds,
+            write_stall_seconds: self.write_stall_seconds,
+            connections_per_address: self.connections_per_address,
+            uncapped: self.trusted_proxies.clone(),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use skyport_server::{app, serve, AppState};
+use skyport_server::{app, serve_with, AppState};
 use skyport_store::{PostgresStore, SqliteStore, Store};
 
 use crate::config::Config;
@@ -323,7 +323,13 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  previews           {base}/previews/<root>/<path>");
     println!("  files              {base}/files/<root>/<path>");
     println!("  metrics            {base}/metrics");
-    serve(listener, app(state), shutdown_signal()).await?;
+    serve_with(
+        listener,
+        app(state),
+        shutdown_signal(),
+        config.server.connections(),
+    )
+    .await?;
     eprintln!("skyport stopped");
     Ok(ExitCode::SUCCESS)
 }

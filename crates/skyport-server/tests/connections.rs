@@ -1,0 +1,186 @@
+//! The accept loop's bounds over real sockets (hardening findings 1 and 7): headers that
+//! never finish and idle kept-alive connections are closed, one address cannot hold more
+//! than its share of connections, and clients that stop reading a large result lose their
+//! connection — freeing the database connection behind it — while availability answers
+//! promptly throughout.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use skyport_server::{serve_with, ConnectionSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn server(settings: ConnectionSettings) -> (String, common::Fixture) {
+    let f = common::fixture().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let app = f.app.clone();
+    tokio::spawn(serve_with(
+        listener,
+        app,
+        std::future::pending::<()>(),
+        settings,
+    ));
+    (addr, f)
+}
+
+/// How long until the server closes `stream` (reading and discarding what it sends).
+async fn closed_after(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(
+            limit.saturating_sub(started.elapsed()),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn settings() -> ConnectionSettings {
+    ConnectionSettings {
+        header_seconds: 1,
+        write_stall_seconds: 1,
+        connections_per_address: 4,
+        uncapped: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn half_sent_headers_and_idle_connections_are_closed() {
+    let (addr, _f) = server(settings()).await;
+    // Headers that never finish.
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let after = closed_after(&mut slow, Duration::from_secs(10)).await;
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(5)),
+        "{after:?}"
+    );
+    // A kept-alive connection left idle after its answer.
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut first = vec![0u8; 4096];
+    let n = idle.read(&mut first).await.expect("read");
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let after = closed_after(&mut idle, Duration::from_secs(10)).await;
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(5)),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_address_holds_only_its_share_of_connections() {
+    let (addr, _f) = server(ConnectionSettings {
+        header_seconds: 30,
+        ..settings()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    // Let the server count them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = TcpStream::connect(&addr).await.expect("connect");
+    let after = closed_after(&mut fifth, Duration::from_secs(5)).await;
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(2)),
+        "{after:?}"
+    );
+    // Once one is gone, there is room again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = TcpStream::connect(&addr).await.expect("connect");
+    again
+        .write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    again.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn clients_that_stop_reading_lose_their_connection_and_free_the_database() {
+    let (addr, _f) = server(settings()).await;
+    // A result of millions of rows, far more than the socket buffers hold.
+    let query = "SELECT a.column_name, b.column_name, c.description FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c";
+    let path = format!(
+        "/tap/sync?LANG=ADQL&MAXREC=10000000&RESPONSEFORMAT=csv&QUERY={}",
+        form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+    );
+    // As many stalled clients as the fixture has database readers (2), and more.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Availability answers at once even so.
+    let started = Instant::now();
+    let mut probe = TcpStream::connect(&addr).await.expect("connect");
+    probe
+        .write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    probe.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // After the stall limit the server has let go of them: a query runs again promptly.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let mut next = TcpStream::connect(&addr).await.expect("connect");
+    let count = form_urlencoded::byte_serialize(b"SELECT COUNT(*) AS n FROM ivoa.ObsCore")
+        .collect::<String>();
+    next.write_all(
+        format!(
+            "GET /tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={count} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), next.read_to_string(&mut answer))
+        .await
+        .expect("the query answered")
+        .expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("n\n1\n"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // And the stalled connections were closed by the server.
+    for mut s in stalled {
+        assert!(closed_after(&mut s, Duration::from_secs(30))
+            .await
+            .is_some());
+    }
+}
