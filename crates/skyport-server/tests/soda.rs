@@ -451,3 +451,53 @@ async fn soda_has_vosi_resources_announcing_its_limits() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("<vosi:available>true</vosi:available>"));
 }
+
+#[tokio::test]
+async fn polygons_and_output_are_bounded_before_any_work() {
+    let f = archive(Limits {
+        soda_max_pixels: 2500,
+        ..Limits::default()
+    })
+    .await;
+    // 501 vertices around the cluster: refused at once, naming the limit, by SODA and SIA.
+    let ring: Vec<String> = (0..501)
+        .map(|i| {
+            let a = i as f64 / 501.0 * std::f64::consts::TAU;
+            format!(
+                "{:.6} {:.6}",
+                250.4226 + 0.004 * a.cos(),
+                36.4602 + 0.004 * a.sin()
+            )
+        })
+        .collect();
+    let polygon = ring.join(" ");
+    for uri in [
+        format!("/soda/sync?ID={}&POLYGON={}", q(M13), q(&polygon)),
+        format!("/sia/query?POS={}", q(&format!("POLYGON {polygon}"))),
+    ] {
+        let started = std::time::Instant::now();
+        let (status, _, body) = call(&f.app, get(&uri)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("at most 500"), "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+    // 500 are fine.
+    let (status, _, _) = call(
+        &f.app,
+        get(&format!(
+            "/soda/sync?ID={}&POLYGON={}",
+            q(M13),
+            q(&ring[..500].join(" "))
+        )),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    // 200 cutouts of under 2,500 pixels each overrun a sync request's 16 × 2,500 pixels.
+    let circles: String = (0..200)
+        .map(|i| format!("&CIRCLE=250.42{i:03}+36.4602+0.0065"))
+        .collect();
+    let (status, _, body) = call(&f.app, get(&format!("/soda/sync?ID={}{circles}", q(M13)))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.starts_with("UsageError: these cutouts hold"), "{body}");
+    assert!(body.contains("/soda/async"), "{body}");
+}

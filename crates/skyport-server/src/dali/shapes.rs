@@ -67,8 +67,20 @@ pub(crate) fn circle(param: &str, text: &str) -> Result<Region, DaliError> {
     })
 }
 
-/// `POLYGON`: at least three `lon lat` vertices.
+/// Most vertices a POLYGON may have: every vertex costs work (the footprint and pixel box of a
+/// cutout, the SQL of a search), and no survey footprint needs more.
+pub const MAX_POLYGON_VERTICES: usize = 500;
+
+/// `POLYGON`: at least three `lon lat` vertices, at most [`MAX_POLYGON_VERTICES`].
 pub(crate) fn polygon(param: &str, text: &str) -> Result<Region, DaliError> {
+    // Counted before anything is parsed: the text may be long.
+    let words = text.split_whitespace().count();
+    if words > 2 * MAX_POLYGON_VERTICES {
+        return Err(DaliError::usage(format!(
+            "{param}: a POLYGON of {} vertices; this service takes at most {MAX_POLYGON_VERTICES}",
+            words / 2
+        )));
+    }
     let v = numbers(param, text)?;
     if v.len() < 6 || v.len() % 2 != 0 {
         return Err(DaliError::usage(format!(

@@ -51,6 +51,11 @@ async fn run_sync(
 ) -> Result<Response, DaliError> {
     let request = request::parse(params, stamps_upload(params))?;
     let items = plan::plan(soda, caller, &request, soda.limits.soda_sync_max_cutouts).await?;
+    plan::within_budget(
+        &items,
+        soda.limits.soda_max_pixels.saturating_mul(SYNC_PLANES),
+        "a synchronous request",
+    )?;
     match (items.as_slice(), request.package) {
         ([item], None | Some(Package::Mef)) => single(soda, item, &request).await,
         _ if items.iter().all(|i| matches!(i.outcome, Outcome::Empty(_))) => {
@@ -129,13 +134,26 @@ fn packaged(
     response
 }
 
+/// Most pixels (all cutouts and planes together) one synchronous request cuts out, in
+/// whole-plane cutouts at the per-plane limit: 16 (1 Gpixel, 4 GB of 32-bit pixels, by
+/// default).
+pub const SYNC_PLANES: u64 = 16;
+
+/// The same for an async job: 256 whole-plane cutouts at the per-plane limit.
+pub const ASYNC_PLANES: u64 = 256;
+
 /// `/soda/capabilities`: sync and async, with the limits.
 pub async fn capabilities(State(state): State<Arc<AppState>>) -> Response {
     let base = format!("{}/soda", state.settings.public_url);
     let l = &state.settings.limits;
     let limits = format!(
-        "Limits: at most {} pixels per cutout plane; at most {} cutouts per sync request and {} per async job.",
-        l.soda_max_pixels, l.soda_sync_max_cutouts, l.soda_async_max_cutouts
+        "Limits: at most {} pixels per cutout plane; at most {} cutouts and {} pixels in all per sync request, {} cutouts and {} pixels per async job; POLYGONs of at most {} vertices.",
+        l.soda_max_pixels,
+        l.soda_sync_max_cutouts,
+        l.soda_max_pixels.saturating_mul(SYNC_PLANES),
+        l.soda_async_max_cutouts,
+        l.soda_max_pixels.saturating_mul(ASYNC_PLANES),
+        crate::dali::shapes::MAX_POLYGON_VERTICES
     );
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\

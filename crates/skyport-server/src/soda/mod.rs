@@ -127,6 +127,15 @@ impl Runner for SodaRunner {
         )
         .await
         .map_err(|e| e.message())?;
+        plan::within_budget(
+            &items,
+            self.soda
+                .limits
+                .soda_max_pixels
+                .saturating_mul(http::ASYNC_PLANES),
+            "an async job",
+        )
+        .map_err(|e| e.message())?;
         tracing::info!(job = %job.id, cutouts = items.len(), "async SODA job");
         match request.package {
             None => package::write_separate(dir, &items, request.compression, &progress).await,

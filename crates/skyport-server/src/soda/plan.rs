@@ -77,6 +77,38 @@ fn failed(status: StatusCode, message: String) -> Outcome {
     Outcome::Failed { status, message }
 }
 
+/// The pixels (all planes) every ready cutout of `items` holds.
+pub fn output_pixels(items: &[Item]) -> u64 {
+    items
+        .iter()
+        .map(|i| match &i.outcome {
+            Outcome::Ready { pixels, planes, .. } => pixels
+                .width()
+                .saturating_mul(pixels.height())
+                .saturating_mul(planes.len() as u64),
+            _ => 0,
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Refuses a plan whose cutouts together hold more than `budget` pixels (0: no budget);
+/// `what` names the request kind for the message.
+pub fn within_budget(items: &[Item], budget: u64, what: &str) -> Result<(), DaliError> {
+    let total = output_pixels(items);
+    if budget > 0 && total > budget {
+        return Err(DaliError::usage(format!(
+            "these cutouts hold {total} pixels in all; {what} may cut out at most {budget} (ask for fewer or smaller cutouts{})",
+            if what.starts_with("a synchronous") {
+                ", or use /soda/async"
+            } else {
+                ""
+            }
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    Ok(())
+}
+
 /// Resolves every combination of `request` for `caller`, refusing more than `max_items`.
 /// The images are found in one batched lookup.
 pub async fn plan(
