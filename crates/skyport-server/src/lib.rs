@@ -41,7 +41,6 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use caller::{Caller, RequestCaller};
@@ -124,9 +123,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             limits.max_request_bytes,
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout_seconds),
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(limits.request_timeout_seconds.max(1)),
+            deadline,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(SetResponseHeaderLayer::overriding(
@@ -187,6 +186,27 @@ async fn count_requests(
     let response = next.run(request).await;
     state.metrics.record(&route, response.status().as_u16());
     response
+}
+
+/// Ends a request that takes longer than the limit (dropping its work, which stops queries
+/// and cutouts on their way) and answers with the service's own error document, not a bare
+/// status.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path = %path, "request over the time limit, stopped");
+            access::http::refusal_response(
+                &path,
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request took longer than this service's limit of {} s and was stopped",
+                    limit.as_secs()
+                ),
+            )
+        }
+    }
 }
 
 /// A bare `text/plain` rejection from an extractor (a body over the size limit, say) made

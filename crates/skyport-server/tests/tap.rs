@@ -923,3 +923,43 @@ async fn an_async_job_over_its_execution_duration_ends_aborted() {
     assert!(doc.contains("execution duration of 1 s"), "{doc}");
     assert!(!doc.contains("/tap/async with a longer"), "{doc}");
 }
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_the_error_document_and_its_work_stops() {
+    let f = fixture_with(Limits {
+        request_timeout_seconds: 1,
+        ..Limits::default()
+    })
+    .await;
+    let slow = "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e, TAP_SCHEMA.columns AS g WHERE a.column_index + b.column_index + c.column_index + d.column_index + e.column_index + g.column_index > 0";
+    let started = std::time::Instant::now();
+    let (status, headers, body) = call(&f.app, sync(slow, "")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or("")
+            .contains("votable"),
+        "{headers:?}"
+    );
+    assert!(
+        body.contains("QUERY_STATUS\" value=\"ERROR\"") && body.contains("limit of 1 s"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The query was stopped: both database readers serve the next queries at once.
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let (status, _, body) = call(&f.app, sync("SELECT COUNT(*) FROM ivoa.ObsCore", "")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
