@@ -48,6 +48,7 @@ pub use dali::{DaliError, DaliParams, Fault};
 pub use limits::Limits;
 pub use listener::{serve_with, ConnectionSettings};
 pub use state::{AppState, ServerSettings, StartError};
+pub use tap::UploadAllow;
 
 /// The `Server` header value (taplint asks services to name their software).
 pub const SERVER_NAME: &str = concat!("skyport/", env!("CARGO_PKG_VERSION"));

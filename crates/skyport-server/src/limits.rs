@@ -26,6 +26,10 @@ pub struct Limits {
     pub upload_max_rows: usize,
     /// Most uploaded tables in one request.
     pub upload_max_tables: usize,
+    /// Time limit of fetching one upload from a URL (every redirect and the body), seconds.
+    pub upload_fetch_seconds: u64,
+    /// Most redirects followed when fetching one upload from a URL.
+    pub upload_max_redirects: usize,
     /// Longest ADQL query accepted, in bytes (checked before it is parsed).
     pub query_max_bytes: usize,
     /// Async jobs executing at once.
@@ -53,6 +57,8 @@ impl Default for Limits {
             upload_max_bytes: 16 * 1024 * 1024,
             upload_max_rows: 100_000,
             upload_max_tables: 16,
+            upload_fetch_seconds: 60,
+            upload_max_redirects: 5,
             query_max_bytes: 256 * 1024,
             async_workers: 2,
             datalink_max_ids: 1000,

@@ -26,6 +26,9 @@ pub struct ServerSettings {
     pub cache_dir: PathBuf,
     /// Certificates (PEM) trusted for https uploads besides the system's roots.
     pub upload_ca_pem: Option<Vec<u8>>,
+    /// Hosts and networks uploads may be fetched from although they are not public (none by
+    /// default: only public addresses are fetched).
+    pub upload_allow: tap::UploadAllow,
     /// Schemas the archive holds beyond the built-in ones (ConsDB's), queryable through TAP.
     pub extra_schemas: Vec<skyport_schema::Schema>,
     /// Peers (an authenticating proxy in front of skyport) whose `X-Auth-Request-User` header
@@ -109,6 +112,7 @@ impl AppState {
             limits.clone(),
             &settings.public_url,
             settings.upload_ca_pem.as_deref(),
+            settings.upload_allow.clone(),
             &settings.extra_schemas,
             Arc::clone(&settings.rights),
         ));

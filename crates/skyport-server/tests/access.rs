@@ -273,6 +273,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             jobs_dir: dir.path().join("jobs"),
             cache_dir: dir.path().join("cache"),
             upload_ca_pem: None,
+            upload_allow: Default::default(),
             trusted_proxies: Vec::new(),
             rights: Arc::new(Rights::new(
                 [CollectionRights {
@@ -1079,6 +1080,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
             jobs_dir: dir.path().join("jobs"),
             cache_dir: dir.path().join("cache"),
             upload_ca_pem: None,
+            upload_allow: Default::default(),
             trusted_proxies: Vec::new(),
             rights: Default::default(),
             auth: AuthSettings {

@@ -613,7 +613,9 @@ async fn serve_file(body: String) -> String {
 #[tokio::test]
 async fn http_uploads_are_fetched_and_limited() {
     let base = serve_file(UPLOAD.to_string()).await;
-    let f = fixture().await;
+    // The server is on loopback, which uploads may come from only when the operator says so.
+    let allow = ["127.0.0.1"];
+    let f = common::fixture_with_uploads(Limits::default(), None, &allow).await;
     let uri = format!(
         "/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={}&UPLOAD={}",
         q("SELECT name FROM TAP_UPLOAD.remote ORDER BY name"),
@@ -622,15 +624,20 @@ async fn http_uploads_are_fetched_and_limited() {
     let (status, _, body) = call(&f.app, get(&uri)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "name\nTAP_SCHEMA.columns\nivoa.ObsCore\n");
-    let small = fixture_with(Limits {
-        upload_max_bytes: 100,
-        ..Limits::default()
-    })
+    let small = common::fixture_with_uploads(
+        Limits {
+            upload_max_bytes: 100,
+            ..Limits::default()
+        },
+        None,
+        &allow,
+    )
     .await;
+    // Too large and missing documents fail alike, naming the limits but not what answered.
     let (status, _, body) = call(&small.app, get(&uri)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        body.contains("larger than the limit of 100 bytes"),
+        body.contains(&format!("UPLOAD remote: the document at {base}/t.xml could not be fetched, or is not a VOTable within the limits of this service (60 s, 5 redirects, 100 bytes, 100000 rows)")),
         "{body}"
     );
     let missing = format!(
@@ -641,9 +648,10 @@ async fn http_uploads_are_fetched_and_limited() {
     let (status, _, body) = call(&f.app, get(&missing)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        body.contains("cannot fetch") && body.contains("404"),
+        body.contains(&format!("UPLOAD r: the document at {base}/nothing.xml could not be fetched, or is not a VOTable within")),
         "{body}"
     );
+    assert!(!body.contains("404"), "{body}");
 }
 
 /// Serves `body` to every request over TLS on a loopback port, with a certificate for
@@ -709,15 +717,31 @@ async fn https_uploads_are_fetched_when_the_certificate_is_trusted() {
         q("SELECT name FROM TAP_UPLOAD.remote ORDER BY name"),
         q(&format!("remote,{base}/t.xml"))
     );
-    let trusting = common::fixture_with_ca(Limits::default(), Some(ca_pem.into_bytes())).await;
+    let ca_pem = ca_pem.into_bytes();
+    let allow = ["127.0.0.1"];
+    let trusting =
+        common::fixture_with_uploads(Limits::default(), Some(ca_pem.clone()), &allow).await;
     let (status, _, body) = call(&trusting.app, get(&uri)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "name\nTAP_SCHEMA.columns\nivoa.ObsCore\n");
     // Without the CA the certificate is not trusted, and the error says the fetch failed.
-    let f = fixture().await;
+    let f = common::fixture_with_uploads(Limits::default(), None, &allow).await;
     let (status, _, body) = call(&f.app, get(&uri)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("cannot fetch"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "UPLOAD remote: the document at {base}/t.xml could not be fetched"
+        )),
+        "{body}"
+    );
+    // A trusted certificate does not make a loopback address public.
+    let strict = common::fixture_with_ca(Limits::default(), Some(ca_pem)).await;
+    let (status, _, body) = call(&strict.app, get(&uri)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("leads to an address this service may not fetch from"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

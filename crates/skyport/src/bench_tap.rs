@@ -575,6 +575,7 @@ impl BenchServer {
                 jobs_dir: dir.join("jobs"),
                 cache_dir: dir.join("cache"),
                 upload_ca_pem: None,
+                upload_allow: Default::default(),
                 trusted_proxies: Vec::new(),
                 rights: Arc::new(rights),
                 auth,

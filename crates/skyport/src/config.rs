@@ -64,6 +64,9 @@ pub struct ServerSection {
     pub readers: usize,
     /// Certificates (PEM) trusted for https uploads besides the system's roots.
     pub upload_ca_file: Option<PathBuf>,
+    /// Hosts and networks (`10.1.0.0/16`, `vo.internal.example`) uploads may be fetched from
+    /// although they are not public; none by default.
+    pub upload_allow: skyport_server::UploadAllow,
     /// Addresses of authenticating proxies whose `X-Auth-Request-User` header is believed
     /// (none by default: the header is then ignored).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -84,6 +87,7 @@ impl Default for ServerSection {
             title: "skyport archive".into(),
             readers: 4,
             upload_ca_file: None,
+            upload_allow: Default::default(),
             trusted_proxies: Vec::new(),
             header_timeout_seconds: skyport_server::ConnectionSettings::default().header_seconds,
             write_stall_seconds: skyport_server::ConnectionSettings::default().write_stall_seconds,
@@ -584,6 +588,7 @@ impl Config {
             jobs_dir: self.resolve(&self.database.jobs),
             cache_dir: self.resolve(&self.database.cache),
             upload_ca_pem: self.upload_ca_pem.clone(),
+            upload_allow: self.server.upload_allow.clone(),
             trusted_proxies: self.server.trusted_proxies.clone(),
             rights: std::sync::Arc::new(self.rights()),
             auth: self.auth.settings(&self.quotas, |p| self.resolve(p)),
@@ -704,6 +709,27 @@ collection = "demo"
     }
 
     #[test]
+    fn upload_allow_reaches_the_server() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let strict = Config::load(&write(dir.path(), GOOD)).expect("valid");
+        assert!(strict.server_settings().upload_allow.entries().is_empty());
+        let text =
+            format!("{GOOD}[server]\nupload_allow = [\"10.1.0.0/16\", \"VO.internal.example\"]\n");
+        let c = Config::load(&write(dir.path(), &text)).expect("valid");
+        assert_eq!(
+            c.server_settings().upload_allow.entries(),
+            [
+                skyport_server::tap::AllowEntry::Network {
+                    addr: std::net::Ipv4Addr::new(10, 1, 0, 0).into(),
+                    prefix: 16
+                },
+                skyport_server::tap::AllowEntry::Host("vo.internal.example".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn every_mistake_names_its_key() {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
@@ -724,6 +750,10 @@ collection = "demo"
             (
                 format!("{GOOD}[limits]\nmaxrec_default = 10\nmaxrec_hard = 5\n"),
                 "limits.maxrec_default",
+            ),
+            (
+                format!("{GOOD}[server]\nupload_allow = [\"10.0.0.0/33\"]\n"),
+                "upload_allow",
             ),
             (
                 format!("{GOOD}[[archive.bands]]\nname = \"r\"\nem_min = 7e-7\nem_max = 5e-7\n"),

@@ -124,6 +124,8 @@ async fn export(args: ExportArgs) -> Result<ExitCode> {
         limits.clone(),
         &config.public_url(),
         None,
+        // No uploads in an export.
+        Default::default(),
         &config.consdb_schemas,
         // The operator's own export: nothing is hidden from the archive itself.
         std::sync::Arc::new(skyport_store::Rights::unrestricted()),

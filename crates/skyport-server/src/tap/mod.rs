@@ -6,6 +6,7 @@
 //! batches. Nothing here knows about HTTP.
 
 pub mod examples;
+mod fetch;
 pub mod http;
 pub mod jobs;
 pub mod request;
@@ -25,6 +26,7 @@ use skyport_store::{
 };
 use skyport_votable::{Cell, Ending, Field, Info, Prelude, TableWriter};
 
+pub use fetch::{AllowEntry, AllowError, UploadAllow};
 pub use request::{TapRequest, UploadSpec};
 
 use crate::dali::DaliError;
@@ -83,18 +85,20 @@ pub struct TapService {
     rights: Arc<Rights>,
     limits: Limits,
     public_url: String,
-    http: reqwest::Client,
+    fetcher: fetch::Fetcher,
 }
 
 impl TapService {
     /// A service over `store`; `public_url` (no trailing slash) goes into the DataLink and
     /// SODA descriptors of results. `extra_ca_pem` holds certificates (PEM) trusted for https
-    /// uploads besides the system's roots (a private CA, or a test's).
+    /// uploads besides the system's roots (a private CA, or a test's); uploads by URL come
+    /// from public addresses and those `upload_allow` names.
     pub fn new(
         store: Arc<dyn Store>,
         limits: Limits,
         public_url: &str,
         extra_ca_pem: Option<&[u8]>,
+        upload_allow: UploadAllow,
         extra_schemas: &[skyport_schema::Schema],
         rights: Arc<Rights>,
     ) -> TapService {
@@ -104,7 +108,7 @@ impl TapService {
             rights,
             limits,
             public_url: public_url.to_string(),
-            http: upload_client(extra_ca_pem),
+            fetcher: fetch::Fetcher::new(extra_ca_pem, upload_allow),
         }
     }
 
@@ -192,7 +196,7 @@ impl TapService {
         }
         let mut uploaded = Vec::new();
         for spec in &request.uploads {
-            uploaded.push(upload::load(spec, inline, &self.http, &self.limits).await?);
+            uploaded.push(upload::load(spec, inline, &self.fetcher, &self.limits).await?);
         }
         let catalogue = if uploaded.is_empty() {
             std::borrow::Cow::Borrowed(&self.catalogue)
@@ -317,29 +321,6 @@ impl TapService {
             .map(|r| r.rows)
             .map_err(|e| DaliError::internal(format!("service query {adql:?}: {e}")))
     }
-}
-
-/// The HTTP client of uploads: http and https (rustls with the ring provider, the system's
-/// roots plus `extra_ca_pem`), one minute per fetch.
-fn upload_client(extra_ca_pem: Option<&[u8]>) -> reqwest::Client {
-    // Installing fails harmlessly when a provider is already installed (a second service in
-    // the same process, as in tests).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
-    if let Some(pem) = extra_ca_pem {
-        match reqwest::Certificate::from_pem_bundle(pem) {
-            Ok(certs) => {
-                for cert in certs {
-                    builder = builder.add_root_certificate(cert);
-                }
-            }
-            Err(e) => tracing::error!("the extra CA certificates are not PEM: {e}; ignored"),
-        }
-    }
-    builder.build().unwrap_or_else(|e| {
-        tracing::error!("cannot build the upload client ({e}); https uploads will fail");
-        reqwest::Client::new()
-    })
 }
 
 fn timeout_error(timeout: Option<Duration>) -> DaliError {

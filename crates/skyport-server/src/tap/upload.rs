@@ -1,14 +1,20 @@
 //! TAP uploads: fetching (`param:` parts and http URLs), size and row limits, and the
 //! conversion of a VOTable into a temporary table plus its catalogue entry.
+//!
+//! Documents at URLs come through [`super::fetch`], which fetches only from public addresses
+//! (or those the operator allows), and every way such an upload fails, from a refused
+//! connection to a document that is not a VOTable, gives the caller the same message: what
+//! answered at an address must not be learnt from the errors. Inline (`param:`) uploads are
+//! the caller's own bytes, so their errors say exactly what is wrong.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use skyport_adql::{AdqlType, ColumnInfo, ColumnMeta, TableInfo};
 use skyport_store::{ColumnKind, TempTable, Value};
 use skyport_votable::{Count, Datum, Field, Primitive};
 
+use super::fetch::{Failure, Fetcher};
 use super::UploadSpec;
 use crate::dali::DaliError;
 use crate::limits::Limits;
@@ -24,18 +30,27 @@ pub struct Uploaded {
     pub table: TempTable,
 }
 
+/// The one message of every failed upload by URL: it names only what the caller sent and the
+/// limits, never what answered.
+fn not_fetched(spec: &UploadSpec, limits: &Limits) -> DaliError {
+    DaliError::usage(format!(
+        "UPLOAD {}: the document at {} could not be fetched, or is not a VOTable within the limits of this service ({} s, {} redirects, {} bytes, {} rows)",
+        spec.name,
+        spec.uri,
+        limits.upload_fetch_seconds,
+        limits.upload_max_redirects,
+        limits.upload_max_bytes,
+        limits.upload_max_rows
+    ))
+}
+
+/// The bytes of an upload and whether they came from a URL.
 async fn fetch(
     spec: &UploadSpec,
     inline: &HashMap<String, Bytes>,
-    http: &reqwest::Client,
-    limit: usize,
-) -> Result<Bytes, DaliError> {
-    let too_big = || {
-        DaliError::usage(format!(
-            "UPLOAD {} is larger than the limit of {limit} bytes",
-            spec.name
-        ))
-    };
+    fetcher: &Fetcher,
+    limits: &Limits,
+) -> Result<(Bytes, bool), DaliError> {
     if let Some(part) = spec.uri.strip_prefix("param:") {
         let bytes = inline.get(part).ok_or_else(|| {
             DaliError::usage(format!(
@@ -43,52 +58,46 @@ async fn fetch(
                 spec.name, spec.uri
             ))
         })?;
-        if bytes.len() > limit {
-            return Err(too_big());
+        if bytes.len() > limits.upload_max_bytes {
+            return Err(DaliError::usage(format!(
+                "UPLOAD {} is larger than the limit of {} bytes",
+                spec.name, limits.upload_max_bytes
+            )));
         }
-        return Ok(bytes.clone());
+        return Ok((bytes.clone(), false));
     }
-    let response = http
-        .get(&spec.uri)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| {
-            DaliError::usage(format!(
-                "UPLOAD {}: cannot fetch {}: {e}",
-                spec.name, spec.uri
-            ))
-        })?;
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > limit)
-    {
-        return Err(too_big());
+    match fetcher.fetch(&spec.name, &spec.uri, limits).await {
+        Ok(bytes) => Ok((bytes, true)),
+        Err(Failure::Unsupported(problem)) => Err(DaliError::usage(format!(
+            "UPLOAD {}: {} {problem}; uploads are fetched from plain http:// and https:// URLs",
+            spec.name, spec.uri
+        ))),
+        // Decided before any connection to the address: it tells nothing about what is there.
+        Err(Failure::Refused) => Err(DaliError::usage(format!(
+            "UPLOAD {}: {} leads to an address this service may not fetch from (uploads by URL come from public addresses only)",
+            spec.name, spec.uri
+        ))),
+        Err(Failure::Failed) => Err(not_fetched(spec, limits)),
     }
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| {
-            DaliError::usage(format!("UPLOAD {}: reading {}: {e}", spec.name, spec.uri))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_big());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
 }
 
 /// Fetches, reads and converts one upload.
 pub async fn load(
     spec: &UploadSpec,
     inline: &HashMap<String, Bytes>,
-    http: &reqwest::Client,
+    fetcher: &Fetcher,
     limits: &Limits,
 ) -> Result<Uploaded, DaliError> {
-    let bytes = fetch(spec, inline, http, limits.upload_max_bytes).await?;
-    let table = skyport_votable::read_votable(&bytes, limits.upload_max_rows)
-        .map_err(|e| DaliError::usage(format!("UPLOAD {}: {e}", spec.name)))?;
+    let (bytes, remote) = fetch(spec, inline, fetcher, limits).await?;
+    let table = skyport_votable::read_votable(&bytes, limits.upload_max_rows).map_err(|e| {
+        if remote {
+            // The reader's message may quote the document: log it, say nothing.
+            tracing::info!(upload = %spec.name, "UPLOAD from {}: not a VOTable: {e}", spec.uri);
+            not_fetched(spec, limits)
+        } else {
+            DaliError::usage(format!("UPLOAD {}: {e}", spec.name))
+        }
+    })?;
     let mut names: Vec<String> = Vec::new();
     for f in &table.fields {
         // Fixed sizes are written in full in binary output: an absurd one must not make every

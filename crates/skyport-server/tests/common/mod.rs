@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
-use skyport_server::{app, AppState, Limits, ServerSettings};
+use skyport_server::{app, AppState, Limits, ServerSettings, UploadAllow};
 use skyport_store::postgres::scratch::ScratchDatabase;
 use skyport_store::{PostgresStore, SqliteStore, Store};
 use tower::ServiceExt;
@@ -61,9 +61,21 @@ pub async fn fixture_with(limits: Limits) -> Fixture {
 
 /// A fixture whose upload client also trusts the certificates in `upload_ca_pem`.
 pub async fn fixture_with_ca(limits: Limits, upload_ca_pem: Option<Vec<u8>>) -> Fixture {
+    fixture_with_uploads(limits, upload_ca_pem, &[]).await
+}
+
+/// A fixture whose upload client also trusts the certificates in `upload_ca_pem` and may
+/// fetch from the hosts and networks of `upload_allow` (`[server] upload_allow`), such as
+/// the loopback servers tests serve documents from.
+pub async fn fixture_with_uploads(
+    limits: Limits,
+    upload_ca_pem: Option<Vec<u8>>,
+    upload_allow: &[&str],
+) -> Fixture {
     let m13 =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fits/pypi_astropy/m13.fits");
-    fixture_with_files(limits, upload_ca_pem, &[m13]).await
+    let allow = UploadAllow::parse(upload_allow).expect("upload_allow");
+    fixture_of(limits, upload_ca_pem, allow, &[m13]).await
 }
 
 /// A file of the repository's `testdata/fits`.
@@ -85,6 +97,15 @@ pub fn shared(rel: &str) -> PathBuf {
 pub async fn fixture_with_files(
     limits: Limits,
     upload_ca_pem: Option<Vec<u8>>,
+    files: &[PathBuf],
+) -> Fixture {
+    fixture_of(limits, upload_ca_pem, UploadAllow::default(), files).await
+}
+
+async fn fixture_of(
+    limits: Limits,
+    upload_ca_pem: Option<Vec<u8>>,
+    upload_allow: UploadAllow,
     files: &[PathBuf],
 ) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -128,6 +149,7 @@ pub async fn fixture_with_files(
             jobs_dir,
             cache_dir: dir.path().join("cache"),
             upload_ca_pem,
+            upload_allow,
             // Tests that need a named caller play an authenticating proxy on 127.0.0.1
             // (`as_user`); requests without a peer address stay anonymous.
             trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
@@ -162,6 +184,7 @@ pub async fn app_with_schemas(
             jobs_dir: dir.join("jobs"),
             cache_dir: dir.join("cache"),
             upload_ca_pem: None,
+            upload_allow: UploadAllow::default(),
             // The ConsDB tests play an authenticating proxy on 127.0.0.1.
             trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             rights: Default::default(),
