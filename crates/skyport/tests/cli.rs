@@ -45,7 +45,20 @@ fn demo_builds_and_reingest_changes_nothing() {
     let demo = dir.path().join("demo");
     let db = demo.join("archive.sqlite");
     let images = count(&db, "ivoa.ObsCore");
-    assert_eq!(images, 12 + 8, "12 real images and 4 visits × 2 detectors");
+    assert_eq!(
+        images,
+        12 + 8 + 2,
+        "12 real images, 4 visits × 2 detectors and 2 proprietary images"
+    );
+    let proprietary: i64 = rusqlite::Connection::open(&db)
+        .expect("db")
+        .query_row(
+            "SELECT COUNT(*) FROM \"ivoa.ObsCore\" WHERE obs_collection = 'demo-proprietary' AND obs_release_date > '2098'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("proprietary");
+    assert_eq!(proprietary, 2, "released only in 2099");
     assert_eq!(count(&db, "skyport.image_file"), images);
     // Every generated detector has IMAGE, MASK and VARIANCE planes after its primary HDU.
     let conn = rusqlite::Connection::open(&db).expect("db");

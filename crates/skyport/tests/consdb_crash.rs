@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{client, config, serve, small_demo};
+use common::{client, client_with_token, config, serve, small_demo};
 use serde_json::{json, Map, Value};
 use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 
@@ -54,15 +54,20 @@ async fn crash_and_check(
     base: &str,
     writing: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>,
 ) {
+    // Writes need write:consdb.
+    let writer = client_with_token(config, "write:consdb,read:tap");
     let mut server = serve(config, base.to_string()).await;
     let url = format!("{base}/consdb/insert/lsstcam/exposure");
-    let request = tokio::spawn(async move {
-        client()
-            .post(url)
-            .json(&body())
-            .send()
-            .await
-            .map(|r| r.status())
+    let request = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            writer
+                .post(url)
+                .json(&body())
+                .send()
+                .await
+                .map(|r| r.status())
+        }
     });
     let started = Instant::now();
     let mut caught = false;
@@ -103,7 +108,7 @@ async fn crash_and_check(
     .await;
     assert_eq!(versions, rows, "one current history version per row");
     // The archive still takes the same request, whole.
-    let r = client()
+    let r = writer
         .post(format!("{base}/consdb/insert/lsstcam/exposure?u=1"))
         .json(&body())
         .send()

@@ -125,7 +125,8 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     let server = serve(&replica_config, replica_base.clone()).await;
     let query = "SELECT obs_publisher_did, s_ra, s_dec, s_region FROM ivoa.ObsCore ORDER BY obs_publisher_did";
     let served = tap(&replica_base, query).await;
-    // What the source holds, read straight from it.
+    // What the source holds that an anonymous caller may see (the demo's proprietary images are
+    // released only in 2099), read straight from it.
     let source_rows = {
         let (client, connection) = tokio_postgres::connect(&source.url, tokio_postgres::NoTls)
             .await
@@ -133,7 +134,8 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
         tokio::spawn(connection);
         client
             .query(
-                "SELECT obs_publisher_did FROM ivoa.\"ObsCore\" ORDER BY obs_publisher_did",
+                "SELECT obs_publisher_did FROM ivoa.\"ObsCore\" \
+                 WHERE obs_release_date IS NULL OR obs_release_date <= now() ORDER BY obs_publisher_did",
                 &[],
             )
             .await
@@ -150,7 +152,7 @@ async fn a_replica_on_another_cluster_serves_the_same_archive() {
     assert!(source_rows.len() >= 10);
     assert_eq!(
         served_ids, source_rows,
-        "the replica serves every source row"
+        "the replica serves every public source row"
     );
 
     // A cone search on the replica uses its own GiST index and finds the same images.

@@ -30,6 +30,35 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A client whose every request carries a skyport API token made with `skyport token create`
+/// for the archive of `config` (user `tester`, `scopes`).
+pub fn client_with_token(config: &Path, scopes: &str) -> reqwest::Client {
+    let out = Command::new(env!("CARGO_BIN_EXE_skyport"))
+        .args([
+            "token", "create", "--user", "tester", "--scopes", scopes, "--config",
+        ])
+        .arg(config)
+        .output()
+        .expect("skyport token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
