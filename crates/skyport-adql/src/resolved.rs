@@ -183,6 +183,8 @@ pub(crate) enum When {
 pub(crate) enum Condition {
     /// `(c)`.
     Nested(Box<Condition>),
+    /// Trusted SQL from the server (a row filter), printed as it is, in parentheses.
+    Raw(String),
     Not(Box<Condition>),
     /// AND (`and`) or OR.
     Logic {

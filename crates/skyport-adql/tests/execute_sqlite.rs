@@ -500,9 +500,10 @@ fn functions_give_the_right_values() {
 fn row_filters_hide_rows_on_every_reference() {
     let f = fixture();
     let mut options = Options::default();
-    options
-        .row_filters
-        .insert("ivoa.ObsCore".into(), "\"s_dec\" >= 0".into());
+    options.row_filters.insert(
+        "ivoa.ObsCore".into(),
+        format!("{}\"s_dec\" >= 0", skyport_adql::ROW_FILTER_TABLE),
+    );
     let count = |adql: &str| -> i64 {
         let t = parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, &options).unwrap();
         f.conn
@@ -528,6 +529,14 @@ fn row_filters_hide_rows_on_every_reference() {
     assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT(s_ra, s_dec), CIRCLE(0, 0, 2))"), cone);
     // A self-join sees the filter on both sides.
     assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore AS a JOIN ivoa.ObsCore AS b ON a.obs_id = b.obs_id WHERE b.s_dec < 0"), 0);
+    // On the null-extended side of an outer join the filter stays with its table: every
+    // visible row of `a` is kept, none of `b` matches.
+    assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore AS a LEFT OUTER JOIN ivoa.ObsCore AS b ON b.s_dec < 0"), north);
+    assert_eq!(count("SELECT COUNT(b.obs_id) FROM ivoa.ObsCore AS a LEFT OUTER JOIN ivoa.ObsCore AS b ON b.s_dec < 0"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore AS b RIGHT OUTER JOIN ivoa.ObsCore AS a ON b.s_dec < 0"), north);
+    // In a subquery and a UNION too.
+    assert_eq!(count("SELECT COUNT(*) FROM (SELECT obs_id FROM ivoa.ObsCore WHERE s_dec < 0 UNION SELECT obs_id FROM ivoa.ObsCore WHERE s_dec < 0) AS u"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore AS a WHERE EXISTS (SELECT 1 FROM ivoa.ObsCore AS b WHERE b.s_dec < 0)"), 0);
 }
 
 #[test]

@@ -60,6 +60,10 @@ impl From<StoreError> for ConsDbError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Constraint(m) => ConsDbError::Conflict(m),
+            StoreError::Query(m) => ConsDbError::Invalid {
+                location: vec!["body".into()],
+                message: m,
+            },
             other => ConsDbError::Database(other.to_string()),
         }
     }

@@ -265,6 +265,10 @@ pub enum StoreError {
     /// dangling reference); nothing was written.
     #[error("{0}")]
     Constraint(String),
+    /// The statement itself cannot be carried out: a value out of range, a division by zero,
+    /// a program limit of the database (the client's mistake, not the database failing).
+    #[error("{0}")]
+    Query(String),
     /// An error from the database engine.
     #[error("database error: {0}")]
     Backend(String),

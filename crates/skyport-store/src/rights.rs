@@ -223,7 +223,8 @@ impl TableShape<'_> {
 impl Rights {
     /// The condition each of `tables` needs so that `caller` sees only the rows they may at
     /// `now`, by `schema.table` (tables absent from the answer need none), each over the
-    /// table's unqualified columns:
+    /// table's columns written after `qualifier` (the ADQL translator's placeholder for the
+    /// table's alias):
     /// - `ivoa.ObsCore` by [`Rights::row_condition`];
     /// - tables keyed by `obs_publisher_did` (the image tables) by their ObsCore row;
     /// - ConsDB tables (`cdb_<instrument>`) by exposure or detector-exposure: a row of an
@@ -236,6 +237,7 @@ impl Rights {
         hidden: &BTreeSet<String>,
         dialect: Dialect,
         now: DateTime<Utc>,
+        qualifier: &str,
     ) -> std::collections::HashMap<String, String> {
         if self.unrestricted {
             return std::collections::HashMap::new();
@@ -249,17 +251,17 @@ impl Rights {
             if t.schema == "ivoa" && t.table == "ObsCore" {
                 out.insert(
                     name,
-                    self.row_condition(caller, Access::Metadata, "", dialect, now),
+                    self.row_condition(caller, Access::Metadata, qualifier, dialect, now),
                 );
             } else if t.schema.eq_ignore_ascii_case("TAP_SCHEMA") {
-                if let Some(f) = tap_schema_filter(t, hidden, dialect) {
+                if let Some(f) = tap_schema_filter(t, hidden, dialect, qualifier) {
                     out.insert(name, f);
                 }
             } else if t.has_column("obs_publisher_did") {
                 out.insert(
                     name,
                     format!(
-                        "\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {obscore} o WHERE {visible})"
+                        "{qualifier}\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {obscore} o WHERE {visible})"
                     ),
                 );
             } else if let Some(instrument) = t.schema.strip_prefix("cdb_") {
@@ -280,7 +282,7 @@ impl Rights {
                 out.insert(
                     name,
                     format!(
-                        "{} NOT IN (SELECT e.\"{of}\" FROM {relation} e JOIN {obscore} o \
+                        "{qualifier}{} NOT IN (SELECT e.\"{of}\" FROM {relation} e JOIN {obscore} o \
                          ON o.\"obs_publisher_did\" = e.\"obs_publisher_did\" \
                          WHERE e.\"instrument\" = {} AND e.\"{of}\" IS NOT NULL AND ({visible}) IS NOT TRUE)",
                         ddl::quote_ident(&column),
@@ -298,6 +300,7 @@ fn tap_schema_filter(
     t: &TableShape<'_>,
     hidden: &BTreeSet<String>,
     dialect: Dialect,
+    q: &str,
 ) -> Option<String> {
     if hidden.is_empty() {
         return None;
@@ -305,12 +308,12 @@ fn tap_schema_filter(
     let names: Vec<&str> = hidden.iter().map(String::as_str).collect();
     let list = literals(&names);
     match t.table.to_ascii_lowercase().as_str() {
-        "tables" | "columns" => Some(format!("\"table_name\" NOT IN ({list})")),
+        "tables" | "columns" => Some(format!("{q}\"table_name\" NOT IN ({list})")),
         "keys" => Some(format!(
-            "\"from_table\" NOT IN ({list}) AND \"target_table\" NOT IN ({list})"
+            "{q}\"from_table\" NOT IN ({list}) AND {q}\"target_table\" NOT IN ({list})"
         )),
         "key_columns" => Some(format!(
-            "\"key_id\" IN (SELECT \"key_id\" FROM {} WHERE \"from_table\" NOT IN ({list}) AND \"target_table\" NOT IN ({list}))",
+            "{q}\"key_id\" IN (SELECT k.\"key_id\" FROM {} k WHERE k.\"from_table\" NOT IN ({list}) AND k.\"target_table\" NOT IN ({list}))",
             ddl::table_name(dialect, "TAP_SCHEMA", "keys")
         )),
         _ => None,

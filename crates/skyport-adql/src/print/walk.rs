@@ -139,6 +139,7 @@ impl Walk<'_> {
         let not = |negated: bool| if negated { "NOT " } else { "" };
         match c {
             Condition::Nested(inner) => format!("({})", self.condition(inner)),
+            Condition::Raw(sql) => format!("({sql})"),
             Condition::Not(inner) => format!("NOT ({})", self.condition(inner)),
             Condition::Logic { and, left, right } => format!(
                 "({} {} {})",

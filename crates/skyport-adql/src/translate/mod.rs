@@ -87,6 +87,10 @@ pub struct Udf {
     pub description: String,
 }
 
+/// In a row filter, where a column's table qualifier goes (`<alias>.`): a NUL and a dot, which
+/// no SQL text of a row filter holds otherwise.
+pub const ROW_FILTER_TABLE: &str = "\u{0}.";
+
 /// Most result columns one SELECT may give (SQLite refuses more than 2,000 and PostgreSQL
 /// more than 1,664; past either the error would be the database's, not the user's).
 pub const MAX_SELECT_ITEMS: usize = 1600;
@@ -98,7 +102,8 @@ pub const MAX_TABLE_REFERENCES: usize = 60;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Predicates ANDed onto every reference to a table: key `schema.table` as declared, value
-    /// an SQL condition over that table's (unqualified, quoted) columns. This is how rows a
+    /// an SQL condition over that table's quoted columns, each written after [`ROW_FILTER_TABLE`]
+    /// (which the translation replaces by the reference's alias, or removes). This is how rows a
     /// user may not see are hidden; the predicate is trusted SQL from the server, not ADQL.
     pub row_filters: HashMap<String, String>,
     /// Tables (`schema.table` as declared) the query may not name: to the query they do not
@@ -146,6 +151,7 @@ pub fn translate(
         next_alias: 0,
         uses_spatial_index: false,
         tables_named: 0,
+        nullable: false,
     };
     // Resolve the whole query first, then print it: nothing is printed before every name,
     // type and check has passed.
@@ -209,6 +215,9 @@ struct Translator<'a> {
     uses_spatial_index: bool,
     /// Catalogue tables named so far (see [`MAX_TABLE_REFERENCES`]).
     tables_named: usize,
+    /// Whether the table references being translated are on the side of an outer join that
+    /// may be null-extended: their row filters cannot go into the WHERE clause.
+    nullable: bool,
 }
 
 fn type_error(pos: Pos, message: impl Into<String>) -> AdqlError {

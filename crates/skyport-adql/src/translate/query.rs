@@ -214,7 +214,10 @@ impl<'a> Translator<'a> {
         tail: Option<(&Vec<OrderItem>, Option<u64>)>,
     ) -> Result<(r::Select, Vec<OutColumn>), AdqlError> {
         self.scopes.push(Scope::default());
+        // A SELECT's own tables are never null-extended by a join around it.
+        let nullable = std::mem::replace(&mut self.nullable, false);
         let result = self.select_in_scope(s, outermost, tail);
+        self.nullable = nullable;
         self.scopes.pop();
         result
     }
@@ -269,6 +272,22 @@ impl<'a> Translator<'a> {
             Some(w) => Some(self.condition(w)?),
             None => None,
         };
+        // The row filters of this SELECT's own tables, ANDed into its WHERE: equivalent to
+        // filtering each table first (none of them is null-extended), and cheaper to plan
+        // than a subquery per table.
+        let selection = std::mem::take(&mut self.scope().inline_filters)
+            .into_iter()
+            .map(r::Condition::Raw)
+            .fold(selection, |acc, f| {
+                Some(match acc {
+                    None => f,
+                    Some(c) => r::Condition::Logic {
+                        and: true,
+                        left: Box::new(r::Condition::Nested(Box::new(c))),
+                        right: Box::new(f),
+                    },
+                })
+            });
         let mut group_by = Vec::with_capacity(s.group_by.len());
         for g in &s.group_by {
             group_by.push(self.group_or_order_term(g, &list)?);
@@ -423,9 +442,24 @@ impl<'a> Translator<'a> {
                 condition,
             } => {
                 let before = self.scope().sources.len();
-                let l = self.table_reference(left)?;
+                // Which side an outer join may null-extend: a filter there must stay with its
+                // table (a subquery), or the WHERE clause would drop the extended rows.
+                let (left_nullable, right_nullable) = match kind {
+                    JoinKind::Inner => (false, false),
+                    JoinKind::Left => (false, true),
+                    JoinKind::Right => (true, false),
+                    JoinKind::Full => (true, true),
+                };
+                let outer = self.nullable;
+                self.nullable = outer || left_nullable;
+                let l = self.table_reference(left);
+                self.nullable = outer;
+                let l = l?;
                 let mid = self.scope().sources.len();
-                let rr = self.table_reference(right)?;
+                self.nullable = outer || right_nullable;
+                let rr = self.table_reference(right);
+                self.nullable = outer;
+                let rr = rr?;
                 let left_sources: Vec<Source> = self.scope().sources[before..mid].to_vec();
                 let right_sources: Vec<Source> = self.scope().sources[mid..].to_vec();
                 let using: Vec<Ident> = match condition {
@@ -524,12 +558,20 @@ impl<'a> Translator<'a> {
             ));
         }
         let table = self.find_table(name)?.clone();
-        let filter = self.options.row_filters.get(&table.qualified_name());
+        let filter = match self.options.row_filters.get(&table.qualified_name()) {
+            Some(f) if !self.nullable => {
+                let qualified = f.replace(super::ROW_FILTER_TABLE, &format!("{sql_alias}."));
+                self.scope().inline_filters.push(qualified);
+                None
+            }
+            Some(f) => Some(f.replace(super::ROW_FILTER_TABLE, "")),
+            None => None,
+        };
         let from = r::From::Table {
             schema: table.schema.clone(),
             table: table.name.clone(),
             alias: sql_alias.clone(),
-            filter: filter.cloned(),
+            filter: filter.clone(),
             keep_rowid: table.spatial.is_some(),
         };
         let rowid = table.spatial.is_some().then(|| RowId {

@@ -61,6 +61,9 @@ pub(super) struct Scope {
     pub(super) sources: Vec<Source>,
     /// Columns merged by USING/NATURAL: found first for unqualified names.
     pub(super) merged: Vec<SourceColumn>,
+    /// Row filters of this SELECT's tables, qualified by their aliases, to be ANDed into its
+    /// WHERE clause.
+    pub(super) inline_filters: Vec<String>,
 }
 
 pub(super) struct CteInfo {

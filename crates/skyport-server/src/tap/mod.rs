@@ -150,9 +150,14 @@ impl TapService {
                 columns: t.columns.iter().map(|c| c.name.as_str()).collect(),
             })
             .collect();
-        let row_filters =
-            self.rights
-                .row_filters(caller, &shapes, &hidden, self.store.dialect(), now);
+        let row_filters = self.rights.row_filters(
+            caller,
+            &shapes,
+            &hidden,
+            self.store.dialect(),
+            now,
+            skyport_adql::ROW_FILTER_TABLE,
+        );
         skyport_adql::Options {
             row_filters,
             hidden_tables: hidden.into_iter().collect(),
@@ -248,6 +253,7 @@ impl TapService {
         };
         let mut rows = self.store.stream(query).await.map_err(|e| match e {
             StoreError::Timeout(_) => timeout_error(timeout),
+            StoreError::Query(m) => DaliError::usage(format!("the query failed: {m}")),
             other => DaliError::internal(format!("the query could not be started: {other}")),
         })?;
         // The first batch decides between an error document and a result.

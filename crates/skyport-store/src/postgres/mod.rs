@@ -52,7 +52,14 @@ impl std::fmt::Debug for PostgresStore {
 
 /// A database error with PostgreSQL's own message and detail, not the driver's summary.
 pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(describe(&e))
+    // SQLSTATE classes 22 (data exception) and 54 (program limit exceeded) are about the
+    // statement's values and size: what the client asked for, not a fault of the database.
+    match e.code().map(|c| c.code()) {
+        Some(code) if code.starts_with("22") || code.starts_with("54") => {
+            StoreError::Query(describe(&e))
+        }
+        _ => StoreError::Backend(describe(&e)),
+    }
 }
 
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
