@@ -239,59 +239,69 @@ impl Rights {
         now: DateTime<Utc>,
         qualifier: &str,
     ) -> std::collections::HashMap<String, String> {
+        tables
+            .iter()
+            .filter_map(|t| {
+                self.row_filter(caller, t, hidden, dialect, now, qualifier)
+                    .map(|f| (format!("{}.{}", t.schema, t.table), f))
+            })
+            .collect()
+    }
+
+    /// The condition of one table, as [`Rights::row_filters`] gives it; `None` when its rows
+    /// need none.
+    pub fn row_filter(
+        &self,
+        caller: &Caller,
+        t: &TableShape<'_>,
+        hidden: &BTreeSet<String>,
+        dialect: Dialect,
+        now: DateTime<Utc>,
+        qualifier: &str,
+    ) -> Option<String> {
         if self.unrestricted {
-            return std::collections::HashMap::new();
+            return None;
         }
-        let obscore = ddl::table_name(dialect, "ivoa", "ObsCore");
-        let relation = ddl::table_name(dialect, "skyport", "image_exposure");
-        let visible = self.row_condition(caller, Access::Metadata, "o.", dialect, now);
-        let mut out = std::collections::HashMap::new();
-        for t in tables {
-            let name = format!("{}.{}", t.schema, t.table);
-            if t.schema == "ivoa" && t.table == "ObsCore" {
-                out.insert(
-                    name,
-                    self.row_condition(caller, Access::Metadata, qualifier, dialect, now),
-                );
-            } else if t.schema.eq_ignore_ascii_case("TAP_SCHEMA") {
-                if let Some(f) = tap_schema_filter(t, hidden, dialect, qualifier) {
-                    out.insert(name, f);
-                }
-            } else if t.has_column("obs_publisher_did") {
-                out.insert(
-                    name,
-                    format!(
-                        "{qualifier}\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {obscore} o WHERE {visible})"
-                    ),
-                );
-            } else if let Some(instrument) = t.schema.strip_prefix("cdb_") {
-                let id = |column: &str| t.has_column(column).then(|| column.to_string());
-                let is_ccd = t.table.starts_with("ccd");
-                // Which id of the relation the table's rows carry.
-                let (column, of) = match (
-                    id("exposure_id").or_else(|| id("visit_id")),
-                    id("ccdexposure_id").or_else(|| id("ccdvisit_id")),
-                    id("obs_id"),
-                ) {
-                    (Some(c), _, _) => (c, "exposure_id"),
-                    (None, Some(c), _) => (c, "ccdexposure_id"),
-                    (None, None, Some(c)) if is_ccd => (c, "ccdexposure_id"),
-                    (None, None, Some(c)) => (c, "exposure_id"),
-                    _ => continue,
-                };
-                out.insert(
-                    name,
-                    format!(
-                        "{qualifier}{} NOT IN (SELECT e.\"{of}\" FROM {relation} e JOIN {obscore} o \
-                         ON o.\"obs_publisher_did\" = e.\"obs_publisher_did\" \
-                         WHERE e.\"instrument\" = {} AND e.\"{of}\" IS NOT NULL AND ({visible}) IS NOT TRUE)",
-                        ddl::quote_ident(&column),
-                        literal(instrument),
-                    ),
-                );
-            }
+        let obscore = || ddl::table_name(dialect, "ivoa", "ObsCore");
+        let visible = || self.row_condition(caller, Access::Metadata, "o.", dialect, now);
+        if t.schema == "ivoa" && t.table == "ObsCore" {
+            Some(self.row_condition(caller, Access::Metadata, qualifier, dialect, now))
+        } else if t.schema.eq_ignore_ascii_case("TAP_SCHEMA") {
+            tap_schema_filter(t, hidden, dialect, qualifier)
+        } else if t.has_column("obs_publisher_did") {
+            Some(format!(
+                "{qualifier}\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {} o WHERE {})",
+                obscore(),
+                visible()
+            ))
+        } else if let Some(instrument) = t.schema.strip_prefix("cdb_") {
+            let id = |column: &str| t.has_column(column).then(|| column.to_string());
+            let is_ccd = t.table.starts_with("ccd");
+            // Which id of the relation the table's rows carry.
+            let (column, of) = match (
+                id("exposure_id").or_else(|| id("visit_id")),
+                id("ccdexposure_id").or_else(|| id("ccdvisit_id")),
+                id("obs_id"),
+            ) {
+                (Some(c), _, _) => (c, "exposure_id"),
+                (None, Some(c), _) => (c, "ccdexposure_id"),
+                (None, None, Some(c)) if is_ccd => (c, "ccdexposure_id"),
+                (None, None, Some(c)) => (c, "exposure_id"),
+                _ => return None,
+            };
+            Some(format!(
+                "{qualifier}{} NOT IN (SELECT e.\"{of}\" FROM {} e JOIN {} o \
+                 ON o.\"obs_publisher_did\" = e.\"obs_publisher_did\" \
+                 WHERE e.\"instrument\" = {} AND e.\"{of}\" IS NOT NULL AND ({}) IS NOT TRUE)",
+                ddl::quote_ident(&column),
+                ddl::table_name(dialect, "skyport", "image_exposure"),
+                obscore(),
+                literal(instrument),
+                visible(),
+            ))
+        } else {
+            None
         }
-        out
     }
 }
 

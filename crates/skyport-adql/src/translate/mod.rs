@@ -87,6 +87,19 @@ pub struct Udf {
     pub description: String,
 }
 
+/// Makes the row filter of a table (`schema.table`), if it needs one.
+pub type RowFilterFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// A source of row filters made on demand (see [`Options::row_filter`]).
+#[derive(Clone)]
+pub struct RowFilterSource(pub std::sync::Arc<RowFilterFn>);
+
+impl std::fmt::Debug for RowFilterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowFilterSource")
+    }
+}
+
 /// In a row filter, where a column's table qualifier goes (`<alias>.`): a NUL and a dot, which
 /// no SQL text of a row filter holds otherwise.
 pub const ROW_FILTER_TABLE: &str = "\u{0}.";
@@ -106,6 +119,9 @@ pub struct Options {
     /// (which the translation replaces by the reference's alias, or removes). This is how rows a
     /// user may not see are hidden; the predicate is trusted SQL from the server, not ADQL.
     pub row_filters: HashMap<String, String>,
+    /// Asked for the row filter of each table a query names that `row_filters` does not hold
+    /// (`schema.table` as declared), so that filters are made only for the tables a query uses.
+    pub row_filter: Option<RowFilterSource>,
     /// Tables (`schema.table` as declared) the query may not name: to the query they do not
     /// exist — the error, its hints and ambiguity messages are those of an absent table.
     pub hidden_tables: std::collections::HashSet<String>,

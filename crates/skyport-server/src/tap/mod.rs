@@ -78,10 +78,15 @@ pub struct QueryOutput {
     pub failure: Arc<Mutex<Option<String>>>,
 }
 
+/// A table's schema, name and column names.
+type OwnedShape = (String, String, Vec<String>);
+
 /// The TAP query service.
 pub struct TapService {
     store: Arc<dyn Store>,
     catalogue: Catalogue,
+    /// Each catalogue table's schema, name and columns, by `schema.table`, for its row filter.
+    shapes: Arc<HashMap<String, OwnedShape>>,
     rights: Arc<Rights>,
     limits: Limits,
     public_url: String,
@@ -102,9 +107,25 @@ impl TapService {
         extra_schemas: &[skyport_schema::Schema],
         rights: Arc<Rights>,
     ) -> TapService {
+        let catalogue = catalogue_with(extra_schemas);
+        let shapes = catalogue
+            .tables()
+            .iter()
+            .map(|t| {
+                (
+                    t.qualified_name(),
+                    (
+                        t.schema.clone(),
+                        t.name.clone(),
+                        t.columns.iter().map(|c| c.name.clone()).collect(),
+                    ),
+                )
+            })
+            .collect();
         TapService {
             store,
-            catalogue: catalogue_with(extra_schemas),
+            shapes: Arc::new(shapes),
+            catalogue,
             rights,
             limits,
             public_url: public_url.to_string(),
@@ -137,29 +158,35 @@ impl TapService {
     /// The translation options that make a query by `caller` see only what they may: hidden
     /// tables are absent, and every reference to a table with rows they may not see reads
     /// it through a filter (so joins, subqueries, unions and counts never meet those rows).
+    /// Filters are made only for the tables a query names.
     pub fn options_for(&self, caller: &Caller) -> skyport_adql::Options {
         let now = chrono::Utc::now();
         let hidden = self.hidden_tables(caller);
-        let shapes: Vec<TableShape<'_>> = self
-            .catalogue
-            .tables()
-            .iter()
-            .map(|t| TableShape {
-                schema: &t.schema,
-                table: &t.name,
-                columns: t.columns.iter().map(|c| c.name.as_str()).collect(),
-            })
-            .collect();
-        let row_filters = self.rights.row_filters(
-            caller,
-            &shapes,
-            &hidden,
-            self.store.dialect(),
-            now,
-            skyport_adql::ROW_FILTER_TABLE,
-        );
+        let source = {
+            let rights = Arc::clone(&self.rights);
+            let shapes = Arc::clone(&self.shapes);
+            let caller = caller.clone();
+            let hidden = hidden.clone();
+            let dialect = self.store.dialect();
+            move |name: &str| {
+                let (schema, table, columns) = shapes.get(name)?;
+                let shape = TableShape {
+                    schema,
+                    table,
+                    columns: columns.iter().map(String::as_str).collect(),
+                };
+                rights.row_filter(
+                    &caller,
+                    &shape,
+                    &hidden,
+                    dialect,
+                    now,
+                    skyport_adql::ROW_FILTER_TABLE,
+                )
+            }
+        };
         skyport_adql::Options {
-            row_filters,
+            row_filter: Some(skyport_adql::RowFilterSource(Arc::new(source))),
             hidden_tables: hidden.into_iter().collect(),
             ..Default::default()
         }
