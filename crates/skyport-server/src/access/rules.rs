@@ -15,29 +15,14 @@ pub enum Rule {
     Scope(&'static str),
 }
 
-/// The scopes, named as Rubin's Gafaelfawr names them.
+/// The scopes, named as Rubin's Gafaelfawr names them (defined once, in `skyport-auth`).
 pub mod scopes {
-    /// TAP queries, ConsDB reads and exports.
-    pub const READ_TAP: &str = "read:tap";
-    /// SIA, DataLink, SODA, files, previews.
-    pub const READ_IMAGE: &str = "read:image";
-    /// Every ConsDB REST write, flexible keys included.
-    pub const WRITE_CONSDB: &str = "write:consdb";
-    /// A user's own tables and files.
-    pub const WRITE_FILES: &str = "write:files";
-    /// See and delete every job.
-    pub const ADMIN_JOBS: &str = "admin:jobs";
-    /// Manage tokens.
-    pub const ADMIN_TOKEN: &str = "admin:token";
+    pub use skyport_auth::identity::{
+        ADMIN_JOBS, ADMIN_TOKEN, READ_IMAGE, READ_TAP, WRITE_CONSDB, WRITE_FILES,
+    };
+
     /// Every scope skyport knows.
-    pub const ALL: [&str; 6] = [
-        READ_TAP,
-        READ_IMAGE,
-        WRITE_CONSDB,
-        WRITE_FILES,
-        ADMIN_JOBS,
-        ADMIN_TOKEN,
-    ];
+    pub const ALL: &[&str] = skyport_auth::identity::ALL_SCOPES;
 }
 
 /// The rule of a request to route `pattern` (the router's matched path, `/tap/async/{id}`)
