@@ -651,7 +651,8 @@ async fn http_uploads_are_fetched_and_limited() {
         body.contains(&format!("UPLOAD r: the document at {base}/nothing.xml could not be fetched, or is not a VOTable within")),
         "{body}"
     );
-    assert!(!body.contains("404"), "{body}");
+    // (The URL is left out of this check: its port may hold the digits 404.)
+    assert!(!body.replace(&base, "").contains("404"), "{body}");
 }
 
 /// Serves `body` to every request over TLS on a loopback port, with a certificate for
