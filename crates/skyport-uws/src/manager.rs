@@ -320,12 +320,41 @@ impl JobManager {
                 .await;
             match ended {
                 Ok(_) => {
-                    tracing::warn!(job = %job.id, "job interrupted by a server stop ends in ERROR")
+                    tracing::warn!(job = %job.id, "job interrupted by a server stop ends in ERROR");
+                    self.remove_partial(&job.id);
                 }
                 Err(e) => tracing::warn!(job = %job.id, "cannot end an interrupted job: {e}"),
             }
         }
         Ok(())
+    }
+
+    /// Removes what a job that ended without results left in its directory (a result file
+    /// half written when it failed, was aborted or the server stopped), keeping its parameter
+    /// files: disk is not held by output nobody can fetch.
+    fn remove_partial(&self, id: &str) {
+        let Ok(entries) = std::fs::read_dir(self.job_dir(id)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("param-") {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(e) = removed {
+                tracing::warn!(
+                    job = id,
+                    "cannot remove the partial output {}: {e}",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// The directory of a job's files.
@@ -793,6 +822,7 @@ impl JobManager {
             Ok(mut r) => r.remove(id),
             Err(p) => p.into_inner().remove(id),
         };
+        let completed = matches!(outcome, Outcome::Done(Ok(_)));
         let finished = self
             .edit(id, move |job| {
                 if job.phase() != Phase::Executing {
@@ -823,6 +853,9 @@ impl JobManager {
             .await;
         if let Err(e) = finished {
             tracing::warn!(job = id, "job finished but cannot be updated: {e}");
+        }
+        if !completed {
+            self.remove_partial(id);
         }
     }
 

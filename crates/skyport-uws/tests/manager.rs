@@ -233,12 +233,22 @@ async fn after_a_restart_no_job_is_left_executing() {
             .expect("save");
         interrupted.get_or_insert(job);
     }
+    // What the interrupted job had written: its upload (kept) and half a result (removed).
+    let running_dir = dir.path().join("jobs").join("running");
+    std::fs::create_dir_all(&running_dir).expect("mkdir");
+    std::fs::write(running_dir.join("param-t"), b"<VOTABLE/>").expect("param");
+    std::fs::write(running_dir.join("result.vot"), vec![b'x'; 4096]).expect("partial");
     let m = JobManager::start(store, Arc::new(Sleeper), settings(dir.path()))
         .await
         .expect("start");
     let r = m.get("running").await.expect("get");
     assert_eq!(r.phase(), Phase::Error);
     assert!(r.error.as_deref().unwrap_or("").contains("submit it again"));
+    assert!(running_dir.join("param-t").exists(), "its parameters stay");
+    assert!(
+        !running_dir.join("result.vot").exists(),
+        "its partial result is gone"
+    );
     assert_eq!(
         finish(&m, "waiting").await.phase(),
         Phase::Completed,
