@@ -499,11 +499,15 @@ fn functions_give_the_right_values() {
 #[test]
 fn row_filters_hide_rows_on_every_reference() {
     let f = fixture();
-    let mut options = Options::default();
-    options.row_filters.insert(
-        "ivoa.ObsCore".into(),
-        format!("{}\"s_dec\" >= 0", skyport_adql::ROW_FILTER_TABLE),
-    );
+    let options = Options {
+        row_filter: Some(skyport_adql::RowFilterSource(std::sync::Arc::new(
+            |name: &str| {
+                (name == "ivoa.ObsCore")
+                    .then(|| format!("{}\"s_dec\" >= 0", skyport_adql::ROW_FILTER_TABLE))
+            },
+        ))),
+        ..Options::default()
+    };
     let count = |adql: &str| -> i64 {
         let t = parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, &options).unwrap();
         f.conn

@@ -221,35 +221,14 @@ impl TableShape<'_> {
 }
 
 impl Rights {
-    /// The condition each of `tables` needs so that `caller` sees only the rows they may at
-    /// `now`, by `schema.table` (tables absent from the answer need none), each over the
-    /// table's columns written after `qualifier` (the ADQL translator's placeholder for the
-    /// table's alias):
+    /// The condition table `t` needs so that `caller` sees only the rows they may at `now`
+    /// (`None`: it needs none), over the table's columns written after `qualifier` (the ADQL
+    /// translator's placeholder for the table's alias):
     /// - `ivoa.ObsCore` by [`Rights::row_condition`];
     /// - tables keyed by `obs_publisher_did` (the image tables) by their ObsCore row;
     /// - ConsDB tables (`cdb_<instrument>`) by exposure or detector-exposure: a row of an
     ///   exposure holding an image the caller may not see is hidden;
     /// - `TAP_SCHEMA` by `hidden` (tables the caller may not name).
-    pub fn row_filters(
-        &self,
-        caller: &Caller,
-        tables: &[TableShape<'_>],
-        hidden: &BTreeSet<String>,
-        dialect: Dialect,
-        now: DateTime<Utc>,
-        qualifier: &str,
-    ) -> std::collections::HashMap<String, String> {
-        tables
-            .iter()
-            .filter_map(|t| {
-                self.row_filter(caller, t, hidden, dialect, now, qualifier)
-                    .map(|f| (format!("{}.{}", t.schema, t.table), f))
-            })
-            .collect()
-    }
-
-    /// The condition of one table, as [`Rights::row_filters`] gives it; `None` when its rows
-    /// need none.
     pub fn row_filter(
         &self,
         caller: &Caller,

@@ -114,13 +114,12 @@ pub const MAX_TABLE_REFERENCES: usize = 60;
 /// What the translation may add or use beyond the query itself.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Predicates ANDed onto every reference to a table: key `schema.table` as declared, value
-    /// an SQL condition over that table's quoted columns, each written after [`ROW_FILTER_TABLE`]
-    /// (which the translation replaces by the reference's alias, or removes). This is how rows a
-    /// user may not see are hidden; the predicate is trusted SQL from the server, not ADQL.
-    pub row_filters: HashMap<String, String>,
-    /// Asked for the row filter of each table a query names that `row_filters` does not hold
-    /// (`schema.table` as declared), so that filters are made only for the tables a query uses.
+    /// The predicates ANDed onto every reference to a table, asked for each table a query
+    /// names (`schema.table` as declared), so that filters are made only for the tables a
+    /// query uses. A predicate is an SQL condition over the table's quoted columns, each
+    /// written after [`ROW_FILTER_TABLE`] (which the translation replaces by the reference's
+    /// alias, or removes). This is how rows a user may not see are hidden; the predicate is
+    /// trusted SQL from the server, not ADQL.
     pub row_filter: Option<RowFilterSource>,
     /// Tables (`schema.table` as declared) the query may not name: to the query they do not
     /// exist — the error, its hints and ambiguity messages are those of an absent table.

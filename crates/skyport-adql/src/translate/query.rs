@@ -559,14 +559,11 @@ impl<'a> Translator<'a> {
         }
         let table = self.find_table(name)?.clone();
         let qualified_name = table.qualified_name();
-        let asked = match self.options.row_filters.get(&qualified_name) {
-            Some(f) => Some(f.clone()),
-            None => self
-                .options
-                .row_filter
-                .as_ref()
-                .and_then(|source| (source.0)(&qualified_name)),
-        };
+        let asked = self
+            .options
+            .row_filter
+            .as_ref()
+            .and_then(|source| (source.0)(&qualified_name));
         let filter = match asked {
             Some(f) if !self.nullable => {
                 let qualified = f.replace(super::ROW_FILTER_TABLE, &format!("{sql_alias}."));
