@@ -23,11 +23,11 @@ use base64::Engine;
 use chrono::Utc;
 use serde_json::{json, Value};
 use skyport_auth::testing::{TestIssuer, TestServer};
-use skyport_auth::{ApiToken, JwksSource, ScopePolicy};
+use skyport_auth::{JwksSource, ScopePolicy};
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
 use skyport_server::access::{rule_for, AuthMode, AuthSettings, QuotaLimits, Quotas, Rule};
 use skyport_server::{app, route_patterns, AppState, Limits, ServerSettings};
-use skyport_store::{Accounts, CollectionRights, Rights, Statement, StoredToken};
+use skyport_store::{Accounts, CollectionRights, Rights, Statement};
 
 use common::call;
 
@@ -146,24 +146,23 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
 
     let accounts = Accounts::open(Arc::clone(&store)).await.expect("accounts");
     let api_token = |scopes: &[&str], team: &[&str]| {
-        let made = ApiToken::generate().expect("token");
-        let record = StoredToken {
-            key: made.key.clone(),
-            secret_hash: made.secret_hash.clone(),
-            user: "robot".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            groups: team.iter().map(|s| s.to_string()).collect(),
-            created: Utc::now(),
-            expires: None,
-            revoked: None,
-        };
-        (made.token, record)
+        skyport_server::access::tokens::issue(
+            &accounts,
+            skyport_server::access::tokens::TokenRequest {
+                user: "robot".into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                groups: team.iter().map(|s| s.to_string()).collect(),
+                expires: None,
+            },
+            "test",
+        )
     };
-    let (revoked, revoked_record) = api_token(&["read:tap", "read:image"], &["demo-team"]);
-    let (robot, robot_record) = api_token(&["read:tap", "read:image"], &["demo-team"]);
-    for r in [&revoked_record, &robot_record] {
-        accounts.add_token(r, "test").await.expect("add token");
-    }
+    let (revoked, revoked_record) = api_token(&["read:tap", "read:image"], &["demo-team"])
+        .await
+        .expect("token");
+    let (robot, _) = api_token(&["read:tap", "read:image"], &["demo-team"])
+        .await
+        .expect("token");
     assert!(accounts
         .revoke_token(&revoked_record.key, Utc::now(), "test")
         .await

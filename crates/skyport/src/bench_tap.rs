@@ -375,22 +375,17 @@ pub async fn run(b: TapBench) -> Result<()> {
         ),
         AuthBench::On => {
             let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
-            let made = skyport_auth::ApiToken::generate()?;
-            accounts
-                .add_token(
-                    &skyport_store::StoredToken {
-                        key: made.key.clone(),
-                        secret_hash: made.secret_hash.clone(),
-                        user: "bench".into(),
-                        scopes: vec!["read:tap".into(), "read:image".into()],
-                        groups: vec!["team".into()],
-                        created: chrono::Utc::now(),
-                        expires: None,
-                        revoked: None,
-                    },
-                    "bench",
-                )
-                .await?;
+            let (token, _) = skyport_server::access::tokens::issue(
+                &accounts,
+                skyport_server::access::tokens::TokenRequest {
+                    user: "bench".into(),
+                    scopes: vec!["read:tap".into(), "read:image".into()],
+                    groups: vec!["team".into()],
+                    expires: None,
+                },
+                "bench",
+            )
+            .await?;
             let mut auth = skyport_server::access::AuthSettings::default();
             // Counted, never refused.
             auth.quotas.default.requests_per_minute = u32::MAX;
@@ -403,7 +398,7 @@ pub async fn run(b: TapBench) -> Result<()> {
                 }],
                 Vec::new(),
             );
-            (rights, auth, Some(made.token))
+            (rights, auth, Some(token))
         }
     };
     let server =

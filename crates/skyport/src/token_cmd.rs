@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use skyport_auth::{parse_duration, ApiToken};
-use skyport_server::access::scopes;
-use skyport_store::{Accounts, StoredToken};
+use skyport_auth::ApiToken;
+use skyport_server::access::tokens::{issue, TokenRequest};
+use skyport_store::Accounts;
 
 use crate::config::Config;
 
@@ -100,47 +100,20 @@ pub async fn run(what: TokenCommand) -> Result<()> {
         TokenCommand::Create {
             config,
             user,
-            scopes: granted,
+            scopes,
             groups,
             expires,
         } => {
-            if user.trim().is_empty() || user.len() > 256 {
-                bail!("--user must be a name of 1 to 256 characters");
-            }
-            if let Some(bad) = granted.iter().find(|s| !scopes::ALL.contains(&s.as_str())) {
-                bail!(
-                    "--scopes: unknown scope {bad:?} (known: {})",
-                    scopes::ALL.join(", ")
-                );
-            }
-            let now = Utc::now();
-            let expires = match expires {
-                Some(text) => {
-                    let d = parse_duration(&text).with_context(|| format!("--expires {text:?}"))?;
-                    Some(now + chrono::Duration::from_std(d).context("--expires is too long")?)
-                }
-                None => None,
-            };
             let accounts = accounts(&config).await?;
-            let made = ApiToken::generate().context("making a token")?;
-            accounts
-                .add_token(
-                    &StoredToken {
-                        key: made.key.clone(),
-                        secret_hash: made.secret_hash,
-                        user: user.clone(),
-                        scopes: granted.clone(),
-                        groups,
-                        created: now,
-                        expires,
-                        revoked: None,
-                    },
-                    &operator(),
-                )
-                .await?;
-            tracing::info!(key = %made.key, user = %user, scopes = ?granted, by = %operator(), "API token created");
+            let request = TokenRequest {
+                user,
+                scopes,
+                groups,
+                expires,
+            };
+            let (token, _) = issue(&accounts, request, &operator()).await?;
             // The token alone on stdout, so scripts can capture it.
-            println!("{}", made.token);
+            println!("{token}");
             Ok(())
         }
         TokenCommand::List { config, user } => {

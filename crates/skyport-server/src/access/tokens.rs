@@ -57,6 +57,91 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(raw): RawQuery) -
     }
 }
 
+/// What a new API token is for.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    /// Whom it identifies.
+    pub user: String,
+    /// The scopes it grants.
+    pub scopes: Vec<String>,
+    /// The groups it makes its user a member of.
+    pub groups: Vec<String>,
+    /// Its lifetime (`30d`, `12h`…); `None`: until revoked.
+    pub expires: Option<String>,
+}
+
+/// Why a token was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The request is wrong; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The token could not be made or stored.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Checks `request`, makes a token for it and stores it in `accounts` (written by `author`):
+/// the one way tokens are issued, from the command line and over REST. Returns the token —
+/// shown once, never stored — and its record.
+pub async fn issue(
+    accounts: &skyport_store::Accounts,
+    request: TokenRequest,
+    author: &str,
+) -> Result<(String, StoredToken), IssueError> {
+    let invalid = |m: String| Err(IssueError::Invalid(m));
+    if request.user.trim().is_empty() || request.user.len() > 256 {
+        return invalid("user: a name of 1 to 256 characters".into());
+    }
+    if let Some(bad) = request
+        .scopes
+        .iter()
+        .find(|s| !scopes::ALL.contains(&s.as_str()))
+    {
+        return invalid(format!(
+            "scopes: unknown scope {bad:?} (known: {})",
+            scopes::ALL.join(", ")
+        ));
+    }
+    if request.groups.len() > 1000 || request.groups.iter().any(|g| g.is_empty() || g.len() > 256) {
+        return invalid("groups: at most 1000 names of 1 to 256 characters".into());
+    }
+    let now = Utc::now();
+    let expires = match &request.expires {
+        None => None,
+        Some(text) => match parse_duration(text)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_add_signed(d))
+        {
+            Some(t) => Some(t),
+            None => {
+                return invalid(format!(
+                    "expires: {text:?} is not a lifetime like 30d, 12h or 1w"
+                ))
+            }
+        },
+    };
+    let made =
+        ApiToken::generate().map_err(|e| IssueError::Failed(format!("making a token: {e}")))?;
+    let record = StoredToken {
+        key: made.key,
+        secret_hash: made.secret_hash,
+        user: request.user,
+        scopes: request.scopes,
+        groups: request.groups,
+        created: now,
+        expires,
+        revoked: None,
+    };
+    accounts
+        .add_token(&record, author)
+        .await
+        .map_err(|e| IssueError::Failed(format!("storing a token: {e}")))?;
+    tracing::info!(key = %record.key, user = %record.user, scopes = ?record.scopes, by = %author, "API token created");
+    Ok((made.token, record))
+}
+
 /// `POST /auth/tokens`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -69,90 +154,53 @@ pub async fn create(
     let strings = |name: &str| -> Result<Vec<String>, String> {
         match body.get(name) {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) if items.len() <= 1000 => items
+            Some(Value::Array(items)) => items
                 .iter()
                 .map(|i| {
                     i.as_str()
-                        .filter(|s| !s.is_empty() && s.len() <= 256)
                         .map(str::to_string)
-                        .ok_or_else(|| format!("{name}: a list of names (1 to 256 characters)"))
+                        .ok_or_else(|| format!("{name}: a list of names"))
                 })
                 .collect(),
-            Some(_) => Err(format!("{name}: a list of at most 1000 names")),
+            Some(_) => Err(format!("{name}: a list of names")),
         }
     };
-    let user = match body.get("user").and_then(Value::as_str) {
-        Some(u) if !u.trim().is_empty() && u.len() <= 256 => u.to_string(),
-        _ => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "user: a name of 1 to 256 characters",
-            )
-        }
-    };
-    let (granted, groups) = match (strings("scopes"), strings("groups")) {
-        (Ok(s), Ok(g)) => (s, g),
-        (Err(m), _) | (_, Err(m)) => return problem(StatusCode::BAD_REQUEST, m),
-    };
-    if let Some(bad) = granted.iter().find(|s| !scopes::ALL.contains(&s.as_str())) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "scopes: unknown scope {bad:?} (known: {})",
-                scopes::ALL.join(", ")
-            ),
-        );
-    }
-    let now = Utc::now();
     let expires = match body.get("expires") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => match parse_duration(text)
-            .ok()
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .and_then(|d| now.checked_add_signed(d))
-        {
-            Some(t) => Some(t),
-            None => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    format!("expires: {text:?} is not a lifetime like 30d, 12h or 1w"),
-                )
-            }
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err("expires: a lifetime like \"30d\"".to_string()),
+    };
+    let request = match (strings("scopes"), strings("groups"), expires) {
+        (Ok(scopes), Ok(groups), Ok(expires)) => TokenRequest {
+            user: body
+                .get("user")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            scopes,
+            groups,
+            expires,
         },
-        Some(_) => return problem(StatusCode::BAD_REQUEST, "expires: a lifetime like \"30d\""),
-    };
-    let made = match ApiToken::generate() {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("making a token: {e}");
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "no token can be made now",
-            );
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+            return problem(StatusCode::BAD_REQUEST, m)
         }
-    };
-    let record = StoredToken {
-        key: made.key.clone(),
-        secret_hash: made.secret_hash,
-        user,
-        scopes: granted,
-        groups,
-        created: now,
-        expires,
-        revoked: None,
     };
     let by = caller.user.clone().unwrap_or_else(|| "anonymous".into());
-    if let Err(e) = state.access.accounts().add_token(&record, &by).await {
-        tracing::error!("storing a token: {e}");
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the token cannot be stored now",
-        );
+    match issue(state.access.accounts(), request, &by).await {
+        Ok((token, record)) => {
+            let mut answer = describe(&record);
+            answer["token"] = Value::String(token);
+            (StatusCode::CREATED, Json(answer)).into_response()
+        }
+        Err(IssueError::Invalid(m)) => problem(StatusCode::BAD_REQUEST, m),
+        Err(IssueError::Failed(m)) => {
+            tracing::error!("{m}");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the token cannot be made now",
+            )
+        }
     }
-    tracing::info!(key = %record.key, user = %record.user, scopes = ?record.scopes, by = %by, "API token created");
-    let mut answer = describe(&record);
-    answer["token"] = Value::String(made.token);
-    (StatusCode::CREATED, Json(answer)).into_response()
 }
 
 /// `DELETE /auth/tokens/{key}`.
