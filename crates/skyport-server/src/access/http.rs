@@ -87,7 +87,6 @@ pub async fn guard(
         }
     };
     request.extensions_mut().insert(caller);
-    request.extensions_mut().insert(Peer(peer));
     let mut response = next.run(request).await;
     if let Some(d) = decision {
         rate_headers(response.headers_mut(), &d);
@@ -99,10 +98,6 @@ pub async fn guard(
     }
     response
 }
-
-/// The client's address, as the middleware saw it (for quotas keyed by address).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub Option<IpAddr>);
 
 async fn identify(
     state: &AppState,

@@ -15,7 +15,6 @@ use futures_util::StreamExt;
 use super::examples;
 use super::request;
 use super::tables::{Detail, TableSet};
-use crate::access::http::Peer;
 use crate::caller::{Caller, RequestCaller};
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
@@ -24,11 +23,11 @@ use crate::state::AppState;
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     RequestCaller(caller): RequestCaller,
-    peer: Option<axum::Extension<Peer>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     // Held until the last byte of the result has gone (or the client has left).
-    let slot = match state.access.sync_slot(&caller, peer.and_then(|p| p.0 .0)) {
+    let slot = match state.access.sync_slot(&caller, peer.map(|p| p.0 .0.ip())) {
         Ok(slot) => slot,
         // Plain text, as every 429 of the DALI services (see access::http).
         Err(limit) => {
