@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{as_user, call, fixture, fixture_with, get};
+use common::{as_user, call, fixture, fixture_with, get, wait_final};
 use skyport_server::Limits;
 
 fn q(s: &str) -> String {
@@ -391,19 +391,6 @@ fn location(headers: &axum::http::HeaderMap) -> String {
     l.strip_prefix("http://127.0.0.1:8080")
         .expect("absolute")
         .to_string()
-}
-
-async fn wait_final(app: &axum::Router, job: &str) -> String {
-    for _ in 0..50 {
-        let (_, _, body) = call(app, get(&format!("{job}?WAIT=5"))).await;
-        if ["COMPLETED", "ERROR", "ABORTED"]
-            .iter()
-            .any(|p| body.contains(&format!("<uws:phase>{p}</uws:phase>")))
-        {
-            return body;
-        }
-    }
-    panic!("job {job} did not finish");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::{as_user, call, fixture, get};
+use common::{as_user, call, fixture, get, wait_final};
 
 fn q(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -46,19 +46,6 @@ async fn create(app: &axum::Router, list: &str, request: Request<Body>) -> Strin
         "a job id of 32 lower-case hex digits: {job}"
     );
     job
-}
-
-async fn wait_final(app: &axum::Router, job: &str) -> String {
-    for _ in 0..50 {
-        let (_, _, body) = call(app, get(&format!("{job}?WAIT=5"))).await;
-        if ["COMPLETED", "ERROR", "ABORTED"]
-            .iter()
-            .any(|p| body.contains(&format!("<uws:phase>{p}</uws:phase>")))
-        {
-            return body;
-        }
-    }
-    panic!("job {job} did not finish");
 }
 
 const TABLE: &str = r#"<?xml version="1.0"?>

@@ -220,6 +220,20 @@ pub async fn call_bytes(
     (status, headers, body.to_vec())
 }
 
+/// The document of async job `job` (a path) once it has finished, waiting for it.
+pub async fn wait_final(app: &axum::Router, job: &str) -> String {
+    for _ in 0..50 {
+        let (_, _, body) = call(app, get(&format!("{job}?WAIT=5"))).await;
+        if ["COMPLETED", "ERROR", "ABORTED"]
+            .iter()
+            .any(|p| body.contains(&format!("<uws:phase>{p}</uws:phase>")))
+        {
+            return body;
+        }
+    }
+    panic!("job {job} did not finish");
+}
+
 pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
 }
