@@ -311,6 +311,17 @@ pub trait Store: Send + Sync {
     async fn write(&self, author: &str, statements: Vec<Statement>)
         -> Result<Vec<u64>, StoreError>;
 
+    /// Runs statements that arrive in batches in one transaction on the writer, as
+    /// [`write`](Self::write) does, without holding them all at once: a bulk write's memory is
+    /// that of a batch or two. Commits when `batches` ends; rolls back on the first error (the
+    /// stream's or a statement's, statements numbered from 1 across batches) and when the
+    /// returned future is dropped before the end. Returns the number of rows affected in all.
+    async fn write_batches<'a>(
+        &'a self,
+        author: &'a str,
+        batches: futures_util::stream::BoxStream<'a, Result<Vec<Statement>, StoreError>>,
+    ) -> Result<u64, StoreError>;
+
     /// Runs a read-only query on a reader connection.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
 

@@ -96,6 +96,21 @@ fn register_session(conn: &Connection, session: &Arc<Mutex<WriteSession>>) -> ru
 }
 
 /// The SQLite error of a broken constraint, as [`StoreError::Constraint`].
+/// Runs statement number `n` (from 1) of a write; the rows it affected.
+fn run_statement(
+    tx: &Transaction<'_>,
+    n: usize,
+    statement: &crate::Statement,
+) -> Result<u64, StoreError> {
+    let mut prepared = tx
+        .prepare_cached(&statement.sql)
+        .map_err(|e| statement_error(n, e))?;
+    let count = prepared
+        .execute(params_from_iter(statement.params.iter()))
+        .map_err(|e| statement_error(n, e))?;
+    Ok(count as u64)
+}
+
 fn statement_error(n: usize, e: rusqlite::Error) -> StoreError {
     let constraint = matches!(
         &e,
@@ -566,16 +581,11 @@ impl Store for SqliteStore {
                 let tx = conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(backend)?;
-                let mut counts = Vec::with_capacity(statements.len());
-                for (n, statement) in statements.iter().enumerate() {
-                    let mut prepared = tx
-                        .prepare_cached(&statement.sql)
-                        .map_err(|e| statement_error(n + 1, e))?;
-                    let count = prepared
-                        .execute(params_from_iter(statement.params.iter()))
-                        .map_err(|e| statement_error(n + 1, e))?;
-                    counts.push(count as u64);
-                }
+                let counts = statements
+                    .iter()
+                    .enumerate()
+                    .map(|(n, statement)| run_statement(&tx, n + 1, statement))
+                    .collect::<Result<Vec<u64>, StoreError>>()?;
                 tx.commit().map_err(backend)?;
                 Ok(counts)
             })();
@@ -583,6 +593,62 @@ impl Store for SqliteStore {
             outcome
         })
         .await
+    }
+
+    async fn write_batches<'a>(
+        &'a self,
+        author: &'a str,
+        mut batches: futures_util::stream::BoxStream<'a, Result<Vec<crate::Statement>, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        use futures_util::StreamExt;
+        // The writer thread runs each batch as it arrives; `None` marks the end. A channel of
+        // one keeps at most the batch being run and the next in memory.
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Option<Vec<crate::Statement>>>(1);
+        let author = author.to_string();
+        let session = Arc::clone(&self.session);
+        let writer = self.with_writer(move |conn| {
+            lock_session(&session).begin(&author);
+            let outcome = (|| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(backend)?;
+                let (mut n, mut total) = (0, 0);
+                loop {
+                    match receiver.blocking_recv() {
+                        Some(Some(batch)) => {
+                            for statement in &batch {
+                                n += 1;
+                                total += run_statement(&tx, n, statement)?;
+                            }
+                        }
+                        Some(None) => break,
+                        // The feeding side stopped before the end (an error, or its caller
+                        // went away): dropping `tx` rolls everything back.
+                        None => {
+                            return Err(StoreError::Backend("the bulk write was abandoned".into()))
+                        }
+                    }
+                }
+                tx.commit().map_err(backend)?;
+                Ok(total)
+            })();
+            lock_session(&session).end();
+            outcome
+        });
+        let feed = async move {
+            while let Some(batch) = batches.next().await {
+                if sender.send(Some(batch?)).await.is_err() {
+                    // The writer stopped on an error of its own, which it reports.
+                    return Ok(());
+                }
+            }
+            // A closed channel here means the writer failed; it reports why.
+            let _ = sender.send(None).await;
+            Ok::<(), StoreError>(())
+        };
+        let (written, fed) = tokio::join!(writer, feed);
+        fed?;
+        written
     }
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {

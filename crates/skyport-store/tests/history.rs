@@ -196,6 +196,84 @@ async fn a_failed_write_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn a_write_in_batches_commits_at_its_end_and_rolls_back_on_any_failure() {
+    use futures_util::StreamExt;
+    for b in backends("history_batches", vec![schema()]).await {
+        let store = b.store.as_ref();
+        let d = store.dialect();
+        let t = ddl::table_name(d, "hist", "obs");
+        let insert = |seq: i64| {
+            Statement::new(
+                format!(
+                    "INSERT INTO {t} (day_obs, seq_num) VALUES (20240101, {})",
+                    p(d, 1)
+                ),
+                vec![Value::Int(seq)],
+            )
+        };
+        let batches = |from: i64, to: i64| {
+            (from..to)
+                .step_by(10)
+                .map(move |start| Ok((start..(start + 10).min(to)).map(insert).collect()))
+                .collect::<Vec<Result<Vec<Statement>, StoreError>>>()
+        };
+        // Three batches of ten: all in, numbered across batches, one version each.
+        let written = store
+            .write_batches(
+                "batcher",
+                futures_util::stream::iter(batches(0, 30)).boxed(),
+            )
+            .await
+            .expect("batches");
+        assert_eq!(written, 30, "{d:?}");
+        assert_eq!(store.count("hist", "obs").await.expect("count"), 30);
+        assert_eq!(store.count("hist", "obs_history").await.expect("count"), 30);
+        // A statement failing in the third batch takes the first two with it.
+        let mut failing = batches(100, 120);
+        failing.push(Ok(vec![insert(200), insert(5)]));
+        let err = store
+            .write_batches("batcher", futures_util::stream::iter(failing).boxed())
+            .await
+            .expect_err("duplicate key");
+        assert!(
+            matches!(&err, StoreError::Constraint(m) if m.starts_with("statement 22")),
+            "{d:?}: {err:?}"
+        );
+        assert_eq!(store.count("hist", "obs").await.expect("count"), 30);
+        // So does an error of the stream itself, after batches have run.
+        let mut refused = batches(300, 320);
+        refused.push(Err(StoreError::Backend("the caller refused a row".into())));
+        let err = store
+            .write_batches("batcher", futures_util::stream::iter(refused).boxed())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("refused a row"), "{d:?}: {err}");
+        assert_eq!(store.count("hist", "obs").await.expect("count"), 30);
+        // And a write dropped before its end (the client went away).
+        let endless = futures_util::stream::iter(batches(400, 420))
+            .chain(futures_util::stream::pending())
+            .boxed();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(300),
+            store.write_batches("batcher", endless),
+        )
+        .await;
+        assert!(dropped.is_err(), "{d:?}: the write waits for its end");
+        // The writer is free again and nothing of the dropped write is left.
+        store
+            .write("a", vec![insert(500)])
+            .await
+            .expect("the writer is free");
+        assert_eq!(
+            store.count("hist", "obs").await.expect("count"),
+            31,
+            "{d:?}"
+        );
+        assert_eq!(store.count("hist", "obs_history").await.expect("count"), 31);
+    }
+}
+
+#[tokio::test]
 async fn concurrent_writers_to_one_row_both_leave_a_version() {
     for b in backends("history_concurrent", vec![schema()]).await {
         let store = Arc::clone(&b.store);

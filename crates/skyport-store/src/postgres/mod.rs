@@ -229,6 +229,36 @@ impl PostgresStore {
     }
 }
 
+/// A transaction on the writer whose history rows name `author`.
+async fn write_transaction<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    author: &str,
+) -> Result<deadpool_postgres::Transaction<'c>, StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute(
+        "SELECT set_config($1, $2, true)",
+        &[&crate::history::AUTHOR_SETTING, &author],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(tx)
+}
+
+/// Runs statement number `n` (from 1) of a write; the rows it affected.
+async fn run_statement(
+    tx: &deadpool_postgres::Transaction<'_>,
+    n: usize,
+    statement: &crate::Statement,
+) -> Result<u64, StoreError> {
+    let prepared = tx
+        .prepare_cached(&statement.sql)
+        .await
+        .map_err(|e| statement_error(n, &e))?;
+    tx.execute_raw(&prepared, self::params(&statement.params))
+        .await
+        .map_err(|e| statement_error(n, &e))
+}
+
 async fn insert_row(
     tx: &deadpool_postgres::Transaction<'_>,
     schema: &str,
@@ -388,27 +418,33 @@ impl Store for PostgresStore {
         statements: Vec<crate::Statement>,
     ) -> Result<Vec<u64>, StoreError> {
         let mut client = self.writer().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(
-            "SELECT set_config($1, $2, true)",
-            &[&crate::history::AUTHOR_SETTING, &author],
-        )
-        .await
-        .map_err(backend)?;
+        let tx = write_transaction(&mut client, author).await?;
         let mut counts = Vec::with_capacity(statements.len());
         for (n, statement) in statements.iter().enumerate() {
-            let prepared = tx
-                .prepare_cached(&statement.sql)
-                .await
-                .map_err(|e| statement_error(n + 1, &e))?;
-            let count = tx
-                .execute_raw(&prepared, self::params(&statement.params))
-                .await
-                .map_err(|e| statement_error(n + 1, &e))?;
-            counts.push(count);
+            counts.push(run_statement(&tx, n + 1, statement).await?);
         }
         tx.commit().await.map_err(backend)?;
         Ok(counts)
+    }
+
+    async fn write_batches<'a>(
+        &'a self,
+        author: &'a str,
+        mut batches: futures_util::stream::BoxStream<'a, Result<Vec<crate::Statement>, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        use futures_util::StreamExt;
+        let mut client = self.writer().await?;
+        // Dropped without a commit (an error, or the caller gone), the transaction rolls back.
+        let tx = write_transaction(&mut client, author).await?;
+        let (mut n, mut total) = (0, 0);
+        while let Some(batch) = batches.next().await {
+            for statement in &batch? {
+                n += 1;
+                total += run_statement(&tx, n, statement).await?;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(total)
     }
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
