@@ -22,4 +22,4 @@ pub use error::ConsDbError;
 pub use ingest::{
     build_record, default_bands, is_fits_name, Band, DataRoot, IngestError, IngestSettings,
 };
-pub use service::{ConsDb, Inserted, Target};
+pub use service::{BulkBatch, ConsDb, Inserted, Target};

@@ -19,6 +19,10 @@ use crate::convert::to_value;
 use crate::error::ConsDbError;
 use crate::write::{self, OnConflict, RowSet};
 
+/// Rows of a bulk insert, each its natural id and its values, as [`ConsDb::insert_many`]
+/// takes them a batch at a time.
+pub type BulkBatch = Vec<(i64, Map<String, Json>)>;
+
 /// How an insert names its observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -571,22 +575,57 @@ impl ConsDb {
         })
     }
 
-    /// `POST /insert/{instrument}/{table}`: many rows by natural id, all or nothing.
-    pub async fn insert_many(
+    /// `POST /insert/{instrument}/{table}`: many rows by natural id, all or nothing. The rows
+    /// come in batches, each turned into statements and written as it comes in one
+    /// transaction, so a large request never holds all its rows, values and statements at
+    /// once. An error from `batches` (a row the caller found invalid) rolls everything back
+    /// and is returned as it is.
+    pub async fn insert_many<B>(
         &self,
         instrument: &str,
         table: &str,
-        obs_dict: Vec<(i64, Map<String, Json>)>,
+        batches: B,
         update: bool,
         author: &str,
-    ) -> Result<Inserted, ConsDbError> {
-        let (statements, inserted) = self
-            .bulk_statements(instrument, table, obs_dict, update)
-            .await?;
-        if !statements.is_empty() {
-            self.store.write(author, statements).await?;
+    ) -> Result<Inserted, ConsDbError>
+    where
+        B: Iterator<Item = Result<BulkBatch, ConsDbError>> + Send,
+    {
+        use futures_util::StreamExt;
+        let (instrument, schema) = self.catalog.instrument(instrument)?;
+        catalog::table(schema, table, true)?;
+        // What stopped the statements, when it was not the database: returned as it is.
+        let stopped: std::sync::Mutex<Option<ConsDbError>> = Default::default();
+        let ids: std::sync::Mutex<Vec<Json>> = Default::default();
+        let stop = |e: ConsDbError| {
+            if let Ok(mut slot) = stopped.lock() {
+                *slot = Some(e);
+            }
+            skyport_store::StoreError::Backend("the rows were refused".into())
+        };
+        let statements = futures_util::stream::iter(batches)
+            .then(|batch| async {
+                let rows = batch.map_err(stop)?;
+                if let Ok(mut ids) = ids.lock() {
+                    ids.extend(rows.iter().map(|(k, _)| Json::from(*k)));
+                }
+                let (statements, _) = self
+                    .bulk_statements(instrument, table, rows, update)
+                    .await
+                    .map_err(stop)?;
+                Ok(statements)
+            })
+            .boxed();
+        let written = self.store.write_batches(author, statements).await;
+        if let Some(e) = stopped.lock().ok().and_then(|mut slot| slot.take()) {
+            return Err(e);
         }
-        Ok(inserted)
+        written?;
+        Ok(Inserted {
+            instrument: instrument.to_string(),
+            obs_id: Json::Array(ids.into_inner().unwrap_or_default()),
+            table: table.to_string(),
+        })
     }
 
     /// The statements [`insert_many`](Self::insert_many) runs, for a caller that writes

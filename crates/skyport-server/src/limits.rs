@@ -42,6 +42,9 @@ pub struct Limits {
     pub soda_sync_max_cutouts: usize,
     /// Most cutouts one async SODA job makes.
     pub soda_async_max_cutouts: usize,
+    /// Most rows of one ConsDB bulk insert (`POST /consdb/insert/{instrument}/{table}`),
+    /// counted before any row is parsed.
+    pub consdb_bulk_max_rows: usize,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             soda_max_pixels: 64 * 1024 * 1024,
             soda_sync_max_cutouts: 1000,
             soda_async_max_cutouts: 100_000,
+            consdb_bulk_max_rows: 1_000_000,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use skyport_consdb::ConsDbError;
+use skyport_consdb::{BulkBatch, ConsDbError};
 
 use super::{check_scalars, ApiError};
 
@@ -118,7 +118,7 @@ impl<'a> RawRows<'a> {
         &'s self,
         ids: &'s [i64],
         refused: &'s Mutex<Option<ApiError>>,
-    ) -> impl Iterator<Item = Result<Vec<(i64, Map<String, Value>)>, ConsDbError>> + Send + 's {
+    ) -> impl Iterator<Item = Result<BulkBatch, ConsDbError>> + Send + 's {
         self.rows
             .chunks(BATCH_ROWS)
             .zip(ids.chunks(BATCH_ROWS))

@@ -4,6 +4,7 @@
 //! answer; [`skyport_consdb::ConsDb`] does the work. Additions: `as_of` on the reading
 //! endpoints, a truncation flag on `/query`, and `/consdb/openapi.json`.
 
+mod bulk;
 mod openapi;
 mod query;
 
@@ -311,7 +312,7 @@ fn object_field(body: &Map<String, Value>, field: &str) -> Result<Map<String, Va
 
 /// Values must be scalars (pqserver: `bool | int | float | str`); null is allowed here for
 /// nullable columns (pqserver cannot write NULL at all).
-fn check_scalars(values: &Map<String, Value>, loc: &[&str]) -> Result<(), ApiError> {
+pub(super) fn check_scalars(values: &Map<String, Value>, loc: &[&str]) -> Result<(), ApiError> {
     let bad: Vec<_> = values
         .iter()
         .filter(|(_, v)| v.is_array() || v.is_object())
@@ -599,43 +600,23 @@ async fn insert_many(
 ) -> ApiResult {
     state.consdb.catalog().instrument(&instrument)?;
     let update = int_param(&raw, "u", 0)? != 0;
-    let obs_dict = object_field(&body_object(&body)?, "obs_dict")?;
-    let mut rows = Vec::with_capacity(obs_dict.len());
-    let mut errors = Vec::new();
-    for (key, row) in obs_dict {
-        let id = match key.trim().parse::<i64>() {
-            Ok(id) => id,
-            Err(_) => {
-                errors.push((
-                    "int_parsing".to_string(),
-                    vec![json!("body"), json!("obs_dict"), json!(key), json!("[key]")],
-                    "Input should be a valid integer, unable to parse string as an integer"
-                        .to_string(),
-                    Value::from(key.as_str()),
-                ));
-                continue;
-            }
-        };
-        match row {
-            Value::Object(m) => {
-                check_scalars(&m, &["body", "obs_dict", &key])?;
-                rows.push((id, m));
-            }
-            other => errors.push((
-                "dict_type".into(),
-                vec![json!("body"), json!("obs_dict"), json!(key)],
-                "Input should be a valid dictionary".into(),
-                other,
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let rows = bulk::rows(&body, state.settings.limits.consdb_bulk_max_rows)?;
+    let ids = rows.check()?;
+    let refused = std::sync::Mutex::new(None);
     let done = state
         .consdb
-        .insert_many(&instrument, &table, rows, update, &caller.author())
-        .await?;
+        .insert_many(
+            &instrument,
+            &table,
+            rows.batches(&ids, &refused),
+            update,
+            &caller.author(),
+        )
+        .await;
+    if let Some(e) = refused.lock().ok().and_then(|mut slot| slot.take()) {
+        return Err(e);
+    }
+    let done = done?;
     Ok(inserted("Data inserted", done))
 }
 
