@@ -177,7 +177,10 @@ impl AppState {
             soda_jobs: Arc::new(uws_http::UwsEndpoint {
                 jobs: soda_jobs,
                 jobs_url: format!("{public_url}/soda/async"),
-                check: Box::new(soda::check_job_parameters),
+                check: {
+                    let max_cutouts = limits.soda_async_max_cutouts;
+                    Box::new(move |params| soda::check_job_parameters(params, max_cutouts))
+                },
             }),
             preview_renders: Default::default(),
             renders: tokio::sync::Semaphore::new(

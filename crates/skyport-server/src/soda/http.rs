@@ -49,7 +49,11 @@ async fn run_sync(
     caller: &Caller,
     params: &DaliParams,
 ) -> Result<Response, DaliError> {
-    let request = request::parse(params, stamps_upload(params))?;
+    let request = request::parse(
+        params,
+        stamps_upload(params),
+        soda.limits.soda_sync_max_cutouts,
+    )?;
     let items = plan::plan(soda, caller, &request, soda.limits.soda_sync_max_cutouts).await?;
     plan::within_budget(
         &items,

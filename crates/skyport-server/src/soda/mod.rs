@@ -80,9 +80,10 @@ pub(crate) fn stamps_upload(params: &DaliParams) -> Option<&[u8]> {
         .map(|u| u.bytes.as_ref())
 }
 
-/// Checks the parameters of a new or changed async job (a region may still be added later).
-pub fn check_job_parameters(params: &DaliParams) -> Result<(), DaliError> {
-    request::parse_parts(params, stamps_upload(params)).map(|_| ())
+/// Checks the parameters of a new or changed async job (a region may still be added later);
+/// a job makes at most `max_cutouts` cutouts.
+pub fn check_job_parameters(params: &DaliParams, max_cutouts: usize) -> Result<(), DaliError> {
+    request::parse_parts(params, stamps_upload(params), max_cutouts).map(|_| ())
 }
 
 /// Runs SODA async jobs.
@@ -118,7 +119,12 @@ impl Runner for SodaRunner {
                 }
             }
         }
-        let request = request::parse(&params, stamps.as_deref()).map_err(|e| e.message())?;
+        let request = request::parse(
+            &params,
+            stamps.as_deref(),
+            self.soda.limits.soda_async_max_cutouts,
+        )
+        .map_err(|e| e.message())?;
         let items = plan::plan(
             &self.soda,
             &crate::caller::job_caller(job),

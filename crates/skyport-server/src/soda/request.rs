@@ -68,9 +68,14 @@ pub struct SodaRequest {
     pub package: Option<Package>,
 }
 
-/// Parses a request; `stamps` is the content of an uploaded `STAMPS` table, if any.
-pub fn parse(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaRequest, DaliError> {
-    let request = parse_parts(params, stamps)?;
+/// Parses a request; `stamps` is the content of an uploaded `STAMPS` table, if any, of which
+/// at most `max_stamps` rows are read (more are refused before they are parsed).
+pub fn parse(
+    params: &DaliParams,
+    stamps: Option<&[u8]>,
+    max_stamps: usize,
+) -> Result<SodaRequest, DaliError> {
+    let request = parse_parts(params, stamps, max_stamps)?;
     if request.targets.is_empty() {
         return Err(DaliError::usage(
             "no region: give POS, CIRCLE, POLYGON, BRECT or a STAMPS table",
@@ -81,7 +86,11 @@ pub fn parse(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaRequest, 
 
 /// Parses and checks every parameter given, without asking for a region (an async job may
 /// get its parameters in several steps).
-pub fn parse_parts(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaRequest, DaliError> {
+pub fn parse_parts(
+    params: &DaliParams,
+    stamps: Option<&[u8]>,
+    max_stamps: usize,
+) -> Result<SodaRequest, DaliError> {
     let ids: Vec<String> = params.all("ID").into_iter().map(str::to_string).collect();
     if let Some(empty) = ids.iter().find(|i| i.trim().is_empty()) {
         return Err(DaliError::usage(format!("ID={empty:?} is empty")));
@@ -110,8 +119,8 @@ pub fn parse_parts(params: &DaliParams, stamps: Option<&[u8]>) -> Result<SodaReq
         return Err(DaliError::usage("STAMPS may be given once"));
     }
     match (stamps, inline_stamps.first()) {
-        (Some(bytes), _) => targets.extend(stamp_table(bytes)?),
-        (None, Some(text)) => targets.extend(stamp_table(text.as_bytes())?),
+        (Some(bytes), _) => targets.extend(stamp_table(bytes, max_stamps)?),
+        (None, Some(text)) => targets.extend(stamp_table(text.as_bytes(), max_stamps)?),
         (None, None) => {}
     }
     let band = params
@@ -245,47 +254,67 @@ fn brect(text: &str) -> Result<CutoutRegion, DaliError> {
     sized("BRECT", center, (n(w)?, n(h)?), unit)
 }
 
+/// The cells of a line of a text table (comma-, tab- or space-separated).
+fn cells(line: &str) -> impl Iterator<Item = &str> {
+    line.split([',', '\t', ' ']).filter(|w| !w.is_empty())
+}
+
+/// The cells of a row at the `wanted` positions, empty where a position is absent or beyond
+/// the row.
+fn pick<S: AsRef<str>>(cells: impl Iterator<Item = S>, wanted: [Option<usize>; 4]) -> [String; 4] {
+    let mut out: [String; 4] = Default::default();
+    for (k, cell) in cells.enumerate() {
+        for (slot, want) in out.iter_mut().zip(wanted) {
+            if want == Some(k) {
+                *slot = cell.as_ref().to_string();
+            }
+        }
+    }
+    out
+}
+
 /// Rows of a `STAMPS` table: a VOTable, or text with a header line naming the columns
 /// (comma-, tab- or space-separated). Columns: `ra`, `dec` (degrees), `size` (pixels, or
 /// `size_deg`/`size_arcmin`/`size_arcsec`; a VOTable `size` column may carry the unit instead)
-/// and optionally `id`.
-fn stamp_table(bytes: &[u8]) -> Result<Vec<Target>, DaliError> {
+/// and optionally `id`. More than `max_rows` rows are refused as soon as the reader meets
+/// them, and of each row only the cells of those columns are kept.
+fn stamp_table(bytes: &[u8], max_rows: usize) -> Result<Vec<Target>, DaliError> {
     let bad = |m: String| DaliError::usage(format!("STAMPS: {m}"));
+    let too_many = || {
+        bad(format!(
+            "the table has more than {max_rows} rows, more cutouts than this request may make"
+        ))
+    };
     let text = std::str::from_utf8(bytes).map_err(|_| bad("the table is not UTF-8 text".into()))?;
-    // Column names (lower case) with their units, and the rows as text.
+    // Column names (lower case) with their units.
     type Columns = Vec<(String, Option<String>)>;
-    let (columns, rows): (Columns, Vec<Vec<String>>) = if text.trim_start().starts_with('<') {
-        let table = read_votable(bytes, 1_000_000).map_err(|e| bad(e.to_string()))?;
-        let columns = table
+    let votable = if text.trim_start().starts_with('<') {
+        let table = read_votable(bytes, max_rows).map_err(|e| match e {
+            skyport_votable::ReadError::TooManyRows(_) => too_many(),
+            e => bad(e.to_string()),
+        })?;
+        Some(table)
+    } else {
+        None
+    };
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let columns: Columns = match &votable {
+        Some(table) => table
             .fields
             .iter()
             .map(|f| (f.name.to_ascii_lowercase(), f.meta.unit.clone()))
-            .collect();
-        let rows = table
-            .rows
-            .iter()
-            .map(|r| r.iter().map(datum_text).collect())
-            .collect();
-        (columns, rows)
-    } else {
-        let mut lines = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let split = |l: &str| -> Vec<String> {
-            l.split([',', '\t', ' '])
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
+            .collect(),
+        None => {
+            let header = lines
+                .next()
+                .ok_or_else(|| bad("the table is empty".into()))?;
+            cells(header)
+                .map(|c| (c.to_ascii_lowercase(), None))
                 .collect()
-        };
-        let header = lines
-            .next()
-            .ok_or_else(|| bad("the table is empty".into()))?;
-        let columns = split(header)
-            .into_iter()
-            .map(|c| (c.to_ascii_lowercase(), None))
-            .collect();
-        (columns, lines.map(split).collect())
+        }
     };
     let find = |name: &str| columns.iter().position(|(c, _)| c == name);
     let (Some(ra), Some(dec)) = (find("ra"), find("dec")) else {
@@ -310,21 +339,39 @@ fn stamp_table(bytes: &[u8]) -> Result<Vec<Target>, DaliError> {
     })?;
     let unit = unit.unwrap_or_else(|| "pix".into());
     let id = find("id");
+    // The cells of each row that are read: ra, dec, size and id (empty when absent).
+    let wanted = [Some(ra), Some(dec), Some(size), id];
+    let rows: Vec<[String; 4]> = match &votable {
+        Some(table) => table
+            .rows
+            .iter()
+            .map(|r| pick(r.iter().map(datum_text), wanted))
+            .collect(),
+        None => {
+            let mut rows = Vec::new();
+            for line in lines {
+                if rows.len() >= max_rows {
+                    return Err(too_many());
+                }
+                rows.push(pick(cells(line), wanted));
+            }
+            rows
+        }
+    };
     if rows.is_empty() {
         return Err(bad("the table has no rows".into()));
     }
     rows.iter()
         .enumerate()
-        .map(|(i, row)| {
-            let cell = |k: usize| row.get(k).map(String::as_str).unwrap_or("");
+        .map(|(i, [ra, dec, size, id])| {
             let param = format!("STAMPS row {}", i + 1);
-            let n = |k: usize| number(&param, cell(k), false);
+            let n = |cell: &str| number(&param, cell, false);
             let center = point(&param, n(ra)?, n(dec)?)?;
             let s = n(size)?;
             Ok(Target {
-                label: format!("STAMP {} {} {} {unit}", cell(ra), cell(dec), cell(size)),
+                label: format!("STAMP {ra} {dec} {size} {unit}"),
                 region: sized(&param, center, (s, s), &unit)?,
-                id: id.map(|k| cell(k).to_string()).filter(|v| !v.is_empty()),
+                id: Some(id.clone()).filter(|v| !v.is_empty()),
             })
         })
         .collect()
@@ -344,7 +391,7 @@ mod tests {
     use super::*;
 
     fn req(pairs: &[(&str, &str)]) -> Result<SodaRequest, DaliError> {
-        parse(&DaliParams::from_pairs(pairs.iter().copied()), None)
+        parse(&DaliParams::from_pairs(pairs.iter().copied()), None, 1000)
     }
 
     #[test]
@@ -403,19 +450,67 @@ mod tests {
     #[test]
     fn stamp_tables_in_text_and_votable() {
         let csv = "ra,dec,size,id\n10.0,20.0,51,ivo://x?a\n10.5,20.5,31,\n";
-        let t = parse(&DaliParams::from_pairs([("ID", "y")]), Some(csv.as_bytes())).expect("csv");
+        let t = parse(
+            &DaliParams::from_pairs([("ID", "y")]),
+            Some(csv.as_bytes()),
+            1000,
+        )
+        .expect("csv");
         assert_eq!(t.targets.len(), 2);
         assert_eq!(t.targets[0].id.as_deref(), Some("ivo://x?a"));
         assert_eq!(t.targets[1].id, None);
         let vot = r#"<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>
 <FIELD name="RA" datatype="double"/><FIELD name="Dec" datatype="double"/><FIELD name="size" datatype="double" unit="arcsec"/>
 <DATA><TABLEDATA><TR><TD>10</TD><TD>20</TD><TD>30</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#;
-        let v = parse(&DaliParams::default(), Some(vot.as_bytes())).expect("votable");
+        let v = parse(&DaliParams::default(), Some(vot.as_bytes()), 1000).expect("votable");
         assert!(matches!(
             v.targets[0].region,
             CutoutRegion::Sky(Region::Polygon(_))
         ));
-        let e = parse(&DaliParams::default(), Some(b"ra dec\n1 2\n")).expect_err("no size");
+        let e = parse(&DaliParams::default(), Some(b"ra dec\n1 2\n"), 1000).expect_err("no size");
         assert!(e.message().contains("size"), "{}", e.message());
+    }
+
+    #[test]
+    fn stamp_tables_longer_than_the_request_may_cut_are_refused() {
+        let rows = |n: usize| {
+            let mut t = String::from("ra,dec,size\n");
+            for i in 0..n {
+                t.push_str(&format!("{}.0,1.0,10\n", i % 360));
+            }
+            t
+        };
+        assert_eq!(
+            parse(&DaliParams::default(), Some(rows(3).as_bytes()), 3)
+                .expect("at the limit")
+                .targets
+                .len(),
+            3
+        );
+        let e = parse(&DaliParams::default(), Some(rows(4).as_bytes()), 3).expect_err("over");
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.message().contains("more than 3 rows"), "{}", e.message());
+        let row = "<TR><TD>1</TD><TD>2</TD><TD>10</TD></TR>";
+        let vot = format!(
+            r#"<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>
+<FIELD name="ra" datatype="double"/><FIELD name="dec" datatype="double"/><FIELD name="size" datatype="double"/>
+<DATA><TABLEDATA>{}</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#,
+            row.repeat(4)
+        );
+        let e = parse(&DaliParams::default(), Some(vot.as_bytes()), 3).expect_err("over");
+        assert!(e.message().contains("more than 3 rows"), "{}", e.message());
+        // Columns the cutouts do not use cost nothing beyond their bytes.
+        let wide = format!(
+            "ra,dec,size,{}\n1,2,10,{}\n",
+            "x,".repeat(5000),
+            "7,".repeat(5000)
+        );
+        assert_eq!(
+            parse(&DaliParams::default(), Some(wide.as_bytes()), 3)
+                .expect("wide")
+                .targets
+                .len(),
+            1
+        );
     }
 }
