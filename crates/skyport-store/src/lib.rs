@@ -278,6 +278,10 @@ pub enum StoreError {
     /// The consumer went away (a client disconnected) and the query was stopped.
     #[error("the query was cancelled")]
     Cancelled,
+    /// The consumer took none of the rows for this long (a client that stopped reading), and
+    /// the query was stopped so as not to hold a database connection for it.
+    #[error("the result was not being read for {0:?}; the query was stopped")]
+    Stalled(std::time::Duration),
 }
 
 /// The storage interface. All methods are transactional: a failed call writes nothing.

@@ -682,6 +682,8 @@ impl Store for SqliteStore {
         let readers = Arc::clone(&self.readers);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+        let end = crate::stream::StreamEnd::default();
+        let producer_end = end.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let conn = match readers.lock() {
@@ -696,10 +698,10 @@ impl Store for SqliteStore {
                 pool: &readers,
                 conn: Some(conn),
             };
-            crate::sqlite_stream::run(lease.conn(), &request, ready_tx, rows_tx);
+            crate::sqlite_stream::run(lease.conn(), &request, ready_tx, rows_tx, &producer_end);
         });
         match ready_rx.await {
-            Ok(Ok(columns)) => Ok(RowStream::new(columns, rows_rx)),
+            Ok(Ok(columns)) => Ok(RowStream::new(columns, rows_rx, end)),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(StoreError::Backend(
                 "the query thread ended unexpectedly".into(),

@@ -8,7 +8,9 @@ use rusqlite::{params_from_iter, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ddl::quote_ident;
-use crate::stream::{Batch, ColumnKind, QueryRequest, TempTable, BATCH_ROWS};
+use crate::stream::{
+    blocking_deliver, Batch, ColumnKind, QueryRequest, StreamEnd, TempTable, BATCH_ROWS,
+};
 use crate::{StoreError, Value};
 
 /// SQLite virtual-machine steps between two checks of the deadline and the consumer.
@@ -92,6 +94,7 @@ pub(crate) fn run(
     request: &QueryRequest,
     ready: oneshot::Sender<Result<Vec<String>, StoreError>>,
     rows: mpsc::Sender<Batch>,
+    end: &StreamEnd,
 ) {
     if let Err(e) = create_temp_tables(conn, &request.temp_tables) {
         drop_temp_tables(conn, &request.temp_tables);
@@ -115,7 +118,8 @@ pub(crate) fn run(
             super::sqlite::backend(e)
         }
     };
-    stream_rows(conn, request, ready, &rows, &classify);
+    let send = |batch: Batch| blocking_deliver(&rows, batch, request.stall, end);
+    stream_rows(conn, request, ready, &rows, &send, &classify);
     conn.progress_handler(0, None::<fn() -> bool>)
         .unwrap_or_else(|e| tracing::warn!("cannot remove the query watchdog: {e}"));
     drop_temp_tables(conn, &request.temp_tables);
@@ -126,6 +130,7 @@ fn stream_rows(
     request: &QueryRequest,
     ready: oneshot::Sender<Result<Vec<String>, StoreError>>,
     rows: &mpsc::Sender<Batch>,
+    send: &dyn Fn(Batch) -> bool,
     classify: &dyn Fn(rusqlite::Error, &mpsc::Sender<Batch>) -> StoreError,
 ) {
     let mut stmt = match conn.prepare(&request.sql) {
@@ -143,7 +148,7 @@ fn stream_rows(
     let mut cursor = match stmt.query(params_from_iter(request.params.iter())) {
         Ok(c) => c,
         Err(e) => {
-            let _ = rows.blocking_send(Err(classify(e, rows)));
+            let _ = send(Err(classify(e, rows)));
             return;
         }
     };
@@ -156,7 +161,7 @@ fn stream_rows(
                     match row.get_ref(i) {
                         Ok(v) => values.push(super::sqlite::from_ref(v)),
                         Err(e) => {
-                            let _ = rows.blocking_send(Err(classify(e, rows)));
+                            let _ = send(Err(classify(e, rows)));
                             return;
                         }
                     }
@@ -164,19 +169,19 @@ fn stream_rows(
                 batch.push(values);
                 if batch.len() == BATCH_ROWS {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                    if rows.blocking_send(Ok(full)).is_err() {
+                    if !send(Ok(full)) {
                         return;
                     }
                 }
             }
             Ok(None) => {
                 if !batch.is_empty() {
-                    let _ = rows.blocking_send(Ok(batch));
+                    let _ = send(Ok(batch));
                 }
                 return;
             }
             Err(e) => {
-                let _ = rows.blocking_send(Err(classify(e, rows)));
+                let _ = send(Err(classify(e, rows)));
                 return;
             }
         }

@@ -2,6 +2,7 @@
 //! result of any size flows from the database cursor to the client in constant memory. Dropping
 //! the [`RowStream`] cancels the query; a deadline stops it with [`StoreError::Timeout`].
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -41,6 +42,9 @@ pub struct QueryRequest {
     pub temp_tables: Vec<TempTable>,
     /// Longest the query may run (from the first step to the last row).
     pub timeout: Option<Duration>,
+    /// Longest the query waits for its consumer to take a batch (a client not reading its
+    /// result) before it stops with [`StoreError::Stalled`], freeing its connection.
+    pub stall: Option<Duration>,
 }
 
 impl QueryRequest {
@@ -51,6 +55,7 @@ impl QueryRequest {
             params: Vec::new(),
             temp_tables: Vec::new(),
             timeout: None,
+            stall: None,
         }
     }
 }
@@ -69,22 +74,93 @@ pub struct RowStream {
     /// Column names of the result.
     pub columns: Vec<String>,
     receiver: mpsc::Receiver<Batch>,
+    end: StreamEnd,
 }
 
 impl RowStream {
-    /// Wraps a receiver filled by a backend.
-    pub fn new(columns: Vec<String>, receiver: mpsc::Receiver<Batch>) -> RowStream {
-        RowStream { columns, receiver }
+    /// Wraps a receiver filled by a backend, with the [`StreamEnd`] it reports through when
+    /// the channel has no room.
+    pub fn new(columns: Vec<String>, receiver: mpsc::Receiver<Batch>, end: StreamEnd) -> RowStream {
+        RowStream {
+            columns,
+            receiver,
+            end,
+        }
     }
 
     /// The next batch; `None` once every row has been delivered.
     pub async fn next_batch(&mut self) -> Option<Batch> {
-        self.receiver.recv().await
+        match self.receiver.recv().await {
+            Some(batch) => Some(batch),
+            None => self.end.take().map(Err),
+        }
     }
 
     /// The next batch, for callers on a blocking thread.
     pub fn blocking_next_batch(&mut self) -> Option<Batch> {
-        self.receiver.blocking_recv()
+        match self.receiver.blocking_recv() {
+            Some(batch) => Some(batch),
+            None => self.end.take().map(Err),
+        }
+    }
+}
+
+/// The error that ended a stream when its channel had no room for it (the consumer was not
+/// taking batches): the consumer finds it after the last batch, so a stopped query never reads
+/// as a complete result.
+#[derive(Debug, Clone, Default)]
+pub struct StreamEnd(Arc<Mutex<Option<StoreError>>>);
+
+impl StreamEnd {
+    /// Records the error that ended the stream.
+    pub fn set(&self, error: StoreError) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(error);
+        }
+    }
+
+    fn take(&self) -> Option<StoreError> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Sends `batch` to the consumer from async code, waiting at most `stall` for room; when there
+/// is none in time, records why the stream ends in `end`. True when the batch went.
+pub(crate) async fn deliver(
+    rows: &mpsc::Sender<Batch>,
+    batch: Batch,
+    stall: Option<Duration>,
+    end: &StreamEnd,
+) -> bool {
+    let Some(stall) = stall else {
+        return rows.send(batch).await.is_ok();
+    };
+    let permit = match tokio::time::timeout(stall, rows.reserve()).await {
+        Ok(Ok(permit)) => permit,
+        // The consumer is gone.
+        Ok(Err(_)) => return false,
+        Err(_) => {
+            end.set(match batch {
+                Err(e) => e,
+                Ok(_) => StoreError::Stalled(stall),
+            });
+            return false;
+        }
+    };
+    permit.send(batch);
+    true
+}
+
+/// [`deliver`] for a producer on a blocking thread.
+pub(crate) fn blocking_deliver(
+    rows: &mpsc::Sender<Batch>,
+    batch: Batch,
+    stall: Option<Duration>,
+    end: &StreamEnd,
+) -> bool {
+    match (stall, tokio::runtime::Handle::try_current()) {
+        (Some(_), Ok(runtime)) => runtime.block_on(deliver(rows, batch, stall, end)),
+        _ => rows.blocking_send(batch).is_ok(),
     }
 }
 

@@ -20,7 +20,8 @@ use super::values::Param;
 use super::{backend, cells, describe};
 use crate::ddl::{self, quote_ident};
 use crate::stream::{
-    Batch, ColumnKind, QueryRequest, RowStream, TempTable, BATCHES_IN_FLIGHT, BATCH_ROWS,
+    deliver, Batch, ColumnKind, QueryRequest, RowStream, StreamEnd, TempTable, BATCHES_IN_FLIGHT,
+    BATCH_ROWS,
 };
 use crate::{Dialect, StoreError, Value};
 
@@ -124,9 +125,10 @@ pub(super) async fn start(
 ) -> Result<RowStream, StoreError> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (rows_tx, rows_rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-    tokio::spawn(run(client, request, ready_tx, rows_tx));
+    let end = StreamEnd::default();
+    tokio::spawn(run(client, request, ready_tx, rows_tx, end.clone()));
     match ready_rx.await {
-        Ok(Ok(columns)) => Ok(RowStream::new(columns, rows_rx)),
+        Ok(Ok(columns)) => Ok(RowStream::new(columns, rows_rx, end)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(StoreError::Backend(
             "the query task ended unexpectedly".into(),
@@ -174,6 +176,7 @@ async fn run(
     request: QueryRequest,
     ready: oneshot::Sender<Result<Vec<String>, StoreError>>,
     rows_tx: mpsc::Sender<Batch>,
+    end: StreamEnd,
 ) {
     let deadline = request.timeout.map(|t| (Instant::now() + t, t));
     let cancel = client.cancel_token();
@@ -211,7 +214,7 @@ async fn run(
                     (true, Some((_, limit))) => StoreError::Timeout(limit),
                     _ => backend(e),
                 };
-                let _ = rows_tx.send(Err(error)).await;
+                deliver(&rows_tx, Err(error), request.stall, &end).await;
                 return;
             }
             Err(stop) => {
@@ -220,7 +223,13 @@ async fn run(
                     tracing::warn!("cannot cancel a PostgreSQL query: {}", describe(&e));
                 }
                 if let (Stop::Deadline, Some((_, limit))) = (stop, deadline) {
-                    let _ = rows_tx.send(Err(StoreError::Timeout(limit))).await;
+                    deliver(
+                        &rows_tx,
+                        Err(StoreError::Timeout(limit)),
+                        request.stall,
+                        &end,
+                    )
+                    .await;
                 }
                 return;
             }
@@ -230,10 +239,12 @@ async fn run(
         let failed = batch.is_err();
         if !rows.is_empty() || failed {
             let send = tokio::select! {
-                r = rows_tx.send(batch) => r.is_ok(),
+                sent = deliver(&rows_tx, batch, request.stall, &end) => sent,
                 () = sleep_until(deadline.map(|d| d.0)) => {
                     if let Some((_, limit)) = deadline {
-                        let _ = rows_tx.try_send(Err(StoreError::Timeout(limit)));
+                        // The channel is full: the consumer finds the error after the last
+                        // batch it holds.
+                        end.set(StoreError::Timeout(limit));
                     }
                     false
                 }
