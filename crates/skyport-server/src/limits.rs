@@ -20,6 +20,10 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Time limit of one HTTP request, seconds.
     pub request_timeout_seconds: u64,
+    /// Seconds a query keeps its database connection while its client takes none of the
+    /// result; then the query stops and the result ends with an error (a stalled reader must
+    /// not hold one of the few reader connections).
+    pub result_stall_seconds: u64,
     /// Largest uploaded table, bytes.
     pub upload_max_bytes: usize,
     /// Most rows of an uploaded table.
@@ -57,6 +61,7 @@ impl Default for Limits {
             retention_seconds: 172_800,
             max_request_bytes: 100 * 1024 * 1024,
             request_timeout_seconds: 3600,
+            result_stall_seconds: 10,
             upload_max_bytes: 16 * 1024 * 1024,
             upload_max_rows: 100_000,
             upload_max_tables: 16,

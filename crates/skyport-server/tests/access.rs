@@ -1253,3 +1253,41 @@ async fn tokens_are_managed_over_rest_by_token_administrators() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn one_caller_holds_at_most_half_the_database_readers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn skyport_store::Store> =
+        Arc::new(skyport_store::SqliteStore::open(&dir.path().join("a.sqlite"), 4).expect("open"));
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    let accounts = Accounts::open(Arc::clone(&store)).await.expect("accounts");
+    // A quota of 8 synchronous queries, on a pool of 4 readers.
+    let access = skyport_server::access::Access::new(
+        AuthSettings {
+            readers: 4,
+            ..AuthSettings::default()
+        },
+        accounts,
+    )
+    .expect("access");
+    let anonymous = skyport_store::Caller::anonymous();
+    let one: std::net::IpAddr = [192, 0, 2, 1].into();
+    let other: std::net::IpAddr = [192, 0, 2, 2].into();
+    let first = access.sync_slot(&anonymous, Some(one)).expect("first");
+    let second = access.sync_slot(&anonymous, Some(one)).expect("second");
+    assert_eq!(
+        access.sync_slot(&anonymous, Some(one)).err(),
+        Some(2),
+        "a third would leave others half the pool"
+    );
+    // Another address still gets readers, and a slot comes back when a result ends.
+    let elsewhere = access
+        .sync_slot(&anonymous, Some(other))
+        .expect("other address");
+    drop(first);
+    assert!(access.sync_slot(&anonymous, Some(one)).is_ok());
+    drop((second, elsewhere));
+}

@@ -13,7 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn server(settings: ConnectionSettings) -> (String, common::Fixture) {
-    let f = common::fixture().await;
+    server_with(settings, skyport_server::Limits::default()).await
+}
+
+async fn server_with(
+    settings: ConnectionSettings,
+    limits: skyport_server::Limits,
+) -> (String, common::Fixture) {
+    let f = common::fixture_with(limits).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -183,4 +190,83 @@ async fn clients_that_stop_reading_lose_their_connection_and_free_the_database()
             .await
             .is_some());
     }
+}
+
+/// Sends a GET for `path` and leaves the answer unread.
+async fn stalled_get(addr: &str, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    s
+}
+
+#[tokio::test]
+async fn a_stalled_result_gives_its_database_connection_back_long_before_its_socket() {
+    // The connection may stall for a minute; the query behind it only for a second.
+    let settings = ConnectionSettings {
+        write_stall_seconds: 60,
+        ..settings()
+    };
+    let limits = skyport_server::Limits {
+        result_stall_seconds: 1,
+        ..Default::default()
+    };
+    let (addr, _f) = server_with(settings, limits).await;
+    let query = "SELECT a.column_name, b.column_name, c.description FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c";
+    let path = format!(
+        "/tap/sync?LANG=ADQL&MAXREC=10000000&RESPONSEFORMAT=csv&QUERY={}",
+        form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+    );
+    // More stalled clients than the fixture has readers (2).
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(stalled_get(&addr, &path).await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let count = form_urlencoded::byte_serialize(b"SELECT COUNT(*) AS n FROM ivoa.ObsCore")
+        .collect::<String>();
+    let mut next = TcpStream::connect(&addr).await.expect("connect");
+    next.write_all(
+        format!(
+            "GET /tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY={count} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), next.read_to_string(&mut answer))
+        .await
+        .expect("the query answered while the stalled sockets are still open")
+        .expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("n\n1\n"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The stalled sockets are still open (their connection may stall for a minute), and a
+    // client that reads on finds its result cut short and saying so (CSV's error line).
+    let mut first = stalled.remove(0);
+    let mut body = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), first.read_to_end(&mut body))
+        .await
+        .expect("the cut result ends")
+        .expect("read");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    let tail = &text[text.len().saturating_sub(300)..];
+    assert!(
+        tail.contains("QUERY_STATUS=ERROR") && tail.contains("not being read"),
+        "a cut result must say so at its end: {tail:?}"
+    );
 }

@@ -134,6 +134,7 @@ impl AuthSection {
                 .cache_seconds
                 .map_or(defaults.cache, Duration::from_secs),
             quotas: quotas.clone(),
+            readers: 0,
         }
     }
 

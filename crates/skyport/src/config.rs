@@ -591,7 +591,10 @@ impl Config {
             upload_allow: self.server.upload_allow.clone(),
             trusted_proxies: self.server.trusted_proxies.clone(),
             rights: std::sync::Arc::new(self.rights()),
-            auth: self.auth.settings(&self.quotas, |p| self.resolve(p)),
+            auth: skyport_server::access::AuthSettings {
+                readers: self.server.readers,
+                ..self.auth.settings(&self.quotas, |p| self.resolve(p))
+            },
             extra_schemas: self
                 .consdb_schemas
                 .iter()

@@ -96,6 +96,10 @@ pub struct AuthSettings {
     pub cache: Duration,
     /// Quotas.
     pub quotas: Quotas,
+    /// The size of the database's reader pool (0: not known). One caller's synchronous
+    /// queries are held to half of it, whatever their quota, so that no caller (an anonymous
+    /// one is known by their address) can take every reader.
+    pub readers: usize,
 }
 
 impl Default for AuthSettings {
@@ -116,6 +120,7 @@ impl Default for AuthSettings {
             .to_vec(),
             cache: Duration::from_secs(30),
             quotas: Quotas::default(),
+            readers: 0,
         }
     }
 }
@@ -459,10 +464,14 @@ impl Access {
         caller: &Caller,
         peer: Option<IpAddr>,
     ) -> Result<Option<ConcurrencyGuard>, u32> {
-        let limit = self.limits_for(caller).sync_queries;
-        if limit == 0 {
-            return Ok(None);
-        }
+        let quota = self.limits_for(caller).sync_queries;
+        let share = (self.settings.readers / 2).max(1) as u32;
+        let limit = match (quota, self.settings.readers) {
+            (0, 0) => return Ok(None),
+            (0, _) => share,
+            (q, 0) => q,
+            (q, _) => q.min(share),
+        };
         match self.sync.try_acquire(&Self::quota_key(caller, peer), limit) {
             Some(g) => Ok(Some(g)),
             None => {

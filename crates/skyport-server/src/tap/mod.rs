@@ -277,6 +277,9 @@ impl TapService {
             params: Vec::new(),
             temp_tables: uploaded.into_iter().map(|u| u.table).collect(),
             timeout,
+            stall: Some(Duration::from_secs(
+                self.limits().result_stall_seconds.max(1),
+            )),
         };
         let mut rows = self.store.stream(query).await.map_err(|e| match e {
             StoreError::Timeout(_) => timeout_error(timeout),
