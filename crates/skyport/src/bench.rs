@@ -56,7 +56,8 @@ pub enum BenchCommand {
         ids: usize,
         /// `off`: no credentials and no data rights (every row visible, no filter); `on`:
         /// every request carries a skyport API token of a data-rights member, one collection
-        /// is restricted, rows are filtered, and requests are counted against a rate quota.
+        /// is restricted and rows are filtered; `rated`: as `on`, and requests are counted
+        /// against a rate quota.
         #[arg(long, value_enum, default_value = "off")]
         auth: crate::bench_tap::AuthBench,
     },

@@ -37,8 +37,11 @@ pub enum Service {
 pub enum AuthBench {
     /// Anonymous, no data rights.
     Off,
-    /// A member's API token on every request, rights filtering, a rate quota.
+    /// A member's API token on every request and rights filtering, with the default quotas
+    /// (no request rate limit): what the access layer's speed target measures.
     On,
+    /// As `On`, with every request also counted against a request-rate quota.
+    Rated,
 }
 
 /// Options of the TAP benchmark.
@@ -373,7 +376,7 @@ pub async fn run(b: TapBench) -> Result<()> {
             Default::default(),
             None,
         ),
-        AuthBench::On => {
+        AuthBench::On | AuthBench::Rated => {
             let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
             let (token, _) = skyport_server::access::tokens::issue(
                 &accounts,
@@ -387,8 +390,10 @@ pub async fn run(b: TapBench) -> Result<()> {
             )
             .await?;
             let mut auth = skyport_server::access::AuthSettings::default();
-            // Counted, never refused.
-            auth.quotas.default.requests_per_minute = u32::MAX;
+            if b.auth == AuthBench::Rated {
+                // Counted, never refused.
+                auth.quotas.default.requests_per_minute = u32::MAX;
+            }
             let rights = skyport_store::Rights::new(
                 [skyport_store::CollectionRights {
                     collection: "bench-private".into(),
