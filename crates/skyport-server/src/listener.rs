@@ -3,7 +3,8 @@
 //!
 //! - **Headers** must arrive within `header_seconds` of the connection opening, or of the
 //!   previous response on a kept-alive connection (hyper's header-read timeout, which also
-//!   ends idle keep-alive connections).
+//!   ends idle keep-alive connections); so must a new connection's first byte, which hyper's
+//!   timeout does not cover.
 //! - **A stalled reader**: a response whose bytes the client does not take for
 //!   `write_stall_seconds` ends the connection. The response body is dropped with it, and so
 //!   the query feeding it (its database connection goes back to the pool) — a client that stops
@@ -109,8 +110,9 @@ pub async fn serve_with(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(settings.header_seconds.max(1)));
+        .header_read_timeout(header_timeout(&settings));
     let stall = Duration::from_secs(settings.write_stall_seconds.max(1));
+    let header = header_timeout(&settings);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -148,7 +150,7 @@ pub async fn serve_with(
                 request
             },
         ));
-        let io = TokioIo::new(StallGuard::new(tcp, stall));
+        let io = TokioIo::new(StallGuard::new(tcp, stall, header));
         let connection = builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
@@ -165,20 +167,29 @@ pub async fn serve_with(
     Ok(())
 }
 
+fn header_timeout(settings: &ConnectionSettings) -> Duration {
+    Duration::from_secs(settings.header_seconds.max(1))
+}
+
 /// A socket whose writes may not stay blocked (the client not reading) for longer than
-/// `limit`: past it, writing fails and the connection ends.
+/// `limit`: past it, writing fails and the connection ends. Its first byte must also arrive
+/// within `first_byte`: hyper-util reads the first bytes to tell HTTP/1 from HTTP/2 before
+/// HTTP/1's header timeout starts, and that read has no timeout of its own, so a connection
+/// that never sends anything would otherwise stay open for ever.
 struct StallGuard<T> {
     inner: T,
     limit: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    first_byte: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> StallGuard<T> {
-    fn new(inner: T, limit: Duration) -> Self {
+    fn new(inner: T, limit: Duration, first_byte: Duration) -> Self {
         StallGuard {
             inner,
             limit,
             stalled: None,
+            first_byte: Some(Box::pin(tokio::time::sleep(first_byte))),
         }
     }
 
@@ -204,7 +215,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let got_bytes = buf.filled().len() > before;
+        if let Some(timer) = self.first_byte.as_mut() {
+            match &polled {
+                Poll::Ready(_) if got_bytes => self.first_byte = None,
+                Poll::Pending if timer.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client sent nothing",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        polled
     }
 }
 

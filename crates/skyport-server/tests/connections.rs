@@ -63,8 +63,16 @@ fn settings() -> ConnectionSettings {
 }
 
 #[tokio::test]
-async fn half_sent_headers_and_idle_connections_are_closed() {
+async fn silent_half_sent_and_idle_connections_are_closed() {
     let (addr, _f) = server(settings()).await;
+    // A connection that sends nothing at all (hyper-util's HTTP/1-or-2 detection waited on
+    // it for ever: it reads before HTTP/1's header timeout starts).
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    let after = closed_after(&mut silent, Duration::from_secs(10)).await;
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(5)),
+        "{after:?}"
+    );
     // Headers that never finish.
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
     slow.write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\n")
