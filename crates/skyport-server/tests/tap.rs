@@ -267,6 +267,52 @@ const UPLOAD: &str = r#"<?xml version="1.0"?>
 </TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#;
 
 #[tokio::test]
+async fn upload_column_names_with_control_characters_are_the_clients_mistake() {
+    let f = fixture().await;
+    for bad in ["a\u{0}b", "bell\u{7}"] {
+        let table = UPLOAD.replace("\"Odd Name\"", &format!("\"{bad}\""));
+        let (status, _, body) = call(
+            &f.app,
+            multipart(&[
+                ("LANG", None, "ADQL"),
+                ("QUERY", None, "SELECT * FROM TAP_UPLOAD.mine"),
+                ("UPLOAD", None, "mine,param:tbl"),
+                ("tbl", Some("t.xml"), &table),
+            ]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {body}");
+        assert!(body.contains("control character"), "{bad:?}: {body}");
+        assert!(!body.contains("CREATE"), "no SQL in the message: {body}");
+    }
+    // Thousands of columns are checked for duplicates in linear time.
+    let fields: String = (0..20_000)
+        .map(|i| format!(r#"<FIELD name="c{i}" datatype="int"/>"#))
+        .collect();
+    let wide = format!(
+        r#"<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>{fields}<FIELD name="C7" datatype="int"/><DATA><TABLEDATA></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"#
+    );
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(
+        &f.app,
+        multipart(&[
+            ("LANG", None, "ADQL"),
+            ("QUERY", None, "SELECT * FROM TAP_UPLOAD.mine"),
+            ("UPLOAD", None, "mine,param:tbl"),
+            ("tbl", Some("t.xml"), &wide),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("C7&quot; appears twice"), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn inline_uploads_round_trip_and_join() {
     let f = fixture().await;
     let (status, _, body) = call(

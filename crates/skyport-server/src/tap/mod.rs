@@ -284,7 +284,11 @@ impl TapService {
         let mut rows = self.store.stream(query).await.map_err(|e| match e {
             StoreError::Timeout(_) => timeout_error(timeout),
             StoreError::Query(m) => DaliError::usage(format!("the query failed: {m}")),
-            other => DaliError::internal(format!("the query could not be started: {other}")),
+            other => {
+                // The database's own words may quote the SQL: logged, not sent.
+                tracing::error!("a query could not be started: {other}");
+                DaliError::internal("the query could not be started (the reason has been logged)")
+            }
         })?;
         // The first batch decides between an error document and a result.
         let first = match rows.next_batch().await {

@@ -98,8 +98,15 @@ pub async fn load(
             DaliError::usage(format!("UPLOAD {}: {e}", spec.name))
         }
     })?;
-    let mut names: Vec<String> = Vec::new();
+    // Lower-cased, for the duplicate check (a set: a list made it quadratic in the fields).
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
     for f in &table.fields {
+        if f.name.chars().any(char::is_control) {
+            return Err(DaliError::usage(format!(
+                "UPLOAD {}: the column name {:?} contains a control character",
+                spec.name, f.name
+            )));
+        }
         // Fixed sizes are written in full in binary output: an absurd one must not make every
         // cell of the result that large.
         if let Count::Fixed(n) = f.shape().count {
@@ -112,13 +119,12 @@ pub async fn load(
                 )));
             }
         }
-        if names.iter().any(|n| n.eq_ignore_ascii_case(&f.name)) {
+        if !names.insert(f.name.to_ascii_lowercase()) {
             return Err(DaliError::usage(format!(
                 "UPLOAD {}: the column name {:?} appears twice",
                 spec.name, f.name
             )));
         }
-        names.push(f.name.clone());
     }
     let columns: Vec<ColumnInfo> = table.fields.iter().map(column_info).collect();
     let kinds: Vec<(String, ColumnKind)> = table
