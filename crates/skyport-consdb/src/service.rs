@@ -310,10 +310,7 @@ impl ConsDb {
             return Ok(());
         };
         let required = table.column(id_column).is_some_and(|c| !c.nullable);
-        if !required
-            || row.contains_key(id_column)
-            || ["exposure", "ccdexposure"].contains(&table.name.as_str())
-        {
+        if !required || ["exposure", "ccdexposure"].contains(&table.name.as_str()) {
             return Ok(());
         }
         let (parent, parent_id) = match id_column {
@@ -344,8 +341,35 @@ impl ConsDb {
             wheres.join(" AND ")
         );
         let rows = self.store.query(sql, params).await?;
-        if let Some(id) = rows.rows.first().and_then(|r| r[0].as_i64()) {
-            row.insert(id_column.to_string(), Json::from(id));
+        let found = rows
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64);
+        // An id given in the body must be the one the observation has: any other would point
+        // the row at a different observation, or at none.
+        match (row.get(id_column), found) {
+            (None, Some(id)) => {
+                row.insert(id_column.to_string(), Json::from(id));
+            }
+            (Some(given), Some(id)) if given.as_i64() != Some(id) => {
+                return Err(ConsDbError::invalid(
+                    &["body", "values", id_column],
+                    format!(
+                        "{id_column} comes from the {parent} this row belongs to ({id}); {given} was given"
+                    ),
+                ));
+            }
+            (Some(given), None) => {
+                return Err(ConsDbError::invalid(
+                    &["body", "values", id_column],
+                    format!(
+                        "{id_column} {given} was given, but there is no {parent} with this day_obs and seq_num{} to check it against",
+                        if parent == "ccdexposure" { " and detector" } else { "" }
+                    ),
+                ));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -1319,6 +1319,64 @@ async fn an_upsert_cannot_change_a_rows_identity() {
     )
     .await;
     assert_eq!(rows, vec![vec![json!(1.7)]]);
+
+    // A new row may not be given another observation's id, nor one with no observation
+    // behind it (exposure 115 was never made).
+    for (seq, input) in [(114, 7), (115, 2025120100115i64)] {
+        let (status, body) = json_call(
+            app,
+            post(
+                &format!("/consdb/insert/lsstcam/visit1_quicklook/by_seq_num/20251201/{seq}?u=1"),
+                &json!({ "values": { "visit_id": input, "psf_sigma_median": 2.5 } }),
+            ),
+        )
+        .await;
+        if seq == 114 {
+            // 114's row exists: the update path refuses it as above.
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{seq}: {body}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["body", "values", "visit_id"]),
+            "{body}"
+        );
+    }
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/exposure/by_seq_num/20251201/116",
+            &json!({ "values": exposure(116) }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = json_call(
+        app,
+        post(
+            "/consdb/insert/lsstcam/visit1_quicklook/by_seq_num/20251201/116?u=1",
+            &json!({ "values": { "visit_id": 7, "psf_sigma_median": 2.5 } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"][0]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("2025120100116")),
+        "{body}"
+    );
+    let (_, rows) = tap_rows(
+        app,
+        "SELECT COUNT(*) FROM cdb_lsstcam.visit1_quicklook WHERE seq_num IN (115, 116)",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec![json!(0)]],
+        "no row pointing elsewhere was made"
+    );
 }
 
 #[tokio::test]
