@@ -195,9 +195,10 @@ async fn count_requests(
 /// that goes on while the response streams.
 async fn deadline(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
-    request
-        .extensions_mut()
-        .insert(limits::RequestDeadline(std::time::Instant::now() + limit));
+    // A limit too far off for the clock has no deadline to hand over.
+    if let Some(at) = std::time::Instant::now().checked_add(limit) {
+        request.extensions_mut().insert(limits::RequestDeadline(at));
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

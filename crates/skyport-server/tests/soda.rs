@@ -788,3 +788,138 @@ async fn stopped_async_jobs_keep_finished_cutouts_and_stop_the_rest() {
         }
     }
 }
+
+/// The application over the SQLite archive in `dir` (`db.sqlite`, images in `data/`, jobs in
+/// `jobs/`), ingesting the images first when `ingest`: one server's start, as after a restart.
+async fn server_in(dir: &Path, ingest: bool) -> axum::Router {
+    use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
+    use skyport_store::Store;
+    let store = skyport_store::SqliteStore::open(&dir.join("db.sqlite"), 2).expect("open");
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    let data = dir.join("data");
+    if ingest {
+        let settings = IngestSettings {
+            authority: "skyport.test".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            roots: vec![DataRoot {
+                name: "demo".into(),
+                path: data.clone(),
+                collection: "demo".into(),
+                calib_level: 1,
+                release_date: None,
+            }],
+            bands: default_bands(),
+            require_wcs: true,
+        };
+        for entry in std::fs::read_dir(&data).expect("data").flatten() {
+            let record = build_record(&settings, &entry.path()).expect("record");
+            store.upsert_image(record).await.expect("upsert");
+        }
+    }
+    let state = skyport_server::AppState::start(
+        std::sync::Arc::new(store),
+        skyport_server::ServerSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            title: "test archive".into(),
+            roots: vec![("demo".into(), data)],
+            limits: Limits::default(),
+            jobs_dir: dir.join("jobs"),
+            cache_dir: dir.join("cache"),
+            upload_ca_pem: None,
+            upload_allow: Default::default(),
+            trusted_proxies: Vec::new(),
+            rights: Default::default(),
+            auth: Default::default(),
+            extra_schemas: Vec::new(),
+        },
+    )
+    .await
+    .expect("state");
+    skyport_server::app(state)
+}
+
+#[test]
+fn a_job_interrupted_by_a_server_stop_keeps_its_finished_cutouts() {
+    // Recovery at start-up is for an archive of one's own (SQLite); a shared PostgreSQL
+    // archive waits for the job's lease instead (skyport-uws tests that).
+    if common::on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    write_big_image(&dir.path().join("data/big.fits"));
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+
+    // The first server runs the job until its first cutout is finished and the second is
+    // being cut, and then stops as if killed: every task is dropped where it stands.
+    let first = runtime();
+    let path = first.block_on(async {
+        let app = server_in(dir.path(), true).await;
+        let req = Request::post("/soda/async")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "ID={}&CUTOUTDETAIL=full&COMPRESSION=gzip&CIRCLE=150+2+0.001&CIRCLE=150+2+0.3&PHASE=RUN",
+                q(BIG)
+            )))
+            .expect("request");
+        let (status, headers, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let path = headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .trim_start_matches("http://127.0.0.1:8080")
+            .to_string();
+        let started = std::time::Instant::now();
+        loop {
+            let (_, _, doc) = call(&app, get(&path)).await;
+            let (_, _, metrics) = call(&app, get("/metrics")).await;
+            if doc.contains("id=\"cutout-1\"")
+                && !metrics.contains("skyport_soda_cutouts_running 0")
+            {
+                break;
+            }
+            assert!(!doc.contains("COMPLETED"), "the job finished: {doc}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the first cutout never came: {doc}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        path
+    });
+    first.shutdown_background();
+    let id = path.trim_start_matches("/soda/async/").to_string();
+    let job_dir = dir.path().join("jobs/soda").join(&id);
+    // What a killed server leaves of the cutout it was making: a temporary file.
+    std::fs::write(job_dir.join("00000000deadbeef.fits"), vec![0u8; 2880]).expect("partial");
+
+    // The next server ends the job in ERROR, keeping the finished cutout and nothing else.
+    let second = runtime();
+    second.block_on(async {
+        let app = server_in(dir.path(), false).await;
+        let (_, _, doc) = call(&app, get(&path)).await;
+        assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
+        assert!(doc.contains("id=\"cutout-1\""), "{doc}");
+        assert!(!doc.contains("id=\"cutout-2\""), "{doc}");
+        let (status, headers, _) = call_bytes(&app, get(&format!("{path}/results/cutout-1"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/fits");
+        let mut files: Vec<String> = std::fs::read_dir(&job_dir)
+            .expect("job dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["cutout-1.fits"]);
+    });
+    second.shutdown_background();
+}
