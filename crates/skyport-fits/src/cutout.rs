@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use fitsio::sys::{self as ffi, fitsfile};
 
+use crate::cancel::Cancel;
 use crate::file::{cfitsio_error, FitsError};
 use crate::header::{format_card, parse_card, Card, HeaderValue};
 use crate::region::PixelBox;
@@ -213,16 +214,31 @@ fn pixel_type(bitpix: c_int) -> Option<(c_int, usize)> {
 }
 
 /// Writes the cutout `spec` of `src` to the new file `dest` (which must not exist; it is
-/// removed again if writing fails).
-pub fn write_cutout(src: &Path, spec: &CutoutSpec<'_>, dest: &Path) -> Result<Written, FitsError> {
-    let result = write(src, spec, dest);
+/// removed again if writing fails or is stopped).
+///
+/// `cancel` is looked at before every plane and every strip of rows (about a million pixels,
+/// whole tiles of a compressed parent): once it is cancelled the work stops within a strip and
+/// the answer is [`FitsError::Cancelled`].
+pub fn write_cutout(
+    src: &Path,
+    spec: &CutoutSpec<'_>,
+    dest: &Path,
+    cancel: &Cancel,
+) -> Result<Written, FitsError> {
+    let result = write(src, spec, dest, cancel);
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
     result
 }
 
-fn write(src: &Path, spec: &CutoutSpec<'_>, dest: &Path) -> Result<Written, FitsError> {
+fn write(
+    src: &Path,
+    spec: &CutoutSpec<'_>,
+    dest: &Path,
+    cancel: &Cancel,
+) -> Result<Written, FitsError> {
+    cancel.check()?;
     let input = Handle::open(src)?;
     let output = Handle::create(dest)?;
     let in_primary = spec.planes == [0] && spec.compression.is_none() && !spec.extensions_only;
@@ -244,7 +260,8 @@ fn write(src: &Path, spec: &CutoutSpec<'_>, dest: &Path) -> Result<Written, Fits
         }
     }
     for &plane in spec.planes {
-        copy_plane(&input, &output, plane, spec)?;
+        cancel.check()?;
+        copy_plane(&input, &output, plane, spec, cancel)?;
     }
     output.move_to(0)?;
     let (_, _, primary_end) = output.offsets()?;
@@ -257,6 +274,7 @@ fn copy_plane(
     output: &Handle,
     plane: usize,
     spec: &CutoutSpec<'_>,
+    cancel: &Cancel,
 ) -> Result<(), FitsError> {
     input.move_to(plane)?;
     let (bitpix, axes) = input.image_shape()?;
@@ -296,7 +314,9 @@ fn copy_plane(
     // SAFETY: live handle; `naxes` holds two lengths.
     unsafe { ffi::ffcrimll(output.ptr, bitpix, 2, naxes.as_mut_ptr(), &mut status) };
     output.check("creating the cutout HDU", status)?;
-    for record in input.records()? {
+    let records = input.records()?;
+    let tile_rows = tile_rows(&records);
+    for record in records {
         if let Some(r) = copied_record(&record, Some(&b)) {
             output.write_record(&r)?;
         }
@@ -328,49 +348,91 @@ fn copy_plane(
         ffi::ffpscl(output.ptr, 1.0, 0.0, &mut status);
     }
     output.check("preparing the pixels", status)?;
-    let count = b.pixels() as usize;
-    // u64 storage keeps the buffer aligned for every pixel type.
-    let mut buffer = vec![0u64; (count * size).div_ceil(8)];
-    let mut first = [b.x0 as c_long, b.y0 as c_long];
-    let mut last = [b.x1 as c_long, b.y1 as c_long];
-    let mut step = [1 as c_long, 1];
     let (mut nan32, mut nan64) = (f32::NAN, f64::NAN);
     let null: *mut c_void = match bitpix {
         -32 => (&mut nan32 as *mut f32).cast(),
         -64 => (&mut nan64 as *mut f64).cast(),
         _ => std::ptr::null_mut(),
     };
-    let mut any_null = 0;
-    // SAFETY: `buffer` holds `count` pixels of `datatype`; the box lies inside the image
-    // (checked above); `null` is null or points at a value of the pixel type.
-    unsafe {
-        ffi::ffgsv(
-            input.ptr,
-            datatype,
-            first.as_mut_ptr(),
-            last.as_mut_ptr(),
-            step.as_mut_ptr(),
-            null,
-            buffer.as_mut_ptr().cast(),
-            &mut any_null,
-            &mut status,
-        )
+    // Strips of whole rows, about STRIP_PIXELS each, ending on the parent's tile rows so that
+    // no tile is decompressed twice; the token is looked at between strips.
+    let per_strip = {
+        let rows = (STRIP_PIXELS / b.width()).max(1);
+        rows.div_ceil(tile_rows).saturating_mul(tile_rows)
     };
-    input.check(&format!("reading {b} of HDU {plane}"), status)?;
-    let mut out_first = [1 as c_long, 1];
-    let mut out_last = [b.width() as c_long, b.height() as c_long];
-    // SAFETY: `buffer` holds exactly the pixels of the new image.
-    unsafe {
-        ffi::ffpss(
-            output.ptr,
-            datatype,
-            out_first.as_mut_ptr(),
-            out_last.as_mut_ptr(),
-            buffer.as_mut_ptr().cast(),
-            &mut status,
-        )
+    // u64 storage keeps the buffer aligned for every pixel type.
+    let mut buffer = Vec::<u64>::new();
+    let mut y = b.y0;
+    while y <= b.y1 {
+        cancel.check()?;
+        let end = ((y - 1) / tile_rows * tile_rows)
+            .saturating_add(per_strip)
+            .min(b.y1);
+        let count = (b.width() * (end + 1 - y)) as usize;
+        buffer.resize((count * size).div_ceil(8), 0);
+        let mut first = [b.x0 as c_long, y as c_long];
+        let mut last = [b.x1 as c_long, end as c_long];
+        let mut step = [1 as c_long, 1];
+        let mut any_null = 0;
+        // SAFETY: `buffer` holds `count` pixels of `datatype` (the strip's rows); the strip
+        // lies inside the image (the box was checked above); `null` is null or points at a
+        // value of the pixel type.
+        unsafe {
+            ffi::ffgsv(
+                input.ptr,
+                datatype,
+                first.as_mut_ptr(),
+                last.as_mut_ptr(),
+                step.as_mut_ptr(),
+                null,
+                buffer.as_mut_ptr().cast(),
+                &mut any_null,
+                &mut status,
+            )
+        };
+        input.check(&format!("reading {b} of HDU {plane}"), status)?;
+        let mut out_first = [1 as c_long, (y + 1 - b.y0) as c_long];
+        let mut out_last = [b.width() as c_long, (end + 1 - b.y0) as c_long];
+        // SAFETY: `buffer` holds exactly the pixels of these rows of the new image.
+        unsafe {
+            ffi::ffpss(
+                output.ptr,
+                datatype,
+                out_first.as_mut_ptr(),
+                out_last.as_mut_ptr(),
+                buffer.as_mut_ptr().cast(),
+                &mut status,
+            )
+        };
+        output.check("writing the cutout pixels", status)?;
+        y = end + 1;
+    }
+    Ok(())
+}
+
+/// About how many pixels one strip of a cutout holds: large enough that a strip costs far
+/// more than a look at the cancellation token, small enough that a stop is prompt (a few
+/// milliseconds of copying) and the buffer stays small.
+const STRIP_PIXELS: u64 = 1 << 20;
+
+/// Rows per tile of a tile-compressed parent (`ZTILE2`; rows by default), 1 for a plain one.
+fn tile_rows(records: &[String]) -> u64 {
+    let value = |key: &str| {
+        records
+            .iter()
+            .filter(|r| r.get(..8).unwrap_or(r).trim_end() == key)
+            .find_map(|r| parse_card(r).ok()?.value?.as_f64())
     };
-    output.check("writing the cutout pixels", status)
+    if records
+        .iter()
+        .all(|r| r.get(..8).unwrap_or(r).trim_end() != "ZCMPTYPE")
+    {
+        return 1;
+    }
+    match value("ZTILE2") {
+        Some(t) if (1.0..=1e9).contains(&t) => t as u64,
+        _ => 1,
+    }
 }
 
 fn output_has(output: &Handle, key: &str) -> bool {

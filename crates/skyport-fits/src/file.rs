@@ -56,6 +56,9 @@ pub enum FitsError {
         /// cfitsio's explanation.
         reason: String,
     },
+    /// The work was stopped through its [`crate::Cancel`] token before it finished.
+    #[error(transparent)]
+    Cancelled(#[from] crate::Cancelled),
 }
 
 /// What an HDU holds.

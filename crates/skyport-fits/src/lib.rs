@@ -3,6 +3,7 @@
 //!
 //! [`header`] and [`wcs`] are pure; [`file`] and [`preview`] touch files through cfitsio.
 
+pub mod cancel;
 pub mod cutout;
 pub mod file;
 pub mod header;
@@ -10,6 +11,7 @@ pub mod preview;
 pub mod region;
 pub mod wcs;
 
+pub use cancel::{Cancel, CancelOnDrop, Cancelled};
 pub use cutout::{
     read_header, write_cutout, write_table, Column, Compression, CutoutSpec, Written,
 };
@@ -18,5 +20,5 @@ pub use file::{
     HduSummary, PlaneData, PlaneRole, PlaneSpec,
 };
 pub use header::{format_card, parse_card, Card, Header, HeaderError, HeaderValue};
-pub use region::{pixel_box, CutoutRegion, PixelBox};
+pub use region::{pixel_box, pixel_box_within, CutoutRegion, PixelBox};
 pub use wcs::{Wcs, WcsError};

@@ -15,6 +15,7 @@
 
 use skyport_sky::{Region, SkyPoint, Vec3};
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::wcs::Wcs;
 
 /// What a cutout asks for: a region of the sky, or a rectangle of whole pixels.
@@ -202,6 +203,10 @@ const CHORD_TOLERANCE: f64 = 0.01;
 /// Deepest bisection: 2⁻⁴⁰ of a 45-degree piece is far below a micro-arcsecond.
 const MAX_DEPTH: u32 = 40;
 
+/// Trace steps (each a projection through the WCS, a few microseconds) between looks at the
+/// cancellation token.
+const CHECK_EVERY: u32 = 1024;
+
 /// Running bounds of the covered part of the image, in continuous pixel coordinates.
 struct Bounds {
     x: (f64, f64),
@@ -217,6 +222,11 @@ impl Bounds {
 
 struct Tracer<'a> {
     wcs: &'a Wcs,
+    /// Looked at every [`CHECK_EVERY`] steps of the trace.
+    cancel: &'a Cancel,
+    steps: u32,
+    /// Set once the token was found cancelled: the trace then unwinds at once.
+    stopped: Option<Cancelled>,
     /// The image's outer edges: pixel edges at 0.5 and N + 0.5.
     rect: (f64, f64, f64, f64),
     bounds: Bounds,
@@ -241,6 +251,16 @@ impl Tracer<'_> {
         (t1, p1): (f64, Option<(f64, f64)>),
         depth: u32,
     ) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.steps = self.steps.wrapping_add(1);
+        if self.steps.is_multiple_of(CHECK_EVERY) {
+            if let Err(c) = self.cancel.check() {
+                self.stopped = Some(c);
+                return;
+            }
+        }
         let tm = (t0 + t1) / 2.0;
         let pm = self.project(piece.at(tm), p0.or(p1));
         match (p0, pm, p1) {
@@ -312,6 +332,17 @@ impl Tracer<'_> {
 /// The pixels of the image described by `wcs` that `cutout` asks for (those touching its sky
 /// region, or its rectangle), or `None` when it misses the image.
 pub fn pixel_box(wcs: &Wcs, cutout: &CutoutRegion) -> Option<PixelBox> {
+    pixel_box_within(wcs, cutout, &Cancel::new()).unwrap_or(None)
+}
+
+/// [`pixel_box`], stopping with [`Cancelled`] once `cancel` is cancelled (it is looked at
+/// before every piece of the outline and every thousand or so steps of its trace).
+pub fn pixel_box_within(
+    wcs: &Wcs,
+    cutout: &CutoutRegion,
+    cancel: &Cancel,
+) -> Result<Option<PixelBox>, Cancelled> {
+    cancel.check()?;
     let (n1, n2) = wcs.naxis();
     let region = match cutout {
         CutoutRegion::Sky(region) => region,
@@ -320,13 +351,22 @@ pub fn pixel_box(wcs: &Wcs, cutout: &CutoutRegion) -> Option<PixelBox> {
             width,
             height,
         } => {
-            let (x, y) = wcs.sky_to_pixel(*center)?;
-            return centred_box((x.round(), y.round()), (*width, *height), (n1, n2));
+            let Some((x, y)) = wcs.sky_to_pixel(*center) else {
+                return Ok(None);
+            };
+            return Ok(centred_box(
+                (x.round(), y.round()),
+                (*width, *height),
+                (n1, n2),
+            ));
         }
     };
     let rect = (0.5, n1 as f64 + 0.5, 0.5, n2 as f64 + 0.5);
     let mut tracer = Tracer {
         wcs,
+        cancel,
+        steps: 0,
+        stopped: None,
         rect,
         bounds: Bounds {
             x: (f64::INFINITY, f64::NEG_INFINITY),
@@ -347,25 +387,29 @@ pub fn pixel_box(wcs: &Wcs, cutout: &CutoutRegion) -> Option<PixelBox> {
         }
     }
     for piece in outline(region) {
+        cancel.check()?;
         let start = tracer.project(piece.at(0.0), None);
         let end = tracer.project(piece.at(1.0), start);
         tracer.trace(&piece, (0.0, start), (1.0, end), 0);
+        if let Some(c) = tracer.stopped {
+            return Err(c);
+        }
     }
     let Bounds { x, y } = tracer.bounds;
     if x.0 > x.1 || y.0 > y.1 {
-        return None;
+        return Ok(None);
     }
     // Pixel i covers [i - 0.5, i + 0.5]; it is in when that overlaps [min, max].
     let first = |lo: f64| (lo - 0.5).floor() as i64 + 1;
     let last = |hi: f64| (hi + 0.5).ceil() as i64 - 1;
     let clip = |i: i64, n: u64| i.clamp(1, n as i64) as u64;
-    Some(PixelBox {
+    Ok(Some(PixelBox {
         x0: clip(first(x.0), n1),
         x1: clip(last(x.1), n1),
         y0: clip(first(y.0), n2),
         y1: clip(last(y.1), n2),
     })
-    .filter(|b| b.x0 <= b.x1 && b.y0 <= b.y1)
+    .filter(|b| b.x0 <= b.x1 && b.y0 <= b.y1))
 }
 
 /// A `width` × `height` box around the pixel `(cx, cy)`, clipped to the image.

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use fitsio::FitsFile;
 use skyport_fits::{
-    pixel_box, read_summary, write_cutout, Compression, CutoutRegion, CutoutSpec, Header, PixelBox,
-    Wcs,
+    pixel_box, pixel_box_within, read_region_f32, read_summary, write_cutout, write_mef, Cancel,
+    Cancelled, Compression, CutoutRegion, CutoutSpec, FitsError, Header, PixelBox, PlaneData,
+    PlaneSpec, Wcs,
 };
 use skyport_sky::{Polygon, Region, SkyPoint};
 
@@ -134,6 +135,7 @@ fn check_cutout(src: &Path, hdu: usize, region: &Region, compression: Option<Com
             history: Some("test".into()),
         },
         &dest,
+        &Cancel::new(),
     )
     .expect("cutout");
     assert_eq!(written.size, std::fs::metadata(&dest).expect("meta").len());
@@ -269,6 +271,7 @@ fn hsc_sip_planes_are_cut_to_one_box() {
             history: None,
         },
         &dest,
+        &Cancel::new(),
     )
     .expect("cutout");
     assert_eq!(written.first_extension % 2880, 0);
@@ -419,5 +422,170 @@ fn pixel_stamps_are_centred_and_clipped() {
             y0: 393,
             y1: 400
         })
+    );
+}
+
+/// Pseudo-random pixels (a linear congruential generator: the test needs no crate for them).
+fn noise(n: usize, seed: u64) -> Vec<i32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 44) as i32
+        })
+        .collect()
+}
+
+#[test]
+fn large_cutouts_are_copied_in_strips_with_every_pixel_in_place() {
+    // Larger than one strip, from a parent in 128-row tiles, starting off a tile boundary.
+    let (w, h) = (1500usize, 1800usize);
+    let pixels = noise(w * h, 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (k, tile) in [None, Some(128)].into_iter().enumerate() {
+        let src = dir.path().join(format!("parent{k}.fits"));
+        write_mef(
+            &src,
+            &[],
+            &[PlaneSpec {
+                extname: "IMAGE",
+                data: PlaneData::I32(&pixels),
+                cards: Vec::new(),
+            }],
+            w,
+            h,
+            tile,
+            1,
+        )
+        .expect("parent");
+        let b = PixelBox {
+            x0: 3,
+            x1: 1400,
+            y0: 17,
+            y1: 1790,
+        };
+        for (j, compression) in [None, Some(Compression::Gzip)].into_iter().enumerate() {
+            let dest = dir.path().join(format!("cut{k}{j}.fits"));
+            write_cutout(
+                &src,
+                &CutoutSpec {
+                    planes: &[1],
+                    pixels: b,
+                    compression,
+                    extensions_only: true,
+                    history: None,
+                },
+                &dest,
+                &Cancel::new(),
+            )
+            .expect("cutout");
+            let (cw, ch) = (b.width() as usize, b.height() as usize);
+            let got = read_region_f32(&dest, 1, 0..cw, 0..ch).expect("cut pixels");
+            let want = read_region_f32(&src, 1, 2..2 + cw, 16..16 + ch).expect("parent pixels");
+            assert_eq!(got.len(), cw * ch);
+            assert!(got == want, "{tile:?} {compression:?}: pixels differ");
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_cutout_stops_promptly_and_leaves_no_file() {
+    // Three 4096² planes written GZIP-compressed: seconds of work on any machine.
+    let side = 4096usize;
+    let pixels = noise(side * side, 11);
+    let plane = |extname| PlaneSpec {
+        extname,
+        data: PlaneData::I32(&pixels),
+        cards: Vec::new(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("big.fits");
+    write_mef(
+        &src,
+        &[],
+        &[plane("A"), plane("B"), plane("C")],
+        side,
+        side,
+        None,
+        1,
+    )
+    .expect("parent");
+    let whole = PixelBox {
+        x0: 1,
+        x1: side as u64,
+        y0: 1,
+        y1: side as u64,
+    };
+    let cut = |dest: PathBuf, cancel: Cancel| {
+        let src = src.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let result = write_cutout(
+                &src,
+                &CutoutSpec {
+                    planes: &[1, 2, 3],
+                    pixels: whole,
+                    compression: Some(Compression::Gzip),
+                    extensions_only: true,
+                    history: None,
+                },
+                &dest,
+                &cancel,
+            );
+            (result, started.elapsed())
+        })
+    };
+
+    // Cancelled from another thread while it runs.
+    let cancel = Cancel::new();
+    let dest = dir.path().join("stopped.fits");
+    let work = cut(dest.clone(), cancel.clone());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let asked = std::time::Instant::now();
+    cancel.cancel();
+    let (result, _) = work.join().expect("thread");
+    let stopped_after = asked.elapsed();
+    assert!(
+        matches!(result, Err(FitsError::Cancelled(Cancelled::Stopped))),
+        "{result:?}"
+    );
+    assert!(
+        stopped_after < std::time::Duration::from_secs(1),
+        "took {stopped_after:?} to stop"
+    );
+    assert!(!dest.exists(), "the partial cutout is removed");
+
+    // A deadline stops it the same way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    let dest = dir.path().join("late.fits");
+    let (result, took) = cut(dest.clone(), Cancel::with_deadline(Some(deadline)))
+        .join()
+        .expect("thread");
+    assert!(
+        matches!(result, Err(FitsError::Cancelled(Cancelled::DeadlinePassed))),
+        "{result:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(1300),
+        "took {took:?}"
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
+fn tracing_a_region_stops_on_a_cancelled_token() {
+    let w = synthetic(150.0, 2.0);
+    let region = sky(&Region::Circle {
+        center: p(150.0, 2.0),
+        radius: 0.001,
+    });
+    let cancel = Cancel::new();
+    assert!(pixel_box_within(&w, &region, &cancel).is_ok());
+    cancel.cancel();
+    assert_eq!(
+        pixel_box_within(&w, &region, &cancel),
+        Err(Cancelled::Stopped)
     );
 }

@@ -191,9 +191,14 @@ async fn count_requests(
 
 /// Ends a request that takes longer than the limit (dropping its work, which stops queries
 /// and cutouts on their way) and answers with the service's own error document, not a bare
-/// status.
-async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// status. The deadline is also given to the handlers ([`limits::RequestDeadline`]), for work
+/// that goes on while the response streams.
+async fn deadline(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
+    // A limit too far off for the clock has no deadline to hand over.
+    if let Some(at) = std::time::Instant::now().checked_add(limit) {
+        request.extensions_mut().insert(limits::RequestDeadline(at));
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -265,6 +270,12 @@ async fn landing_page(State(state): State<Arc<AppState>>) -> Html<String> {
 async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
     let images = public_images(&state).await;
     let mut text = state.metrics.render(images);
+    text.push_str(&format!(
+        "# HELP skyport_soda_cutouts_running SODA cutouts being planned or cut (blocking work in progress).\n\
+         # TYPE skyport_soda_cutouts_running gauge\n\
+         skyport_soda_cutouts_running {}\n",
+        state.soda.cutouts_running()
+    ));
     let refused = &state.access.refused;
     text.push_str(
         "# HELP skyport_refusals_total Requests refused by the access layer, by reason.\n\

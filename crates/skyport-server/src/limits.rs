@@ -77,3 +77,9 @@ impl Default for Limits {
         }
     }
 }
+
+/// When the request must be answered by (`request_timeout_seconds` after it arrived): set by
+/// the deadline middleware as a request extension, so that work running beside the response
+/// (a streamed package of cutouts) stops at the same time.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub std::time::Instant);

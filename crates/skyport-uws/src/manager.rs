@@ -14,6 +14,13 @@
 //! database of our own, and once its heartbeat is older than `lease` on a shared one (another
 //! server may be running it).
 //!
+//! A job that does not complete (error, abort, execution duration, server stop) keeps the
+//! results its runner reported as finished ([`ProgressReporter::result`]: a SODA job's
+//! finished cutouts) and loses every other file it wrote, except its parameters. Reported
+//! results are recorded in the store as they come (beyond the first hundred, at most once a
+//! second), so a server killed outright keeps all but at most the last few of them; the files
+//! of results it never recorded are removed when the job is recovered.
+//!
 //! Access: a client's job is loaded with [`JobManager::get_for`] (the caller may reach it, or
 //! it is [`UwsError::NotFound`]), listed with [`JobManager::list`] and deleted with
 //! [`JobManager::delete_for`]. The other operations take a bare id and check nothing: they
@@ -37,7 +44,8 @@ use crate::Phase;
 pub trait Runner: Send + Sync + 'static {
     /// Runs `job`, writing its result files into `dir`; returns the results, or the error
     /// message for the job's error document. Dropping the future must stop the work.
-    /// `progress` shows how far it has got in the job document.
+    /// `progress` shows how far it has got in the job document, and takes the results that are
+    /// finished before the whole job is: those stay if the job then does not complete.
     async fn run(
         &self,
         job: &Job,
@@ -46,11 +54,33 @@ pub trait Runner: Send + Sync + 'static {
     ) -> Result<Vec<JobResult>, String>;
 }
 
-/// Records a running job's progress.
+/// Records a running job's progress and the results it has finished.
 #[derive(Clone)]
 pub struct ProgressReporter {
     manager: Option<JobManager>,
     id: String,
+    finished: Arc<std::sync::Mutex<Finished>>,
+}
+
+/// The results a running job has finished, and when they were last stored.
+#[derive(Default)]
+struct Finished {
+    results: Vec<JobResult>,
+    stored_at: Option<std::time::Instant>,
+}
+
+/// A job's first finished results are recorded in the store one by one; beyond these (each
+/// record rewrites the whole job document) at most once every [`RESULTS_STORED_EVERY`].
+const RESULTS_ALWAYS_STORED: usize = 100;
+
+/// See [`RESULTS_ALWAYS_STORED`].
+const RESULTS_STORED_EVERY: Duration = Duration::from_secs(1);
+
+fn lock_finished(f: &std::sync::Mutex<Finished>) -> std::sync::MutexGuard<'_, Finished> {
+    match f.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 impl ProgressReporter {
@@ -59,7 +89,47 @@ impl ProgressReporter {
         ProgressReporter {
             manager: None,
             id: String::new(),
+            finished: Default::default(),
         }
+    }
+
+    /// Records a result whose file is complete in the job directory before the job is: if
+    /// the job then does not complete (an error, an abort, its execution duration, a server
+    /// stop), this result and its file are kept, and listed with the job. The results a
+    /// completed job returns replace these.
+    pub async fn result(&self, result: JobResult) {
+        let due = {
+            let mut f = lock_finished(&self.finished);
+            f.results.push(result);
+            let due = f.results.len() <= RESULTS_ALWAYS_STORED
+                || f.stored_at
+                    .is_none_or(|t| t.elapsed() >= RESULTS_STORED_EVERY);
+            if due {
+                f.stored_at = Some(std::time::Instant::now());
+                Some(f.results.clone())
+            } else {
+                None
+            }
+        };
+        let (Some(manager), Some(results)) = (&self.manager, due) else {
+            return;
+        };
+        let stored = manager
+            .edit(&self.id, move |job| {
+                if job.phase() == Phase::Executing {
+                    job.results = results;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(job = %self.id, "cannot record a finished result: {e}");
+        }
+    }
+
+    /// Every result reported with [`ProgressReporter::result`] so far.
+    fn finished(&self) -> Vec<JobResult> {
+        lock_finished(&self.finished).results.clone()
     }
 
     /// Sets the progress shown while the job is EXECUTING.
@@ -311,17 +381,27 @@ impl JobManager {
                     if lost(job) {
                         job.set_phase(Phase::Error);
                         job.ended_ms = Some(now_ms());
-                        job.error = Some(
-                            "the server stopped while this job was running; submit it again".into(),
-                        );
+                        job.error = Some(if job.results.is_empty() {
+                            "the server stopped while this job was running; submit it again"
+                                .into()
+                        } else {
+                            format!(
+                                "the server stopped while this job was running; the {} results finished before are kept; submit it again for the rest",
+                                job.results.len()
+                            )
+                        });
                     }
                     Ok(())
                 })
                 .await;
             match ended {
-                Ok(_) => {
-                    tracing::warn!(job = %job.id, "job interrupted by a server stop ends in ERROR");
-                    self.remove_partial(&job.id);
+                Ok((ended, ())) => {
+                    tracing::warn!(
+                        job = %job.id,
+                        kept = ended.results.len(),
+                        "job interrupted by a server stop ends in ERROR"
+                    );
+                    self.remove_partial(&job.id, &ended.results);
                 }
                 Err(e) => tracing::warn!(job = %job.id, "cannot end an interrupted job: {e}"),
             }
@@ -329,16 +409,18 @@ impl JobManager {
         Ok(())
     }
 
-    /// Removes what a job that ended without results left in its directory (a result file
-    /// half written when it failed, was aborted or the server stopped), keeping its parameter
-    /// files: disk is not held by output nobody can fetch.
-    fn remove_partial(&self, id: &str) {
+    /// Removes what a job that did not complete left in its directory (a result file half
+    /// written when it failed, was aborted or the server stopped), keeping its parameter files
+    /// and the files of the results it finished (`kept`): disk is not held by output nobody
+    /// can fetch.
+    fn remove_partial(&self, id: &str, kept: &[JobResult]) {
         let Ok(entries) = std::fs::read_dir(self.job_dir(id)) else {
             return;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with("param-") {
+            let name = name.to_string_lossy();
+            if name.starts_with("param-") || kept.iter().any(|r| r.file == name) {
                 continue;
             }
             let path = entry.path();
@@ -800,6 +882,11 @@ impl JobManager {
             Err(p) => p.into_inner().insert(id.to_string(), Arc::clone(&cancel)),
         };
         let dir = self.job_dir(id);
+        let reporter = ProgressReporter {
+            manager: Some(self.clone()),
+            id: id.to_string(),
+            finished: Default::default(),
+        };
         let outcome = match std::fs::create_dir_all(&dir) {
             Err(e) => Outcome::Done(Err(format!("cannot create the job directory: {e}"))),
             Ok(()) => {
@@ -808,10 +895,7 @@ impl JobManager {
                     s => Duration::from_secs(s),
                 };
                 tokio::select! {
-                    r = self.inner.runner.run(&job, &dir, ProgressReporter {
-                        manager: Some(self.clone()),
-                        id: id.to_string(),
-                    }) => Outcome::Done(r),
+                    r = self.inner.runner.run(&job, &dir, reporter.clone()) => Outcome::Done(r),
                     () = cancel.notified() => Outcome::Aborted,
                     () = self.watch_running(id) => Outcome::Aborted,
                     () = tokio::time::sleep(limit) => Outcome::TimedOut,
@@ -823,12 +907,26 @@ impl JobManager {
             Err(p) => p.into_inner().remove(id),
         };
         let completed = matches!(outcome, Outcome::Done(Ok(_)));
+        // The results finished before the job stopped stay with a job that did not complete,
+        // whoever ended it (an abort has set its phase already).
+        let kept = if completed {
+            Vec::new()
+        } else {
+            reporter.finished()
+        };
+        let kept_here = kept.clone();
         let finished = self
             .edit(id, move |job| {
                 if job.phase() != Phase::Executing {
+                    if !completed && job.phase() != Phase::Completed {
+                        job.results = kept_here;
+                    }
                     return Ok(());
                 }
                 job.ended_ms = Some(now_ms());
+                if !completed {
+                    job.results = kept_here;
+                }
                 match outcome {
                     Outcome::Done(Ok(results)) => {
                         job.set_phase(Phase::Completed);
@@ -851,11 +949,15 @@ impl JobManager {
                 Ok(())
             })
             .await;
-        if let Err(e) = finished {
-            tracing::warn!(job = id, "job finished but cannot be updated: {e}");
-        }
+        let kept = match finished {
+            Ok((job, ())) => job.results,
+            Err(e) => {
+                tracing::warn!(job = id, "job finished but cannot be updated: {e}");
+                kept
+            }
+        };
         if !completed {
-            self.remove_partial(id);
+            self.remove_partial(id, &kept);
         }
     }
 

@@ -25,6 +25,9 @@ impl Runner for Sleeper {
         dir: &Path,
         progress: ProgressReporter,
     ) -> Result<Vec<JobResult>, String> {
+        if let Some(steps) = job.parameter_values("STEPS").first() {
+            return steps_then_hang(steps, dir, &progress).await;
+        }
         let ms: u64 = job
             .parameter_values("QUERY")
             .first()
@@ -40,6 +43,32 @@ impl Runner for Sleeper {
             size: 4,
         }])
     }
+}
+
+/// Finishes `steps` results (`step-N.txt`, each reported as it is finished), then starts a
+/// file it never finishes and waits for good: what a SODA job cutting many images does when it
+/// is stopped in the middle.
+async fn steps_then_hang(
+    steps: &str,
+    dir: &Path,
+    progress: &ProgressReporter,
+) -> Result<Vec<JobResult>, String> {
+    let steps: usize = steps.parse().map_err(|_| "STEPS must be a number")?;
+    for k in 1..=steps {
+        let file = format!("step-{k}.txt");
+        std::fs::write(dir.join(&file), b"done").map_err(|e| e.to_string())?;
+        progress
+            .result(JobResult {
+                id: format!("step-{k}"),
+                file,
+                mime: "text/plain".into(),
+                size: 4,
+            })
+            .await;
+    }
+    std::fs::write(dir.join("unfinished.txt"), b"half").map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    Err("not reached".into())
 }
 
 fn settings(dir: &Path) -> ManagerSettings {
@@ -215,7 +244,17 @@ async fn after_a_restart_no_job_is_left_executing() {
             execution_duration: 2,
             destruction_ms: chrono::Utc::now().timestamp_millis() + 3_600_000,
             parameters: vec![p("QUERY", "1")],
-            results: vec![],
+            // The interrupted job had recorded one finished result.
+            results: if phase == "EXECUTING" {
+                vec![JobResult {
+                    id: "step-1".into(),
+                    file: "step-1.txt".into(),
+                    mime: "text/plain".into(),
+                    size: 4,
+                }]
+            } else {
+                vec![]
+            },
             error: None,
             progress: None,
             runner: None,
@@ -238,12 +277,23 @@ async fn after_a_restart_no_job_is_left_executing() {
     std::fs::create_dir_all(&running_dir).expect("mkdir");
     std::fs::write(running_dir.join("param-t"), b"<VOTABLE/>").expect("param");
     std::fs::write(running_dir.join("result.vot"), vec![b'x'; 4096]).expect("partial");
+    std::fs::write(running_dir.join("step-1.txt"), b"done").expect("finished");
     let m = JobManager::start(store, Arc::new(Sleeper), settings(dir.path()))
         .await
         .expect("start");
     let r = m.get("running").await.expect("get");
     assert_eq!(r.phase(), Phase::Error);
     assert!(r.error.as_deref().unwrap_or("").contains("submit it again"));
+    assert!(r
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("1 results finished before are kept"));
+    assert_eq!(r.results.len(), 1, "its finished result stays listed");
+    assert!(
+        running_dir.join("step-1.txt").exists(),
+        "and its file stays"
+    );
     assert!(running_dir.join("param-t").exists(), "its parameters stay");
     assert!(
         !running_dir.join("result.vot").exists(),
@@ -442,4 +492,47 @@ async fn no_job_directory_is_left_without_a_job() {
         .expect("created");
     m.sweep().await;
     assert!(m.job_dir(&job.id).join("param-t").exists());
+}
+
+#[tokio::test]
+async fn stopped_jobs_keep_the_results_they_finished_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("dir");
+    let m = start(dir.path()).await;
+    // Stopped by an abort, and by its execution duration (2 s here).
+    for abort in [true, false] {
+        let job = m
+            .create(&Caller::anonymous(), vec![p("STEPS", "3")], vec![])
+            .await
+            .expect("create");
+        m.run(&job.id).await.expect("run");
+        let unfinished = m.job_dir(&job.id).join("unfinished.txt");
+        let started = std::time::Instant::now();
+        while !unfinished.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never got going"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Finished results are listed while the job still runs.
+        assert_eq!(m.get(&job.id).await.expect("get").results.len(), 3);
+        if abort {
+            m.abort(&job.id).await.expect("abort");
+        }
+        let end = finish(&m, &job.id).await;
+        assert_eq!(end.phase(), Phase::Aborted, "abort {abort}");
+        let kept: Vec<&str> = end.results.iter().map(|r| r.file.as_str()).collect();
+        assert_eq!(kept, ["step-1.txt", "step-2.txt", "step-3.txt"]);
+        for file in kept {
+            assert!(m.job_dir(&job.id).join(file).exists(), "{file} kept");
+        }
+        // The worker tidies up just after the phase changes.
+        let ended = std::time::Instant::now();
+        while unfinished.exists() && ended.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!unfinished.exists(), "the unfinished file is removed");
+        let listed = m.get(&job.id).await.expect("get").results;
+        assert_eq!(listed, end.results, "the kept results stay listed");
+    }
 }

@@ -1,20 +1,28 @@
 //! HTTP handlers of `/soda/sync` and `/soda/capabilities`, and SODA's `text/plain` errors.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use skyport_fits::{Cancel, CancelOnDrop};
 use skyport_uws::ProgressReporter;
 use skyport_votable::escape_xml;
+use tokio::io::DuplexStream;
 use tokio_util::io::ReaderStream;
 
+use super::package::{CutError, Cutter};
 use super::plan::{self, Item, Outcome};
 use super::request::{self, Package, SodaRequest, FITS_MIME, TAR_MIME};
 use super::{package, stamps_upload, Soda, SODA_ASYNC_STANDARD_ID, SODA_SYNC_STANDARD_ID};
 use crate::caller::{Caller, RequestCaller};
 use crate::dali::{DaliError, DaliParams};
+use crate::limits::RequestDeadline;
 use crate::state::AppState;
 
 /// A [`DaliError`] as SODA's `text/plain` error (UsageFault becomes UsageError, other faults
@@ -32,13 +40,18 @@ fn text_error(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// `/soda/sync` (GET and POST).
+/// `/soda/sync` (GET and POST). The work stops when the client goes away (this future or the
+/// streaming body is dropped) or the request's deadline passes.
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     RequestCaller(caller): RequestCaller,
+    deadline: Option<Extension<RequestDeadline>>,
     params: DaliParams,
 ) -> Response {
-    match run_sync(&state.soda, &caller, &params).await {
+    let cancel = Cancel::with_deadline(deadline.map(|Extension(RequestDeadline(d))| d));
+    // Dropped with this future: the client went away or the deadline middleware answered.
+    let gone = cancel.on_drop();
+    match run_sync(&state.soda, &caller, &params, &cancel, gone).await {
         Ok(r) => r,
         Err(e) => soda_error(e),
     }
@@ -48,20 +61,29 @@ async fn run_sync(
     soda: &Arc<Soda>,
     caller: &Caller,
     params: &DaliParams,
+    cancel: &Cancel,
+    gone: CancelOnDrop,
 ) -> Result<Response, DaliError> {
     let request = request::parse(
         params,
         stamps_upload(params),
         soda.limits.soda_sync_max_cutouts,
     )?;
-    let items = plan::plan(soda, caller, &request, soda.limits.soda_sync_max_cutouts).await?;
+    let items = plan::plan(
+        soda,
+        caller,
+        &request,
+        soda.limits.soda_sync_max_cutouts,
+        cancel,
+    )
+    .await?;
     plan::within_budget(
         &items,
         soda.limits.soda_max_pixels.saturating_mul(SYNC_PLANES),
         "a synchronous request",
     )?;
     match (items.as_slice(), request.package) {
-        ([item], None | Some(Package::Mef)) => single(soda, item, &request).await,
+        ([item], None | Some(Package::Mef)) => single(soda, item, &request, cancel).await,
         _ if items.iter().all(|i| matches!(i.outcome, Outcome::Empty(_))) => {
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -70,19 +92,34 @@ async fn run_sync(
             items,
             request.compression,
             request.package.unwrap_or(Package::Mef),
+            cancel.clone(),
+            gone,
         )),
     }
 }
 
 /// One cutout: the FITS file, 204 when there is nothing to cut, or the error.
-async fn single(soda: &Soda, item: &Item, request: &SodaRequest) -> Result<Response, DaliError> {
+async fn single(
+    soda: &Soda,
+    item: &Item,
+    request: &SodaRequest,
+    cancel: &Cancel,
+) -> Result<Response, DaliError> {
     match &item.outcome {
         Outcome::Empty(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         Outcome::Failed { status, message } => Ok(text_error(*status, message.clone())),
         Outcome::Ready { .. } => {
-            let cut = package::cut(&soda.tmp_dir, item, request.compression, false)
+            let cutter = Cutter {
+                soda,
+                dir: &soda.tmp_dir,
+                cancel,
+            };
+            let cut = package::cut(&cutter, item, request.compression, false)
                 .await
-                .map_err(DaliError::internal)?;
+                .map_err(|e| match e {
+                    CutError::Cancelled(c) => super::stopped(c),
+                    CutError::Failed(m) => DaliError::internal(m),
+                })?;
             // Open, then let the temporary file go: the open handle keeps the data readable.
             let file = tokio::fs::File::open(&cut.path)
                 .await
@@ -102,17 +139,28 @@ async fn single(soda: &Soda, item: &Item, request: &SodaRequest) -> Result<Respo
     }
 }
 
-/// Many cutouts streamed as one file while they are made.
+/// Many cutouts streamed as one file while they are made. The work stops when the body is
+/// dropped (the client went away) or `cancel`'s deadline passes; a package that stops early
+/// ends its body with an error, so the client sees a broken transfer, not a short file.
 fn packaged(
     soda: Arc<Soda>,
     items: Vec<Item>,
     compression: Option<skyport_fits::Compression>,
     package: Package,
+    cancel: Cancel,
+    gone: CancelOnDrop,
 ) -> Response {
     let (mut writer, reader) = tokio::io::duplex(256 * 1024);
+    let failed = Arc::new(AtomicBool::new(false));
+    let failed_here = Arc::clone(&failed);
     tokio::spawn(async move {
+        let cutter = Cutter {
+            soda: &soda,
+            dir: &soda.tmp_dir,
+            cancel: &cancel,
+        };
         let result = package::write_package(
-            &soda.tmp_dir,
+            &cutter,
             &items,
             compression,
             package,
@@ -121,21 +169,49 @@ fn packaged(
         )
         .await;
         if let Err(e) = result {
-            // The status is sent already: the client sees a truncated file.
+            // The status is sent already: the body ends in an error.
+            failed_here.store(true, Ordering::Release);
             tracing::warn!("packaged cutouts stopped: {e}");
         }
     });
+    let body = PackageBody {
+        reader: ReaderStream::new(reader),
+        failed,
+        _gone: gone,
+    };
     let (mime, name) = match package {
         Package::Tar => (TAR_MIME, "cutouts.tar"),
         _ => (FITS_MIME, "cutouts.fits"),
     };
-    let mut response = Body::from_stream(ReaderStream::new(reader)).into_response();
+    let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+/// The body of a packaged response: the bytes the writing task sends, an error at the end if
+/// it stopped early, and the guard that stops it when the body is dropped.
+struct PackageBody {
+    reader: ReaderStream<DuplexStream>,
+    failed: Arc<AtomicBool>,
+    _gone: CancelOnDrop,
+}
+
+impl Stream for PackageBody {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.reader).poll_next(cx) {
+            // The writer is dropped after `failed` is set, so the end is seen after it.
+            Poll::Ready(None) if self.failed.swap(false, Ordering::Acquire) => Poll::Ready(Some(
+                Err(std::io::Error::other("the cutouts stopped before the end")),
+            )),
+            other => other,
+        }
+    }
 }
 
 /// Most pixels (all cutouts and planes together) one synchronous request cuts out, in

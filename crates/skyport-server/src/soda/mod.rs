@@ -7,6 +7,13 @@
 //! file with an `INDEX` table, or a tar (`RESPONSEFORMAT`). An async job gives one result per
 //! combination, or one packaged result when `RESPONSEFORMAT` asks for one. Errors are
 //! `text/plain` starting with SODA's labels (`UsageError: …`, `Error: …`).
+//!
+//! Cutout work (outline tracing, pixel copying) runs on blocking threads and looks at a
+//! [`Cancel`] token between pieces of work: the token is cancelled when nobody waits for the
+//! result any more — the request's future or its streaming body is dropped (the client went
+//! away, the request deadline answered), an async job is aborted or passes its execution
+//! duration — and carries the request's deadline, so the work stops within a strip of rows of
+//! either. [`Soda::cutouts_running`] counts the work in progress (`/metrics`).
 
 pub mod http;
 pub mod package;
@@ -14,9 +21,12 @@ pub mod plan;
 pub mod request;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::http::StatusCode;
+use skyport_fits::{Cancel, Cancelled};
 use skyport_store::ImageIndex;
 use skyport_uws::{Job, JobResult, ProgressReporter, Runner};
 
@@ -45,6 +55,30 @@ pub struct Soda {
     pub wcs_cache: WcsCache,
     /// Where sync cutouts are written before they are sent.
     pub tmp_dir: PathBuf,
+    /// Blocking cutout work in progress (see [`Soda::cutouts_running`]).
+    running: Arc<AtomicI64>,
+}
+
+/// One piece of blocking cutout work, counted while it lives (moved into the blocking task,
+/// so it counts the work until the thread is done with it, whoever stopped waiting).
+pub(crate) struct Working(Arc<AtomicI64>);
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a request stopped by its [`Cancel`] token answers (if anyone still listens): past the
+/// deadline, the service's error for a request over its time limit.
+pub(crate) fn stopped(c: Cancelled) -> DaliError {
+    match c {
+        Cancelled::DeadlinePassed => DaliError::usage(
+            "the request took longer than this service's time limit and was stopped",
+        )
+        .with_status(StatusCode::SERVICE_UNAVAILABLE),
+        Cancelled::Stopped => DaliError::internal("the request was stopped"),
+    }
 }
 
 impl Soda {
@@ -68,7 +102,20 @@ impl Soda {
             limits,
             wcs_cache: Default::default(),
             tmp_dir,
+            running: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// Planning and cutting tasks running on blocking threads now (each counts from when its
+    /// thread starts the work until it returns, finished or stopped).
+    pub fn cutouts_running(&self) -> i64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Counts one piece of blocking work until the guard is dropped.
+    pub(crate) fn working(&self) -> Working {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Working(Arc::clone(&self.running))
     }
 }
 
@@ -125,11 +172,15 @@ impl Runner for SodaRunner {
             self.soda.limits.soda_async_max_cutouts,
         )
         .map_err(|e| e.message())?;
+        // The manager drops this future when the job is aborted or passes its execution
+        // duration; the guards of the work below then cancel the token.
+        let cancel = Cancel::new();
         let items = plan::plan(
             &self.soda,
             &crate::caller::job_caller(job),
             &request,
             self.soda.limits.soda_async_max_cutouts,
+            &cancel,
         )
         .await
         .map_err(|e| e.message())?;
@@ -143,8 +194,13 @@ impl Runner for SodaRunner {
         )
         .map_err(|e| e.message())?;
         tracing::info!(job = %job.id, cutouts = items.len(), "async SODA job");
+        let cutter = package::Cutter {
+            soda: &self.soda,
+            dir,
+            cancel: &cancel,
+        };
         match request.package {
-            None => package::write_separate(dir, &items, request.compression, &progress).await,
+            None => package::write_separate(&cutter, &items, request.compression, &progress).await,
             Some(p) => {
                 let (name, mime) = match p {
                     Package::Tar => ("cutouts.tar", TAR_MIME),
@@ -154,8 +210,15 @@ impl Runner for SodaRunner {
                 let mut file = tokio::fs::File::create(&path)
                     .await
                     .map_err(|e| format!("Error: cannot create the result: {e}"))?;
-                package::write_package(dir, &items, request.compression, p, &mut file, &progress)
-                    .await?;
+                package::write_package(
+                    &cutter,
+                    &items,
+                    request.compression,
+                    p,
+                    &mut file,
+                    &progress,
+                )
+                .await?;
                 let size = tokio::fs::metadata(&path)
                     .await
                     .map_err(|e| format!("Error: cannot read the result: {e}"))?

@@ -3,19 +3,53 @@
 //! `index.csv`. Cutouts are made a few at a time (one per core) in order, each into a
 //! temporary file that is copied out and removed, so memory holds at most a few cutouts
 //! whatever the number asked for.
+//!
+//! Every cut runs on a blocking thread that stops when the [`Cutter`]'s token is cancelled;
+//! dropping a cut's future (the request, body or job gone) cancels the token, so no cut
+//! outlives the one who asked for it.
 
 use std::path::{Path, PathBuf};
 
 use futures_util::{stream, StreamExt};
 use skyport_fits::{
-    format_card, write_cutout, write_table, Card, Column, Compression, CutoutSpec, HeaderValue,
-    Written,
+    format_card, write_cutout, write_table, Cancel, Cancelled, Card, Column, Compression,
+    CutoutSpec, FitsError, HeaderValue, Written,
 };
 use skyport_uws::{JobResult, ProgressReporter};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 use super::plan::{Item, Outcome};
 use super::request::{Package, FITS_MIME};
+use super::Soda;
+
+/// Where and under which token cutouts are made.
+pub struct Cutter<'a> {
+    /// The service (it counts the work in progress).
+    pub soda: &'a Soda,
+    /// Where cutouts are written.
+    pub dir: &'a Path,
+    /// Stops the work.
+    pub cancel: &'a Cancel,
+}
+
+/// Why a cutout was not made.
+#[derive(Debug)]
+pub enum CutError {
+    /// Its token was cancelled: the whole request or job stops.
+    Cancelled(Cancelled),
+    /// It failed (the message starts with SODA's label); other cutouts go on.
+    Failed(String),
+}
+
+impl CutError {
+    /// The message for an index or an error document.
+    pub fn message(&self) -> String {
+        match self {
+            CutError::Cancelled(c) => format!("Error: {c}"),
+            CutError::Failed(m) => m.clone(),
+        }
+    }
+}
 
 /// A cutout written to a temporary file (removed when dropped).
 pub struct TempCutout {
@@ -35,29 +69,34 @@ fn temp_name(dir: &Path, suffix: &str) -> PathBuf {
     dir.join(format!("{:016x}{suffix}", rand::random::<u64>()))
 }
 
-/// Cuts a ready item into a temporary file in `dir`.
+/// Cuts a ready item into a temporary file in the cutter's directory. Dropping the future
+/// cancels the cutter's token (nobody waits for this cutout, nor for the ones beside it).
 pub async fn cut(
-    dir: &Path,
+    cutter: &Cutter<'_>,
     item: &Item,
     compression: Option<Compression>,
     extensions_only: bool,
-) -> Result<TempCutout, String> {
+) -> Result<TempCutout, CutError> {
     let Outcome::Ready {
         source,
         planes,
         pixels,
     } = &item.outcome
     else {
-        return Err("Error: nothing to cut".into());
+        return Err(CutError::Failed("Error: nothing to cut".into()));
     };
-    let path = temp_name(dir, ".fits");
+    let path = temp_name(cutter.dir, ".fits");
     let (src, planes, pixels) = (source.path.clone(), planes.clone(), *pixels);
     let history = format!(
         "skyport SODA cutout {pixels} of {} ({})",
         source.did, item.label
     );
     let dest = path.clone();
-    let written = tokio::task::spawn_blocking(move || {
+    let token = cutter.cancel.clone();
+    let guard = cutter.cancel.on_drop();
+    let working = cutter.soda.working();
+    let done = tokio::task::spawn_blocking(move || {
+        let _working = working;
         write_cutout(
             &src,
             &CutoutSpec {
@@ -68,11 +107,17 @@ pub async fn cut(
                 history: Some(history),
             },
             &dest,
+            &token,
         )
     })
-    .await
-    .map_err(|e| format!("Error: the cutout task failed: {e}"))?
-    .map_err(|e| format!("Error: {e}"))?;
+    .await;
+    guard.disarm();
+    let written = done
+        .map_err(|e| CutError::Failed(format!("Error: the cutout task failed: {e}")))?
+        .map_err(|e| match e {
+            FitsError::Cancelled(c) => CutError::Cancelled(c),
+            e => CutError::Failed(format!("Error: {e}")),
+        })?;
     Ok(TempCutout { path, written })
 }
 
@@ -94,18 +139,18 @@ fn message(outcome: &Outcome) -> String {
 
 /// Cuts items a few at a time, in order.
 fn cuts<'a>(
-    dir: &'a Path,
+    cutter: &'a Cutter<'a>,
     items: &'a [Item],
     compression: Option<Compression>,
     extensions_only: bool,
-) -> impl futures_util::Stream<Item = (&'a Item, Option<Result<TempCutout, String>>)> + 'a {
+) -> impl futures_util::Stream<Item = (&'a Item, Option<Result<TempCutout, CutError>>)> + 'a {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     stream::iter(items)
         .map(move |item| async move {
             match item.outcome {
                 Outcome::Ready { .. } => (
                     item,
-                    Some(cut(dir, item, compression, extensions_only).await),
+                    Some(cut(cutter, item, compression, extensions_only).await),
                 ),
                 _ => (item, None),
             }
@@ -121,19 +166,25 @@ async fn report(progress: &ProgressReporter, done: usize, total: usize) {
     }
 }
 
-/// Writes each item to its own file in `dir` (`cutout-N.fits`, or `cutout-N.txt` holding the
-/// error): one UWS result per combination, as SODA async asks.
+/// Writes each item to its own file in the cutter's directory (`cutout-N.fits`, or
+/// `cutout-N.txt` holding the error): one UWS result per combination, as SODA async asks.
+/// Each result is reported to `progress` as soon as its file is complete, so a job stopped
+/// in the middle keeps them.
 pub async fn write_separate(
-    dir: &Path,
+    cutter: &Cutter<'_>,
     items: &[Item],
     compression: Option<Compression>,
     progress: &ProgressReporter,
 ) -> Result<Vec<JobResult>, String> {
+    let dir = cutter.dir;
     let mut results = Vec::with_capacity(items.len());
-    let mut done = cuts(dir, items, compression, false);
+    let mut done = cuts(cutter, items, compression, false);
     let mut count = 0;
     while let Some((item, cutout)) = done.next().await {
         let id = format!("cutout-{}", item.number);
+        if let Some(Err(CutError::Cancelled(c))) = cutout {
+            return Err(format!("Error: {c}"));
+        }
         let result = match cutout {
             Some(Ok(c)) => {
                 let file = format!("{id}.fits");
@@ -149,7 +200,7 @@ pub async fn write_separate(
             }
             other => {
                 let text = match other {
-                    Some(Err(e)) => e,
+                    Some(Err(e)) => e.message(),
                     _ => message(&item.outcome),
                 };
                 let file = format!("{id}.txt");
@@ -165,6 +216,7 @@ pub async fn write_separate(
                 }
             }
         };
+        progress.result(result.clone()).await;
         results.push(result);
         count += 1;
         report(progress, count, items.len()).await;
@@ -295,9 +347,10 @@ fn box_of(item: &Item) -> [i64; 4] {
     }
 }
 
-/// Writes every item into one stream: a multi-extension FITS file or a tar.
+/// Writes every item into one stream: a multi-extension FITS file or a tar. A cancelled
+/// token ends it with an error (the stream is then incomplete).
 pub async fn write_package<W: AsyncWrite + Unpin>(
-    dir: &Path,
+    cutter: &Cutter<'_>,
     items: &[Item],
     compression: Option<Compression>,
     package: Package,
@@ -312,10 +365,12 @@ pub async fn write_package<W: AsyncWrite + Unpin>(
     }
     let mut index = Vec::with_capacity(items.len());
     let mut next_hdu = 1i64;
-    let mut done = cuts(dir, items, compression, mef);
+    let dir = cutter.dir;
+    let mut done = cuts(cutter, items, compression, mef);
     let mut count = 0;
     while let Some((item, cutout)) = done.next().await {
         let row = match cutout {
+            Some(Err(CutError::Cancelled(c))) => return Err(format!("Error: {c}")),
             Some(Ok(c)) => {
                 let planes = match &item.outcome {
                     Outcome::Ready { planes, .. } => planes.len() as i64,
@@ -347,7 +402,7 @@ pub async fn write_package<W: AsyncWrite + Unpin>(
                     }
                 }
             }
-            Some(Err(e)) => IndexRow {
+            Some(Err(CutError::Failed(e))) => IndexRow {
                 file: String::new(),
                 first_hdu: -1,
                 hdus: 0,

@@ -8,7 +8,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use skyport_fits::{pixel_box, read_header, read_summary, HduKind, PixelBox, Wcs};
+use skyport_fits::{
+    pixel_box_within, read_header, read_summary, Cancel, Cancelled, HduKind, PixelBox, Wcs,
+};
 use skyport_store::images::Image;
 use skyport_store::Value;
 
@@ -110,12 +112,14 @@ pub fn within_budget(items: &[Item], budget: u64, what: &str) -> Result<(), Dali
 }
 
 /// Resolves every combination of `request` for `caller`, refusing more than `max_items`.
-/// The images are found in one batched lookup.
+/// The images are found in one batched lookup. The tracing stops when `cancel` is cancelled
+/// (and is cancelled if this future is dropped).
 pub async fn plan(
     soda: &Arc<Soda>,
     caller: &Caller,
     request: &SodaRequest,
     max_items: usize,
+    cancel: &Cancel,
 ) -> Result<Vec<Item>, DaliError> {
     let pairs = pairs(soda, caller, request, max_items).await?;
     let ids: Vec<&str> = pairs
@@ -153,39 +157,41 @@ pub async fn plan(
     let band = request.band.clone();
     let time = request.time.clone();
     let detail = request.detail;
+    let token = cancel.clone();
+    let guard = cancel.on_drop();
+    let working = soda.working();
     // WCS reading and outline tracing are CPU and file work: off the async threads.
-    tokio::task::spawn_blocking(move || {
+    let planned = tokio::task::spawn_blocking(move || {
+        let _working = working;
         pairs
             .into_iter()
             .enumerate()
             .map(|(i, (id, target))| {
+                token.check()?;
                 let outcome = match sources.get(&id) {
                     None => Outcome::Empty(format!(
                         "Error: no image holds the centre of {}",
                         target.label
                     )),
                     Some(Err(o)) => o.clone(),
-                    Some(Ok(source)) => resolve(
-                        source,
-                        &target,
-                        &band,
-                        &time,
-                        detail,
-                        soda.limits.soda_max_pixels,
-                        &soda.wcs_cache,
-                    ),
+                    Some(Ok(source)) => {
+                        resolve(source, &target, &band, &time, detail, &soda, &token)?
+                    }
                 };
-                Item {
+                Ok(Item {
                     number: i + 1,
                     id,
                     label: target.label,
                     outcome,
-                }
+                })
             })
-            .collect()
+            .collect::<Result<Vec<Item>, Cancelled>>()
     })
-    .await
-    .map_err(|e| DaliError::internal(format!("planning the cutouts: {e}")))
+    .await;
+    guard.disarm();
+    planned
+        .map_err(|e| DaliError::internal(format!("planning the cutouts: {e}")))?
+        .map_err(super::stopped)
 }
 
 /// The (ID, region) pairs of a request, ID-major.
@@ -379,45 +385,46 @@ fn resolve(
     band: &[Interval],
     time: &[Interval],
     detail: Detail,
-    max_pixels: u64,
-    cache: &WcsCache,
-) -> Outcome {
+    soda: &Soda,
+    cancel: &Cancel,
+) -> Result<Outcome, Cancelled> {
+    let (max_pixels, cache) = (soda.limits.soda_max_pixels, &soda.wcs_cache);
     if !passes(band, source.em) {
-        return Outcome::Empty(format!(
+        return Ok(Outcome::Empty(format!(
             "Error: {} is outside the BAND asked for",
             source.did
-        ));
+        )));
     }
     if !passes(time, source.t) {
-        return Outcome::Empty(format!(
+        return Ok(Outcome::Empty(format!(
             "Error: {} is outside the TIME asked for",
             source.did
-        ));
+        )));
     }
     let wcs = match wcs_of(cache, &source.path, source.science_hdu) {
         Ok(w) => w,
         Err(e) => {
-            return failed(
+            return Ok(failed(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Error: cannot place {} on the sky: {e}", source.did),
-            )
+            ))
         }
     };
-    let Some(pixels) = pixel_box(&wcs, &target.region) else {
-        return Outcome::Empty(format!(
+    let Some(pixels) = pixel_box_within(&wcs, &target.region, cancel)? else {
+        return Ok(Outcome::Empty(format!(
             "Error: {} does not overlap {}",
             target.label, source.did
-        ));
+        )));
     };
     if pixels.pixels() > max_pixels {
-        return failed(
+        return Ok(failed(
             StatusCode::BAD_REQUEST,
             format!(
                 "UsageError: the cutout {pixels} of {} has {} pixels, more than the limit of {max_pixels}; ask for a smaller region",
                 source.did,
                 pixels.pixels()
             ),
-        );
+        ));
     }
     let planes = match detail {
         Detail::Image => vec![source.science_hdu],
@@ -428,18 +435,18 @@ fn resolve(
         Detail::Full => match same_size_images(&source.path, source.science_hdu) {
             Ok(p) => p,
             Err(e) => {
-                return failed(
+                return Ok(failed(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("Error: cannot list the planes of {}: {e}", source.did),
-                )
+                ))
             }
         },
     };
-    Outcome::Ready {
+    Ok(Outcome::Ready {
         source: Arc::clone(source),
         planes,
         pixels,
-    }
+    })
 }
 
 /// Every image HDU of the same size as the science HDU, in file order.
