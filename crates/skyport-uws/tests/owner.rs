@@ -1,64 +1,15 @@
 //! Jobs belong to their owner, against a real SQLite store: a user reaches and lists their own
 //! jobs, an administrator (`admin:jobs`) every job, an anonymous job is reachable by its id but
 //! listed to nobody else; any other job answers like an id that was never given out. Jobs of
-//! an older archive (18-digit ids, no owner) keep working, and deletions are logged.
+//! an older archive (18-digit ids, no owner) keep working, and (tests/deletion_log.rs) deletions are logged.
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use common::{admin, finish, user};
-use skyport_store::{JobRow, SqliteStore, Store};
-use skyport_uws::{
-    Caller, Job, JobFilter, JobManager, JobResult, ManagerSettings, Phase, ProgressReporter,
-    Runner, UwsError,
-};
-
-/// Writes one small result at once.
-struct Instant;
-
-#[async_trait]
-impl Runner for Instant {
-    async fn run(
-        &self,
-        _: &Job,
-        dir: &Path,
-        _: ProgressReporter,
-    ) -> Result<Vec<JobResult>, String> {
-        std::fs::write(dir.join("out.txt"), b"done").map_err(|e| e.to_string())?;
-        Ok(vec![JobResult {
-            id: "result".into(),
-            file: "out.txt".into(),
-            mime: "text/plain".into(),
-            size: 4,
-        }])
-    }
-}
-
-async fn open(dir: &Path) -> Arc<dyn Store> {
-    let store = SqliteStore::open(&dir.join("a.sqlite"), 1).expect("open");
-    store
-        .migrate(&skyport_schema::builtin_schemas())
-        .await
-        .expect("migrate");
-    Arc::new(store)
-}
-
-async fn start(store: Arc<dyn Store>, dir: &Path) -> JobManager {
-    let settings = ManagerSettings {
-        workers: 1,
-        sweep_every: Duration::from_secs(3600),
-        poll: Duration::from_millis(50),
-        ..ManagerSettings::new("tap", dir.join("jobs"))
-    };
-    JobManager::start(store, Arc::new(Instant), settings)
-        .await
-        .expect("start")
-}
+use common::{admin, finish, open, start, user};
+use skyport_store::JobRow;
+use skyport_uws::{Caller, Job, JobFilter, JobManager, Phase, UwsError};
 
 fn ids(jobs: Vec<Job>) -> Vec<String> {
     jobs.into_iter().map(|j| j.id).collect()
@@ -257,89 +208,4 @@ async fn jobs_of_an_older_archive_keep_working() {
     );
     m.run(old_id).await.expect("run");
     assert_eq!(finish(&m, old_id).await.phase(), Phase::Completed);
-}
-
-/// Collects what the log says.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
-    type Writer = Log;
-    fn make_writer(&'a self) -> Log {
-        self.clone()
-    }
-}
-
-impl Log {
-    fn lines_with(&self, needle: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().expect("log")).into_owned();
-        text.lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-// The subscriber is this thread's: the test's runtime must not move work to other threads.
-#[tokio::test(flavor = "current_thread")]
-async fn deletions_say_who_deleted_whose_job() {
-    let log = Log::default();
-    let _subscriber = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(log.clone())
-            .with_ansi(false)
-            .finish(),
-    );
-    let dir = tempfile::tempdir().expect("dir");
-    let m = start(open(dir.path()).await, dir.path()).await;
-    let own = m.create(&user("alice"), vec![], vec![]).await.expect("job");
-    let other = m.create(&user("alice"), vec![], vec![]).await.expect("job");
-    let open_job = m
-        .create(&Caller::anonymous(), vec![], vec![])
-        .await
-        .expect("job");
-    m.delete_for(&own.id, &user("alice")).await.expect("own");
-    m.delete_for(&other.id, &admin("root"))
-        .await
-        .expect("admin");
-    m.delete_for(&open_job.id, &Caller::anonymous())
-        .await
-        .expect("anonymous");
-    let lines = |id: &str| log.lines_with(id);
-    let own_line = lines(&own.id);
-    assert_eq!(own_line.len(), 1, "{own_line:?}");
-    assert!(
-        own_line[0].contains("job deleted")
-            && own_line[0].contains("owner=alice")
-            && own_line[0].contains("by=alice")
-            && own_line[0].contains("by_admin=false"),
-        "{own_line:?}"
-    );
-    let admin_line = lines(&other.id);
-    assert!(
-        admin_line.len() == 1
-            && admin_line[0].contains("owner=alice")
-            && admin_line[0].contains("by=root")
-            && admin_line[0].contains("by_admin=true"),
-        "{admin_line:?}"
-    );
-    let anonymous_line = lines(&open_job.id);
-    assert!(
-        anonymous_line.len() == 1
-            && anonymous_line[0].contains("owner=anonymous")
-            && anonymous_line[0].contains("by=anonymous"),
-        "{anonymous_line:?}"
-    );
 }
