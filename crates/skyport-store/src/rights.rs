@@ -162,11 +162,28 @@ impl Rights {
             Access::Metadata => c.metadata_public,
             Access::Data => c.data_public && c.metadata_public,
         };
-        // Anyone: released rows of collections that are public for this access.
+        // Rights holders: everything of their collections, or what was released before their
+        // membership ended.
+        let mut whole: Vec<&str> = Vec::new();
+        let mut ended: Vec<String> = Vec::new();
+        for c in self.collections.values() {
+            match membership_end(caller, &c.groups, now) {
+                Some(None) => whole.push(&c.collection),
+                Some(Some(end)) => ended.push(format!(
+                    "({collection} = {} AND {})",
+                    literal(&c.collection),
+                    released_by(end, true)
+                )),
+                None => {}
+            }
+        }
+        // Anyone: released rows of collections that are public for this access. Closed
+        // collections the caller holds whole need not be left out here (they are visible
+        // through the next alternative anyway), which keeps the SQL short for members.
         let closed: Vec<&str> = self
             .collections
             .values()
-            .filter(|c| !public(c))
+            .filter(|c| !public(c) && !whole.contains(&c.collection.as_str()))
             .map(|c| c.collection.as_str())
             .collect();
         let mut alternatives = vec![if closed.is_empty() {
@@ -178,20 +195,7 @@ impl Rights {
                 released_by(released_now, false)
             )
         }];
-        // Rights holders: everything of their collections, or what was released before their
-        // membership ended.
-        let mut whole: Vec<&str> = Vec::new();
-        for c in self.collections.values() {
-            match membership_end(caller, &c.groups, now) {
-                Some(None) => whole.push(&c.collection),
-                Some(Some(end)) => alternatives.push(format!(
-                    "({collection} = {} AND {})",
-                    literal(&c.collection),
-                    released_by(end, true)
-                )),
-                None => {}
-            }
-        }
+        alternatives.extend(ended);
         if !whole.is_empty() {
             alternatives.push(format!("{collection} IN ({})", literals(&whole)));
         }

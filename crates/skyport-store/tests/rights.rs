@@ -21,13 +21,16 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// (name, collection, release date)
-const IMAGES: [(&str, &str, Option<&str>); 6] = [
+const IMAGES: [(&str, &str, Option<&str>); 7] = [
     ("open-old", "open", None),
     ("open-released", "open", Some("2020-01-01T00:00:00")),
     ("open-future", "open", Some("2999-01-01T00:00:00")),
     ("closed-early", "closed", Some("2021-01-01T00:00:00")),
     ("closed-late", "closed", Some("2024-01-01T00:00:00")),
     ("pixels", "pixels", None),
+    // Closed to everyone but another group: a member of `team` holds some closed collections
+    // whole and not this one.
+    ("inner-old", "inner", Some("2020-01-01T00:00:00")),
 ];
 
 fn rights() -> Rights {
@@ -50,6 +53,12 @@ fn rights() -> Rights {
                 groups: vec!["team".into()],
                 metadata_public: true,
                 data_public: true,
+            },
+            CollectionRights {
+                collection: "inner".into(),
+                groups: vec!["inner-circle".into()],
+                metadata_public: false,
+                data_public: false,
             },
         ],
         Vec::new(),
@@ -93,7 +102,7 @@ async fn rows_and_pixels_follow_collections_release_dates_and_ended_memberships(
             group: "team".into(),
             ends: Some(at("2022-06-01T00:00:00Z")),
         };
-        let cases: [(&str, Caller, &[&str], &[&str]); 4] = [
+        let cases: [(&str, Caller, &[&str], &[&str]); 5] = [
             (
                 "anonymous",
                 caller(None),
@@ -131,6 +140,12 @@ async fn rows_and_pixels_follow_collections_release_dates_and_ended_memberships(
                 caller(Some(Membership::lasting("others"))),
                 &["open-old", "open-released", "pixels"],
                 &["open-old", "open-released"],
+            ),
+            (
+                "member of the inner circle only",
+                caller(Some(Membership::lasting("inner-circle"))),
+                &["open-old", "open-released", "pixels", "inner-old"],
+                &["open-old", "open-released", "inner-old"],
             ),
         ];
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
@@ -184,6 +199,6 @@ async fn rows_and_pixels_follow_collections_release_dates_and_ended_memberships(
             "{}",
             backend
         );
-        assert_eq!(found.len(), 5, "{}", backend);
+        assert_eq!(found.len(), 6, "{}", backend);
     }
 }
