@@ -7,8 +7,9 @@
 //!
 //! Properties, beyond "no panic":
 //! * every request is one the cutout planner can take: the centre on the sphere, a pixel box of
-//!   1 to 1 000 000 pixels a side or a sky box (a polygon of four vertices on the sphere), and
-//!   an `id`, when there is one, not empty;
+//!   1 to 1 000 000 pixels a side or a sky box (a polygon of four vertices on the sphere, three
+//!   for a box below the polygons' duplicate tolerance), and an `id`, when there is one, not
+//!   empty;
 //! * no more requests than rows: at most one per line of a text table, at most 1 000 000 from a
 //!   VOTable;
 //! * the label of each request names the unit its size was read in;
@@ -81,7 +82,9 @@ fn check(data: &[u8], r: &SodaRequest) {
                 );
             }
             CutoutRegion::Sky(Region::Polygon(p)) => {
-                assert_eq!(p.vertices().len(), 4, "{t:?}");
+                // Four corners; three when two of them are closer than the polygon's duplicate
+                // tolerance (1e-12 rad): a box of 1e-12° (found by the fuzzer) keeps three.
+                assert!((3..=4).contains(&p.vertices().len()), "{t:?}");
                 assert!(p.vertices().iter().all(on_sphere), "{t:?}");
                 assert!(
                     ["deg", "arcmin", "arcsec"]
