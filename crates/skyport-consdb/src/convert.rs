@@ -115,6 +115,7 @@ pub fn to_value(column: &Column, json: &Json) -> Result<Value, String> {
                     }
                     Value::Null
                 }
+                Ok(f) if f.is_infinite() => return Err(wrong()),
                 Ok(f) if column.datatype == Datatype::Float && (f as f32).is_infinite() => {
                     return Err(format!(
                         "column {}: {f} is out of range for {}",
@@ -122,7 +123,7 @@ pub fn to_value(column: &Column, json: &Json) -> Result<Value, String> {
                         expectation(column)
                     ))
                 }
-                Ok(f) if f.is_finite() => Value::Float(f),
+                Ok(f) => Value::Float(f),
                 _ => return Err(wrong()),
             },
             _ => return Err(wrong()),
