@@ -4,18 +4,24 @@
 use serde_json::{Map, Value as Json};
 use skyport_consdb::convert::{to_json, to_value};
 use skyport_consdb::flex::{python_type, stored_text, typed};
+use skyport_consdb::vocabulary::check_unit;
 use skyport_schema::Column;
 use skyport_store::Value;
 
-fn found(name: &str) -> Map<String, Json> {
+fn body(name: &str) -> Map<String, Json> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/found/consdb_json/");
     let text = std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
     match serde_json::from_slice::<Json>(&text) {
-        Ok(Json::Object(mut body)) => match body.remove("values") {
-            Some(Json::Object(values)) => values,
-            other => panic!("{name}: values is {other:?}"),
-        },
+        Ok(Json::Object(body)) => body,
         other => panic!("{name}: {other:?}"),
+    }
+}
+
+/// The `values` object of a found body.
+fn found(name: &str) -> Map<String, Json> {
+    match body(name).remove("values") {
+        Some(Json::Object(values)) => values,
+        other => panic!("{name}: values is {other:?}"),
     }
 }
 
@@ -85,4 +91,18 @@ fn flexible_integers_read_back_as_integers() {
         assert_eq!(dtype, "int");
         assert_eq!(&typed(dtype, &stored_text(value)), value);
     }
+}
+
+#[test]
+fn units_that_are_no_positive_multiple_of_their_si_unit_are_refused() {
+    for name in ["zero-scale-unit", "zero-scale-unit.fuzzer"] {
+        let unit = body(name)["unit"].as_str().map(str::to_string);
+        let unit = unit.unwrap_or_else(|| panic!("{name}: no unit"));
+        let e = check_unit(&unit).expect_err("refused");
+        assert!(e.contains("positive finite multiple"), "{name}: {e}");
+    }
+    for unit in ["10**-400 m", "1e400 m", "km**200"] {
+        assert!(check_unit(unit).is_err(), "{unit}");
+    }
+    assert!(check_unit("10**-3 W.m**-2").is_ok());
 }
