@@ -12,7 +12,7 @@
 //! Whether it reads or not:
 //! * nothing panics;
 //! * the heap the reader uses at its peak is bounded by the document's size
-//!   (`MAX_BYTES_PER_INPUT_BYTE`, measured by a counting global allocator): a reader that makes
+//!   (`CEILING`, measured by the counting global allocator of `src/lib.rs`): a reader that makes
 //!   rows or cells out of nothing lets a small upload take the server's memory, even when it
 //!   gives up at the row limit in the end;
 //! * the whole process stays under libFuzzer's `-rss_limit_mb` (set by `scripts/fuzz`, with
@@ -22,78 +22,27 @@
 //! built target on it with `SKYPORT_FUZZ_SHOW=1` (prints the table or the error).
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
+use skyport_fuzz::{show, within_ceiling, Ceiling};
 use skyport_votable::{read_votable, Count, Datum, Primitive, UploadedTable};
-
-/// The system allocator, counting the bytes in use and their peak.
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = IN_USE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                IN_USE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// The TAP upload row limit skyport ships with (`upload_max_rows` in skyport-server's
 /// `Limits::default`); SODA `STAMPS` tables are read with 1 000 000.
 const MAX_ROWS: usize = 100_000;
 
-/// How many bytes of heap one byte of document may cost the reader at its peak, plus `SLACK`.
+/// The heap the reader may take at its peak: 256 bytes per document byte, plus 4 MiB.
 /// Honest documents stay far below: a TABLEDATA cell costs at least 5 bytes (`<TD/>`) and
 /// becomes one 24-byte `Datum`; a BINARY cell costs at least one byte (4/3 of a base64
 /// character), an array element at most a few dozen bytes of text while it is joined.
-const MAX_BYTES_PER_INPUT_BYTE: usize = 256;
-/// The reader reserves room for up to 65 536 elements (24-byte `String`s, 1.5 MiB) of an array
-/// cell before reading it, whatever the document holds; that is bounded and given back after
-/// the cell, so it is allowed for here.
-const SLACK: usize = 4 << 20;
+/// The slack: the reader reserves room for up to 65 536 elements (24-byte `String`s, 1.5 MiB)
+/// of an array cell before reading it, whatever the document holds; that is bounded and given
+/// back after the cell.
+const CEILING: Ceiling = Ceiling {
+    per_byte: 256,
+    slack: 4 << 20,
+};
 
-fn check_table(doc: &[u8], t: &UploadedTable) {
+fn check_table(t: &UploadedTable) {
     assert!(!t.fields.is_empty(), "a table without fields");
     assert!(t.rows.len() <= MAX_ROWS, "{} rows", t.rows.len());
     let shapes: Vec<_> = t.fields.iter().map(|f| f.shape()).collect();
@@ -141,24 +90,20 @@ fn check_table(doc: &[u8], t: &UploadedTable) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let before = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let read = read_votable(data, MAX_ROWS);
-    let peak = PEAK.load(Ordering::Relaxed) - before;
-    assert!(
-        peak <= MAX_BYTES_PER_INPUT_BYTE * data.len() + SLACK,
-        "reading a {}-byte document took {peak} bytes of heap at its peak ({})",
+    let read = within_ceiling(
+        "votable_upload",
         data.len(),
-        match &read {
+        CEILING,
+        || read_votable(data, MAX_ROWS),
+        |read| match read {
             Ok(t) => format!("{} rows × {} fields", t.rows.len(), t.fields.len()),
             Err(e) => e.to_string(),
-        }
+        },
     );
-    static SHOW: OnceLock<bool> = OnceLock::new();
-    if *SHOW.get_or_init(|| std::env::var_os("SKYPORT_FUZZ_SHOW").is_some()) {
+    if show() {
         eprintln!("{read:#?}");
     }
     if let Ok(table) = read {
-        check_table(data, &table);
+        check_table(&table);
     }
 });

@@ -113,3 +113,20 @@ fn deep_nesting_and_huge_queries_are_refused_not_crashing() {
     let e = err(&long);
     assert!(e.message.contains("operators"), "{e}");
 }
+
+/// Found by fuzzing SIA (`fuzz/found/dali_params/sia-southern-range`): the negative latitudes
+/// of a southern RANGE's polygons are signs of literals, not operators; a chain of
+/// subtractions still is one.
+#[test]
+fn signed_numbers_in_argument_lists_are_not_counted_as_operators() {
+    let vertices: Vec<String> = (0..1500).map(|i| format!("{}, -29", i % 360)).collect();
+    let q = format!(
+        "SELECT * FROM t WHERE 1 = INTERSECTS(s, POLYGON('ICRS', {}))",
+        vertices.join(", ")
+    );
+    parse(&q).expect("a polygon of 1 500 southern vertices parses");
+    let chain = format!("SELECT 1{} FROM t", " - 1".repeat(5000));
+    assert!(err(&chain).message.contains("operators"));
+    let signs = format!("SELECT {}1{} FROM t", "(-".repeat(1500), ")".repeat(1500));
+    assert!(parse(&signs).is_err(), "nested signs are still counted");
+}

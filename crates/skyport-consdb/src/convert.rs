@@ -87,10 +87,44 @@ pub fn to_value(column: &Column, json: &Json) -> Result<Value, String> {
             Value::Int(i)
         }
         Datatype::Float | Datatype::Double => match json {
+            // A REAL column holds what a 32-bit float can: beyond, PostgreSQL refuses the
+            // write and SQLite keeps a number skyport could only answer back as null.
+            Json::Number(n) if column.datatype == Datatype::Float => {
+                match n.as_f64().filter(|f| (*f as f32).is_finite()) {
+                    Some(f) => Value::Float(f),
+                    None => {
+                        return Err(format!(
+                            "column {}: {n} is out of range for {}",
+                            column.name,
+                            expectation(column)
+                        ))
+                    }
+                }
+            }
             Json::Number(n) => Value::Float(n.as_f64().ok_or_else(wrong)?),
-            Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "nan" => Value::Null,
-                other => Value::Float(other.parse::<f64>().map_err(|_| wrong())?),
+            // Text is read as Rust reads numbers, which takes every spelling of NaN and of
+            // infinity. NaN is stored as NULL (so only in a nullable column); an infinity is
+            // refused, as skyport could only answer it back as null.
+            Json::String(s) => match s.trim().parse::<f64>() {
+                Ok(f) if f.is_nan() => {
+                    if !column.nullable {
+                        return Err(format!(
+                            "column {} may not be null, and NaN is stored as null",
+                            column.name
+                        ));
+                    }
+                    Value::Null
+                }
+                Ok(f) if f.is_infinite() => return Err(wrong()),
+                Ok(f) if column.datatype == Datatype::Float && (f as f32).is_infinite() => {
+                    return Err(format!(
+                        "column {}: {f} is out of range for {}",
+                        column.name,
+                        expectation(column)
+                    ))
+                }
+                Ok(f) => Value::Float(f),
+                _ => return Err(wrong()),
             },
             _ => return Err(wrong()),
         },
@@ -129,7 +163,8 @@ fn expectation(column: &Column) -> &'static str {
         Datatype::Short => "a 16-bit integer",
         Datatype::Int => "a 32-bit integer",
         Datatype::Long => "a 64-bit integer",
-        Datatype::Float | Datatype::Double => "a number",
+        Datatype::Float => "a 32-bit float",
+        Datatype::Double => "a number",
         Datatype::Timestamp => "an ISO 8601 timestamp",
         Datatype::Binary => "binary data",
         _ => "a string",

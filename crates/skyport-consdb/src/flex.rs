@@ -66,10 +66,13 @@ pub fn typed(dtype: &str, text: &str) -> Json {
             text.to_ascii_lowercase().as_str(),
             "true" | "t" | "1"
         )),
+        // Above i64::MAX, a JSON integer is still an `int` (`python_type`) and is stored as
+        // its digits; it reads back as the same unsigned integer, not as text.
         "int" => text
             .trim()
             .parse::<i64>()
             .map(Json::from)
+            .or_else(|_| text.trim().parse::<u64>().map(Json::from))
             .unwrap_or_else(|_| Json::String(text.into())),
         "float" => text
             .trim()

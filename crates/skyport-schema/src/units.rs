@@ -326,11 +326,26 @@ fn parse(unit: &str) -> Result<Meaning, String> {
             .map_err(|_| format!("'{unit}' has an invalid scale factor"))?;
         u = u[end..].trim_start();
     }
+    // A unit stands for a positive, finite multiple of its SI unit: `0m`, `10**-400 m` or
+    // `km**200` would make every conversion from it 0, infinite or NaN.
+    let positive = |f: f64| {
+        if f.is_finite() && f > 0.0 {
+            Ok(f)
+        } else {
+            Err(format!(
+                "'{unit}' is {f} times its SI unit, not a positive finite multiple"
+            ))
+        }
+    };
+    let scale = positive(scale)?;
     if u.is_empty() {
         return Ok(Some((scale, NONE)));
     }
     let meaning = expression(&to_vounit_syntax(u)).map_err(|e| format!("'{unit}': {e}"))?;
-    Ok(meaning.map(|(f, dim)| (f * scale, dim)))
+    match meaning {
+        Some((f, dim)) => Ok(Some((positive(f * scale)?, dim))),
+        None => Ok(None),
+    }
 }
 
 /// Checks a unit string: VOUnit syntax (`m.s**-2`, `mJy/beam`, `10**-3 W.m**-2`,

@@ -127,13 +127,15 @@ fn signed_turn(v: &[SkyPoint]) -> Option<f64> {
         .normalized()?;
     let (mut sum, mut magnitude) = (0.0, 0.0);
     for i in 0..vecs.len() {
-        let turn = vecs[i].cross(vecs[(i + 1) % vecs.len()]).dot(center);
-        sum += turn;
-        magnitude += turn.abs();
+        let edge = vecs[i].cross(vecs[(i + 1) % vecs.len()]);
+        sum += edge.dot(center);
+        magnitude += edge.norm();
     }
-    // Judged against the terms' own size, not an absolute bound below their rounding noise:
-    // otherwise a polygon that doubles back could be accepted in one vertex order and refused
-    // in the order skyport prints it.
+    // Judged against the size of the edges, not an absolute bound below their rounding noise,
+    // nor the size of the terms themselves (for vertices on one great circle every term is
+    // rounding noise, and noise against noise may pass): otherwise a polygon that doubles back
+    // or lies on one great circle could be accepted in one vertex order and refused in the
+    // order skyport prints it.
     (sum.abs() > 1e-18 && sum.abs() > 1e-12 * magnitude).then_some(sum)
 }
 

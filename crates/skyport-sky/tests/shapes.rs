@@ -259,26 +259,36 @@ fn encoding_round_trips() {
     assert_eq!(Shape::Point(p(10.5, -0.0)).to_dali_text(), "10.5 0");
 }
 
-/// Found by fuzzing (`fuzz/found/sky_shapes/`): a polygon that doubles back on itself was
-/// accepted in the order given and refused in the order skyport printed it.
+/// Found by fuzzing (`fuzz/found/sky_shapes/`): a polygon that doubles back on itself, and
+/// one whose vertices lie on one meridian, were accepted in the order given and refused in the
+/// order skyport printed them.
 #[test]
 fn a_polygon_is_judged_the_same_in_every_vertex_order() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/found/sky_shapes/polygon-dali-not-read-back"
-    );
-    let text = std::fs::read_to_string(path).expect("the found input");
-    if let Ok(shape) = skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, text.trim()) {
-        let again = skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, &shape.to_dali_text())
-            .expect("what skyport prints reads back");
-        assert_eq!(again, shape);
+    for name in [
+        "polygon-dali-not-read-back",
+        "meridian-polygon-one-way",
+        "meridian-polygon-one-way.fuzzer",
+    ] {
+        let path = format!(
+            "{}/../../fuzz/found/sky_shapes/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).expect("the found input");
+        let given = skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, text.trim());
+        if let Ok(shape) = &given {
+            let again =
+                skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, &shape.to_dali_text())
+                    .expect("what skyport prints reads back");
+            assert_eq!(&again, shape, "{name}");
+        }
+        // Reversed, it is judged the same way.
+        let numbers: Vec<&str> = text.split_whitespace().collect();
+        let pairs: Vec<String> = numbers.chunks(2).rev().map(|c| c.join(" ")).collect();
+        let reversed = pairs.join(" ");
+        assert_eq!(
+            given.is_ok(),
+            skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, &reversed).is_ok(),
+            "{name}"
+        );
     }
-    // Reversed, it is judged the same way.
-    let numbers: Vec<&str> = text.split_whitespace().collect();
-    let pairs: Vec<String> = numbers.chunks(2).rev().map(|c| c.join(" ")).collect();
-    let reversed = pairs.join(" ");
-    assert_eq!(
-        skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, text.trim()).is_ok(),
-        skyport_sky::parse_dali(skyport_sky::DaliKind::Polygon, &reversed).is_ok()
-    );
 }

@@ -125,9 +125,20 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
                         }
                     }
                     "DATA" if in_table => data_started = true,
-                    "TABLEDATA" if in_table => serialization = Some(Serialization::TableData),
-                    "BINARY" if in_table => serialization = Some(Serialization::Binary),
-                    "BINARY2" if in_table => serialization = Some(Serialization::Binary2),
+                    // A serialisation starts the data even outside a DATA element: a FIELD
+                    // after a BINARY stream would find rows already read with fewer cells.
+                    "TABLEDATA" if in_table => {
+                        data_started = true;
+                        serialization = Some(Serialization::TableData)
+                    }
+                    "BINARY" if in_table => {
+                        data_started = true;
+                        serialization = Some(Serialization::Binary)
+                    }
+                    "BINARY2" if in_table => {
+                        data_started = true;
+                        serialization = Some(Serialization::Binary2)
+                    }
                     "FITS" if in_table => {
                         return Err(ReadError::Unsupported(
                             "FITS serialisation; send TABLEDATA, BINARY or BINARY2".into(),

@@ -56,3 +56,13 @@ fn a_field_after_a_row_is_refused_even_without_a_data_element() {
     let doc = "<VOTABLE><RESOURCE><TABLE><TR/><FIELD name=\"a\" datatype=\"int\"/></TABLE></RESOURCE></VOTABLE>";
     assert!(read_votable(doc.as_bytes(), 10).is_err());
 }
+
+/// Found by fuzzing (`fuzz/found/votable_upload/field-after-stream.fuzzer`): a BINARY2 stream
+/// outside any DATA element, then a FIELD, gave rows with fewer cells than fields.
+#[test]
+fn a_field_after_a_stream_outside_data_is_refused() {
+    let e = read_votable(&found("field-after-stream.fuzzer"), 100_000).expect_err("refused");
+    assert!(e.to_string().contains("FIELD after"), "{e}");
+    let doc = "<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/><BINARY2><STREAM encoding=\"base64\">AAAAAQ==</STREAM></BINARY2><FIELD name=\"b\" datatype=\"int\"/></TABLE></RESOURCE></VOTABLE>";
+    assert!(read_votable(doc.as_bytes(), 10).is_err());
+}

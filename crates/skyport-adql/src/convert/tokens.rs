@@ -9,6 +9,19 @@ use crate::error::{AdqlError, Pos};
 
 use super::MAX_OPERATORS;
 
+/// True for a minus sign that begins an argument or a parenthesised expression and is followed
+/// by a number (`POLYGON('ICRS', 10, -29, …)`): the sign of a literal, one level above a leaf
+/// however many there are, not an operator that deepens the tree, so it is not counted against
+/// [`MAX_OPERATORS`]. SIA writes the southern vertices of its RANGE polygons so, over a
+/// thousand in one query. A binary minus (`a - 1`) follows an operand, and is counted.
+fn signs_a_number(tokens: &[TokenWithSpan], at: usize) -> bool {
+    let significant = |t: &&TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let before = tokens[..at].iter().rev().find(significant);
+    let after = tokens[at + 1..].iter().find(significant);
+    matches!(before.map(|t| &t.token), Some(Token::Comma | Token::LParen))
+        && matches!(after.map(|t| &t.token), Some(Token::Number(..)))
+}
+
 /// Tokenises and checks the token stream against ADQL's lexical alphabet.
 pub(super) fn check_tokens(text: &str) -> Result<Vec<TokenWithSpan>, AdqlError> {
     let tokens = Tokenizer::new(&AdqlDialect, text)
@@ -21,7 +34,7 @@ pub(super) fn check_tokens(text: &str) -> Result<Vec<TokenWithSpan>, AdqlError> 
         })?;
     let mut operators = 0usize;
     let mut semicolon: Option<Pos> = None;
-    for t in &tokens {
+    for (at, t) in tokens.iter().enumerate() {
         let pos = Pos::from_location(t.span.start);
         let refuse = |what: &str| Err(AdqlError::syntax(pos, what.to_string()));
         if let Some(at) = semicolon {
@@ -50,6 +63,7 @@ pub(super) fn check_tokens(text: &str) -> Result<Vec<TokenWithSpan>, AdqlError> 
                     }
                 }
             }
+            Token::Minus if signs_a_number(&tokens, at) => {}
             Token::Number(..)
             | Token::SingleQuotedString(_)
             | Token::Comma

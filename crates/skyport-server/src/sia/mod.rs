@@ -49,7 +49,10 @@ impl Sia {
     ) -> Result<QueryOutput, DaliError> {
         let limits = self.tap.limits();
         let maxrec = maxrec(params, limits)?;
-        let adql = query::adql(&|name| params.all(name).into_iter().map(str::to_string).collect())?;
+        let adql = query::adql(
+            &|name| params.all(name).into_iter().map(str::to_string).collect(),
+            limits.query_max_bytes,
+        )?;
         let self_description = if maxrec == 0 {
             self.describe(caller).await?
         } else {

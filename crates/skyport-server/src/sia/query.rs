@@ -31,9 +31,13 @@ const POL_STATES: [&str; 14] = [
 ];
 
 /// Builds the ADQL for the SIA parameters in `values` (name → its values, in request order).
-/// Parameters SIA does not define are ignored, as DALI asks.
-pub fn adql(values: &dyn Fn(&str) -> Vec<String>) -> Result<String, DaliError> {
+/// Parameters SIA does not define are ignored, as DALI asks. The query is refused as soon as
+/// its terms pass `max_bytes` (the TAP query limit it is run under): a value can be a few
+/// bytes and its ADQL tens of kilobytes (`POS=RANGE`), so many values would otherwise build
+/// a query far larger than the request, only for it to be refused afterwards.
+pub fn adql(values: &dyn Fn(&str) -> Vec<String>, max_bytes: usize) -> Result<String, DaliError> {
     let mut clauses: Vec<String> = Vec::new();
+    let mut written = 0usize;
     let mut add = |name: &str, f: &dyn Fn(&str) -> Result<String, DaliError>| {
         let vals = values(name);
         if vals.is_empty() {
@@ -41,7 +45,15 @@ pub fn adql(values: &dyn Fn(&str) -> Vec<String>) -> Result<String, DaliError> {
         }
         let mut any = Vec::new();
         for v in &vals {
-            any.push(f(v.trim())?);
+            let term = f(v.trim())?;
+            written = written.saturating_add(term.len());
+            if written > max_bytes {
+                return Err(DaliError::usage(format!(
+                    "the query for these parameters would be over {max_bytes} bytes, the \
+                     longest this service runs (at {name}); give fewer values"
+                )));
+            }
+            any.push(term);
         }
         clauses.push(any_of(any));
         Ok(())
@@ -266,13 +278,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        adql(&|name: &str| {
-            pairs
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .collect()
-        })
+        adql(
+            &|name: &str| {
+                pairs
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            },
+            crate::Limits::default().query_max_bytes,
+        )
     }
 
     #[test]
