@@ -196,7 +196,7 @@ fn run(data: &[u8], limits: &Limits) -> Option<String> {
         }
     };
 
-    match parse_parts(&params, None) {
+    match parse_parts(&params, None, limits.soda_sync_max_cutouts) {
         Ok(r) => {
             for t in &r.targets {
                 check_region(&t.label, &t.region);

@@ -1,7 +1,7 @@
 //! Fuzz target: arbitrary bytes as the `STAMPS` table a SODA client uploads (skyport-server,
 //! `soda::request::parse`, the function the sync handler and the async runner call with the
-//! uploaded part). The table is a VOTable (read with `read_votable` and a limit of 1 000 000
-//! rows) or text with a header line naming the columns (`ra`, `dec`, `size` or
+//! uploaded part, and the most cutouts the request may make). The table is a VOTable (read with
+//! `read_votable`) or text with a header line naming the columns (`ra`, `dec`, `size` or
 //! `size_deg`/`size_arcmin`/`size_arcsec`/`size_pix`, optionally `id`), comma-, tab- or
 //! space-separated; each row becomes one cutout request.
 //!
@@ -10,8 +10,8 @@
 //!   1 to 1 000 000 pixels a side or a sky box (a polygon of four vertices on the sphere, three
 //!   for a box below the polygons' duplicate tolerance), and an `id`, when there is one, not
 //!   empty;
-//! * no more requests than rows: at most one per line of a text table, at most 1 000 000 from a
-//!   VOTable;
+//! * no more requests than rows, nor than the request may make: at most one per line of a text
+//!   table, and never more than a sync request's cutout limit (a longer table is refused);
 //! * the label of each request names the unit its size was read in;
 //! * the heap the parser takes at its peak is bounded by the table's size (`CEILING`).
 //!
@@ -26,8 +26,8 @@ use skyport_server::soda::request::{parse, SodaRequest};
 use skyport_server::DaliError;
 use skyport_sky::{Region, SkyPoint};
 
-/// Rows a VOTable `STAMPS` table may have (`read_votable`'s limit in `soda/request.rs`).
-const MAX_VOTABLE_ROWS: usize = 1_000_000;
+/// The most cutouts the request may make: a sync request's default limit.
+const MAX_STAMPS: usize = 1_000;
 
 /// Heap per input byte. A VOTable goes through `read_votable` first (at most 256 bytes per
 /// byte, the `votable_upload` target's ceiling), and its rows become text cells and then
@@ -50,13 +50,14 @@ fn check(data: &[u8], r: &SodaRequest) {
     // The parser's own test: text starting with `<` after white space is a VOTable.
     let votable = std::str::from_utf8(data).is_ok_and(|t| t.trim_start().starts_with('<'));
     let most = if votable {
-        MAX_VOTABLE_ROWS
+        MAX_STAMPS
     } else {
         // The header line is one of the lines.
         data.split(|&b| b == b'\n' || b == b'\r')
             .count()
             .saturating_sub(1)
     };
+    let most = most.min(MAX_STAMPS);
     assert!(
         r.targets.len() <= most,
         "{} requests from a table of at most {most} rows",
@@ -104,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         "stamps",
         data.len(),
         CEILING,
-        || parse(&params, Some(data)),
+        || parse(&params, Some(data), MAX_STAMPS),
         |r| match r {
             Ok(r) => format!("{} requests", r.targets.len()),
             Err(e) => e.to_string(),
