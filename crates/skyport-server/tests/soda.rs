@@ -792,7 +792,6 @@ async fn stopped_async_jobs_keep_finished_cutouts_and_stop_the_rest() {
 /// The application over the SQLite archive in `dir` (`db.sqlite`, images in `data/`, jobs in
 /// `jobs/`), ingesting the images first when `ingest`: one server's start, as after a restart.
 async fn server_in(dir: &Path, ingest: bool) -> axum::Router {
-    use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
     use skyport_store::Store;
     let store = skyport_store::SqliteStore::open(&dir.join("db.sqlite"), 2).expect("open");
     store
@@ -801,39 +800,17 @@ async fn server_in(dir: &Path, ingest: bool) -> axum::Router {
         .expect("migrate");
     let data = dir.join("data");
     if ingest {
-        let settings = IngestSettings {
-            authority: "skyport.test".into(),
-            public_url: "http://127.0.0.1:8080".into(),
-            roots: vec![DataRoot {
-                name: "demo".into(),
-                path: data.clone(),
-                collection: "demo".into(),
-                calib_level: 1,
-                release_date: None,
-            }],
-            bands: default_bands(),
-            require_wcs: true,
-        };
+        let settings = common::ingest_settings(&data);
         for entry in std::fs::read_dir(&data).expect("data").flatten() {
-            let record = build_record(&settings, &entry.path()).expect("record");
+            let record = skyport_consdb::build_record(&settings, &entry.path()).expect("record");
             store.upsert_image(record).await.expect("upsert");
         }
     }
     let state = skyport_server::AppState::start(
         std::sync::Arc::new(store),
         skyport_server::ServerSettings {
-            public_url: "http://127.0.0.1:8080".into(),
-            title: "test archive".into(),
-            roots: vec![("demo".into(), data)],
-            limits: Limits::default(),
-            jobs_dir: dir.join("jobs"),
-            cache_dir: dir.join("cache"),
-            upload_ca_pem: None,
-            upload_allow: Default::default(),
             trusted_proxies: Vec::new(),
-            rights: Default::default(),
-            auth: Default::default(),
-            extra_schemas: Vec::new(),
+            ..common::server_settings(dir, vec![("demo".into(), data)], Limits::default())
         },
     )
     .await

@@ -119,43 +119,19 @@ async fn fixture_of(
     }
     std::fs::write(data.join("secret.fits"), b"not ingested").expect("write");
     let (store, database) = test_store(dir.path()).await;
-    let settings = IngestSettings {
-        authority: "skyport.test".into(),
-        public_url: "http://127.0.0.1:8080".into(),
-        roots: vec![DataRoot {
-            name: "demo".into(),
-            path: data.clone(),
-            collection: "demo".into(),
-            calib_level: 1,
-            release_date: None,
-        }],
-        bands: default_bands(),
-        require_wcs: true,
-    };
+    let settings = ingest_settings(&data);
     for copy in &copies {
         store
             .upsert_image(build_record(&settings, copy).expect("record"))
             .await
             .expect("upsert");
     }
-    let jobs_dir = dir.path().join("jobs");
     let state = AppState::start(
         store,
         ServerSettings {
-            public_url: "http://127.0.0.1:8080".into(),
-            title: "test archive".into(),
-            roots: vec![("demo".into(), data)],
-            limits,
-            jobs_dir,
-            cache_dir: dir.path().join("cache"),
             upload_ca_pem,
             upload_allow,
-            // Tests that need a named caller play an authenticating proxy on 127.0.0.1
-            // (`as_user`); requests without a peer address stay anonymous.
-            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-            rights: Default::default(),
-            auth: Default::default(),
-            extra_schemas: Vec::new(),
+            ..server_settings(dir.path(), vec![("demo".into(), data)], limits)
         },
     )
     .await
@@ -164,6 +140,48 @@ async fn fixture_of(
         dir,
         app: app(state),
         database,
+    }
+}
+
+/// How the test archives ingest the images of their data root `data` (collection `demo`).
+pub fn ingest_settings(data: &std::path::Path) -> IngestSettings {
+    IngestSettings {
+        authority: "skyport.test".into(),
+        public_url: "http://127.0.0.1:8080".into(),
+        roots: vec![DataRoot {
+            name: "demo".into(),
+            path: data.to_path_buf(),
+            collection: "demo".into(),
+            calib_level: 1,
+            release_date: None,
+        }],
+        bands: default_bands(),
+        require_wcs: true,
+    }
+}
+
+/// The settings test servers start from: `roots` and `limits`, jobs and caches below `dir`,
+/// no upload certificates or allow-list, open access, and 127.0.0.1 trusted as an
+/// authenticating proxy (tests that need a named caller play it: `as_user`; requests without
+/// a peer address stay anonymous).
+pub fn server_settings(
+    dir: &std::path::Path,
+    roots: Vec<(String, PathBuf)>,
+    limits: Limits,
+) -> ServerSettings {
+    ServerSettings {
+        public_url: "http://127.0.0.1:8080".into(),
+        title: "test archive".into(),
+        roots,
+        limits,
+        jobs_dir: dir.join("jobs"),
+        cache_dir: dir.join("cache"),
+        upload_ca_pem: None,
+        upload_allow: UploadAllow::default(),
+        trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        rights: Default::default(),
+        auth: Default::default(),
+        extra_schemas: Vec::new(),
     }
 }
 
@@ -177,19 +195,8 @@ pub async fn app_with_schemas(
     let state = AppState::start(
         store,
         ServerSettings {
-            public_url: "http://127.0.0.1:8080".into(),
-            title: "test archive".into(),
-            roots: Vec::new(),
-            limits: Limits::default(),
-            jobs_dir: dir.join("jobs"),
-            cache_dir: dir.join("cache"),
-            upload_ca_pem: None,
-            upload_allow: UploadAllow::default(),
-            // The ConsDB tests play an authenticating proxy on 127.0.0.1.
-            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-            rights: Default::default(),
-            auth: Default::default(),
             extra_schemas,
+            ..server_settings(dir, Vec::new(), Limits::default())
         },
     )
     .await
