@@ -16,6 +16,24 @@ use skyport_store::postgres::scratch::{test_url, ScratchDatabase};
 
 const MIB: u64 = 1024 * 1024;
 
+/// How far `server`'s memory rose while it refused a multipart POST of `fields` to `url` with a
+/// 400 whose message says `says`; the server is stopped after.
+async fn refused(
+    server: common::Server,
+    url: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+    says: &str,
+) -> u64 {
+    let growth = peak_growth(server.child.id(), async {
+        let (status, body) = post_multipart(url, fields).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains(says), "{says:?} in {body}");
+    })
+    .await;
+    drop(server);
+    growth
+}
+
 /// A `/proc/PID/status` field, bytes.
 fn status_bytes(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -126,11 +144,7 @@ fn bulk_body(rows: i64) -> Vec<u8> {
 /// allocator kept would hide a later case's growth).
 async fn every_case(config: &std::path::Path, base: &str) {
     let tap = format!("{base}/tap/sync");
-    let fresh = || async {
-        let server = serve(config, base.to_string()).await;
-        let pid = server.child.id();
-        (server, pid)
-    };
+    let fresh = || serve(config, base.to_string());
     let mut report = Vec::new();
     let mut check = |case: &str, growth: u64, input: u64, bound: u64| {
         report.push(format!(
@@ -146,21 +160,17 @@ async fn every_case(config: &std::path::Path, base: &str) {
     // used to cost 90 bytes per byte).
     let spaces = " ".repeat(16 * MIB as usize);
     let query = format!("SELECT {spaces} 1 FROM ivoa.ObsCore");
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
-        let (status, body) = post_multipart(
-            &tap,
-            &[
-                ("REQUEST", None, b"doQuery"),
-                ("LANG", None, b"ADQL"),
-                ("QUERY", None, query.as_bytes()),
-            ],
-        )
-        .await;
-        assert_eq!(status, 400, "{body}");
-    })
+    let growth = refused(
+        fresh().await,
+        &tap,
+        &[
+            ("REQUEST", None, b"doQuery"),
+            ("LANG", None, b"ADQL"),
+            ("QUERY", None, query.as_bytes()),
+        ],
+        "bytes long",
+    )
     .await;
-    drop(server);
     check(
         "ADQL of spaces",
         growth,
@@ -171,23 +181,19 @@ async fn every_case(config: &std::path::Path, base: &str) {
     // 2. An upload of 1,000 columns by 20,000 empty rows (135 kB that would be 20 million
     // cells): refused by its cell budget as it is read.
     let wide = wide_empty_votable(1000, 20_000);
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
-        let (status, body) = post_multipart(
-            &tap,
-            &[
-                ("REQUEST", None, b"doQuery"),
-                ("LANG", None, b"ADQL"),
-                ("QUERY", None, b"SELECT * FROM TAP_UPLOAD.t"),
-                ("UPLOAD", None, b"t,param:t"),
-                ("t", Some("t.xml"), &wide),
-            ],
-        )
-        .await;
-        assert_eq!(status, 400, "{body}");
-    })
+    let growth = refused(
+        fresh().await,
+        &tap,
+        &[
+            ("REQUEST", None, b"doQuery"),
+            ("LANG", None, b"ADQL"),
+            ("QUERY", None, b"SELECT * FROM TAP_UPLOAD.t"),
+            ("UPLOAD", None, b"t,param:t"),
+            ("t", Some("t.xml"), &wide),
+        ],
+        "more cells",
+    )
     .await;
-    drop(server);
     check(
         "1,000 × 20,000 empty upload",
         growth,
@@ -212,14 +218,7 @@ async fn every_case(config: &std::path::Path, base: &str) {
     for n in &names {
         fields.push((n.as_str(), Some("t.xml"), &table));
     }
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
-        let (status, body) = post_multipart(&tap, &fields).await;
-        assert_eq!(status, 400, "{body}");
-        assert!(body.contains("16"), "names the limit: {body}");
-    })
-    .await;
-    drop(server);
+    let growth = refused(fresh().await, &tap, &fields, "at most 16 tables").await;
     check(
         "50 upload tables",
         growth,
@@ -232,28 +231,25 @@ async fn every_case(config: &std::path::Path, base: &str) {
         .map(|i| format!("n{i},http://example.invalid/{i}"))
         .collect::<Vec<_>>()
         .join(";");
+    let server = fresh().await;
     let started = Instant::now();
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
-        let (status, body) = post_multipart(
-            &tap,
-            &[
-                ("REQUEST", None, b"doQuery"),
-                ("LANG", None, b"ADQL"),
-                ("QUERY", None, b"SELECT 1 FROM ivoa.ObsCore"),
-                ("UPLOAD", None, many.as_bytes()),
-            ],
-        )
-        .await;
-        assert_eq!(status, 400, "{body}");
-    })
+    let growth = refused(
+        server,
+        &tap,
+        &[
+            ("REQUEST", None, b"doQuery"),
+            ("LANG", None, b"ADQL"),
+            ("QUERY", None, b"SELECT 1 FROM ivoa.ObsCore"),
+            ("UPLOAD", None, many.as_bytes()),
+        ],
+        "at most 16 tables",
+    )
     .await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "80,000 upload names took {:?}",
         started.elapsed()
     );
-    drop(server);
     check(
         "80,000 upload names",
         growth,
@@ -267,21 +263,16 @@ async fn every_case(config: &std::path::Path, base: &str) {
     for i in 0..500_000 {
         stamps.push_str(&format!("{}.5,-{}.25,10\n", i % 360, i % 80));
     }
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
-        let (status, body) = post_multipart(
-            &format!("{base}/soda/sync"),
-            &[
-                ("ID", None, b"ivo://skyport.demo/anything"),
-                ("STAMPS", Some("stamps.csv"), stamps.as_bytes()),
-            ],
-        )
-        .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(body.contains("more than 1000 rows"), "{body}");
-    })
+    let growth = refused(
+        fresh().await,
+        &format!("{base}/soda/sync"),
+        &[
+            ("ID", None, b"ivo://skyport.demo/anything"),
+            ("STAMPS", Some("stamps.csv"), stamps.as_bytes()),
+        ],
+        "more than 1000 rows",
+    )
     .await;
-    drop(server);
     check(
         "500,000-row STAMPS",
         growth,
@@ -293,8 +284,8 @@ async fn every_case(config: &std::path::Path, base: &str) {
     // written in batches (a 98 MB body used to peak at 3 GB).
     let body = bulk_body(60_000);
     let writer = client_with_token(config, "write:consdb,read:tap");
-    let (server, pid) = fresh().await;
-    let growth = peak_growth(pid, async {
+    let server = fresh().await;
+    let growth = peak_growth(server.child.id(), async {
         let r = writer
             .post(format!("{base}/consdb/insert/lsstcam/exposure"))
             .header("content-type", "application/json")
