@@ -53,6 +53,15 @@ async fn closed_after(stream: &mut TcpStream, limit: Duration) -> Option<Duratio
     }
 }
 
+/// The server closes `stream` within 5 s (the tests' header timeout is 1 s).
+async fn closed_within_5s(stream: &mut TcpStream, what: &str) {
+    let after = closed_after(stream, Duration::from_secs(10)).await;
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(5)),
+        "{what}: {after:?}"
+    );
+}
+
 fn settings() -> ConnectionSettings {
     ConnectionSettings {
         header_seconds: 1,
@@ -68,21 +77,13 @@ async fn silent_half_sent_and_idle_connections_are_closed() {
     // A connection that sends nothing at all (hyper-util's HTTP/1-or-2 detection waited on
     // it for ever: it reads before HTTP/1's header timeout starts).
     let mut silent = TcpStream::connect(&addr).await.expect("connect");
-    let after = closed_after(&mut silent, Duration::from_secs(10)).await;
-    assert!(
-        after.is_some_and(|t| t < Duration::from_secs(5)),
-        "{after:?}"
-    );
+    closed_within_5s(&mut silent, "a silent connection").await;
     // Headers that never finish.
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
     slow.write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("write");
-    let after = closed_after(&mut slow, Duration::from_secs(10)).await;
-    assert!(
-        after.is_some_and(|t| t < Duration::from_secs(5)),
-        "{after:?}"
-    );
+    closed_within_5s(&mut slow, "half-sent headers").await;
     // A kept-alive connection left idle after its answer.
     let mut idle = TcpStream::connect(&addr).await.expect("connect");
     idle.write_all(b"GET /tap/availability HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -91,11 +92,7 @@ async fn silent_half_sent_and_idle_connections_are_closed() {
     let mut first = vec![0u8; 4096];
     let n = idle.read(&mut first).await.expect("read");
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
-    let after = closed_after(&mut idle, Duration::from_secs(10)).await;
-    assert!(
-        after.is_some_and(|t| t < Duration::from_secs(5)),
-        "{after:?}"
-    );
+    closed_within_5s(&mut idle, "an idle kept-alive connection").await;
 }
 
 #[tokio::test]

@@ -53,6 +53,18 @@ fn upsert(dialect: Dialect, seq: i64, airmass: f64) -> Statement {
     )
 }
 
+/// An insert of observation (20240101, `seq`) with nothing else.
+fn insert_seq(dialect: Dialect, seq: i64) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO {} (day_obs, seq_num) VALUES (20240101, {})",
+            ddl::table_name(dialect, "hist", "obs"),
+            p(dialect, 1)
+        ),
+        vec![Value::Int(seq)],
+    )
+}
+
 async fn airmass_as_of(store: &dyn Store, seq: i64, at: &str) -> Option<f64> {
     let d = store.dialect();
     let sql = format!(
@@ -171,16 +183,7 @@ async fn a_failed_write_leaves_nothing() {
     for b in backends("history_atomic", vec![schema()]).await {
         let store = b.store.as_ref();
         let d = store.dialect();
-        let t = ddl::table_name(d, "hist", "obs");
-        let insert = |seq: i64| {
-            Statement::new(
-                format!(
-                    "INSERT INTO {t} (day_obs, seq_num) VALUES (20240101, {})",
-                    p(d, 1)
-                ),
-                vec![Value::Int(seq)],
-            )
-        };
+        let insert = |seq: i64| insert_seq(d, seq);
         store.write("a", vec![insert(1)]).await.expect("first");
         let err = store
             .write("a", vec![insert(2), insert(3), insert(1)])
@@ -201,16 +204,7 @@ async fn a_write_in_batches_commits_at_its_end_and_rolls_back_on_any_failure() {
     for b in backends("history_batches", vec![schema()]).await {
         let store = b.store.as_ref();
         let d = store.dialect();
-        let t = ddl::table_name(d, "hist", "obs");
-        let insert = |seq: i64| {
-            Statement::new(
-                format!(
-                    "INSERT INTO {t} (day_obs, seq_num) VALUES (20240101, {})",
-                    p(d, 1)
-                ),
-                vec![Value::Int(seq)],
-            )
-        };
+        let insert = |seq: i64| insert_seq(d, seq);
         let batches = |from: i64, to: i64| {
             (from..to)
                 .step_by(10)
