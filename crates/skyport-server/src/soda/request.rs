@@ -259,8 +259,8 @@ fn cells(line: &str) -> impl Iterator<Item = &str> {
     line.split([',', '\t', ' ']).filter(|w| !w.is_empty())
 }
 
-/// The cells of a row at the `wanted` positions, empty where a position is absent or beyond
-/// the row.
+/// The cells of a text row at the `wanted` positions, empty where a position is absent or
+/// beyond the row.
 fn pick<S: AsRef<str>>(cells: impl Iterator<Item = S>, wanted: [Option<usize>; 4]) -> [String; 4] {
     let mut out: [String; 4] = Default::default();
     for (k, cell) in cells.enumerate() {
@@ -345,7 +345,8 @@ fn stamp_table(bytes: &[u8], max_rows: usize) -> Result<Vec<Target>, DaliError> 
         Some(table) => table
             .rows
             .iter()
-            .map(|r| pick(r.iter().map(datum_text), wanted))
+            // Cells are at hand by position: only the wanted ones become text.
+            .map(|r| wanted.map(|k| k.and_then(|k| r.get(k)).map(datum_text).unwrap_or_default()))
             .collect(),
         None => {
             let mut rows = Vec::new();
