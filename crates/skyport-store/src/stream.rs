@@ -151,7 +151,8 @@ pub(crate) async fn deliver(
     true
 }
 
-/// [`deliver`] for a producer on a blocking thread.
+/// [`deliver`] for a producer on a blocking thread (`spawn_blocking`, which has the runtime's
+/// handle for the stall timer). Like `blocking_send`, it must not be called on an async worker.
 pub(crate) fn blocking_deliver(
     rows: &mpsc::Sender<Batch>,
     batch: Batch,
