@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod cutout;
 pub mod file;
 pub mod header;
+mod local_box;
 pub mod preview;
 pub mod region;
 pub mod wcs;

@@ -1,12 +1,19 @@
 //! Sky regions and the pixel box they cover on an image.
 //!
-//! A cutout is the smallest pixel rectangle holding every pixel that touches the region. The
-//! part of the image inside the region is bounded by the region's outline (where it runs inside
-//! the image) and by the image's own edges (where the region covers them). So the box is found
-//! by tracing the outline in pixel space through the full WCS (projection and SIP), keeping the
-//! parts inside the image, and adding the image corners that lie inside the region: an image
-//! edge the region covers entirely has both its corners inside, and one it covers in part is
-//! crossed by the outline, whose trace reaches the crossing.
+//! A cutout is the smallest pixel rectangle holding every pixel that touches the region.
+//!
+//! Small circles and polygons (what users cut) take the fast way in [`crate::local_box`]: the
+//! outline's exact pixel extent from a few dozen WCS evaluations. When that extent lies inside
+//! the image it is the answer, and when it misses the image nothing is cut.
+//!
+//! Everything else (ranges, large or strongly distorted regions, and outlines crossing the
+//! image's edge) is traced. The part of the image inside the region is bounded by the region's
+//! outline (where it runs inside the image) and by the image's own edges (where the region
+//! covers them). So the box is found by tracing the outline in pixel space through the full
+//! WCS (projection and SIP), keeping the parts inside the image, and adding the image corners
+//! that lie inside the region: an image edge the region covers entirely has both its corners
+//! inside, and one it covers in part is crossed by the outline, whose trace reaches the
+//! crossing.
 //!
 //! The outline is traced by recursive bisection in sky coordinates: a piece is accepted when its
 //! midpoint lies within 0.01 pixel of the chord between its ends (so the chord stands for the
@@ -16,6 +23,7 @@
 use skyport_sky::{Region, SkyPoint, Vec3};
 
 use crate::cancel::{Cancel, Cancelled};
+use crate::local_box;
 use crate::wcs::Wcs;
 
 /// What a cutout asks for: a region of the sky, or a rectangle of whole pixels.
@@ -362,6 +370,17 @@ pub fn pixel_box_within(
         }
     };
     let rect = (0.5, n1 as f64 + 0.5, 0.5, n2 as f64 + 0.5);
+    if let Some(outline) = local_extent(wcs, region) {
+        let (x0, x1, y0, y1) = outline;
+        if x1 < rect.0 || x0 > rect.1 || y1 < rect.2 || y0 > rect.3 {
+            // The outline's extent misses the image, and a small region lies within it.
+            return Ok(None);
+        }
+        if x0 >= rect.0 && x1 <= rect.1 && y0 >= rect.2 && y1 <= rect.3 {
+            return Ok(covering_box(outline, (n1, n2)));
+        }
+        // The outline crosses the image's edge: the trace below finds where.
+    }
     let mut tracer = Tracer {
         wcs,
         cancel,
@@ -399,17 +418,33 @@ pub fn pixel_box_within(
     if x.0 > x.1 || y.0 > y.1 {
         return Ok(None);
     }
+    Ok(covering_box((x.0, x.1, y.0, y.1), (n1, n2)))
+}
+
+/// The extent of a small circle's or polygon's outline from a few WCS evaluations
+/// ([`crate::local_box`]), when that method applies.
+fn local_extent(wcs: &Wcs, region: &Region) -> Option<local_box::Extent> {
+    match region {
+        Region::Circle { center, radius } => local_box::circle(wcs, *center, *radius),
+        Region::Polygon(p) => local_box::polygon(wcs, p, wcs.maps_great_circles_to_lines()),
+        Region::Range { .. } => None,
+    }
+}
+
+/// The whole pixels overlapping the continuous extent `(x_min, x_max, y_min, y_max)`, clipped
+/// to the image; `None` when nothing is left.
+fn covering_box((x0, x1, y0, y1): local_box::Extent, (n1, n2): (u64, u64)) -> Option<PixelBox> {
     // Pixel i covers [i - 0.5, i + 0.5]; it is in when that overlaps [min, max].
     let first = |lo: f64| (lo - 0.5).floor() as i64 + 1;
     let last = |hi: f64| (hi + 0.5).ceil() as i64 - 1;
     let clip = |i: i64, n: u64| i.clamp(1, n as i64) as u64;
-    Ok(Some(PixelBox {
-        x0: clip(first(x.0), n1),
-        x1: clip(last(x.1), n1),
-        y0: clip(first(y.0), n2),
-        y1: clip(last(y.1), n2),
+    Some(PixelBox {
+        x0: clip(first(x0), n1),
+        x1: clip(last(x1), n1),
+        y0: clip(first(y0), n2),
+        y1: clip(last(y1), n2),
     })
-    .filter(|b| b.x0 <= b.x1 && b.y0 <= b.y1))
+    .filter(|b| b.x0 <= b.x1 && b.y0 <= b.y1)
 }
 
 /// A `width` × `height` box around the pixel `(cx, cy)`, clipped to the image.

@@ -41,6 +41,8 @@ pub struct Wcs {
     crpix: (f64, f64),
     cd: [[f64; 2]; 2],
     naxis: (u64, u64),
+    /// TAN without SIP: great circles are straight lines in pixel space.
+    gnomonic: bool,
 }
 
 impl std::fmt::Debug for Wcs {
@@ -154,6 +156,7 @@ impl Wcs {
             crpix,
             cd,
             naxis: (naxis1 as u64, naxis2 as u64),
+            gnomonic: code == "TAN" && !has_sip,
         })
     }
 
@@ -185,6 +188,12 @@ impl Wcs {
     /// True when the WCS carries SIP distortion.
     pub fn has_sip(&self) -> bool {
         self.sip.is_some()
+    }
+
+    /// True when great circles are straight lines in pixel space: a TAN (gnomonic) projection
+    /// with no SIP distortion, so a polygon's pixel extent is that of its vertices.
+    pub fn maps_great_circles_to_lines(&self) -> bool {
+        self.gnomonic
     }
 
     /// The sky position of a pixel (1-based FITS coordinates), in the header's frame.
