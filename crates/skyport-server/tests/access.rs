@@ -16,6 +16,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -1276,18 +1277,43 @@ async fn one_caller_holds_at_most_half_the_database_readers() {
     let anonymous = skyport_store::Caller::anonymous();
     let one: std::net::IpAddr = [192, 0, 2, 1].into();
     let other: std::net::IpAddr = [192, 0, 2, 2].into();
-    let first = access.sync_slot(&anonymous, Some(one)).expect("first");
-    let second = access.sync_slot(&anonymous, Some(one)).expect("second");
-    assert_eq!(
-        access.sync_slot(&anonymous, Some(one)).err(),
-        Some(2),
-        "a third would leave others half the pool"
+    let wait = Duration::from_secs(30);
+    let slot = || access.sync_slot(&anonymous, Some(one), wait);
+    let first = slot().await.expect("first");
+    let second = slot().await.expect("second");
+    // A third would leave others less than half the pool: it waits for a reader.
+    let mut third = Box::pin(slot());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), third.as_mut())
+            .await
+            .is_err(),
+        "a third query runs only when one of the first two ends"
     );
-    // Another address still gets readers, and a slot comes back when a result ends.
+    // Another address still gets readers at once.
     let elsewhere = access
-        .sync_slot(&anonymous, Some(other))
+        .sync_slot(&anonymous, Some(other), wait)
+        .await
         .expect("other address");
+    // The queries waiting count against the quota of 8: five more wait, the ninth is refused.
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        let mut w = Box::pin(slot());
+        assert!(tokio::time::timeout(Duration::from_millis(20), w.as_mut())
+            .await
+            .is_err());
+        waiting.push(w);
+    }
+    assert_eq!(slot().await.err(), Some(8), "beyond the quota");
+    // When a result ends, the waiting query gets its reader.
     drop(first);
-    assert!(access.sync_slot(&anonymous, Some(one)).is_ok());
-    drop((second, elsewhere));
+    let third = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("woken when a reader is given back")
+        .expect("third");
+    // One that waits longer than it may is refused with the share.
+    let short = access
+        .sync_slot(&anonymous, Some(one), Duration::from_millis(50))
+        .await;
+    assert_eq!(short.err(), Some(2));
+    drop((second, third, elsewhere, waiting));
 }

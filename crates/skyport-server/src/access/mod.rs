@@ -11,7 +11,7 @@ pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -172,7 +172,12 @@ pub struct Access {
     /// Recorded membership ends, by user, with when they were read.
     ends: Mutex<HashMap<String, (MembershipEnds, Instant)>>,
     rate: RateLimiter,
+    /// Synchronous queries per caller, running or waiting for a reader: the quota.
     sync: ConcurrencyLimiter,
+    /// Synchronous queries per caller holding a reader: at most half the pool.
+    reading: ConcurrencyLimiter,
+    /// Woken whenever a reader share is given back, for the queries waiting for one.
+    reader_freed: Arc<tokio::sync::Notify>,
     /// Refusals so far.
     pub refused: RefusalCounts,
 }
@@ -209,6 +214,8 @@ impl Access {
             ends: Mutex::new(HashMap::new()),
             rate: RateLimiter::new(100_000),
             sync: ConcurrencyLimiter::new(),
+            reading: ConcurrencyLimiter::new(),
+            reader_freed: Arc::new(tokio::sync::Notify::new()),
             refused: RefusalCounts::default(),
         })
     }
@@ -457,29 +464,76 @@ impl Access {
         }
     }
 
-    /// A slot for one synchronous query of `caller`, held until the guard is dropped (when
-    /// the result has been sent); `None` when they have as many running as they may.
-    pub fn sync_slot(
+    /// A slot for one synchronous query of `caller`, held until it is dropped (when the
+    /// result has been sent).
+    ///
+    /// Two limits apply. The caller's quota of synchronous queries (`sync_queries`) counts
+    /// every query they have running or waiting; beyond it the query is refused at once with
+    /// the limit (`Err`). Of those, at most half the database's readers run at a time, so
+    /// that no caller (an anonymous one is known by their address) can take every reader; the
+    /// rest wait their turn, as a client sending a few queries in parallel expects, for at
+    /// most `wait` (then `Err` too).
+    pub async fn sync_slot(
         &self,
         caller: &Caller,
         peer: Option<IpAddr>,
-    ) -> Result<Option<ConcurrencyGuard>, u32> {
+        wait: Duration,
+    ) -> Result<SyncSlot, u32> {
+        let key = Self::quota_key(caller, peer);
         let quota = self.limits_for(caller).sync_queries;
-        let share = (self.settings.readers / 2).max(1) as u32;
-        let limit = match (quota, self.settings.readers) {
-            (0, 0) => return Ok(None),
-            (0, _) => share,
-            (q, 0) => q,
-            (q, _) => q.min(share),
-        };
-        match self.sync.try_acquire(&Self::quota_key(caller, peer), limit) {
-            Some(g) => Ok(Some(g)),
-            None => {
+        let counted = match quota {
+            0 => None,
+            q => Some(self.sync.try_acquire(&key, q).ok_or_else(|| {
                 self.refused
                     .concurrency
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Err(limit)
+                q
+            })?),
+        };
+        let mut slot = SyncSlot {
+            _counted: counted,
+            reading: None,
+            freed: Arc::clone(&self.reader_freed),
+        };
+        if self.settings.readers == 0 {
+            return Ok(slot);
+        }
+        let share = (self.settings.readers / 2).max(1) as u32;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before the attempt, so a share given back in between is not missed.
+            let freed = self.reader_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(reading) = self.reading.try_acquire(&key, share) {
+                slot.reading = Some(reading);
+                return Ok(slot);
             }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                self.refused
+                    .concurrency
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(share);
+            }
+        }
+    }
+}
+
+/// One synchronous query's place: counted against its caller's quota and, once it runs,
+/// holding one of the caller's share of readers. Dropping it gives both back.
+#[derive(Debug)]
+#[must_use = "the slot is freed as soon as it is dropped"]
+pub struct SyncSlot {
+    _counted: Option<ConcurrencyGuard>,
+    reading: Option<ConcurrencyGuard>,
+    freed: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SyncSlot {
+    fn drop(&mut self) {
+        if let Some(reading) = self.reading.take() {
+            drop(reading);
+            self.freed.notify_waiters();
         }
     }
 }

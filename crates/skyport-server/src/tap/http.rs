@@ -26,8 +26,11 @@ pub async fn sync(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     params: DaliParams,
 ) -> Result<Response, DaliError> {
-    // Held until the last byte of the result has gone (or the client has left).
-    let slot = match state.access.sync_slot(&caller, peer.map(|p| p.0 .0.ip())) {
+    let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
+    // Held until the last byte of the result has gone (or the client has left). A query may
+    // wait for one of its caller's readers as long as it may run.
+    let peer = peer.map(|p| p.0 .0.ip());
+    let slot = match state.access.sync_slot(&caller, peer, timeout).await {
         Ok(slot) => slot,
         // Plain text, as every 429 of the DALI services (see access::http).
         Err(limit) => {
@@ -48,7 +51,6 @@ pub async fn sync(
         .iter()
         .map(|u| (u.name.clone(), u.bytes.clone()))
         .collect();
-    let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
     let out = state
         .tap
         .execute(&caller, &req, &inline, Some(timeout))
