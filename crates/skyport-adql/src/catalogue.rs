@@ -17,7 +17,7 @@ pub struct ColumnInfo {
     /// ADQL type.
     pub ty: AdqlType,
     /// FIELD metadata.
-    pub meta: ColumnMeta,
+    pub meta: std::sync::Arc<ColumnMeta>,
 }
 
 /// A spatial index over a table, which the SQLite translation uses to pre-filter.
@@ -85,7 +85,7 @@ pub fn column_from_felis(c: &skyport_schema::Column) -> ColumnInfo {
     ColumnInfo {
         name: c.name.clone(),
         ty,
-        meta: c.meta(),
+        meta: std::sync::Arc::new(c.meta()),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::types::AdqlType;
 pub(crate) struct Typed {
     pub(crate) value: Value,
     pub(crate) ty: AdqlType,
-    pub(crate) meta: ColumnMeta,
+    pub(crate) meta: std::sync::Arc<ColumnMeta>,
     /// Default output name.
     pub(crate) name: String,
     /// A plain reference to a region column (holds STC-S text).
@@ -30,7 +30,7 @@ impl Typed {
         Typed {
             value,
             ty,
-            meta: ColumnMeta::default(),
+            meta: std::sync::Arc::default(),
             name: name.to_string(),
             region_column: false,
         }

@@ -133,7 +133,28 @@ fn stream_rows(
     send: &dyn Fn(Batch) -> bool,
     classify: &dyn Fn(rusqlite::Error, &mpsc::Sender<Batch>) -> StoreError,
 ) {
-    let mut stmt = match conn.prepare(&request.sql) {
+    // Compiling the SQL is a large part of a small query, and clients repeat queries; those
+    // over uploaded tables are not kept, as their tables are dropped afterwards.
+    let (mut cached, mut fresh);
+    let prepared: Result<&mut rusqlite::Statement<'_>, rusqlite::Error> =
+        if request.temp_tables.is_empty() {
+            match conn.prepare_cached(&request.sql) {
+                Ok(s) => {
+                    cached = s;
+                    Ok(&mut cached)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            match conn.prepare(&request.sql) {
+                Ok(s) => {
+                    fresh = s;
+                    Ok(&mut fresh)
+                }
+                Err(e) => Err(e),
+            }
+        };
+    let stmt = match prepared {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(classify(e, rows)));

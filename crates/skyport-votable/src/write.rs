@@ -9,7 +9,11 @@ use base64::Engine as _;
 
 use crate::field::{Cell, Count, Field, Primitive, Shape};
 use crate::format::Format;
-use crate::{escape_xml, VOTABLE_NS};
+use std::io::Write as _;
+
+use skyport_schema::xml::push_escaped_xml;
+
+use crate::VOTABLE_NS;
 
 /// An INFO element of the results resource (`name`, `value`, optional text content).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,8 +254,7 @@ impl TableWriter {
                 continue;
             }
             out.extend_from_slice(b"<TD>");
-            let text = cell_text(*shape, cell);
-            out.extend_from_slice(escape_xml(&text).as_bytes());
+            push_cell_text(out, *shape, cell, push_escaped_xml);
             out.extend_from_slice(b"</TD>");
         }
         out.extend_from_slice(b"</TR>\n");
@@ -292,7 +295,8 @@ impl TableWriter {
                 out.push(sep);
             }
             if !matches!(cell, Cell::Null) {
-                push_separated(out, &cell_text(*shape, cell), sep);
+                // Numbers and flags never need quoting; text goes through the quoting rules.
+                push_cell_text(out, *shape, cell, |out, text| push_separated(out, text, sep));
             }
         }
         out.push(b'\n');
@@ -394,7 +398,11 @@ fn push_pq_number(out: &mut Vec<u8>, text: String, finite: bool) {
 
 fn push_attr(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
     if let Some(v) = value {
-        out.extend_from_slice(format!(" {name}=\"{}\"", escape_xml(v)).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        push_escaped_xml(out, v);
+        out.push(b'"');
     }
 }
 
@@ -405,7 +413,7 @@ fn push_info(out: &mut Vec<u8>, info: &Info) {
     match &info.text {
         Some(t) => {
             out.push(b'>');
-            out.extend_from_slice(escape_xml(t).as_bytes());
+            push_escaped_xml(out, t);
             out.extend_from_slice(b"</INFO>\n");
         }
         None => out.extend_from_slice(b"/>\n"),
@@ -431,7 +439,7 @@ pub fn push_field(out: &mut Vec<u8>, field: &Field) {
     {
         Some(d) => {
             out.extend_from_slice(b"><DESCRIPTION>");
-            out.extend_from_slice(escape_xml(d).as_bytes());
+            push_escaped_xml(out, d);
             out.extend_from_slice(b"</DESCRIPTION></FIELD>\n");
         }
         None => out.extend_from_slice(b"/>\n"),
@@ -445,27 +453,33 @@ fn push_base64(out: &mut Vec<u8>, raw: &[u8]) {
     out.push(b'\n');
 }
 
-/// Shortest text that reads back as the same double.
-fn double_text(x: f64) -> String {
+/// Appends the shortest text that reads back as the same double (`NaN`, `+Inf`, `-Inf` for
+/// the others; no `.0` on whole numbers).
+fn push_double(out: &mut Vec<u8>, x: f64) {
     if x.is_nan() {
-        "NaN".into()
+        out.extend_from_slice(b"NaN");
     } else if x.is_infinite() {
-        if x > 0.0 { "+Inf" } else { "-Inf" }.into()
+        out.extend_from_slice(if x > 0.0 { b"+Inf" } else { b"-Inf" });
     } else {
-        let s = format!("{x:?}");
-        s.strip_suffix(".0")
-            .map_or_else(|| s.clone(), str::to_string)
+        let start = out.len();
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{x:?}");
+        if out[start..].ends_with(b".0") {
+            out.truncate(out.len() - 2);
+        }
     }
 }
 
-/// Shortest text that reads back as the same single-precision float.
-fn float_text(x: f32) -> String {
+/// [`push_double`] for single precision.
+fn push_float(out: &mut Vec<u8>, x: f32) {
     if x.is_finite() {
-        let s = format!("{x:?}");
-        s.strip_suffix(".0")
-            .map_or_else(|| s.clone(), str::to_string)
+        let start = out.len();
+        let _ = write!(out, "{x:?}");
+        if out[start..].ends_with(b".0") {
+            out.truncate(out.len() - 2);
+        }
     } else {
-        double_text(f64::from(x))
+        push_double(out, f64::from(x));
     }
 }
 
@@ -524,32 +538,55 @@ fn array_numbers(cell: &Cell<'_>) -> Vec<f64> {
 
 /// The text of a non-NULL cell as TABLEDATA, CSV and TSV write it.
 fn cell_text(shape: Shape, cell: &Cell<'_>) -> String {
-    let number = |x: f64| match shape.primitive {
-        Primitive::Float => float_text(x as f32),
-        _ => double_text(x),
+    let mut out = Vec::new();
+    push_cell_text(&mut out, shape, cell, |out, t| out.extend_from_slice(t.as_bytes()));
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the text of a cell as TABLEDATA, CSV and TSV write it: numbers and flags straight
+/// into `out` (they never need escaping), text through `text`, which escapes or quotes it for
+/// the format. Nothing is allocated for scalar cells.
+fn push_cell_text(
+    out: &mut Vec<u8>,
+    shape: Shape,
+    cell: &Cell<'_>,
+    text: impl Fn(&mut Vec<u8>, &str),
+) {
+    let number = |out: &mut Vec<u8>, x: f64| match shape.primitive {
+        Primitive::Float => push_float(out, x as f32),
+        _ => push_double(out, x),
     };
     match (shape.primitive, shape.count, cell) {
-        (_, _, Cell::Null) => String::new(),
-        (Primitive::Boolean, Count::Scalar, c) => match as_bool(c) {
-            Some(true) => "T".into(),
-            Some(false) => "F".into(),
-            None => "?".into(),
-        },
+        (_, _, Cell::Null) => {}
+        (Primitive::Boolean, Count::Scalar, c) => out.push(match as_bool(c) {
+            Some(true) => b'T',
+            Some(false) => b'F',
+            None => b'?',
+        }),
         (
             Primitive::Short | Primitive::Int | Primitive::Long | Primitive::UnsignedByte,
             Count::Scalar,
             c,
-        ) => as_integer(c).map_or_else(String::new, |i| i.to_string()),
-        (Primitive::Float | Primitive::Double, Count::Scalar, c) => number(as_double(c)),
-        (Primitive::Float | Primitive::Double, _, Cell::Text(t)) => t
-            .split_whitespace()
-            .map(|x| number(parse_double(x)))
-            .collect::<Vec<_>>()
-            .join(" "),
-        (_, _, Cell::Text(t)) => (*t).to_string(),
-        (_, _, Cell::Int(i)) => i.to_string(),
-        (_, _, Cell::Float(f)) => number(*f),
-        (_, _, Cell::Bool(b)) => if *b { "T" } else { "F" }.into(),
+        ) => {
+            if let Some(i) = as_integer(c) {
+                let _ = write!(out, "{i}");
+            }
+        }
+        (Primitive::Float | Primitive::Double, Count::Scalar, c) => number(out, as_double(c)),
+        (Primitive::Float | Primitive::Double, _, Cell::Text(t)) => {
+            for (k, x) in t.split_whitespace().enumerate() {
+                if k > 0 {
+                    out.push(b' ');
+                }
+                number(out, parse_double(x));
+            }
+        }
+        (_, _, Cell::Text(t)) => text(out, t),
+        (_, _, Cell::Int(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        (_, _, Cell::Float(f)) => number(out, *f),
+        (_, _, Cell::Bool(b)) => out.push(if *b { b'T' } else { b'F' }),
     }
 }
 
@@ -691,11 +728,10 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
 
 fn push_json_number(out: &mut Vec<u8>, primitive: Primitive, x: f64) {
     if x.is_finite() {
-        let text = match primitive {
-            Primitive::Float => float_text(x as f32),
-            _ => double_text(x),
-        };
-        out.extend_from_slice(text.as_bytes());
+        match primitive {
+            Primitive::Float => push_float(out, x as f32),
+            _ => push_double(out, x),
+        }
     } else {
         out.extend_from_slice(b"null");
     }
@@ -705,6 +741,9 @@ fn push_json_cell(out: &mut Vec<u8>, shape: Shape, cell: &Cell<'_>) {
     let p = shape.primitive;
     match (p, shape.count, cell) {
         (_, _, Cell::Null) => out.extend_from_slice(b"null"),
+        (Primitive::Char | Primitive::UnicodeChar | Primitive::Other, _, Cell::Text(t)) => {
+            push_json_string(out, t)
+        }
         (Primitive::Char | Primitive::UnicodeChar | Primitive::Other, _, c) => {
             push_json_string(out, &cell_text(shape, c))
         }
@@ -717,7 +756,9 @@ fn push_json_cell(out: &mut Vec<u8>, shape: Shape, cell: &Cell<'_>) {
             push_json_number(out, p, as_double(c))
         }
         (_, Count::Scalar, c) => match as_integer(c) {
-            Some(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Some(i) => {
+                let _ = write!(out, "{i}");
+            }
             None => out.extend_from_slice(b"null"),
         },
         (_, _, c) => {

@@ -239,3 +239,46 @@ fn voparquet_reads_back_with_its_votable_header() {
     assert!(batch.column(7).as_boolean().value(0));
     assert_eq!(batch.column(8).as_primitive::<Int16Type>().value(2), 32767);
 }
+
+#[test]
+fn tabledata_cells_are_written_as_the_votable_standard_spells_them() {
+    let fields = vec![
+        Field::new("d", "double"),
+        Field::new("f", "float"),
+        Field::new("i", "int"),
+        Field::new("b", "boolean"),
+        Field::new("s", "char").with_arraysize("*"),
+        Field::new("a", "double").with_arraysize("*"),
+    ];
+    let mut w = TableWriter::new(Format::VotableTabledata, fields, Prelude::default());
+    let mut out = Vec::new();
+    w.begin(&mut out);
+    let start = out.len();
+    for row in [
+        [
+            Cell::Float(3.0),
+            Cell::Float(0.1),
+            Cell::Int(-12),
+            Cell::Bool(false),
+            Cell::Text("x<y & 'z'\u{1}"),
+            Cell::Text("1.0 2.5 -0"),
+        ],
+        [
+            Cell::Float(f64::NAN),
+            Cell::Float(f64::NEG_INFINITY),
+            Cell::Null,
+            Cell::Null,
+            Cell::Text(""),
+            Cell::Text("+Inf"),
+        ],
+    ] {
+        w.row(&mut out, &row);
+    }
+    let rows = String::from_utf8(out[start..].to_vec()).expect("utf8");
+    // VOTable 1.4 §6: NaN, +Inf and -Inf for floating-point specials; T/F for booleans.
+    assert_eq!(
+        rows,
+        "<TR><TD>3</TD><TD>0.1</TD><TD>-12</TD><TD>F</TD><TD>x&lt;y &amp; &apos;z&apos;\u{FFFD}</TD><TD>1 2.5 -0</TD></TR>\n\
+         <TR><TD>NaN</TD><TD>-Inf</TD><TD/><TD/><TD></TD><TD>+Inf</TD></TR>\n"
+    );
+}

@@ -103,7 +103,7 @@ impl<'a> Translator<'a> {
                         operand: Box::new(t),
                     };
                     let mut out = Typed::new(sign, ty, &name);
-                    out.meta.unit = unit;
+                    std::sync::Arc::make_mut(&mut out.meta).unit = unit;
                     Ok(out)
                 }
             },
@@ -154,7 +154,7 @@ impl<'a> Translator<'a> {
                     right: Box::new(r),
                 };
                 let mut t = Typed::new(value, ty, "expr");
-                t.meta.unit = unit;
+                std::sync::Arc::make_mut(&mut t.meta).unit = unit;
                 Ok(t)
             }
             Expr::Function {
@@ -188,7 +188,7 @@ impl<'a> Translator<'a> {
                     let r = self.value(then)?;
                     if ty == AdqlType::Unknown {
                         ty = r.ty;
-                        meta = r.meta.clone();
+                        meta = (*r.meta).clone();
                     } else {
                         ty = unify(ty, r.ty).ok_or_else(|| {
                             type_error(then.pos(), format!("CASE mixes {ty} and {}", r.ty))
@@ -214,7 +214,7 @@ impl<'a> Translator<'a> {
                     otherwise: resolved_otherwise,
                 };
                 let mut t = Typed::new(value, ty, "case");
-                t.meta.unit = meta.unit;
+                std::sync::Arc::make_mut(&mut t.meta).unit = meta.unit;
                 Ok(t)
             }
             Expr::Cast { expr, target, pos } => self.cast(expr, *target, *pos),
@@ -303,7 +303,7 @@ impl<'a> Translator<'a> {
             target,
         };
         let mut t = Typed::new(value, ty, &name);
-        t.meta.unit = unit;
+        std::sync::Arc::make_mut(&mut t.meta).unit = unit;
         Ok(t)
     }
 
@@ -323,7 +323,7 @@ impl<'a> Translator<'a> {
             Kind::Aggregate => {
                 if star {
                     let mut t = Typed::new(Value::CountStar, AdqlType::BigInt, "count");
-                    t.meta.ucd = Some("meta.number".into());
+                    std::sync::Arc::make_mut(&mut t.meta).ucd = Some("meta.number".into());
                     return Ok(t);
                 }
                 let x = self.value(&args[0])?;
@@ -351,12 +351,12 @@ impl<'a> Translator<'a> {
                 };
                 let mut t = Typed::new(value, ty, &lower);
                 if keep_unit {
-                    t.meta.unit = unit;
+                    std::sync::Arc::make_mut(&mut t.meta).unit = unit;
                     if upper != "SUM" {
-                        t.meta.ucd = ucd;
+                        std::sync::Arc::make_mut(&mut t.meta).ucd = ucd;
                     }
                 } else {
-                    t.meta.ucd = Some("meta.number".into());
+                    std::sync::Arc::make_mut(&mut t.meta).ucd = Some("meta.number".into());
                 }
                 Ok(t)
             }
@@ -378,7 +378,7 @@ impl<'a> Translator<'a> {
                     args: xs,
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &lower);
-                t.meta.unit = unit;
+                std::sync::Arc::make_mut(&mut t.meta).unit = unit;
                 Ok(t)
             }
             Kind::String => {
@@ -402,7 +402,7 @@ impl<'a> Translator<'a> {
                 for a in args {
                     let t = self.value(a)?;
                     ty = if ty == AdqlType::Unknown {
-                        meta = t.meta.clone();
+                        meta = (*t.meta).clone();
                         t.ty
                     } else {
                         unify(ty, t.ty).ok_or_else(|| {
@@ -412,7 +412,7 @@ impl<'a> Translator<'a> {
                     parts.push(t);
                 }
                 let mut t = Typed::new(Value::Coalesce(parts), ty, "coalesce");
-                t.meta.unit = meta.unit;
+                std::sync::Arc::make_mut(&mut t.meta).unit = meta.unit;
                 Ok(t)
             }
             Kind::InUnit => {
@@ -442,8 +442,8 @@ impl<'a> Translator<'a> {
                     factor,
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &name);
-                t.meta.unit = Some(target.clone());
-                t.meta.ucd = ucd;
+                std::sync::Arc::make_mut(&mut t.meta).unit = Some(target.clone());
+                std::sync::Arc::make_mut(&mut t.meta).ucd = ucd;
                 Ok(t)
             }
             Kind::GeometryConstructor => self.constructor(name, args),

@@ -136,7 +136,7 @@ pub struct OutputColumn {
     /// ADQL type.
     pub ty: AdqlType,
     /// FIELD metadata (datatype, arraysize, xtype, unit, ucd, utype, description).
-    pub meta: ColumnMeta,
+    pub meta: std::sync::Arc<ColumnMeta>,
 }
 
 /// A translated query.

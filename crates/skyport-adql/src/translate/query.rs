@@ -390,9 +390,10 @@ impl<'a> Translator<'a> {
         let mut meta = typed.meta.clone();
         if meta.datatype.is_empty() {
             let field = typed.ty.field();
-            meta.datatype = field.datatype;
-            meta.arraysize = field.arraysize;
-            meta.xtype = field.xtype;
+            let typed_meta = std::sync::Arc::make_mut(&mut meta);
+            typed_meta.datatype = field.datatype;
+            typed_meta.arraysize = field.arraysize;
+            typed_meta.xtype = field.xtype;
         }
         list.cols.push(OutColumn {
             name: name.to_string(),
@@ -557,7 +558,7 @@ impl<'a> Translator<'a> {
                 ),
             ));
         }
-        let table = self.find_table(name)?.clone();
+        let table = self.find_table(name)?;
         let qualified_name = table.qualified_name();
         let asked = self
             .options

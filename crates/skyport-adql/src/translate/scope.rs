@@ -16,7 +16,7 @@ use super::{name_error, Translator};
 pub(super) struct SourceColumn {
     pub(super) name: String,
     pub(super) ty: AdqlType,
-    pub(super) meta: ColumnMeta,
+    pub(super) meta: std::sync::Arc<ColumnMeta>,
     /// The column as a value: a column of a FROM item, or for a column merged by a FULL JOIN,
     /// the COALESCE of both sides.
     pub(super) value: Value,
@@ -77,7 +77,7 @@ pub(super) struct OutColumn {
     pub(super) name: String,
     pub(super) delimited: bool,
     pub(super) ty: AdqlType,
-    pub(super) meta: ColumnMeta,
+    pub(super) meta: std::sync::Arc<ColumnMeta>,
     pub(super) region_column: bool,
 }
 

@@ -372,7 +372,7 @@ fn timeout_error(timeout: Option<Duration>) -> DaliError {
 
 /// The FIELD of a result column.
 pub fn field(c: &OutputColumn) -> Field {
-    Field::of(c.name.clone(), c.meta.clone())
+    Field::of(c.name.clone(), (*c.meta).clone())
 }
 
 fn cell(v: &Value) -> Cell<'_> {

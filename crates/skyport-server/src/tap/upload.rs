@@ -208,11 +208,11 @@ fn column_info(f: &Field) -> ColumnInfo {
     ColumnInfo {
         name: f.name.clone(),
         ty,
-        meta: ColumnMeta {
+        meta: std::sync::Arc::new(ColumnMeta {
             // VOTable 1.3 Erratum 3 deprecates arraysize="1": a scalar has none.
             arraysize: f.meta.arraysize.clone().filter(|a| a.trim() != "1"),
             xtype,
             ..f.meta.clone()
-        },
+        }),
     }
 }
