@@ -17,6 +17,9 @@ use crate::{ddl, Dialect, Store, StoreError, Value};
 /// DIDs asked for in one query (well under SQLite's and PostgreSQL's parameter limits).
 pub const BATCH: usize = 500;
 
+/// Keys up to which finding images is a [`Store::lookup`].
+const LOOKUP_KEYS: usize = 8;
+
 /// Who a lookup is made for. Carried through every lookup so that data rights can be
 /// enforced here, in one place, rather than route by route.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -370,7 +373,12 @@ impl ImageIndex {
             self.table("skyport", "image_exposure"),
             self.visible(caller, Access::Metadata),
         );
-        let rows = self.store.query(sql, params).await?.rows;
+        // A few keys are a lookup of a few rows, run without a thread hand-off.
+        let rows = if params.len() <= LOOKUP_KEYS {
+            self.store.lookup(sql, params).await?.rows
+        } else {
+            self.store.query(sql, params).await?.rows
+        };
         let mut images: Vec<Image> = Vec::new();
         for row in &rows {
             let Some(did) = row.first().and_then(Value::as_str) else {

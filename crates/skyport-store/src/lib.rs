@@ -329,6 +329,14 @@ pub trait Store: Send + Sync {
     /// Runs a read-only query on a reader connection.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError>;
 
+    /// Runs a read-only query that reads a few rows by key (an image by its DID). SQLite runs
+    /// it where it is called when a reader is free at once: handing it to a blocking thread
+    /// and back costs more than such a query. Anything that may read many rows belongs in
+    /// [`query`](Self::query) or [`stream`](Self::stream).
+    async fn lookup(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        self.query(sql, params).await
+    }
+
     /// Runs a read of the archive's internal tables (tokens, membership ends), which the
     /// query readers are not allowed to see: on PostgreSQL through the writer's role.
     async fn query_private(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {

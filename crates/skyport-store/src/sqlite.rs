@@ -162,8 +162,17 @@ pub(crate) fn from_ref(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) => Value::Float(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+        ValueRef::Text(t) => Value::Text(text_of(t)),
+        ValueRef::Blob(b) => Value::Text(text_of(b)),
+    }
+}
+
+/// Stored text as a string. `str::from_utf8` checks ASCII a word at a time, several times
+/// faster than the lossy conversion's character walk, which is kept for invalid bytes.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
@@ -256,6 +265,27 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
     }
+}
+
+/// Runs a read-only query to the end and returns all its rows.
+fn read_rows(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<Rows, StoreError> {
+    // Cached: the small lookups (images, HDUs, jobs) repeat the same SQL text, and parsing it
+    // again took more time than running it.
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let n = columns.len();
+    let mut rows = stmt
+        .query(params_from_iter(params.iter()))
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(from_ref(row.get_ref(i).map_err(backend)?));
+        }
+        out.push(values);
+    }
+    Ok(Rows { columns, rows: out })
 }
 
 /// A reader connection taken from the pool; it goes back when dropped, also on a panic, so
@@ -652,26 +682,27 @@ impl Store for SqliteStore {
     }
 
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
-        self.with_reader(move |conn| {
-            // Cached: the small lookups (images, HDUs, jobs) repeat the same SQL text, and
-            // parsing it again took more time than running it.
-            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-            let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-            let n = columns.len();
-            let mut rows = stmt
-                .query(params_from_iter(params.iter()))
-                .map_err(backend)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(backend)? {
-                let mut values = Vec::with_capacity(n);
-                for i in 0..n {
-                    values.push(from_ref(row.get_ref(i).map_err(backend)?));
-                }
-                out.push(values);
-            }
-            Ok(Rows { columns, rows: out })
-        })
-        .await
+        self.with_reader(move |conn| read_rows(conn, &sql, &params))
+            .await
+    }
+
+    async fn lookup(&self, sql: String, params: Vec<Value>) -> Result<Rows, StoreError> {
+        // Only when a reader is free now: waiting for one belongs on a blocking thread.
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            return self.query(sql, params).await;
+        };
+        let _permit = permit;
+        let conn = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
+        let mut lease = Lease {
+            pool: &self.readers,
+            conn: Some(conn),
+        };
+        read_rows(lease.conn(), &sql, &params)
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
