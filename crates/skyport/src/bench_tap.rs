@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng};
 use skyport_server::{app, serve, AppState, Limits, ServerSettings};
-use skyport_store::{PostgresStore, SqliteStore, Store, Value};
+use skyport_store::{PostgresStore, SqliteStore, Statement, Store, Value};
 
 /// Images that get file and HDU rows, for DataLink.
 pub const FILE_ROWS: usize = 100_000;
@@ -314,6 +314,14 @@ async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// The HDUs of every file row: index, kind, role and EXTNAME.
+const FILE_HDUS: [(i64, &str, &str, Option<&str>); 4] = [
+    (0, "empty", "other", None),
+    (1, "image", "image", Some("IMAGE")),
+    (2, "image", "mask", Some("MASK")),
+    (3, "image", "variance", Some("VARIANCE")),
+];
+
 /// File and HDU rows for the first [`FILE_ROWS`] images (skipped when already there).
 fn fill_files(path: &Path) -> Result<()> {
     let mut conn = rusqlite::Connection::open(path)?;
@@ -333,12 +341,7 @@ fn fill_files(path: &Path) -> Result<()> {
                printf('%064d', rowid), 1, '2026-01-01T00:00:00' FROM \"ivoa.ObsCore\" ORDER BY rowid LIMIT ?1",
         )?;
         file.execute([FILE_ROWS as i64])?;
-        for (index, kind, role, extname) in [
-            (0, "empty", "other", None),
-            (1, "image", "image", Some("IMAGE")),
-            (2, "image", "mask", Some("MASK")),
-            (3, "image", "variance", Some("VARIANCE")),
-        ] {
+        for (index, kind, role, extname) in FILE_HDUS {
             tx.execute(
                 "INSERT INTO \"skyport.image_hdu\" (obs_publisher_did, hdu_index, kind, role, extname,
                    naxis1, naxis2, bitpix, has_wcs, header)
@@ -348,6 +351,58 @@ fn fill_files(path: &Path) -> Result<()> {
         }
     }
     tx.commit()?;
+    eprintln!(
+        "added file and HDU rows for {FILE_ROWS} images in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// [`fill_files`] in a PostgreSQL archive (without these rows DataLink finds no image there):
+/// the same rows, made from the ObsCore rows by `INSERT … SELECT` in one transaction.
+async fn fill_files_postgres(store: &PostgresStore) -> Result<()> {
+    if store.count("skyport", "image_file").await? > 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let table = |schema: &str, name: &str| {
+        skyport_store::ddl::table_name(skyport_store::Dialect::Postgres, schema, name)
+    };
+    let (file, hdu, obscore) = (
+        table("skyport", "image_file"),
+        table("skyport", "image_hdu"),
+        table("ivoa", "ObsCore"),
+    );
+    // The IDs are zero-padded row numbers, so their order is the order the rows were made
+    // in, as SQLite's rowid is.
+    let mut statements = vec![Statement::new(
+        format!(
+            "INSERT INTO {file} (obs_publisher_did, obs_collection, obs_id, root_name, rel_path,
+               file_size, content_sha256, science_hdu, ingested_at)
+             SELECT obs_publisher_did, obs_collection, obs_id, 'bench', obs_id || '.fits', 12000000,
+               lpad(substr(obs_id, 7), 64, '0'), 1, TIMESTAMP '2026-01-01 00:00:00'
+             FROM {obscore} ORDER BY obs_publisher_did LIMIT {FILE_ROWS}"
+        ),
+        Vec::new(),
+    )];
+    for (index, kind, role, extname) in FILE_HDUS {
+        // Constants of this file, written into the SQL: no parameter types to agree on.
+        let extname = extname.map_or("NULL".to_string(), |e| format!("'{e}'"));
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {hdu} (obs_publisher_did, hdu_index, kind, role, extname,
+                   naxis1, naxis2, bitpix, has_wcs, header)
+                 SELECT obs_publisher_did, {index}, '{kind}', '{role}', {extname}, 4096, 4096, -32,
+                   {}, '' FROM {file}",
+                index > 0
+            ),
+            Vec::new(),
+        ));
+    }
+    store.write("bench", statements).await?;
+    // Autovacuum may not have looked at the new tables yet: without statistics the planner
+    // may scan them whole for every DataLink ID.
+    store.analyze().await?;
     eprintln!(
         "added file and HDU rows for {FILE_ROWS} images in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -420,6 +475,7 @@ pub async fn run(b: TapBench) -> Result<()> {
                 .await
                 .context("migrating the benchmark archive")?;
             fill_postgres(&store, b.rows).await?;
+            fill_files_postgres(&store).await?;
             (Arc::new(store), "PostgreSQL", None)
         }
         None => {
