@@ -90,15 +90,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         headers: usize,
     },
-    /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
-    /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
+    /// SODA: ~100×100-pixel cutouts (CIRCLE, 4-vertex POLYGON, POLYGON of the most vertices
+    /// the service takes, BRECT in pixels) from a 4096² image (plain and RICE) from concurrent
+    /// clients (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time); each
+    /// figure with the request it timed.
     Soda {
         /// Concurrent clients.
         #[arg(long, default_value_t = 4)]
         clients: usize,
-        /// Seconds of measurement per image.
+        /// Seconds of measurement per shape and image.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Run only these scenarios (comma-separated; default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<crate::bench_soda::Scenario>,
         /// Work directory, kept so later runs reuse the images (default: ./skyport-bench-soda).
         #[arg(long, default_value = "skyport-bench-soda")]
         dir: PathBuf,
@@ -157,11 +162,13 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Soda {
             clients,
             seconds,
+            only,
             dir,
         } => {
             crate::bench_soda::run(crate::bench_soda::SodaBench {
                 clients,
                 seconds,
+                only,
                 dir,
             })
             .await?;
