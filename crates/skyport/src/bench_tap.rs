@@ -145,8 +145,8 @@ const FILL_CACHE_KIB: i64 = 256 * 1024;
 
 /// Adds synthetic rows to the SQLite archive at `path` until it holds `rows`, in batches of
 /// [`FILL_BATCH`] generated as they are inserted (memory does not grow with `rows`); prints
-/// the insert rate.
-fn fill(path: &Path, rows: usize) -> Result<()> {
+/// the insert rate. Returns the rows the table holds, more than `rows` when it held more.
+fn fill(path: &Path, rows: usize) -> Result<usize> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     // synchronous NORMAL: a WAL database stays consistent; only the last batch may be lost
@@ -161,7 +161,7 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
     let have = usize::try_from(have)?;
     if have >= rows {
         eprintln!("reusing {have} ObsCore rows in {}", path.display());
-        return Ok(());
+        return Ok(have);
     }
     let started = Instant::now();
     let mut synthetic = Synthetic::new();
@@ -203,7 +203,7 @@ fn fill(path: &Path, rows: usize) -> Result<()> {
         rows - have,
         (rows - have) as f64 / took
     );
-    Ok(())
+    Ok(rows)
 }
 
 /// Checkpoints the WAL of the SQLite database at `db` into the database and truncates it
@@ -243,11 +243,12 @@ pub fn checkpoint_wal(db: &Path) -> Result<u64> {
 
 /// The same synthetic rows in a PostgreSQL archive, written with COPY in batches of 100,000
 /// (the GiST and B-tree indexes are maintained as for any insert); prints the COPY rate.
-async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<()> {
-    let have = store.count("ivoa", "ObsCore").await? as usize;
+/// Returns the rows the table holds, as [`fill`] does.
+async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<usize> {
+    let have = usize::try_from(store.count("ivoa", "ObsCore").await?)?;
     if have >= rows {
         eprintln!("reusing {have} ObsCore rows in {}", store.target());
-        return Ok(());
+        return Ok(have);
     }
     let columns: Vec<String> = [
         "obs_publisher_did",
@@ -318,7 +319,7 @@ async fn fill_postgres(store: &PostgresStore, rows: usize) -> Result<()> {
         (rows - have) as f64 / copy
     );
     store.analyze().await?;
-    Ok(())
+    Ok(rows)
 }
 
 /// The HDUs of every file row: index, kind, role and EXTNAME.
@@ -622,37 +623,41 @@ struct Phase {
 /// Runs the benchmark and prints its figures.
 pub async fn run(b: TapBench) -> Result<()> {
     std::fs::create_dir_all(&b.dir)?;
-    let (store, backend, sqlite_db): (Arc<dyn Store>, &str, Option<PathBuf>) = match &b.database {
-        Some(url) => {
-            let store = PostgresStore::connect(url, b.clients.max(2)).await?;
-            store
-                .migrate(&skyport_schema::builtin_schemas())
-                .await
-                .context("migrating the benchmark archive")?;
-            fill_postgres(&store, b.rows).await?;
-            fill_files_postgres(&store).await?;
-            (Arc::new(store), "PostgreSQL", None)
-        }
-        None => {
-            let db = b.dir.join("bench-tap.sqlite");
-            let store = SqliteStore::open(&db, b.clients.max(2))?;
-            store
-                .migrate(&skyport_schema::builtin_schemas())
-                .await
-                .context("migrating the benchmark archive")?;
-            tokio::task::spawn_blocking({
-                let db = db.clone();
-                let rows = b.rows;
-                move || {
-                    fill(&db, rows)?;
-                    fill_files(&db)?;
-                    checkpoint_wal(&db)
-                }
-            })
-            .await??;
-            (Arc::new(store), "SQLite", Some(db))
-        }
-    };
+    // The table may hold more rows than asked for (a work directory or database filled by a
+    // bigger run): figures, cone sizes and expectations are those of the rows it holds.
+    let (store, backend, sqlite_db, table_rows): (Arc<dyn Store>, &str, Option<PathBuf>, usize) =
+        match &b.database {
+            Some(url) => {
+                let store = PostgresStore::connect(url, b.clients.max(2)).await?;
+                store
+                    .migrate(&skyport_schema::builtin_schemas())
+                    .await
+                    .context("migrating the benchmark archive")?;
+                let table_rows = fill_postgres(&store, b.rows).await?;
+                fill_files_postgres(&store).await?;
+                (Arc::new(store), "PostgreSQL", None, table_rows)
+            }
+            None => {
+                let db = b.dir.join("bench-tap.sqlite");
+                let store = SqliteStore::open(&db, b.clients.max(2))?;
+                store
+                    .migrate(&skyport_schema::builtin_schemas())
+                    .await
+                    .context("migrating the benchmark archive")?;
+                let table_rows = tokio::task::spawn_blocking({
+                    let db = db.clone();
+                    let rows = b.rows;
+                    move || {
+                        let table_rows = fill(&db, rows)?;
+                        fill_files(&db)?;
+                        checkpoint_wal(&db)?;
+                        Ok::<_, anyhow::Error>(table_rows)
+                    }
+                })
+                .await??;
+                (Arc::new(store), "SQLite", Some(db), table_rows)
+            }
+        };
     let (rights, auth, token) = match b.auth {
         AuthBench::Off => (
             skyport_store::Rights::unrestricted(),
@@ -705,7 +710,7 @@ pub async fn run(b: TapBench) -> Result<()> {
     let base = server.base.clone();
     let service = b.service;
     let ids = b.ids.max(1);
-    let id_rows = FILE_ROWS.min(b.rows).max(1);
+    let id_rows = FILE_ROWS.min(table_rows).max(1);
     // One request: a POSTed TAP form, or a GET URL.
     let request = move |ra: f64, dec: f64, k: usize, radius: f64| -> Request {
         match service {
@@ -749,13 +754,13 @@ pub async fn run(b: TapBench) -> Result<()> {
             let fixed = Phase {
                 label: format!("fixed radius {}°", b.radius),
                 radius: b.radius,
-                expected: Some(expected_rows(service, b.rows, b.radius)),
+                expected: Some(expected_rows(service, table_rows, b.radius)),
             };
-            let radius = radius_for_rows(service, b.rows, b.cone_rows);
+            let radius = radius_for_rows(service, table_rows, b.cone_rows);
             let fixed_count = Phase {
                 label: format!("radius {radius}° for ~{} rows", b.cone_rows),
                 radius,
-                expected: Some(expected_rows(service, b.rows, radius)),
+                expected: Some(expected_rows(service, table_rows, radius)),
             };
             vec![fixed, fixed_count]
         }
@@ -775,8 +780,12 @@ pub async fn run(b: TapBench) -> Result<()> {
         Service::Datalink => "DataLink",
     };
     println!(
-        "{what} on {} ObsCore rows in {backend}, {} clients, {} s per figure, access layer {:?}{}",
-        b.rows,
+        "{what} on {table_rows} ObsCore rows in {backend}{}, {} clients, {} s per figure, access layer {:?}{}",
+        if table_rows > b.rows {
+            format!(" (--rows {} asked; the table held more: use another --dir or database for a smaller one)", b.rows)
+        } else {
+            String::new()
+        },
         b.clients,
         b.seconds,
         b.auth,
