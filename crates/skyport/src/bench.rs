@@ -27,7 +27,9 @@ pub enum BenchCommand {
         dir: Option<PathBuf>,
     },
     /// Sync TAP or SIA cone searches, or DataLink lookups, from concurrent clients over
-    /// loopback (throughput, p50/p99).
+    /// loopback (throughput, p50/p99), each figure with the request it timed. TAP and SIA
+    /// time two cones: the fixed --radius (its answer grows with the table) and one whose
+    /// radius is chosen for --cone-rows expected rows (its answer does not).
     Tap {
         /// What to query: tap (ADQL cone), sia (POS=CIRCLE) or datalink (one ID).
         #[arg(long, value_enum, default_value = "tap")]
@@ -38,12 +40,17 @@ pub enum BenchCommand {
         /// Concurrent clients.
         #[arg(long, default_value_t = 4)]
         clients: usize,
-        /// Seconds of measurement.
+        /// Seconds of measurement per figure (TAP and SIA time two cones).
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// Cone radius in degrees.
+        /// Radius of the fixed cone, degrees.
         #[arg(long, default_value_t = 0.5)]
         radius: f64,
+        /// Rows the second cone is expected to return: its radius is computed from --rows
+        /// (positions are uniform on the sky), so runs at different table sizes compare the
+        /// cost of finding the same number of rows.
+        #[arg(long, default_value_t = crate::bench_tap::CONE_ROWS_DEFAULT)]
+        cone_rows: f64,
         /// Work directory, kept so later runs reuse the table (default: ./skyport-bench-tap).
         #[arg(long, default_value = "skyport-bench-tap")]
         dir: PathBuf,
@@ -83,15 +90,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         headers: usize,
     },
-    /// SODA: 100×100 cutouts from a 4096² image (plain and RICE) from concurrent clients
-    /// (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time).
+    /// SODA: ~100×100-pixel cutouts (CIRCLE, 4-vertex POLYGON, POLYGON of the most vertices
+    /// the service takes, BRECT in pixels) from a 4096² image (plain and RICE) from concurrent
+    /// clients (throughput, p50/p99, peak RSS), and 500-stamp bulk jobs (wall time); each
+    /// figure with the request it timed.
     Soda {
         /// Concurrent clients.
         #[arg(long, default_value_t = 4)]
         clients: usize,
-        /// Seconds of measurement per image.
+        /// Seconds of measurement per shape and image.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Run only these scenarios (comma-separated; default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<crate::bench_soda::Scenario>,
         /// Work directory, kept so later runs reuse the images (default: ./skyport-bench-soda).
         #[arg(long, default_value = "skyport-bench-soda")]
         dir: PathBuf,
@@ -107,6 +119,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             clients,
             seconds,
             radius,
+            cone_rows,
             dir,
             database,
             ids,
@@ -122,6 +135,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 dir,
                 database,
                 ids,
+                cone_rows,
             })
             .await?;
             Ok(ExitCode::SUCCESS)
@@ -148,11 +162,13 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Soda {
             clients,
             seconds,
+            only,
             dir,
         } => {
             crate::bench_soda::run(crate::bench_soda::SodaBench {
                 clients,
                 seconds,
+                only,
                 dir,
             })
             .await?;
