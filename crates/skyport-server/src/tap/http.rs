@@ -19,6 +19,9 @@ use crate::caller::{Caller, RequestCaller};
 use crate::dali::{DaliError, DaliParams};
 use crate::state::AppState;
 
+/// How long a sync query waits for one of its caller's share of readers before a 429.
+const READER_WAIT: Duration = Duration::from_secs(3);
+
 /// `/tap/sync` (GET and POST): the result in the body, streamed.
 pub async fn sync(
     State(state): State<Arc<AppState>>,
@@ -27,10 +30,12 @@ pub async fn sync(
     params: DaliParams,
 ) -> Result<Response, DaliError> {
     let timeout = Duration::from_secs(state.tap.limits().execution_seconds_default.max(1));
-    // Held until the last byte of the result has gone (or the client has left). A query may
-    // wait for one of its caller's readers as long as it may run.
+    // Held until the last byte of the result has gone (or the client has left), which for a
+    // client that stops reading is when the connection is ended: so a query waits only a few
+    // seconds for one of its caller's readers.
     let peer = peer.map(|p| p.0 .0.ip());
-    let slot = match state.access.sync_slot(&caller, peer, timeout).await {
+    let wait = timeout.min(READER_WAIT);
+    let slot = match state.access.sync_slot(&caller, peer, wait).await {
         Ok(slot) => slot,
         // Plain text, as every 429 of the DALI services (see access::http).
         Err(limit) => {
