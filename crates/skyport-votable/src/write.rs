@@ -296,7 +296,9 @@ impl TableWriter {
             }
             if !matches!(cell, Cell::Null) {
                 // Numbers and flags never need quoting; text goes through the quoting rules.
-                push_cell_text(out, *shape, cell, |out, text| push_separated(out, text, sep));
+                push_cell_text(out, *shape, cell, |out, text| {
+                    push_separated(out, text, sep)
+                });
             }
         }
         out.push(b'\n');
@@ -539,7 +541,9 @@ fn array_numbers(cell: &Cell<'_>) -> Vec<f64> {
 /// The text of a non-NULL cell as TABLEDATA, CSV and TSV write it.
 fn cell_text(shape: Shape, cell: &Cell<'_>) -> String {
     let mut out = Vec::new();
-    push_cell_text(&mut out, shape, cell, |out, t| out.extend_from_slice(t.as_bytes()));
+    push_cell_text(&mut out, shape, cell, |out, t| {
+        out.extend_from_slice(t.as_bytes())
+    });
     String::from_utf8(out).unwrap_or_default()
 }
 

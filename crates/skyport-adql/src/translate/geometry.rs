@@ -250,7 +250,8 @@ impl<'a> Translator<'a> {
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &lower);
                 std::sync::Arc::make_mut(&mut t.meta).unit = Some("deg".into());
-                std::sync::Arc::make_mut(&mut t.meta).ucd = Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
+                std::sync::Arc::make_mut(&mut t.meta).ucd =
+                    Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
                 Ok(t)
             }
             // COORDSYS: every geometry here is ICRS.
