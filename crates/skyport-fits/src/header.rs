@@ -96,6 +96,17 @@ pub enum HeaderError {
 }
 
 impl Header {
+    /// Reads a header dump as files hold them: one card per line, or 80-character records back
+    /// to back (as in a FITS file). Invalid UTF-8 becomes U+FFFD.
+    pub fn from_dump(bytes: &[u8]) -> Result<Header, HeaderError> {
+        if bytes.contains(&b'\n') {
+            let text = String::from_utf8_lossy(bytes);
+            Header::from_records(text.lines())
+        } else {
+            Header::from_records(bytes.chunks(80).map(String::from_utf8_lossy))
+        }
+    }
+
     /// Builds a header from 80-character records (shorter records are padded; `END` stops).
     pub fn from_records<I, S>(records: I) -> Result<Header, HeaderError>
     where

@@ -37,17 +37,7 @@ fn locate(rel: &str) -> PathBuf {
 
 fn header_of(path: &PathBuf, hdu: usize) -> Header {
     if path.extension().is_some_and(|e| e == "hdr") {
-        let bytes = std::fs::read(path).expect("read header file");
-        let text = String::from_utf8_lossy(&bytes);
-        let records: Vec<String> = if text.contains('\n') {
-            text.lines().map(str::to_string).collect()
-        } else {
-            text.as_bytes()
-                .chunks(80)
-                .map(|c| String::from_utf8_lossy(c).into_owned())
-                .collect()
-        };
-        Header::from_records(records).expect("header parses")
+        Header::from_dump(&std::fs::read(path).expect("read header file")).expect("header parses")
     } else {
         read_summary(path).expect("FITS opens").hdus[hdu]
             .header
