@@ -125,11 +125,11 @@ impl<'a> LocalFrame<'a> {
     }
 }
 
-/// Running extent of evaluated points.
-struct Bounds(Extent);
+/// Running extent of points added (empty: minima above maxima).
+pub(crate) struct Bounds(pub(crate) Extent);
 
 impl Bounds {
-    fn new() -> Bounds {
+    pub(crate) fn new() -> Bounds {
         Bounds((
             f64::INFINITY,
             f64::NEG_INFINITY,
@@ -138,7 +138,7 @@ impl Bounds {
         ))
     }
 
-    fn add(&mut self, (x, y): (f64, f64)) {
+    pub(crate) fn add(&mut self, (x, y): (f64, f64)) {
         let b = &mut self.0;
         *b = (b.0.min(x), b.1.max(x), b.2.min(y), b.3.max(y));
     }

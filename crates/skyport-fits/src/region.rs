@@ -23,7 +23,7 @@
 use skyport_sky::{Region, SkyPoint, Vec3};
 
 use crate::cancel::{Cancel, Cancelled};
-use crate::local_box;
+use crate::local_box::{self, Bounds};
 use crate::wcs::Wcs;
 
 /// What a cutout asks for: a region of the sky, or a rectangle of whole pixels.
@@ -215,19 +215,6 @@ const MAX_DEPTH: u32 = 40;
 /// cancellation token.
 const CHECK_EVERY: u32 = 1024;
 
-/// Running bounds of the covered part of the image, in continuous pixel coordinates.
-struct Bounds {
-    x: (f64, f64),
-    y: (f64, f64),
-}
-
-impl Bounds {
-    fn add(&mut self, (x, y): (f64, f64)) {
-        self.x = (self.x.0.min(x), self.x.1.max(x));
-        self.y = (self.y.0.min(y), self.y.1.max(y));
-    }
-}
-
 struct Tracer<'a> {
     wcs: &'a Wcs,
     /// Looked at every [`CHECK_EVERY`] steps of the trace.
@@ -237,6 +224,7 @@ struct Tracer<'a> {
     stopped: Option<Cancelled>,
     /// The image's outer edges: pixel edges at 0.5 and N + 0.5.
     rect: (f64, f64, f64, f64),
+    /// Running extent of the covered part of the image, in continuous pixel coordinates.
     bounds: Bounds,
 }
 
@@ -387,10 +375,7 @@ pub fn pixel_box_within(
         steps: 0,
         stopped: None,
         rect,
-        bounds: Bounds {
-            x: (f64::INFINITY, f64::NEG_INFINITY),
-            y: (f64::INFINITY, f64::NEG_INFINITY),
-        },
+        bounds: Bounds::new(),
     };
     for corner in [
         (rect.0, rect.2),
@@ -414,11 +399,11 @@ pub fn pixel_box_within(
             return Err(c);
         }
     }
-    let Bounds { x, y } = tracer.bounds;
-    if x.0 > x.1 || y.0 > y.1 {
+    let extent = tracer.bounds.0;
+    if extent.0 > extent.1 || extent.2 > extent.3 {
         return Ok(None);
     }
-    Ok(covering_box((x.0, x.1, y.0, y.1), (n1, n2)))
+    Ok(covering_box(extent, (n1, n2)))
 }
 
 /// The extent of a small circle's or polygon's outline from a few WCS evaluations

@@ -251,16 +251,7 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = readers
-                .lock()
-                .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
-                .pop()
-                .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
-            let mut lease = Lease {
-                pool: &readers,
-                conn: Some(conn),
-            };
-            f(lease.conn())
+            f(Lease::take(&readers)?.conn())
         })
         .await
         .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
@@ -293,6 +284,21 @@ fn read_rows(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<Rows,
 struct Lease<'a> {
     pool: &'a Mutex<Vec<Connection>>,
     conn: Option<Connection>,
+}
+
+impl<'a> Lease<'a> {
+    /// A free connection of `pool`; the caller holds a permit, so there is one.
+    fn take(pool: &'a Mutex<Vec<Connection>>) -> Result<Lease<'a>, StoreError> {
+        let conn = pool
+            .lock()
+            .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
+        Ok(Lease {
+            pool,
+            conn: Some(conn),
+        })
+    }
 }
 
 impl Lease<'_> {
@@ -692,17 +698,7 @@ impl Store for SqliteStore {
             return self.query(sql, params).await;
         };
         let _permit = permit;
-        let conn = self
-            .readers
-            .lock()
-            .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?
-            .pop()
-            .ok_or_else(|| StoreError::Backend("no reader connection free".into()))?;
-        let mut lease = Lease {
-            pool: &self.readers,
-            conn: Some(conn),
-        };
-        read_rows(lease.conn(), &sql, &params)
+        read_rows(Lease::take(&self.readers)?.conn(), &sql, &params)
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {

@@ -85,6 +85,8 @@ fn drop_temp_tables(conn: &mut Connection, tables: &[TempTable]) {
     if let Err(e) = conn.execute_batch(&sql) {
         tracing::error!("cannot drop temporary upload tables: {e}");
     }
+    // Statements over the dropped tables are not kept for the next query.
+    conn.flush_prepared_statement_cache();
 }
 
 /// Runs `request` on `conn`: the column names (or the preparation error) go to `ready`, then
@@ -133,28 +135,9 @@ fn stream_rows(
     send: &dyn Fn(Batch) -> bool,
     classify: &dyn Fn(rusqlite::Error, &mpsc::Sender<Batch>) -> StoreError,
 ) {
-    // Compiling the SQL is a large part of a small query, and clients repeat queries; those
-    // over uploaded tables are not kept, as their tables are dropped afterwards.
-    let (mut cached, mut fresh);
-    let prepared: Result<&mut rusqlite::Statement<'_>, rusqlite::Error> =
-        if request.temp_tables.is_empty() {
-            match conn.prepare_cached(&request.sql) {
-                Ok(s) => {
-                    cached = s;
-                    Ok(&mut cached)
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            match conn.prepare(&request.sql) {
-                Ok(s) => {
-                    fresh = s;
-                    Ok(&mut fresh)
-                }
-                Err(e) => Err(e),
-            }
-        };
-    let stmt = match prepared {
+    // Compiling the SQL is a large part of a small query, and clients repeat queries.
+    let prepared = conn.prepare_cached(&request.sql);
+    let mut stmt = match prepared {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(classify(e, rows)));

@@ -463,25 +463,26 @@ fn push_double(out: &mut Vec<u8>, x: f64) {
     } else if x.is_infinite() {
         out.extend_from_slice(if x > 0.0 { b"+Inf" } else { b"-Inf" });
     } else {
-        let start = out.len();
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{x:?}");
-        if out[start..].ends_with(b".0") {
-            out.truncate(out.len() - 2);
-        }
+        push_shortest(out, x);
     }
 }
 
 /// [`push_double`] for single precision.
 fn push_float(out: &mut Vec<u8>, x: f32) {
     if x.is_finite() {
-        let start = out.len();
-        let _ = write!(out, "{x:?}");
-        if out[start..].ends_with(b".0") {
-            out.truncate(out.len() - 2);
-        }
+        push_shortest(out, x);
     } else {
         push_double(out, f64::from(x));
+    }
+}
+
+/// Appends a finite float's shortest round-trip text (Rust's `Debug`), without `.0`.
+fn push_shortest(out: &mut Vec<u8>, x: impl std::fmt::Debug) {
+    let start = out.len();
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{x:?}");
+    if out[start..].ends_with(b".0") {
+        out.truncate(out.len() - 2);
     }
 }
 
