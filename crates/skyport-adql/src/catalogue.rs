@@ -40,6 +40,11 @@ pub struct TableInfo {
     pub columns: Vec<ColumnInfo>,
     /// A spatial index the translator may use (SQLite only).
     pub spatial: Option<SpatialIndex>,
+    /// The columns an unordered read of this table alone is sorted by, when its readers
+    /// compare what they read with another listing (TAP_SCHEMA against `/tables`): a
+    /// database may return unordered rows in any order, and does once rows are rewritten.
+    /// Empty for the tables whose reads must stream without a sort.
+    pub listing_order: Vec<String>,
 }
 
 impl TableInfo {
@@ -100,6 +105,7 @@ impl Catalogue {
                     name: t.name.clone(),
                     columns: t.columns.iter().map(column_from_felis).collect(),
                     spatial: None,
+                    listing_order: Vec::new(),
                 });
             }
         }
@@ -122,6 +128,22 @@ impl Catalogue {
         {
             Some(t) => {
                 t.spatial = Some(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Declares the order unordered reads of `schema.table` alone come out in (see
+    /// [`TableInfo::listing_order`]). Returns false when there is no such table.
+    pub fn set_listing_order(&mut self, schema: &str, table: &str, columns: &[&str]) -> bool {
+        match self
+            .tables
+            .iter_mut()
+            .find(|t| t.schema == schema && t.name == table)
+        {
+            Some(t) => {
+                t.listing_order = columns.iter().map(|c| c.to_string()).collect();
                 true
             }
             None => false,

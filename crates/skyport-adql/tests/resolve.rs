@@ -209,3 +209,46 @@ fn constructor_arguments_are_checked_and_printed_in_their_own_places() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unordered_listing_of_a_table_with_a_listing_order_is_sorted_by_it_and_nothing_else_is() {
+    let mut cat = cat();
+    assert!(cat.set_listing_order("TAP_SCHEMA", "key_columns", &["key_id", "from_column"]));
+    assert!(!cat.set_listing_order("TAP_SCHEMA", "nope", &["key_id"]));
+    let sql = |q: &str| {
+        parse_and_translate(q, &cat, Dialect::Sqlite, &Options::default())
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .sql
+    };
+    let tail = |q: &str| {
+        let s = sql(q);
+        s.find("ORDER BY").map(|i| s[i..].to_string())
+    };
+    for listing in [
+        "SELECT * FROM TAP_SCHEMA.key_columns",
+        "SELECT target_column FROM TAP_SCHEMA.key_columns AS k WHERE k.key_id <> 'x'",
+        "SELECT TOP 3 k.* FROM TAP_SCHEMA.key_columns k",
+    ] {
+        let order = tail(listing).unwrap_or_else(|| panic!("{listing}: {}", sql(listing)));
+        let key = order.find("key_id").expect("key_id first");
+        let from = order.find("from_column").expect("then from_column");
+        assert!(key < from, "{listing}: {order}");
+    }
+    // The query's own order stands; counts, DISTINCT, groups, joins and other tables are
+    // not sorted (an added term could be invalid there, or cost a sort of a large result).
+    assert_eq!(
+        tail("SELECT * FROM TAP_SCHEMA.key_columns ORDER BY target_column DESC")
+            .map(|o| o.contains("key_id")),
+        Some(false)
+    );
+    for other in [
+        "SELECT COUNT(*) FROM TAP_SCHEMA.key_columns",
+        "SELECT DISTINCT key_id FROM TAP_SCHEMA.key_columns",
+        "SELECT key_id FROM TAP_SCHEMA.key_columns GROUP BY key_id",
+        "SELECT * FROM TAP_SCHEMA.key_columns AS a JOIN TAP_SCHEMA.keys AS b USING (key_id)",
+        "SELECT * FROM TAP_SCHEMA.keys",
+        "SELECT * FROM (SELECT * FROM TAP_SCHEMA.key_columns) AS t",
+    ] {
+        assert_eq!(tail(other), None, "{other}");
+    }
+}

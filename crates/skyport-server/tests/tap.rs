@@ -1021,3 +1021,96 @@ async fn a_request_over_the_time_limit_gets_the_error_document_and_its_work_stop
         );
     }
 }
+
+/// The from-columns of each foreign key, as lists in the order they are given, sorted.
+fn sorted_lists(mut lists: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    lists.sort();
+    lists
+}
+
+#[tokio::test]
+async fn an_unordered_read_of_tap_schema_lists_key_columns_as_tables_does_after_a_rewrite() {
+    // taplint compares each foreign key's column pairs, in order, between TAP_SCHEMA and
+    // /tables. A database returns unordered rows in its storage order, which stops being the
+    // insertion order once rows are deleted and written again (PostgreSQL reuses free slots):
+    // here the rows are written back in reverse.
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _database) = common::test_store(dir.path()).await;
+    let consdb = skyport_consdb::schemas::builtin();
+    store.migrate(&consdb).await.expect("consdb schemas");
+    let table = skyport_store::ddl::table_name(store.dialect(), "TAP_SCHEMA", "key_columns");
+    let stored = store
+        .query(
+            format!("SELECT key_id, from_column, target_column FROM {table} ORDER BY key_id DESC, from_column DESC"),
+            Vec::new(),
+        )
+        .await
+        .expect("key columns");
+    let placeholders = match store.dialect() {
+        skyport_store::Dialect::Sqlite => "?1, ?2, ?3",
+        skyport_store::Dialect::Postgres => "$1, $2, $3",
+    };
+    let mut rewrite = vec![skyport_store::Statement::new(
+        format!("DELETE FROM {table}"),
+        Vec::new(),
+    )];
+    for row in &stored.rows {
+        rewrite.push(skyport_store::Statement::new(
+            format!(
+                "INSERT INTO {table} (key_id, from_column, target_column) VALUES ({placeholders})"
+            ),
+            row.clone(),
+        ));
+    }
+    store.write("test", rewrite).await.expect("rewrite");
+    let app = common::app_with_schemas(store, dir.path(), consdb).await;
+
+    let (status, _, csv) = call(
+        &app,
+        sync(
+            "SELECT key_id, from_column, target_column FROM TAP_SCHEMA.key_columns",
+            "&FORMAT=csv",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let mut by_key: Vec<(String, Vec<String>)> = Vec::new();
+    for line in csv.lines().skip(1) {
+        let (key, rest) = line.split_once(',').expect("three fields");
+        let (from, _target) = rest.rsplit_once(',').expect("three fields");
+        // A delimited name ("key") is a quoted CSV field.
+        let from = match from.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+            Some(quoted) => quoted.replace("\"\"", "\""),
+            None => from.to_string(),
+        };
+        match by_key.last_mut() {
+            Some((k, columns)) if k == key => columns.push(from),
+            _ => by_key.push((key.to_string(), vec![from])),
+        }
+    }
+    assert!(
+        by_key.iter().any(|(_, columns)| columns.len() > 1),
+        "a foreign key of several columns is listed: {csv}"
+    );
+    let from_tap: Vec<Vec<String>> = by_key.into_iter().map(|(_, columns)| columns).collect();
+
+    let (status, _, tables) = call(&app, get("/tap/tables")).await;
+    assert_eq!(status, StatusCode::OK);
+    let from_tables: Vec<Vec<String>> = tables
+        .split("<foreignKey>")
+        .skip(1)
+        .map(|key| {
+            let key = key.split("</foreignKey>").next().unwrap_or_default();
+            key.split("<fromColumn>")
+                .skip(1)
+                .map(|c| {
+                    c.split("</fromColumn>")
+                        .next()
+                        .unwrap_or_default()
+                        .replace("&quot;", "\"")
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(sorted_lists(from_tap), sorted_lists(from_tables));
+}

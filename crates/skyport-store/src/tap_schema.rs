@@ -34,6 +34,26 @@ impl TapSchemaRows {
     }
 }
 
+/// The TAP_SCHEMA tables with the order their rows are listed in, both by `/tables` and by
+/// an unordered TAP query of one of them: readers such as taplint compare the two listings
+/// item by item (a foreign key's column pairs, for instance), and the database's own order
+/// of unordered rows is not stable once rows have been deleted and inserted again.
+pub const LISTING_ORDER: [(&str, &[&str]); 5] = [
+    ("schemas", &["schema_index", "schema_name"]),
+    ("tables", &["table_index", "table_name"]),
+    ("columns", &["table_name", "column_index", "column_name"]),
+    ("keys", &["key_id"]),
+    ("key_columns", &["key_id", "from_column"]),
+];
+
+/// The columns a TAP_SCHEMA table's rows are listed by (see [`LISTING_ORDER`]).
+pub fn listing_order(table: &str) -> &'static [&'static str] {
+    LISTING_ORDER
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(table))
+        .map_or(&[], |(_, order)| order)
+}
+
 /// The query giving a schema's display index: its recorded one, or the next free one. The
 /// schema name is parameter 1.
 pub fn schema_index_sql(dialect: Dialect) -> String {

@@ -304,6 +304,9 @@ impl<'a> Translator<'a> {
                 order_by.push((term, item.descending));
             }
             offset = o;
+            if order.is_empty() && outermost && is_plain_listing(s) {
+                order_by = self.listing_order();
+            }
         }
         if list.items.len() > super::MAX_SELECT_ITEMS {
             return Err(unsupported(
@@ -330,6 +333,35 @@ impl<'a> Translator<'a> {
     }
 
     /// A GROUP BY or ORDER BY term: a column number, a select-list name, or an expression.
+    /// The declared listing order ([`crate::TableInfo::listing_order`]) of the one table
+    /// this SELECT reads, as ORDER BY terms; empty when it has none.
+    fn listing_order(&self) -> Vec<(Typed, bool)> {
+        let Some([source]) = self.scopes.last().map(|s| s.sources.as_slice()) else {
+            return Vec::new();
+        };
+        let Some((schema, table)) = &source.table else {
+            return Vec::new();
+        };
+        let Some(info) = self
+            .catalogue
+            .tables()
+            .iter()
+            .find(|t| &t.schema == schema && &t.name == table)
+        else {
+            return Vec::new();
+        };
+        let mut terms = Vec::with_capacity(info.listing_order.len());
+        for name in &info.listing_order {
+            match source.columns.iter().find(|c| &c.name == name) {
+                Some(c) => terms.push((c.to_typed(), false)),
+                // A listing order that names a missing column is not applied at all: a
+                // partial order would look deterministic without being so.
+                None => return Vec::new(),
+            }
+        }
+        terms
+    }
+
     fn group_or_order_term(&mut self, e: &Expr, list: &SelectList) -> Result<Typed, AdqlError> {
         let cols = &list.cols;
         match e.unnested() {
@@ -639,4 +671,18 @@ fn output_geometry(t: &Typed) -> Typed {
         (AdqlType::Region, false) => wrap(Value::StcsText(Box::new(t.clone()))),
         _ => t.clone(),
     }
+}
+
+/// Whether a SELECT lists rows of one table as they are, so that sorting them by the table's
+/// listing order changes nothing but their order: one table, plain columns, no grouping,
+/// aggregates or DISTINCT (under which an ORDER BY term must be a selected one).
+fn is_plain_listing(s: &Select) -> bool {
+    matches!(s.from.as_slice(), [FromItem::Table { .. }])
+        && !s.distinct
+        && s.group_by.is_empty()
+        && s.having.is_none()
+        && s.items.iter().all(|item| match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_) => true,
+            SelectItem::Expr { expr, .. } => matches!(expr.unnested(), Expr::Column(_)),
+        })
 }

@@ -57,6 +57,9 @@ pub fn catalogue_with(extra: &[skyport_schema::Schema]) -> Catalogue {
             },
         );
     }
+    for (table, order) in skyport_store::tap_schema::LISTING_ORDER {
+        cat.set_listing_order("TAP_SCHEMA", table, order);
+    }
     cat
 }
 

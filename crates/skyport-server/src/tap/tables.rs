@@ -69,13 +69,10 @@ fn flag(v: Option<&Value>) -> bool {
     v.and_then(Value::as_i64).unwrap_or(0) != 0
 }
 
-async fn rows(
-    store: &dyn Store,
-    table: &str,
-    columns: &str,
-    order: &str,
-) -> Result<Rows, StoreError> {
+/// A TAP_SCHEMA table's rows in its listing order, the order a TAP query of it gives too.
+async fn rows(store: &dyn Store, table: &str, columns: &str) -> Result<Rows, StoreError> {
     let name = ddl::table_name(store.dialect(), "TAP_SCHEMA", table);
+    let order = skyport_store::tap_schema::listing_order(table).join(", ");
     store
         .query(
             format!("SELECT {columns} FROM {name} ORDER BY {order}"),
@@ -87,41 +84,26 @@ async fn rows(
 impl TableSet {
     /// Reads TAP_SCHEMA.
     pub async fn load(store: &dyn Store) -> Result<TableSet, StoreError> {
-        let s = rows(
-            store,
-            "schemas",
-            "schema_name, description, utype",
-            "schema_index, schema_name",
-        )
-        .await?;
+        let s = rows(store, "schemas", "schema_name, description, utype").await?;
         let t = rows(
             store,
             "tables",
             "schema_name, table_name, table_type, description, utype",
-            "table_index, table_name",
         )
         .await?;
         let c = rows(
             store,
             "columns",
             "table_name, column_name, datatype, arraysize, xtype, description, unit, ucd, utype, indexed, principal, std",
-            "table_name, column_index, column_name",
         )
         .await?;
         let k = rows(
             store,
             "keys",
             "key_id, from_table, target_table, description, utype",
-            "key_id",
         )
         .await?;
-        let kc = rows(
-            store,
-            "key_columns",
-            "key_id, from_column, target_column",
-            "key_id, from_column",
-        )
-        .await?;
+        let kc = rows(store, "key_columns", "key_id, from_column, target_column").await?;
         let get = |r: &Vec<Value>, i: usize| text(r.get(i));
         let mut keys: Vec<Key> = k
             .rows

@@ -143,6 +143,7 @@ pub async fn load(
             name: spec.name.clone(),
             columns,
             spatial: None,
+            listing_order: Vec::new(),
         },
         table: TempTable {
             name: format!("TAP_UPLOAD.{}", spec.name),
