@@ -18,6 +18,10 @@ pub struct ColumnInfo {
     pub ty: AdqlType,
     /// FIELD metadata.
     pub meta: std::sync::Arc<ColumnMeta>,
+    /// For a column holding links relative to the service (`/datalink/links?ID=…`): the
+    /// base URL a query sees them under, everywhere (select list, WHERE, ORDER BY), so that
+    /// links follow the URL the archive is served under now, not the one it was built under.
+    pub url_base: Option<String>,
 }
 
 /// A spatial index over a table, which the SQLite translation uses to pre-filter.
@@ -91,6 +95,7 @@ pub fn column_from_felis(c: &skyport_schema::Column) -> ColumnInfo {
         name: c.name.clone(),
         ty,
         meta: std::sync::Arc::new(c.meta()),
+        url_base: None,
     }
 }
 
@@ -128,6 +133,24 @@ impl Catalogue {
         {
             Some(t) => {
                 t.spatial = Some(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Declares that `schema.table.column` holds service-relative links shown under `base`
+    /// (see [`ColumnInfo::url_base`]). Returns false when there is no such column.
+    pub fn set_url_base(&mut self, schema: &str, table: &str, column: &str, base: &str) -> bool {
+        let column = self
+            .tables
+            .iter_mut()
+            .filter(|t| t.schema == schema && t.name == table)
+            .flat_map(|t| t.columns.iter_mut())
+            .find(|c| c.name == column);
+        match column {
+            Some(c) => {
+                c.url_base = Some(base.to_string());
                 true
             }
             None => false,

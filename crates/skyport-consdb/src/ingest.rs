@@ -60,8 +60,6 @@ pub struct Band {
 pub struct IngestSettings {
     /// Publisher authority for DIDs (`ivo://<authority>/…`).
     pub authority: String,
-    /// Public base URL of the service, without a trailing slash, for `access_url`.
-    pub public_url: String,
     /// The data roots.
     pub roots: Vec<DataRoot>,
     /// The band table.
@@ -215,12 +213,13 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     obscore.push("obs_id", Value::Text(obs_id.clone()));
     obscore.push("obs_publisher_did", Value::Text(did.clone()));
     // The DataLink document, not the file: from it clients reach the file, previews, planes
-    // and the cutout service (ObsCore 1.1 §4.7, SIA 2.0 §3.3).
+    // and the cutout service (ObsCore 1.1 §4.7, SIA 2.0 §3.3). Stored relative to the
+    // service: queries show it under the URL the server is reached at now.
     obscore.push(
         "access_url",
         Value::Text(format!(
-            "{}/datalink/links?ID={}",
-            settings.public_url,
+            "{}{}",
+            skyport_store::links::DATALINK_PATH,
             form_urlencoded::byte_serialize(did.as_bytes()).collect::<String>()
         )),
     );

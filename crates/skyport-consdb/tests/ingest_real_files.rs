@@ -44,7 +44,6 @@ fn archive_of_real_files() -> (tempfile::TempDir, IngestSettings) {
     copy_tree(&shared_fits(), &root);
     let settings = IngestSettings {
         authority: "skyport.test".into(),
-        public_url: "http://127.0.0.1:8080".into(),
         roots: vec![DataRoot {
             name: "real".into(),
             path: root,
@@ -257,7 +256,7 @@ fn every_real_file_is_ingested_or_refused_for_the_right_reason() {
             .replace('?', "%3F");
         assert_eq!(
             row.get("access_url").and_then(Value::as_str),
-            Some(format!("http://127.0.0.1:8080/datalink/links?ID={encoded}").as_str()),
+            Some(format!("/datalink/links?ID={encoded}").as_str()),
             "{rel}"
         );
         let size = std::fs::metadata(path).expect("meta").len();

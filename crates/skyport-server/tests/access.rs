@@ -110,7 +110,6 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
     }
     let ingest = IngestSettings {
         authority: "skyport.test".into(),
-        public_url: "http://127.0.0.1:8080".into(),
         roots: roots.iter().map(|(r, _)| r.clone()).collect(),
         bands: default_bands(),
         require_wcs: true,

@@ -390,3 +390,138 @@ async fn sia_takes_hundreds_of_values_of_one_parameter() {
         assert!(answer.contains(&format!("<TD>{M13_DID}</TD>")), "{answer}");
     }
 }
+
+/// M13 ingested into a fresh archive (on the suite's backend) below `dir`.
+async fn archive_with_m13(
+    dir: &std::path::Path,
+) -> (
+    std::sync::Arc<dyn skyport_store::Store>,
+    Option<skyport_store::postgres::scratch::ScratchDatabase>,
+) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::copy(
+        common::testdata("pypi_astropy/m13.fits"),
+        data.join("m13.fits"),
+    )
+    .expect("copy");
+    let (store, database) = common::test_store(dir).await;
+    let record =
+        skyport_consdb::build_record(&common::ingest_settings(&data), &data.join("m13.fits"))
+            .expect("record");
+    store.upsert_image(record).await.expect("ingest");
+    (store, database)
+}
+
+/// The app over `store` as served under `public_url`.
+async fn served_under(
+    store: &std::sync::Arc<dyn skyport_store::Store>,
+    dir: &std::path::Path,
+    public_url: &str,
+) -> axum::Router {
+    let state = skyport_server::AppState::start(
+        std::sync::Arc::clone(store),
+        skyport_server::ServerSettings {
+            public_url: public_url.into(),
+            ..common::server_settings(
+                dir,
+                vec![("demo".into(), dir.join("data"))],
+                Limits::default(),
+            )
+        },
+    )
+    .await
+    .expect("state");
+    skyport_server::app(state)
+}
+
+fn tap_csv(query: &str) -> Request<Body> {
+    let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    get(&format!("/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={q}"))
+}
+
+#[tokio::test]
+async fn links_follow_the_url_the_archive_is_served_under_now() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _database) = archive_with_m13(dir.path()).await;
+    let did: String = form_urlencoded::byte_serialize(M13_DID.as_bytes()).collect();
+    for base in ["http://127.0.0.1:8080", "https://archive.example.org/sky"] {
+        let app = served_under(&store, dir.path(), base).await;
+        let link = format!("{base}/datalink/links?ID={did}");
+        let (status, _, csv) = call(&app, tap_csv("SELECT access_url FROM ivoa.ObsCore")).await;
+        assert_eq!(status, StatusCode::OK, "{csv}");
+        assert_eq!(csv, format!("access_url\n{link}\n"), "{base}");
+        // Every clause sees the same value, not only the select list.
+        let (_, _, csv) = call(
+            &app,
+            tap_csv(&format!(
+                "SELECT obs_id FROM ivoa.ObsCore WHERE access_url = '{link}' ORDER BY access_url"
+            )),
+        )
+        .await;
+        assert_eq!(csv, "obs_id\nm13\n", "{base}");
+        // SIA lists it so, and the link answers with the image's DataLink document.
+        let (_, _, sia) = call(&app, get("/sia/query?ID=ivo://skyport.test/demo?m13")).await;
+        assert!(
+            sia.contains(&format!("<TD>{}</TD>", link.replace('&', "&amp;"))),
+            "{sia}"
+        );
+        let path = link.strip_prefix(base).expect("under the base");
+        let (status, _, doc) = call(&app, get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{doc}");
+        assert!(doc.contains(&format!("{base}/files/")), "{doc}");
+    }
+}
+
+#[tokio::test]
+async fn absolute_links_of_an_archive_built_before_are_cut_back_when_it_is_migrated() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _database) = archive_with_m13(dir.path()).await;
+    let (versions, obscore) = match store.dialect() {
+        skyport_store::Dialect::Sqlite => ("skyport_schema_version", "\"ivoa.ObsCore\""),
+        skyport_store::Dialect::Postgres => ("public.skyport_schema_version", "ivoa.\"ObsCore\""),
+    };
+    // As archives built before 1.2.0 of the skyport schema hold them.
+    store
+        .write(
+            "test",
+            vec![
+                skyport_store::Statement::new(
+                    format!("UPDATE {obscore} SET access_url = 'http://old.example:8081/base' || access_url"),
+                    Vec::new(),
+                ),
+                skyport_store::Statement::new(
+                    format!("UPDATE {versions} SET version = '1.1.0' WHERE schema_name = 'skyport'"),
+                    Vec::new(),
+                ),
+            ],
+        )
+        .await
+        .expect("age the archive");
+    let stored = |store: std::sync::Arc<dyn skyport_store::Store>| async move {
+        let rows = store
+            .query(format!("SELECT access_url FROM {obscore}"), Vec::new())
+            .await
+            .expect("read");
+        rows.rows[0][0].as_str().map(str::to_string)
+    };
+    let did: String = form_urlencoded::byte_serialize(M13_DID.as_bytes()).collect();
+    assert_eq!(
+        stored(store.clone()).await.as_deref(),
+        Some(format!("http://old.example:8081/base/datalink/links?ID={did}").as_str())
+    );
+    store
+        .migrate(&skyport_schema::builtin_schemas())
+        .await
+        .expect("migrate");
+    assert_eq!(
+        stored(store.clone()).await.as_deref(),
+        Some(format!("/datalink/links?ID={did}").as_str())
+    );
+    let app = served_under(&store, dir.path(), "http://new.example").await;
+    let (_, _, csv) = call(&app, tap_csv("SELECT access_url FROM ivoa.ObsCore")).await;
+    assert_eq!(
+        csv,
+        format!("access_url\nhttp://new.example/datalink/links?ID={did}\n")
+    );
+}

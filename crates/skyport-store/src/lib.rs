@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod ddl;
 pub mod history;
 pub mod images;
+pub mod links;
 pub mod migration;
 pub mod postgres;
 pub mod rights;

@@ -507,6 +507,10 @@ impl Store for SqliteStore {
             for schema in &schemas {
                 steps.push(migrate_schema(&tx, schema)?);
             }
+            if crate::links::absolute_links_to_cut(&steps) && table_exists(&tx, "ivoa.ObsCore")? {
+                tx.execute_batch(&crate::links::cut_absolute_links_sql(DIALECT))
+                    .map_err(backend)?;
+            }
             for spec in crate::spatial::spatial_indexes() {
                 if !table_exists(&tx, &format!("{}.{}", spec.schema, spec.table))? {
                     continue;

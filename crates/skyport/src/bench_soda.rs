@@ -483,7 +483,6 @@ pub async fn run(b: SodaBench) -> Result<()> {
     if fresh {
         let settings = IngestSettings {
             authority: "bench".into(),
-            public_url: "http://127.0.0.1".into(),
             roots: vec![DataRoot {
                 name: "bench".into(),
                 path: data.clone(),

@@ -523,7 +523,6 @@ impl Config {
     pub fn ingest_settings(&self) -> IngestSettings {
         IngestSettings {
             authority: self.archive.authority.clone(),
-            public_url: self.public_url(),
             roots: self
                 .archive
                 .roots

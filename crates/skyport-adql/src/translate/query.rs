@@ -620,16 +620,27 @@ impl<'a> Translator<'a> {
         let columns = table
             .columns
             .iter()
-            .map(|c| SourceColumn {
-                name: c.name.clone(),
-                ty: c.ty,
-                meta: c.meta.clone(),
-                value: Value::Column {
+            .map(|c| {
+                let stored = Value::Column {
                     alias: sql_alias.clone(),
                     column: c.name.clone(),
-                },
-                merged_away: false,
-                stcs_text: c.ty == AdqlType::Region,
+                };
+                let value = match &c.url_base {
+                    // The base before the stored relative link: what every clause sees.
+                    Some(base) => Value::Concat(
+                        Box::new(Typed::new(Value::String(base.clone()), c.ty, &c.name)),
+                        Box::new(Typed::new(stored, c.ty, &c.name)),
+                    ),
+                    None => stored,
+                };
+                SourceColumn {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    meta: c.meta.clone(),
+                    value,
+                    merged_away: false,
+                    stcs_text: c.ty == AdqlType::Region,
+                }
             })
             .collect();
         Ok((

@@ -98,7 +98,8 @@ pub struct TapService {
 
 impl TapService {
     /// A service over `store`; `public_url` (no trailing slash) goes into the DataLink and
-    /// SODA descriptors of results. `extra_ca_pem` holds certificates (PEM) trusted for https
+    /// SODA descriptors of results, and is the base queries see service-relative links
+    /// (ObsCore's `access_url`) under. `extra_ca_pem` holds certificates (PEM) trusted for https
     /// uploads besides the system's roots (a private CA, or a test's); uploads by URL come
     /// from public addresses and those `upload_allow` names.
     pub fn new(
@@ -110,7 +111,10 @@ impl TapService {
         extra_schemas: &[skyport_schema::Schema],
         rights: Arc<Rights>,
     ) -> TapService {
-        let catalogue = catalogue_with(extra_schemas);
+        let mut catalogue = catalogue_with(extra_schemas);
+        for (schema, table, column) in skyport_store::links::RELATIVE_LINK_COLUMNS {
+            catalogue.set_url_base(schema, table, column, public_url);
+        }
         let shapes = catalogue
             .tables()
             .iter()

@@ -215,5 +215,6 @@ fn column_info(f: &Field) -> ColumnInfo {
             xtype,
             ..f.meta.clone()
         }),
+        url_base: None,
     }
 }

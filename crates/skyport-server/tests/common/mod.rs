@@ -147,7 +147,6 @@ async fn fixture_of(
 pub fn ingest_settings(data: &std::path::Path) -> IngestSettings {
     IngestSettings {
         authority: "skyport.test".into(),
-        public_url: "http://127.0.0.1:8080".into(),
         roots: vec![DataRoot {
             name: "demo".into(),
             path: data.to_path_buf(),

@@ -50,6 +50,11 @@ pub(super) async fn migrate(
     for schema in schemas {
         steps.push(migrate_schema(&tx, schema).await?);
     }
+    if crate::links::absolute_links_to_cut(&steps) && table_exists(&tx, "ivoa", "ObsCore").await? {
+        tx.batch_execute(&crate::links::cut_absolute_links_sql(DIALECT))
+            .await
+            .map_err(backend)?;
+    }
     for spec in crate::spatial::spatial_indexes() {
         if !table_exists(&tx, spec.schema, spec.table).await? {
             continue;
