@@ -208,3 +208,48 @@ def test_many_cutouts_in_one_mef_and_one_tar():
         for name in names[:-1]:
             with fits.open(io.BytesIO(tar.extractfile(name).read())) as f:
                 assert image_hdu(f).data.size > 0
+
+
+def test_rubin_notebook_cutouts_by_descriptor_id_for_each_cutoutdetail():
+    """As Rubin's tutorial notebooks cut out: the DataLink document of an SIA row, the SODA
+    descriptor picked by Rubin's id, a circle set on pyvo's SodaQuery. Each CUTOUTDETAIL gives
+    the planes it names, pixel for pixel those of the parent, with the parent's WCS."""
+    from pyvo.dal.adhoc import DatalinkResults, SodaQuery
+
+    sia = pyvo.dal.SIA2Service(BASE + "/sia")
+    rec = sia.search(publisher_did=[detector_did()])[0]
+    links = DatalinkResults.from_result_url(str(rec["access_url"]))
+    ra, dec = float(rec["s_ra"]), float(rec["s_dec"])
+    path = os.path.join(DEMO, "data/lsst", DETECTOR)
+    with fits.open(path) as parent:
+        science = parent["IMAGE"]
+        planes = {h.name: h.data for h in parent if h.is_image and h.data is not None}
+        pwcs = WCS(science.header)
+        pdata = science.data
+    same_size = {n for n, d in planes.items() if d.shape == pdata.shape}
+    for ident, expected in (
+        ("cutout-sync", {"IMAGE"}),
+        ("cutout-sync-maskedimage", {"IMAGE", "MASK", "VARIANCE"}),
+        ("cutout-sync-exposure", same_size),
+    ):
+        query = SodaQuery.from_resource(links, links.get_adhocservice_by_id(ident))
+        query.circle = (ra, dec, 0.004)
+        with fits.open(io.BytesIO(query.execute_stream().read())) as cut:
+            got = {h.name: h.data for h in cut if h.data is not None}
+            assert set(got) == expected, ident
+            dx, dy = locate(pdata, got["IMAGE"])
+            check_wcs(pwcs, WCS(cut["IMAGE"].header), got["IMAGE"].shape, dx, dy)
+            ch, cw = got["IMAGE"].shape
+            for name, data in got.items():
+                np.testing.assert_array_equal(data, planes[name][dy : dy + ch, dx : dx + cw])
+    # Rubin's CUTOUTDETAIL names in any case, and skyport's earlier ones, say the same.
+    circle = f"{ra} {dec} 0.004"
+    bodies = {}
+    for detail in ("MaskedImage", "maskedimage", "masked", "MASKED"):
+        status, _, body = fetch(q(ID=detector_did(), CIRCLE=circle, CUTOUTDETAIL=detail))
+        assert status == 200, body[:300]
+        with fits.open(io.BytesIO(body)) as cut:
+            bodies[detail] = sorted(h.name for h in cut if h.data is not None)
+    assert all(names == ["IMAGE", "MASK", "VARIANCE"] for names in bodies.values()), bodies
+    status, _, body = fetch(q(ID=detector_did(), CIRCLE=circle, CUTOUTDETAIL="Everything"))
+    assert status == 400 and b"Image, MaskedImage or Exposure" in body

@@ -3,10 +3,14 @@
 //!
 //! Every TAP and SIA result holding publisher DIDs carries two: the `{links}` service and the
 //! SODA cutout service, both taking `ID` from the DID column (which gets an XML `ID` for the
-//! `ref`). DataLink responses carry one SODA descriptor per image, with the image's DID fixed
-//! and its footprint as the limits of `CIRCLE` and `POLYGON`.
+//! `ref`). DataLink responses carry three SODA descriptors per image, one per
+//! `CUTOUTDETAIL` under Rubin's names (`cutout-sync`, `cutout-sync-maskedimage`,
+//! `cutout-sync-exposure`), with the image's DID fixed and its footprint as the limits of
+//! `CIRCLE` and `POLYGON`.
 
 use skyport_sky::{fmt_coord as fmt, Polygon};
+
+use crate::soda::request::Detail;
 use skyport_votable::{escape_xml, Field};
 
 /// The DataLink response MIME type (DataLink 1.1 §3.3).
@@ -36,10 +40,11 @@ pub fn for_results(fields: &mut [Field], public_url: &str) -> String {
     fields[position].id = Some(PUBDID_FIELD_ID.to_string());
     let mut out = links_descriptor(public_url);
     out.push_str(&soda_descriptor(
-        "skyport_soda",
+        "cutout-sync",
         public_url,
         &IdParam::Column(PUBDID_FIELD_ID),
         None,
+        Detail::Image,
     ));
     out
 }
@@ -72,15 +77,16 @@ pub enum IdParam<'a> {
     Fixed(&'a str),
 }
 
-/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs, and skyport's
-/// `BRECT`, `CUTOUTDETAIL` and `COMPRESSION`. With a footprint,
-/// `CIRCLE` and `POLYGON` carry it as their `MAX` (SODA 1.0 §3.3): the circle around the image
-/// and its outline.
+/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs, skyport's `BRECT`
+/// and `COMPRESSION`, and Rubin's `CUTOUTDETAIL` set to `detail`. With a footprint, `CIRCLE`
+/// and `POLYGON` carry it as their `MAX` (SODA 1.0 §3.3): the circle around the image and its
+/// outline.
 pub fn soda_descriptor(
     xml_id: &str,
     public_url: &str,
     id: &IdParam<'_>,
     footprint: Option<&Polygon>,
+    detail: Detail,
 ) -> String {
     // The name repeats the XML ID: VOTable names should be unique in a document.
     let mut out = format!(
@@ -134,13 +140,16 @@ pub fn soda_descriptor(
     out.push_str(
         "<PARAM name=\"BRECT\" datatype=\"char\" arraysize=\"*\" value=\"\">\
          <DESCRIPTION>A box: ra dec width height unit (deg, arcmin, arcsec, or pix for whole pixels centred on the position)</DESCRIPTION></PARAM>\n\
-         <PARAM name=\"CUTOUTDETAIL\" datatype=\"char\" arraysize=\"*\" value=\"image\">\
-         <DESCRIPTION>Planes to cut: image, masked (image, mask and variance) or full (every image HDU)</DESCRIPTION>\
-         <VALUES><OPTION value=\"image\"/><OPTION value=\"masked\"/><OPTION value=\"full\"/></VALUES></PARAM>\n\
          <PARAM name=\"COMPRESSION\" datatype=\"char\" arraysize=\"*\" value=\"none\">\
          <DESCRIPTION>Lossless tile compression of the cutout: none, gzip or rice</DESCRIPTION>\
          <VALUES><OPTION value=\"none\"/><OPTION value=\"gzip\"/><OPTION value=\"rice\"/></VALUES></PARAM>\n",
     );
+    out.push_str(&format!(
+        "<PARAM name=\"CUTOUTDETAIL\" datatype=\"char\" arraysize=\"*\" value=\"{}\">\
+         <DESCRIPTION>Planes to cut: Image (the science plane), MaskedImage (image, mask and variance) or Exposure (every image plane of the file)</DESCRIPTION>\
+         <VALUES><OPTION value=\"Image\"/><OPTION value=\"MaskedImage\"/><OPTION value=\"Exposure\"/></VALUES></PARAM>\n",
+        detail.name()
+    ));
     out.push_str("</GROUP>\n</RESOURCE>\n");
     out
 }

@@ -190,6 +190,8 @@ async fn datalink_lists_the_links_of_each_id_in_order_with_faults_as_rows() {
             "#preview",
             "#preview-image",
             "#cutout",
+            "#cutout",
+            "#cutout",
             "#auxiliary",
             "#auxiliary",
             "#this",
@@ -205,8 +207,14 @@ async fn datalink_lists_the_links_of_each_id_in_order_with_faults_as_rows() {
     assert!(body.contains("UsageFault: &quot;m13&quot; is not an IVOA identifier"));
     // The cutout row names a descriptor in the same document, with the image's ID fixed and
     // its footprint as the limits.
-    assert!(body.contains("<TD>skyport_soda_0</TD>"));
-    assert!(body.contains("ID=\"skyport_soda_0\""));
+    for id in [
+        "cutout-sync",
+        "cutout-sync-maskedimage",
+        "cutout-sync-exposure",
+    ] {
+        assert!(body.contains(&format!("<TD>{id}</TD>")), "{id}");
+        assert!(body.contains(&format!("ID=\"{id}\"")), "{id}");
+    }
     assert!(body.contains(&format!("value=\"{M13_DID}\"")));
     assert!(body.contains("xtype=\"circle\"") && body.contains("<MAX value=\"250.4"));
 }
@@ -244,9 +252,32 @@ async fn too_many_ids_stop_at_the_limit_with_an_overflow_between_ids() {
         .join("&");
     let (status, _, body) = call(&f.app, post_links(body)).await;
     assert_eq!(status, StatusCode::OK);
-    // M13's six links, the fault row of the second ID, nothing of the third.
-    assert_eq!(rows(&body), 7, "{body}");
+    // M13's eight links (three of them cutout services), the fault row of the second ID,
+    // nothing of the third.
+    assert_eq!(rows(&body), 9, "{body}");
     assert!(body.contains("<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"/>"));
+
+    // The same image twice: the second set of cutout descriptors has its own XML IDs.
+    let (_, _, body) = call(
+        &f.app,
+        post_links(format!("ID={0}&ID={0}", encoded(M13_DID))),
+    )
+    .await;
+    for id in [
+        "cutout-sync",
+        "cutout-sync-maskedimage",
+        "cutout-sync-exposure",
+        "cutout-sync-1",
+        "cutout-sync-maskedimage-1",
+        "cutout-sync-exposure-1",
+    ] {
+        assert_eq!(
+            body.matches(&format!(" ID=\"{id}\"")).count(),
+            1,
+            "{id}: {body}"
+        );
+        assert_eq!(body.matches(&format!("<TD>{id}</TD>")).count(), 1, "{id}");
+    }
 
     // 10,000 IDs in one POST with the default limit: answered, cut at 1,000 IDs.
     let f = fixture().await;

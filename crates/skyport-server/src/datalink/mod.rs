@@ -22,6 +22,7 @@ use crate::dali::DaliError;
 use crate::descriptors::{
     char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
+use crate::soda::request::Detail;
 
 pub mod http;
 pub mod visit;
@@ -82,8 +83,20 @@ pub struct Link {
     pub link_authorized: Option<bool>,
 }
 
-/// The links of one found image, and its cutout descriptor (XML ID `descriptor_id`).
-pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>, String) {
+/// The XML ID of the cutout descriptor for `detail`: Rubin's names (`cutout-sync`,
+/// `cutout-sync-maskedimage`, `cutout-sync-exposure`, which its notebooks look up), with
+/// `suffix` telling apart the descriptors of the second and later images of a document.
+pub fn cutout_descriptor_id(detail: Detail, suffix: &str) -> String {
+    match detail {
+        Detail::Image => format!("cutout-sync{suffix}"),
+        Detail::Masked => format!("cutout-sync-maskedimage{suffix}"),
+        Detail::Full => format!("cutout-sync-exposure{suffix}"),
+    }
+}
+
+/// The links of one found image, and its cutout descriptors, one per [`Detail`] (XML IDs from
+/// [`cutout_descriptor_id`] with `suffix`).
+pub fn image_links(base: &str, info: &Image, suffix: &str) -> (Vec<Link>, String) {
     let path = format!(
         "{}/{}",
         encode_path(&info.root),
@@ -132,14 +145,22 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
             local_semantics: Some("thumbnail".into()),
             ..pixels("#preview-image")
         },
-        Link {
-            service_def: Some(descriptor_id.to_string()),
-            description: Some("SODA cutout service for this image".into()),
-            content_type: Some("application/fits".into()),
-            content_qualifier: qualifier,
-            ..pixels("#cutout")
-        },
     ];
+    for detail in Detail::ALL {
+        let what = match detail {
+            Detail::Image => "the image pixels only",
+            Detail::Masked => "the image with its mask and variance planes",
+            Detail::Full => "every image plane of the file",
+        };
+        links.push(Link {
+            service_def: Some(cutout_descriptor_id(detail, suffix)),
+            description: Some(format!("Cutout service (SODA sync): {what}")),
+            content_type: Some("application/fits".into()),
+            content_qualifier: qualifier.clone(),
+            local_semantics: Some(detail.name().into()),
+            ..pixels("#cutout")
+        });
+    }
     for Hdu {
         index,
         role,
@@ -189,13 +210,19 @@ pub fn image_links(base: &str, info: &Image, descriptor_id: &str) -> (Vec<Link>,
         Ok(Shape::Polygon(p)) => Some(p),
         _ => None,
     });
-    let descriptor = soda_descriptor(
-        descriptor_id,
-        base,
-        &IdParam::Fixed(&info.did),
-        footprint.as_ref(),
-    );
-    (links, descriptor)
+    let descriptors = Detail::ALL
+        .into_iter()
+        .map(|detail| {
+            soda_descriptor(
+                &cutout_descriptor_id(detail, suffix),
+                base,
+                &IdParam::Fixed(&info.did),
+                footprint.as_ref(),
+                detail,
+            )
+        })
+        .collect();
+    (links, descriptors)
 }
 
 /// The fault row of an ID that cannot be answered.
@@ -355,14 +382,21 @@ impl DataLink {
             .map_err(|e| DaliError::internal(format!("looking up the IDs: {e}")))?;
         let mut links = Vec::new();
         let mut descriptors = String::new();
-        for (n, id) in ids.iter().enumerate() {
+        let mut images = 0;
+        for id in ids {
             if let Some(message) = malformed(id) {
                 links.push(fault(id, message));
                 continue;
             }
             match found.get(*id) {
                 Some(info) => {
-                    let (rows, descriptor) = image_links(base, info, &format!("skyport_soda_{n}"));
+                    // The first image's descriptors have Rubin's plain names.
+                    let suffix = match images {
+                        0 => String::new(),
+                        n => format!("-{n}"),
+                    };
+                    images += 1;
+                    let (rows, descriptor) = image_links(base, info, &suffix);
                     links.extend(rows);
                     links.extend(visit::image_visit_links(base, id, &info.exposures));
                     descriptors.push_str(&descriptor);
@@ -514,7 +548,7 @@ mod tests {
             })
             .collect(),
         };
-        let (links, descriptor) = image_links("http://h", &info, "soda_0");
+        let (links, descriptor) = image_links("http://h", &info, "-7");
         let semantics: Vec<&str> = links.iter().map(|l| l.semantics.as_str()).collect();
         assert_eq!(
             semantics,
@@ -522,6 +556,8 @@ mod tests {
                 "#this",
                 "#preview",
                 "#preview-image",
+                "#cutout",
+                "#cutout",
                 "#cutout",
                 "#auxiliary",
                 "#auxiliary",
@@ -534,13 +570,25 @@ mod tests {
             Some("http://h/files/r/d/e%27s.fits")
         );
         assert_eq!(links[0].content_length, Some(2880));
-        assert_eq!(links[3].service_def.as_deref(), Some("soda_0"));
-        assert!(links[3].access_url.is_none());
+        // One cutout row per CUTOUTDETAIL, each naming its descriptor by Rubin's ids.
+        let cutouts: Vec<(Option<&str>, Option<&str>)> = links[3..6]
+            .iter()
+            .map(|l| (l.service_def.as_deref(), l.local_semantics.as_deref()))
+            .collect();
         assert_eq!(
-            links[4].access_url.as_deref(),
+            cutouts,
+            [
+                (Some("cutout-sync-7"), Some("Image")),
+                (Some("cutout-sync-maskedimage-7"), Some("MaskedImage")),
+                (Some("cutout-sync-exposure-7"), Some("Exposure")),
+            ]
+        );
+        assert!(links[3..6].iter().all(|l| l.access_url.is_none()));
+        assert_eq!(
+            links[6].access_url.as_deref(),
             Some("http://h/files/r/d/e%27s.fits?hdu=2")
         );
-        assert!(links[6]
+        assert!(links[8]
             .access_url
             .as_deref()
             .is_some_and(|u| u.contains("e%27%27s")));
@@ -549,9 +597,24 @@ mod tests {
             .iter()
             .map(|l| (l.link_auth, l.link_authorized))
             .collect();
-        assert_eq!(auth[..4], [(Some("true"), Some(false)); 4]);
-        assert_eq!(auth[6..], [(Some("optional"), Some(true)); 2]);
-        assert!(descriptor.contains("ID=\"soda_0\""));
+        assert_eq!(auth[..6], [(Some("true"), Some(false)); 6]);
+        assert_eq!(auth[8..], [(Some("optional"), Some(true)); 2]);
+        for (id, detail) in [
+            ("cutout-sync-7", "Image"),
+            ("cutout-sync-maskedimage-7", "MaskedImage"),
+            ("cutout-sync-exposure-7", "Exposure"),
+        ] {
+            let block = descriptor
+                .split("<RESOURCE ")
+                .find(|r| r.contains(&format!("ID=\"{id}\"")))
+                .unwrap_or_else(|| panic!("{id}: {descriptor}"));
+            assert!(
+                block.contains(&format!(
+                    "name=\"CUTOUTDETAIL\" datatype=\"char\" arraysize=\"*\" value=\"{detail}\""
+                )),
+                "{block}"
+            );
+        }
         assert!(
             descriptor.contains("value=\"ivo://a/c?d/e&apos;s\""),
             "{descriptor}"

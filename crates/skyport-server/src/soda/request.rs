@@ -22,6 +22,31 @@ pub enum Detail {
     Full,
 }
 
+impl Detail {
+    /// Rubin's names (`Image`, `MaskedImage`, `Exposure`, as its cutout service takes them),
+    /// or skyport's earlier ones (`image`, `masked`, `full`), in any case.
+    pub fn parse(value: &str) -> Option<Detail> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "image" => Some(Detail::Image),
+            "maskedimage" | "masked" => Some(Detail::Masked),
+            "exposure" | "full" => Some(Detail::Full),
+            _ => None,
+        }
+    }
+
+    /// The name descriptors give it (Rubin's).
+    pub fn name(self) -> &'static str {
+        match self {
+            Detail::Image => "Image",
+            Detail::Masked => "MaskedImage",
+            Detail::Full => "Exposure",
+        }
+    }
+
+    /// Every detail, in the order descriptors list them.
+    pub const ALL: [Detail; 3] = [Detail::Image, Detail::Masked, Detail::Full];
+}
+
 /// How several cutouts are delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Package {
@@ -133,18 +158,13 @@ pub fn parse_parts(
         .into_iter()
         .map(|v| interval("TIME", v))
         .collect::<Result<Vec<_>, _>>()?;
-    let detail = match params.single("CUTOUTDETAIL")?.map(str::to_ascii_lowercase) {
+    let detail = match params.single("CUTOUTDETAIL")? {
         None => Detail::Image,
-        Some(d) => match d.as_str() {
-            "image" => Detail::Image,
-            "masked" => Detail::Masked,
-            "full" => Detail::Full,
-            _ => {
-                return Err(DaliError::usage(format!(
-                    "CUTOUTDETAIL={d:?} is not known; use image, masked or full"
-                )))
-            }
-        },
+        Some(d) => Detail::parse(d).ok_or_else(|| {
+            DaliError::usage(format!(
+                "CUTOUTDETAIL={d:?} is not known; use Image, MaskedImage or Exposure"
+            ))
+        })?,
     };
     let compression = match params.single("COMPRESSION")?.map(str::to_ascii_lowercase) {
         None => None,
@@ -393,6 +413,27 @@ mod tests {
 
     fn req(pairs: &[(&str, &str)]) -> Result<SodaRequest, DaliError> {
         parse(&DaliParams::from_pairs(pairs.iter().copied()), None, 1000)
+    }
+
+    #[test]
+    fn cutout_details_take_rubins_names_in_any_case_and_skyports_earlier_ones() {
+        for (value, detail) in [
+            ("Image", Detail::Image),
+            ("IMAGE", Detail::Image),
+            ("MaskedImage", Detail::Masked),
+            ("maskedimage", Detail::Masked),
+            ("masked", Detail::Masked),
+            ("Exposure", Detail::Full),
+            (" full ", Detail::Full),
+        ] {
+            assert_eq!(Detail::parse(value), Some(detail), "{value}");
+        }
+        for value in ["", "Masked Image", "exposures", "calexp"] {
+            assert_eq!(Detail::parse(value), None, "{value}");
+        }
+        for detail in Detail::ALL {
+            assert_eq!(Detail::parse(detail.name()), Some(detail));
+        }
     }
 
     #[test]
