@@ -171,10 +171,13 @@ def test_maxrec_overflow_and_self_description():
 
     doc = parse(io.BytesIO(body))
     this = [res for res in doc.resources if res.type == "meta" and res.name == "this"]
-    assert len(this) == 1 and this[0].utype == "adhoc:service"
+    assert len(this) == 1 and this[0].utype == "adhoc:this"
+    assert doc.resources[0] is this[0], "the self-description comes first, as in Rubin's SIA"
     names = {p.name for g in this[0].groups if g.name == "inputParams" for p in g.entries}
     assert {"POS", "BAND", "TIME", "POL", "FOV", "SPATRES", "EXPTIME", "ID", "COLLECTION", "FACILITY",
-            "INSTRUMENT", "DPTYPE", "CALIB", "TARGET", "TIMERES", "SPECRP", "FORMAT", "MAXREC"} <= names
+            "INSTRUMENT", "DPTYPE", "DPSUBTYPE", "CALIB", "TARGET", "TIMERES", "SPECRP", "FORMAT", "MAXREC"} <= names
+    bands = next(p for g in this[0].groups for p in g.entries if p.name == "BAND")
+    assert [o[0] for o in bands.values.options] == ["u", "g", "r", "i", "z", "y"]
 
 
 def test_bad_input_gives_usage_faults():

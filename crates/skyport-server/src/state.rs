@@ -38,6 +38,8 @@ pub struct ServerSettings {
     pub rights: Arc<skyport_store::Rights>,
     /// How callers are identified, what they may do, and their quotas.
     pub auth: crate::access::AuthSettings,
+    /// The archive's named bands (SIA's self-description lists them for `BAND`).
+    pub bands: Vec<skyport_consdb::Band>,
 }
 
 /// Shared state of the handlers.
@@ -156,7 +158,7 @@ impl AppState {
             .map_err(StartError::Auth)?;
         Ok(Arc::new(AppState {
             access,
-            sia: sia::Sia::new(Arc::clone(&tap), &public_url),
+            sia: sia::Sia::new(Arc::clone(&tap), &public_url, settings.bands.clone()),
             datalink: datalink::DataLink::new(images.clone(), &public_url, limits.datalink_max_ids),
             consdb,
             store,

@@ -295,6 +295,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
                 ..AuthSettings::default()
             },
             extra_schemas: consdb,
+            bands: default_bands(),
         },
     )
     .await
@@ -1087,6 +1088,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
                 ..AuthSettings::default()
             },
             extra_schemas: Vec::new(),
+            bands: default_bands(),
         },
     )
     .await

@@ -89,11 +89,31 @@ async fn sia_maxrec_zero_describes_every_parameter() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rows(&body), 0);
     assert!(body.contains("<INFO name=\"QUERY_STATUS\" value=\"OVERFLOW\"/>"));
+    // Rubin's layout: the description first, then the (empty) results.
+    let this = body
+        .find("<RESOURCE type=\"meta\" utype=\"adhoc:this\" name=\"this\">")
+        .expect("the self-description");
+    assert!(this < body.find("<RESOURCE type=\"results\">").expect("results"));
+    // POS once (a DALI shape string, so without an xtype), naming its three shapes.
+    let description = &body[this..];
+    let description = &description[..description.find("</RESOURCE>").expect("end")];
+    let pos: Vec<&str> = description.split("<PARAM name=\"POS\"").skip(1).collect();
+    assert_eq!(pos.len(), 1, "{body}");
+    assert!(!pos[0]
+        .split('>')
+        .next()
+        .unwrap_or_default()
+        .contains("xtype"));
+    assert!(["CIRCLE", "RANGE", "POLYGON"]
+        .iter()
+        .all(|s| pos[0].contains(s)));
+    // The bands by name, each as its central wavelength (LSST r: 552-691 nm).
     assert!(
-        body.contains("utype=\"adhoc:service\" name=\"this\""),
+        body.contains("<OPTION name=\"r\" value=\"6.215e-7\"/>"),
         "{body}"
     );
     for p in [
+        "DPSUBTYPE",
         "POS",
         "BAND",
         "TIME",
@@ -554,5 +574,46 @@ async fn absolute_links_of_an_archive_built_before_are_cut_back_when_it_is_migra
     assert_eq!(
         csv,
         format!("access_url\nhttp://new.example/datalink/links?ID={did}\n")
+    );
+}
+
+#[tokio::test]
+async fn sia_dpsubtype_selects_by_dataproduct_subtype() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _database) = archive_with_m13(dir.path()).await;
+    let obscore = match store.dialect() {
+        skyport_store::Dialect::Sqlite => "\"ivoa.ObsCore\"",
+        skyport_store::Dialect::Postgres => "ivoa.\"ObsCore\"",
+    };
+    store
+        .write(
+            "test",
+            vec![skyport_store::Statement::new(
+                format!("UPDATE {obscore} SET dataproduct_subtype = 'lsst.visit_image'"),
+                Vec::new(),
+            )],
+        )
+        .await
+        .expect("subtype");
+    let app = served_under(&store, dir.path(), "http://127.0.0.1:8080").await;
+    for (query, expected) in [
+        ("DPSUBTYPE=lsst.visit_image", 1),
+        ("DPSUBTYPE=lsst.deep_coadd", 0),
+        ("DPSUBTYPE=lsst.deep_coadd&DPSUBTYPE=lsst.visit_image", 1),
+        ("DPSUBTYPE=lsst.visit_image&DPTYPE=cube", 0),
+    ] {
+        let (status, _, body) = call(&app, get(&format!("/sia/query?{query}"))).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(rows(&body), expected, "{query}");
+    }
+    let (_, _, body) = call(&app, get("/sia/query?MAXREC=0")).await;
+    let dpsubtype = body
+        .split("<PARAM name=\"DPSUBTYPE\"")
+        .nth(1)
+        .and_then(|p| p.split("</PARAM>").next())
+        .expect("DPSUBTYPE");
+    assert!(
+        dpsubtype.contains("<OPTION value=\"lsst.visit_image\"/>"),
+        "{dpsubtype}"
     );
 }

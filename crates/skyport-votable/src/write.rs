@@ -42,6 +42,9 @@ impl Info {
 pub struct Prelude {
     /// INFOs written after `QUERY_STATUS` in the results resource (query text, limits…).
     pub infos: Vec<Info>,
+    /// Raw XML written before the results resource (a service's self-description, which
+    /// some services' clients look for first).
+    pub leading_resources: String,
     /// Raw XML appended after the results resource (service descriptors, `RESOURCE type="meta"`).
     pub extra_resources: String,
 }
@@ -202,11 +205,13 @@ impl TableWriter {
         out.extend_from_slice(
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-                 <VOTABLE version=\"1.4\" xmlns=\"{VOTABLE_NS}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n\
-                 <RESOURCE type=\"results\">\n\
-                 <INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n"
+                 <VOTABLE version=\"1.4\" xmlns=\"{VOTABLE_NS}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
             )
             .as_bytes(),
+        );
+        out.extend_from_slice(self.prelude.leading_resources.as_bytes());
+        out.extend_from_slice(
+            b"<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n",
         );
         for info in &self.prelude.infos {
             push_info(out, info);

@@ -59,7 +59,7 @@ fn write(format: Format, ending: Ending<'_>) -> Vec<u8> {
         fields(),
         Prelude {
             infos: vec![Info::new("QUERY", "SELECT 1")],
-            extra_resources: String::new(),
+            ..Prelude::default()
         },
     );
     let mut out = Vec::new();

@@ -897,6 +897,7 @@ impl BenchServer {
                 rights: Arc::new(rights),
                 auth,
                 extra_schemas,
+                bands: skyport_consdb::default_bands(),
             },
         )
         .await?;

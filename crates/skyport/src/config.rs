@@ -600,6 +600,7 @@ impl Config {
                 .cloned()
                 .chain(self.efd_loaded.iter().map(|(_, s)| s.clone()))
                 .collect(),
+            bands: self.ingest_settings().bands,
         }
     }
 }

@@ -445,6 +445,7 @@ impl DataLink {
             Prelude {
                 infos: vec![Info::new("standardID", DATALINK_STANDARD_ID)],
                 extra_resources: resources,
+                ..Prelude::default()
             },
         );
         let mut out = Vec::with_capacity(4096 + links.len() * 256);

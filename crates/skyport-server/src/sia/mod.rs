@@ -28,15 +28,17 @@ pub const SIA_STANDARD_ID: &str = "ivo://ivoa.net/std/SIA#query-2.0";
 pub struct Sia {
     tap: Arc<TapService>,
     public_url: String,
+    bands: Vec<skyport_consdb::Band>,
 }
 
 impl Sia {
     /// A service whose queries `tap` runs; `public_url` (no trailing slash) goes into the
-    /// self-description.
-    pub fn new(tap: Arc<TapService>, public_url: &str) -> Sia {
+    /// self-description, which offers `bands` for `BAND`.
+    pub fn new(tap: Arc<TapService>, public_url: &str, bands: Vec<skyport_consdb::Band>) -> Sia {
         Sia {
             tap,
             public_url: public_url.to_string(),
+            bands,
         }
     }
 
@@ -87,44 +89,61 @@ struct Input {
     unit: Option<&'static str>,
     ucd: &'static str,
     description: &'static str,
-    /// ADQL listing the values the archive holds, for enumerable parameters.
-    options: Option<&'static str>,
+    /// Where the values offered come from, for enumerable parameters.
+    options: Options,
 }
 
+/// The values the self-description offers for a parameter.
+enum Options {
+    None,
+    /// ADQL listing the values the archive holds (run as the caller: hidden rows name none).
+    Held(&'static str),
+    /// The archive's named bands, each as its central wavelength (`BAND`).
+    Bands,
+}
+
+use Options::{Bands, Held};
+
+/// The inputs, in alphabetical order as Rubin's SIA service lists them. Rubin's service
+/// declares `POS` three times, with xtypes `circle`, `range` and `polygon` on a `char` PARAM;
+/// VOTable validators call that an error (DALI's `circle` and `polygon` are arrays of doubles,
+/// and `range` is not a DALI xtype) and the repeated name a problem, so `POS` is declared once
+/// here, its three shapes in its description.
 const INPUTS: &[Input] = &[
-    Input { name: "POS", datatype: "char", arraysize: Some("*"), xtype: None, unit: Some("deg"), ucd: "pos.outline;obs", description: "Region that must intersect the image footprint: CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 ra2 dec2 ra3 dec3 … (ICRS degrees)", options: None },
-    Input { name: "BAND", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("m"), ucd: "em.wl;stat.interval", description: "Wavelength interval (metres) that must overlap the image's band", options: None },
-    Input { name: "TIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("d"), ucd: "time.interval;obs.exposure", description: "Time interval (MJD, UTC) that must overlap the exposure", options: None },
-    Input { name: "POL", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code;phys.polarization", description: "A polarization state the data must contain", options: None },
-    Input { name: "FOV", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("deg"), ucd: "phys.angSize;instr.fov", description: "Range holding the field of view (diameter)", options: None },
-    Input { name: "SPATRES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("arcsec"), ucd: "pos.angResolution", description: "Range holding the spatial resolution", options: None },
-    Input { name: "EXPTIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.duration;obs.exposure", description: "Range holding the exposure time", options: None },
-    Input { name: "TIMERES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.resolution", description: "Range holding the time resolution", options: None },
-    Input { name: "SPECRP", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: None, ucd: "spect.resolution", description: "Range holding the spectral resolving power", options: None },
-    Input { name: "ID", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.ref.ivoid", description: "Publisher DID (compared case-insensitively)", options: None },
-    Input { name: "COLLECTION", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id", description: "Collection", options: Some("SELECT DISTINCT obs_collection FROM ivoa.ObsCore") },
-    Input { name: "FACILITY", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr.tel", description: "Facility (telescope)", options: Some("SELECT DISTINCT facility_name FROM ivoa.ObsCore") },
-    Input { name: "INSTRUMENT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr", description: "Instrument", options: Some("SELECT DISTINCT instrument_name FROM ivoa.ObsCore") },
-    Input { name: "DPTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product type", options: Some("SELECT DISTINCT dataproduct_type FROM ivoa.ObsCore") },
-    Input { name: "CALIB", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.code;obs.calib", description: "Calibration level", options: Some("SELECT DISTINCT calib_level FROM ivoa.ObsCore") },
-    Input { name: "TARGET", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;src", description: "Target name", options: None },
-    Input { name: "FORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "MIME type of access_url", options: Some("SELECT DISTINCT access_format FROM ivoa.ObsCore") },
-    Input { name: "MAXREC", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.number", description: "Most records to return (0: this description only)", options: None },
-    Input { name: "RESPONSEFORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "Output format: votable (default), votable/b2, csv, tsv, json, parquet or a MIME type", options: None },
+    Input { name: "BAND", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("m"), ucd: "em.wl;stat.interval", description: "Wavelength interval (metres) that must overlap the image's band; the options name the archive's bands by their central wavelength", options: Bands },
+    Input { name: "CALIB", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.code;obs.calib", description: "Calibration level", options: Held("SELECT DISTINCT calib_level FROM ivoa.ObsCore") },
+    Input { name: "COLLECTION", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id", description: "Collection", options: Held("SELECT DISTINCT obs_collection FROM ivoa.ObsCore") },
+    Input { name: "DPSUBTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product subtype (an extension of SIA 2.0, as Rubin's SIA service offers it)", options: Held("SELECT DISTINCT dataproduct_subtype FROM ivoa.ObsCore") },
+    Input { name: "DPTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product type", options: Held("SELECT DISTINCT dataproduct_type FROM ivoa.ObsCore") },
+    Input { name: "EXPTIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.duration;obs.exposure", description: "Range holding the exposure time", options: Options::None },
+    Input { name: "FACILITY", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr.tel", description: "Facility (telescope)", options: Held("SELECT DISTINCT facility_name FROM ivoa.ObsCore") },
+    Input { name: "FORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "MIME type of access_url", options: Held("SELECT DISTINCT access_format FROM ivoa.ObsCore") },
+    Input { name: "FOV", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("deg"), ucd: "phys.angSize;instr.fov", description: "Range holding the field of view (diameter)", options: Options::None },
+    Input { name: "ID", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.ref.ivoid", description: "Publisher DID (compared case-insensitively)", options: Options::None },
+    Input { name: "INSTRUMENT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr", description: "Instrument", options: Held("SELECT DISTINCT instrument_name FROM ivoa.ObsCore") },
+    Input { name: "MAXREC", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.number", description: "Most records to return (0: this description only)", options: Options::None },
+    Input { name: "POL", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code;phys.polarization", description: "A polarization state the data must contain", options: Options::None },
+    Input { name: "POS", datatype: "char", arraysize: Some("*"), xtype: None, unit: Some("deg"), ucd: "pos.outline;obs", description: "Region that must intersect the image footprint: CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 ra2 dec2 ra3 dec3 … (ICRS degrees)", options: Options::None },
+    Input { name: "RESPONSEFORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "Output format: votable (default), votable/b2, csv, tsv, json, parquet or a MIME type", options: Options::None },
+    Input { name: "SPATRES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("arcsec"), ucd: "pos.angResolution", description: "Range holding the spatial resolution", options: Options::None },
+    Input { name: "SPECRP", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: None, ucd: "spect.resolution", description: "Range holding the spectral resolving power", options: Options::None },
+    Input { name: "TARGET", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;src", description: "Target name", options: Options::None },
+    Input { name: "TIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("d"), ucd: "time.interval;obs.exposure", description: "Time interval (MJD, UTC) that must overlap the exposure", options: Options::None },
+    Input { name: "TIMERES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.resolution", description: "Range holding the time resolution", options: Options::None },
 ];
 
-/// The self-description (SIA 2.0 §3.3): `RESOURCE type="meta" utype="adhoc:service"
-/// name="this"` listing every input parameter.
+/// The self-description (SIA 2.0 §3.3), laid out as Rubin's SIA service lays it out: a
+/// `RESOURCE type="meta" utype="adhoc:this"` before the results, listing every input
+/// parameter with the values the archive holds for the enumerable ones, then the service's
+/// standardID and accessURL.
 impl Sia {
     async fn describe(&self, caller: &Caller) -> Result<String, DaliError> {
         let base = &self.public_url;
         let mut out = String::from(
-            "<RESOURCE type=\"meta\" utype=\"adhoc:service\" name=\"this\">\n\
-         <DESCRIPTION>SIA 2.0 image search over ivoa.ObsCore</DESCRIPTION>\n",
+            "<RESOURCE type=\"meta\" utype=\"adhoc:this\" name=\"this\">\n\
+             <DESCRIPTION>Self description and list of supported parameters: SIA 2.0 image search over ivoa.ObsCore</DESCRIPTION>\n\
+             <GROUP name=\"inputParams\">\n",
         );
-        out.push_str(&char_param("standardID", SIA_STANDARD_ID));
-        out.push_str(&char_param("accessURL", &format!("{base}/sia/query")));
-        out.push_str("<GROUP name=\"inputParams\">\n");
         for input in INPUTS {
             out.push_str(&format!(
                 "<PARAM name=\"{}\" datatype=\"{}\" ucd=\"{}\" value=\"\"",
@@ -143,27 +162,52 @@ impl Sia {
                 "><DESCRIPTION>{}</DESCRIPTION>",
                 escape_xml(input.description)
             ));
-            if let Some(adql) = input.options {
-                let rows = self.tap.rows(caller, adql).await?;
-                let values: Vec<String> = rows
+            let options: Vec<(Option<String>, String)> = match input.options {
+                Options::None => Vec::new(),
+                Bands => self
+                    .bands
+                    .iter()
+                    .map(|b| {
+                        (
+                            Some(b.name.clone()),
+                            format!("{:e}", (b.em_min + b.em_max) / 2.0),
+                        )
+                    })
+                    .collect(),
+                Held(adql) => self
+                    .tap
+                    .rows(caller, adql)
+                    .await?
                     .iter()
                     .filter_map(|r| match r.first() {
-                        Some(Value::Text(t)) => Some(t.clone()),
-                        Some(Value::Int(i)) => Some(i.to_string()),
+                        Some(Value::Text(t)) => Some((None, t.clone())),
+                        Some(Value::Int(i)) => Some((None, i.to_string())),
                         _ => None,
                     })
-                    .collect();
-                if !values.is_empty() {
-                    out.push_str("<VALUES>");
-                    for v in values {
-                        out.push_str(&format!("<OPTION value=\"{}\"/>", escape_xml(&v)));
+                    .collect(),
+            };
+            if !options.is_empty() {
+                out.push_str("<VALUES>");
+                for (name, value) in options {
+                    match name {
+                        Some(n) => out.push_str(&format!(
+                            "<OPTION name=\"{}\" value=\"{}\"/>",
+                            escape_xml(&n),
+                            escape_xml(&value)
+                        )),
+                        None => {
+                            out.push_str(&format!("<OPTION value=\"{}\"/>", escape_xml(&value)))
+                        }
                     }
-                    out.push_str("</VALUES>");
                 }
+                out.push_str("</VALUES>");
             }
             out.push_str("</PARAM>\n");
         }
-        out.push_str("</GROUP>\n</RESOURCE>\n");
+        out.push_str("</GROUP>\n");
+        out.push_str(&char_param("standardID", SIA_STANDARD_ID));
+        out.push_str(&char_param("accessURL", &format!("{base}/sia/query")));
+        out.push_str("</RESOURCE>\n");
         Ok(out)
     }
 }

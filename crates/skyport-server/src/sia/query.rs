@@ -77,6 +77,8 @@ pub fn adql(values: &dyn Fn(&str) -> Vec<String>, max_bytes: usize) -> Result<St
     add("FACILITY", &|v| Ok(exact("facility_name", v)))?;
     add("INSTRUMENT", &|v| Ok(exact("instrument_name", v)))?;
     add("DPTYPE", &|v| Ok(exact("dataproduct_type", v)))?;
+    // Not in SIA 2.0: Rubin's SIA service takes it, and its clients send it.
+    add("DPSUBTYPE", &|v| Ok(exact("dataproduct_subtype", v)))?;
     add("TARGET", &|v| Ok(exact("target_name", v)))?;
     add("FORMAT", &|v| Ok(exact("access_format", v)))?;
     add("CALIB", &|v| {

@@ -213,15 +213,15 @@ impl TapService {
             .await
     }
 
-    /// [`TapService::execute`] with more `RESOURCE`s after the results (a service's
-    /// self-description, for instance).
+    /// [`TapService::execute`] with a `RESOURCE` before the results (a service's
+    /// self-description, placed first as Rubin's SIA service places it).
     pub async fn execute_with(
         &self,
         caller: &Caller,
         request: &TapRequest,
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
-        extra_resources: String,
+        leading_resources: String,
     ) -> Result<QueryOutput, DaliError> {
         if request.query.contains('\0') {
             return Err(DaliError::usage("the query contains a NUL character"));
@@ -254,10 +254,10 @@ impl TapService {
         )
         .map_err(|e| DaliError::usage(format!("the ADQL query is invalid: {e}")))?;
         let mut fields: Vec<Field> = translation.columns.iter().map(field).collect();
-        let mut resources = crate::descriptors::for_results(&mut fields, &self.public_url);
-        resources.push_str(&extra_resources);
+        let resources = crate::descriptors::for_results(&mut fields, &self.public_url);
         let prelude = Prelude {
             infos: vec![Info::new("QUERY", request.query.clone())],
+            leading_resources,
             extra_resources: resources,
         };
         let writer = TableWriter::new(request.format.format, fields, prelude);

@@ -181,6 +181,7 @@ pub fn server_settings(
         rights: Default::default(),
         auth: Default::default(),
         extra_schemas: Vec::new(),
+        bands: default_bands(),
     }
 }
 
