@@ -9,6 +9,7 @@ pub mod consdb;
 pub mod dali;
 pub mod datalink;
 pub mod descriptors;
+pub mod discovery;
 mod files;
 pub mod landing;
 mod limits;
@@ -63,6 +64,7 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
     routes::Routes::new()
         .route("/", get(landing_page))
         .route("/metrics", get(metrics_page))
+        .route("/repertoire/discovery", get(discovery::discovery))
         .route("/tap/availability", get(availability))
         .route("/tap/capabilities", get(tap_capabilities))
         .route("/tap", get(tap::http::index))

@@ -40,6 +40,8 @@ pub struct ServerSettings {
     pub auth: crate::access::AuthSettings,
     /// The archive's named bands (SIA's self-description lists them for `BAND`).
     pub bands: Vec<skyport_consdb::Band>,
+    /// The name clients of Rubin's service discovery know the archive by (its dataset label).
+    pub dataset: String,
 }
 
 /// Shared state of the handlers.

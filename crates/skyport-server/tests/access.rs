@@ -296,6 +296,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             },
             extra_schemas: consdb,
             bands: default_bands(),
+            dataset: "test".into(),
         },
     )
     .await
@@ -1089,6 +1090,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
             },
             extra_schemas: Vec::new(),
             bands: default_bands(),
+            dataset: "test".into(),
         },
     )
     .await

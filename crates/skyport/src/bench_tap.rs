@@ -898,6 +898,7 @@ impl BenchServer {
                 auth,
                 extra_schemas,
                 bands: skyport_consdb::default_bands(),
+                dataset: "bench".into(),
             },
         )
         .await?;

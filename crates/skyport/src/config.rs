@@ -60,6 +60,9 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     /// Title of the landing page.
     pub title: String,
+    /// The archive's dataset label in service discovery (`/repertoire/discovery`), the name
+    /// Rubin's clients ask for (`RSPDiscovery("<dataset>", …)`).
+    pub dataset: String,
     /// Read-only database connections.
     pub readers: usize,
     /// Certificates (PEM) trusted for https uploads besides the system's roots.
@@ -85,6 +88,7 @@ impl Default for ServerSection {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             title: "skyport archive".into(),
+            dataset: "skyport".into(),
             readers: 4,
             upload_ca_file: None,
             upload_allow: Default::default(),
@@ -601,6 +605,7 @@ impl Config {
                 .chain(self.efd_loaded.iter().map(|(_, s)| s.clone()))
                 .collect(),
             bands: self.ingest_settings().bands,
+            dataset: self.server.dataset.clone(),
         }
     }
 }

@@ -8,7 +8,8 @@ use axum::http::Method;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// Anyone, even in `required` mode: the landing page, VOSI availability and
-    /// capabilities, metrics (clients and monitors find the service before they log in).
+    /// capabilities, service discovery, metrics (clients and monitors find the service
+    /// before they log in).
     Open,
     /// A caller holding this scope (anonymous callers hold the anonymous scopes in `open`
     /// mode and none in `required` mode).
@@ -36,6 +37,7 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         .unwrap_or("");
     if pattern == "/"
         || pattern == "/metrics"
+        || pattern == "/repertoire/discovery"
         || (pattern.ends_with("/availability") || pattern.ends_with("/capabilities"))
             && pattern.matches('/').count() == 2
     {

@@ -182,6 +182,7 @@ pub fn server_settings(
         auth: Default::default(),
         extra_schemas: Vec::new(),
         bands: default_bands(),
+        dataset: "test".into(),
     }
 }
 
