@@ -42,6 +42,12 @@ pub struct DataRoot {
     /// ObsCore `obs_release_date` of its files (ISO 8601, UTC): until then they are
     /// proprietary, seen only by the collection's rights holders. `None`: public at once.
     pub release_date: Option<String>,
+    /// The header translator of its files' instrument (ConsDB's, `lsstcam`…), whose exposure
+    /// and detector fields the ObsCore templates may use.
+    pub instrument: Option<String>,
+    /// Values for ObsCore columns ingest leaves empty, from templates
+    /// ([`crate::obscore_values`]).
+    pub obscore: Vec<crate::obscore_values::ColumnTemplate>,
 }
 
 /// A band's wavelength range in metres.
@@ -98,6 +104,14 @@ pub enum IngestError {
         hdu: usize,
         /// The WCS problem.
         source: WcsError,
+    },
+    /// A configured ObsCore value cannot be made for the file.
+    #[error("{path}: {source}")]
+    ObsCoreValue {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: crate::obscore_values::TemplateError,
     },
     /// A time keyword cannot be read.
     #[error("{path}: {keyword} = {value:?} is not a date the archive understands ({reason})")]
@@ -283,6 +297,15 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     );
     obscore.push("instrument_name", text(header.str("INSTRUME")));
 
+    if !root.obscore.is_empty() {
+        configured_values(&root, band, &header, &mut obscore).map_err(|source| {
+            IngestError::ObsCoreValue {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+
     let mut file = Row::default();
     file.push("obs_publisher_did", Value::Text(did.clone()));
     file.push("obs_collection", Value::Text(root.collection.clone()));
@@ -307,6 +330,55 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
         hdus,
         obscore,
     })
+}
+
+/// Fills the root's configured ObsCore columns of `row` (see [`crate::obscore_values`]).
+fn configured_values(
+    root: &DataRoot,
+    band: Option<&Band>,
+    header: &Header,
+    row: &mut Row,
+) -> Result<(), crate::obscore_values::TemplateError> {
+    use crate::obscore_values::{apply, Fields};
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let mut fields = Fields::new(header);
+    if let Some(instrument) = &root.instrument {
+        let set = crate::headers::read::HeaderSet {
+            primary: header.clone(),
+            detectors: Vec::new(),
+        };
+        // A file the translator cannot read gives no translated fields: templates naming
+        // them give NULL, as for any field the file lacks.
+        if let Ok(t) = crate::headers::translate_set(instrument, &set) {
+            for (k, v) in &t.exposure {
+                fields.offer(k, text(v));
+            }
+            if let [detector] = t.detectors.as_slice() {
+                fields.offer("detector", Some(detector.detector.to_string()));
+                fields.offer("ccdexposure_id", Some(detector.ccdexposure_id.to_string()));
+            }
+        }
+    }
+    for column in [
+        "obs_id",
+        "obs_collection",
+        "calib_level",
+        "dataproduct_type",
+    ] {
+        let value = match row.get(column) {
+            Some(Value::Text(s)) => Some(s.clone()),
+            Some(Value::Int(i)) => Some(i.to_string()),
+            _ => None,
+        };
+        fields.offer(column, value);
+    }
+    fields.offer("band", band.map(|b| b.name.clone()));
+    apply(&root.obscore, &fields, row)
 }
 
 fn chrono_now() -> String {

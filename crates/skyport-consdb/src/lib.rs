@@ -12,6 +12,7 @@ pub mod export;
 pub mod flex;
 pub mod headers;
 pub mod ingest;
+pub mod obscore_values;
 mod observation;
 pub mod schemas;
 pub mod service;

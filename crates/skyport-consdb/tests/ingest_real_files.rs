@@ -49,6 +49,8 @@ fn archive_of_real_files() -> (tempfile::TempDir, IngestSettings) {
             path: root,
             collection: "real".into(),
             calib_level: 1,
+            instrument: None,
+            obscore: Vec::new(),
             release_date: None,
         }],
         bands: default_bands(),

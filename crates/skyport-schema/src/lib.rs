@@ -85,3 +85,84 @@ mod builtin_tests {
         assert_eq!(region.vo_type().xtype.as_deref(), Some("adql:REGION"));
     }
 }
+
+/// The built-in `ivoa` schema with its `ObsCore` table extended by the columns of another
+/// Felis declaration of ObsCore (`text`, such as Rubin's `ivoa_obscore.yaml` with its `lsst_*`
+/// columns) that the built-in one lacks. The built-in columns stay as declared (ingest, the
+/// spatial index and SIA depend on them); each new column keeps its declaration (type,
+/// description, UCD, TAP flags). New columns must allow NULL: rows already stored, and files
+/// whose ingest gives no value, have none.
+pub fn obscore_with_extensions(text: &str, source_name: &str) -> Result<Schema, SchemaError> {
+    let invalid = |message: String| SchemaError::Invalid {
+        source_name: source_name.to_string(),
+        message,
+    };
+    let other = Schema::from_yaml(text, source_name)?;
+    let extension = other
+        .table("ObsCore")
+        .ok_or_else(|| invalid("declares no ObsCore table".into()))?;
+    let mut ivoa = builtin_schemas()
+        .into_iter()
+        .find(|s| s.name == "ivoa")
+        .ok_or_else(|| invalid("the built-in ivoa schema is missing".into()))?;
+    let obscore = ivoa
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "ObsCore")
+        .ok_or_else(|| invalid("the built-in ObsCore table is missing".into()))?;
+    for column in &extension.columns {
+        if obscore
+            .columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&column.name))
+        {
+            continue;
+        }
+        if !column.nullable {
+            return Err(invalid(format!(
+                "ObsCore.{} is NOT NULL; an added column must allow NULL (stored rows have no value)",
+                column.name
+            )));
+        }
+        let mut added = column.clone();
+        // Its id, if any, in the built-in table's namespace.
+        added.id = Some(format!("#ObsCore.{}", column.name));
+        obscore.columns.push(added);
+    }
+    Ok(ivoa)
+}
+
+#[cfg(test)]
+mod extension_tests {
+    #[test]
+    fn extra_columns_join_and_built_in_ones_stay() {
+        let text = "name: ivoa\ntables:\n- name: ObsCore\n  columns:\n  - name: s_ra\n    datatype: float\n  - name: lsst_band\n    datatype: string\n    length: 10\n    ivoa:ucd: meta.id;instr.bandpass\n  - name: lsst_visit\n    datatype: long\n";
+        let ivoa = super::obscore_with_extensions(text, "t.yaml").expect("extended");
+        let obscore = ivoa.table("ObsCore").expect("ObsCore");
+        let builtin = super::builtin_schemas();
+        let before = builtin[2].table("ObsCore").expect("built-in").columns.len();
+        assert_eq!(obscore.columns.len(), before + 2);
+        let s_ra = obscore
+            .columns
+            .iter()
+            .find(|c| c.name == "s_ra")
+            .expect("s_ra");
+        assert_eq!(
+            s_ra.datatype,
+            super::Datatype::Double,
+            "the built-in declaration stays"
+        );
+        let band = obscore
+            .columns
+            .iter()
+            .find(|c| c.name == "lsst_band")
+            .expect("band");
+        assert_eq!(band.ucd.as_deref(), Some("meta.id;instr.bandpass"));
+        let refused = super::obscore_with_extensions(
+            "name: x\ntables:\n- name: ObsCore\n  columns:\n  - name: lsst_tract\n    datatype: long\n    nullable: false\n",
+            "t.yaml",
+        );
+        assert!(refused.is_err_and(|e| e.to_string().contains("lsst_tract")));
+        assert!(super::obscore_with_extensions("name: x\ntables: []\n", "t.yaml").is_err());
+    }
+}

@@ -103,6 +103,8 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
                 path,
                 collection: name.into(),
                 calib_level: 1,
+                instrument: None,
+                obscore: Vec::new(),
                 release_date: release,
             },
             file,

@@ -488,6 +488,8 @@ pub async fn run(b: SodaBench) -> Result<()> {
                 path: data.clone(),
                 collection: "bench".into(),
                 calib_level: 2,
+                instrument: None,
+                obscore: Vec::new(),
                 release_date: None,
             }],
             bands: default_bands(),

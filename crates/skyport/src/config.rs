@@ -30,6 +30,13 @@ pub struct Config {
     /// The ConsDB schemas `[consdb]` asks for, read once at load (not a key).
     #[serde(skip)]
     pub consdb_schemas: Vec<skyport_schema::Schema>,
+    /// The archive's `ivoa` schema when `archive.obscore` extends ObsCore, read once at load
+    /// (not a key).
+    #[serde(skip)]
+    pub obscore_schema: Option<skyport_schema::Schema>,
+    /// Each root's ObsCore templates with their columns' kinds, checked at load (not a key).
+    #[serde(skip)]
+    pub obscore_templates: Vec<Vec<skyport_consdb::obscore_values::ColumnTemplate>>,
     /// `[auth]`: identity, scopes, restricted tables.
     #[serde(default)]
     pub auth: crate::auth_config::AuthSection,
@@ -212,6 +219,11 @@ pub struct ArchiveSection {
     /// Refuse images without a celestial WCS.
     #[serde(default = "yes")]
     pub require_wcs: bool,
+    /// A Felis file declaring ObsCore (Rubin's `ivoa_obscore.yaml`, say) whose columns the
+    /// built-in ObsCore lacks are added to the archive's: created, shown in TAP_SCHEMA, and
+    /// filled at ingest by the roots' `obscore` templates.
+    #[serde(default)]
+    pub obscore: Option<PathBuf>,
     /// Data roots.
     pub roots: Vec<RootEntry>,
     /// Band table; defaults to LSST ugrizy.
@@ -248,6 +260,15 @@ pub struct RootEntry {
     /// ObsCore `obs_release_date` of its images (ISO 8601, UTC): proprietary until then.
     #[serde(default)]
     pub release_date: Option<String>,
+    /// The header translator of its files (ConsDB's instrument names: `lsstcam`, `latiss`…),
+    /// whose exposure and detector fields its `obscore` templates may use.
+    #[serde(default)]
+    pub instrument: Option<String>,
+    /// ObsCore values for its files, by column: templates over what ingest knows of a file
+    /// (`lsst_visit = "{exposure_id}"`, `dataproduct_subtype = "lsst.raw"`). They fill only
+    /// columns ingest leaves empty.
+    #[serde(default)]
+    pub obscore: std::collections::BTreeMap<String, String>,
 }
 
 /// Who may read something of a collection.
@@ -335,6 +356,16 @@ impl Config {
             efd_loaded.push((c, s));
         }
         config.efd_loaded = efd_loaded;
+        if let Some(file) = &config.archive.obscore {
+            let path = config.resolve(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(format!("archive.obscore = {file:?}: cannot read: {e}")))?;
+            let schema =
+                skyport_schema::obscore_with_extensions(&text, &path.display().to_string())
+                    .map_err(|e| err(format!("archive.obscore: {e}")))?;
+            config.obscore_schema = Some(schema);
+        }
+        config.obscore_templates = config.root_templates().map_err(err)?;
         if let Some(file) = &config.server.upload_ca_file {
             let pem = std::fs::read(config.resolve(file)).map_err(|e| {
                 err(format!(
@@ -505,12 +536,75 @@ impl Config {
             .to_string()
     }
 
-    /// Every schema the archive holds: skyport's own, and the ConsDB ones when enabled.
+    /// Every schema the archive holds: skyport's own (ObsCore extended when `archive.obscore`
+    /// says so), and the ConsDB ones when enabled.
     pub fn schemas(&self) -> Vec<skyport_schema::Schema> {
         let mut schemas = skyport_schema::builtin_schemas();
+        if let Some(ivoa) = &self.obscore_schema {
+            for s in schemas.iter_mut().filter(|s| s.name == ivoa.name) {
+                *s = ivoa.clone();
+            }
+        }
         schemas.extend(self.consdb_schemas.iter().cloned());
         schemas.extend(self.efd_loaded.iter().map(|(_, s)| s.clone()));
         schemas
+    }
+
+    /// Each root's ObsCore templates, checked against the archive's ObsCore columns (which
+    /// give each its kind) and for their syntax; the roots' instruments must have a header
+    /// translator.
+    fn root_templates(
+        &self,
+    ) -> Result<Vec<Vec<skyport_consdb::obscore_values::ColumnTemplate>>, String> {
+        use skyport_consdb::obscore_values::{check, ColumnTemplate, ValueKind};
+        use skyport_schema::Datatype;
+        let ivoa = self
+            .schemas()
+            .into_iter()
+            .find(|s| s.name == "ivoa")
+            .ok_or("the ivoa schema is missing")?;
+        let obscore = ivoa.table("ObsCore").ok_or("ivoa.ObsCore is missing")?;
+        let mut all = Vec::new();
+        for (i, root) in self.archive.roots.iter().enumerate() {
+            let at = |m: String| format!("archive.roots[{i}] ({}): {m}", root.name);
+            if let Some(instrument) = &root.instrument {
+                if !skyport_consdb::headers::INSTRUMENTS.contains(&instrument.as_str()) {
+                    return Err(at(format!(
+                        "instrument = {instrument:?} has no header translator; known: {}",
+                        skyport_consdb::headers::INSTRUMENTS.join(", ")
+                    )));
+                }
+            }
+            let mut templates = Vec::new();
+            for (column, template) in &root.obscore {
+                let declared = obscore
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(column))
+                    .ok_or_else(|| {
+                        at(format!(
+                            "obscore.{column}: ObsCore has no such column (archive.obscore adds columns)"
+                        ))
+                    })?;
+                check(template).map_err(|e| at(format!("obscore.{column}: {e}")))?;
+                let kind = match declared.datatype {
+                    Datatype::Boolean
+                    | Datatype::Byte
+                    | Datatype::Short
+                    | Datatype::Int
+                    | Datatype::Long => ValueKind::Integer,
+                    Datatype::Float | Datatype::Double => ValueKind::Real,
+                    _ => ValueKind::Text,
+                };
+                templates.push(ColumnTemplate {
+                    column: declared.name.clone(),
+                    template: template.clone(),
+                    kind,
+                });
+            }
+            all.push(templates);
+        }
+        Ok(all)
     }
 
     /// The archive database.
@@ -531,11 +625,14 @@ impl Config {
                 .archive
                 .roots
                 .iter()
-                .map(|r| DataRoot {
+                .enumerate()
+                .map(|(i, r)| DataRoot {
                     name: r.name.clone(),
                     path: self.resolve(&r.path),
                     collection: r.collection.clone(),
                     calib_level: r.calib_level,
+                    instrument: r.instrument.clone(),
+                    obscore: self.obscore_templates.get(i).cloned().unwrap_or_default(),
                     release_date: r.release_date.as_deref().and_then(|d| {
                         skyport_schema::time::parse_iso(d)
                             .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
@@ -599,8 +696,9 @@ impl Config {
                 ..self.auth.settings(&self.quotas, |p| self.resolve(p))
             },
             extra_schemas: self
-                .consdb_schemas
+                .obscore_schema
                 .iter()
+                .chain(&self.consdb_schemas)
                 .cloned()
                 .chain(self.efd_loaded.iter().map(|(_, s)| s.clone()))
                 .collect(),
@@ -613,6 +711,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skyport_consdb::obscore_values::ValueKind;
 
     #[test]
     fn consdb_schemas_join_when_enabled() {
@@ -691,6 +790,73 @@ name = "demo"
 path = "data"
 collection = "demo"
 "#;
+
+    #[test]
+    fn rubins_obscore_extends_the_archive_and_roots_fill_it_from_checked_templates() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let rubin = repo.join("testdata/schemas/pypi_lsst_sdm_schemas/ivoa_obscore.yaml");
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let with = |root_extra: &str| {
+            GOOD.replace(
+                "authority = \"example.org\"",
+                &format!(
+                    "authority = \"example.org\"\nobscore = {:?}",
+                    rubin.display().to_string()
+                ),
+            ) + root_extra
+        };
+        let good = with(
+            "instrument = \"lsstcam\"\n[archive.roots.obscore]\nlsst_visit = \"{exposure_id}\"\nlsst_band = \"{band}\"\nS_RESOLUTION = \"0.7\"\n",
+        );
+        let config = Config::load(&write(dir.path(), &good)).expect("loads");
+        let ivoa = config
+            .schemas()
+            .into_iter()
+            .find(|s| s.name == "ivoa")
+            .expect("ivoa");
+        let obscore = ivoa.table("ObsCore").expect("ObsCore");
+        assert!(obscore.columns.iter().any(|c| c.name == "lsst_patch"));
+        let root = &config.ingest_settings().roots[0];
+        assert_eq!(root.instrument.as_deref(), Some("lsstcam"));
+        let kinds: Vec<(&str, ValueKind)> = root
+            .obscore
+            .iter()
+            .map(|t| (t.column.as_str(), t.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("s_resolution", ValueKind::Real),
+                ("lsst_band", ValueKind::Text),
+                ("lsst_visit", ValueKind::Integer),
+            ]
+        );
+        // The server serves the extended schema in place of the built-in one.
+        assert!(config
+            .server_settings()
+            .extra_schemas
+            .iter()
+            .any(|s| s.name == "ivoa"));
+        for (extra, says) in [
+            (
+                "[archive.roots.obscore]\nlsst_nothing = \"x\"\n",
+                "ObsCore has no such column",
+            ),
+            (
+                "[archive.roots.obscore]\nlsst_band = \"{band\"\n",
+                "is not closed",
+            ),
+            ("instrument = \"hubble\"\n", "no header translator"),
+        ] {
+            let e = Config::load(&write(dir.path(), &with(extra))).expect_err(extra);
+            assert!(e.to_string().contains(says), "{extra}: {e}");
+        }
+        // Without archive.obscore, Rubin's columns are not there to fill.
+        let plain = GOOD.to_string() + "[archive.roots.obscore]\nlsst_band = \"{band}\"\n";
+        let e = Config::load(&write(dir.path(), &plain)).expect_err("no such column");
+        assert!(e.to_string().contains("lsst_band"), "{e}");
+    }
 
     #[test]
     fn example_config_in_the_repository_loads() {

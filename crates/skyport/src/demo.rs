@@ -654,6 +654,14 @@ fn gaussian<R: Rng>(rng: &mut R) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
+/// The name of Rubin's ObsCore declaration in the demo directory.
+pub const RUBIN_OBSCORE_FILE: &str = "rubin_ivoa_obscore.yaml";
+
+/// Rubin's ObsCore declaration (Felis, from the `lsst-sdm-schemas` wheel; see
+/// testdata/SOURCES.md), which the demo's ObsCore is extended with.
+pub const RUBIN_OBSCORE: &str =
+    include_str!("../../../testdata/schemas/pypi_lsst_sdm_schemas/ivoa_obscore.yaml");
+
 /// The demo's configuration file text: the archive in `archive.sqlite` beside it, or in the
 /// PostgreSQL database `database`.
 pub fn config_text(listen: &str, database: Option<&str>) -> String {
@@ -672,12 +680,24 @@ title = "skyport demo archive"
 
 [archive]
 authority = "skyport.demo"
+# Rubin's ObsCore (lsst-sdm-schemas): its lsst_* columns and obs_title join the built-in ones.
+obscore = "{RUBIN_OBSCORE_FILE}"
 
 [[archive.roots]]
 name = "lsst"
 path = "data/lsst"
 collection = "LSSTCam-demo"
 calib_level = 2
+instrument = "lsstcam"
+
+# Rubin's columns, filled as dax_obscore fills them for visit images.
+[archive.roots.obscore]
+dataproduct_subtype = "lsst.visit_image"
+lsst_visit = "{{exposure_id}}"
+lsst_detector = "{{detector}}"
+lsst_band = "{{band}}"
+lsst_filter = "{{physical_filter}}"
+obs_title = "visit_image - {{band}} - {{exposure_name}}-{{detector}}"
 
 [[archive.roots]]
 name = "real"

@@ -253,6 +253,7 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
     );
     // The config is written last: its presence marks a complete demo.
     let tmp = dir.join("skyport.toml.partial");
+    std::fs::write(dir.join(demo::RUBIN_OBSCORE_FILE), demo::RUBIN_OBSCORE)?;
     std::fs::write(&tmp, demo::config_text(listen, database))?;
     let config = Config::load(&tmp)?;
     let store = open_store(&config).await?;

@@ -41,6 +41,8 @@ pub fn catalogue() -> Catalogue {
 /// The catalogue of the built-in schemas and `extra` ones (ConsDB's).
 pub fn catalogue_with(extra: &[skyport_schema::Schema]) -> Catalogue {
     let mut schemas = skyport_schema::builtin_schemas();
+    // An extra schema of a built-in one's name (ivoa with an extended ObsCore) replaces it.
+    schemas.retain(|s| !extra.iter().any(|e| e.name == s.name));
     schemas.extend(extra.iter().cloned());
     let mut cat = Catalogue::from_schemas(&schemas);
     for spec in skyport_store::spatial::spatial_indexes() {

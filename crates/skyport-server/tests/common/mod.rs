@@ -152,6 +152,8 @@ pub fn ingest_settings(data: &std::path::Path) -> IngestSettings {
             path: data.to_path_buf(),
             collection: "demo".into(),
             calib_level: 1,
+            instrument: None,
+            obscore: Vec::new(),
             release_date: None,
         }],
         bands: default_bands(),
