@@ -4,44 +4,14 @@ give (ObsCore access_url, DataLink rows, service descriptors) points at the new 
 answers 200 there.
 """
 import io
-import os
-import socket
-import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 import warnings
 
 from astropy.io.votable import parse
 
-BINARY = os.environ["SKYPORT_BIN"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(directory, port):
-    log = open(os.path.join(directory, f"server-{port}.log"), "wb")
-    proc = subprocess.Popen(
-        [BINARY, "demo", "--dir", os.path.join(directory, "demo"), "--small", "--listen", f"127.0.0.1:{port}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(url + "/tap/availability", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {open(log.name).read()}")
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not start")
+from demo_server import free_port, start
 
 
 def get(url):

@@ -4,8 +4,6 @@ async job interrupted by a crash that ends in a final phase after the restart.
 import io
 import os
 import signal
-import socket
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -14,9 +12,10 @@ import xml.etree.ElementTree as ET
 
 import pyvo
 
+from demo_server import free_port, start
+
 BASE = os.environ["SKYPORT_URL"].rstrip("/")
 SERVER_PID = int(os.environ["SKYPORT_SERVER_PID"])
-BINARY = os.environ["SKYPORT_BIN"]
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
 # 85 TAP_SCHEMA columns to the fourth power is 52 million combinations: any row count we need.
@@ -53,32 +52,6 @@ def test_two_million_rows_stream_in_bounded_memory():
     peak = peak_rss_mb(SERVER_PID)
     print(f"2,000,000-row BINARY2 result: {total / 1e6:.0f} MB sent; server peak RSS {peak:.0f} MB")
     assert peak < 150, f"server peak RSS {peak:.0f} MB"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(directory, port):
-    log = open(os.path.join(directory, f"server-{port}.log"), "wb")
-    proc = subprocess.Popen(
-        [BINARY, "demo", "--dir", os.path.join(directory, "demo"), "--small", "--listen", f"127.0.0.1:{port}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(url + "/tap/availability", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {open(log.name).read()}")
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not start")
 
 
 def job_phase(job_url):

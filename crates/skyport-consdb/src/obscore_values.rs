@@ -164,23 +164,19 @@ pub fn apply(
     row: &mut Row,
 ) -> Result<(), TemplateError> {
     for t in templates {
-        let filled = fill(&t.template, fields)?;
-        let value = match (filled, t.kind) {
+        let not_a_number = |s: &str| TemplateError::NotANumber {
+            column: t.column.clone(),
+            value: s.to_string(),
+            template: t.template.clone(),
+        };
+        let value = match (fill(&t.template, fields)?, t.kind) {
             (None, _) => Value::Null,
             (Some(s), ValueKind::Text) => Value::Text(s),
             (Some(s), ValueKind::Integer) => {
-                Value::Int(s.trim().parse().map_err(|_| TemplateError::NotANumber {
-                    column: t.column.clone(),
-                    value: s.clone(),
-                    template: t.template.clone(),
-                })?)
+                Value::Int(s.trim().parse().map_err(|_| not_a_number(&s))?)
             }
             (Some(s), ValueKind::Real) => {
-                Value::Float(s.trim().parse().map_err(|_| TemplateError::NotANumber {
-                    column: t.column.clone(),
-                    value: s.clone(),
-                    template: t.template.clone(),
-                })?)
+                Value::Float(s.trim().parse().map_err(|_| not_a_number(&s))?)
             }
         };
         match row
