@@ -332,7 +332,6 @@ impl<'a> Translator<'a> {
         Ok((select, list.cols))
     }
 
-    /// A GROUP BY or ORDER BY term: a column number, a select-list name, or an expression.
     /// The declared listing order ([`crate::TableInfo::listing_order`]) of the one table
     /// this SELECT reads, as ORDER BY terms; empty when it has none.
     fn listing_order(&self) -> Vec<(Typed, bool)> {
@@ -362,6 +361,7 @@ impl<'a> Translator<'a> {
         terms
     }
 
+    /// A GROUP BY or ORDER BY term: a column number, a select-list name, or an expression.
     fn group_or_order_term(&mut self, e: &Expr, list: &SelectList) -> Result<Typed, AdqlError> {
         let cols = &list.cols;
         match e.unnested() {

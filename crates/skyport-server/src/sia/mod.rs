@@ -90,19 +90,18 @@ struct Input {
     ucd: &'static str,
     description: &'static str,
     /// Where the values offered come from, for enumerable parameters.
-    options: Options,
+    options: Offered,
 }
 
 /// The values the self-description offers for a parameter.
-enum Options {
-    None,
+enum Offered {
+    /// None.
+    Nothing,
     /// ADQL listing the values the archive holds (run as the caller: hidden rows name none).
     Held(&'static str),
     /// The archive's named bands, each as its central wavelength (`BAND`).
     Bands,
 }
-
-use Options::{Bands, Held};
 
 /// The inputs, in alphabetical order as Rubin's SIA service lists them. Rubin's service
 /// declares `POS` three times, with xtypes `circle`, `range` and `polygon` on a `char` PARAM;
@@ -110,26 +109,26 @@ use Options::{Bands, Held};
 /// and `range` is not a DALI xtype) and the repeated name a problem, so `POS` is declared once
 /// here, its three shapes in its description.
 const INPUTS: &[Input] = &[
-    Input { name: "BAND", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("m"), ucd: "em.wl;stat.interval", description: "Wavelength interval (metres) that must overlap the image's band; the options name the archive's bands by their central wavelength", options: Bands },
-    Input { name: "CALIB", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.code;obs.calib", description: "Calibration level", options: Held("SELECT DISTINCT calib_level FROM ivoa.ObsCore") },
-    Input { name: "COLLECTION", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id", description: "Collection", options: Held("SELECT DISTINCT obs_collection FROM ivoa.ObsCore") },
-    Input { name: "DPSUBTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product subtype (an extension of SIA 2.0, as Rubin's SIA service offers it)", options: Held("SELECT DISTINCT dataproduct_subtype FROM ivoa.ObsCore") },
-    Input { name: "DPTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product type", options: Held("SELECT DISTINCT dataproduct_type FROM ivoa.ObsCore") },
-    Input { name: "EXPTIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.duration;obs.exposure", description: "Range holding the exposure time", options: Options::None },
-    Input { name: "FACILITY", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr.tel", description: "Facility (telescope)", options: Held("SELECT DISTINCT facility_name FROM ivoa.ObsCore") },
-    Input { name: "FORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "MIME type of access_url", options: Held("SELECT DISTINCT access_format FROM ivoa.ObsCore") },
-    Input { name: "FOV", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("deg"), ucd: "phys.angSize;instr.fov", description: "Range holding the field of view (diameter)", options: Options::None },
-    Input { name: "ID", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.ref.ivoid", description: "Publisher DID (compared case-insensitively)", options: Options::None },
-    Input { name: "INSTRUMENT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr", description: "Instrument", options: Held("SELECT DISTINCT instrument_name FROM ivoa.ObsCore") },
-    Input { name: "MAXREC", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.number", description: "Most records to return (0: this description only)", options: Options::None },
-    Input { name: "POL", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code;phys.polarization", description: "A polarization state the data must contain", options: Options::None },
-    Input { name: "POS", datatype: "char", arraysize: Some("*"), xtype: None, unit: Some("deg"), ucd: "pos.outline;obs", description: "Region that must intersect the image footprint: CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 ra2 dec2 ra3 dec3 … (ICRS degrees)", options: Options::None },
-    Input { name: "RESPONSEFORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "Output format: votable (default), votable/b2, csv, tsv, json, parquet or a MIME type", options: Options::None },
-    Input { name: "SPATRES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("arcsec"), ucd: "pos.angResolution", description: "Range holding the spatial resolution", options: Options::None },
-    Input { name: "SPECRP", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: None, ucd: "spect.resolution", description: "Range holding the spectral resolving power", options: Options::None },
-    Input { name: "TARGET", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;src", description: "Target name", options: Options::None },
-    Input { name: "TIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("d"), ucd: "time.interval;obs.exposure", description: "Time interval (MJD, UTC) that must overlap the exposure", options: Options::None },
-    Input { name: "TIMERES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.resolution", description: "Range holding the time resolution", options: Options::None },
+    Input { name: "BAND", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("m"), ucd: "em.wl;stat.interval", description: "Wavelength interval (metres) that must overlap the image's band; the options name the archive's bands by their central wavelength", options: Offered::Bands },
+    Input { name: "CALIB", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.code;obs.calib", description: "Calibration level", options: Offered::Held("SELECT DISTINCT calib_level FROM ivoa.ObsCore") },
+    Input { name: "COLLECTION", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id", description: "Collection", options: Offered::Held("SELECT DISTINCT obs_collection FROM ivoa.ObsCore") },
+    Input { name: "DPSUBTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product subtype (an extension of SIA 2.0, as Rubin's SIA service offers it)", options: Offered::Held("SELECT DISTINCT dataproduct_subtype FROM ivoa.ObsCore") },
+    Input { name: "DPTYPE", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.class", description: "Data product type", options: Offered::Held("SELECT DISTINCT dataproduct_type FROM ivoa.ObsCore") },
+    Input { name: "EXPTIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.duration;obs.exposure", description: "Range holding the exposure time", options: Offered::Nothing },
+    Input { name: "FACILITY", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr.tel", description: "Facility (telescope)", options: Offered::Held("SELECT DISTINCT facility_name FROM ivoa.ObsCore") },
+    Input { name: "FORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "MIME type of access_url", options: Offered::Held("SELECT DISTINCT access_format FROM ivoa.ObsCore") },
+    Input { name: "FOV", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("deg"), ucd: "phys.angSize;instr.fov", description: "Range holding the field of view (diameter)", options: Offered::Nothing },
+    Input { name: "ID", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.ref.ivoid", description: "Publisher DID (compared case-insensitively)", options: Offered::Nothing },
+    Input { name: "INSTRUMENT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;instr", description: "Instrument", options: Offered::Held("SELECT DISTINCT instrument_name FROM ivoa.ObsCore") },
+    Input { name: "MAXREC", datatype: "int", arraysize: None, xtype: None, unit: None, ucd: "meta.number", description: "Most records to return (0: this description only)", options: Offered::Nothing },
+    Input { name: "POL", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code;phys.polarization", description: "A polarization state the data must contain", options: Offered::Nothing },
+    Input { name: "POS", datatype: "char", arraysize: Some("*"), xtype: None, unit: Some("deg"), ucd: "pos.outline;obs", description: "Region that must intersect the image footprint: CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 ra2 dec2 ra3 dec3 … (ICRS degrees)", options: Offered::Nothing },
+    Input { name: "RESPONSEFORMAT", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.code.mime", description: "Output format: votable (default), votable/b2, csv, tsv, json, parquet or a MIME type", options: Offered::Nothing },
+    Input { name: "SPATRES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("arcsec"), ucd: "pos.angResolution", description: "Range holding the spatial resolution", options: Offered::Nothing },
+    Input { name: "SPECRP", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: None, ucd: "spect.resolution", description: "Range holding the spectral resolving power", options: Offered::Nothing },
+    Input { name: "TARGET", datatype: "char", arraysize: Some("*"), xtype: None, unit: None, ucd: "meta.id;src", description: "Target name", options: Offered::Nothing },
+    Input { name: "TIME", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("d"), ucd: "time.interval;obs.exposure", description: "Time interval (MJD, UTC) that must overlap the exposure", options: Offered::Nothing },
+    Input { name: "TIMERES", datatype: "double", arraysize: Some("2"), xtype: Some("interval"), unit: Some("s"), ucd: "time.resolution", description: "Range holding the time resolution", options: Offered::Nothing },
 ];
 
 /// The self-description (SIA 2.0 §3.3), laid out as Rubin's SIA service lays it out: a
@@ -163,8 +162,8 @@ impl Sia {
                 escape_xml(input.description)
             ));
             let options: Vec<(Option<String>, String)> = match input.options {
-                Options::None => Vec::new(),
-                Bands => self
+                Offered::Nothing => Vec::new(),
+                Offered::Bands => self
                     .bands
                     .iter()
                     .map(|b| {
@@ -174,7 +173,7 @@ impl Sia {
                         )
                     })
                     .collect(),
-                Held(adql) => self
+                Offered::Held(adql) => self
                     .tap
                     .rows(caller, adql)
                     .await?
