@@ -680,7 +680,7 @@ title = "skyport demo archive"
 
 [archive]
 authority = "skyport.demo"
-# Rubin's ObsCore (lsst-sdm-schemas): its lsst_* columns and obs_title join the built-in ones.
+# Rubin's ObsCore (lsst-sdm-schemas): its lsst_* columns join the built-in ones.
 obscore = "{RUBIN_OBSCORE_FILE}"
 
 [[archive.roots]]
