@@ -35,6 +35,11 @@ impl Typed {
             region_column: false,
         }
     }
+
+    /// The FIELD metadata to change, copied first if another value shares it.
+    pub(crate) fn meta_mut(&mut self) -> &mut ColumnMeta {
+        std::sync::Arc::make_mut(&mut self.meta)
+    }
 }
 
 /// An operand of a resolved value.

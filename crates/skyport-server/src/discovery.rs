@@ -22,15 +22,16 @@ const SIA_QUERY: &str = "ivo://ivoa.net/std/SIA#query-2.0";
 const DATALINK_LINKS: &str = "ivo://ivoa.net/std/DataLink#links-1.1";
 const SODA_SYNC: &str = "ivo://ivoa.net/std/SODA#sync-1.0";
 const SODA_ASYNC: &str = "ivo://ivoa.net/std/SODA#async-1.0";
-const TAP: &str = "ivo://ivoa.net/std/TAP";
+const VOSI_TABLES: &str = "ivo://ivoa.net/std/VOSI#tables-1.1";
 
 /// The discovery document of an archive served under `base` (no trailing slash) as dataset
 /// `dataset`; `consdb` when it holds ConsDB's schemas.
 pub fn document(base: &str, dataset: &str, consdb: bool) -> Value {
     let version = |path: &str, standard: &str| json!({ "url": format!("{base}{path}"), "ivoa_standard_id": standard });
+    // One TAP service serves the archive's and ConsDB's tables.
     let tap = json!({
         "url": format!("{base}/tap"),
-        "versions": { "tables": { "url": format!("{base}/tap/tables") } },
+        "versions": { "tables": version("/tap/tables", VOSI_TABLES) },
     });
     let mut datasets = serde_json::Map::new();
     datasets.insert(
@@ -38,7 +39,7 @@ pub fn document(base: &str, dataset: &str, consdb: bool) -> Value {
         json!({
             "description": "Images, their metadata and cutouts, served by skyport",
             "services": {
-                "tap": tap,
+                "tap": tap.clone(),
                 "sia": {
                     "url": format!("{base}/sia"),
                     "versions": { "sia-query-2.0": version("/sia/query", SIA_QUERY) },
@@ -63,10 +64,7 @@ pub fn document(base: &str, dataset: &str, consdb: bool) -> Value {
             "efd".into(),
             json!({
                 "description": "The consolidated database (ConsDB) through TAP",
-                "services": { "tap": {
-                    "url": format!("{base}/tap"),
-                    "versions": { "tables": version("/tap/tables", TAP) },
-                } },
+                "services": { "tap": tap },
             }),
         );
         internal.insert(
@@ -85,11 +83,7 @@ pub fn document(base: &str, dataset: &str, consdb: bool) -> Value {
 
 /// `GET /repertoire/discovery`.
 pub async fn discovery(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let consdb = state
-        .settings
-        .extra_schemas
-        .iter()
-        .any(|s| s.name.starts_with("cdb_"));
+    let consdb = !state.consdb.catalog().instruments().is_empty();
     Json(document(
         &state.settings.public_url,
         &state.settings.dataset,
@@ -106,6 +100,10 @@ mod tests {
         let doc = document("https://a.example/sky", "dp1", true);
         let services = &doc["datasets"]["dp1"]["services"];
         assert_eq!(services["tap"]["url"], "https://a.example/sky/tap");
+        assert_eq!(
+            services["tap"]["versions"]["tables"]["ivoa_standard_id"],
+            VOSI_TABLES
+        );
         assert_eq!(
             services["sia"]["versions"]["sia-query-2.0"]["url"],
             "https://a.example/sky/sia/query"

@@ -639,21 +639,25 @@ impl Config {
                     }),
                 })
                 .collect(),
-            bands: if self.archive.bands.is_empty() {
-                default_bands()
-            } else {
-                self.archive
-                    .bands
-                    .iter()
-                    .map(|b| Band {
-                        name: b.name.clone(),
-                        em_min: b.em_min,
-                        em_max: b.em_max,
-                    })
-                    .collect()
-            },
+            bands: self.bands(),
             require_wcs: self.archive.require_wcs,
         }
+    }
+
+    /// The band table: `[[archive.bands]]`, else LSST ugrizy.
+    pub fn bands(&self) -> Vec<Band> {
+        if self.archive.bands.is_empty() {
+            return default_bands();
+        }
+        self.archive
+            .bands
+            .iter()
+            .map(|b| Band {
+                name: b.name.clone(),
+                em_min: b.em_min,
+                em_max: b.em_max,
+            })
+            .collect()
     }
 
     /// The data-rights policy: the collections' rights from `[[archive.roots]]`.
@@ -702,7 +706,7 @@ impl Config {
                 .cloned()
                 .chain(self.efd_loaded.iter().map(|(_, s)| s.clone()))
                 .collect(),
-            bands: self.ingest_settings().bands,
+            bands: self.bands(),
             dataset: self.server.dataset.clone(),
         }
     }

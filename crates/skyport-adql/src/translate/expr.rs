@@ -103,7 +103,7 @@ impl<'a> Translator<'a> {
                         operand: Box::new(t),
                     };
                     let mut out = Typed::new(sign, ty, &name);
-                    std::sync::Arc::make_mut(&mut out.meta).unit = unit;
+                    out.meta_mut().unit = unit;
                     Ok(out)
                 }
             },
@@ -154,7 +154,7 @@ impl<'a> Translator<'a> {
                     right: Box::new(r),
                 };
                 let mut t = Typed::new(value, ty, "expr");
-                std::sync::Arc::make_mut(&mut t.meta).unit = unit;
+                t.meta_mut().unit = unit;
                 Ok(t)
             }
             Expr::Function {
@@ -214,7 +214,7 @@ impl<'a> Translator<'a> {
                     otherwise: resolved_otherwise,
                 };
                 let mut t = Typed::new(value, ty, "case");
-                std::sync::Arc::make_mut(&mut t.meta).unit = meta.unit;
+                t.meta_mut().unit = meta.unit;
                 Ok(t)
             }
             Expr::Cast { expr, target, pos } => self.cast(expr, *target, *pos),
@@ -303,7 +303,7 @@ impl<'a> Translator<'a> {
             target,
         };
         let mut t = Typed::new(value, ty, &name);
-        std::sync::Arc::make_mut(&mut t.meta).unit = unit;
+        t.meta_mut().unit = unit;
         Ok(t)
     }
 
@@ -323,7 +323,7 @@ impl<'a> Translator<'a> {
             Kind::Aggregate => {
                 if star {
                     let mut t = Typed::new(Value::CountStar, AdqlType::BigInt, "count");
-                    std::sync::Arc::make_mut(&mut t.meta).ucd = Some("meta.number".into());
+                    t.meta_mut().ucd = Some("meta.number".into());
                     return Ok(t);
                 }
                 let x = self.value(&args[0])?;
@@ -351,12 +351,12 @@ impl<'a> Translator<'a> {
                 };
                 let mut t = Typed::new(value, ty, &lower);
                 if keep_unit {
-                    std::sync::Arc::make_mut(&mut t.meta).unit = unit;
+                    t.meta_mut().unit = unit;
                     if upper != "SUM" {
-                        std::sync::Arc::make_mut(&mut t.meta).ucd = ucd;
+                        t.meta_mut().ucd = ucd;
                     }
                 } else {
-                    std::sync::Arc::make_mut(&mut t.meta).ucd = Some("meta.number".into());
+                    t.meta_mut().ucd = Some("meta.number".into());
                 }
                 Ok(t)
             }
@@ -378,7 +378,7 @@ impl<'a> Translator<'a> {
                     args: xs,
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &lower);
-                std::sync::Arc::make_mut(&mut t.meta).unit = unit;
+                t.meta_mut().unit = unit;
                 Ok(t)
             }
             Kind::String => {
@@ -412,7 +412,7 @@ impl<'a> Translator<'a> {
                     parts.push(t);
                 }
                 let mut t = Typed::new(Value::Coalesce(parts), ty, "coalesce");
-                std::sync::Arc::make_mut(&mut t.meta).unit = meta.unit;
+                t.meta_mut().unit = meta.unit;
                 Ok(t)
             }
             Kind::InUnit => {
@@ -442,8 +442,8 @@ impl<'a> Translator<'a> {
                     factor,
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &name);
-                std::sync::Arc::make_mut(&mut t.meta).unit = Some(target.clone());
-                std::sync::Arc::make_mut(&mut t.meta).ucd = ucd;
+                t.meta_mut().unit = Some(target.clone());
+                t.meta_mut().ucd = ucd;
                 Ok(t)
             }
             Kind::GeometryConstructor => self.constructor(name, args),

@@ -232,8 +232,8 @@ impl<'a> Translator<'a> {
         match upper {
             "AREA" => {
                 let mut t = Typed::new(Value::Area(Box::new(g)), AdqlType::Double, "area");
-                std::sync::Arc::make_mut(&mut t.meta).unit = Some("deg**2".into());
-                std::sync::Arc::make_mut(&mut t.meta).ucd = Some("phys.angArea".into());
+                t.meta_mut().unit = Some("deg**2".into());
+                t.meta_mut().ucd = Some("phys.angArea".into());
                 Ok(t)
             }
             "COORD1" | "COORD2" => {
@@ -249,9 +249,8 @@ impl<'a> Translator<'a> {
                     second,
                 };
                 let mut t = Typed::new(value, AdqlType::Double, &lower);
-                std::sync::Arc::make_mut(&mut t.meta).unit = Some("deg".into());
-                std::sync::Arc::make_mut(&mut t.meta).ucd =
-                    Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
+                t.meta_mut().unit = Some("deg".into());
+                t.meta_mut().ucd = Some(if second { "pos.eq.dec" } else { "pos.eq.ra" }.into());
                 Ok(t)
             }
             // COORDSYS: every geometry here is ICRS.
@@ -324,8 +323,8 @@ impl<'e> ConstructorArgList<'e> {
 
 fn distance_typed(value: Value) -> Typed {
     let mut t = Typed::new(value, AdqlType::Double, "distance");
-    std::sync::Arc::make_mut(&mut t.meta).unit = Some("deg".into());
-    std::sync::Arc::make_mut(&mut t.meta).ucd = Some("pos.angDistance".into());
+    t.meta_mut().unit = Some("deg".into());
+    t.meta_mut().ucd = Some("pos.angDistance".into());
     t
 }
 

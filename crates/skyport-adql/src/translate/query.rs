@@ -338,19 +338,8 @@ impl<'a> Translator<'a> {
         let Some([source]) = self.scopes.last().map(|s| s.sources.as_slice()) else {
             return Vec::new();
         };
-        let Some((schema, table)) = &source.table else {
-            return Vec::new();
-        };
-        let Some(info) = self
-            .catalogue
-            .tables()
-            .iter()
-            .find(|t| &t.schema == schema && &t.name == table)
-        else {
-            return Vec::new();
-        };
-        let mut terms = Vec::with_capacity(info.listing_order.len());
-        for name in &info.listing_order {
+        let mut terms = Vec::with_capacity(source.listing_order.len());
+        for name in &source.listing_order {
             match source.columns.iter().find(|c| &c.name == name) {
                 Some(c) => terms.push((c.to_typed(), false)),
                 // A listing order that names a missing column is not applied at all: a
@@ -458,6 +447,7 @@ impl<'a> Translator<'a> {
                         columns,
                         rowid: None,
                         spatial: None,
+                        listing_order: Vec::new(),
                     },
                     Some(alias),
                 )?;
@@ -576,6 +566,7 @@ impl<'a> Translator<'a> {
                         columns,
                         rowid: None,
                         spatial: None,
+                        listing_order: Vec::new(),
                     },
                 ));
             }
@@ -651,6 +642,7 @@ impl<'a> Translator<'a> {
                 columns,
                 rowid,
                 spatial: table.spatial.clone(),
+                listing_order: table.listing_order.clone(),
             },
         ))
     }

@@ -37,6 +37,8 @@ pub(super) struct Source {
     /// How R*Tree pre-filters join this item (base tables).
     pub(super) rowid: Option<RowId>,
     pub(super) spatial: Option<SpatialIndex>,
+    /// The columns an unordered listing of this base table is sorted by (empty: none).
+    pub(super) listing_order: Vec<String>,
 }
 
 impl Source {

@@ -188,16 +188,9 @@ impl Sia {
             if !options.is_empty() {
                 out.push_str("<VALUES>");
                 for (name, value) in options {
-                    match name {
-                        Some(n) => out.push_str(&format!(
-                            "<OPTION name=\"{}\" value=\"{}\"/>",
-                            escape_xml(&n),
-                            escape_xml(&value)
-                        )),
-                        None => {
-                            out.push_str(&format!("<OPTION value=\"{}\"/>", escape_xml(&value)))
-                        }
-                    }
+                    let name =
+                        name.map_or(String::new(), |n| format!(" name=\"{}\"", escape_xml(&n)));
+                    out.push_str(&format!("<OPTION{name} value=\"{}\"/>", escape_xml(&value)));
                 }
                 out.push_str("</VALUES>");
             }
