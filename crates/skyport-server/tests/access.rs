@@ -81,9 +81,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
     let issuer = issuer();
     let (jwks_url, jwks) = issuer.serve_jwks().await.expect("JWKS server");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (store, database) = common::test_store(dir.path()).await;
-    let consdb = skyport_consdb::schemas::builtin();
-    store.migrate(&consdb).await.expect("consdb schemas");
+    let (store, database, consdb) = common::consdb_store(dir.path()).await;
     let m13 = common::testdata("pypi_astropy/m13.fits");
     let mut roots = Vec::new();
     for (name, file, release) in [

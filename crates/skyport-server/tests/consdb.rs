@@ -23,9 +23,7 @@ struct ConsDbFixture {
 
 async fn fixture() -> ConsDbFixture {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, database) = common::test_store(dir.path()).await;
-    let consdb = skyport_consdb::schemas::builtin();
-    store.migrate(&consdb).await.expect("consdb schemas");
+    let (store, database, consdb) = common::consdb_store(dir.path()).await;
     let app = common::app_with_schemas(store, dir.path(), consdb).await;
     ConsDbFixture {
         _dir: dir,

@@ -130,9 +130,7 @@ async fn every_image_service_answers_whole_under_every_encoding() {
 #[tokio::test]
 async fn consdb_queries_and_reads_answer_whole_under_every_encoding() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _database) = common::test_store(dir.path()).await;
-    let consdb = skyport_consdb::schemas::builtin();
-    store.migrate(&consdb).await.expect("consdb schemas");
+    let (store, _database, consdb) = common::consdb_store(dir.path()).await;
     let app = common::app_with_schemas(store, dir.path(), consdb).await;
     // Writes need a user: the one the trusted proxy (127.0.0.1 here) names.
     let post =

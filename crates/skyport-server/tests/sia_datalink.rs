@@ -528,9 +528,10 @@ async fn links_follow_the_url_the_archive_is_served_under_now() {
 async fn absolute_links_of_an_archive_built_before_are_cut_back_when_it_is_migrated() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _database) = archive_with_m13(dir.path()).await;
-    let (versions, obscore) = match store.dialect() {
-        skyport_store::Dialect::Sqlite => ("skyport_schema_version", "\"ivoa.ObsCore\""),
-        skyport_store::Dialect::Postgres => ("public.skyport_schema_version", "ivoa.\"ObsCore\""),
+    let obscore = skyport_store::ddl::table_name(store.dialect(), "ivoa", "ObsCore");
+    let versions = match store.dialect() {
+        skyport_store::Dialect::Sqlite => "skyport_schema_version",
+        skyport_store::Dialect::Postgres => "public.skyport_schema_version",
     };
     // As archives built before 1.2.0 of the skyport schema hold them.
     store
@@ -549,12 +550,13 @@ async fn absolute_links_of_an_archive_built_before_are_cut_back_when_it_is_migra
         )
         .await
         .expect("age the archive");
-    let stored = |store: std::sync::Arc<dyn skyport_store::Store>| async move {
-        let rows = store
-            .query(format!("SELECT access_url FROM {obscore}"), Vec::new())
-            .await
-            .expect("read");
-        rows.rows[0][0].as_str().map(str::to_string)
+    let read = format!("SELECT access_url FROM {obscore}");
+    let stored = |store: std::sync::Arc<dyn skyport_store::Store>| {
+        let read = read.clone();
+        async move {
+            let rows = store.query(read, Vec::new()).await.expect("read");
+            rows.rows[0][0].as_str().map(str::to_string)
+        }
     };
     let did: String = form_urlencoded::byte_serialize(M13_DID.as_bytes()).collect();
     assert_eq!(
@@ -581,10 +583,7 @@ async fn absolute_links_of_an_archive_built_before_are_cut_back_when_it_is_migra
 async fn sia_dpsubtype_selects_by_dataproduct_subtype() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _database) = archive_with_m13(dir.path()).await;
-    let obscore = match store.dialect() {
-        skyport_store::Dialect::Sqlite => "\"ivoa.ObsCore\"",
-        skyport_store::Dialect::Postgres => "ivoa.\"ObsCore\"",
-    };
+    let obscore = skyport_store::ddl::table_name(store.dialect(), "ivoa", "ObsCore");
     store
         .write(
             "test",

@@ -800,9 +800,7 @@ async fn results_are_gzipped_when_the_client_accepts_it() {
 async fn consdb_tables_and_views_are_queryable_when_the_archive_holds_them() {
     use skyport_store::Value;
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _database) = common::test_store(dir.path()).await;
-    let consdb = skyport_consdb::schemas::builtin();
-    store.migrate(&consdb).await.expect("consdb schemas");
+    let (store, _database, consdb) = common::consdb_store(dir.path()).await;
     store
         .insert_rows(
             "cdb_latiss",
@@ -1035,9 +1033,7 @@ async fn an_unordered_read_of_tap_schema_lists_key_columns_as_tables_does_after_
     // insertion order once rows are deleted and written again (PostgreSQL reuses free slots):
     // here the rows are written back in reverse.
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _database) = common::test_store(dir.path()).await;
-    let consdb = skyport_consdb::schemas::builtin();
-    store.migrate(&consdb).await.expect("consdb schemas");
+    let (store, _database, consdb) = common::consdb_store(dir.path()).await;
     let table = skyport_store::ddl::table_name(store.dialect(), "TAP_SCHEMA", "key_columns");
     let stored = store
         .query(
@@ -1046,10 +1042,10 @@ async fn an_unordered_read_of_tap_schema_lists_key_columns_as_tables_does_after_
         )
         .await
         .expect("key columns");
-    let placeholders = match store.dialect() {
-        skyport_store::Dialect::Sqlite => "?1, ?2, ?3",
-        skyport_store::Dialect::Postgres => "$1, $2, $3",
-    };
+    let placeholders: Vec<String> = (1..=3)
+        .map(|n| skyport_store::ddl::placeholder(store.dialect(), n))
+        .collect();
+    let placeholders = placeholders.join(", ");
     let mut rewrite = vec![skyport_store::Statement::new(
         format!("DELETE FROM {table}"),
         Vec::new(),

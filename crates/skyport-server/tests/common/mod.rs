@@ -51,6 +51,20 @@ pub async fn test_store(dir: &std::path::Path) -> (Arc<dyn Store>, Option<Scratc
     (store, database)
 }
 
+/// [`test_store`] with ConsDB's schemas migrated too; returns them with the store.
+pub async fn consdb_store(
+    dir: &std::path::Path,
+) -> (
+    Arc<dyn Store>,
+    Option<ScratchDatabase>,
+    Vec<skyport_schema::Schema>,
+) {
+    let (store, database) = test_store(dir).await;
+    let consdb = skyport_consdb::schemas::builtin();
+    store.migrate(&consdb).await.expect("consdb schemas");
+    (store, database, consdb)
+}
+
 pub async fn fixture() -> Fixture {
     fixture_with(Limits::default()).await
 }
