@@ -186,7 +186,7 @@ fn run(data: &[u8], limits: &Limits) -> Option<String> {
     }
 
     let values = |name: &str| params.all(name).into_iter().map(str::to_string).collect();
-    let sia = match adql(&values, limits.query_max_bytes) {
+    let sia = match adql(&values, limits.query_max_bytes, false) {
         Ok(q) => Some(q),
         Err(e) => {
             if show() {

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use skyport_fits::{
     read_summary, FitsError, HduKind, HduSummary, Header, PlaneRole, Wcs, WcsError,
 };
+use skyport_store::coverage::ImageCoverage;
 use skyport_store::{ImageRecord, Row, Value};
 
 /// A directory whose FITS files form one collection.
@@ -122,6 +123,14 @@ pub enum IngestError {
         keyword: &'static str,
         /// Its value.
         value: String,
+        /// Why.
+        reason: String,
+    },
+    /// The footprint's coverage map cannot be made.
+    #[error("{path}: no coverage map for the footprint: {reason}")]
+    Coverage {
+        /// The file.
+        path: PathBuf,
         /// Why.
         reason: String,
     },
@@ -306,6 +315,13 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
         })?;
     }
 
+    let coverage = image_coverage(&obscore, &did, &root.collection, band).map_err(|reason| {
+        IngestError::Coverage {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
+
     let mut file = Row::default();
     file.push("obs_publisher_did", Value::Text(did.clone()));
     file.push("obs_collection", Value::Text(root.collection.clone()));
@@ -329,7 +345,34 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
         file,
         hdus,
         obscore,
+        coverage,
     })
+}
+
+/// The cells the image's footprint touches, from its ObsCore row as written (configured values
+/// included); none without a footprint.
+fn image_coverage(
+    obscore: &Row,
+    did: &str,
+    collection: &str,
+    band: Option<&Band>,
+) -> Result<Option<ImageCoverage>, String> {
+    let Some(region) = obscore.get("s_region").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let footprint =
+        skyport_sky::parse_stcs(region).map_err(|e| format!("footprint {region:?}: {e}"))?;
+    let float = |c: &str| obscore.get(c).and_then(Value::as_f64);
+    ImageCoverage::of_footprint(
+        did,
+        collection,
+        band.map(|b| b.name.as_str()),
+        obscore.get("obs_release_date").and_then(Value::as_str),
+        float("t_min").zip(float("t_max")),
+        &footprint,
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
 }
 
 /// Fills the root's configured ObsCore columns of `row` (see [`crate::obscore_values`]).
@@ -564,6 +607,17 @@ fn band_of<'a>(settings: &'a IngestSettings, h: &Header) -> Option<&'a Band> {
             .find(|b| b.name.eq_ignore_ascii_case(name.trim()))
     };
     find(&value).or_else(|| value.split(['_', '~', ' ']).next().and_then(find))
+}
+
+/// The band of `bands` whose range ObsCore's `(em_min, em_max)` holds (as ingest writes them):
+/// the one with the same ends, to a part in a million.
+pub fn band_of_range(bands: &[Band], em_min: Option<f64>, em_max: Option<f64>) -> Option<String> {
+    let (lo, hi) = (em_min?, em_max?);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs());
+    bands
+        .iter()
+        .find(|b| close(b.em_min, lo) && close(b.em_max, hi))
+        .map(|b| b.name.clone())
 }
 
 /// The LSST ugrizy bands (approximate full-width ranges of the filter curves, metres).

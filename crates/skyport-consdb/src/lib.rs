@@ -21,6 +21,7 @@ pub mod write;
 
 pub use error::ConsDbError;
 pub use ingest::{
-    build_record, default_bands, is_fits_name, Band, DataRoot, IngestError, IngestSettings,
+    band_of_range, build_record, default_bands, is_fits_name, Band, DataRoot, IngestError,
+    IngestSettings,
 };
 pub use service::{BulkBatch, ConsDb, Inserted, Target};

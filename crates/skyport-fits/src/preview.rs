@@ -165,6 +165,31 @@ fn read_rows(
     y0: usize,
     y1: usize,
 ) -> Result<Vec<f32>, FitsError> {
+    read_box(
+        path,
+        file,
+        hdu,
+        width,
+        y0,
+        y1,
+        fitsio::sys::TFLOAT as c_int,
+        f32::NAN,
+    )
+}
+
+/// Rows `[y0, y1)` of the first plane of `hdu` as cfitsio type `datatype` (whose Rust type is
+/// `T`), undefined pixels as `null`.
+#[allow(clippy::too_many_arguments)]
+fn read_box<T: Copy + Default>(
+    path: &Path,
+    file: &mut FitsFile,
+    hdu: usize,
+    width: usize,
+    y0: usize,
+    y1: usize,
+    datatype: c_int,
+    null: T,
+) -> Result<Vec<T>, FitsError> {
     let naxis = match &move_to(path, file, hdu)?.info {
         fitsio::hdu::HduInfo::ImageInfo { shape, .. } => shape.len().max(2),
         _ => 2,
@@ -176,20 +201,21 @@ fn read_rows(
     trc[0] = width as c_long;
     blc[1] = y0 as c_long + 1;
     trc[1] = y1 as c_long;
-    let mut out = vec![0f32; width * (y1 - y0)];
-    let mut nulval = f32::NAN;
+    let mut out = vec![T::default(); width * (y1 - y0)];
+    let mut nulval = null;
     let mut anynul: c_int = 0;
     let mut status: c_int = 0;
     // SAFETY: `file` is open and positioned on `hdu` (moved to above); the corner arrays have
-    // NAXIS entries and `out` holds exactly the pixels of the requested box.
+    // NAXIS entries; `out` holds exactly the pixels of the requested box, and `T` is the Rust
+    // type of `datatype` (the callers pair TFLOAT with f32 and TDOUBLE with f64).
     unsafe {
         fitsio::sys::ffgsv(
             file.as_raw(),
-            fitsio::sys::TFLOAT as c_int,
+            datatype,
             blc.as_mut_ptr(),
             trc.as_mut_ptr(),
             inc.as_mut_ptr(),
-            (&mut nulval as *mut f32).cast::<c_void>(),
+            (&mut nulval as *mut T).cast::<c_void>(),
             out.as_mut_ptr().cast::<c_void>(),
             &mut anynul,
             &mut status,
@@ -203,6 +229,67 @@ fn read_rows(
         ));
     }
     Ok(out)
+}
+
+/// A whole plane: `values[y * width + x]`, row 0 = FITS row 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plane<T> {
+    /// NAXIS1.
+    pub width: usize,
+    /// NAXIS2.
+    pub height: usize,
+    /// The pixels.
+    pub values: Vec<T>,
+}
+
+/// The first plane of image HDU `hdu` (0-based) of `path` as f32, undefined pixels (BLANK)
+/// as NaN, scaled by BSCALE/BZERO.
+pub fn read_plane(path: &Path, hdu: usize) -> Result<Plane<f32>, FitsError> {
+    let mut file = open(path)?;
+    let (w, h) = plane_shape(path, &mut file, hdu)?;
+    let values = read_rows(path, &mut file, hdu, w, 0, h)?;
+    Ok(Plane {
+        width: w,
+        height: h,
+        values,
+    })
+}
+
+/// The first plane of a mask HDU as integers (bit planes), undefined pixels as 0.
+pub fn read_mask_plane(path: &Path, hdu: usize) -> Result<Plane<u64>, FitsError> {
+    let mut file = open(path)?;
+    let (w, h) = plane_shape(path, &mut file, hdu)?;
+    let raw: Vec<f64> = read_box(
+        path,
+        &mut file,
+        hdu,
+        w,
+        0,
+        h,
+        fitsio::sys::TDOUBLE as c_int,
+        0.0,
+    )?;
+    Ok(Plane {
+        width: w,
+        height: h,
+        values: raw
+            .into_iter()
+            .map(|v| {
+                if v.is_finite() && v > 0.0 {
+                    v as u64
+                } else {
+                    0
+                }
+            })
+            .collect(),
+    })
+}
+
+fn open(path: &Path) -> Result<FitsFile, FitsError> {
+    FitsFile::open(path).map_err(|e| FitsError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The grey-level limits and mapping of a stretch, from the usable block values.
@@ -235,9 +322,14 @@ impl Levels {
                 .collect();
         }
         sample.sort_by(f32::total_cmp);
+        Levels::from_sorted(&sample, stretch)
+    }
+
+    /// Chooses the limits from finite values sorted ascending.
+    pub fn from_sorted(sorted: &[f32], stretch: Stretch) -> Levels {
         let (low, high) = match stretch {
-            Stretch::Asinh => (percentile(&sample, 0.005), percentile(&sample, 0.998)),
-            Stretch::Zscale => zscale(&sample),
+            Stretch::Asinh => (percentile(sorted, 0.005), percentile(sorted, 0.998)),
+            Stretch::Zscale => zscale(sorted),
         };
         Levels { low, high, stretch }
     }

@@ -196,6 +196,11 @@ impl Wcs {
         self.gnomonic
     }
 
+    /// The reference pixel (CRPIX1, CRPIX2; 1-based).
+    pub fn crpix(&self) -> (f64, f64) {
+        self.crpix
+    }
+
     /// The sky position of a pixel (1-based FITS coordinates), in the header's frame.
     pub fn pixel_to_sky(&self, x: f64, y: f64) -> Option<SkyPoint> {
         let (xc, yc) = match &self.sip {

@@ -13,7 +13,7 @@ pub struct ServiceLink {
 }
 
 /// The services the landing page lists (those this build serves).
-pub const SERVICES: [ServiceLink; 9] = [
+pub const SERVICES: [ServiceLink; 11] = [
     ServiceLink {
         name: "TAP",
         path: "/tap",
@@ -53,6 +53,16 @@ pub const SERVICES: [ServiceLink; 9] = [
         name: "Files",
         path: "/files/",
         what: "whole images and their mask and variance planes (linked from DataLink)",
+    },
+    ServiceLink {
+        name: "HiPS",
+        path: "/hips/list",
+        what: "HiPS 1.0 sky maps of each collection and band, for Aladin and other viewers",
+    },
+    ServiceLink {
+        name: "MOC",
+        path: "/moc",
+        what: "MOC 2.0 coverage (space, space-time) of each collection: FITS, JSON, ASCII",
     },
     ServiceLink {
         name: "Metrics",

@@ -11,10 +11,12 @@ pub mod datalink;
 pub mod descriptors;
 pub mod discovery;
 mod files;
+pub mod hips;
 pub mod landing;
 mod limits;
 mod listener;
 pub mod metrics;
+pub mod moc;
 mod previews;
 mod routes;
 pub mod sia;
@@ -65,6 +67,10 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .route("/", get(landing_page))
         .route("/metrics", get(metrics_page))
         .route("/repertoire/discovery", get(discovery::discovery))
+        .route("/hips/list", get(hips::list))
+        .route("/hips/{id}/{*path}", get(hips::file))
+        .route("/moc", get(moc::list))
+        .route("/moc/{collection}", get(moc::collection_moc))
         .route("/tap/availability", get(availability))
         .route("/tap/capabilities", get(tap_capabilities))
         .route("/tap", get(tap::http::index))

@@ -42,6 +42,8 @@ pub struct ServerSettings {
     pub bands: Vec<skyport_consdb::Band>,
     /// The name clients of Rubin's service discovery know the archive by (its dataset label).
     pub dataset: String,
+    /// Where the archive's HiPS are kept (`[hips] dir`); none served when `None`.
+    pub hips_dir: Option<PathBuf>,
 }
 
 /// Shared state of the handlers.
@@ -78,6 +80,10 @@ pub struct AppState {
     pub(crate) preview_renders: crate::cache::KeyedLocks,
     /// Identity, scopes and quotas.
     pub access: crate::access::Access,
+    /// The collections' coverage maps (`/moc`, SIA's early answers).
+    pub coverage: Arc<skyport_store::coverage::Coverage>,
+    /// The HiPS sky maps served.
+    pub hips: Arc<crate::hips::HipsService>,
 }
 
 /// Why the state could not be built.
@@ -158,10 +164,35 @@ impl AppState {
         let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
         let access = crate::access::Access::new(settings.auth.clone(), accounts)
             .map_err(StartError::Auth)?;
+        let coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
+        let hips = Arc::new(crate::hips::HipsService::new(settings.hips_dir.clone()));
+        let bands = settings.bands.clone();
+        let written = coverage
+            .backfill(&move |lo, hi| skyport_consdb::band_of_range(&bands, lo, hi))
+            .await?;
+        if written > 0 {
+            tracing::info!(
+                images = written,
+                "coverage written for images ingested before it was kept"
+            );
+        }
         Ok(Arc::new(AppState {
             access,
-            sia: sia::Sia::new(Arc::clone(&tap), &public_url, settings.bands.clone()),
-            datalink: datalink::DataLink::new(images.clone(), &public_url, limits.datalink_max_ids),
+            sia: sia::Sia::new(
+                Arc::clone(&tap),
+                &public_url,
+                settings.bands.clone(),
+                Arc::clone(&coverage),
+            ),
+            coverage,
+            hips: Arc::clone(&hips),
+            datalink: datalink::DataLink::new(
+                images.clone(),
+                &public_url,
+                limits.datalink_max_ids,
+                Arc::clone(&hips),
+                settings.bands.clone(),
+            ),
             consdb,
             store,
             images,

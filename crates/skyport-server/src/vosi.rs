@@ -206,6 +206,9 @@ pub fn with_companions(document: &str, public_url: &str) -> String {
         // capability to carry a standardID.
         ("ivo://skyport/std/files", "/files/"),
         ("ivo://skyport/std/previews", "/previews/"),
+        ("ivo://skyport/std/moc", "/moc/"),
+        // HiPS 1.0's own identifier for a HiPS service (its list of HiPS).
+        ("ivo://ivoa.net/std/hips#hips-1.0", "/hips/list"),
     ];
     let mut extra = String::new();
     for (standard_id, path) in companions {

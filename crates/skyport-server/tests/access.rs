@@ -297,6 +297,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             extra_schemas: consdb,
             bands: default_bands(),
             dataset: "test".into(),
+            hips_dir: None,
         },
     )
     .await
@@ -421,6 +422,7 @@ fn concrete(pattern: &str, centre: (f64, f64)) -> String {
         ("{seq_num}", "2"),
         ("{detector}", "0"),
         ("{key}", "no-such-key"),
+        ("{collection}", "secret"),
     ] {
         uri = uri.replace(param, value);
     }
@@ -530,6 +532,7 @@ async fn the_query_pipeline_never_sees_a_hidden_row() {
         ("WITH c AS (SELECT * FROM ivoa.ObsCore) SELECT COUNT(*) FROM c", 1, 2),
         ("SELECT COUNT(*) FROM skyport.image_file", 1, 2),
         ("SELECT COUNT(*) FROM skyport.image_hdu WHERE obs_publisher_did LIKE '%hidden%'", 0, 1),
+        ("SELECT COUNT(*) FROM skyport.image_coverage", 1, 2),
         ("SELECT COUNT(*) FROM cdb_lsstcam.exposure", 1, 2),
         ("SELECT COUNT(*) FROM cdb_lsstcam.exposure WHERE exposure_id = 2025120100001", 0, 1),
     ];
@@ -544,6 +547,19 @@ async fn the_query_pipeline_never_sees_a_hidden_row() {
         for who in MEMBERS {
             assert_eq!(w.count(who, adql).await, inside, "{who}: {adql}");
         }
+    }
+    // The coverage map of the closed collection is absent for those outside it.
+    for who in [
+        "anonymous",
+        "token with the scope",
+        "member whose rights ended",
+    ] {
+        let (status, _) = w.get(who, "/moc/secret").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{who}");
+    }
+    for who in MEMBERS {
+        let (status, body) = w.get(who, "/moc/secret?format=ascii").await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
     }
     // The open endpoints do not count hidden images either.
     for (uri, says) in [
@@ -1091,6 +1107,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
             extra_schemas: Vec::new(),
             bands: default_bands(),
             dataset: "test".into(),
+            hips_dir: None,
         },
     )
     .await

@@ -67,6 +67,7 @@ fn sia(params: &DaliParams) -> Result<String, skyport_server::DaliError> {
     adql(
         &|name| params.all(name).into_iter().map(str::to_string).collect(),
         Limits::default().query_max_bytes,
+        false,
     )
 }
 

@@ -5,11 +5,16 @@
 //! All angles are in degrees at the API; internally unit vectors carry the geometry so that
 //! nothing breaks at RA = 0/360 or at the poles. The crate is pure: no I/O, no clock.
 
+mod coverage;
 mod polygon;
 mod region;
 mod shape;
 mod vector;
 
+pub use coverage::{
+    mjd_to_microseconds, MocError, Observed, SpaceMoc, SpaceTimeMoc, MAX_SPACE_ORDER,
+    MAX_TIME_ORDER,
+};
 pub use polygon::{fmt_coord, Polygon, SkyCircle};
 pub use region::Region;
 pub use shape::{parse_dali, parse_stcs, DaliKind, Shape};

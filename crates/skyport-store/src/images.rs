@@ -100,6 +100,8 @@ pub struct Image {
     pub did: String,
     /// Data root name.
     pub root: String,
+    /// ObsCore `obs_collection`.
+    pub collection: String,
     /// Path below the root.
     pub rel_path: String,
     /// File size in bytes (-1 when unknown).
@@ -166,7 +168,8 @@ impl std::fmt::Debug for ImageIndex {
 /// ObsCore, `e` the ConsDB relation.
 const IMAGE_COLUMNS: &str = "f.obs_publisher_did, f.root_name, f.rel_path, f.file_size, \
      f.content_sha256, f.science_hdu, o.dataproduct_type, o.s_region, o.em_min, o.em_max, \
-     o.t_min, o.t_max, e.instrument, e.exposure_id, e.detector, e.ccdexposure_id";
+     o.t_min, o.t_max, e.instrument, e.exposure_id, e.detector, e.ccdexposure_id, \
+     f.obs_collection";
 
 impl ImageIndex {
     /// An index over `store` with no collection restricted (rows released in the future are
@@ -449,8 +452,9 @@ fn image_of(did: &str, row: &[Value]) -> Image {
         t: (float(10), float(11)),
         hdus: Vec::new(),
         exposures: Vec::new(),
-        data_readable: row.get(16).and_then(Value::as_i64) == Some(1),
-        data_public: row.get(17).and_then(Value::as_i64) == Some(1),
+        collection: text(row.get(16)).unwrap_or_default(),
+        data_readable: row.get(17).and_then(Value::as_i64) == Some(1),
+        data_public: row.get(18).and_then(Value::as_i64) == Some(1),
     }
 }
 

@@ -8,6 +8,7 @@
 //! the boundary as [`Value`]s.
 
 pub mod accounts;
+pub mod coverage;
 pub mod ddl;
 pub mod history;
 pub mod images;
@@ -152,6 +153,8 @@ pub struct ImageRecord {
     pub hdus: Vec<Row>,
     /// The `ivoa.ObsCore` row.
     pub obscore: Row,
+    /// The cells its footprint touches (none without a footprint).
+    pub coverage: Option<coverage::ImageCoverage>,
 }
 
 impl ImageRecord {
@@ -186,7 +189,23 @@ impl ImageRecord {
         out.push(insert("skyport", "image_file", &self.file));
         out.extend(self.hdus.iter().map(|h| insert("skyport", "image_hdu", h)));
         out.push(insert("ivoa", "ObsCore", &self.obscore));
+        out.extend(self.coverage_statements(dialect));
         out
+    }
+
+    /// The statements replacing the image's coverage row (or removing it when the image has
+    /// no footprint now).
+    pub fn coverage_statements(&self, dialect: Dialect) -> Vec<Statement> {
+        match self.coverage.as_ref().map(|c| c.statements(dialect)) {
+            Some(Ok(statements)) => statements,
+            Some(Err(e)) => {
+                // Unreachable for maps made at the stored order; without a row the image
+                // still serves, and only the coverage maps miss it.
+                tracing::error!(did = %self.publisher_did, error = %e, "BUG: coverage not written");
+                vec![coverage::delete_statement(dialect, &self.publisher_did)]
+            }
+            None => vec![coverage::delete_statement(dialect, &self.publisher_did)],
+        }
     }
 }
 

@@ -111,6 +111,47 @@ impl Rights {
         }
     }
 
+    /// Which coverage map of `collection` `caller` may see at `now`: rights holders (and the
+    /// archive's own tools) every image's, others those of released images where the
+    /// collection's metadata is public; `None` (not found) otherwise. A holder whose
+    /// membership ended sees only what everyone sees (the map cannot tell when each cell's
+    /// images were released).
+    pub fn coverage_view(
+        &self,
+        caller: &Caller,
+        collection: &str,
+        now: DateTime<Utc>,
+    ) -> Option<crate::coverage::CoverageView> {
+        use crate::coverage::CoverageView;
+        if self.unrestricted {
+            return Some(CoverageView::Everything);
+        }
+        match self.collections.get(collection) {
+            None => Some(CoverageView::Released),
+            Some(c) if membership_end(caller, &c.groups, now) == Some(None) => {
+                Some(CoverageView::Everything)
+            }
+            Some(c) if c.metadata_public => Some(CoverageView::Released),
+            Some(_) => None,
+        }
+    }
+
+    /// Whether `caller` may read the released pixels of `collection` at `now` (sky maps made
+    /// of them, such as its HiPS): anyone where its metadata and data are public, its rights
+    /// holders always.
+    pub fn data_visible(&self, caller: &Caller, collection: &str, now: DateTime<Utc>) -> bool {
+        if self.unrestricted {
+            return true;
+        }
+        match self.collections.get(collection) {
+            None => true,
+            Some(c) => {
+                (c.metadata_public && c.data_public)
+                    || membership_end(caller, &c.groups, now) == Some(None)
+            }
+        }
+    }
+
     /// Of `tables` (`(schema, table)`), the qualified names `caller` may not name.
     pub fn hidden_tables<'a>(
         &self,
@@ -395,6 +436,35 @@ mod tests {
             }],
             [("efd.*".to_string(), vec!["staff".to_string()])],
         )
+    }
+
+    #[test]
+    fn coverage_maps_follow_the_rows_a_caller_sees() {
+        use crate::coverage::CoverageView;
+        let rights = policy();
+        let now = at("2026-06-01T00:00:00Z");
+        let anonymous = Caller::default();
+        assert_eq!(rights.coverage_view(&anonymous, "secret", now), None);
+        assert_eq!(
+            rights.coverage_view(&member("team", None), "secret", now),
+            Some(CoverageView::Everything)
+        );
+        // A membership that ended is no longer a holder's view.
+        assert_eq!(
+            rights.coverage_view(&member("team", Some("2026-01-01T00:00:00Z")), "secret", now),
+            None
+        );
+        assert_eq!(
+            rights.coverage_view(&anonymous, "open", now),
+            Some(CoverageView::Released)
+        );
+        assert_eq!(
+            Rights::unrestricted().coverage_view(&anonymous, "secret", now),
+            Some(CoverageView::Everything)
+        );
+        assert!(!rights.data_visible(&anonymous, "secret", now));
+        assert!(rights.data_visible(&member("team", None), "secret", now));
+        assert!(rights.data_visible(&anonymous, "open", now));
     }
 
     #[test]

@@ -567,6 +567,9 @@ impl Store for SqliteStore {
                 insert_row(&tx, "skyport", "image_hdu", hdu)?;
             }
             insert_row(&tx, "ivoa", "ObsCore", &image.obscore)?;
+            for (n, statement) in image.coverage_statements(DIALECT).iter().enumerate() {
+                run_statement(&tx, n + 1, statement)?;
+            }
             tx.commit().map_err(backend)?;
             Ok(if existing.is_some() {
                 UpsertOutcome::Updated

@@ -899,6 +899,7 @@ impl BenchServer {
                 extra_schemas,
                 bands: skyport_consdb::default_bands(),
                 dataset: "bench".into(),
+                hips_dir: None,
             },
         )
         .await?;

@@ -46,6 +46,9 @@ pub struct Config {
     /// `[[efd]]`: one transformed-EFD summary per instrument.
     #[serde(default)]
     pub efd: Vec<EfdSection>,
+    /// `[hips]`: how HiPS sky maps are built and where they are kept.
+    #[serde(default)]
+    pub hips: HipsSection,
     /// The configs and schemas of `[[efd]]`, read once at load (not a key).
     #[serde(skip)]
     pub efd_loaded: Vec<(skyport_consdb::efd::EfdConfig, skyport_schema::Schema)>,
@@ -130,6 +133,45 @@ pub struct ConsDbSection {
     /// A directory of `cdb_*.yaml` Felis files to use instead of the seven that ship with
     /// skyport (a new instrument is a new file).
     pub schemas: Option<PathBuf>,
+}
+
+/// `[hips]`: HiPS sky maps (one per collection and band), built by `skyport hips build` and
+/// brought up to date after every ingest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HipsSection {
+    /// Where HiPS are kept (relative to the config); default `hips`.
+    pub dir: PathBuf,
+    /// Tile width in pixels (a power of two, 8 to 4096).
+    pub tile_width: usize,
+    /// How overlapping images combine: `mean`, `min` or `max`.
+    pub combine: String,
+    /// The PNG tiles' stretch: `asinh` or `zscale`.
+    pub stretch: String,
+    /// The deepest order chosen automatically (from the images' pixel scale).
+    pub max_order: u8,
+    /// Images kept in memory at once while building, in MiB of pixels.
+    pub cache_mb: usize,
+    /// Mask planes whose pixels are left out (names of the mask's `MP_*` keywords).
+    pub mask_planes: Vec<String>,
+    /// Bring existing HiPS up to date after `skyport ingest`.
+    pub after_ingest: bool,
+}
+
+impl Default for HipsSection {
+    fn default() -> HipsSection {
+        let built = skyport_hips::BuildSettings::default();
+        HipsSection {
+            dir: PathBuf::from("hips"),
+            tile_width: built.tile_width,
+            combine: "mean".into(),
+            stretch: "asinh".into(),
+            max_order: built.max_order,
+            cache_mb: built.cache_bytes >> 20,
+            mask_planes: built.mask.planes,
+            after_ingest: true,
+        }
+    }
 }
 
 /// `[[efd]]`: engineering telemetry summarised per exposure and visit for one instrument.
@@ -465,6 +507,7 @@ impl Config {
                 ));
             }
         }
+        self.hips_settings()?;
         let l = &self.limits;
         if l.maxrec_default > l.maxrec_hard {
             return Err(format!(
@@ -676,6 +719,48 @@ impl Config {
         )
     }
 
+    /// Where HiPS are kept.
+    pub fn hips_dir(&self) -> PathBuf {
+        self.resolve(&self.hips.dir)
+    }
+
+    /// How HiPS are built (`[hips]`, checked at load).
+    pub fn hips_settings(&self) -> Result<skyport_hips::BuildSettings, String> {
+        let h = &self.hips;
+        if skyport_hips::tile::width_bits(h.tile_width).is_none() {
+            return Err(format!(
+                "hips.tile_width = {} is not a power of two from 8 to 4096",
+                h.tile_width
+            ));
+        }
+        let stretch = match h.stretch.to_ascii_lowercase().as_str() {
+            "asinh" => skyport_fits::preview::Stretch::Asinh,
+            "zscale" | "linear" => skyport_fits::preview::Stretch::Zscale,
+            other => return Err(format!("hips.stretch = {other:?}: use asinh or zscale")),
+        };
+        if !(3..=20).contains(&h.max_order) {
+            return Err(format!(
+                "hips.max_order = {} is not between 3 and 20",
+                h.max_order
+            ));
+        }
+        Ok(skyport_hips::BuildSettings {
+            tile_width: h.tile_width,
+            combine: h
+                .combine
+                .parse()
+                .map_err(|e| format!("hips.combine: {e}"))?,
+            stretch,
+            mask: skyport_hips::resample::MaskRule {
+                planes: h.mask_planes.clone(),
+            },
+            max_order: h.max_order,
+            cache_bytes: h.cache_mb.max(16) << 20,
+            authority: self.archive.authority.clone(),
+            title: self.server.title.clone(),
+        })
+    }
+
     /// What the server needs.
     pub fn server_settings(&self) -> ServerSettings {
         let l = &self.limits;
@@ -708,6 +793,7 @@ impl Config {
                 .collect(),
             bands: self.bands(),
             dataset: self.server.dataset.clone(),
+            hips_dir: Some(self.hips_dir()),
         }
     }
 }

@@ -714,6 +714,11 @@ calib_level = 2
 groups = ["demo-team"]
 release_date = "2099-01-01T00:00:00"
 
+# HiPS sky maps of each collection and band (`/hips/list`), kept shallow so the demo starts
+# quickly; brought up to date by every `skyport ingest`.
+[hips]
+max_order = 7
+
 # Anyone may read what is public without credentials; tokens come from `skyport token create`.
 [auth]
 mode = "open"

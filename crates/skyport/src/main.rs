@@ -10,6 +10,7 @@ mod config;
 mod consdb_cmd;
 mod demo;
 mod efd_cmd;
+mod hips_cmd;
 mod ingest_cmd;
 mod replicate_cmd;
 mod token_cmd;
@@ -90,6 +91,11 @@ enum Command {
     Efd {
         #[command(subcommand)]
         what: efd_cmd::EfdCommand,
+    },
+    /// HiPS sky maps of the archive's collections: build, update.
+    Hips {
+        #[command(subcommand)]
+        what: hips_cmd::HipsCommand,
     },
     /// skyport's own API tokens for robots and services: create, list, revoke.
     Token {
@@ -189,12 +195,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let store = open_store(&config).await?;
-            let summary =
-                ingest_cmd::ingest(store, Arc::new(config.ingest_settings()), &paths, true).await;
+            let summary = ingest_cmd::ingest(
+                Arc::clone(&store),
+                Arc::new(config.ingest_settings()),
+                &paths,
+                true,
+            )
+            .await;
             for (path, reason) in &summary.failed {
                 eprintln!("failed: {}: {reason}", path.display());
             }
             println!("{}", summary.report());
+            if config.hips.after_ingest && summary.inserted + summary.updated > 0 {
+                hips_cmd::update_existing(&config, store).await?;
+            }
             Ok(if summary.failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -206,6 +220,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adql { what } => adql_cmd::run(what),
         Command::Consdb { what } => consdb_cmd::run(what).await,
         Command::Efd { what } => efd_cmd::run(what).await,
+        Command::Hips { what } => hips_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Rights { what } => token_cmd::run_rights(what)
             .await
@@ -295,6 +310,9 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
         }
         anyhow::bail!("the demo archive could not be built completely");
     }
+    // HiPS of every collection and band with released images (the coverage maps came with
+    // ingest).
+    hips_cmd::build_all(&config, Arc::clone(&store), None, None, None, true).await?;
     std::fs::rename(&tmp, dir.join("skyport.toml"))?;
     eprintln!(
         "demo archive ready in {:.1} s",
@@ -329,6 +347,8 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     }
     println!("  previews           {base}/previews/<root>/<path>");
     println!("  files              {base}/files/<root>/<path>");
+    println!("  HiPS               {base}/hips/list  {base}/hips/<id>/properties");
+    println!("  MOC coverage       {base}/moc  {base}/moc/<collection>?format=fits|json|ascii");
     println!("  metrics            {base}/metrics");
     serve_with(
         listener,

@@ -45,7 +45,9 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
     }
     match first {
         "tap" => Some(Rule::Scope(READ_TAP)),
-        "sia" | "datalink" | "soda" | "files" | "previews" => Some(Rule::Scope(READ_IMAGE)),
+        "sia" | "datalink" | "soda" | "files" | "previews" | "moc" | "hips" => {
+            Some(Rule::Scope(READ_IMAGE))
+        }
         "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
         "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
         _ => None,

@@ -16,12 +16,14 @@ use skyport_sky::{parse_stcs, Shape};
 use skyport_store::images::{Hdu, Image};
 use skyport_store::ImageIndex;
 use skyport_votable::{Cell, Ending, Field, Format, Info, Prelude, TableWriter};
+use std::sync::Arc;
 
 use crate::caller::Caller;
 use crate::dali::DaliError;
 use crate::descriptors::{
     char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
+use crate::hips::HipsService;
 use crate::soda::request::Detail;
 
 pub mod http;
@@ -95,8 +97,14 @@ pub fn cutout_descriptor_id(detail: Detail, suffix: &str) -> String {
 }
 
 /// The links of one found image, and its cutout descriptors, one per [`Detail`] (XML IDs from
-/// [`cutout_descriptor_id`] with `suffix`).
-pub fn image_links(base: &str, info: &Image, suffix: &str) -> (Vec<Link>, String) {
+/// [`cutout_descriptor_id`] with `suffix`); `hips` names the HiPS of its collection and band
+/// when there is one the caller may see.
+pub fn image_links(
+    base: &str,
+    info: &Image,
+    suffix: &str,
+    hips: Option<&str>,
+) -> (Vec<Link>, String) {
     let path = format!(
         "{}/{}",
         encode_path(&info.root),
@@ -204,6 +212,18 @@ pub fn image_links(base: &str, info: &Image, suffix: &str) -> (Vec<Link>, String
             content_type: Some("application/x-votable+xml".into()),
             local_semantics: Some(local.into()),
             ..link("#auxiliary")
+        });
+    }
+    if let Some(id) = hips {
+        links.push(Link {
+            access_url: Some(format!("{base}/hips/{}", encode_path(id))),
+            description: Some(
+                "HiPS sky map of the image's collection and band (a HiPS 1.0 base URL, for \
+                 Aladin and other HiPS viewers)"
+                    .into(),
+            ),
+            local_semantics: Some("hips".into()),
+            ..pixels("#auxiliary")
         });
     }
     let footprint = info.s_region.as_deref().and_then(|r| match parse_stcs(r) {
@@ -346,16 +366,27 @@ pub struct DataLink {
     images: ImageIndex,
     public_url: String,
     max_ids: usize,
+    hips: Arc<HipsService>,
+    bands: Vec<skyport_consdb::Band>,
 }
 
 impl DataLink {
     /// A service over `images`; links point below `public_url` (no trailing slash); at most
-    /// `max_ids` IDs of one request are answered.
-    pub fn new(images: ImageIndex, public_url: &str, max_ids: usize) -> DataLink {
+    /// `max_ids` IDs of one request are answered. An image links to the HiPS of its collection
+    /// and band (one of `bands`, by its wavelengths) where `hips` has one.
+    pub fn new(
+        images: ImageIndex,
+        public_url: &str,
+        max_ids: usize,
+        hips: Arc<HipsService>,
+        bands: Vec<skyport_consdb::Band>,
+    ) -> DataLink {
         DataLink {
             images,
             public_url: public_url.to_string(),
             max_ids,
+            hips,
+            bands,
         }
     }
 
@@ -396,7 +427,14 @@ impl DataLink {
                         n => format!("-{n}"),
                     };
                     images += 1;
-                    let (rows, descriptor) = image_links(base, info, &suffix);
+                    let band = skyport_consdb::band_of_range(&self.bands, info.em.0, info.em.1);
+                    let hips = self.hips.id_for(
+                        self.images.rights(),
+                        caller,
+                        &info.collection,
+                        band.as_deref(),
+                    );
+                    let (rows, descriptor) = image_links(base, info, &suffix, hips.as_deref());
                     links.extend(rows);
                     links.extend(visit::image_visit_links(base, id, &info.exposures));
                     descriptors.push_str(&descriptor);
@@ -524,6 +562,7 @@ mod tests {
         let info = Image {
             did: "ivo://a/c?d/e's".into(),
             root: "r".into(),
+            collection: "c".into(),
             rel_path: "d/e's.fits".into(),
             file_size: 2880,
             sha256: "0".repeat(64),
@@ -549,7 +588,7 @@ mod tests {
             })
             .collect(),
         };
-        let (links, descriptor) = image_links("http://h", &info, "-7");
+        let (links, descriptor) = image_links("http://h", &info, "-7", Some("c-r"));
         let semantics: Vec<&str> = links.iter().map(|l| l.semantics.as_str()).collect();
         assert_eq!(
             semantics,
@@ -563,8 +602,16 @@ mod tests {
                 "#auxiliary",
                 "#auxiliary",
                 "#auxiliary",
+                "#auxiliary",
                 "#auxiliary"
             ]
+        );
+        let hips = links
+            .iter()
+            .find(|l| l.local_semantics.as_deref() == Some("hips"));
+        assert_eq!(
+            hips.and_then(|l| l.access_url.as_deref()),
+            Some("http://h/hips/c-r")
         );
         assert_eq!(
             links[0].access_url.as_deref(),
@@ -599,7 +646,8 @@ mod tests {
             .map(|l| (l.link_auth, l.link_authorized))
             .collect();
         assert_eq!(auth[..6], [(Some("true"), Some(false)); 6]);
-        assert_eq!(auth[8..], [(Some("optional"), Some(true)); 2]);
+        assert_eq!(auth[8..10], [(Some("optional"), Some(true)); 2]);
+        assert_eq!(auth[10], (Some("true"), Some(false)));
         for (id, detail) in [
             ("cutout-sync-7", "Image"),
             ("cutout-sync-maskedimage-7", "MaskedImage"),

@@ -13,11 +13,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use skyport_sky::{Region, Shape, SpaceMoc};
+use skyport_store::coverage::Coverage;
 use skyport_store::{Caller, Value};
 use skyport_votable::{escape_xml, Chosen};
 
 use crate::dali::format::maxrec;
-use crate::dali::{DaliError, DaliParams};
+use crate::dali::{shapes, DaliError, DaliParams};
 use crate::descriptors::char_param;
 use crate::tap::{QueryOutput, TapRequest, TapService};
 
@@ -29,17 +31,52 @@ pub struct Sia {
     tap: Arc<TapService>,
     public_url: String,
     bands: Vec<skyport_consdb::Band>,
+    coverage: Arc<Coverage>,
 }
 
 impl Sia {
     /// A service whose queries `tap` runs; `public_url` (no trailing slash) goes into the
-    /// self-description, which offers `bands` for `BAND`.
-    pub fn new(tap: Arc<TapService>, public_url: &str, bands: Vec<skyport_consdb::Band>) -> Sia {
+    /// self-description, which offers `bands` for `BAND`. A `POS` outside the archive's
+    /// `coverage` is answered without reading ObsCore.
+    pub fn new(
+        tap: Arc<TapService>,
+        public_url: &str,
+        bands: Vec<skyport_consdb::Band>,
+        coverage: Arc<Coverage>,
+    ) -> Sia {
         Sia {
             tap,
             public_url: public_url.to_string(),
             bands,
+            coverage,
         }
+    }
+
+    /// Whether every `POS` value lies where no image is (so the search finds nothing): each
+    /// region's cells miss the coverage of every collection. False when any region cannot be
+    /// told (an unreadable value is reported by the query builder).
+    async fn outside_coverage(&self, positions: &[&str]) -> Result<bool, DaliError> {
+        if positions.is_empty() {
+            return Ok(false);
+        }
+        let now = chrono::Utc::now();
+        for value in positions {
+            let Some(cells) = shapes::pos(value.trim())
+                .ok()
+                .and_then(|r| region_cells(&r))
+            else {
+                return Ok(false);
+            };
+            let meets = self
+                .coverage
+                .may_meet(&cells, now)
+                .await
+                .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
+            if meets {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Runs a search: the rows in `format`, streamed; with MAXREC=0 the self-description.
@@ -51,9 +88,11 @@ impl Sia {
     ) -> Result<QueryOutput, DaliError> {
         let limits = self.tap.limits();
         let maxrec = maxrec(params, limits)?;
+        let nothing_there = self.outside_coverage(&params.all("POS")).await?;
         let adql = query::adql(
             &|name| params.all(name).into_iter().map(str::to_string).collect(),
             limits.query_max_bytes,
+            nothing_there,
         )?;
         let self_description = if maxrec == 0 {
             self.describe(caller).await?
@@ -77,6 +116,30 @@ impl Sia {
                 self_description,
             )
             .await
+    }
+}
+
+/// The cells a SIA region touches, at the order coverage is kept; `None` where the cover
+/// could be wrong (regions of a hemisphere or more, where a polygon's inside is ambiguous).
+fn region_cells(region: &Region) -> Option<SpaceMoc> {
+    let order = skyport_store::coverage::SPACE_ORDER;
+    match region {
+        Region::Circle { center, radius } if *radius < 90.0 => {
+            SpaceMoc::of_shape(&Shape::circle(*center, *radius).ok()?, order).ok()
+        }
+        Region::Polygon(p) if p.bounding_circle().radius < 90.0 => {
+            let cells = SpaceMoc::of_shape(&Shape::Polygon(p.clone()), order).ok()?;
+            // cdshealpix decides which side is inside; ours is the side of the centroid.
+            let c = p.centroid();
+            cells.contains(c.ra, c.dec).then_some(cells)
+        }
+        Region::Range {
+            lon_min,
+            lon_span,
+            lat_min,
+            lat_max,
+        } => SpaceMoc::of_zone(*lon_min, *lon_span, *lat_min, *lat_max, order).ok(),
+        _ => None,
     }
 }
 

@@ -35,7 +35,14 @@ const POL_STATES: [&str; 14] = [
 /// its terms pass `max_bytes` (the TAP query limit it is run under): a value can be a few
 /// bytes and its ADQL tens of kilobytes (`POS=RANGE`), so many values would otherwise build
 /// a query far larger than the request, only for it to be refused afterwards.
-pub fn adql(values: &dyn Fn(&str) -> Vec<String>, max_bytes: usize) -> Result<String, DaliError> {
+/// `pos_outside_coverage` says the `POS` regions are known to miss every image: the query
+/// then asks for nothing (`1 = 0`, which the databases decide before reading a row), after
+/// every parameter has still been checked.
+pub fn adql(
+    values: &dyn Fn(&str) -> Vec<String>,
+    max_bytes: usize,
+    pos_outside_coverage: bool,
+) -> Result<String, DaliError> {
     let mut clauses: Vec<String> = Vec::new();
     let mut written = 0usize;
     let mut add = |name: &str, f: &dyn Fn(&str) -> Result<String, DaliError>| {
@@ -58,7 +65,14 @@ pub fn adql(values: &dyn Fn(&str) -> Vec<String>, max_bytes: usize) -> Result<St
         clauses.push(any_of(any));
         Ok(())
     };
-    add("POS", &pos)?;
+    add("POS", &|v| {
+        let term = pos(v)?;
+        Ok(if pos_outside_coverage {
+            "1 = 0".into()
+        } else {
+            term
+        })
+    })?;
     add("BAND", &|v| overlap("BAND", v, "em_min", "em_max"))?;
     add("TIME", &|v| overlap("TIME", v, "t_min", "t_max"))?;
     add("POL", &pol)?;
@@ -289,7 +303,30 @@ mod tests {
                     .collect()
             },
             crate::Limits::default().query_max_bytes,
+            false,
         )
+    }
+
+    #[test]
+    fn a_position_outside_the_coverage_asks_for_nothing_but_is_still_checked() {
+        let values = |pos: &'static str| {
+            move |name: &str| {
+                if name == "POS" {
+                    vec![pos.to_string()]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let max = crate::Limits::default().query_max_bytes;
+        let s = adql(&values("CIRCLE 10 20 1"), max, true).expect("ok");
+        assert_eq!(s, "SELECT * FROM ivoa.ObsCore WHERE 1 = 0");
+        assert!(adql(&values("CIRCLE 10 20"), max, true).is_err());
+        let none = |_: &str| Vec::new();
+        assert_eq!(
+            adql(&none, max, true).expect("ok"),
+            "SELECT * FROM ivoa.ObsCore"
+        );
     }
 
     #[test]

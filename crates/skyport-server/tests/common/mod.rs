@@ -199,6 +199,7 @@ pub fn server_settings(
         extra_schemas: Vec::new(),
         bands: default_bands(),
         dataset: "test".into(),
+        hips_dir: None,
     }
 }
 

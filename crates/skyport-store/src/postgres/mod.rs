@@ -390,6 +390,9 @@ impl Store for PostgresStore {
             insert_row(&tx, "skyport", "image_hdu", hdu).await?;
         }
         insert_row(&tx, "ivoa", "ObsCore", &image.obscore).await?;
+        for (n, statement) in image.coverage_statements(DIALECT).iter().enumerate() {
+            run_statement(&tx, n + 1, statement).await?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(if existing.is_some() {
             UpsertOutcome::Updated

@@ -63,6 +63,7 @@ pub fn image(did: &str, hash: &str, ra: f64) -> ImageRecord {
         file,
         hdus: vec![hdu],
         obscore,
+        coverage: None,
     }
 }
 

@@ -1,0 +1,165 @@
+//! `skyport hips build|update`: HiPS sky maps of the archive's collections, one per collection
+//! and band, from the released images (see `skyport-hips`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use skyport_hips::{HipsKey, Layout, Report};
+use skyport_store::Store;
+
+use crate::config::Config;
+
+/// `skyport hips …`
+#[derive(Subcommand)]
+pub enum HipsCommand {
+    /// Build HiPS whole: every collection and band, or those named.
+    Build {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        /// Only this band.
+        #[arg(long)]
+        band: Option<String>,
+        /// The deepest order (default: from the images' pixel scale).
+        #[arg(long)]
+        order: Option<u8>,
+    },
+    /// Bring the existing HiPS up to date: only tiles under new, changed or removed images
+    /// are made again.
+    Update {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// Runs a `hips` subcommand.
+pub async fn run(what: HipsCommand) -> Result<()> {
+    match what {
+        HipsCommand::Build {
+            config,
+            collection,
+            band,
+            order,
+        } => {
+            let config = Config::load(&config)?;
+            if order.is_some_and(|o| o > 20) {
+                anyhow::bail!("--order must be at most 20");
+            }
+            let store = crate::open_store(&config).await?;
+            let reports = build_all(
+                &config,
+                store,
+                collection.as_deref(),
+                band.as_deref(),
+                order,
+                true,
+            )
+            .await?;
+            if reports.is_empty() {
+                anyhow::bail!("no released image with a footprint matches: no HiPS built");
+            }
+            Ok(())
+        }
+        HipsCommand::Update { config } => {
+            let config = Config::load(&config)?;
+            let store = crate::open_store(&config).await?;
+            update_existing(&config, store).await.map(|_| ())
+        }
+    }
+}
+
+/// Builds (whole when `full`, else brings up to date) the HiPS of every collection and band
+/// with released images, or of `collection` / `band`; prints a line per HiPS.
+pub async fn build_all(
+    config: &Config,
+    store: Arc<dyn Store>,
+    collection: Option<&str>,
+    band: Option<&str>,
+    order: Option<u8>,
+    full: bool,
+) -> Result<Vec<Report>> {
+    let settings = config.hips_settings().map_err(anyhow::Error::msg)?;
+    let roots = config.server_settings().roots;
+    let groups =
+        skyport_hips::released_images(&store, &roots, collection, band, chrono::Utc::now())
+            .await
+            .context("listing the images")?;
+    let layout = Layout::new(config.hips_dir());
+    let mut reports = Vec::new();
+    for (key, images) in groups {
+        let report = build_one(&layout, key, images, &settings, order, full).await?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Brings every HiPS already built up to date (images added, changed, removed or released
+/// since). Nothing is built for collections without a HiPS.
+pub async fn update_existing(config: &Config, store: Arc<dyn Store>) -> Result<Vec<Report>> {
+    let layout = Layout::new(config.hips_dir());
+    let existing: Vec<HipsKey> = layout
+        .ids()
+        .iter()
+        .filter_map(|id| skyport_hips::current_manifest(&layout, id))
+        .map(|m| HipsKey {
+            collection: m.collection,
+            band: m.band,
+        })
+        .collect();
+    if existing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settings = config.hips_settings().map_err(anyhow::Error::msg)?;
+    let roots = config.server_settings().roots;
+    let mut groups = skyport_hips::released_images(&store, &roots, None, None, chrono::Utc::now())
+        .await
+        .context("listing the images")?;
+    let mut reports = Vec::new();
+    for key in existing {
+        let images = groups.remove(&key).unwrap_or_default();
+        reports.push(build_one(&layout, key, images, &settings, None, false).await?);
+    }
+    Ok(reports)
+}
+
+async fn build_one(
+    layout: &Layout,
+    key: HipsKey,
+    images: Vec<skyport_hips::SourceEntry>,
+    settings: &skyport_hips::BuildSettings,
+    order: Option<u8>,
+    full: bool,
+) -> Result<Report> {
+    let (layout, settings) = (layout.clone(), settings.clone());
+    let id = key.id();
+    let report = tokio::task::spawn_blocking(move || {
+        skyport_hips::build(&layout, &key, &images, &settings, order, full)
+    })
+    .await
+    .context("the HiPS build stopped")?
+    .with_context(|| format!("building HiPS {id}"))?;
+    for (did, why) in &report.skipped {
+        eprintln!("hips {id}: left out {did}: {why}");
+    }
+    if report.published {
+        println!(
+            "hips {}: order {}, {} deepest tiles made ({} in all) from {} images in {:.1} s ({:.1} deepest tiles/s)",
+            report.id,
+            report.order,
+            report.deepest_tiles,
+            report.tiles,
+            report.images,
+            report.seconds,
+            report.deepest_tiles as f64 / report.seconds.max(1e-9)
+        );
+    } else {
+        println!("hips {}: up to date", report.id);
+    }
+    Ok(report)
+}
