@@ -89,6 +89,9 @@ pub struct Manifest {
     pub cut: (f32, f32),
     /// The smallest and largest tile values at the deepest order.
     pub data_range: (f32, f32),
+    /// When it was first built.
+    #[serde(default)]
+    pub created: String,
     /// When it was last built.
     pub built: String,
     /// Each image: its file's hash and the deepest-order tiles it touches.
@@ -350,41 +353,27 @@ fn make(
     // Runs of 16 neighbouring tiles dealt out in turn: each worker keeps neighbours together
     // (its cache hits) and no worker is left with all of one large image.
     let blocks: Vec<&[u64]> = tiles.chunks(16).collect();
-    let runs: Vec<Result<DeepRun, HipsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|k| {
-                let over = &over;
-                let mine: Vec<u64> = blocks
-                    .iter()
-                    .skip(k)
-                    .step_by(workers)
-                    .flat_map(|b| b.iter().copied())
-                    .collect();
-                scope.spawn(move || {
-                    deep_run(
-                        dir, &mine, over, images, settings, order, bits, combine, workers,
-                    )
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(HipsError::Render {
-                        reason: "BUG: a tile worker panicked".into(),
-                    })
-                })
-            })
-            .collect()
+    let shares: Vec<Vec<u64>> = (0..workers)
+        .map(|k| {
+            blocks
+                .iter()
+                .skip(k)
+                .step_by(workers)
+                .flat_map(|b| b.iter().copied())
+                .collect()
+        })
+        .collect();
+    let runs = each_in_a_thread(shares, |mine: Vec<u64>| {
+        deep_run(
+            dir, &mine, &over, images, settings, order, bits, combine, workers,
+        )
     });
     let mut sample: Vec<f32> = Vec::new();
     let mut range = (f32::INFINITY, f32::NEG_INFINITY);
     let mut made: Vec<TileId> = Vec::new();
     let mut contributed = BTreeSet::new();
     let mut skipped = BTreeMap::new();
-    for run in runs {
-        let run = run?;
+    for run in runs? {
         sample.extend(run.sample);
         range = (range.0.min(run.range.0), range.1.max(run.range.1));
         made.extend(run.made);
@@ -443,35 +432,16 @@ fn make(
     });
     // PNG tiles, one run per core.
     let per_run = made.len().div_ceil(workers).max(1);
-    let results: Vec<Result<(), HipsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = made
-            .chunks(per_run)
-            .map(|chunk| {
-                let greys = &greys;
-                scope.spawn(move || {
-                    for tile in chunk {
-                        let png_path = dir.join(tile.path("png"));
-                        match read_tile(dir, *tile)? {
-                            Some(pixels) => write_file(&png_path, &render::png(&pixels, greys)?)?,
-                            None => remove_file(&png_path)?,
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(HipsError::Render {
-                        reason: "BUG: a PNG worker panicked".into(),
-                    })
-                })
-            })
-            .collect()
-    });
-    results.into_iter().collect::<Result<(), HipsError>>()?;
+    each_in_a_thread(made.chunks(per_run).collect(), |chunk: &[TileId]| {
+        for tile in chunk {
+            let png_path = dir.join(tile.path("png"));
+            match read_tile(dir, *tile)? {
+                Some(pixels) => write_file(&png_path, &render::png(&pixels, &greys)?)?,
+                None => remove_file(&png_path)?,
+            }
+        }
+        Ok(())
+    })?;
     // The all-sky mosaics, from every order-3 tile there is.
     if order >= 3 {
         let mut order3 = Vec::new();
@@ -503,6 +473,7 @@ fn make(
             reason: format!("MOC: {e}"),
         })?,
     )?;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%MZ").to_string();
     let manifest = Manifest {
         id: key.id(),
         collection: key.collection.clone(),
@@ -516,7 +487,11 @@ fn make(
         },
         cut,
         data_range,
-        built: chrono::Utc::now().format("%Y-%m-%dT%H:%MZ").to_string(),
+        created: previous
+            .map(|m| m.created.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| now.clone()),
+        built: now,
         images: images
             .iter()
             .zip(tiles_of)
@@ -542,6 +517,33 @@ fn make(
             .as_bytes(),
     )?;
     Ok(())
+}
+
+/// Runs `work` on each input in a thread of its own (inputs are a share of the work per core)
+/// and gathers the results in order; the first error wins.
+fn each_in_a_thread<I: Send, T: Send>(
+    inputs: Vec<I>,
+    work: impl Fn(I) -> Result<T, HipsError> + Sync,
+) -> Result<Vec<T>, HipsError> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = inputs
+            .into_iter()
+            .map(|input| {
+                let work = &work;
+                scope.spawn(move || work(input))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(HipsError::Render {
+                        reason: "BUG: a HiPS worker panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    })
 }
 
 /// What one run of deepest tiles made.

@@ -44,12 +44,12 @@ pub fn of(
             format!("skyport {}", env!("CARGO_PKG_VERSION")),
         ),
         ("hips_creator", settings.title.clone()),
+        ("hips_creation_date", manifest.created.clone()),
         ("hips_release_date", manifest.built.clone()),
         ("hips_status", "public master unclonable".into()),
         ("hips_tile_format", "fits png".into()),
         ("hips_tile_width", manifest.tile_width.to_string()),
         ("hips_order", manifest.order.to_string()),
-        ("hips_order_min", "0".into()),
         ("hips_frame", "equatorial".into()),
         ("hips_pixel_bitpix", "-32".into()),
         (
@@ -64,58 +64,93 @@ pub fn of(
         ("hips_initial_dec", format!("{dec}")),
         ("hips_initial_fov", format!("{fov}")),
         ("moc_sky_fraction", format!("{:.8}", moc.sky_fraction())),
-        ("moc_order", moc.order().to_string()),
+        (
+            "prov_progenitor",
+            format!(
+                "{} images of collection {} ({})",
+                manifest.images.len(),
+                manifest.collection,
+                settings.title
+            ),
+        ),
     ];
-    if let Some(b) = &manifest.band {
-        entries.push((
-            "obs_description",
-            format!("Images of collection {} in band {b}", manifest.collection),
-        ));
-    }
-    let em: Vec<(f64, f64)> = images
-        .iter()
-        .filter_map(|e| Some((e.em.0?, e.em.1?)))
-        .collect();
-    if !em.is_empty() {
-        let lo = em.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
-        let hi = em.iter().map(|e| e.1).fold(f64::NEG_INFINITY, f64::max);
+    entries.push((
+        "obs_description",
+        match &manifest.band {
+            Some(b) => format!("Images of collection {} in band {b}", manifest.collection),
+            None => format!("Images of collection {}", manifest.collection),
+        },
+    ));
+    if let Some((lo, hi)) = span(images, |e| e.em) {
         entries.push(("em_min", format!("{lo}")));
         entries.push(("em_max", format!("{hi}")));
+        entries.push(("obs_regime", regime((lo * hi).sqrt()).into()));
     }
-    let t: Vec<(f64, f64)> = images
-        .iter()
-        .filter_map(|e| Some((e.time.0?, e.time.1?)))
-        .collect();
-    if !t.is_empty() {
-        let lo = t.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
-        let hi = t.iter().map(|e| e.1).fold(f64::NEG_INFINITY, f64::max);
+    if let Some((lo, hi)) = span(images, |e| e.time) {
         entries.push(("t_min", format!("{lo}")));
         entries.push(("t_max", format!("{hi}")));
     }
     render::properties(&entries)
 }
 
-/// Where a viewer opening the HiPS first looks: the centre of the images' footprints and a
-/// field that holds them (degrees), or the whole sky when they are spread over it.
-fn initial_view(images: &[SourceEntry]) -> (f64, f64, f64) {
-    if images.is_empty() {
-        return (0.0, 0.0, 180.0);
+/// The smallest start and largest end of the images' intervals (`of` each image's), when any
+/// image has both ends.
+fn span(
+    images: &[SourceEntry],
+    of: impl Fn(&SourceEntry) -> (Option<f64>, Option<f64>),
+) -> Option<(f64, f64)> {
+    images
+        .iter()
+        .filter_map(|e| match of(e) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        })
+        .reduce(|x, y| (x.0.min(y.0), x.1.max(y.1)))
+}
+
+/// The IVOA regime (HiPS 1.0 §4.4.1 `obs_regime`, from the IVOA vocabulary) of a wavelength in
+/// metres.
+pub fn regime(wavelength: f64) -> &'static str {
+    match wavelength {
+        w if w >= 1e-3 => "Radio",
+        w if w >= 1e-4 => "Millimeter",
+        w if w >= 1.1e-6 => "Infrared",
+        w if w >= 3e-7 => "Optical",
+        w if w >= 1e-7 => "UV",
+        w if w >= 1e-8 => "EUV",
+        w if w >= 1e-11 => "X-ray",
+        _ => "Gamma-ray",
     }
+}
+
+/// Where a viewer opening the HiPS first looks: the centre of the image nearest the middle of
+/// them all (the middle itself may fall between fields, where there is nothing to see) and a
+/// field that holds every image (degrees, at most the whole sky).
+fn initial_view(images: &[SourceEntry]) -> (f64, f64, f64) {
+    let centres: Vec<skyport_sky::SkyPoint> =
+        images.iter().map(|e| e.footprint.centroid()).collect();
     let (mut x, mut y, mut z) = (0.0, 0.0, 0.0);
-    for e in images {
-        let v = e.footprint.centroid().to_vec3();
+    for c in &centres {
+        let v = c.to_vec3();
         x += v.x;
         y += v.y;
         z += v.z;
     }
     let norm = (x * x + y * y + z * z).sqrt();
-    if norm < 1e-9 * images.len() as f64 {
+    let middle = if norm > 1e-9 {
+        skyport_sky::SkyPoint::new(y.atan2(x).to_degrees(), (z / norm).asin().to_degrees()).ok()
+    } else {
+        None
+    };
+    let Some(middle) = middle else {
         return (0.0, 0.0, 180.0);
-    }
-    let dec = (z / norm).asin().to_degrees();
-    let ra = y.atan2(x).to_degrees().rem_euclid(360.0);
-    let centre =
-        skyport_sky::SkyPoint::new(ra, dec).unwrap_or(skyport_sky::SkyPoint { ra: 0.0, dec: 0.0 });
+    };
+    let Some(centre) = centres.iter().copied().min_by(|a, b| {
+        skyport_sky::angular_separation(middle, *a)
+            .total_cmp(&skyport_sky::angular_separation(middle, *b))
+    }) else {
+        return (0.0, 0.0, 180.0);
+    };
     let mut radius: f64 = 0.0;
     for e in images {
         if let skyport_sky::Shape::Polygon(p) = &e.footprint {
@@ -124,5 +159,5 @@ fn initial_view(images: &[SourceEntry]) -> (f64, f64, f64) {
             }
         }
     }
-    (ra, dec, (2.0 * radius).clamp(0.01, 180.0))
+    (centre.ra, centre.dec, (2.0 * radius).clamp(0.01, 180.0))
 }

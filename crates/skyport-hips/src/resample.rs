@@ -208,7 +208,7 @@ impl SourceImage {
     /// [`positions`](Self::positions) finds them.
     pub fn for_each_position(&self, tile: TileId, bits: u8, mut f: impl FnMut(usize, f64, f64)) {
         let w = 1usize << bits;
-        let step = BLOCK.min(w);
+        let step = self.grid_step(tile.order, bits).min(w);
         // Node k sits at pixel k·step, the last one at the last pixel.
         let nodes: Vec<usize> = (0..w / step).map(|k| k * step).chain([w - 1]).collect();
         let n = nodes.len();
@@ -283,6 +283,22 @@ impl SourceImage {
                 }
             }
         }
+    }
+
+    /// The grid step for tiles of `order`: [`BLOCK`] where a tile pixel is about an image pixel,
+    /// less where a tile pixel spans many image pixels (the interpolation's error, in image
+    /// pixels, grows with that ratio times the step squared: the step shrinks by its square
+    /// root, so the error stays that of the finest tiles, under a thousandth of a pixel).
+    fn grid_step(&self, order: u8, bits: u8) -> usize {
+        let depth = i32::from(order) + i32::from(bits);
+        let tile_pixel = (4.0 * std::f64::consts::PI / (12.0 * 4f64.powi(depth)))
+            .sqrt()
+            .to_degrees()
+            * 3600.0;
+        let ratio = tile_pixel / self.wcs.pixel_scale_arcsec().max(1e-9);
+        let step = (BLOCK as f64 / ratio.max(1.0).sqrt()).floor().max(1.0) as usize;
+        // A power of two, so the grid's nodes fall on tile pixels evenly.
+        1usize << (usize::BITS - 1 - step.leading_zeros())
     }
 
     /// The image position of tile pixel `(x, y)`, the Newton iteration started at `guess`

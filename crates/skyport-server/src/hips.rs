@@ -31,6 +31,9 @@ pub struct HipsService {
 /// One file of a HiPS, as named in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HipsFile {
+    /// `index.html` (or the HiPS's base URL): a page describing the HiPS, made from its
+    /// properties.
+    Index,
     /// `properties`.
     Properties,
     /// `Moc.fits`.
@@ -73,6 +76,7 @@ impl HipsFile {
                 .flatten()
         };
         match parts.as_slice() {
+            [""] | ["index.html"] => Some(HipsFile::Index),
             ["properties"] => Some(HipsFile::Properties),
             ["Moc.fits"] => Some(HipsFile::Moc),
             [norder, file] => {
@@ -99,7 +103,7 @@ impl HipsFile {
     /// The file's path below the HiPS directory.
     pub fn relative_path(&self) -> PathBuf {
         match self {
-            HipsFile::Properties => PathBuf::from("properties"),
+            HipsFile::Index | HipsFile::Properties => PathBuf::from("properties"),
             HipsFile::Moc => PathBuf::from("Moc.fits"),
             HipsFile::Allsky { order, ext } => {
                 PathBuf::from(format!("Norder{order}")).join(format!("Allsky.{ext}"))
@@ -114,6 +118,7 @@ impl HipsFile {
 
     fn media_type(&self) -> &'static str {
         match self {
+            HipsFile::Index => "text/html; charset=utf-8",
             HipsFile::Properties => "text/plain; charset=utf-8",
             HipsFile::Moc => "application/fits",
             HipsFile::Allsky { ext, .. } | HipsFile::Tile { ext, .. } => {
@@ -233,6 +238,45 @@ pub(crate) async fn list(
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
 }
 
+/// `GET /hips/{id}`: the HiPS's page (what its base URL, linked from DataLink, shows).
+pub(crate) async fn base(
+    state: State<Arc<AppState>>,
+    caller: RequestCaller,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, DaliError> {
+    file(state, caller, UrlPath((id, String::new())), headers).await
+}
+
+/// The HTML page of a HiPS, from its `properties` text.
+fn index_page(id: &str, properties: &str) -> String {
+    use skyport_votable::escape_xml;
+    let title = properties
+        .lines()
+        .find_map(|l| l.strip_prefix("obs_title"))
+        .and_then(|l| l.split_once('='))
+        .map_or(id, |(_, v)| v.trim());
+    let rows: String = properties
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            format!(
+                "<tr><td>{}</td><td>{}</td></tr>\n",
+                escape_xml(k.trim()),
+                escape_xml(v.trim())
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\n\
+         <body><h1>{t}</h1><p>A HiPS (IVOA HiPS 1.0): open this page's address in Aladin or \
+         another HiPS viewer. Files: <a href=\"properties\">properties</a>, \
+         <a href=\"Moc.fits\">Moc.fits</a>, <a href=\"Norder3/Allsky.png\">Norder3/Allsky.png</a>.</p>\n\
+         <table>\n{rows}</table></body></html>\n",
+        t = escape_xml(title)
+    )
+}
+
 /// `GET /hips/{id}/{*path}`: one file of a HiPS.
 pub(crate) async fn file(
     State(state): State<Arc<AppState>>,
@@ -255,6 +299,11 @@ pub(crate) async fn file(
     };
     let full = dir.join(file.relative_path());
     let (bytes, etag) = match tokio::fs::read(&full).await {
+        Ok(bytes) if file == HipsFile::Index => {
+            let page = index_page(&id, &String::from_utf8_lossy(&bytes));
+            let etag = format!("\"index-{}\"", page.len());
+            (page.into_bytes(), etag)
+        }
         Ok(bytes) => {
             let version = dir
                 .file_name()
@@ -307,6 +356,8 @@ mod tests {
     #[test]
     fn only_hips_files_are_named() {
         assert_eq!(HipsFile::parse("properties"), Some(HipsFile::Properties));
+        assert_eq!(HipsFile::parse("index.html"), Some(HipsFile::Index));
+        assert_eq!(HipsFile::parse(""), Some(HipsFile::Index));
         assert_eq!(
             HipsFile::parse("Norder3/Dir0/Npix300.png"),
             Some(HipsFile::Tile {
@@ -332,7 +383,6 @@ mod tests {
             "Norder99/Dir0/Npix0.fits",
             "Norder3/Dir0/Npix+1.fits",
             "hips.json",
-            "",
             "/properties",
             "Norder3/Dir0/Npix300.fits/",
         ] {

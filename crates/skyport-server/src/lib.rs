@@ -68,6 +68,8 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .route("/metrics", get(metrics_page))
         .route("/repertoire/discovery", get(discovery::discovery))
         .route("/hips/list", get(hips::list))
+        .route("/hips/{id}", get(hips::base))
+        .route("/hips/{id}/", get(hips::base))
         .route("/hips/{id}/{*path}", get(hips::file))
         .route("/moc", get(moc::list))
         .route("/moc/{collection}", get(moc::collection_moc))

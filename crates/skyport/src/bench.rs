@@ -68,6 +68,22 @@ pub enum BenchCommand {
         #[arg(long, value_enum, default_value = "off")]
         auth: crate::bench_tap::AuthBench,
     },
+    /// HiPS tiles served per second from concurrent clients (every tile of the archive's HiPS
+    /// in turn, over loopback).
+    Hips {
+        /// The archive's configuration (its HiPS must be built: skyport hips build).
+        #[arg(long)]
+        config: PathBuf,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Seconds of measurement.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Tile format: png or fits.
+        #[arg(long, default_value = "png", value_parser = ["png", "fits"])]
+        format: String,
+    },
     /// ConsDB REST: bulk insert and upsert rows/s, against one request per row; single
     /// insert and update latency.
     Consdb {
@@ -136,6 +152,21 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 database,
                 ids,
                 cone_rows,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Hips {
+            config,
+            clients,
+            seconds,
+            format,
+        } => {
+            crate::bench_hips::run(crate::bench_hips::HipsBench {
+                config,
+                clients,
+                seconds,
+                format,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@ mod adql_cmd;
 mod auth_config;
 mod bench;
 mod bench_consdb;
+mod bench_hips;
 mod bench_soda;
 mod bench_tap;
 mod config;
@@ -311,8 +312,16 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
         anyhow::bail!("the demo archive could not be built completely");
     }
     // HiPS of every collection and band with released images (the coverage maps came with
-    // ingest).
-    hips_cmd::build_all(&config, Arc::clone(&store), None, None, None, true).await?;
+    // ingest), built by a child process: building holds images in memory, which the server
+    // this process becomes should not carry as its high-water mark.
+    let me = std::env::current_exe().context("finding the skyport binary")?;
+    let status = tokio::process::Command::new(me)
+        .args(["hips", "build", "--config"])
+        .arg(&tmp)
+        .status()
+        .await
+        .context("starting the HiPS build")?;
+    anyhow::ensure!(status.success(), "the demo's HiPS could not be built");
     std::fs::rename(&tmp, dir.join("skyport.toml"))?;
     eprintln!(
         "demo archive ready in {:.1} s",
