@@ -298,27 +298,34 @@ pub(crate) async fn file(
         )));
     };
     let full = dir.join(file.relative_path());
-    let (bytes, etag) = match tokio::fs::read(&full).await {
-        Ok(bytes) if file == HipsFile::Index => {
-            let page = index_page(&id, &String::from_utf8_lossy(&bytes));
-            let etag = format!("\"index-{}\"", page.len());
-            (page.into_bytes(), etag)
+    let missing = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            DaliError::not_found(format!("HiPS {id:?} has no data at {path}"))
+        } else {
+            DaliError::internal(format!("reading a HiPS file: {e}"))
         }
-        Ok(bytes) => {
-            let version = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let etag = format!("\"{version}-{}\"", bytes.len());
-            (bytes, etag)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DaliError::not_found(format!(
-                "HiPS {id:?} has no data at {path}"
-            )))
-        }
-        Err(e) => return Err(DaliError::internal(format!("reading a HiPS file: {e}"))),
+    };
+    // Tiles are streamed from the file, not read whole: a viewer asks for many at once.
+    let (body, etag) = if file == HipsFile::Index {
+        let properties = tokio::fs::read_to_string(&full).await.map_err(missing)?;
+        let page = index_page(&id, &properties);
+        let etag = format!("\"index-{}\"", page.len());
+        (Body::from(page), etag)
+    } else {
+        let opened = tokio::fs::File::open(&full).await.map_err(missing)?;
+        let length = opened.metadata().await.map_err(missing)?.len();
+        let version = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        (
+            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                opened,
+                64 << 10,
+            )),
+            format!("\"{version}-{length}\""),
+        )
     };
     if headers
         .get(header::IF_NONE_MATCH)
@@ -331,7 +338,7 @@ pub(crate) async fn file(
         }
         return Ok(r);
     }
-    let mut response = Response::new(Body::from(bytes));
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
