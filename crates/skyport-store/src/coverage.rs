@@ -390,14 +390,18 @@ impl Coverage {
         region: &SpaceMoc,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let meets = |everywhere: &Option<SpaceMoc>| {
-            everywhere.as_ref().is_none_or(|e| e.intersects(region))
+        // Tested under the read lock: the union is not copied on every search.
+        let meets = || {
+            self.everywhere
+                .read()
+                .ok()
+                .and_then(|slot| slot.as_ref().map(|e| e.intersects(region)))
         };
-        if meets(&self.everywhere_cached()) && self.everywhere_cached().is_some() {
+        if meets() == Some(true) {
             return Ok(true);
         }
         self.refresh(now).await?;
-        Ok(meets(&self.everywhere_cached()))
+        Ok(meets().unwrap_or(true))
     }
 
     /// The collections with coverage, each with the bands it has (`None`: no known band).
