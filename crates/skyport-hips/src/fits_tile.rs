@@ -115,8 +115,12 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<TilePixels, HipsError> {
     let mut at = 0;
     let mut ended = false;
     while at + 80 <= bytes.len() {
-        let record =
-            std::str::from_utf8(&bytes[at..at + 80]).map_err(|_| bad("header is not ASCII"))?;
+        // ASCII only: the keyword and value are cut at fixed byte columns.
+        let raw = &bytes[at..at + 80];
+        let record = std::str::from_utf8(raw)
+            .ok()
+            .filter(|_| raw.is_ascii())
+            .ok_or_else(|| bad("header is not ASCII"))?;
         at += 80;
         let key = record[..8].trim();
         let value = record
