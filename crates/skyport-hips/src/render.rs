@@ -80,6 +80,17 @@ pub fn png(tile: &TilePixels, greys: &Greys) -> Result<Vec<u8>, HipsError> {
     .map_err(|reason| HipsError::Render { reason })
 }
 
+/// A PNG tile with no data: `width` × `width`, every pixel transparent. Served for a tile
+/// the HiPS lacks (see `skyport-server`'s `hips` module for why).
+pub fn empty_png(width: usize) -> Result<Vec<u8>, HipsError> {
+    encode_png(&Picture {
+        width,
+        height: width,
+        pixels: vec![[0, 0]; width * width],
+    })
+    .map_err(|reason| HipsError::Render { reason })
+}
+
 /// The all-sky mosaic of order-3 tiles given as `(npix, tile)`: each tile reduced to
 /// `width / 8` pixels (at least 1) and laid out 27 to a row, row 0 of the mosaic at the top
 /// of the sky picture; returned in FITS row order like every tile.

@@ -5,6 +5,12 @@
 //! `Norder{k}/Allsky.{fits,png}` and `Norder{k}/Dir{d}/Npix{n}.{fits,png}` with consistent
 //! numbers — so no path, however encoded, reaches outside the HiPS. A HiPS shows a collection's
 //! pixels: it is served to those who may read the collection's data, and is absent for others.
+//!
+//! A PNG tile the HiPS lacks (no image touches that cell), at an order the HiPS has, is
+//! answered with a transparent tile rather than 404. Viewers ask for every tile of their view
+//! and draw nothing for both, but browsers log each failed image load as an error, so a
+//! sparse survey's page would fill its console; PNG carries no values, so transparent means
+//! exactly "no data". FITS tiles, read for their values, stay 404 where absent.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +32,8 @@ pub struct HipsService {
     layout: Option<Layout>,
     /// Manifests by version directory (a version never changes once published).
     manifests: Mutex<HashMap<PathBuf, Arc<Manifest>>>,
+    /// Transparent PNG tiles by width, made once.
+    empty_tiles: Mutex<HashMap<usize, bytes::Bytes>>,
 }
 
 /// One file of a HiPS, as named in a request.
@@ -138,7 +146,19 @@ impl HipsService {
         HipsService {
             layout: dir.map(Layout::new),
             manifests: Mutex::new(HashMap::new()),
+            empty_tiles: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A transparent PNG tile `width` pixels wide.
+    fn empty_tile(&self, width: usize) -> Option<bytes::Bytes> {
+        let mut cache = self.empty_tiles.lock().ok()?;
+        if let Some(t) = cache.get(&width) {
+            return Some(t.clone());
+        }
+        let tile = bytes::Bytes::from(skyport_hips::render::empty_png(width).ok()?);
+        cache.insert(width, tile.clone());
+        Some(tile)
     }
 
     /// The current version of HiPS `id` and its manifest, if `caller` may see it at `now`.
@@ -284,7 +304,7 @@ pub(crate) async fn file(
     UrlPath((id, path)): UrlPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, DaliError> {
-    let Some((dir, _)) =
+    let Some((dir, manifest)) =
         state
             .hips
             .visible(&state.settings.rights, &caller, &id, chrono::Utc::now())
@@ -312,7 +332,30 @@ pub(crate) async fn file(
         let etag = format!("\"index-{}\"", page.len());
         (Body::from(page), etag)
     } else {
-        let opened = tokio::fs::File::open(&full).await.map_err(missing)?;
+        let opened = match tokio::fs::File::open(&full).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return match file {
+                    HipsFile::Tile {
+                        order, ext: "png", ..
+                    } if order <= manifest.order => {
+                        let tile = state
+                            .hips
+                            .empty_tile(manifest.tile_width)
+                            .ok_or_else(|| DaliError::internal("making an empty HiPS tile"))?;
+                        Ok((
+                            [
+                                (header::CONTENT_TYPE, "image/png"),
+                                (header::CACHE_CONTROL, "private, max-age=60"),
+                            ],
+                            tile,
+                        )
+                            .into_response())
+                    }
+                    _ => Err(missing(e)),
+                };
+            }
+            opened => opened.map_err(missing)?,
+        };
         let length = opened.metadata().await.map_err(missing)?.len();
         let version = dir
             .file_name()

@@ -148,7 +148,40 @@ async fn a_hips_is_listed_and_its_files_served_with_their_types() {
     let npix = cdshealpix::nested::hash(6, 217.49f64.to_radians(), (-62.68f64).to_radians());
     let (status, _, _) = call(
         &app,
-        get(&format!("/hips/{ID}/Norder6/Dir0/Npix{npix}.fits")),
+        get(&format!(
+            "/hips/{ID}/Norder6/Dir{}/Npix{npix}.fits",
+            npix / 10000 * 10000
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // As a PNG, the same absent tile is a transparent one, as wide as the HiPS's tiles (a
+    // browser logs every failed image); below the deepest order there is still nothing.
+    let (status, headers, png) = call_bytes(
+        &app,
+        get(&format!(
+            "/hips/{ID}/Norder6/Dir{}/Npix{npix}.png",
+            npix / 10000 * 10000
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png.to_vec()))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut pixels).expect("decoded");
+    assert_eq!((info.width, info.height), (64, 64));
+    assert_eq!(info.color_type, png::ColorType::GrayscaleAlpha);
+    assert!(pixels.chunks(2).all(|p| p[1] == 0), "not transparent");
+    let deeper = cdshealpix::nested::hash(7, 217.49f64.to_radians(), (-62.68f64).to_radians());
+    let (status, _, _) = call(
+        &app,
+        get(&format!(
+            "/hips/{ID}/Norder7/Dir{}/Npix{deeper}.png",
+            deeper / 10000 * 10000
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
