@@ -13,7 +13,12 @@ pub struct ServiceLink {
 }
 
 /// The services the landing page lists (those this build serves).
-pub const SERVICES: [ServiceLink; 11] = [
+pub const SERVICES: [ServiceLink; 14] = [
+    ServiceLink {
+        name: "Portal",
+        path: "/portal/",
+        what: "the archive in a browser: sky view, search, previews, cutouts, ADQL, ConsDB",
+    },
     ServiceLink {
         name: "TAP",
         path: "/tap",
@@ -43,6 +48,16 @@ pub const SERVICES: [ServiceLink; 11] = [
         name: "SODA",
         path: "/soda/capabilities",
         what: "SODA 1.0 cutouts: /soda/sync and /soda/async (circles, polygons, ranges, pixel boxes, bulk stamps)",
+    },
+    ServiceLink {
+        name: "ConsDB",
+        path: "/consdb",
+        what: "Consolidated Database REST API (Rubin's pqserver): exposure and visit metadata, flex keys, history (as_of)",
+    },
+    ServiceLink {
+        name: "ConsDB API",
+        path: "/consdb/openapi.json",
+        what: "OpenAPI description of the ConsDB REST API",
     },
     ServiceLink {
         name: "Previews",
@@ -88,7 +103,23 @@ pub fn page(title: &str, base: &str, images: Option<u64>) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.3em .8em}}</style></head>\n\
          <body><h1>{t}</h1><p>An astronomical image archive served through IVOA protocols. Images in the archive: {count}.</p>\n\
+         <p><a href=\"{b}/portal/\">Open the portal</a> to see the sky, search, preview and cut out images, and run ADQL, in the browser.</p>\n\
          <table><tr><th>Service</th><th>URL</th><th>What</th></tr>\n{rows}</table></body></html>\n",
-        t = escape_xml(title)
+        t = escape_xml(title),
+        b = escape_xml(base)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_links_the_portal_and_consdb_and_escapes_the_title() {
+        let html = page("<b>x</b>", "http://h:1", Some(3));
+        assert!(html.contains("href=\"http://h:1/portal/\""));
+        assert!(html.contains("href=\"http://h:1/consdb\""));
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(!html.contains("<b>x"));
+    }
 }

@@ -17,6 +17,7 @@ mod limits;
 mod listener;
 pub mod metrics;
 pub mod moc;
+pub mod portal;
 mod previews;
 mod routes;
 pub mod sia;
@@ -66,6 +67,9 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
     routes::Routes::new()
         .route("/", get(landing_page))
         .route("/metrics", get(metrics_page))
+        .route("/portal", get(portal::redirect))
+        .route("/portal/", get(portal::index))
+        .route("/portal/{*path}", get(portal::file))
         .route("/repertoire/discovery", get(discovery::discovery))
         .route("/hips/list", get(hips::list))
         .route("/hips/{id}", get(hips::base))

@@ -800,6 +800,9 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
         "/tap/availability",
         "/sia/capabilities",
         "/soda/availability",
+        // The portal's files: the page asks for a token and reads the archive with it.
+        "/portal/",
+        "/portal/js/app.js",
     ] {
         let (status, body) = w.get("anonymous", uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");

@@ -9,7 +9,8 @@ use axum::http::Method;
 pub enum Rule {
     /// Anyone, even in `required` mode: the landing page, VOSI availability and
     /// capabilities, service discovery, metrics (clients and monitors find the service
-    /// before they log in).
+    /// before they log in), and the portal's static files (the page asks for a token and
+    /// reads the archive with it).
     Open,
     /// A caller holding this scope (anonymous callers hold the anonymous scopes in `open`
     /// mode and none in `required` mode).
@@ -38,6 +39,7 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
     if pattern == "/"
         || pattern == "/metrics"
         || pattern == "/repertoire/discovery"
+        || first == "portal"
         || (pattern.ends_with("/availability") || pattern.ends_with("/capabilities"))
             && pattern.matches('/').count() == 2
     {
@@ -101,6 +103,7 @@ mod tests {
             rule_for(&Method::DELETE, "/auth/tokens/{key}"),
             Some(Rule::Scope("admin:token"))
         );
+        assert_eq!(rule_for(&get, "/portal/{*path}"), Some(Rule::Open));
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
     }
 }
