@@ -222,6 +222,10 @@ def test_a_search_finds_what_sia_finds(archive, browser):
     expected = {str(r["obs_id"]) for r in sia.search(pos=(ra, dec, radius), band=wavelength, collection="LSSTCam-demo").to_table()}
     assert expected, "the oracle found nothing: the test would prove nothing"
     assert shown == expected
+    # Each row's thumbnail loaded (an image, not a broken link).
+    wait(browser, lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+                                for img in d.find_elements(By.CSS_SELECTOR, "#search-results img.thumb")), what="the thumbnails")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#search-results img.thumb")) == len(expected)
     # A time range that ends before the images were taken finds none of them.
     search(browser, ra=ra, dec=dec, radius=radius, band="g", end="2000-01-01T00:00:00")
     assert "0 images found" in status_text(browser)
@@ -309,6 +313,9 @@ def test_a_cutout_drawn_on_the_sky_is_centred_where_drawn(archive, browser, down
     target = next(r for r in rows if str(images["obs_id"][0]) in r.text)
     target.click()
     wait(browser, lambda d: d.find_elements(By.ID, "draw-cutout"), what="the cutout form")
+    # The chosen image's preview, from its DataLink #preview link.
+    wait(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('#search-detail img.preview'); return i && i.complete && i.naturalWidth > 0"), what="the preview")
     # A view a few image widths wide, centred on the image; the circle is drawn off centre.
     browser.execute_script("window.skyportPortal.sky.goTo(arguments[0], arguments[1], 0.06);", ra, dec)
     time.sleep(1)
