@@ -52,8 +52,9 @@ const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every file of the portal (the vendored Aladin Lite with its licence and provenance).
-static FILES: [PortalFile; 14] = [
+static FILES: [PortalFile; 15] = [
     portal_file!("index.html", "text/html; charset=utf-8"),
+    portal_file!("sw.js", JS),
     portal_file!("portal.css", "text/css; charset=utf-8"),
     portal_file!("js/app.js", JS),
     portal_file!("js/net.js", JS),

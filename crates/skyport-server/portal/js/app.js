@@ -8,6 +8,36 @@ import { ConsDbPage } from './consdb.js';
 import { CALIB_LEVELS, PRODUCT_TYPES, SearchPage, searchAdql } from './search.js';
 
 const PAGES = ['sky', 'adql', 'consdb', 'token'];
+
+/**
+ * The service worker that adds the token to the requests Aladin Lite makes itself (HiPS
+ * tiles); resolves once it controls the page, or after 3 s without it (no service workers
+ * outside HTTPS and localhost: the sky then loads without the token).
+ */
+const serviceWorker = (async () => {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    if (event.data && event.data.type === 'token?' && event.ports[0]) event.ports[0].postMessage({ token: token() });
+  });
+  try {
+    await navigator.serviceWorker.register('sw.js', { scope: './' });
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) => {
+        navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
+        setTimeout(resolve, 3000);
+      });
+    }
+  } catch {
+    /* the viewer's own requests go without the token */
+  }
+})();
+
+/** Tells the service worker this tab's token. */
+function shareToken() {
+  const controller = navigator.serviceWorker && navigator.serviceWorker.controller;
+  if (controller) controller.postMessage({ type: 'token', token: token() });
+}
+
 const started = new Set();
 
 const portal = {};
@@ -113,6 +143,8 @@ async function startSky() {
     coverage = [];
   }
   fillCollections(form, coverage);
+  await serviceWorker;
+  shareToken();
   const { Sky } = await import('./sky.js');
   const sky = await Sky.create(document.getElementById('aladin'), hips, ({ ra, dec }) => {
     search.setPosition(ra, dec);
@@ -156,11 +188,13 @@ function startToken() {
     e.preventDefault();
     setToken(input.value.trim());
     input.value = '';
+    shareToken();
     show();
     status(token() ? 'token set' : 'token cleared');
   });
   document.getElementById('token-clear').addEventListener('click', () => {
     setToken('');
+    shareToken();
     show();
   });
   show();
