@@ -366,3 +366,45 @@ async fn maps_show_a_caller_only_what_they_may_see() {
     let (_, _, list) = call(&closed, get("/moc")).await;
     assert!(!list.contains("demo"), "{list}");
 }
+
+#[tokio::test]
+async fn a_replaced_image_leaves_no_cells_where_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _db) = test_store(dir.path()).await;
+    let data = data_root(dir.path(), &IMAGES);
+    ingest(&store, &data, "m13.fits").await;
+    ingest(&store, &data, "first_vla_image.fits").await;
+    let app = start(Arc::clone(&store), dir.path(), data.clone()).await;
+    let (_, _, ascii) = call(&app, get("/moc/demo?format=ascii")).await;
+    let before = SpaceMoc::from_ascii(&ascii).expect("moc");
+    let m13 = (250.42, 36.46);
+    let dss = (217.49, -62.68);
+    assert!(before.contains(m13.0, m13.1) && !before.contains(dss.0, dss.1));
+    // The file m13.fits now holds the DSS plate (unpacked): the same image (same path, same
+    // ID) has moved.
+    let mut plate = flate2::read::GzDecoder::new(
+        std::fs::File::open(common::testdata(IMAGES[1])).expect("open"),
+    );
+    let mut file = std::fs::File::create(data.join("m13.fits")).expect("create");
+    std::io::copy(&mut plate, &mut file).expect("gunzip");
+    drop(file);
+    ingest(&store, &data, "m13.fits").await;
+    let (_, _, ascii) = call(&app, get("/moc/demo?format=ascii")).await;
+    let after = SpaceMoc::from_ascii(&ascii).expect("moc");
+    assert!(
+        after.contains(dss.0, dss.1),
+        "the image's new place is covered"
+    );
+    assert!(
+        !after.contains(m13.0, m13.1),
+        "the image's old place is still covered"
+    );
+    // The other image is untouched, and SIA no longer finds anything at the old place.
+    for shape in footprints(&store).await {
+        for (ra, dec) in corners_and_centre(&shape) {
+            assert!(after.contains(ra, dec), "({ra}, {dec})");
+        }
+    }
+    let (_, _, body) = call(&app, get("/sia/query?POS=CIRCLE+250.42+36.46+0.1")).await;
+    assert_eq!(rows(&body), 0, "{body}");
+}

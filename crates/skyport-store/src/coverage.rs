@@ -76,7 +76,7 @@ impl ImageCoverage {
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<Statement>, MocError> {
         let epochs = ddl::table_name(dialect, "skyport", "coverage_epoch");
         let p = |n| ddl::placeholder(dialect, n);
-        let mut out = vec![delete_statement(dialect, &self.publisher_did)];
+        let mut out = delete_statement(dialect, &self.publisher_did);
         out.push(Statement::new(
             format!(
                 "INSERT INTO {epochs} (obs_collection, epoch) VALUES ({}, 1) \
@@ -115,17 +115,30 @@ impl ImageCoverage {
     }
 }
 
-/// The statement removing an image's coverage row (the collection's map keeps it until the
-/// next full fold).
-pub fn delete_statement(dialect: Dialect, publisher_did: &str) -> Statement {
-    Statement::new(
-        format!(
-            "DELETE FROM {} WHERE obs_publisher_did = {}",
-            ddl::table_name(dialect, "skyport", "image_coverage"),
-            ddl::placeholder(dialect, 1)
+/// The statements removing an image's coverage row. They raise its collection's epoch without
+/// adding a row, and that gap is how a reader holding the collection's maps learns that they
+/// hold an image that is gone (replaced or without a footprint now): it folds the collection
+/// again from its rows ([`Coverage::refresh`]).
+pub fn delete_statement(dialect: Dialect, publisher_did: &str) -> Vec<Statement> {
+    let coverage = ddl::table_name(dialect, "skyport", "image_coverage");
+    vec![
+        Statement::new(
+            format!(
+                "UPDATE {epochs} SET epoch = epoch + 1 WHERE obs_collection IN \
+                 (SELECT obs_collection FROM {coverage} WHERE obs_publisher_did = {})",
+                ddl::placeholder(dialect, 1),
+                epochs = ddl::table_name(dialect, "skyport", "coverage_epoch"),
+            ),
+            vec![Value::Text(publisher_did.to_string())],
         ),
-        vec![Value::Text(publisher_did.to_string())],
-    )
+        Statement::new(
+            format!(
+                "DELETE FROM {coverage} WHERE obs_publisher_did = {}",
+                ddl::placeholder(dialect, 1)
+            ),
+            vec![Value::Text(publisher_did.to_string())],
+        ),
+    ]
 }
 
 /// Which of a collection's maps a caller may see (decided by [`crate::Rights::coverage_view`]).
@@ -239,6 +252,15 @@ fn union_st(
     }))
 }
 
+/// Coverage rows read for one collection.
+struct RowsRead {
+    by_band: BTreeMap<Option<String>, Vec<Dated>>,
+    /// The highest epoch read.
+    top: i64,
+    /// How many rows have an epoch up to the collection's epoch seen before the read.
+    within: i64,
+}
+
 /// What is held of one collection.
 #[derive(Debug, Default)]
 struct Held {
@@ -302,51 +324,16 @@ impl Coverage {
             if epoch <= since {
                 continue;
             }
-            let rows = self
-                .store
-                .query(
-                    format!(
-                        "SELECT band, obs_release_date, t_min, t_max, s_moc, epoch FROM {} \
-                         WHERE obs_collection = {} AND epoch > {}",
-                        ddl::table_name(dialect, "skyport", "image_coverage"),
-                        ddl::placeholder(dialect, 1),
-                        ddl::placeholder(dialect, 2)
-                    ),
-                    vec![Value::Text(collection.to_string()), Value::Int(since)],
-                )
-                .await?;
-            let mut by_band: BTreeMap<Option<String>, Vec<Dated>> = BTreeMap::new();
-            let mut top = since;
-            for r in &rows.rows {
-                let moc = match r.get(4).and_then(Value::as_str).map(SpaceMoc::from_ascii) {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        tracing::warn!(collection, error = %e, "unreadable image coverage skipped");
-                        continue;
-                    }
-                    None => continue,
-                };
-                let band = r.first().and_then(Value::as_str).map(str::to_string);
-                // A date that cannot be read keeps the image out of the released map.
-                let release = r
-                    .get(1)
-                    .and_then(Value::as_str)
-                    .map(|text| parse_time(text).unwrap_or(DateTime::<Utc>::MAX_UTC));
-                let time = match (
-                    r.get(2).and_then(Value::as_f64),
-                    r.get(3).and_then(Value::as_f64),
-                ) {
-                    (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((a, b)),
-                    _ => None,
-                };
-                top = top.max(r.get(5).and_then(Value::as_i64).unwrap_or(since));
-                by_band
-                    .entry(band)
-                    .or_default()
-                    .push((release, Piece { time, moc }));
+            let mut read = self.rows_since(collection, since, epoch).await?;
+            // Every epoch up to the one seen above belongs to a row already visible, unless
+            // a row was removed (an image replaced, or without a footprint now): then the
+            // maps hold cells of what is gone, and the collection is folded again whole.
+            if since > 0 && read.within < epoch - since {
+                held.remove(collection);
+                read = self.rows_since(collection, 0, epoch).await?;
             }
             let entry = held.entry(collection.to_string()).or_default();
-            for (band, pieces) in by_band {
+            for (band, pieces) in read.by_band {
                 let maps = match entry.bands.get_mut(&band) {
                     Some(m) => m,
                     None => entry
@@ -356,9 +343,9 @@ impl Coverage {
                 };
                 maps.fold(pieces, now).map_err(moc_error)?;
             }
-            // Rows committed while this read ran carry higher epochs than it saw: hold only
-            // what was read, and the next refresh reads from there.
-            entry.epoch = top.max(since);
+            // Every row of an epoch up to `epoch` was committed before it was read, so all
+            // of them are in; rows committed while the read ran may be above it.
+            entry.epoch = read.top.max(epoch);
             changed = true;
         }
         for h in held.values_mut() {
@@ -377,6 +364,68 @@ impl Coverage {
             }
         }
         Ok(())
+    }
+
+    /// The coverage rows of `collection` above epoch `since`, by band, with the highest epoch
+    /// read and how many rows have an epoch up to `seen`.
+    async fn rows_since(
+        &self,
+        collection: &str,
+        since: i64,
+        seen: i64,
+    ) -> Result<RowsRead, StoreError> {
+        let dialect = self.store.dialect();
+        let rows = self
+            .store
+            .query(
+                format!(
+                    "SELECT band, obs_release_date, t_min, t_max, s_moc, epoch FROM {} \
+                     WHERE obs_collection = {} AND epoch > {}",
+                    ddl::table_name(dialect, "skyport", "image_coverage"),
+                    ddl::placeholder(dialect, 1),
+                    ddl::placeholder(dialect, 2)
+                ),
+                vec![Value::Text(collection.to_string()), Value::Int(since)],
+            )
+            .await?;
+        let mut read = RowsRead {
+            by_band: BTreeMap::new(),
+            top: since,
+            within: 0,
+        };
+        for r in &rows.rows {
+            let row_epoch = r.get(5).and_then(Value::as_i64).unwrap_or(since);
+            read.top = read.top.max(row_epoch);
+            if row_epoch <= seen {
+                read.within += 1;
+            }
+            let moc = match r.get(4).and_then(Value::as_str).map(SpaceMoc::from_ascii) {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::warn!(collection, error = %e, "unreadable image coverage skipped");
+                    continue;
+                }
+                None => continue,
+            };
+            let band = r.first().and_then(Value::as_str).map(str::to_string);
+            // A date that cannot be read keeps the image out of the released map.
+            let release = r
+                .get(1)
+                .and_then(Value::as_str)
+                .map(|text| parse_time(text).unwrap_or(DateTime::<Utc>::MAX_UTC));
+            let time = match (
+                r.get(2).and_then(Value::as_f64),
+                r.get(3).and_then(Value::as_f64),
+            ) {
+                (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((a, b)),
+                _ => None,
+            };
+            read.by_band
+                .entry(band)
+                .or_default()
+                .push((release, Piece { time, moc }));
+        }
+        Ok(read)
     }
 
     fn everywhere_cached(&self) -> Option<SpaceMoc> {

@@ -202,9 +202,9 @@ impl ImageRecord {
                 // Unreachable for maps made at the stored order; without a row the image
                 // still serves, and only the coverage maps miss it.
                 tracing::error!(did = %self.publisher_did, error = %e, "BUG: coverage not written");
-                vec![coverage::delete_statement(dialect, &self.publisher_did)]
+                coverage::delete_statement(dialect, &self.publisher_did)
             }
-            None => vec![coverage::delete_statement(dialect, &self.publisher_did)],
+            None => coverage::delete_statement(dialect, &self.publisher_did),
         }
     }
 }
