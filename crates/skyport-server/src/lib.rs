@@ -290,6 +290,12 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
          skyport_soda_cutouts_running {}\n",
         state.soda.cutouts_running()
     ));
+    text.push_str(&format!(
+        "# HELP skyport_tap_early_answers_total Queries over ObsCore answered from the coverage maps without reading the table.\n\
+         # TYPE skyport_tap_early_answers_total counter\n\
+         skyport_tap_early_answers_total {}\n",
+        state.tap.early_answers()
+    ));
     let refused = &state.access.refused;
     text.push_str(
         "# HELP skyport_refusals_total Requests refused by the access layer, by reason.\n\

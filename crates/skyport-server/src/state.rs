@@ -165,6 +165,7 @@ impl AppState {
         let access = crate::access::Access::new(settings.auth.clone(), accounts)
             .map_err(StartError::Auth)?;
         let coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
+        tap.answer_early_from(Arc::clone(&coverage));
         let hips = Arc::new(crate::hips::HipsService::new(settings.hips_dir.clone()));
         let bands = settings.bands.clone();
         let written = coverage

@@ -337,6 +337,19 @@ async fn maps_show_a_caller_only_what_they_may_see() {
     let (_, _, ascii) = call(&open, get("/moc/demo?format=ascii")).await;
     let seen = SpaceMoc::from_ascii(&ascii).expect("moc");
     assert!(!seen.contains(217.49, -62.68) && seen.contains(250.42, 36.46));
+    // TAP decides its early answer from what the caller sees: at the embargoed plate an
+    // anonymous query gets nothing without the table being read, just as where nothing is,
+    // so neither the answer nor its speed tells that a hidden image is there.
+    let before = early_answers(&open).await;
+    let (_, _, body) = call(
+        &open,
+        get(&tap("SELECT obs_id FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, CIRCLE(217.49, -62.68, 0.05))")),
+    )
+    .await;
+    assert_eq!(body.lines().collect::<Vec<_>>(), ["obs_id"]);
+    assert_eq!(early_answers(&open).await, before + 1);
+    let (_, _, body) = call(&open, get("/sia/query?POS=CIRCLE+217.49+-62.68+0.05")).await;
+    assert_eq!(rows(&body), 0, "{body}");
     // A collection closed to them is answered as one that does not exist.
     let state = AppState::start(
         Arc::clone(&store),
@@ -407,4 +420,71 @@ async fn a_replaced_image_leaves_no_cells_where_it_was() {
     }
     let (_, _, body) = call(&app, get("/sia/query?POS=CIRCLE+250.42+36.46+0.1")).await;
     assert_eq!(rows(&body), 0, "{body}");
+}
+
+/// The value of `skyport_tap_early_answers_total` in `/metrics`.
+async fn early_answers(app: &axum::Router) -> u64 {
+    let (_, _, text) = call(app, get("/metrics")).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("skyport_tap_early_answers_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the counter")
+}
+
+fn tap(adql: &str) -> String {
+    let query: String = form_urlencoded::byte_serialize(adql.as_bytes()).collect();
+    format!("/tap/sync?LANG=ADQL&FORMAT=csv&QUERY={query}")
+}
+
+#[tokio::test]
+async fn tap_answers_early_outside_the_coverage_with_the_same_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _db) = test_store(dir.path()).await;
+    let data = data_root(dir.path(), &IMAGES[..2]);
+    ingest(&store, &data, "m13.fits").await;
+    let app = start(Arc::clone(&store), dir.path(), data.clone()).await;
+    let before = early_answers(&app).await;
+    // Nothing near (10, 10): the count is 0, and the table was not read.
+    let (status, _, body) = call(
+        &app,
+        get(&tap("SELECT COUNT(*) AS n FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, CIRCLE('ICRS', 10, 10, 0.5))")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body.lines().collect::<Vec<_>>(), ["n", "0"]);
+    assert_eq!(early_answers(&app).await, before + 1);
+    // The same columns as a query that finds rows; M13 is found where it is.
+    let inside = "SELECT obs_id, s_ra FROM ivoa.ObsCore AS o WHERE o.calib_level >= 0 AND \
+                  1 = CONTAINS(POINT('ICRS', o.s_ra, o.s_dec), CIRCLE('ICRS', 250.42, 36.46, 0.5))";
+    let (_, _, found) = call(&app, get(&tap(inside))).await;
+    assert_eq!(found.lines().count(), 2, "{found}");
+    let outside = inside.replace("250.42, 36.46", "10, 10");
+    let (_, _, empty) = call(&app, get(&tap(&outside))).await;
+    assert_eq!(empty.lines().collect::<Vec<_>>(), ["obs_id,s_ra"]);
+    assert_eq!(early_answers(&app).await, before + 2);
+    // A mistake elsewhere in the query is still reported, not hidden by the empty answer.
+    let (status, _, body) = call(
+        &app,
+        get(&tap("SELECT obs_id FROM ivoa.ObsCore WHERE calib_levl = 2 AND 1 = INTERSECTS(s_region, CIRCLE(10, 10, 0.5))")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("calib_levl"), "{body}");
+    // An image arriving while the server runs is found at once: the maps are read again
+    // before the answer is "nothing".
+    ingest(&store, &data, "dss.14.29.56-62.41.05.fits.gz").await;
+    let (_, _, body) = call(
+        &app,
+        get(&tap("SELECT obs_id FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, CIRCLE(217.49, -62.68, 0.05))")),
+    )
+    .await;
+    assert_eq!(body.lines().count(), 2, "{body}");
+    // Forms it does not read run as written.
+    let (_, _, body) = call(
+        &app,
+        get(&tap("SELECT COUNT(*) AS n FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, CIRCLE(10, 10, 0.5)) OR calib_level >= 0")),
+    )
+    .await;
+    assert_eq!(body.lines().nth(1), Some("2"), "{body}");
+    assert_eq!(early_answers(&app).await, before + 2);
 }

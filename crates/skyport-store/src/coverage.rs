@@ -283,8 +283,6 @@ pub struct CoverageMap {
 pub struct Coverage {
     store: Arc<dyn Store>,
     held: Mutex<BTreeMap<String, Held>>,
-    /// The union of every collection's "everything" map: what SIA's early answers test.
-    everywhere: std::sync::RwLock<Option<SpaceMoc>>,
 }
 
 impl Coverage {
@@ -293,7 +291,6 @@ impl Coverage {
         Coverage {
             store,
             held: Mutex::new(BTreeMap::new()),
-            everywhere: std::sync::RwLock::new(None),
         }
     }
 
@@ -312,7 +309,6 @@ impl Coverage {
             )
             .await?;
         let mut held = self.held.lock().await;
-        let mut changed = false;
         for row in &epochs.rows {
             let (Some(collection), Some(epoch)) = (
                 row.first().and_then(Value::as_str),
@@ -346,21 +342,10 @@ impl Coverage {
             // Every row of an epoch up to `epoch` was committed before it was read, so all
             // of them are in; rows committed while the read ran may be above it.
             entry.epoch = read.top.max(epoch);
-            changed = true;
         }
         for h in held.values_mut() {
             for maps in h.bands.values_mut() {
                 maps.release_due(now).map_err(moc_error)?;
-            }
-        }
-        if changed || self.everywhere_cached().is_none() {
-            let all: Vec<&SpaceMoc> = held
-                .values()
-                .flat_map(|h| h.bands.values().map(|m| &m.everything))
-                .collect();
-            let everywhere = SpaceMoc::union_all(all, SPACE_ORDER);
-            if let Ok(mut slot) = self.everywhere.write() {
-                *slot = Some(everywhere);
             }
         }
         Ok(())
@@ -428,29 +413,30 @@ impl Coverage {
         Ok(read)
     }
 
-    fn everywhere_cached(&self) -> Option<SpaceMoc> {
-        self.everywhere.read().ok().and_then(|s| s.clone())
-    }
-
-    /// Whether any image's footprint may meet `region` (cells touched by the region). `false`
-    /// is a proof that none does: the maps are refreshed before a "no" is given.
-    pub async fn may_meet(
+    /// Whether `region` may meet an image that a caller sees: the maps of each collection as
+    /// `view_of` gives the caller's view of it (`None`: the collection is hidden from the
+    /// caller). The answer depends only on what the caller may see, so a "no" (and the time
+    /// it takes) tells nothing of hidden images. The maps are refreshed before a "no".
+    pub async fn may_meet_visible(
         &self,
         region: &SpaceMoc,
         now: DateTime<Utc>,
+        view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
     ) -> Result<bool, StoreError> {
-        // Tested under the read lock: the union is not copied on every search.
-        let meets = || {
-            self.everywhere
-                .read()
-                .ok()
-                .and_then(|slot| slot.as_ref().map(|e| e.intersects(region)))
+        let meets = |held: &BTreeMap<String, Held>| {
+            held.iter().any(|(collection, h)| {
+                view_of(collection).is_some_and(|view| {
+                    h.bands
+                        .values()
+                        .any(|maps| maps.view(view).0.intersects(region))
+                })
+            })
         };
-        if meets() == Some(true) {
+        if meets(&*self.held.lock().await) {
             return Ok(true);
         }
         self.refresh(now).await?;
-        Ok(meets().unwrap_or(true))
+        Ok(meets(&*self.held.lock().await))
     }
 
     /// The collections with coverage, each with the bands it has (`None`: no known band).

@@ -204,6 +204,14 @@ pub fn parse_and_translate(
     dialect: Dialect,
     options: &Options,
 ) -> Result<Translation, AdqlError> {
+    let q = parse_logged(text)?;
+    translate(&q, catalogue, dialect, options)
+}
+
+/// Parses `text`, first appending it (one line, backslashes and newlines escaped) to the file
+/// that the environment variable `SKYPORT_ADQL_LOG` names, when it is set: a corpus of what
+/// clients ask.
+pub fn parse_logged(text: &str) -> Result<Query, AdqlError> {
     if let Ok(path) = std::env::var("SKYPORT_ADQL_LOG") {
         use std::io::Write as _;
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -214,8 +222,7 @@ pub fn parse_and_translate(
             let _ = writeln!(f, "{}", text.replace('\\', "\\\\").replace('\n', "\\n"));
         }
     }
-    let q = crate::parse(text)?;
-    translate(&q, catalogue, dialect, options)
+    crate::parse(text)
 }
 
 struct Translator<'a> {

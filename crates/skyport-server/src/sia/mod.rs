@@ -52,14 +52,21 @@ impl Sia {
         }
     }
 
-    /// Whether every `POS` value lies where no image is (so the search finds nothing): each
-    /// region's cells miss the coverage of every collection. False when any region cannot be
-    /// told (an unreadable value is reported by the query builder).
-    async fn outside_coverage(&self, positions: &[&str]) -> Result<bool, DaliError> {
+    /// Whether every `POS` value lies where no image `caller` may see is (so the search finds
+    /// nothing): each region's cells miss the caller's view of every collection's coverage,
+    /// so that neither the answer nor its speed tells of hidden images. False when any region
+    /// cannot be told (an unreadable value is reported by the query builder).
+    async fn outside_coverage(
+        &self,
+        caller: &Caller,
+        positions: &[&str],
+    ) -> Result<bool, DaliError> {
         if positions.is_empty() {
             return Ok(false);
         }
         let now = chrono::Utc::now();
+        let rights = Arc::clone(self.tap.rights());
+        let view_of = |collection: &str| rights.coverage_view(caller, collection, now);
         for value in positions {
             let Some(cells) = shapes::pos(value.trim())
                 .ok()
@@ -69,7 +76,7 @@ impl Sia {
             };
             let meets = self
                 .coverage
-                .may_meet(&cells, now)
+                .may_meet_visible(&cells, now, &view_of)
                 .await
                 .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
             if meets {
@@ -88,7 +95,7 @@ impl Sia {
     ) -> Result<QueryOutput, DaliError> {
         let limits = self.tap.limits();
         let maxrec = maxrec(params, limits)?;
-        let nothing_there = self.outside_coverage(&params.all("POS")).await?;
+        let nothing_there = self.outside_coverage(caller, &params.all("POS")).await?;
         let adql = query::adql(
             &|name| params.all(name).into_iter().map(str::to_string).collect(),
             limits.query_max_bytes,
@@ -122,24 +129,24 @@ impl Sia {
 /// The cells a SIA region touches, at the order coverage is kept; `None` where the cover
 /// could be wrong (regions of a hemisphere or more, where a polygon's inside is ambiguous).
 fn region_cells(region: &Region) -> Option<SpaceMoc> {
-    let order = skyport_store::coverage::SPACE_ORDER;
     match region {
-        Region::Circle { center, radius } if *radius < 90.0 => {
-            SpaceMoc::of_shape(&Shape::circle(*center, *radius).ok()?, order).ok()
+        Region::Circle { center, radius } => {
+            crate::tap::early::region_cells(&Shape::circle(*center, *radius).ok()?)
         }
-        Region::Polygon(p) if p.bounding_circle().radius < 90.0 => {
-            let cells = SpaceMoc::of_shape(&Shape::Polygon(p.clone()), order).ok()?;
-            // cdshealpix decides which side is inside; ours is the side of the centroid.
-            let c = p.centroid();
-            cells.contains(c.ra, c.dec).then_some(cells)
-        }
+        Region::Polygon(p) => crate::tap::early::region_cells(&Shape::Polygon(p.clone())),
         Region::Range {
             lon_min,
             lon_span,
             lat_min,
             lat_max,
-        } => SpaceMoc::of_zone(*lon_min, *lon_span, *lat_min, *lat_max, order).ok(),
-        _ => None,
+        } => SpaceMoc::of_zone(
+            *lon_min,
+            *lon_span,
+            *lat_min,
+            *lat_max,
+            skyport_store::coverage::SPACE_ORDER,
+        )
+        .ok(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! catalogue (plus the uploads), and rows flow from the store's cursor through the writer in
 //! batches. Nothing here knows about HTTP.
 
+pub(crate) mod early;
 pub mod examples;
 mod fetch;
 pub mod http;
@@ -96,6 +97,11 @@ pub struct TapService {
     limits: Limits,
     public_url: String,
     fetcher: fetch::Fetcher,
+    /// The coverage maps, once given: a query whose rows must meet a region where no image is
+    /// asks the database for nothing (`early`).
+    coverage: std::sync::OnceLock<Arc<skyport_store::coverage::Coverage>>,
+    /// Queries answered that way.
+    early_answers: std::sync::atomic::AtomicU64,
 }
 
 impl TapService {
@@ -139,7 +145,52 @@ impl TapService {
             limits,
             public_url: public_url.to_string(),
             fetcher: fetch::Fetcher::new(extra_ca_pem, upload_allow),
+            coverage: std::sync::OnceLock::new(),
+            early_answers: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Answers queries over ObsCore whose rows must meet a region where `coverage` has no
+    /// image without reading the table (see the `early` module). Set once; later calls are
+    /// ignored.
+    pub fn answer_early_from(&self, coverage: Arc<skyport_store::coverage::Coverage>) {
+        let _ = self.coverage.set(coverage);
+    }
+
+    /// How many queries were answered from the coverage maps without reading ObsCore.
+    pub fn early_answers(&self) -> u64 {
+        self.early_answers
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether some region `query`'s rows must meet lies where no image `caller` may see is:
+    /// then the query can only answer nothing. Decided from what the caller sees, so that
+    /// neither the answer nor its speed tells of hidden images; the maps are refreshed before
+    /// saying so.
+    async fn outside_coverage(
+        &self,
+        caller: &Caller,
+        query: &skyport_adql::ast::Query,
+    ) -> Result<bool, DaliError> {
+        let Some(coverage) = self.coverage.get() else {
+            return Ok(false);
+        };
+        let now = chrono::Utc::now();
+        let rights = Arc::clone(&self.rights);
+        let view_of = |collection: &str| rights.coverage_view(caller, collection, now);
+        for shape in early::required_regions(query) {
+            let Some(cells) = early::region_cells(&shape) else {
+                continue;
+            };
+            let meets = coverage
+                .may_meet_visible(&cells, now, &view_of)
+                .await
+                .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
+            if !meets {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The limits in force.
@@ -248,13 +299,21 @@ impl TapService {
             }
             std::borrow::Cow::Owned(c)
         };
-        let translation = skyport_adql::parse_and_translate(
-            &request.query,
-            &catalogue,
-            adql_dialect(self.store.as_ref()),
-            &self.options_for(caller),
-        )
-        .map_err(|e| DaliError::usage(format!("the ADQL query is invalid: {e}")))?;
+        let invalid = |e| DaliError::usage(format!("the ADQL query is invalid: {e}"));
+        let options = self.options_for(caller);
+        let dialect = adql_dialect(self.store.as_ref());
+        let mut parsed = skyport_adql::parse_logged(&request.query).map_err(invalid)?;
+        // Translated as written first, so every name and type is checked (an error in the
+        // WHERE clause must not become an empty answer).
+        let mut translation =
+            skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
+        if uploaded.is_empty() && self.outside_coverage(caller, &parsed).await? {
+            early::ask_for_nothing(&mut parsed);
+            self.early_answers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            translation =
+                skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
+        }
         let mut fields: Vec<Field> = translation.columns.iter().map(field).collect();
         let resources = crate::descriptors::for_results(&mut fields, &self.public_url);
         let prelude = Prelude {
