@@ -495,6 +495,24 @@ impl Expr {
         }
         e
     }
+
+    /// The value of a numeric literal expression (`12`, `-1.5`, `(3)`), if it is one.
+    pub fn constant_number(&self) -> Option<f64> {
+        match self.unnested() {
+            Expr::Number { text, .. } => text.parse().ok(),
+            Expr::Unary {
+                op: UnaryOp::Minus,
+                expr,
+                ..
+            } => expr.constant_number().map(|x| -x),
+            Expr::Unary {
+                op: UnaryOp::Plus,
+                expr,
+                ..
+            } => expr.constant_number(),
+            _ => None,
+        }
+    }
 }
 
 /// Writes an identifier in ADQL: delimited ones in double quotes with `"` doubled.

@@ -256,20 +256,7 @@ fn unsupported(pos: Pos, message: impl Into<String>) -> AdqlError {
 
 /// The value of a numeric literal expression (`12`, `-1.5`, `(3)`), if it is one.
 fn constant_number(e: &Expr) -> Option<f64> {
-    match e.unnested() {
-        Expr::Number { text, .. } => text.parse().ok(),
-        Expr::Unary {
-            op: UnaryOp::Minus,
-            expr,
-            ..
-        } => constant_number(expr).map(|x| -x),
-        Expr::Unary {
-            op: UnaryOp::Plus,
-            expr,
-            ..
-        } => constant_number(expr),
-        _ => None,
-    }
+    e.constant_number()
 }
 
 fn unify(a: AdqlType, b: AdqlType) -> Option<AdqlType> {

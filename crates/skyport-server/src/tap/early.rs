@@ -16,7 +16,7 @@
 //! so the answer's columns and their metadata are the same, and an aggregate still gives its
 //! row (`COUNT(*)` = 0).
 
-use skyport_adql::ast::{BinaryOp, Expr, FromItem, Ident, Query, SetExpr, UnaryOp};
+use skyport_adql::ast::{BinaryOp, Expr, FromItem, Ident, Query, SetExpr};
 use skyport_sky::{Polygon, Shape, SkyPoint, SpaceMoc};
 
 /// The constant regions a query's rows must meet (empty when the query is not of the shape
@@ -228,20 +228,7 @@ fn strip_frame(args: &[Expr]) -> Option<&[Expr]> {
 
 /// A numeric constant (`12`, `-1.5`, `(3)`).
 fn number(e: &Expr) -> Option<f64> {
-    match e.unnested() {
-        Expr::Number { text, .. } => text.parse().ok(),
-        Expr::Unary {
-            op: UnaryOp::Minus,
-            expr,
-            ..
-        } => number(expr).map(|x| -x),
-        Expr::Unary {
-            op: UnaryOp::Plus,
-            expr,
-            ..
-        } => number(expr),
-        _ => None,
-    }
+    e.constant_number()
 }
 
 fn numbers(args: &[Expr]) -> Option<Vec<f64>> {

@@ -176,8 +176,7 @@ impl TapService {
             return Ok(false);
         };
         let now = chrono::Utc::now();
-        let rights = Arc::clone(&self.rights);
-        let view_of = |collection: &str| rights.coverage_view(caller, collection, now);
+        let view_of = |collection: &str| self.rights.coverage_view(caller, collection, now);
         for shape in early::required_regions(query) {
             let Some(cells) = early::region_cells(&shape) else {
                 continue;
@@ -262,12 +261,14 @@ impl TapService {
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
     ) -> Result<QueryOutput, DaliError> {
-        self.execute_with(caller, request, inline, timeout, String::new())
+        self.run(caller, request, inline, timeout, String::new(), true)
             .await
     }
 
     /// [`TapService::execute`] with a `RESOURCE` before the results (a service's
-    /// self-description, placed first as Rubin's SIA service places it).
+    /// self-description, placed first as Rubin's SIA service places it), for a service that
+    /// has already decided from the coverage maps whether its query can find anything (SIA
+    /// does, for every `POS` form): the query is not read for an early answer again.
     pub async fn execute_with(
         &self,
         caller: &Caller,
@@ -275,6 +276,20 @@ impl TapService {
         inline: &HashMap<String, Bytes>,
         timeout: Option<Duration>,
         leading_resources: String,
+    ) -> Result<QueryOutput, DaliError> {
+        self.run(caller, request, inline, timeout, leading_resources, false)
+            .await
+    }
+
+    /// Runs a request; `early_answer` lets a query that can only find nothing skip the table.
+    async fn run(
+        &self,
+        caller: &Caller,
+        request: &TapRequest,
+        inline: &HashMap<String, Bytes>,
+        timeout: Option<Duration>,
+        leading_resources: String,
+        early_answer: bool,
     ) -> Result<QueryOutput, DaliError> {
         if request.query.contains('\0') {
             return Err(DaliError::usage("the query contains a NUL character"));
@@ -307,7 +322,7 @@ impl TapService {
         // WHERE clause must not become an empty answer).
         let mut translation =
             skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
-        if uploaded.is_empty() && self.outside_coverage(caller, &parsed).await? {
+        if early_answer && uploaded.is_empty() && self.outside_coverage(caller, &parsed).await? {
             early::ask_for_nothing(&mut parsed);
             self.early_answers
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
