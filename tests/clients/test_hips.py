@@ -229,3 +229,22 @@ def test_paths_outside_a_hips_are_refused(served):
         with pytest.raises(urllib.error.HTTPError) as e:
             fetch(path)
         assert e.value.code == 404, path
+
+
+def test_tiles_are_of_the_images_own_pixel_type(served):
+    """A HiPS's FITS tiles store values as its images do when they all agree (BITPIX, BSCALE,
+    BZERO, as astropy reads their headers), else as 32-bit floats."""
+    for hips_id, props in served.items():
+        rows = images_of(props["obs_collection"], band_of(hips_id))
+        types = set()
+        for row in rows:
+            path = os.path.join(ROOTS[str(row["root_name"])], str(row["rel_path"]))
+            with fits.open(path) as f:
+                h = f[int(row["science_hdu"])].header
+                types.add((h["BITPIX"], h.get("BSCALE", 1.0), h.get("BZERO", 0.0)))
+        want = next(iter(types))[0] if len(types) == 1 else -32
+        assert int(props["hips_pixel_bitpix"]) == want, (hips_id, types)
+        tile = fits.getheader(io.BytesIO(fetch(f"/hips/{hips_id}/Norder3/Allsky.fits")))
+        assert tile["BITPIX"] == want, hips_id
+        if want > 0:
+            assert "BLANK" in tile, hips_id

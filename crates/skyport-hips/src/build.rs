@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use skyport_fits::preview::{Levels, Stretch};
 use skyport_sky::SpaceMoc;
 
-use crate::fits_tile::{self, TilePixels};
+use crate::fits_tile::{self, PixelType, TilePixels};
 use crate::layout::{remove_file, write_file, Layout};
 use crate::render;
 use crate::resample::{Accumulator, Combine, MaskRule, SourceImage};
@@ -89,6 +89,10 @@ pub struct Manifest {
     pub cut: (f32, f32),
     /// The smallest and largest tile values at the deepest order.
     pub data_range: (f32, f32),
+    /// How the FITS tiles store values: the images' own type (manifests from before it was
+    /// kept are of 32-bit float tiles).
+    #[serde(default)]
+    pub pixel_type: PixelType,
     /// When it was first built.
     #[serde(default)]
     pub created: String,
@@ -165,6 +169,10 @@ pub fn build(
         (None, None) => automatic_order(images, bits, settings.max_order),
     };
     let combine = previous.as_ref().map_or(settings.combine, |m| m.combine);
+    let pixel_type = match &previous {
+        Some(m) => m.pixel_type,
+        None => pixel_type_of(images),
+    };
     // Each image's deepest tiles.
     let mut tiles_of: Vec<Vec<u64>> = Vec::with_capacity(images.len());
     for entry in images {
@@ -226,6 +234,7 @@ pub fn build(
         order,
         bits,
         combine,
+        &pixel_type,
         &mut report,
     );
     match outcome {
@@ -250,6 +259,20 @@ fn automatic_order(images: &[SourceEntry], bits: u8, max: u8) -> u8 {
         Some(s) => order_for_pixel(*s, bits, max.max(3)),
         None => 3.max(max.min(9)),
     }
+}
+
+/// The pixel type the images' science HDUs have in common (see [`PixelType::common`]);
+/// images whose header cannot be read have no say (they are left out of the build anyway).
+fn pixel_type_of(images: &[SourceEntry]) -> PixelType {
+    PixelType::common(images.iter().filter_map(|e| {
+        let h = skyport_fits::read_header(&e.path, e.science_hdu).ok()?;
+        PixelType::of_image(
+            h.i64("BITPIX")?,
+            h.i64("BLANK"),
+            h.f64("BSCALE"),
+            h.f64("BZERO"),
+        )
+    }))
 }
 
 /// The cells at `order` a MOC made at `order` holds.
@@ -334,6 +357,7 @@ fn make(
     order: u8,
     bits: u8,
     combine: Combine,
+    pixel_type: &PixelType,
     report: &mut Report,
 ) -> Result<(), HipsError> {
     let width = 1usize << bits;
@@ -365,7 +389,7 @@ fn make(
         .collect();
     let runs = each_in_a_thread(shares, |mine: Vec<u64>| {
         deep_run(
-            dir, &mine, &over, images, settings, order, bits, combine, workers,
+            dir, &mine, &over, images, settings, order, bits, combine, pixel_type, workers,
         )
     });
     let mut sample: Vec<f32> = Vec::new();
@@ -397,7 +421,7 @@ fn make(
                     pixels.place(&c.halved(), x0, y0);
                 }
             }
-            store_tile(dir, *parent, &pixels)?;
+            store_tile(dir, *parent, &pixels, pixel_type)?;
             made.push(*parent);
         }
         level = parents;
@@ -454,7 +478,7 @@ fn make(
         let allsky = dir.join("Norder3").join("Allsky.fits");
         write_file(
             &allsky,
-            &fits_tile::encode(&mosaic, &[("ORDER", "3".into())]),
+            &fits_tile::encode(&mosaic, pixel_type, &[("ORDER", "3".into())]),
         )?;
         write_file(
             &allsky.with_extension("png"),
@@ -487,6 +511,7 @@ fn make(
         },
         cut,
         data_range,
+        pixel_type: *pixel_type,
         created: previous
             .map(|m| m.created.clone())
             .filter(|c| !c.is_empty())
@@ -566,6 +591,7 @@ fn deep_run(
     order: u8,
     bits: u8,
     combine: Combine,
+    pixel_type: &PixelType,
     runs: usize,
 ) -> Result<DeepRun, HipsError> {
     let width = 1usize << bits;
@@ -605,7 +631,7 @@ fn deep_run(
                 }
             }
         }
-        store_tile(dir, tile, &pixels)?;
+        store_tile(dir, tile, &pixels, pixel_type)?;
         run.made.push(tile);
     }
     run.skipped = cache.skipped;
@@ -617,7 +643,12 @@ fn tile_path(dir: &Path, tile: TileId) -> PathBuf {
 }
 
 /// Writes a tile, or removes it (FITS and PNG) when it holds nothing.
-fn store_tile(dir: &Path, tile: TileId, pixels: &TilePixels) -> Result<(), HipsError> {
+fn store_tile(
+    dir: &Path,
+    tile: TileId,
+    pixels: &TilePixels,
+    pixel_type: &PixelType,
+) -> Result<(), HipsError> {
     let path = tile_path(dir, tile);
     if pixels.is_blank() {
         remove_file(&path)?;
@@ -627,7 +658,7 @@ fn store_tile(dir: &Path, tile: TileId, pixels: &TilePixels) -> Result<(), HipsE
         ("ORDER", tile.order.to_string()),
         ("NPIX", tile.npix.to_string()),
     ];
-    write_file(&path, &fits_tile::encode(pixels, &cards))
+    write_file(&path, &fits_tile::encode(pixels, pixel_type, &cards))
 }
 
 fn read_tile(dir: &Path, tile: TileId) -> Result<Option<TilePixels>, HipsError> {

@@ -51,7 +51,7 @@ pub fn of(
         ("hips_tile_width", manifest.tile_width.to_string()),
         ("hips_order", manifest.order.to_string()),
         ("hips_frame", "equatorial".into()),
-        ("hips_pixel_bitpix", "-32".into()),
+        ("hips_pixel_bitpix", manifest.pixel_type.bitpix.to_string()),
         (
             "hips_pixel_cut",
             format!("{} {}", manifest.cut.0, manifest.cut.1),
