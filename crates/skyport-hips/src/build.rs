@@ -157,6 +157,7 @@ pub fn build(
             settings.tile_width
         ),
     })?;
+    let _held = layout.lock(&id)?;
     let previous = if full {
         None
     } else {
@@ -340,7 +341,9 @@ impl ImageCache<'_> {
     }
 }
 
-/// Every `SAMPLE_STRIDE`-th pixel of the deepest tiles goes into the stretch's sample.
+/// At most every `SAMPLE_STRIDE`-th defined pixel of the deepest tiles goes into the
+/// stretch's sample; fewer tiles are sampled more densely (down to every pixel), so a HiPS of
+/// one small image still has a sample to choose its cut from.
 const SAMPLE_STRIDE: usize = 31;
 /// The stretch's sample holds at most this many values.
 const SAMPLE_MAX: usize = 2_000_000;
@@ -387,9 +390,10 @@ fn make(
                 .collect()
         })
         .collect();
+    let stride = (tiles.len() * width * width / SAMPLE_MAX).clamp(1, SAMPLE_STRIDE);
     let runs = each_in_a_thread(shares, |mine: Vec<u64>| {
         deep_run(
-            dir, &mine, &over, images, settings, order, bits, combine, pixel_type, workers,
+            dir, &mine, &over, images, settings, order, bits, combine, pixel_type, stride, workers,
         )
     });
     let mut sample: Vec<f32> = Vec::new();
@@ -592,6 +596,7 @@ fn deep_run(
     bits: u8,
     combine: Combine,
     pixel_type: &PixelType,
+    stride: usize,
     runs: usize,
 ) -> Result<DeepRun, HipsError> {
     let width = 1usize << bits;
@@ -610,6 +615,7 @@ fn deep_run(
         skipped: BTreeMap::new(),
     };
     let sample_max = SAMPLE_MAX / runs.max(1);
+    let mut defined = 0usize;
     for &npix in tiles {
         let tile = TileId { order, npix };
         let mut acc = Accumulator::new(width * width, combine);
@@ -623,13 +629,12 @@ fn deep_run(
             width,
             values: acc.finish(),
         };
-        for (k, v) in pixels.values.iter().enumerate() {
-            if v.is_finite() {
-                run.range = (run.range.0.min(*v), run.range.1.max(*v));
-                if k % SAMPLE_STRIDE == 0 && run.sample.len() < sample_max {
-                    run.sample.push(*v);
-                }
+        for v in pixels.values.iter().filter(|v| v.is_finite()) {
+            run.range = (run.range.0.min(*v), run.range.1.max(*v));
+            if defined.is_multiple_of(stride) && run.sample.len() < sample_max {
+                run.sample.push(*v);
             }
+            defined += 1;
         }
         store_tile(dir, tile, &pixels, pixel_type)?;
         run.made.push(tile);

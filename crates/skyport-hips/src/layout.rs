@@ -70,6 +70,23 @@ impl Layout {
         ids
     }
 
+    /// Waits until no other builder (thread or process) holds HiPS `id`, and holds it until
+    /// the returned guard is dropped: two builds of one HiPS at once (an ingest's update and
+    /// the server's at a release date) would otherwise number their versions alike.
+    pub fn lock(&self, id: &str) -> Result<BuildLock, HipsError> {
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let path = self.root.join(format!(".{id}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        // An advisory lock the kernel drops when the holder's process ends, however it ends.
+        file.lock().map_err(io(&path))?;
+        Ok(BuildLock { _file: file })
+    }
+
     /// A new, empty version directory of `id` (numbered after the current one), with the
     /// current version's files hard-linked into it when `inherit`.
     pub fn begin(&self, id: &str, inherit: bool) -> Result<PathBuf, HipsError> {
@@ -132,6 +149,12 @@ impl Layout {
         numbers.sort_unstable();
         numbers
     }
+}
+
+/// Held while one builder makes a new version of a HiPS (see [`Layout::lock`]).
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: fs::File,
 }
 
 /// Hard-links every file below `from` into the same place below `to`.
@@ -201,5 +224,29 @@ mod tests {
         let v3 = layout.begin("x", true).expect("v3");
         layout.publish("x", &v3).expect("publish");
         assert!(!v1.exists() && v2.exists());
+    }
+
+    #[test]
+    fn one_builder_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path());
+        let held = layout.lock("x").expect("lock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = layout.clone();
+        let waiter = std::thread::spawn(move || {
+            let _second = other.lock("x").expect("lock");
+            tx.send(()).expect("send");
+        });
+        // Another HiPS is not held up.
+        drop(layout.lock("y").expect("lock y"));
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the second builder goes on once the first is done");
+        waiter.join().expect("join");
+        // Lock files are hidden like versions: not HiPS ids.
+        assert!(layout.ids().is_empty());
     }
 }

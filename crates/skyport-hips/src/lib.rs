@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 pub use build::{build, current_manifest, BuildSettings, Manifest, Report};
 pub use layout::Layout;
-pub use source::{released_images, HipsKey, SourceEntry};
+pub use source::{release_dates, released_images, HipsKey, SourceEntry};
 
 /// Why a HiPS could not be built, updated or read.
 #[derive(Debug, thiserror::Error)]

@@ -157,6 +157,25 @@ pub async fn released_images(
     Ok(out)
 }
 
+/// The release dates (`obs_release_date`) the archive's images have, each once, earliest
+/// first: the moments a HiPS may gain images without any ingest.
+pub async fn release_dates(store: &Arc<dyn Store>) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let sql = format!(
+        "SELECT DISTINCT obs_release_date FROM {} WHERE obs_release_date IS NOT NULL",
+        ddl::table_name(store.dialect(), "skyport", "image_coverage")
+    );
+    let rows = store.query(sql, Vec::new()).await?;
+    let mut dates: Vec<DateTime<Utc>> = rows
+        .rows
+        .iter()
+        .filter_map(|r| r.first().and_then(Value::as_str))
+        .filter_map(skyport_store::coverage::parse_time)
+        .collect();
+    dates.sort();
+    dates.dedup();
+    Ok(dates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,8 +154,11 @@ pub struct HipsSection {
     pub cache_mb: usize,
     /// Mask planes whose pixels are left out (names of the mask's `MP_*` keywords).
     pub mask_planes: Vec<String>,
-    /// Bring existing HiPS up to date after `skyport ingest`.
+    /// Bring existing HiPS up to date after `skyport ingest` and `skyport consdb
+    /// ingest-headers`.
     pub after_ingest: bool,
+    /// While serving, bring existing HiPS up to date when an image's release date passes.
+    pub follow_releases: bool,
 }
 
 impl Default for HipsSection {
@@ -170,6 +173,7 @@ impl Default for HipsSection {
             cache_mb: built.cache_bytes >> 20,
             mask_planes: built.mask.planes,
             after_ingest: true,
+            follow_releases: true,
         }
     }
 }

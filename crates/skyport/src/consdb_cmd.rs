@@ -501,7 +501,7 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
             let store = crate::open_store(&config).await?;
             let started = std::time::Instant::now();
             let outcome = ingest_headers(
-                store,
+                Arc::clone(&store),
                 &config.consdb_schemas,
                 &instrument,
                 &files,
@@ -522,6 +522,10 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
                 outcome.images,
                 files.len() as f64 / started.elapsed().as_secs_f64().max(1e-9)
             );
+            // The images it wrote join their HiPS, as after `skyport ingest`.
+            if config.hips.after_ingest && outcome.images > 0 {
+                crate::hips_cmd::update_existing(&config, Arc::clone(&store)).await?;
+            }
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {

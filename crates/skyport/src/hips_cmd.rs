@@ -128,6 +128,49 @@ pub async fn update_existing(config: &Config, store: Arc<dyn Store>) -> Result<V
     Ok(reports)
 }
 
+/// How long the release watch sleeps at most before it looks at the release dates again
+/// (images ingested meanwhile may bring new ones).
+const RELEASE_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Keeps the existing HiPS current while the server runs: when an image's release date
+/// passes, the HiPS of its collection and band gains it then, with no ingest to set it off
+/// (each ingest brings the HiPS up to date itself). Runs until the process ends; a failed
+/// update is logged and tried again at the next release date or recheck.
+pub async fn follow_releases(config: Config, store: Arc<dyn Store>) {
+    let mut since = chrono::Utc::now();
+    loop {
+        let dates = match skyport_hips::release_dates(&store).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "HiPS release watch: cannot read the release dates");
+                Vec::new()
+            }
+        };
+        let now = chrono::Utc::now();
+        if dates.iter().any(|d| *d > since && *d <= now) {
+            match update_existing(&config, Arc::clone(&store)).await {
+                Ok(reports) => {
+                    let updated = reports.iter().filter(|r| r.published).count();
+                    tracing::info!(updated, "HiPS brought up to date at a release date");
+                }
+                Err(e) => tracing::warn!(error = %e, "HiPS release watch: update failed"),
+            }
+            since = now;
+            continue;
+        }
+        since = now;
+        // A second after the next release date, so the image is released when looked at.
+        let wait = dates
+            .iter()
+            .find(|d| **d > now)
+            .and_then(|d| (*d - now).to_std().ok())
+            .map_or(RELEASE_RECHECK, |w| {
+                (w + std::time::Duration::from_secs(1)).min(RELEASE_RECHECK)
+            });
+        tokio::time::sleep(wait).await;
+    }
+}
+
 async fn build_one(
     layout: &Layout,
     key: HipsKey,

@@ -333,6 +333,12 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
 async fn serve_config(config: Config) -> Result<ExitCode> {
     let addr = config.listen_addr().map_err(|e| anyhow::anyhow!(e))?;
     let store = open_store(&config).await?;
+    if config.hips.follow_releases {
+        tokio::spawn(hips_cmd::follow_releases(
+            config.clone(),
+            Arc::clone(&store),
+        ));
+    }
     let state = AppState::start(store, config.server_settings())
         .await
         .context("starting the async job service")?;
