@@ -206,6 +206,7 @@ pub fn add_snap_visits(schema: &mut Schema) {
     schema.tables.push(skyport_schema::Table {
         name: SNAP_VISIT.to_string(),
         id: None,
+        utype: None,
         description: Some(
             "Visits made of the snaps of one exposure group (skyport's addition; Rubin's visit1 has \
              one visit per exposure): a single-snap visit is its exposure, a two-snap visit sums \

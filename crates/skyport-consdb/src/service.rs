@@ -592,6 +592,7 @@ impl ConsDb {
             .write_statements(schema, t, &[set], &key, update)
             .await?;
         self.store.write(author, statements).await?;
+        self.exposures_changed(instrument, &t.name).await;
         Ok(Inserted {
             instrument: instrument.to_string(),
             obs_id,
@@ -645,11 +646,27 @@ impl ConsDb {
             return Err(e);
         }
         written?;
+        self.exposures_changed(instrument, table).await;
         Ok(Inserted {
             instrument: instrument.to_string(),
             obs_id: Json::Array(ids.into_inner().unwrap_or_default()),
             table: table.to_string(),
         })
+    }
+
+    /// After a write to `table` of `instrument`: when it recorded exposures, the observation
+    /// plan learns which planned observations they performed ([`crate::obsplan::reconcile`]).
+    /// The write stands either way; a failure here is logged and mended by the next one.
+    async fn exposures_changed(&self, instrument: &str, table: &str) {
+        if table != "exposure" {
+            return;
+        }
+        let instruments = [instrument.to_string()];
+        if let Err(e) =
+            crate::obsplan::reconcile(&self.store, &instruments, chrono::Utc::now()).await
+        {
+            tracing::warn!(instrument, error = %e, "the observation plan was not reconciled");
+        }
     }
 
     /// The statements [`insert_many`](Self::insert_many) runs, for a caller that writes

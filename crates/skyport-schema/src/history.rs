@@ -115,6 +115,7 @@ pub fn history_table(base: &Table) -> Option<Table> {
             base.name
         )),
         table_index: base.table_index.map(|i| i + 1000),
+        utype: None,
         primary_key,
         constraints: Vec::new(),
         indexes: vec![Index {

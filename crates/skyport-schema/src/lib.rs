@@ -64,13 +64,27 @@ pub fn builtin_schemas() -> Vec<Schema> {
     SOURCES
         .iter()
         .map(|(name, text)| match Schema::from_yaml(text, name) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                // The observation plan keeps every version of its rows (a status change, a
+                // replanned time), as ConsDB does.
+                let histories: Vec<Table> = s
+                    .tables
+                    .iter()
+                    .filter(|t| t.name == OBSPLAN)
+                    .filter_map(history::history_table)
+                    .collect();
+                s.tables.extend(histories);
+                s
+            }
             // The files are part of the program and checked by the tests below; a failure here
             // is a build defect, never an input error.
             Err(e) => panic!("built-in schema {name} is invalid: {e}"),
         })
         .collect()
 }
+
+/// The ObsLocTAP table's name in the `ivoa` schema (`ivoa.obsplan`).
+pub const OBSPLAN: &str = "obsplan";
 
 #[cfg(test)]
 mod builtin_tests {
@@ -83,6 +97,14 @@ mod builtin_tests {
         assert!(obscore.columns.len() >= 31);
         let region = obscore.column("s_region").expect("s_region");
         assert_eq!(region.vo_type().xtype.as_deref(), Some("adql:REGION"));
+        // ObsLocTAP's table, its data model, and its history.
+        let plan = s[2].table(super::OBSPLAN).expect("obsplan");
+        assert_eq!(
+            plan.utype.as_deref(),
+            Some("ivo://ivoa.net/std/obsloctap#table-1.0")
+        );
+        assert_eq!(plan.columns.iter().filter(|c| c.std).count(), 26);
+        assert!(s[2].table("obsplan_history").is_some());
     }
 }
 

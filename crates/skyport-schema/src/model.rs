@@ -67,6 +67,10 @@ pub struct Table {
     /// Ordering hint for TAP_SCHEMA.tables.table_index.
     #[serde(rename = "tap:table_index", default)]
     pub table_index: Option<i64>,
+    /// The data model the table realises (TAP_SCHEMA.tables.utype), such as ObsLocTAP's
+    /// `ivo://ivoa.net/std/obsloctap#table-1.0`.
+    #[serde(rename = "votable:utype", default)]
+    pub utype: Option<String>,
     /// Primary key column ids (a single id or a list in the YAML).
     #[serde(rename = "primaryKey", default, deserialize_with = "one_or_many")]
     pub primary_key: Vec<String>,

@@ -17,6 +17,7 @@ mod limits;
 mod listener;
 pub mod metrics;
 pub mod moc;
+pub mod obsplan;
 pub mod portal;
 mod previews;
 mod routes;
@@ -102,6 +103,7 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
             Arc::clone(&state.soda_jobs),
         ))
         .merge(consdb::routes())
+        .route("/obsplan", axum::routing::post(obsplan::load))
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
         .route(

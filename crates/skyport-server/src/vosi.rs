@@ -93,6 +93,7 @@ pub fn tap_capabilities(base: &str, limits: &Limits) -> String {
          \x20     <accessURL use=\"base\">{b}</accessURL>\n\
          \x20   </interface>\n\
          \x20   <dataModel ivo-id=\"ivo://ivoa.net/std/ObsCore#core-1.1\">ObsCore-1.1</dataModel>\n\
+         \x20   <dataModel ivo-id=\"ivo://ivoa.net/std/obsloctap#table-1.0\">ObsLocTAP-1.0</dataModel>\n\
          \x20   <language>\n\
          \x20     <name>ADQL</name>\n\
          \x20     <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n\

@@ -127,7 +127,7 @@ pub fn rows_for(schema: &Schema, schema_index: i64) -> TapSchemaRows {
             "table"
         };
         r.push("table_type", Value::Text(kind.into()));
-        r.push("utype", Value::Null);
+        r.push("utype", text(table.utype.as_deref()));
         r.push("description", text(table.description.as_deref()));
         r.push("table_index", Value::opt_int(table.table_index));
         out.tables.push(r);
@@ -238,15 +238,33 @@ mod tests {
     fn obscore_rows_carry_the_felis_metadata() {
         let schemas = builtin_schemas();
         let rows = rows_for(&schemas[2], 2);
-        assert_eq!(rows.tables.len(), 1);
+        let names: Vec<_> = rows
+            .tables
+            .iter()
+            .filter_map(|t| t.get("table_name"))
+            .collect();
         assert_eq!(
-            rows.tables[0].get("table_name"),
-            Some(&Value::Text("ivoa.ObsCore".into()))
+            names,
+            ["ivoa.ObsCore", "ivoa.obsplan", "ivoa.obsplan_history"]
+                .map(|n| Value::Text(n.into()))
+                .iter()
+                .collect::<Vec<_>>()
         );
+        // ObsLocTAP's table names its data model.
+        assert_eq!(
+            rows.tables[1].get("utype"),
+            Some(&Value::Text(
+                "ivo://ivoa.net/std/obsloctap#table-1.0".into()
+            ))
+        );
+        assert_eq!(rows.tables[0].get("utype"), Some(&Value::Null));
         let s_ra = rows
             .columns
             .iter()
-            .find(|r| r.get("column_name") == Some(&Value::Text("s_ra".into())))
+            .find(|r| {
+                r.get("column_name") == Some(&Value::Text("s_ra".into()))
+                    && r.get("table_name") == Some(&Value::Text("ivoa.ObsCore".into()))
+            })
             .expect("s_ra");
         assert_eq!(s_ra.get("unit"), Some(&Value::Text("deg".into())));
         assert_eq!(s_ra.get("ucd"), Some(&Value::Text("pos.eq.ra".into())));

@@ -522,6 +522,19 @@ pub async fn run(command: ConsDbCommand) -> Result<ExitCode> {
                 outcome.images,
                 files.len() as f64 / started.elapsed().as_secs_f64().max(1e-9)
             );
+            // The exposures it recorded may perform planned observations.
+            let done = skyport_consdb::obsplan::reconcile(
+                &store,
+                std::slice::from_ref(&instrument),
+                chrono::Utc::now(),
+            )
+            .await?;
+            if done.performed + done.aborted > 0 {
+                println!(
+                    "observation plan: {} now performed, {} aborted",
+                    done.performed, done.aborted
+                );
+            }
             // The images it wrote join their HiPS, as after `skyport ingest`.
             if config.hips.after_ingest && outcome.images > 0 {
                 crate::hips_cmd::update_existing(&config, Arc::clone(&store)).await?;

@@ -662,6 +662,10 @@ pub const RUBIN_OBSCORE_FILE: &str = "rubin_ivoa_obscore.yaml";
 pub const RUBIN_OBSCORE: &str =
     include_str!("../../../testdata/schemas/pypi_lsst_sdm_schemas/ivoa_obscore.yaml");
 
+/// The scheduler's plan of the demo's nights (`skyport obsplan load` reads files like it):
+/// some observations performed by the demo's exposures, one aborted, some not yet.
+pub const OBSPLAN: &str = include_str!("demo_obsplan.json");
+
 /// The demo's configuration file text: the archive in `archive.sqlite` beside it, or in the
 /// PostgreSQL database `database`.
 pub fn config_text(listen: &str, database: Option<&str>) -> String {

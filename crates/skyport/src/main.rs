@@ -13,6 +13,7 @@ mod demo;
 mod efd_cmd;
 mod hips_cmd;
 mod ingest_cmd;
+mod obsplan_cmd;
 mod replicate_cmd;
 mod token_cmd;
 
@@ -92,6 +93,11 @@ enum Command {
     Efd {
         #[command(subcommand)]
         what: efd_cmd::EfdCommand,
+    },
+    /// The observation plan (ObsLocTAP ivoa.obsplan): load the scheduler's plan, reconcile.
+    Obsplan {
+        #[command(subcommand)]
+        what: obsplan_cmd::ObsPlanCommand,
     },
     /// HiPS sky maps of the archive's collections: build, update.
     Hips {
@@ -221,6 +227,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adql { what } => adql_cmd::run(what),
         Command::Consdb { what } => consdb_cmd::run(what).await,
         Command::Efd { what } => efd_cmd::run(what).await,
+        Command::Obsplan { what } => obsplan_cmd::run(what).await,
         Command::Hips { what } => hips_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Rights { what } => token_cmd::run_rights(what)
@@ -301,6 +308,27 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
             outcome.written, outcome.detectors, outcome.images
         );
     }
+    // The scheduler's plan of those nights (ObsLocTAP ivoa.obsplan), written beside the
+    // config as a scheduler would send it; loading it matches it against the exposures above.
+    let plan_file = dir.join("obsplan.json");
+    std::fs::write(&plan_file, demo::OBSPLAN)?;
+    let plan = skyport_consdb::obsplan::parse(
+        demo::OBSPLAN.as_bytes(),
+        skyport_consdb::obsplan::Format::Json,
+    )
+    .context("the demo's observation plan")?;
+    let loaded = skyport_consdb::obsplan::load(
+        &store,
+        plan,
+        &obsplan_cmd::instruments(&config),
+        "demo",
+        chrono::Utc::now(),
+    )
+    .await?;
+    eprintln!(
+        "obsplan: {} planned observations, {} performed, {} aborted",
+        loaded.written, loaded.reconciled.performed, loaded.reconciled.aborted
+    );
     // Everything else below the data roots (the real sample images).
     let roots: Vec<PathBuf> = settings.roots.iter().map(|r| r.path.clone()).collect();
     let summary = ingest_cmd::ingest(Arc::clone(&store), settings, &roots, true).await;

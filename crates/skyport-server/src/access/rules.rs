@@ -20,7 +20,7 @@ pub enum Rule {
 /// The scopes, named as Rubin's Gafaelfawr names them (defined once, in `skyport-auth`).
 pub mod scopes {
     pub use skyport_auth::identity::{
-        ADMIN_JOBS, ADMIN_TOKEN, READ_IMAGE, READ_TAP, WRITE_CONSDB, WRITE_FILES,
+        ADMIN_JOBS, ADMIN_TOKEN, READ_IMAGE, READ_TAP, WRITE_CONSDB, WRITE_FILES, WRITE_OBSPLAN,
     };
 
     /// Every scope skyport knows.
@@ -52,6 +52,7 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         }
         "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
         "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
+        "obsplan" => Some(Rule::Scope(WRITE_OBSPLAN)),
         _ => None,
     }
 }
@@ -104,6 +105,10 @@ mod tests {
             Some(Rule::Scope("admin:token"))
         );
         assert_eq!(rule_for(&get, "/portal/{*path}"), Some(Rule::Open));
+        assert_eq!(
+            rule_for(&post, "/obsplan"),
+            Some(Rule::Scope("write:obsplan"))
+        );
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
     }
 }
