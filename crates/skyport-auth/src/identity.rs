@@ -12,10 +12,8 @@ use serde::Deserialize;
 pub const READ_TAP: &str = "read:tap";
 /// Read images (SIA, DataLink, SODA, the image files).
 pub const READ_IMAGE: &str = "read:image";
-/// Write to the ConsDB.
+/// Write to the ConsDB, and load the observation plan (the observatory's operational metadata).
 pub const WRITE_CONSDB: &str = "write:consdb";
-/// Load the observation plan (ObsLocTAP `ivoa.obsplan`): the scheduler's scope.
-pub const WRITE_OBSPLAN: &str = "write:obsplan";
 /// Write user files.
 pub const WRITE_FILES: &str = "write:files";
 /// See and manage every user's jobs.
@@ -28,7 +26,6 @@ pub const ALL_SCOPES: &[&str] = &[
     READ_TAP,
     READ_IMAGE,
     WRITE_CONSDB,
-    WRITE_OBSPLAN,
     WRITE_FILES,
     ADMIN_JOBS,
     ADMIN_TOKEN,

@@ -1,7 +1,8 @@
 //! `POST /obsplan`: the scheduler sends its plan for ObsLocTAP's `ivoa.obsplan` (JSON, or CSV
 //! with `Content-Type: text/csv`), written all or nothing and then matched against the
 //! exposures ConsDB holds. Reading the plan is TAP's (`SELECT … FROM ivoa.obsplan`). Writes
-//! need the `write:obsplan` scope (see `access::rules`).
+//! need the `write:consdb` scope, as ConsDB's do: the plan is the observatory's operational
+//! metadata (see `access::rules`).
 
 use std::sync::Arc;
 

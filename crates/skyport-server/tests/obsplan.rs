@@ -56,9 +56,7 @@ async fn fixture() -> Fixture {
         ServerSettings {
             extra_schemas: consdb,
             auth: AuthSettings {
-                proxy_scopes: ["read:tap", "write:consdb", "write:obsplan"]
-                    .map(String::from)
-                    .to_vec(),
+                proxy_scopes: ["read:tap", "write:consdb"].map(String::from).to_vec(),
                 ..AuthSettings::default()
             },
             ..common::server_settings(dir.path(), Vec::new(), Limits::default())
@@ -180,7 +178,7 @@ async fn a_plan_is_loaded_whole_and_follows_the_exposures_consdb_records() {
         ),
     ]);
 
-    // Anonymous callers hold no write:obsplan.
+    // Anonymous callers hold no write:consdb.
     let (status, _, _) = call(app, post("/obsplan", "application/json", plans.to_string())).await;
     assert!(
         status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,

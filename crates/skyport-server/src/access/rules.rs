@@ -20,7 +20,7 @@ pub enum Rule {
 /// The scopes, named as Rubin's Gafaelfawr names them (defined once, in `skyport-auth`).
 pub mod scopes {
     pub use skyport_auth::identity::{
-        ADMIN_JOBS, ADMIN_TOKEN, READ_IMAGE, READ_TAP, WRITE_CONSDB, WRITE_FILES, WRITE_OBSPLAN,
+        ADMIN_JOBS, ADMIN_TOKEN, READ_IMAGE, READ_TAP, WRITE_CONSDB, WRITE_FILES,
     };
 
     /// Every scope skyport knows.
@@ -52,7 +52,8 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         }
         "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
         "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
-        "obsplan" => Some(Rule::Scope(WRITE_OBSPLAN)),
+        // The scheduler's plan is observatory metadata, written like ConsDB's.
+        "obsplan" => Some(Rule::Scope(WRITE_CONSDB)),
         _ => None,
     }
 }
@@ -107,7 +108,7 @@ mod tests {
         assert_eq!(rule_for(&get, "/portal/{*path}"), Some(Rule::Open));
         assert_eq!(
             rule_for(&post, "/obsplan"),
-            Some(Rule::Scope("write:obsplan"))
+            Some(Rule::Scope("write:consdb"))
         );
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
     }
