@@ -14,6 +14,7 @@ pub mod headers;
 pub mod ingest;
 pub mod obscore_values;
 mod observation;
+pub mod obslog;
 pub mod obsplan;
 pub mod schemas;
 pub mod service;

@@ -45,9 +45,10 @@ pub enum SchemaError {
 }
 
 /// The schemas skyport itself declares, in the order they must be created: TAP_SCHEMA,
-/// skyport's file bookkeeping, and ivoa.ObsCore.
+/// skyport's file bookkeeping, `ivoa` (ObsCore, ObsLocTAP's obsplan), and the observers' logs
+/// (`exposurelog`, `narrativelog`).
 pub fn builtin_schemas() -> Vec<Schema> {
-    const SOURCES: [(&str, &str); 3] = [
+    const SOURCES: [(&str, &str); 5] = [
         (
             "tap_schema.yaml",
             include_str!("../schemas/tap_schema.yaml"),
@@ -59,6 +60,14 @@ pub fn builtin_schemas() -> Vec<Schema> {
         (
             "ivoa_obscore.yaml",
             include_str!("../schemas/ivoa_obscore.yaml"),
+        ),
+        (
+            "exposurelog.yaml",
+            include_str!("../schemas/exposurelog.yaml"),
+        ),
+        (
+            "narrativelog.yaml",
+            include_str!("../schemas/narrativelog.yaml"),
         ),
     ];
     SOURCES
@@ -92,7 +101,16 @@ mod builtin_tests {
     fn builtin_schemas_load() {
         let s = super::builtin_schemas();
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["TAP_SCHEMA", "skyport", "ivoa"]);
+        assert_eq!(
+            names,
+            [
+                "TAP_SCHEMA",
+                "skyport",
+                "ivoa",
+                "exposurelog",
+                "narrativelog"
+            ]
+        );
         let obscore = s[2].table("obscore").expect("ObsCore");
         assert!(obscore.columns.len() >= 31);
         let region = obscore.column("s_region").expect("s_region");

@@ -17,6 +17,7 @@ mod limits;
 mod listener;
 pub mod metrics;
 pub mod moc;
+pub mod obslog;
 pub mod obsplan;
 pub mod portal;
 mod previews;
@@ -104,6 +105,7 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         ))
         .merge(consdb::routes())
         .route("/obsplan", axum::routing::post(obsplan::load))
+        .merge(obslog::routes())
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
         .route(

@@ -74,6 +74,10 @@ pub struct AppState {
     /// The consolidated database (ConsDB) service, over the ConsDB schemas among
     /// `settings.extra_schemas`.
     pub consdb: Arc<skyport_consdb::ConsDb>,
+    /// The exposure log (Rubin's exposurelog service).
+    pub exposure_log: skyport_consdb::obslog::ObsLog,
+    /// The night log (Rubin's narrativelog service).
+    pub narrative_log: skyport_consdb::obslog::ObsLog,
     /// Previews rendering at once (one per core: rendering is CPU-bound).
     pub renders: tokio::sync::Semaphore,
     /// One render per preview at a time.
@@ -193,6 +197,18 @@ impl AppState {
                 limits.datalink_max_ids,
                 Arc::clone(&hips),
                 settings.bands.clone(),
+            ),
+            exposure_log: skyport_consdb::obslog::ObsLog::new(
+                Arc::clone(consdb.store()),
+                skyport_consdb::obslog::Kind::Exposure,
+                &settings.dataset,
+                consdb.catalog().instruments(),
+            ),
+            narrative_log: skyport_consdb::obslog::ObsLog::new(
+                Arc::clone(consdb.store()),
+                skyport_consdb::obslog::Kind::Narrative,
+                &settings.dataset,
+                consdb.catalog().instruments(),
             ),
             consdb,
             store,

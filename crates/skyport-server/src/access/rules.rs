@@ -51,6 +51,14 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
             Some(Rule::Scope(READ_IMAGE))
         }
         "consdb" => Some(Rule::Scope(consdb_scope(method, pattern))),
+        // The observers' logs: read like TAP, written like ConsDB.
+        "exposurelog" | "narrativelog" => Some(Rule::Scope(
+            if method == Method::GET || method == Method::HEAD {
+                READ_TAP
+            } else {
+                WRITE_CONSDB
+            },
+        )),
         "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
         // The scheduler's plan is observatory metadata, written like ConsDB's.
         "obsplan" => Some(Rule::Scope(WRITE_CONSDB)),
