@@ -662,6 +662,90 @@ pub const RUBIN_OBSCORE_FILE: &str = "rubin_ivoa_obscore.yaml";
 pub const RUBIN_OBSCORE: &str =
     include_str!("../../../testdata/schemas/pypi_lsst_sdm_schemas/ivoa_obscore.yaml");
 
+/// A few observers' messages about the demo's nights: exposure-log messages about two
+/// LSSTCam exposures (one flagged, one corrected by an edit) and a LATISS one, and two
+/// night-log entries, one with time lost.
+pub async fn write_log_messages(
+    store: &std::sync::Arc<dyn skyport_store::Store>,
+    instruments: &[String],
+) -> anyhow::Result<()> {
+    use skyport_consdb::obslog::{Kind, ObsLog};
+    let object = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let exposures = ObsLog::new(
+        std::sync::Arc::clone(store),
+        Kind::Exposure,
+        "demo",
+        instruments.to_vec(),
+    );
+    let message =
+        |obs_id: &str, instrument: &str, text: &str, level: i64, tags: &[&str], flag: &str| {
+            object(serde_json::json!({
+                "obs_id": obs_id, "instrument": instrument, "message_text": text, "level": level,
+                "tags": tags, "urls": [], "user_id": "demo-observer", "user_agent": "skyport demo",
+                "is_human": true, "is_new": false, "exposure_flag": flag,
+            }))
+        };
+    exposures
+        .add(&message(
+            "MC_O_20251201_000100",
+            "LSSTCam",
+            "Guiding lost for 5 s mid-exposure; stars trailed",
+            30,
+            &["guiding"],
+            "questionable",
+        ))
+        .await?;
+    let first = exposures
+        .add(&message(
+            "MC_O_20251201_000107",
+            "LSSTCam",
+            "Thin clouds moving in from the west",
+            20,
+            &["weather"],
+            "none",
+        ))
+        .await?;
+    if let Some(id) = first["id"].as_str() {
+        exposures
+            .edit(id, &object(serde_json::json!({"message_text": "Thin cirrus over COSMOS; transparency down about 0.2 mag"})))
+            .await?;
+    }
+    exposures
+        .add(&message(
+            "AT_O_20251201_000201",
+            "LATISS",
+            "Spectrum of COSMOS target saturated at the core",
+            30,
+            &["saturation"],
+            "junk",
+        ))
+        .await?;
+    let nights = ObsLog::new(
+        std::sync::Arc::clone(store),
+        Kind::Narrative,
+        "demo",
+        instruments.to_vec(),
+    );
+    for body in [
+        serde_json::json!({
+            "message_text": "Night 2025-12-01 opened on time; seeing 0.8 arcsec at the start", "level": 20,
+            "tags": ["startup"], "urls": [], "time_lost": 0, "date_begin": "2025-12-01T01:00:00",
+            "user_id": "demo-observer", "user_agent": "skyport demo", "is_human": true,
+            "category": "summary",
+        }),
+        serde_json::json!({
+            "message_text": "Dome closed 25 min for wind above 20 m/s", "level": 30, "tags": ["weather", "wind"],
+            "urls": [], "time_lost": 1500, "date_begin": "2025-12-01T06:00:00",
+            "date_end": "2025-12-01T06:25:00", "user_id": "demo-observer", "user_agent": "skyport demo",
+            "is_human": true, "category": "weather", "time_lost_type": "weather",
+            "components_json": {"name": "Simonyi", "children": [{"name": "Dome"}]},
+        }),
+    ] {
+        nights.add(&object(body)).await?;
+    }
+    Ok(())
+}
+
 /// The scheduler's plan of the demo's nights (`skyport obsplan load` reads files like it):
 /// some observations performed by the demo's exposures, one aborted, some not yet.
 pub const OBSPLAN: &str = include_str!("demo_obsplan.json");

@@ -329,6 +329,7 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
         "obsplan: {} planned observations, {} performed, {} aborted",
         loaded.written, loaded.reconciled.performed, loaded.reconciled.aborted
     );
+    demo::write_log_messages(&store, &obsplan_cmd::instruments(&config)).await?;
     // Everything else below the data roots (the real sample images).
     let roots: Vec<PathBuf> = settings.roots.iter().map(|r| r.path.clone()).collect();
     let summary = ingest_cmd::ingest(Arc::clone(&store), settings, &roots, true).await;

@@ -171,8 +171,32 @@ pub fn visit_links(base: &str, visit: &VisitId, images: &[DetectorImage]) -> Vec
     links
 }
 
-/// The links an image gains from its place in a visit: the visit (`#derivation`) and its
-/// ConsDB detector record.
+/// The observers' exposure-log messages about exposure `exposure_id` (those still valid),
+/// as a TAP query joining the log with ConsDB (a message names its exposure by ConsDB's
+/// `exposure_name`).
+fn exposure_log_link(base: &str, did: &str, instrument: &str, exposure_id: i64) -> Link {
+    Link {
+        id: did.to_string(),
+        access_url: Some(tap_query(
+            base,
+            &format!(
+                "SELECT m.* FROM exposurelog.message AS m JOIN cdb_{instrument}.exposure AS e \
+                 ON e.exposure_name = m.obs_id WHERE e.exposure_id = {exposure_id} \
+                 AND m.date_invalidated IS NULL ORDER BY m.date_added"
+            ),
+        )),
+        description: Some(format!(
+            "Observers' exposure-log messages about {instrument} exposure {exposure_id}, as a TAP query"
+        )),
+        semantics: "#auxiliary".into(),
+        content_type: Some("application/x-votable+xml".into()),
+        local_semantics: Some("exposurelog".into()),
+        ..Link::default()
+    }
+}
+
+/// The links an image gains from its place in a visit: the visit (`#derivation`), the
+/// exposure-log messages about its exposure, and its ConsDB detector record.
 pub fn image_visit_links(base: &str, did: &str, exposures: &[ExposureOf]) -> Vec<Link> {
     let mut links = Vec::new();
     let mut visits_seen: Vec<VisitId> = Vec::new();
@@ -197,6 +221,7 @@ pub fn image_visit_links(base: &str, did: &str, exposures: &[ExposureOf]) -> Vec
                     ..Link::default()
                 });
                 visits_seen.push(visit);
+                links.push(exposure_log_link(base, did, instrument, *exposure_id));
             }
         }
         links.push(Link {
@@ -302,7 +327,14 @@ mod tests {
             back[0].access_url.as_deref(),
             Some("http://h/datalink/links?ID=ivo%3A%2F%2Fa%2Fconsdb%2Flsstcam%2Fvisit%3F7")
         );
-        assert!(back[1]
+        // The exposure's log messages, then the detector record.
+        assert_eq!(back[1].local_semantics.as_deref(), Some("exposurelog"));
+        assert!(
+            back[1].access_url.as_deref().is_some_and(
+                |u| u.contains("exposure_id+%3D+7+") && u.contains("exposurelog.message")
+            )
+        );
+        assert!(back[2]
             .access_url
             .as_deref()
             .is_some_and(|u| u.contains("ccdexposure_id+%3D+701")));
