@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use skyport_consdb::obslog::{LogError, ObsLog};
 
+use crate::caller::RequestCaller;
 use crate::routes::Routes;
 use crate::state::AppState;
 
@@ -24,15 +25,15 @@ pub fn routes() -> Routes<Arc<AppState>> {
         ("/exposurelog", exposure as fn(&AppState) -> &ObsLog),
         ("/narrativelog", narrative as fn(&AppState) -> &ObsLog),
     ] {
-        let list = get(move |s, q| find(s, q, pick)).post(move |s, b| add(s, b, pick));
+        let list = get(move |s, c, q| find(s, c, q, pick)).post(move |s, c, b| add(s, c, b, pick));
         r = r
             .route(&format!("{prefix}/messages"), list.clone())
             .route(&format!("{prefix}/messages/"), list)
             .route(
                 &format!("{prefix}/messages/{{id}}"),
-                get(move |s, p| read(s, p, pick))
-                    .patch(move |s, p, b| edit(s, p, b, pick))
-                    .delete(move |s, p| delete(s, p, pick)),
+                get(move |s, c, p| read(s, c, p, pick))
+                    .patch(move |s, c, p, b| edit(s, c, p, b, pick))
+                    .delete(move |s, c, p| delete(s, c, p, pick)),
             )
             .route(
                 &format!("{prefix}/configuration"),
@@ -51,6 +52,25 @@ fn narrative(s: &AppState) -> &ObsLog {
 }
 
 type Pick = fn(&AppState) -> &ObsLog;
+
+/// The access layer's condition on the log's table for `caller`: an exposure-log message about
+/// an exposure holding an image the caller may not see is hidden like the exposure (and like
+/// a message that does not exist).
+fn visible(state: &AppState, caller: &skyport_store::Caller, log: &ObsLog) -> Option<String> {
+    let shape = skyport_store::rights::TableShape {
+        schema: log.kind().name(),
+        table: "message",
+        columns: log.columns(),
+    };
+    state.tap.rights().row_filter(
+        caller,
+        &shape,
+        &std::collections::BTreeSet::new(),
+        state.consdb.store().dialect(),
+        chrono::Utc::now(),
+        "",
+    )
+}
 
 /// A log error as Rubin's services (FastAPI) answer it.
 struct ApiError(LogError);
@@ -101,35 +121,45 @@ fn checked_id(id: &str) -> Result<String, ApiError> {
 
 async fn find(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     RawQuery(raw): RawQuery,
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let params: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    Ok(Json(pick(&state).find(&params).await?).into_response())
+    let log = pick(&state);
+    let visible = visible(&state, &caller, log);
+    Ok(Json(log.find(&params, visible.as_deref()).await?).into_response())
 }
 
 async fn add(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     body: Bytes,
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let body = body_object(&body)?;
-    Ok(Json(pick(&state).add(&body).await?).into_response())
+    let log = pick(&state);
+    let visible = visible(&state, &caller, log);
+    Ok(Json(log.add(&body, visible.as_deref()).await?).into_response())
 }
 
 async fn read(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path(id): Path<String>,
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let id = checked_id(&id)?;
-    Ok(Json(pick(&state).get(&id).await?).into_response())
+    let log = pick(&state);
+    let visible = visible(&state, &caller, log);
+    Ok(Json(log.get(&id, visible.as_deref()).await?).into_response())
 }
 
 async fn edit(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path(id): Path<String>,
     body: Bytes,
     pick: Pick,
@@ -140,16 +170,21 @@ async fn edit(
         )))
     })?;
     let body = body_object(&body)?;
-    Ok(Json(pick(&state).edit(&id, &body).await?).into_response())
+    let log = pick(&state);
+    let visible = visible(&state, &caller, log);
+    Ok(Json(log.edit(&id, &body, visible.as_deref()).await?).into_response())
 }
 
 async fn delete(
     State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
     Path(id): Path<String>,
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let id = checked_id(&id)?;
-    pick(&state).delete(&id).await?;
+    let log = pick(&state);
+    let visible = visible(&state, &caller, log);
+    log.delete(&id, visible.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

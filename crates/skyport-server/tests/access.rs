@@ -1340,3 +1340,109 @@ async fn one_caller_holds_at_most_half_the_database_readers() {
     assert_eq!(short.err(), Some(2));
     drop((second, third, elsewhere, waiting));
 }
+
+#[tokio::test]
+async fn exposure_log_messages_about_a_hidden_exposure_are_hidden_like_it() {
+    let w = world(AuthMode::Open).await;
+    let message = |seq: u32| {
+        json!({
+            "obs_id": format!("MC_O_20251201_{seq:06}"), "instrument": "LSSTCam",
+            "message_text": format!("note on exposure {seq}"), "user_id": "observer",
+            "user_agent": "test", "is_human": true, "is_new": false,
+        })
+    };
+    // Written as the summit writes them, past any caller's rights.
+    let hidden = w
+        .state
+        .exposure_log
+        .add(message(1).as_object().expect("object"), None)
+        .await
+        .expect("hidden message");
+    let hidden_id = hidden["id"].as_str().expect("id").to_string();
+    let absent_id = "00000000-0000-4000-8000-000000000000";
+    for who in [
+        "anonymous",
+        "token with the scope",
+        "member whose rights ended",
+    ] {
+        let (s1, hidden) = w
+            .get(who, &format!("/exposurelog/messages/{hidden_id}"))
+            .await;
+        let (s2, absent) = w
+            .get(who, &format!("/exposurelog/messages/{absent_id}"))
+            .await;
+        assert_eq!(s1, StatusCode::NOT_FOUND, "{who}: {hidden}");
+        assert_eq!(
+            (s1, hidden.replace(&hidden_id, "ID")),
+            (s2, absent.replace(absent_id, "ID")),
+            "{who}"
+        );
+        let (status, list) = w.get(who, "/exposurelog/messages?is_valid=either").await;
+        assert_eq!(status, StatusCode::OK, "{who}: {list}");
+        assert_eq!(leaks(&list), None, "{who}: {list}");
+        let (_, rows) = w
+            .tap(who, "SELECT obs_id, message_text FROM exposurelog.message")
+            .await;
+        assert!(rows.is_empty(), "{who}: {rows:?}");
+    }
+    // A writer who may not see the exposure cannot annotate it, nor edit or delete the
+    // message about it: both answer as for an exposure or message that does not exist.
+    let (status, _, hidden_body) = w
+        .send(
+            "token with the scope",
+            Method::POST,
+            "/exposurelog/messages",
+            Some(message(1)),
+        )
+        .await;
+    let (status_absent, _, absent_body) = w
+        .send(
+            "token with the scope",
+            Method::POST,
+            "/exposurelog/messages",
+            Some(message(9)),
+        )
+        .await;
+    assert_eq!(
+        (status, status_absent),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!(
+        hidden_body.replace("000001", "N"),
+        absent_body.replace("000009", "N")
+    );
+    for method in [Method::PATCH, Method::DELETE] {
+        let (status, _, _) = w
+            .send(
+                "token with the scope",
+                method.clone(),
+                &format!("/exposurelog/messages/{hidden_id}"),
+                Some(json!({"message_text": "overwritten"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+    }
+    // The public exposure's message is the writer's to add, and everyone's to read.
+    let (status, _, body) = w
+        .send(
+            "token with the scope",
+            Method::POST,
+            "/exposurelog/messages",
+            Some(message(2)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, rows) = w
+        .tap("anonymous", "SELECT obs_id FROM exposurelog.message")
+        .await;
+    assert_eq!(rows, vec![vec![json!("MC_O_20251201_000002")]]);
+    // Members see both.
+    for who in MEMBERS {
+        let (status, body) = w
+            .get(who, &format!("/exposurelog/messages/{hidden_id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+        let (_, rows) = w.tap(who, "SELECT obs_id FROM exposurelog.message").await;
+        assert_eq!(rows.len(), 2, "{who}");
+    }
+}

@@ -273,6 +273,8 @@ impl Rights {
     /// - tables keyed by `obs_publisher_did` (the image tables) by their ObsCore row;
     /// - ConsDB tables (`cdb_<instrument>`) by exposure or detector-exposure: a row of an
     ///   exposure holding an image the caller may not see is hidden;
+    /// - the exposure log (`exposurelog.message`) alike: a message about such an exposure is
+    ///   hidden;
     /// - `TAP_SCHEMA` by `hidden` (tables the caller may not name).
     pub fn row_filter(
         &self,
@@ -297,6 +299,19 @@ impl Rights {
                 "{qualifier}\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {} o WHERE {})",
                 obscore(),
                 visible()
+            ))
+        } else if t.schema == "exposurelog"
+            && t.has_column("exposure_id")
+            && t.has_column("consdb_instrument")
+        {
+            Some(format!(
+                "({qualifier}\"exposure_id\" IS NULL OR {qualifier}\"exposure_id\" NOT IN \
+                 (SELECT e.\"exposure_id\" FROM {} e JOIN {} o \
+                 ON o.\"obs_publisher_did\" = e.\"obs_publisher_did\" \
+                 WHERE e.\"instrument\" = {qualifier}\"consdb_instrument\" AND ({}) IS NOT TRUE))",
+                ddl::table_name(dialect, "skyport", "image_exposure"),
+                obscore(),
+                visible(),
             ))
         } else if let Some(instrument) = t.schema.strip_prefix("cdb_") {
             let id = |column: &str| t.has_column(column).then(|| column.to_string());

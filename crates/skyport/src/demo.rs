@@ -686,39 +686,48 @@ pub async fn write_log_messages(
             }))
         };
     exposures
-        .add(&message(
-            "MC_O_20251201_000100",
-            "LSSTCam",
-            "Guiding lost for 5 s mid-exposure; stars trailed",
-            30,
-            &["guiding"],
-            "questionable",
-        ))
+        .add(
+            &message(
+                "MC_O_20251201_000100",
+                "LSSTCam",
+                "Guiding lost for 5 s mid-exposure; stars trailed",
+                30,
+                &["guiding"],
+                "questionable",
+            ),
+            None,
+        )
         .await?;
     let first = exposures
-        .add(&message(
-            "MC_O_20251201_000107",
-            "LSSTCam",
-            "Thin clouds moving in from the west",
-            20,
-            &["weather"],
-            "none",
-        ))
+        .add(
+            &message(
+                "MC_O_20251201_000107",
+                "LSSTCam",
+                "Thin clouds moving in from the west",
+                20,
+                &["weather"],
+                "none",
+            ),
+            None,
+        )
         .await?;
     if let Some(id) = first["id"].as_str() {
         exposures
-            .edit(id, &object(serde_json::json!({"message_text": "Thin cirrus over COSMOS; transparency down about 0.2 mag"})))
+            .edit(id, &object(serde_json::json!({"message_text": "Thin cirrus over COSMOS; transparency down about 0.2 mag"})), None)
             .await?;
     }
     exposures
-        .add(&message(
-            "AT_O_20251201_000201",
-            "LATISS",
-            "Spectrum of COSMOS target saturated at the core",
-            30,
-            &["saturation"],
-            "junk",
-        ))
+        .add(
+            &message(
+                "AT_O_20251201_000201",
+                "LATISS",
+                "Spectrum of COSMOS target saturated at the core",
+                30,
+                &["saturation"],
+                "junk",
+            ),
+            None,
+        )
         .await?;
     let nights = ObsLog::new(
         std::sync::Arc::clone(store),
@@ -741,7 +750,7 @@ pub async fn write_log_messages(
             "components_json": {"name": "Simonyi", "children": [{"name": "Dome"}]},
         }),
     ] {
-        nights.add(&object(body)).await?;
+        nights.add(&object(body), None).await?;
     }
     Ok(())
 }

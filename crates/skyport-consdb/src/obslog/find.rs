@@ -104,8 +104,13 @@ fn boolean(name: &str, v: &str) -> Result<bool, LogError> {
 }
 
 impl ObsLog {
-    /// `GET …/messages` with `params` (repeated keys kept): the matching messages, as JSON.
-    pub async fn find(&self, params: &[(String, String)]) -> Result<Json, LogError> {
+    /// `GET …/messages` with `params` (repeated keys kept): the matching messages the caller
+    /// may see (`visible`: the access layer's condition), as JSON.
+    pub async fn find(
+        &self,
+        params: &[(String, String)],
+        visible: Option<&str>,
+    ) -> Result<Json, LogError> {
         let mut q = Query {
             log: self,
             conditions: Vec::new(),
@@ -148,6 +153,9 @@ impl ObsLog {
                 }
                 _ => self.condition(&mut q, name, &values, &one)?,
             }
+        }
+        if let Some(v) = visible {
+            q.conditions.push(format!("({v})"));
         }
         match valid {
             Some(true) => q.conditions.push("date_invalidated IS NULL".into()),

@@ -19,6 +19,16 @@ use skyport_store::{ddl, Statement, Store, StoreError, Value};
 
 pub use fields::{Field, Type, EXPOSURE, EXPOSURE_FLAGS, NARRATIVE};
 
+/// Columns of `exposurelog.message` beyond the message fields: which ConsDB exposure the
+/// message is about, for joins and for data rights (a message about an exposure holding an
+/// image the caller may not see is hidden like the exposure).
+pub const EXPOSURE_EXTRA: [&str; 2] = ["exposure_id", "consdb_instrument"];
+
+/// `AND (visible)` for a query, when the access layer gave a condition.
+fn and(visible: Option<&str>) -> String {
+    visible.map(|v| format!(" AND ({v})")).unwrap_or_default()
+}
+
 /// Which log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -149,6 +159,20 @@ impl ObsLog {
         &self.site_id
     }
 
+    /// Which log.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The columns of the log's table (the access layer's row filter is made over them).
+    pub fn columns(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self.stored_fields().map(|f| f.name).collect();
+        if self.kind == Kind::Exposure {
+            out.extend(EXPOSURE_EXTRA);
+        }
+        out
+    }
+
     fn table(&self) -> String {
         ddl::table_name(self.store.dialect(), self.kind.name(), "message")
     }
@@ -161,19 +185,21 @@ impl ObsLog {
         self.kind.fields().iter().filter(|f| f.ty != Type::Valid)
     }
 
-    /// `GET …/messages/{id}`.
-    pub async fn get(&self, id: &str) -> Result<Json, LogError> {
-        self.read(id)
+    /// `GET …/messages/{id}`. `visible` is the access layer's condition on the table (a
+    /// message the caller may not see is one that does not exist).
+    pub async fn get(&self, id: &str, visible: Option<&str>) -> Result<Json, LogError> {
+        self.read(id, visible)
             .await?
             .ok_or_else(|| LogError::NotFound(format!("No message found with id={id}")))
     }
 
-    async fn read(&self, id: &str) -> Result<Option<Json>, LogError> {
+    async fn read(&self, id: &str, visible: Option<&str>) -> Result<Option<Json>, LogError> {
         let sql = format!(
-            "SELECT {} FROM {} WHERE id = {}",
+            "SELECT {} FROM {} WHERE id = {}{}",
             find::select_list(self),
             self.table(),
-            self.p(1)
+            self.p(1),
+            and(visible)
         );
         let rows = self.store.query(sql, vec![Value::Text(id.into())]).await?;
         Ok(rows.rows.first().map(|r| self.to_json(r)))
@@ -204,8 +230,13 @@ impl ObsLog {
     }
 
     /// `POST …/messages`: checks `body`, fills what the service sets, writes the message and
-    /// returns it.
-    pub async fn add(&self, body: &Map<String, Json>) -> Result<Json, LogError> {
+    /// returns it. An exposure-log message must be about an exposure the caller may see
+    /// (`visible`, as for [`get`](Self::get)).
+    pub async fn add(
+        &self,
+        body: &Map<String, Json>,
+        visible: Option<&str>,
+    ) -> Result<Json, LogError> {
         let mut values: Vec<(&'static str, Value)> = Vec::new();
         let now = tai_now();
         for field in self.stored_fields() {
@@ -239,12 +270,16 @@ impl ObsLog {
                     .unwrap_or("")
                     .to_string()
             };
-            let (day_obs, seq_num) = self.exposure(&text("obs_id"), &text("instrument")).await?;
-            for (name, v) in [("day_obs", day_obs), ("seq_num", seq_num)] {
+            let exposure = self
+                .exposure(&text("obs_id"), &text("instrument"), visible)
+                .await?;
+            for (name, v) in [("day_obs", exposure.day_obs), ("seq_num", exposure.seq_num)] {
                 if let Some(slot) = values.iter_mut().find(|(n, _)| *n == name) {
                     slot.1 = Value::Int(v);
                 }
             }
+            values.push(("exposure_id", Value::Int(exposure.id)));
+            values.push(("consdb_instrument", Value::Text(exposure.instrument)));
         }
         let id = values
             .first()
@@ -256,12 +291,17 @@ impl ObsLog {
         self.store
             .write(self.kind.name(), vec![Statement::new(sql, params)])
             .await?;
-        self.get(&id).await
+        self.get(&id, None).await
     }
 
-    /// The day_obs and seq_num of the exposure `obs_id` of `instrument`, from ConsDB: a message
-    /// must be about an exposure the archive knows (Rubin's service asks its Butler registry).
-    async fn exposure(&self, obs_id: &str, instrument: &str) -> Result<(i64, i64), LogError> {
+    /// The exposure `obs_id` of `instrument`, from ConsDB: a message must be about an exposure
+    /// the archive knows (Rubin's service asks its Butler registry) and the caller may see.
+    async fn exposure(
+        &self,
+        obs_id: &str,
+        instrument: &str,
+        visible: Option<&str>,
+    ) -> Result<Exposure, LogError> {
         let key: String = instrument
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -276,7 +316,7 @@ impl ObsLog {
             return Err(missing());
         }
         let sql = format!(
-            "SELECT day_obs, seq_num FROM {} WHERE exposure_name = {}",
+            "SELECT day_obs, seq_num, exposure_id FROM {} WHERE exposure_name = {}",
             ddl::table_name(self.store.dialect(), &format!("cdb_{key}"), "exposure"),
             self.p(1)
         );
@@ -285,24 +325,54 @@ impl ObsLog {
             .query(sql, vec![Value::Text(obs_id.into())])
             .await?;
         let row = rows.rows.first().ok_or_else(missing)?;
-        match (
-            row.first().and_then(Value::as_i64),
-            row.get(1).and_then(Value::as_i64),
-        ) {
-            (Some(d), Some(s)) => Ok((d, s)),
-            _ => Err(missing()),
+        let int = |i: usize| row.get(i).and_then(Value::as_i64);
+        let (Some(day_obs), Some(seq_num), Some(id)) = (int(0), int(1), int(2)) else {
+            return Err(missing());
+        };
+        if let Some(visible) = visible {
+            // The condition over a one-row table holding the message's exposure columns.
+            let sql = format!(
+                "SELECT 1 FROM (SELECT CAST({} AS BIGINT) AS \"exposure_id\", \
+                 CAST({} AS VARCHAR(32)) AS \"consdb_instrument\") AS m WHERE {visible}",
+                self.p(1),
+                self.p(2)
+            );
+            let seen = self
+                .store
+                .query(sql, vec![Value::Int(id), Value::Text(key.clone())])
+                .await?;
+            if seen.rows.is_empty() {
+                return Err(missing());
+            }
         }
+        Ok(Exposure {
+            day_obs,
+            seq_num,
+            id,
+            instrument: key,
+        })
     }
 
     /// `PATCH …/messages/{id}`: a new message, the old one's fields with `body`'s non-null
     /// editable ones instead, whose parent is the old one; the old one is marked invalid in the
     /// same transaction. Returns the new message.
-    pub async fn edit(&self, id: &str, body: &Map<String, Json>) -> Result<Json, LogError> {
+    pub async fn edit(
+        &self,
+        id: &str,
+        body: &Map<String, Json>,
+        visible: Option<&str>,
+    ) -> Result<Json, LogError> {
+        let extra = if self.kind == Kind::Exposure {
+            format!(", {}", EXPOSURE_EXTRA.map(ddl::quote_ident).join(", "))
+        } else {
+            String::new()
+        };
         let sql = format!(
-            "SELECT {} FROM {} WHERE id = {}",
+            "SELECT {}{extra} FROM {} WHERE id = {}{}",
             find::select_list(self),
             self.table(),
-            self.p(1)
+            self.p(1),
+            and(visible)
         );
         let rows = self.store.query(sql, vec![Value::Text(id.into())]).await?;
         let parent = rows
@@ -328,6 +398,13 @@ impl ObsLog {
             columns.push(field.name);
             params.push(value);
         }
+        if self.kind == Kind::Exposure {
+            let stored = self.stored_fields().count();
+            for (n, name) in EXPOSURE_EXTRA.iter().enumerate() {
+                columns.push(name);
+                params.push(parent.get(stored + n).cloned().unwrap_or(Value::Null));
+            }
+        }
         let insert = ddl::insert(self.store.dialect(), self.kind.name(), "message", &columns);
         let invalidate = format!(
             "UPDATE {} SET date_invalidated = {} WHERE id = {}",
@@ -344,13 +421,13 @@ impl ObsLog {
                 ],
             )
             .await?;
-        self.get(&new_id).await
+        self.get(&new_id, None).await
     }
 
     /// `DELETE …/messages/{id}`: marks the message invalid (once: a second delete keeps the
     /// first date).
-    pub async fn delete(&self, id: &str) -> Result<(), LogError> {
-        if self.read(id).await?.is_none() {
+    pub async fn delete(&self, id: &str, visible: Option<&str>) -> Result<(), LogError> {
+        if self.read(id, visible).await?.is_none() {
             return Err(LogError::NotFound(format!("No message found with id={id}")));
         }
         let sql = format!(
@@ -430,6 +507,14 @@ impl ObsLog {
             Type::Valid => Err(wrong("not settable")),
         }
     }
+}
+
+/// The ConsDB exposure a message is about.
+struct Exposure {
+    day_obs: i64,
+    seq_num: i64,
+    id: i64,
+    instrument: String,
 }
 
 /// What an optional field holds when an add does not give it.
