@@ -48,7 +48,7 @@ pub enum SchemaError {
 /// skyport's file bookkeeping, `ivoa` (ObsCore, ObsLocTAP's obsplan), and the observers' logs
 /// (`exposurelog`, `narrativelog`).
 pub fn builtin_schemas() -> Vec<Schema> {
-    const SOURCES: [(&str, &str); 5] = [
+    const SOURCES: [(&str, &str); 6] = [
         (
             "tap_schema.yaml",
             include_str!("../schemas/tap_schema.yaml"),
@@ -61,6 +61,7 @@ pub fn builtin_schemas() -> Vec<Schema> {
             "ivoa_obscore.yaml",
             include_str!("../schemas/ivoa_obscore.yaml"),
         ),
+        ("caom2.yaml", include_str!("../schemas/caom2.yaml")),
         (
             "exposurelog.yaml",
             include_str!("../schemas/exposurelog.yaml"),
@@ -107,6 +108,7 @@ mod builtin_tests {
                 "TAP_SCHEMA",
                 "skyport",
                 "ivoa",
+                "caom2",
                 "exposurelog",
                 "narrativelog"
             ]

@@ -535,6 +535,12 @@ async fn the_query_pipeline_never_sees_a_hidden_row() {
         ("SELECT COUNT(*) FROM skyport.image_coverage", 1, 2),
         ("SELECT COUNT(*) FROM cdb_lsstcam.exposure", 1, 2),
         ("SELECT COUNT(*) FROM cdb_lsstcam.exposure WHERE exposure_id = 2025120100001", 0, 1),
+        // CAOM2 is filtered as its images' ObsCore rows are, in every table.
+        ("SELECT COUNT(*) FROM caom2.Observation", 1, 2),
+        ("SELECT COUNT(*) FROM caom2.Plane WHERE publisherID LIKE '%hidden%'", 0, 1),
+        ("SELECT COUNT(*) FROM caom2.Artifact WHERE uri LIKE '%hidden%'", 0, 1),
+        ("SELECT COUNT(*) FROM caom2.Part AS p JOIN caom2.Artifact AS a ON a.artifactID = p.artifactID", 1, 2),
+        ("SELECT COUNT(*) FROM caom2.Chunk", 1, 2),
     ];
     for (adql, outside, inside) in queries {
         for who in [

@@ -8,6 +8,7 @@
 //! the boundary as [`Value`]s.
 
 pub mod accounts;
+pub mod caom2;
 pub mod coverage;
 pub mod ddl;
 pub mod history;
@@ -190,6 +191,7 @@ impl ImageRecord {
         out.extend(self.hdus.iter().map(|h| insert("skyport", "image_hdu", h)));
         out.push(insert("ivoa", "ObsCore", &self.obscore));
         out.extend(self.coverage_statements(dialect));
+        out.extend(self.caom2_statements(dialect));
         out
     }
 

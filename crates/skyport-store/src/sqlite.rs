@@ -567,8 +567,12 @@ impl Store for SqliteStore {
                 insert_row(&tx, "skyport", "image_hdu", hdu)?;
             }
             insert_row(&tx, "ivoa", "ObsCore", &image.obscore)?;
-            for (n, statement) in image.coverage_statements(DIALECT).iter().enumerate() {
-                run_statement(&tx, n + 1, statement)?;
+            let derived = image
+                .coverage_statements(DIALECT)
+                .into_iter()
+                .chain(image.caom2_statements(DIALECT));
+            for (n, statement) in derived.enumerate() {
+                run_statement(&tx, n + 1, &statement)?;
             }
             tx.commit().map_err(backend)?;
             Ok(if existing.is_some() {

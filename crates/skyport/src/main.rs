@@ -252,6 +252,14 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         .migrate(&config.schemas())
         .await
         .context("migrating the archive database")?;
+    if !config.database.read_only {
+        let filled = skyport_store::caom2::backfill(&store)
+            .await
+            .context("writing the CAOM2 rows of images ingested before CAOM2")?;
+        if filled > 0 {
+            eprintln!("caom2: wrote the CAOM2 rows of {filled} images ingested before them");
+        }
+    }
     Ok(store)
 }
 

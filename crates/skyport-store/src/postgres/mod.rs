@@ -390,8 +390,12 @@ impl Store for PostgresStore {
             insert_row(&tx, "skyport", "image_hdu", hdu).await?;
         }
         insert_row(&tx, "ivoa", "ObsCore", &image.obscore).await?;
-        for (n, statement) in image.coverage_statements(DIALECT).iter().enumerate() {
-            run_statement(&tx, n + 1, statement).await?;
+        let derived = image
+            .coverage_statements(DIALECT)
+            .into_iter()
+            .chain(image.caom2_statements(DIALECT));
+        for (n, statement) in derived.enumerate() {
+            run_statement(&tx, n + 1, &statement).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(if existing.is_some() {
