@@ -53,6 +53,16 @@ fn narrative(s: &AppState) -> &ObsLog {
 
 type Pick = fn(&AppState) -> &ObsLog;
 
+/// The log `pick` chooses, with the access layer's condition on its table for `caller`.
+fn scoped<'a>(
+    state: &'a AppState,
+    caller: &skyport_store::Caller,
+    pick: Pick,
+) -> (&'a ObsLog, Option<String>) {
+    let log = pick(state);
+    (log, visible(state, caller, log))
+}
+
 /// The access layer's condition on the log's table for `caller`: an exposure-log message about
 /// an exposure holding an image the caller may not see is hidden like the exposure (and like
 /// a message that does not exist).
@@ -128,8 +138,7 @@ async fn find(
     let params: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let log = pick(&state);
-    let visible = visible(&state, &caller, log);
+    let (log, visible) = scoped(&state, &caller, pick);
     Ok(Json(log.find(&params, visible.as_deref()).await?).into_response())
 }
 
@@ -140,8 +149,7 @@ async fn add(
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let body = body_object(&body)?;
-    let log = pick(&state);
-    let visible = visible(&state, &caller, log);
+    let (log, visible) = scoped(&state, &caller, pick);
     Ok(Json(log.add(&body, visible.as_deref()).await?).into_response())
 }
 
@@ -152,8 +160,7 @@ async fn read(
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let id = checked_id(&id)?;
-    let log = pick(&state);
-    let visible = visible(&state, &caller, log);
+    let (log, visible) = scoped(&state, &caller, pick);
     Ok(Json(log.get(&id, visible.as_deref()).await?).into_response())
 }
 
@@ -170,8 +177,7 @@ async fn edit(
         )))
     })?;
     let body = body_object(&body)?;
-    let log = pick(&state);
-    let visible = visible(&state, &caller, log);
+    let (log, visible) = scoped(&state, &caller, pick);
     Ok(Json(log.edit(&id, &body, visible.as_deref()).await?).into_response())
 }
 
@@ -182,8 +188,7 @@ async fn delete(
     pick: Pick,
 ) -> Result<Response, ApiError> {
     let id = checked_id(&id)?;
-    let log = pick(&state);
-    let visible = visible(&state, &caller, log);
+    let (log, visible) = scoped(&state, &caller, pick);
     log.delete(&id, visible.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{call, signed};
 use serde_json::{json, Value};
-use skyport_server::{app, AppState, Limits, ServerSettings};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -20,18 +19,10 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("dir");
     let (store, database, consdb) = common::consdb_store(dir.path()).await;
-    let state = AppState::start(
-        store,
-        ServerSettings {
-            extra_schemas: consdb,
-            ..common::server_settings(dir.path(), Vec::new(), Limits::default())
-        },
-    )
-    .await
-    .expect("state");
+    let app = common::app_with_schemas(store, dir.path(), consdb).await;
     Fixture {
         _dir: dir,
-        app: app(state),
+        app,
         _database: database,
     }
 }

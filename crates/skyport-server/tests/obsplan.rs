@@ -9,8 +9,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{call, signed};
 use serde_json::{json, Value};
-use skyport_server::access::AuthSettings;
-use skyport_server::{app, AppState, Limits, ServerSettings};
 
 /// The columns ObsLocTAP 1.0 requires of `ivoa.obsplan` (the standard's §4 table).
 const STANDARD: [&str; 26] = [
@@ -51,22 +49,10 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("dir");
     let (store, database, consdb) = common::consdb_store(dir.path()).await;
-    let state = AppState::start(
-        store,
-        ServerSettings {
-            extra_schemas: consdb,
-            auth: AuthSettings {
-                proxy_scopes: ["read:tap", "write:consdb"].map(String::from).to_vec(),
-                ..AuthSettings::default()
-            },
-            ..common::server_settings(dir.path(), Vec::new(), Limits::default())
-        },
-    )
-    .await
-    .expect("state");
+    let app = common::app_with_schemas(store, dir.path(), consdb).await;
     Fixture {
         _dir: dir,
-        app: app(state),
+        app,
         _database: database,
     }
 }

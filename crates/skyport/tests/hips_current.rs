@@ -114,7 +114,7 @@ async fn a_served_hips_gains_an_image_when_its_embargo_ends() {
         .expect("copy");
     }
     // Released a few seconds after the server starts (the HiPS build comes first).
-    let release = chrono::Utc::now() + chrono::Duration::seconds(25);
+    let release = chrono::Utc::now() + chrono::Duration::seconds(15);
     let port = common::free_port();
     let config = root.join("skyport.toml");
     std::fs::write(
