@@ -140,7 +140,10 @@ pub fn current_manifest(layout: &Layout, id: &str) -> Option<Manifest> {
 }
 
 /// Builds HiPS `key` from `images`: whole (`full`, or when there is none yet, or when `order`
-/// differs from the current one's), otherwise only where images changed.
+/// differs from the current one's, or when new images do not fit its pixel type), otherwise
+/// only where images changed. The caller holds [`Layout::lock`] of the HiPS, and listed
+/// `images` while holding it (an update from an older list would drop images another builder
+/// has just added).
 pub fn build(
     layout: &Layout,
     key: &HipsKey,
@@ -157,7 +160,6 @@ pub fn build(
             settings.tile_width
         ),
     })?;
-    let _held = layout.lock(&id)?;
     let previous = if full {
         None
     } else {
@@ -169,6 +171,21 @@ pub fn build(
         (None, Some(o)) => o.min(29 - bits),
         (None, None) => automatic_order(images, bits, settings.max_order),
     };
+    // New or changed images of another pixel type than the HiPS's: made again whole, in the
+    // type all its images now share.
+    let previous = previous.filter(|m| {
+        let changed: Vec<SourceEntry> = images
+            .iter()
+            .filter(|e| {
+                m.images
+                    .get(&e.did)
+                    .is_none_or(|old| old.sha256 != e.sha256)
+            })
+            .cloned()
+            .collect();
+        changed.is_empty()
+            || PixelType::common([m.pixel_type, pixel_type_of(&changed)]) == m.pixel_type
+    });
     let combine = previous.as_ref().map_or(settings.combine, |m| m.combine);
     let pixel_type = match &previous {
         Some(m) => m.pixel_type,

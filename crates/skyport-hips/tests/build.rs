@@ -426,3 +426,53 @@ fn header_blocks(bytes: &[u8]) -> usize {
     }
     panic!("no END");
 }
+
+#[test]
+fn an_image_of_another_pixel_type_makes_the_hips_again_in_a_common_one() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let layout = Layout::new(root.path());
+    // 16-bit M13 first: 16-bit tiles.
+    let m13 = entry(&testdata("pypi_astropy/m13.fits"), 0, None);
+    build(
+        &layout,
+        &key(),
+        std::slice::from_ref(&m13),
+        &settings(),
+        Some(6),
+        true,
+    )
+    .expect("build");
+    let first = current_manifest(&layout, "test-r").expect("manifest");
+    assert_eq!(first.pixel_type.bitpix, 16);
+    // A 32-bit float image (FIRST's VLA cutout) joins: rounding it to 16-bit integers would
+    // lose it, so the update makes the HiPS again as floats, M13's tiles included.
+    let vla = entry(&testdata("pypi_astroquery/first_vla_image.fits"), 0, None);
+    let both = [m13.clone(), vla];
+    let update = build(&layout, &key(), &both, &settings(), None, false).expect("update");
+    assert!(update.published);
+    let second = current_manifest(&layout, "test-r").expect("manifest");
+    assert_eq!(second.pixel_type.bitpix, -32);
+    assert_eq!(second.order, first.order);
+    let dir = layout.current("test-r").expect("current");
+    let tile_of_m13 = TileId {
+        order: second.order,
+        npix: second.images[&m13.did].tiles[0],
+    };
+    let bytes = std::fs::read(dir.join(tile_of_m13.path("fits"))).expect("tile");
+    let header = String::from_utf8_lossy(&bytes[..2880]).to_string();
+    assert!(
+        header.contains("BITPIX  =                  -32"),
+        "{header}"
+    );
+    // Another 16-bit image keeps the floats (an integer fits in them).
+    let rice = entry(&testdata("pypi_astropy/m13_rice.fits"), 1, None);
+    let three = [both[0].clone(), both[1].clone(), rice];
+    build(&layout, &key(), &three, &settings(), None, false).expect("update");
+    assert_eq!(
+        current_manifest(&layout, "test-r")
+            .expect("m")
+            .pixel_type
+            .bitpix,
+        -32
+    );
+}

@@ -78,7 +78,7 @@ fn visible(state: &AppState, caller: &skyport_store::Caller, log: &ObsLog) -> Op
         &std::collections::BTreeSet::new(),
         state.consdb.store().dialect(),
         chrono::Utc::now(),
-        "",
+        &format!("{}.", skyport_consdb::obslog::ALIAS),
     )
 }
 

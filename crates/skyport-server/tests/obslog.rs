@@ -160,6 +160,12 @@ async fn the_exposure_log_adds_edits_finds_and_deletes_as_rubins_does() {
     unknown["obs_id"] = json!("MC_O_20251202_000999");
     let (status, _) = as_observer(app, "POST", "/exposurelog/messages", Some(unknown)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Longer than the column (VARCHAR(64) on PostgreSQL): refused alike on both backends.
+    let mut long = message.clone();
+    long["user_id"] = json!("u".repeat(65));
+    let (status, body) = as_observer(app, "POST", "/exposurelog/messages", Some(long)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "user_id"]));
     let mut flag = message.clone();
     flag["exposure_flag"] = json!("awful");
     let (status, body) = as_observer(app, "POST", "/exposurelog/messages", Some(flag)).await;
@@ -284,6 +290,8 @@ async fn the_exposure_log_adds_edits_finds_and_deletes_as_rubins_does() {
         ("is_valid=maybe", StatusCode::UNPROCESSABLE_ENTITY),
         ("min_date_added=yesterday", StatusCode::UNPROCESSABLE_ENTITY),
         ("exposure_flags=awful", StatusCode::UNPROCESSABLE_ENTITY),
+        ("min_level=99999999999", StatusCode::UNPROCESSABLE_ENTITY),
+        ("limit=100000", StatusCode::UNPROCESSABLE_ENTITY),
     ] {
         let (got, body) =
             as_observer(app, "GET", &format!("/exposurelog/messages?{query}"), None).await;

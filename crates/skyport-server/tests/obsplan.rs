@@ -285,6 +285,13 @@ async fn a_plan_is_loaded_whole_and_follows_the_exposures_consdb_records() {
     assert_eq!(versions.len(), 3, "{versions:?}");
     assert_eq!(versions[2][2], "scheduler");
     assert_ne!(versions[1][1], versions[2][1]);
+    // The new version replaces the old whole: the position the CSV no longer gives is gone.
+    let c = adql(
+        app,
+        "SELECT s_ra, target_name FROM ivoa.obsplan WHERE obs_id = 'C'",
+    )
+    .await;
+    assert_eq!(c[1], ["", "M31"], "{c:?}");
 
     // ConsDB records the night: ECDFS for 30 s inside A's interval (as planned), COSMOS for
     // 30 s inside B's (half of the 60 s planned), and a third field no plan names.

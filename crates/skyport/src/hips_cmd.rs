@@ -84,23 +84,21 @@ pub async fn build_all(
     order: Option<u8>,
     full: bool,
 ) -> Result<Vec<Report>> {
-    let settings = config.hips_settings().map_err(anyhow::Error::msg)?;
     let roots = config.server_settings().roots;
     let groups =
         skyport_hips::released_images(&store, &roots, collection, band, chrono::Utc::now())
             .await
             .context("listing the images")?;
-    let layout = Layout::new(config.hips_dir());
     let mut reports = Vec::new();
-    for (key, images) in groups {
-        let report = build_one(&layout, key, images, &settings, order, full).await?;
-        reports.push(report);
+    for key in groups.into_keys() {
+        reports.push(build_one(config, &store, key, order, full).await?);
     }
     Ok(reports)
 }
 
 /// Brings every HiPS already built up to date (images added, changed, removed or released
-/// since). Nothing is built for collections without a HiPS.
+/// since). Nothing is built for collections without a HiPS. A HiPS that fails is reported and
+/// the others are still updated; the first failure is returned at the end.
 pub async fn update_existing(config: &Config, store: Arc<dyn Store>) -> Result<Vec<Report>> {
     let layout = Layout::new(config.hips_dir());
     let existing: Vec<HipsKey> = layout
@@ -112,20 +110,79 @@ pub async fn update_existing(config: &Config, store: Arc<dyn Store>) -> Result<V
             band: m.band,
         })
         .collect();
-    if existing.is_empty() {
-        return Ok(Vec::new());
-    }
-    let settings = config.hips_settings().map_err(anyhow::Error::msg)?;
-    let roots = config.server_settings().roots;
-    let mut groups = skyport_hips::released_images(&store, &roots, None, None, chrono::Utc::now())
-        .await
-        .context("listing the images")?;
     let mut reports = Vec::new();
+    let mut failed = None;
     for key in existing {
-        let images = groups.remove(&key).unwrap_or_default();
-        reports.push(build_one(&layout, key, images, &settings, None, false).await?);
+        match build_one(config, &store, key, None, false).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                eprintln!("hips: {e:#}");
+                failed.get_or_insert(e);
+            }
+        }
     }
-    Ok(reports)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(reports),
+    }
+}
+
+/// Builds HiPS `key`: takes its lock, lists its images while holding it (so no other builder
+/// publishes between the list and the build), and builds.
+async fn build_one(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    key: HipsKey,
+    order: Option<u8>,
+    full: bool,
+) -> Result<Report> {
+    let settings = config.hips_settings().map_err(anyhow::Error::msg)?;
+    let layout = Layout::new(config.hips_dir());
+    let id = key.id();
+    let held = tokio::task::spawn_blocking({
+        let (layout, id) = (layout.clone(), id.clone());
+        move || layout.lock(&id)
+    })
+    .await
+    .context("waiting for the HiPS lock")?
+    .with_context(|| format!("locking HiPS {id}"))?;
+    let roots = config.server_settings().roots;
+    let images = skyport_hips::released_images(
+        store,
+        &roots,
+        Some(&key.collection),
+        key.band.as_deref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .context("listing the images")?
+    .remove(&key)
+    .unwrap_or_default();
+    let report = tokio::task::spawn_blocking(move || {
+        skyport_hips::build(&layout, &key, &images, &settings, order, full)
+    })
+    .await
+    .context("the HiPS build stopped")?
+    .with_context(|| format!("building HiPS {id}"))?;
+    drop(held);
+    for (did, why) in &report.skipped {
+        eprintln!("hips {id}: left out {did}: {why}");
+    }
+    if report.published {
+        println!(
+            "hips {}: order {}, {} deepest tiles made ({} in all) from {} images in {:.1} s ({:.1} deepest tiles/s)",
+            report.id,
+            report.order,
+            report.deepest_tiles,
+            report.tiles,
+            report.images,
+            report.seconds,
+            report.deepest_tiles as f64 / report.seconds.max(1e-9)
+        );
+    } else {
+        println!("hips {}: up to date", report.id);
+    }
+    Ok(report)
 }
 
 /// How long the release watch sleeps at most before it looks at the release dates again
@@ -152,13 +209,15 @@ pub async fn follow_releases(config: Config, store: Arc<dyn Store>) {
                 Ok(reports) => {
                     let updated = reports.iter().filter(|r| r.published).count();
                     tracing::info!(updated, "HiPS brought up to date at a release date");
+                    since = now;
+                    continue;
                 }
+                // The date stays ahead of `since`: tried again at the next wake.
                 Err(e) => tracing::warn!(error = %e, "HiPS release watch: update failed"),
             }
+        } else {
             since = now;
-            continue;
         }
-        since = now;
         // A second after the next release date, so the image is released when looked at.
         let wait = dates
             .iter()
@@ -169,40 +228,4 @@ pub async fn follow_releases(config: Config, store: Arc<dyn Store>) {
             });
         tokio::time::sleep(wait).await;
     }
-}
-
-async fn build_one(
-    layout: &Layout,
-    key: HipsKey,
-    images: Vec<skyport_hips::SourceEntry>,
-    settings: &skyport_hips::BuildSettings,
-    order: Option<u8>,
-    full: bool,
-) -> Result<Report> {
-    let (layout, settings) = (layout.clone(), settings.clone());
-    let id = key.id();
-    let report = tokio::task::spawn_blocking(move || {
-        skyport_hips::build(&layout, &key, &images, &settings, order, full)
-    })
-    .await
-    .context("the HiPS build stopped")?
-    .with_context(|| format!("building HiPS {id}"))?;
-    for (did, why) in &report.skipped {
-        eprintln!("hips {id}: left out {did}: {why}");
-    }
-    if report.published {
-        println!(
-            "hips {}: order {}, {} deepest tiles made ({} in all) from {} images in {:.1} s ({:.1} deepest tiles/s)",
-            report.id,
-            report.order,
-            report.deepest_tiles,
-            report.tiles,
-            report.images,
-            report.seconds,
-            report.deepest_tiles as f64 / report.seconds.max(1e-9)
-        );
-    } else {
-        println!("hips {}: up to date", report.id);
-    }
-    Ok(report)
 }

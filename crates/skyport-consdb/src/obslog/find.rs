@@ -21,7 +21,7 @@ use skyport_store::{ddl, Value};
 use super::{invalid, normalize_tags, parse_time, stored_time, Field, LogError, ObsLog, Type};
 
 /// The most messages one search returns.
-pub const MAX_LIMIT: i64 = 100_000;
+pub const MAX_LIMIT: i64 = 10_000;
 
 /// The stored columns, quoted, in field order.
 pub(super) fn select_list(log: &ObsLog) -> String {
@@ -193,7 +193,7 @@ impl ObsLog {
             format!(" WHERE {}", q.conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT {} FROM {}{filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            "SELECT {} FROM {} AS m{filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             select_list(self),
             self.table(),
         );
@@ -221,8 +221,9 @@ impl ObsLog {
             };
             let value = match f.ty {
                 Type::Int => Value::Int(
-                    one.parse()
-                        .map_err(|_| bad("value is not a valid integer"))?,
+                    one.parse::<i32>()
+                        .map_err(|_| bad("value is not a valid 32-bit integer"))?
+                        .into(),
                 ),
                 Type::Seconds => Value::Float(
                     one.parse()

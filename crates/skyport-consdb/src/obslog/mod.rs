@@ -24,6 +24,10 @@ pub use fields::{Field, Type, EXPOSURE, EXPOSURE_FLAGS, NARRATIVE};
 /// image the caller may not see is hidden like the exposure).
 pub const EXPOSURE_EXTRA: [&str; 2] = ["exposure_id", "consdb_instrument"];
 
+/// The alias queries give the log's table: the access layer's condition is made for it
+/// (`Rights::row_filter` with qualifier `m.`).
+pub const ALIAS: &str = "m";
+
 /// `AND (visible)` for a query, when the access layer gave a condition.
 fn and(visible: Option<&str>) -> String {
     visible.map(|v| format!(" AND ({v})")).unwrap_or_default()
@@ -93,6 +97,9 @@ pub struct ObsLog {
     instruments: Vec<String>,
 }
 
+/// The most characters a text without a declared length (a message, a JSON list) may hold.
+pub const MAX_TEXT: usize = 16_384;
+
 /// The time now, TAI (UTC + 37 s since 2017), as Rubin's services record it.
 pub fn tai_now() -> NaiveDateTime {
     (Utc::now() + chrono::Duration::seconds(37)).naive_utc()
@@ -159,6 +166,31 @@ impl ObsLog {
         &self.site_id
     }
 
+    /// The declared length of text column `name` (a VARCHAR on PostgreSQL).
+    fn length_of(&self, name: &str) -> Option<usize> {
+        static LENGTHS: std::sync::OnceLock<Vec<(String, String, usize)>> =
+            std::sync::OnceLock::new();
+        LENGTHS
+            .get_or_init(|| {
+                skyport_schema::builtin_schemas()
+                    .iter()
+                    .flat_map(|s| {
+                        s.tables
+                            .iter()
+                            .filter(|t| t.name == "message")
+                            .flat_map(|t| t.columns.iter())
+                            .filter_map(|c| {
+                                Some((s.name.clone(), c.name.clone(), c.length? as usize))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .iter()
+            .find(|(schema, column, _)| schema == self.kind.name() && column == name)
+            .map(|(_, _, n)| *n)
+    }
+
     /// Which log.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -195,7 +227,7 @@ impl ObsLog {
 
     async fn read(&self, id: &str, visible: Option<&str>) -> Result<Option<Json>, LogError> {
         let sql = format!(
-            "SELECT {} FROM {} WHERE id = {}{}",
+            "SELECT {} FROM {} AS m WHERE id = {}{}",
             find::select_list(self),
             self.table(),
             self.p(1),
@@ -368,7 +400,7 @@ impl ObsLog {
             String::new()
         };
         let sql = format!(
-            "SELECT {}{extra} FROM {} WHERE id = {}{}",
+            "SELECT {}{extra} FROM {} AS m WHERE id = {}{}",
             find::select_list(self),
             self.table(),
             self.p(1),
@@ -451,15 +483,18 @@ impl ObsLog {
     /// A body value for `field`, checked. `adding`: a date with a zone suffix is refused, as
     /// narrativelog refuses it when adding.
     fn convert(&self, field: &Field, v: &Json, adding: bool) -> Result<Value, LogError> {
-        let wrong = |what: &str| invalid("body", field.name, what);
+        let wrong = |what: &str| invalid("body", field.name, what.to_string());
         match field.ty {
             Type::Text => {
                 let s = v.as_str().ok_or_else(|| wrong("str type expected"))?;
                 if field.name == "exposure_flag" && !EXPOSURE_FLAGS.contains(&s) {
                     return Err(wrong("value is not a valid enumeration member; permitted: 'none', 'junk', 'questionable'"));
                 }
-                if s.chars().count() > 100_000 {
-                    return Err(wrong("longer than 100000 characters"));
+                let limit = self.length_of(field.name).unwrap_or(MAX_TEXT);
+                if s.chars().count() > limit {
+                    return Err(wrong(&format!(
+                        "ensure this value has at most {limit} characters"
+                    )));
                 }
                 Ok(Value::Text(s.to_string()))
             }
@@ -482,10 +517,21 @@ impl ObsLog {
                 } else {
                     items
                 };
-                Ok(Value::Text(Json::from(items).to_string()))
+                let text = Json::from(items).to_string();
+                if text.chars().count() > MAX_TEXT {
+                    return Err(wrong(&format!(
+                        "ensure the list holds at most {MAX_TEXT} characters"
+                    )));
+                }
+                Ok(Value::Text(text))
             }
             Type::Object => match v {
-                Json::Object(_) => Ok(Value::Text(v.to_string())),
+                Json::Object(_) if v.to_string().chars().count() <= MAX_TEXT => {
+                    Ok(Value::Text(v.to_string()))
+                }
+                Json::Object(_) => Err(wrong(&format!(
+                    "ensure the object holds at most {MAX_TEXT} characters"
+                ))),
                 _ => Err(wrong("value is not a valid dict")),
             },
             Type::Seconds => seconds(v)
@@ -550,7 +596,7 @@ fn seconds(v: &Json) -> Option<f64> {
                 _ => return None,
             }
         }
-        return number.is_empty().then_some(total);
+        return Some(total).filter(|t| number.is_empty() && t.is_finite() && *t >= 0.0);
     }
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() == 3 {

@@ -55,7 +55,7 @@ impl PlannedObservation {
 }
 
 /// The columns of `ivoa.obsplan`, as declared.
-fn columns() -> &'static [Column] {
+pub(super) fn columns() -> &'static [Column] {
     static COLUMNS: OnceLock<Vec<Column>> = OnceLock::new();
     COLUMNS.get_or_init(|| {
         skyport_schema::builtin_schemas()
@@ -73,6 +73,13 @@ fn columns() -> &'static [Column] {
 /// `tracking_type` Sidereal, `t_exptime` the planned time or the interval, `s_region` the
 /// field's circle).
 pub fn parse(body: &[u8], format: Format) -> Result<Vec<PlannedObservation>, PlanError> {
+    if body.len() > super::MAX_BYTES {
+        return Err(PlanError::Format(format!(
+            "the plan is {} bytes: at most {} in one load (split it)",
+            body.len(),
+            super::MAX_BYTES
+        )));
+    }
     let raw = match format {
         Format::Json => json_rows(body)?,
         Format::Csv => csv_rows(body)?,

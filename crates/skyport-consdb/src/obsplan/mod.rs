@@ -39,6 +39,8 @@ pub const TRACKING_TYPES: [&str; 3] = [
 pub const FINAL: [&str; 2] = ["Performed", "Aborted"];
 /// At most this many rows in one load.
 pub const MAX_ROWS: usize = 100_000;
+/// At most this many bytes in one plan document (checked before it is parsed).
+pub const MAX_BYTES: usize = 32 << 20;
 
 /// Why a plan could not be loaded or reconciled.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +105,19 @@ pub async fn load(
             continue;
         }
         row.set("t_planning", Value::Float(mjd(now)));
-        let (columns, values): (Vec<&str>, Vec<Value>) = row.into_pairs().into_iter().unzip();
+        // Every column, NULL where the row gives none: a replanned row replaces the old one
+        // whole, never keeping values the scheduler no longer sends.
+        let given = row.into_pairs();
+        let (columns, values): (Vec<&str>, Vec<Value>) = input::columns()
+            .iter()
+            .map(|c| {
+                let value = given
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .map_or(Value::Null, |(_, v)| v.clone());
+                (c.name.as_str(), value)
+            })
+            .unzip();
         let updates: Vec<String> = columns
             .iter()
             .filter(|c| **c != "obs_id")
@@ -120,7 +134,16 @@ pub async fn load(
     if !statements.is_empty() {
         store.write(author, statements).await?;
     }
-    out.reconciled = reconcile(store, instruments, now).await?;
+    // The plan is written whatever follows: a failed reconciliation is mended by the next
+    // one (the next load, exposure or `skyport obsplan reconcile`), and must not make the
+    // scheduler believe its plan was refused.
+    out.reconciled = match reconcile(store, instruments, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "the plan was loaded but not reconciled");
+            Reconciled::default()
+        }
+    };
     Ok(out)
 }
 
