@@ -275,6 +275,8 @@ impl Rights {
     ///   exposure holding an image the caller may not see is hidden;
     /// - the exposure log (`exposurelog.message`) alike: a message about such an exposure is
     ///   hidden;
+    /// - ObsLocTAP's plan (`ivoa.obsplan`) by collection: plans for a collection whose metadata
+    ///   the caller may not see are hidden (a performed plan carries its exposures' times);
     /// - `TAP_SCHEMA` by `hidden` (tables the caller may not name).
     pub fn row_filter(
         &self,
@@ -300,6 +302,21 @@ impl Rights {
                 obscore(),
                 visible()
             ))
+        } else if t.schema == "ivoa" && t.table == "obsplan" {
+            let closed: Vec<&str> = self
+                .collections
+                .values()
+                .filter(|c| {
+                    !c.metadata_public && membership_end(caller, &c.groups, now) != Some(None)
+                })
+                .map(|c| c.collection.as_str())
+                .collect();
+            (!closed.is_empty()).then(|| {
+                format!(
+                    "({qualifier}\"obs_collection\" IS NULL OR {qualifier}\"obs_collection\" NOT IN ({}))",
+                    literals(&closed)
+                )
+            })
         } else if t.schema == "exposurelog"
             && t.has_column("exposure_id")
             && t.has_column("consdb_instrument")

@@ -202,3 +202,83 @@ async fn rows_and_pixels_follow_collections_release_dates_and_ended_memberships(
         assert_eq!(found.len(), 6, "{}", backend);
     }
 }
+
+#[tokio::test]
+async fn plans_of_a_closed_collection_are_hidden_from_those_outside_it() {
+    for b in common::backends("rights_plans", Vec::new()).await {
+        let store = b.store.as_ref();
+        let d = store.dialect();
+        let table = ddl::table_name(d, "ivoa", "obsplan");
+        let mut statements = Vec::new();
+        for (obs_id, collection) in [
+            ("p-open", Some("open")),
+            ("p-closed", Some("closed")),
+            ("p-pixels", Some("pixels")),
+            ("p-inner", Some("inner")),
+            ("p-none", None),
+        ] {
+            statements.push(skyport_store::Statement::new(
+                format!(
+                    "INSERT INTO {table} (t_planning, obs_id, obs_collection, t_min, t_max, \
+                     t_exptime, facility_name, category, priority, execution_status, tracking_type) \
+                     VALUES (61000, {}, {}, 61010.2, 61010.21, 30, 'Rubin', 'Fixed', 1, 'Planned', 'Sidereal')",
+                    ddl::placeholder(d, 1),
+                    ddl::placeholder(d, 2)
+                ),
+                vec![text(obs_id), Value::opt_text(collection)],
+            ));
+        }
+        store.write("test", statements).await.expect("plans");
+        let rights = rights();
+        let shape = skyport_store::TableShape {
+            schema: "ivoa",
+            table: "obsplan",
+            columns: vec!["obs_id", "obs_collection"],
+        };
+        let now = at("2026-06-01T00:00:00Z");
+        let ended = Membership {
+            group: "team".into(),
+            ends: Some(at("2022-06-01T00:00:00Z")),
+        };
+        for (who, c, expected) in [
+            (
+                "anonymous",
+                caller(None),
+                &["p-none", "p-open", "p-pixels"][..],
+            ),
+            (
+                "member",
+                caller(Some(Membership::lasting("team"))),
+                &["p-closed", "p-none", "p-open", "p-pixels"][..],
+            ),
+            // A plan has no release date to keep what was released before the end.
+            (
+                "former member",
+                caller(Some(ended)),
+                &["p-none", "p-open", "p-pixels"][..],
+            ),
+            (
+                "inner circle",
+                caller(Some(Membership::lasting("inner-circle"))),
+                &["p-inner", "p-none", "p-open", "p-pixels"][..],
+            ),
+        ] {
+            let filter = rights
+                .row_filter(&c, &shape, &BTreeSet::new(), d, now, "t.")
+                .unwrap_or_else(|| "1 = 1".into());
+            let rows = store
+                .query(
+                    format!("SELECT obs_id FROM {table} AS t WHERE {filter} ORDER BY obs_id"),
+                    Vec::new(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{filter}: {e}"));
+            let got: Vec<&str> = rows
+                .rows
+                .iter()
+                .filter_map(|r| r.first()?.as_str())
+                .collect();
+            assert_eq!(got, expected, "{:?} {who}", d);
+        }
+    }
+}
