@@ -130,3 +130,30 @@ fn signed_numbers_in_argument_lists_are_not_counted_as_operators() {
     let signs = format!("SELECT {}1{} FROM t", "(-".repeat(1500), ")".repeat(1500));
     assert!(parse(&signs).is_err(), "nested signs are still counted");
 }
+
+/// Found by fuzzing ConsDB bodies (`fuzz/found/consdb_json/query-nested-parentheses.fuzzer`, a
+/// `/consdb/query` body): about 150 nested parentheses overflowed the parsing thread's stack
+/// (the fuzzer's 8 MB main thread, a debug server's 2 MB workers, which aborted). Nesting is
+/// refused now before it needs 1 MB.
+#[test]
+fn the_fuzzers_nested_query_is_refused_within_a_small_stack() {
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/found/consdb_json/query-nested-parentheses.fuzzer"
+    ))
+    .expect("the found body");
+    let query = body
+        .split_once("\"query\": \"")
+        .and_then(|(_, rest)| rest.rsplit_once('"'))
+        .map(|(q, _)| q.to_string())
+        .expect("its query");
+    assert!(query.matches('(').count() > 100, "{query}");
+    let refused = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || parse(&query).err().map(|e| e.to_string()))
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    let message = refused.expect("refused");
+    assert!(message.contains("nested too deeply"), "{message}");
+}

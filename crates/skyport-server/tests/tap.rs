@@ -1110,3 +1110,28 @@ async fn an_unordered_read_of_tap_schema_lists_key_columns_as_tables_does_after_
         .collect();
     assert_eq!(sorted_lists(from_tap), sorted_lists(from_tables));
 }
+
+/// Found by fuzzing (`consdb_json`'s corpus): 150 nested parentheses overflowed the stack of
+/// the thread parsing them, and a debug server died of it. The parser now refuses nesting
+/// before it needs more than a small stack: on this test's own threads (2 MB), the deepest
+/// query accepted runs, a deeper one is a 400 naming the problem, and the service answers on.
+#[tokio::test]
+async fn a_deeply_nested_query_is_refused_and_the_service_answers_on() {
+    let f = fixture().await;
+    let nested = |depth: usize| {
+        format!(
+            "SELECT COUNT(*) FROM ivoa.ObsCore WHERE {}obs_id = 'x'{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        )
+    };
+    let (status, _, body) = call(&f.app, sync(&nested(40), "")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for depth in [150, 1000] {
+        let (status, _, body) = call(&f.app, sync(&nested(depth), "")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{depth}: {body}");
+        assert!(body.contains("nested too deeply"), "{body}");
+    }
+    let (status, _, _) = call(&f.app, get("/tap/availability")).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -141,8 +141,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    // 8 MB per runtime thread (tokio's default is 2 MB): recursive stages (ADQL parsing and
+    // translation, JSON) are bounded by depth limits sized for 1 MB, and this leaves room.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(r) => r,
