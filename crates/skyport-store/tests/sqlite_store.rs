@@ -42,8 +42,8 @@ async fn migration_is_idempotent_and_fills_tap_schema() {
     let tables = store.count("TAP_SCHEMA", "tables").await.expect("count");
     assert_eq!(
         tables,
-        5 + 5 + 3 + 2,
-        "TAP_SCHEMA's 5 tables, skyport's 5, ObsCore, ObsLocTAP's obsplan and its history, the two logs"
+        5 + 5 + 3 + 5 + 2,
+        "TAP_SCHEMA's 5 tables, skyport's 5, ObsCore, ObsLocTAP's obsplan and its history, CAOM2's 5, the two logs"
     );
     // TAP_SCHEMA describes itself.
     let own = store
