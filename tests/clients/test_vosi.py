@@ -41,7 +41,11 @@ def test_pyvo_reads_the_tap_capability():
     assert languages == {"ADQL"}
     versions = {v.content for v in tap[0].languages[0].versions}
     assert versions == {"2.0", "2.1"}
-    assert [dm.ivo_id for dm in tap[0].datamodels] == ["ivo://ivoa.net/std/ObsCore#core-1.1"]
+    # ObsCore's table, and ObsLocTAP's (ivoa.obsplan; the id the standard gives its table).
+    assert [dm.ivo_id for dm in tap[0].datamodels] == [
+        "ivo://ivoa.net/std/ObsCore#core-1.1",
+        "ivo://ivoa.net/std/obsloctap#table-1.0",
+    ]
     assert tap[0].outputlimit.default.content > 0
 
 

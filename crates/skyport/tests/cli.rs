@@ -3,6 +3,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
+// HiPS kept current by header ingest and by a serving process at release dates.
+#[path = "cli/hips_current.rs"]
+mod hips_current;
+
 fn skyport(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skyport"))
         .args(args)

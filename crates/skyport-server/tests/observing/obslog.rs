@@ -3,7 +3,7 @@
 //! suite's backend. Expected answers are those services' documented ones: 200 on add and
 //! edit, 204 on delete, `{"detail": …}` errors, edits that supersede, TAI dates without a zone.
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

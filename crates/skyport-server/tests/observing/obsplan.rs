@@ -3,7 +3,7 @@
 //! documented rules applied by hand to the exposures the test writes (times, targets, exposure
 //! times), not from our own output.
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

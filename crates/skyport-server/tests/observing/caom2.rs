@@ -2,7 +2,7 @@
 //! Observation, Plane, Artifact, Parts and Chunks, and ObsCore derived from CAOM2
 //! (`skyport_store::caom2::OBSCORE_FROM_CAOM2`, through TAP) equals `ivoa.ObsCore` row by row.
 
-mod common;
+use super::common;
 
 use axum::http::StatusCode;
 use common::{call, get};

@@ -2,7 +2,7 @@
 //! that changes an image brings its HiPS up to date, and a running server adds an embargoed
 //! image to its HiPS once its release date has passed.
 
-mod common;
+use super::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
