@@ -251,11 +251,16 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
                 .context("connecting to PostgreSQL")?,
         ),
     };
-    store
+    let steps = store
         .migrate(&config.schemas())
         .await
         .context("migrating the archive database")?;
-    if !config.database.read_only {
+    // Only the migration that creates the CAOM2 tables has images without CAOM2 rows (ingest
+    // writes them from then on): no scan of the image table at every start.
+    let caom2_created = steps
+        .iter()
+        .any(|s| s.schema == "caom2" && !s.created_tables.is_empty());
+    if caom2_created && !config.database.read_only {
         let filled = skyport_store::caom2::backfill(&store)
             .await
             .context("writing the CAOM2 rows of images ingested before CAOM2")?;

@@ -65,6 +65,14 @@ pub async fn consdb_store(
     (store, database, consdb)
 }
 
+/// An archive with ConsDB's schemas and no images, served with the default settings.
+pub async fn consdb_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, database, consdb) = consdb_store(dir.path()).await;
+    let app = app_with_schemas(store, dir.path(), consdb).await;
+    Fixture { dir, app, database }
+}
+
 pub async fn fixture() -> Fixture {
     fixture_with(Limits::default()).await
 }

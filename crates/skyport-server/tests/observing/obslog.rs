@@ -10,23 +10,6 @@ use axum::http::{Request, StatusCode};
 use common::{call, signed};
 use serde_json::{json, Value};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    app: axum::Router,
-    _database: Option<skyport_store::postgres::scratch::ScratchDatabase>,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("dir");
-    let (store, database, consdb) = common::consdb_store(dir.path()).await;
-    let app = common::app_with_schemas(store, dir.path(), consdb).await;
-    Fixture {
-        _dir: dir,
-        app,
-        _database: database,
-    }
-}
-
 fn request(method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
     let builder = Request::builder().method(method).uri(uri);
     match body {
@@ -74,7 +57,7 @@ async fn ids(app: &axum::Router, query: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_exposure_log_adds_edits_finds_and_deletes_as_rubins_does() {
-    let f = fixture().await;
+    let f = common::consdb_fixture().await;
     let app = &f.app;
     // The exposure the messages are about, as ConsDB records it.
     let (status, body) = as_observer(
@@ -358,7 +341,7 @@ async fn the_exposure_log_adds_edits_finds_and_deletes_as_rubins_does() {
 
 #[tokio::test]
 async fn the_night_log_keeps_times_lost_and_components() {
-    let f = fixture().await;
+    let f = common::consdb_fixture().await;
     let app = &f.app;
     let message = json!({
         "message_text": "Dome shutter fault", "level": 40, "tags": ["dome"], "urls": [],

@@ -40,23 +40,6 @@ const STANDARD: [&str; 26] = [
     "tracking_type",
 ];
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    app: axum::Router,
-    _database: Option<skyport_store::postgres::scratch::ScratchDatabase>,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("dir");
-    let (store, database, consdb) = common::consdb_store(dir.path()).await;
-    let app = common::app_with_schemas(store, dir.path(), consdb).await;
-    Fixture {
-        _dir: dir,
-        app,
-        _database: database,
-    }
-}
-
 fn post(uri: &str, content_type: &str, body: String) -> Request<Body> {
     Request::post(uri)
         .header("content-type", content_type)
@@ -131,7 +114,7 @@ fn exposure(seq: i64, target: &str, ra: f64, dec: f64, start_mjd: f64, seconds: 
 
 #[tokio::test]
 async fn a_plan_is_loaded_whole_and_follows_the_exposures_consdb_records() {
-    let f = fixture().await;
+    let f = common::consdb_fixture().await;
     let app = &f.app;
     // 2025-12-02T03:00 is MJD 61011.125.
     let plans = json!([
