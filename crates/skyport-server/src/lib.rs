@@ -21,6 +21,7 @@ pub mod obslog;
 pub mod obsplan;
 pub mod portal;
 mod previews;
+pub mod releases;
 mod routes;
 pub mod sia;
 pub mod soda;
@@ -65,6 +66,11 @@ pub fn route_patterns(state: &Arc<AppState>) -> Vec<String> {
     routes(state).into_parts().1
 }
 
+/// The route patterns a data release serves under `/releases/<name>` (`/tap/sync`…).
+pub fn release_route_patterns(state: &Arc<AppState>) -> Vec<String> {
+    data_routes(state).into_parts().1
+}
+
 fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
     routes::Routes::new()
         .route("/", get(landing_page))
@@ -77,6 +83,28 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .route("/hips/{id}", get(hips::base))
         .route("/hips/{id}/", get(hips::base))
         .route("/hips/{id}/{*path}", get(hips::file))
+        .merge(data_routes(state))
+        .merge(consdb::routes())
+        .route("/obsplan", axum::routing::post(obsplan::load))
+        .merge(obslog::routes())
+        .route(
+            "/auth/tokens",
+            get(access::tokens::list).post(access::tokens::create),
+        )
+        .route(
+            "/auth/tokens/{key}",
+            axum::routing::delete(access::tokens::revoke),
+        )
+        .route("/releases", get(releases::list))
+        .route(
+            "/releases/{release}/{*rest}",
+            axum::routing::any(releases::forward),
+        )
+}
+
+/// The routes a data release serves too: the image services over its rows.
+fn data_routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
+    routes::Routes::new()
         .route("/moc", get(moc::list))
         .route("/moc/{collection}", get(moc::collection_moc))
         .route("/tap/availability", get(availability))
@@ -103,19 +131,23 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
             "/soda/async",
             Arc::clone(&state.soda_jobs),
         ))
-        .merge(consdb::routes())
-        .route("/obsplan", axum::routing::post(obsplan::load))
-        .merge(obslog::routes())
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
-        .route(
-            "/auth/tokens",
-            get(access::tokens::list).post(access::tokens::create),
-        )
-        .route(
-            "/auth/tokens/{key}",
-            axum::routing::delete(access::tokens::revoke),
-        )
+}
+
+/// The application of one data release (served under `/releases/<name>/` by the live
+/// archive's, whose outer layers — compression, limits, deadlines — it runs within): its
+/// image services behind the same access rules.
+fn release_app(state: Arc<AppState>) -> Router {
+    let (router, _) = data_routes(&state).into_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(plain_rejections))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            access::http::guard,
+        ))
+        .with_state(state)
 }
 
 /// Builds the application with every route and middleware.

@@ -82,12 +82,15 @@ pub struct AppState {
     pub renders: tokio::sync::Semaphore,
     /// One render per preview at a time.
     pub(crate) preview_renders: crate::cache::KeyedLocks,
-    /// Identity, scopes and quotas.
-    pub access: crate::access::Access,
+    /// Identity, scopes and quotas (one for the live archive and its releases: a caller's
+    /// quota is the same wherever they query).
+    pub access: Arc<crate::access::Access>,
     /// The collections' coverage maps (`/moc`, SIA's early answers).
     pub coverage: Arc<skyport_store::coverage::Coverage>,
     /// The HiPS sky maps served.
     pub hips: Arc<crate::hips::HipsService>,
+    /// The data releases served under `/releases/<name>/` (none in a release's own state).
+    pub releases: crate::releases::Releases,
 }
 
 /// Why the state could not be built.
@@ -113,6 +116,62 @@ impl AppState {
         store: Arc<dyn Store>,
         settings: ServerSettings,
     ) -> Result<Arc<AppState>, StartError> {
+        AppState::start_with_releases(store, settings, Vec::new()).await
+    }
+
+    /// [`AppState::start`], serving `releases` beside the live archive, each under
+    /// `/releases/<name>/`: a frozen one from its snapshot, a label from the live archive
+    /// bounded to its collections. Their async jobs are kept in the live archive (a snapshot
+    /// is never written), as services of their own (`tap@dr1`).
+    pub async fn start_with_releases(
+        store: Arc<dyn Store>,
+        settings: ServerSettings,
+        releases: Vec<crate::releases::ReleaseSpec>,
+    ) -> Result<Arc<AppState>, StartError> {
+        let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
+        let access = Arc::new(
+            crate::access::Access::new(settings.auth.clone(), accounts)
+                .map_err(StartError::Auth)?,
+        );
+        let mut served = Vec::new();
+        for release in releases {
+            let release_settings = crate::releases::settings_for(&settings, &release);
+            let data = release
+                .snapshot
+                .as_ref()
+                .map_or_else(|| Arc::clone(&store), |s| Arc::clone(&s.store));
+            let state = AppState::build(
+                data,
+                Arc::clone(&store),
+                release_settings,
+                Arc::clone(&access),
+                &format!("@{}", release.name),
+                crate::releases::Releases::default(),
+            )
+            .await?;
+            served.push(crate::releases::ServedRelease::new(release, state));
+        }
+        AppState::build(
+            Arc::clone(&store),
+            store,
+            settings,
+            access,
+            "",
+            crate::releases::Releases::new(served),
+        )
+        .await
+    }
+
+    /// The state of one archive: `data` holds what its services read, `live` the job records;
+    /// job services are named with `suffix`.
+    async fn build(
+        store: Arc<dyn Store>,
+        live: Arc<dyn Store>,
+        settings: ServerSettings,
+        access: Arc<crate::access::Access>,
+        suffix: &str,
+        releases: crate::releases::Releases,
+    ) -> Result<Arc<AppState>, StartError> {
         let manager = |service: &str, dir: PathBuf| skyport_uws::ManagerSettings {
             workers: limits_of(&settings).async_workers,
             execution_default: limits_of(&settings).execution_seconds_default,
@@ -131,11 +190,11 @@ impl AppState {
             Arc::clone(&settings.rights),
         ));
         let jobs = skyport_uws::JobManager::start(
-            Arc::clone(&store),
+            Arc::clone(&live),
             Arc::new(tap::jobs::TapRunner {
                 tap: Arc::clone(&tap),
             }),
-            manager("tap", settings.jobs_dir.clone()),
+            manager(&format!("tap{suffix}"), settings.jobs_dir.clone()),
         )
         .await?;
         let images = ImageIndex::with_rights(Arc::clone(&store), Arc::clone(&settings.rights));
@@ -147,11 +206,11 @@ impl AppState {
             settings.cache_dir.join("soda-tmp"),
         )?);
         let soda_jobs = skyport_uws::JobManager::start(
-            Arc::clone(&store),
+            live,
             Arc::new(soda::SodaRunner {
                 soda: Arc::clone(&soda),
             }),
-            manager("soda", settings.jobs_dir.join("soda")),
+            manager(&format!("soda{suffix}"), settings.jobs_dir.join("soda")),
         )
         .await?;
         let public_url = settings.public_url.clone();
@@ -165,9 +224,6 @@ impl AppState {
             Arc::clone(&store),
             &consdb_schemas,
         ));
-        let accounts = skyport_store::Accounts::open(Arc::clone(&store)).await?;
-        let access = crate::access::Access::new(settings.auth.clone(), accounts)
-            .map_err(StartError::Auth)?;
         let coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
         tap.answer_early_from(Arc::clone(&coverage));
         let hips = Arc::new(crate::hips::HipsService::new(settings.hips_dir.clone()));
@@ -191,6 +247,7 @@ impl AppState {
             ),
             coverage,
             hips: Arc::clone(&hips),
+            releases,
             datalink: datalink::DataLink::new(
                 images.clone(),
                 &public_url,

@@ -27,7 +27,10 @@ use skyport_auth::testing::{TestIssuer, TestServer};
 use skyport_auth::{JwksSource, ScopePolicy};
 use skyport_consdb::{build_record, default_bands, DataRoot, IngestSettings};
 use skyport_server::access::{rule_for, AuthMode, AuthSettings, QuotaLimits, Quotas, Rule};
-use skyport_server::{app, route_patterns, AppState, Limits, ServerSettings};
+use skyport_server::releases::ReleaseSpec;
+use skyport_server::{
+    app, release_route_patterns, route_patterns, AppState, Limits, ServerSettings,
+};
 use skyport_store::{Accounts, CollectionRights, Rights, Statement};
 
 use common::call;
@@ -259,7 +262,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
         .map(|(g, s)| (g.to_string(), s.into_iter().map(String::from).collect()))
         .collect(),
     };
-    let state = AppState::start(
+    let state = AppState::start_with_releases(
         Arc::clone(&store),
         ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
@@ -299,6 +302,14 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             dataset: "test".into(),
             hips_dir: None,
         },
+        // A label of both collections, served from the live archive: the walk below goes
+        // through its routes too.
+        vec![ReleaseSpec {
+            name: "everything".into(),
+            description: String::new(),
+            collections: vec!["demo".into(), "secret".into()],
+            snapshot: None,
+        }],
     )
     .await
     .expect("state");
@@ -457,12 +468,24 @@ async fn every_route_for_every_caller() {
         patterns.len() > 40,
         "the router lists its routes: {patterns:?}"
     );
-    for pattern in &patterns {
+    // Every route of the archive, and every route of a release under its prefix (checked by
+    // the release's own access layer, with the same rules).
+    let release_patterns = release_route_patterns(&w.state);
+    let walk = patterns
+        .iter()
+        .filter(|p| !p.starts_with("/releases/{release}/"))
+        .map(|p| (p.as_str(), ""))
+        .chain(
+            release_patterns
+                .iter()
+                .map(|p| (p.as_str(), "/releases/everything")),
+        );
+    for (pattern, prefix) in walk {
         for method in [Method::GET, Method::POST, Method::DELETE] {
             let Some(rule) = rule_for(&method, pattern) else {
                 panic!("route {method} {pattern} has no access rule");
             };
-            let uri = concrete(pattern, w.centre);
+            let uri = format!("{prefix}{}", concrete(pattern, w.centre));
             // A JSON body for the POSTs that take one (ConsDB); the others ignore it.
             let body = (method == Method::POST && pattern.starts_with("/consdb"))
                 .then(|| json!({ "values": { "airmass": 1.5 }, "key": "k", "dtype": "int" }));

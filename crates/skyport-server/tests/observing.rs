@@ -1,6 +1,6 @@
 //! Observing metadata beside the images, on the suite's backend: ObsLocTAP's plan
 //! (`obsplan`), the observers' logs (`obslog`), and CAOM2 with ObsCore derived from it
-//! (`caom2`). One test binary for the three, so the suite links it once.
+//! (`caom2`); data releases (`releases`). One test binary for the three, so the suite links it once.
 
 mod common;
 
@@ -10,3 +10,5 @@ mod caom2;
 mod obslog;
 #[path = "observing/obsplan.rs"]
 mod obsplan;
+#[path = "observing/releases.rs"]
+mod releases;

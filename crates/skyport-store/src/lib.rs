@@ -16,6 +16,7 @@ pub mod images;
 pub mod links;
 pub mod migration;
 pub mod postgres;
+pub mod release;
 pub mod rights;
 pub mod spatial;
 mod sqlite;

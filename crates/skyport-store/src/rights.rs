@@ -45,6 +45,9 @@ pub struct Rights {
     collections: BTreeMap<String, CollectionRights>,
     /// `schema.table` (or `schema.*`) → groups that may read it.
     tables: BTreeMap<String, Vec<String>>,
+    /// The collections of a data release served on its own: rows, pixels and maps of every
+    /// other collection are hidden from everyone. `None` (the live archive): no such bound.
+    within: Option<BTreeSet<String>>,
 }
 
 /// What is being read of a collection's rows.
@@ -70,6 +73,7 @@ impl Rights {
                 .map(|c| (c.collection.clone(), c))
                 .collect(),
             tables: tables.into_iter().collect(),
+            within: None,
         }
     }
 
@@ -80,6 +84,20 @@ impl Rights {
             unrestricted: true,
             ..Rights::default()
         }
+    }
+
+    /// The same policy bounded to `collections` (a data release's): everything of any other
+    /// collection is hidden, from every caller and from the archive's own tools alike.
+    pub fn within(mut self, collections: impl IntoIterator<Item = String>) -> Rights {
+        self.within = Some(collections.into_iter().collect());
+        self
+    }
+
+    /// Whether `collection` lies outside the release this policy is bounded to.
+    fn outside(&self, collection: &str) -> bool {
+        self.within
+            .as_ref()
+            .is_some_and(|w| !w.contains(collection))
     }
 
     /// The rights of `collection` (public if not configured).
@@ -123,6 +141,9 @@ impl Rights {
         now: DateTime<Utc>,
     ) -> Option<crate::coverage::CoverageView> {
         use crate::coverage::CoverageView;
+        if self.outside(collection) {
+            return None;
+        }
         if self.unrestricted {
             return Some(CoverageView::Everything);
         }
@@ -140,6 +161,9 @@ impl Rights {
     /// of them, such as its HiPS): anyone where its metadata and data are public, its rights
     /// holders always.
     pub fn data_visible(&self, caller: &Caller, collection: &str, now: DateTime<Utc>) -> bool {
+        if self.outside(collection) {
+            return false;
+        }
         if self.unrestricted {
             return true;
         }
@@ -173,6 +197,30 @@ impl Rights {
     /// `Access::Data`, to read its pixels) at `now`. `prefix` qualifies the two columns it
     /// reads, `obs_collection` and `obs_release_date` (`""` or `"o."`).
     pub fn row_condition(
+        &self,
+        caller: &Caller,
+        access: Access,
+        prefix: &str,
+        dialect: Dialect,
+        now: DateTime<Utc>,
+    ) -> String {
+        let condition = self.unbounded_row_condition(caller, access, prefix, dialect, now);
+        match &self.within {
+            None => condition,
+            Some(within) if within.is_empty() => "1 = 0".into(),
+            Some(within) => {
+                let names: Vec<&str> = within.iter().map(String::as_str).collect();
+                format!(
+                    "({prefix}{} IN ({}) AND {condition})",
+                    ddl::quote_ident("obs_collection"),
+                    literals(&names)
+                )
+            }
+        }
+    }
+
+    /// [`Rights::row_condition`] before the bound of a release.
+    fn unbounded_row_condition(
         &self,
         caller: &Caller,
         access: Access,
@@ -287,7 +335,7 @@ impl Rights {
         now: DateTime<Utc>,
         qualifier: &str,
     ) -> Option<String> {
-        if self.unrestricted {
+        if self.unrestricted && self.within.is_none() {
             return None;
         }
         let obscore = || ddl::table_name(dialect, "ivoa", "ObsCore");
@@ -303,20 +351,37 @@ impl Rights {
                 visible()
             ))
         } else if t.schema == "ivoa" && t.table == "obsplan" {
+            let column = format!("{qualifier}\"obs_collection\"");
+            // Plans for a collection whose metadata the caller may not see are hidden.
             let closed: Vec<&str> = self
                 .collections
                 .values()
                 .filter(|c| {
-                    !c.metadata_public && membership_end(caller, &c.groups, now) != Some(None)
+                    !self.unrestricted
+                        && !c.metadata_public
+                        && membership_end(caller, &c.groups, now) != Some(None)
                 })
                 .map(|c| c.collection.as_str())
                 .collect();
-            (!closed.is_empty()).then(|| {
+            let open = (!closed.is_empty()).then(|| {
                 format!(
-                    "({qualifier}\"obs_collection\" IS NULL OR {qualifier}\"obs_collection\" NOT IN ({}))",
+                    "({column} IS NULL OR {column} NOT IN ({}))",
                     literals(&closed)
                 )
-            })
+            });
+            // A release shows the plans of its own collections only.
+            let bound = self.within.as_ref().map(|within| {
+                let names: Vec<&str> = within.iter().map(String::as_str).collect();
+                if names.is_empty() {
+                    "1 = 0".to_string()
+                } else {
+                    format!("{column} IN ({})", literals(&names))
+                }
+            });
+            match (bound, open) {
+                (Some(b), Some(o)) => Some(format!("({b} AND {o})")),
+                (b, o) => b.or(o),
+            }
         } else if t.schema == "exposurelog"
             && t.has_column("exposure_id")
             && t.has_column("consdb_instrument")
@@ -456,6 +521,43 @@ mod tests {
             }],
             ..Caller::default()
         }
+    }
+
+    #[test]
+    fn a_release_bounds_every_view_to_its_collections() {
+        let now = at("2026-01-01T00:00:00Z");
+        let team = member("team", None);
+        let bounded = policy().within(["secret".to_string()]);
+        // Its own collections as the policy says.
+        assert!(bounded.data_visible(&team, "secret", now));
+        assert!(!bounded.data_visible(&Caller::default(), "secret", now));
+        // Any other: nothing, for anyone, the archive's own tools included.
+        for rights in [
+            bounded.clone(),
+            Rights::unrestricted().within(["secret".to_string()]),
+        ] {
+            assert!(!rights.data_visible(&team, "public", now));
+            assert!(rights.coverage_view(&team, "public", now).is_none());
+        }
+        let condition = bounded.row_condition(&team, Access::Metadata, "o.", Dialect::Sqlite, now);
+        assert!(
+            condition.starts_with("(o.\"obs_collection\" IN ('secret') AND "),
+            "{condition}"
+        );
+        let none = policy().within(Vec::new());
+        assert_eq!(
+            none.row_condition(&team, Access::Data, "", Dialect::Postgres, now),
+            "1 = 0"
+        );
+        let plan = TableShape {
+            schema: "ivoa",
+            table: "obsplan",
+            columns: vec!["obs_collection"],
+        };
+        let filter = bounded
+            .row_filter(&team, &plan, &BTreeSet::new(), Dialect::Sqlite, now, "p.")
+            .expect("a release filters the plan");
+        assert_eq!(filter, "p.\"obs_collection\" IN ('secret')");
     }
 
     fn policy() -> Rights {

@@ -46,6 +46,10 @@ pub struct Config {
     /// `[[efd]]`: one transformed-EFD summary per instrument.
     #[serde(default)]
     pub efd: Vec<EfdSection>,
+    /// `[[releases]]`: named groups of collections (data releases, or labels of unreleased
+    /// data), each servable under `/releases/<name>/` and freezable as a snapshot.
+    #[serde(default)]
+    pub releases: Vec<ReleaseEntry>,
     /// `[hips]`: how HiPS sky maps are built and where they are kept.
     #[serde(default)]
     pub hips: HipsSection,
@@ -246,6 +250,26 @@ pub struct DatabaseSection {
     /// Directory of rendered previews and extracted planes; default `cache` beside the config.
     #[serde(default = "default_cache_dir")]
     pub cache: PathBuf,
+    /// Directory of frozen releases' snapshots; default `releases` beside the config.
+    #[serde(default = "default_releases_dir")]
+    pub releases: PathBuf,
+}
+
+fn default_releases_dir() -> PathBuf {
+    PathBuf::from("releases")
+}
+
+/// `[[releases]]`: a named group of collections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseEntry {
+    /// Its name, used in URLs (`dr1`, `prompt`): lower-case letters, digits, `_`, `-`, `.`.
+    pub name: String,
+    /// What it is, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The collections (`obs_collection`, named by `[[archive.roots]]`) it holds.
+    pub collections: Vec<String>,
 }
 
 fn default_jobs_dir() -> PathBuf {
@@ -445,6 +469,7 @@ impl Config {
             ));
         }
         self.auth.check()?;
+        self.check_releases()?;
         if a.roots.is_empty() {
             return Err("archive.roots: at least one [[archive.roots]] is needed".into());
         }
@@ -554,6 +579,60 @@ impl Config {
         Ok(())
     }
 
+    /// `[[releases]]`: names fit for a URL and used once, known collections.
+    fn check_releases(&self) -> Result<(), String> {
+        for (i, r) in self.releases.iter().enumerate() {
+            let at = |m: String| format!("releases[{i}] ({}): {m}", r.name);
+            let valid_name = (1..=64).contains(&r.name.len())
+                && r.name
+                    .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && r.name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')
+                });
+            if !valid_name {
+                return Err(at(
+                    "name: use 1 to 64 lower-case letters, digits, '_', '-' and '.', from a letter or digit".into(),
+                ));
+            }
+            if self.releases[..i].iter().any(|o| o.name == r.name) {
+                return Err(at("name is used twice".into()));
+            }
+            if r.collections.is_empty() {
+                return Err(at("collections: name at least one".into()));
+            }
+            for c in &r.collections {
+                if !self.archive.roots.iter().any(|root| &root.collection == c) {
+                    return Err(at(format!(
+                        "collections: {c:?} is no collection of [[archive.roots]]"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The release called `name`.
+    pub fn release(&self, name: &str) -> Option<&ReleaseEntry> {
+        self.releases.iter().find(|r| r.name == name)
+    }
+
+    /// Where frozen releases' snapshots are kept.
+    pub fn releases_dir(&self) -> PathBuf {
+        self.resolve(&self.database.releases)
+    }
+
+    /// The schemas a release's snapshot holds: the built-in ones, ObsCore as the archive
+    /// declares it (ConsDB and the EFD stay with the live archive).
+    pub fn release_schemas(&self) -> Vec<skyport_schema::Schema> {
+        let mut schemas = skyport_schema::builtin_schemas();
+        if let Some(ivoa) = &self.obscore_schema {
+            for s in schemas.iter_mut().filter(|s| s.name == ivoa.name) {
+                *s = ivoa.clone();
+            }
+        }
+        schemas
+    }
+
     /// A path from the config, resolved against the config file's directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
@@ -586,12 +665,7 @@ impl Config {
     /// Every schema the archive holds: skyport's own (ObsCore extended when `archive.obscore`
     /// says so), and the ConsDB ones when enabled.
     pub fn schemas(&self) -> Vec<skyport_schema::Schema> {
-        let mut schemas = skyport_schema::builtin_schemas();
-        if let Some(ivoa) = &self.obscore_schema {
-            for s in schemas.iter_mut().filter(|s| s.name == ivoa.name) {
-                *s = ivoa.clone();
-            }
-        }
+        let mut schemas = self.release_schemas();
         schemas.extend(self.consdb_schemas.iter().cloned());
         schemas.extend(self.efd_loaded.iter().map(|(_, s)| s.clone()));
         schemas
@@ -884,6 +958,32 @@ name = "demo"
 path = "data"
 collection = "demo"
 "#;
+
+    #[test]
+    fn releases_name_known_collections_once_with_names_fit_for_a_url() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+        let with = |releases: &str| Config::load(&write(dir.path(), &format!("{GOOD}{releases}")));
+        let config =
+            with("[[releases]]\nname = \"dr1\"\ncollections = [\"demo\"]\n").expect("loads");
+        assert_eq!(config.release("dr1").map(|r| r.collections.len()), Some(1));
+        assert_eq!(config.releases_dir(), dir.path().join("releases"));
+        assert!(config
+            .release_schemas()
+            .iter()
+            .all(|s| !s.name.starts_with("cdb_")));
+        for (releases, message) in [
+            ("name = \"DR 1\"\ncollections = [\"demo\"]", "releases[0] (DR 1): name: use"),
+            ("name = \"../x\"\ncollections = [\"demo\"]", "releases[0] (../x): name: use"),
+            ("name = \"dr1\"\ncollections = []", "collections: name at least one"),
+            ("name = \"dr1\"\ncollections = [\"demos\"]", "\"demos\" is no collection"),
+            ("name = \"dr1\"\ncollections = [\"demo\"]\n[[releases]]\nname = \"dr1\"\ncollections = [\"demo\"]", "releases[1] (dr1): name is used twice"),
+            ("name = \"dr1\"\ncollections = [\"demo\"]\nfrozen = true", "unknown field `frozen`"),
+        ] {
+            let e = with(&format!("[[releases]]\n{releases}\n")).expect_err(releases);
+            assert!(e.message.contains(message), "{releases}: {}", e.message);
+        }
+    }
 
     #[test]
     fn rubins_obscore_extends_the_archive_and_roots_fill_it_from_checked_templates() {

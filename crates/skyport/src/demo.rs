@@ -811,6 +811,19 @@ calib_level = 2
 groups = ["demo-team"]
 release_date = "2099-01-01T00:00:00"
 
+# Data releases (`skyport release`, `/releases`). dr1 was frozen when the demo was built: it
+# answers under /releases/dr1/ with the rows it had then, whatever the archive gains since.
+# prompt is a label of unreleased data, served from the live archive.
+[[releases]]
+name = "dr1"
+description = "Demo data release 1: the real sample images and the proprietary ones"
+collections = ["pypi-real", "demo-proprietary"]
+
+[[releases]]
+name = "prompt"
+description = "Prompt processing: the LSSTCam visit images as they arrive"
+collections = ["LSSTCam-demo"]
+
 # HiPS sky maps of each collection and band (`/hips/list`), kept shallow so the demo starts
 # quickly; brought up to date by every `skyport ingest`.
 [hips]

@@ -14,6 +14,7 @@ mod efd_cmd;
 mod hips_cmd;
 mod ingest_cmd;
 mod obsplan_cmd;
+mod release_cmd;
 mod replicate_cmd;
 mod token_cmd;
 
@@ -98,6 +99,11 @@ enum Command {
     Obsplan {
         #[command(subcommand)]
         what: obsplan_cmd::ObsPlanCommand,
+    },
+    /// Data releases (`[[releases]]`): freeze one as a snapshot, list them, drop a snapshot.
+    Release {
+        #[command(subcommand)]
+        what: release_cmd::ReleaseCommand,
     },
     /// HiPS sky maps of the archive's collections: build, update.
     Hips {
@@ -231,6 +237,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Consdb { what } => consdb_cmd::run(what).await,
         Command::Efd { what } => efd_cmd::run(what).await,
         Command::Obsplan { what } => obsplan_cmd::run(what).await,
+        Command::Release { what } => release_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Hips { what } => hips_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Rights { what } => token_cmd::run_rights(what)
@@ -367,6 +374,8 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
         .await
         .context("starting the HiPS build")?;
     anyhow::ensure!(status.success(), "the demo's HiPS could not be built");
+    let dr1 = release_cmd::freeze(&config, Arc::clone(&store), "dr1").await?;
+    eprintln!("release dr1 frozen: {} images", dr1.images);
     std::fs::rename(&tmp, dir.join("skyport.toml"))?;
     eprintln!(
         "demo archive ready in {:.1} s",
@@ -384,7 +393,9 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
             Arc::clone(&store),
         ));
     }
-    let state = AppState::start(store, config.server_settings())
+    let releases = release_cmd::specs(&config).await?;
+    let release_names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
+    let state = AppState::start_with_releases(store, config.server_settings(), releases)
         .await
         .context("starting the async job service")?;
     let base = config.public_url();
@@ -410,6 +421,11 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     println!("  HiPS               {base}/hips/list  {base}/hips/<id>/properties");
     println!("  MOC coverage       {base}/moc  {base}/moc/<collection>?format=fits|json|ascii");
     println!("  metrics            {base}/metrics");
+    for name in &release_names {
+        println!(
+            "  release {name:<10} {base}/releases/{name}/tap  {base}/releases/{name}/sia/query"
+        );
+    }
     serve_with(
         listener,
         app(state),

@@ -127,6 +127,63 @@ fn demo_builds_and_reingest_changes_nothing() {
         "the row now describes the new content (202 × 202)"
     );
     assert_eq!(count(&db, "ivoa.ObsCore"), images);
+    releases_freeze_list_and_drop(&demo);
+}
+
+/// The demo's release dr1 (frozen at its build) kept the row the update above replaced; the
+/// release commands list, refuse, drop and freeze again.
+fn releases_freeze_list_and_drop(demo: &Path) {
+    let config = demo.join("skyport.toml");
+    let config = config.to_string_lossy();
+    let snapshot = demo.join("releases/dr1.sqlite");
+    let m13_xel = |db: &Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .expect("db")
+            .query_row(
+                "SELECT s_xel1 FROM \"ivoa.ObsCore\" WHERE obs_id = 'pypi_astropy/m13'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row")
+    };
+    assert_ne!(
+        m13_xel(&snapshot),
+        202,
+        "dr1 keeps the row it was frozen with"
+    );
+    assert_eq!(count(&snapshot, "ivoa.ObsCore"), 12 + 2);
+    assert_eq!(count(&snapshot, "caom2.Plane"), 12 + 2);
+    let out = skyport(&["release", "list", "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = text(&out);
+    assert!(listed.contains("dr1\tfrozen "), "{listed}");
+    assert!(listed.contains("(14 images)"), "{listed}");
+    assert!(
+        listed.contains("prompt\tlabel of the live archive\tLSSTCam-demo"),
+        "{listed}"
+    );
+    for (args, refusal) in [
+        (vec!["freeze", "dr1"], "already frozen"),
+        (
+            vec!["freeze", "dr9"],
+            "no release \"dr9\" in [[releases]] (configured: dr1, prompt)",
+        ),
+        (vec!["drop", "prompt"], "is not frozen"),
+    ] {
+        let mut all = vec!["release"];
+        all.extend(&args);
+        all.extend(["--config", &config]);
+        let out = skyport(&all);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(refusal), "{args:?}: {}", text(&out));
+    }
+    let out = skyport(&["release", "drop", "dr1", "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!snapshot.exists() && !demo.join("releases/dr1.json").exists());
+    let out = skyport(&["release", "freeze", "dr1", "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("14 images"), "{}", text(&out));
+    assert_eq!(m13_xel(&snapshot), 202, "frozen anew: the current row");
 }
 
 #[test]

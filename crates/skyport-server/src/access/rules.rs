@@ -62,6 +62,10 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         "auth" => Some(Rule::Scope(ADMIN_TOKEN)),
         // The scheduler's plan is observatory metadata, written like ConsDB's.
         "obsplan" => Some(Rule::Scope(WRITE_CONSDB)),
+        // A release's own services check each request by their own routes (the same rules);
+        // the list shows collections by the caller's rights.
+        "releases" if pattern == "/releases" => Some(Rule::Scope(READ_TAP)),
+        "releases" => Some(Rule::Open),
         _ => None,
     }
 }
@@ -119,5 +123,10 @@ mod tests {
             Some(Rule::Scope("write:consdb"))
         );
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
+        assert_eq!(rule_for(&get, "/releases"), Some(Rule::Scope("read:tap")));
+        assert_eq!(
+            rule_for(&post, "/releases/{release}/{*rest}"),
+            Some(Rule::Open)
+        );
     }
 }

@@ -267,6 +267,40 @@ pub async fn wait_final(app: &axum::Router, job: &str) -> String {
     panic!("job {job} did not finish");
 }
 
+/// A TAP query's rows, through the TAP service under `prefix` (`""`, `/releases/dr1`), as JSON
+/// objects keyed by column name.
+pub async fn tap_rows(
+    app: &axum::Router,
+    prefix: &str,
+    adql: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let uri = format!(
+        "{prefix}/tap/sync?LANG=ADQL&FORMAT=json&MAXREC=100000&QUERY={}",
+        percent_encoding::utf8_percent_encode(adql, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let (status, _, body) = call(app, get(&uri)).await;
+    assert_eq!(status, StatusCode::OK, "{adql}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let names: Vec<String> = v["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_string())
+        .collect();
+    v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|r| {
+            names
+                .iter()
+                .cloned()
+                .zip(r.as_array().expect("row").iter().cloned())
+                .collect()
+        })
+        .collect()
+}
+
 pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
 }

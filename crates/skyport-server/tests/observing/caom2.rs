@@ -4,37 +4,11 @@
 
 use super::common;
 
-use axum::http::StatusCode;
-use common::{call, get};
 use serde_json::Value;
 
 /// A TAP query's rows as JSON objects keyed by column name.
 async fn rows(app: &axum::Router, adql: &str) -> Vec<serde_json::Map<String, Value>> {
-    let uri = format!(
-        "/tap/sync?LANG=ADQL&FORMAT=json&MAXREC=100000&QUERY={}",
-        percent_encoding::utf8_percent_encode(adql, percent_encoding::NON_ALPHANUMERIC)
-    );
-    let (status, _, body) = call(app, get(&uri)).await;
-    assert_eq!(status, StatusCode::OK, "{adql}: {body}");
-    let v: Value = serde_json::from_str(&body).expect("json");
-    let names: Vec<String> = v["columns"]
-        .as_array()
-        .expect("columns")
-        .iter()
-        .map(|c| c["name"].as_str().expect("name").to_string())
-        .collect();
-    v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|r| {
-            names
-                .iter()
-                .cloned()
-                .zip(r.as_array().expect("row").iter().cloned())
-                .collect()
-        })
-        .collect()
+    common::tap_rows(app, "", adql).await
 }
 
 fn same(a: &Value, b: &Value) -> bool {
