@@ -69,10 +69,19 @@ def test_each_release_answers_with_its_collections_rows():
         got, columns = rows_by_did(release)
         assert got, name
         assert_same_rows(got, want, columns, base)
-    # dr1's TAP describes the image tables and no ConsDB table (those stay with the live archive).
-    tables = [t.name for t in pyvo.dal.TAPService(BASE + "/releases/dr1/tap").tables]
-    assert "ivoa.ObsCore" in tables and "caom2.Plane" in tables
-    assert not [t for t in tables if t.startswith("cdb_")]
+    # A release's TAP describes the image tables and no ConsDB table (those stay with the live
+    # archive), in /tables and in TAP_SCHEMA alike; a label's too, though it reads the live
+    # database.
+    consdb = "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns WHERE table_name LIKE 'cdb%'"
+    assert int(live.search(consdb).to_table()["n"][0]) > 0
+    for name in ["dr1", "prompt"]:
+        release = pyvo.dal.TAPService(f"{BASE}/releases/{name}/tap")
+        tables = [t.name for t in release.tables]
+        assert "ivoa.ObsCore" in tables and "caom2.Plane" in tables, name
+        assert not [t for t in tables if t.startswith("cdb_")], name
+        assert int(release.search(consdb).to_table()["n"][0]) == 0, name
+        schemas = {str(s) for s in release.search("SELECT schema_name FROM TAP_SCHEMA.schemas").to_table()["schema_name"]}
+        assert "ivoa" in schemas and not [s for s in schemas if s.startswith("cdb_")], (name, schemas)
 
 
 def test_data_rights_hold_within_a_release():

@@ -89,20 +89,24 @@ impl Releases {
 pub(crate) fn settings_for(live: &ServerSettings, release: &ReleaseSpec) -> ServerSettings {
     let mut settings = live.clone();
     settings.public_url = format!("{}/releases/{}", live.public_url, release.name);
+    // The release serves the image tables (the built-in schemas, ObsCore as the archive
+    // declares it); ConsDB and the EFD stay with the live archive.
+    settings
+        .extra_schemas
+        .retain(|s| skyport_store::release::SNAPSHOT_SCHEMAS.contains(&s.name.as_str()));
     settings.rights = Arc::new(
         (*live.rights)
             .clone()
-            .within(release.collections.iter().cloned()),
+            .within(release.collections.iter().cloned())
+            .within_schemas(
+                skyport_schema::builtin_schemas()
+                    .into_iter()
+                    .map(|s| s.name),
+            ),
     );
     settings.jobs_dir = live.jobs_dir.join("releases").join(&release.name);
     // HiPS are made of the live archive's images.
     settings.hips_dir = None;
-    if release.snapshot.is_some() {
-        // A snapshot holds the image tables only (ObsCore as the archive declares it).
-        settings
-            .extra_schemas
-            .retain(|s| skyport_store::release::SNAPSHOT_SCHEMAS.contains(&s.name.as_str()));
-    }
     settings
 }
 

@@ -133,15 +133,21 @@ impl AppState {
             crate::access::Access::new(settings.auth.clone(), accounts)
                 .map_err(StartError::Auth)?,
         );
+        // One set of coverage maps per database: a label reads the live archive's.
+        let live_coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
         let mut served = Vec::new();
         for release in releases {
             let release_settings = crate::releases::settings_for(&settings, &release);
-            let data = release
-                .snapshot
-                .as_ref()
-                .map_or_else(|| Arc::clone(&store), |s| Arc::clone(&s.store));
+            let (data, coverage) = match &release.snapshot {
+                Some(s) => (
+                    Arc::clone(&s.store),
+                    Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&s.store))),
+                ),
+                None => (Arc::clone(&store), Arc::clone(&live_coverage)),
+            };
             let state = AppState::build(
                 data,
+                coverage,
                 Arc::clone(&store),
                 release_settings,
                 Arc::clone(&access),
@@ -153,6 +159,7 @@ impl AppState {
         }
         AppState::build(
             Arc::clone(&store),
+            live_coverage,
             store,
             settings,
             access,
@@ -162,10 +169,11 @@ impl AppState {
         .await
     }
 
-    /// The state of one archive: `data` holds what its services read, `live` the job records;
-    /// job services are named with `suffix`.
+    /// The state of one archive: `data` holds what its services read (`coverage` its
+    /// coverage maps), `live` the job records; job services are named with `suffix`.
     async fn build(
         store: Arc<dyn Store>,
+        coverage: Arc<skyport_store::coverage::Coverage>,
         live: Arc<dyn Store>,
         settings: ServerSettings,
         access: Arc<crate::access::Access>,
@@ -224,7 +232,6 @@ impl AppState {
             Arc::clone(&store),
             &consdb_schemas,
         ));
-        let coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
         tap.answer_early_from(Arc::clone(&coverage));
         let hips = Arc::new(crate::hips::HipsService::new(settings.hips_dir.clone()));
         let bands = settings.bands.clone();

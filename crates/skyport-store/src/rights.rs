@@ -48,6 +48,9 @@ pub struct Rights {
     /// The collections of a data release served on its own: rows, pixels and maps of every
     /// other collection are hidden from everyone. `None` (the live archive): no such bound.
     within: Option<BTreeSet<String>>,
+    /// The schemas a data release serves (its image tables): TAP_SCHEMA describes no other.
+    /// `None`: every schema.
+    within_schemas: Option<BTreeSet<String>>,
 }
 
 /// What is being read of a collection's rows.
@@ -74,6 +77,7 @@ impl Rights {
                 .collect(),
             tables: tables.into_iter().collect(),
             within: None,
+            within_schemas: None,
         }
     }
 
@@ -91,6 +95,22 @@ impl Rights {
     pub fn within(mut self, collections: impl IntoIterator<Item = String>) -> Rights {
         self.within = Some(collections.into_iter().collect());
         self
+    }
+
+    /// The same policy describing the tables of `schemas` only (a data release's): TAP_SCHEMA
+    /// rows of any other schema are hidden (`TAP_SCHEMA` itself is always described).
+    pub fn within_schemas(mut self, schemas: impl IntoIterator<Item = String>) -> Rights {
+        self.within_schemas = Some(schemas.into_iter().collect());
+        self
+    }
+
+    /// Whether the tables of `schema` are described to callers of this policy.
+    pub fn schema_described(&self, schema: &str) -> bool {
+        schema.eq_ignore_ascii_case("TAP_SCHEMA")
+            || self
+                .within_schemas
+                .as_ref()
+                .is_none_or(|w| w.contains(schema))
     }
 
     /// Whether `collection` lies outside the release this policy is bounded to.
@@ -343,7 +363,15 @@ impl Rights {
         if t.schema == "ivoa" && t.table == "ObsCore" {
             Some(self.row_condition(caller, Access::Metadata, qualifier, dialect, now))
         } else if t.schema.eq_ignore_ascii_case("TAP_SCHEMA") {
-            tap_schema_filter(t, hidden, dialect, qualifier)
+            let by_name = tap_schema_filter(t, hidden, dialect, qualifier);
+            let by_schema = self
+                .within_schemas
+                .as_ref()
+                .and_then(|w| tap_schema_bound(t, w, dialect, qualifier));
+            match (by_name, by_schema) {
+                (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
+                (a, b) => a.or(b),
+            }
         } else if t.has_column("obs_publisher_did") {
             Some(format!(
                 "{qualifier}\"obs_publisher_did\" IN (SELECT o.\"obs_publisher_did\" FROM {} o WHERE {})",
@@ -423,6 +451,35 @@ impl Rights {
         } else {
             None
         }
+    }
+}
+
+/// The condition keeping the TAP_SCHEMA rows that describe tables of `schemas` (and
+/// TAP_SCHEMA's own).
+fn tap_schema_bound(
+    t: &TableShape<'_>,
+    schemas: &BTreeSet<String>,
+    dialect: Dialect,
+    q: &str,
+) -> Option<String> {
+    let mut names: Vec<&str> = schemas.iter().map(String::as_str).collect();
+    names.push("TAP_SCHEMA");
+    let list = literals(&names);
+    let tables = format!(
+        "(SELECT s.\"table_name\" FROM {} s WHERE s.\"schema_name\" IN ({list}))",
+        ddl::table_name(dialect, "TAP_SCHEMA", "tables")
+    );
+    match t.table.to_ascii_lowercase().as_str() {
+        "schemas" | "tables" => Some(format!("{q}\"schema_name\" IN ({list})")),
+        "columns" => Some(format!("{q}\"table_name\" IN {tables}")),
+        "keys" => Some(format!(
+            "{q}\"from_table\" IN {tables} AND {q}\"target_table\" IN {tables}"
+        )),
+        "key_columns" => Some(format!(
+            "{q}\"key_id\" IN (SELECT k.\"key_id\" FROM {} k WHERE k.\"from_table\" IN {tables} AND k.\"target_table\" IN {tables})",
+            ddl::table_name(dialect, "TAP_SCHEMA", "keys")
+        )),
+        _ => None,
     }
 }
 

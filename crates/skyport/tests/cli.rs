@@ -1,4 +1,6 @@
-//! The `skyport` program end to end: demo build, ingest idempotence, bad inputs, exit codes.
+//! The `skyport` program end to end: demo build, ingest idempotence, bad inputs, exit codes;
+//! and the suites that run real `skyport serve` processes (below), in this one binary so that
+//! their tests, each mostly one process's work, run two at a time on two cores.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -8,6 +10,18 @@ mod common;
 // HiPS kept current by header ingest and by a serving process at release dates.
 #[path = "cli/hips_current.rs"]
 mod hips_current;
+// kill -9 in the middle of a ConsDB bulk insert leaves nothing half written.
+#[path = "cli/consdb_crash.rs"]
+mod consdb_crash;
+// Hostile inputs are bounded in memory (peak resident memory of a real server).
+#[path = "cli/memory.rs"]
+mod memory;
+// PostgreSQL logical replication to a read-only replica (needs SKYPORT_PG_URL).
+#[path = "cli/replication.rs"]
+mod replication;
+// Two servers on one PostgreSQL database share async jobs (needs SKYPORT_PG_URL).
+#[path = "cli/two_servers.rs"]
+mod two_servers;
 
 fn skyport(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skyport"))

@@ -107,7 +107,8 @@ async fn table_set(state: &AppState, caller: &Caller) -> Result<TableSet, DaliEr
     Ok(TableSet::load(state.store.as_ref())
         .await
         .map_err(|e| DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")))?
-        .without(&state.tap.hidden_tables(caller)))
+        .without(&state.tap.hidden_tables(caller))
+        .described(|schema| state.settings.rights.schema_described(schema)))
 }
 
 /// `/tap/examples`.

@@ -182,6 +182,23 @@ impl TableSet {
         self
     }
 
+    /// The set without the schemas `described` rejects (a data release describes its image
+    /// tables only), their tables, columns and keys.
+    pub fn described(mut self, described: impl Fn(&str) -> bool) -> TableSet {
+        let schema_of = |qualified: &str| {
+            qualified
+                .split_once('.')
+                .map_or(qualified, |(s, _)| s)
+                .to_string()
+        };
+        self.schemas.retain(|s| described(&s.name));
+        self.tables.retain(|t| described(&schema_of(&t.name)));
+        self.columns.retain(|c| described(&schema_of(&c.table)));
+        self.keys
+            .retain(|k| described(&schema_of(&k.from)) && described(&schema_of(&k.target)));
+        self
+    }
+
     /// True when a table of this name is described.
     pub fn has_table(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t.name == name)

@@ -3,7 +3,7 @@
 //! won the race, all of them), and every row has exactly one current history version. On
 //! SQLite always; on PostgreSQL too when `SKYPORT_PG_URL` is set.
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! are served, with the same phases, by both; a job deleted through one is gone from the other.
 //! Needs `SKYPORT_PG_URL` (scripts/test starts a server); skipped otherwise.
 
-mod common;
+use super::common;
 
 use std::ffi::OsStr;
 use std::time::Duration;

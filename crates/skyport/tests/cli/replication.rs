@@ -3,7 +3,7 @@
 //! starts with scripts/pg-cluster, skyport serving the replica read-only with the same answers,
 //! and a later ingest at the source arriving at the replica. Needs `SKYPORT_PG_URL`.
 
-mod common;
+use super::common;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;

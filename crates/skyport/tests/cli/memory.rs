@@ -6,7 +6,7 @@
 //! the code before the fixes needed 10 to 90 times it. On SQLite always; on PostgreSQL too when
 //! `SKYPORT_PG_URL` is set.
 
-mod common;
+use super::common;
 
 use std::time::{Duration, Instant};
 
