@@ -84,6 +84,9 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .route("/hips/{id}/", get(hips::base))
         .route("/hips/{id}/{*path}", get(hips::file))
         .merge(data_routes(state))
+        // Where Rubin's Science Platform serves ConsDB's TAP, which Rubin's clients
+        // (rubin_nights) ask for by that path: the same service.
+        .merge(tap_routes(state, access::rules::RSP_CONSDB_TAP))
         .merge(consdb::routes())
         .route("/obsplan", axum::routing::post(obsplan::load))
         .merge(obslog::routes())
@@ -107,13 +110,7 @@ fn data_routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
     routes::Routes::new()
         .route("/moc", get(moc::list))
         .route("/moc/{collection}", get(moc::collection_moc))
-        .route("/tap/availability", get(availability))
-        .route("/tap/capabilities", get(tap_capabilities))
-        .route("/tap", get(tap::http::index))
-        .route("/tap/sync", get(tap::http::sync).post(tap::http::sync))
-        .route("/tap/tables", get(tap::http::tables))
-        .route("/tap/tables/{name}", get(tap::http::table))
-        .route("/tap/examples", get(tap::http::examples))
+        .merge(tap_routes(state, "/tap"))
         .route("/sia/query", get(sia::http::query).post(sia::http::query))
         .route("/sia/capabilities", get(sia::http::capabilities))
         .route("/sia/availability", get(availability))
@@ -126,13 +123,31 @@ fn data_routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
         .route("/soda/sync", get(soda::http::sync).post(soda::http::sync))
         .route("/soda/capabilities", get(soda::http::capabilities))
         .route("/soda/availability", get(availability))
-        .merge(uws_http::routes("/tap/async", Arc::clone(&state.tap_jobs)))
         .merge(uws_http::routes(
             "/soda/async",
             Arc::clone(&state.soda_jobs),
         ))
         .route("/files/{root}/{*path}", get(files::serve_file))
         .route("/previews/{root}/{*path}", get(previews::serve_preview))
+}
+
+/// The TAP service's routes under `base` (`/tap`).
+fn tap_routes(state: &Arc<AppState>, base: &str) -> routes::Routes<Arc<AppState>> {
+    routes::Routes::new()
+        .route(&format!("{base}/availability"), get(availability))
+        .route(&format!("{base}/capabilities"), get(tap_capabilities))
+        .route(base, get(tap::http::index))
+        .route(
+            &format!("{base}/sync"),
+            get(tap::http::sync).post(tap::http::sync),
+        )
+        .route(&format!("{base}/tables"), get(tap::http::tables))
+        .route(&format!("{base}/tables/{{name}}"), get(tap::http::table))
+        .route(&format!("{base}/examples"), get(tap::http::examples))
+        .merge(uws_http::routes(
+            &format!("{base}/async"),
+            Arc::clone(&state.tap_jobs),
+        ))
 }
 
 /// The application of one data release (served under `/releases/<name>/` by the live

@@ -739,7 +739,7 @@ pub async fn write_log_messages(
         serde_json::json!({
             "message_text": "Night 2025-12-01 opened on time; seeing 0.8 arcsec at the start", "level": 20,
             "tags": ["startup"], "urls": [], "time_lost": 0, "date_begin": "2025-12-01T01:00:00",
-            "user_id": "demo-observer", "user_agent": "skyport demo", "is_human": true,
+            "date_end": "2025-12-01T01:05:00", "user_id": "demo-observer", "user_agent": "skyport demo", "is_human": true,
             "category": "summary",
         }),
         serde_json::json!({

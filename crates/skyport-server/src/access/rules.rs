@@ -27,10 +27,19 @@ pub mod scopes {
     pub const ALL: &[&str] = skyport_auth::identity::ALL_SCOPES;
 }
 
+/// Where Rubin's Science Platform serves ConsDB's TAP service: skyport serves its TAP there
+/// too, under the same rules as `/tap`.
+pub const RSP_CONSDB_TAP: &str = "/api/consdbtap";
+
 /// The rule of a request to route `pattern` (the router's matched path, `/tap/async/{id}`)
 /// with `method`; `None` for a route no rule covers.
 pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
     use scopes::*;
+    if let Some(rest) = pattern.strip_prefix(RSP_CONSDB_TAP) {
+        if rest.is_empty() || rest.starts_with('/') {
+            return rule_for(method, &format!("/tap{rest}"));
+        }
+    }
     let first = pattern
         .trim_start_matches('/')
         .split('/')
@@ -124,6 +133,15 @@ mod tests {
         );
         assert_eq!(rule_for(&get, "/somewhere/new"), None);
         assert_eq!(rule_for(&get, "/releases"), Some(Rule::Scope("read:tap")));
+        assert_eq!(
+            rule_for(&get, "/api/consdbtap/capabilities"),
+            Some(Rule::Open)
+        );
+        assert_eq!(
+            rule_for(&post, "/api/consdbtap/async/{id}/phase"),
+            Some(Rule::Scope("read:tap"))
+        );
+        assert_eq!(rule_for(&get, "/api/consdbtapx"), None);
         assert_eq!(
             rule_for(&post, "/releases/{release}/{*rest}"),
             Some(Rule::Open)
