@@ -120,3 +120,20 @@ def test_sia_datalink_and_files_of_a_release():
     ).to_table()[0]["obs_publisher_did"]
     outside = requests.get(f"{BASE}/releases/dr1/datalink/links", params={"ID": str(other)}, timeout=30)
     assert "NotFoundFault" in outside.text
+
+
+def test_an_images_consdb_records_are_linked_to_the_live_archive():
+    # A release's TAP has no ConsDB: DataLink through prompt links an LSSTCam image's ConsDB
+    # records and exposure-log messages to the archive's own TAP, and the links answer.
+    prompt = pyvo.dal.TAPService(BASE + "/releases/prompt/tap")
+    did = str(prompt.search("SELECT TOP 1 obs_publisher_did FROM ivoa.ObsCore").to_table()[0]["obs_publisher_did"])
+    links = pyvo.dal.adhoc.DatalinkResults.from_result_url(
+        f"{BASE}/releases/prompt/datalink/links?ID={requests.utils.quote(did, safe='')}"
+    )
+    records = [str(link.access_url) for link in links if "cdb_" in str(link.access_url)]
+    assert records, [str(link.access_url) for link in links]
+    for url in records:
+        assert url.startswith(BASE + "/tap/sync?"), url
+        assert requests.get(url, timeout=30).status_code == 200, url
+    assert all(str(link.access_url).startswith(BASE + "/releases/prompt/")
+               for link in links if link.semantics in ("#this", "#preview"))

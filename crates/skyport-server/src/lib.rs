@@ -155,9 +155,12 @@ fn tap_routes(state: &Arc<AppState>, base: &str) -> routes::Routes<Arc<AppState>
 /// image services behind the same access rules.
 fn release_app(state: Arc<AppState>) -> Router {
     let (router, _) = data_routes(&state).into_parts();
+    let max_body = state.settings.limits.max_request_bytes;
     router
         .fallback(not_found)
         .layer(axum::middleware::from_fn(plain_rejections))
+        // The request arrives anew: the archive's body limit is set again.
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             access::http::guard,

@@ -89,8 +89,9 @@ impl Releases {
 pub(crate) fn settings_for(live: &ServerSettings, release: &ReleaseSpec) -> ServerSettings {
     let mut settings = live.clone();
     settings.public_url = format!("{}/releases/{}", live.public_url, release.name);
-    // The release serves the image tables (the built-in schemas, ObsCore as the archive
-    // declares it); ConsDB and the EFD stay with the live archive.
+    // The release serves the image tables (ObsCore as the archive declares it, CAOM2,
+    // skyport's image tables) and the plans of its collections; ConsDB, the EFD and the logs
+    // stay with the live archive.
     settings
         .extra_schemas
         .retain(|s| skyport_store::release::SNAPSHOT_SCHEMAS.contains(&s.name.as_str()));
@@ -99,9 +100,14 @@ pub(crate) fn settings_for(live: &ServerSettings, release: &ReleaseSpec) -> Serv
             .clone()
             .within(release.collections.iter().cloned())
             .within_schemas(
-                skyport_schema::builtin_schemas()
-                    .into_iter()
-                    .map(|s| s.name),
+                skyport_store::release::SNAPSHOT_SCHEMAS
+                    .iter()
+                    .map(|s| s.to_string()),
+            )
+            // The observatory's records, whose rows no collection bounds (a night-log entry,
+            // the coverage maps' epochs), stay with the live archive.
+            .hiding(
+                ["exposurelog.*", "narrativelog.*", "skyport.coverage_epoch"].map(str::to_string),
             ),
     );
     settings.jobs_dir = live.jobs_dir.join("releases").join(&release.name);

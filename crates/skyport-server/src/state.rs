@@ -91,6 +91,18 @@ pub struct AppState {
     pub hips: Arc<crate::hips::HipsService>,
     /// The data releases served under `/releases/<name>/` (none in a release's own state).
     pub releases: crate::releases::Releases,
+    /// The live archive's base URL (a release's own is below it): where its login, ConsDB
+    /// and logs are.
+    pub archive_url: String,
+}
+
+/// The live archive, as the states of its releases share it: where job records are kept,
+/// its base URL, its identity and quota service.
+#[derive(Clone)]
+struct LiveArchive {
+    store: Arc<dyn Store>,
+    url: String,
+    access: Arc<crate::access::Access>,
 }
 
 /// Why the state could not be built.
@@ -133,6 +145,11 @@ impl AppState {
             crate::access::Access::new(settings.auth.clone(), accounts)
                 .map_err(StartError::Auth)?,
         );
+        let archive = LiveArchive {
+            store: Arc::clone(&store),
+            url: settings.public_url.clone(),
+            access,
+        };
         // One set of coverage maps per database: a label reads the live archive's.
         let live_coverage = Arc::new(skyport_store::coverage::Coverage::new(Arc::clone(&store)));
         let mut served = Vec::new();
@@ -148,9 +165,8 @@ impl AppState {
             let state = AppState::build(
                 data,
                 coverage,
-                Arc::clone(&store),
+                archive.clone(),
                 release_settings,
-                Arc::clone(&access),
                 &format!("@{}", release.name),
                 crate::releases::Releases::default(),
             )
@@ -158,25 +174,24 @@ impl AppState {
             served.push(crate::releases::ServedRelease::new(release, state));
         }
         AppState::build(
-            Arc::clone(&store),
-            live_coverage,
             store,
+            live_coverage,
+            archive,
             settings,
-            access,
             "",
             crate::releases::Releases::new(served),
         )
         .await
     }
 
-    /// The state of one archive: `data` holds what its services read (`coverage` its
-    /// coverage maps), `live` the job records; job services are named with `suffix`.
+    /// The state of one archive or release: `store` holds what its services read (`coverage`
+    /// its coverage maps), `archive` is the live archive's; job services are named with
+    /// `suffix`.
     async fn build(
         store: Arc<dyn Store>,
         coverage: Arc<skyport_store::coverage::Coverage>,
-        live: Arc<dyn Store>,
+        archive: LiveArchive,
         settings: ServerSettings,
-        access: Arc<crate::access::Access>,
         suffix: &str,
         releases: crate::releases::Releases,
     ) -> Result<Arc<AppState>, StartError> {
@@ -198,7 +213,7 @@ impl AppState {
             Arc::clone(&settings.rights),
         ));
         let jobs = skyport_uws::JobManager::start(
-            Arc::clone(&live),
+            Arc::clone(&archive.store),
             Arc::new(tap::jobs::TapRunner {
                 tap: Arc::clone(&tap),
             }),
@@ -214,7 +229,7 @@ impl AppState {
             settings.cache_dir.join("soda-tmp"),
         )?);
         let soda_jobs = skyport_uws::JobManager::start(
-            live,
+            Arc::clone(&archive.store),
             Arc::new(soda::SodaRunner {
                 soda: Arc::clone(&soda),
             }),
@@ -245,7 +260,7 @@ impl AppState {
             );
         }
         Ok(Arc::new(AppState {
-            access,
+            access: Arc::clone(&archive.access),
             sia: sia::Sia::new(
                 Arc::clone(&tap),
                 &public_url,
@@ -255,13 +270,15 @@ impl AppState {
             coverage,
             hips: Arc::clone(&hips),
             releases,
+            archive_url: archive.url.clone(),
             datalink: datalink::DataLink::new(
                 images.clone(),
                 &public_url,
                 limits.datalink_max_ids,
                 Arc::clone(&hips),
                 settings.bands.clone(),
-            ),
+            )
+            .with_records_url(&archive.url),
             exposure_log: skyport_consdb::obslog::ObsLog::new(
                 Arc::clone(consdb.store()),
                 skyport_consdb::obslog::Kind::Exposure,

@@ -124,7 +124,11 @@ pub async fn copy_collections(
 /// Writes the snapshot of `collections` of the live archive `live` to a new SQLite database
 /// at `path` (which must not exist): the tables of `schemas` (the archive's built-in ones),
 /// the image rows copied, the coverage maps computed with `band_of` naming each image's band.
-/// The database is closed when this returns.
+/// The database is one file, flushed to disk and closed, when this returns.
+///
+/// The copy reads the live archive in many queries, not in one transaction: an image ingested
+/// or rewritten while it runs may be missing from the snapshot or copied half old, half new.
+/// Freeze a release when no ingest runs (its data are no longer changing).
 pub async fn freeze_into(
     live: &dyn Store,
     path: &std::path::Path,
@@ -138,12 +142,13 @@ pub async fn freeze_into(
             reason: "a snapshot is written to a new file; this one exists".into(),
         });
     }
-    let snapshot: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(crate::SqliteStore::open(path, 1)?);
+    let sqlite = std::sync::Arc::new(crate::SqliteStore::open(path, 1)?);
+    let snapshot: std::sync::Arc<dyn Store> = sqlite.clone();
     snapshot.migrate(schemas).await?;
     let copied = copy_collections(live, snapshot.as_ref(), schemas, collections).await?;
     crate::coverage::Coverage::new(snapshot)
         .backfill(band_of)
         .await?;
+    sqlite.seal().await?;
     Ok(copied)
 }

@@ -104,6 +104,15 @@ impl Rights {
         self
     }
 
+    /// The same policy with `tables` (`schema.table` or `schema.*`) hidden from everyone:
+    /// neither queryable nor described (a data release's view of the observatory's records).
+    pub fn hiding(mut self, tables: impl IntoIterator<Item = String>) -> Rights {
+        for table in tables {
+            self.tables.insert(table, Vec::new());
+        }
+        self
+    }
+
     /// Whether the tables of `schema` are described to callers of this policy.
     pub fn schema_described(&self, schema: &str) -> bool {
         schema.eq_ignore_ascii_case("TAP_SCHEMA")

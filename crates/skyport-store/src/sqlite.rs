@@ -223,6 +223,30 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Folds the write-ahead log into the database file and empties the log, so that the file
+    /// alone holds everything (a snapshot about to be moved and published), then flushes it to
+    /// disk. Nothing may write to the database afterwards. (It stays in WAL mode: leaving it
+    /// needs the readers closed.)
+    pub async fn seal(&self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.with_writer(move |conn| {
+            // A checkpoint that could not fold every frame reports busy = 1.
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(|e| StoreError::Backend(format!("sealing {}: {e}", path.display())))?;
+            if busy != 0 {
+                return Err(StoreError::Backend(format!(
+                    "sealing {}: the log could not be folded into the file",
+                    path.display()
+                )));
+            }
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::Backend(format!("flushing {}: {e}", path.display())))
+        })
+        .await
+    }
+
     async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

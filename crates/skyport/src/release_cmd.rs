@@ -154,7 +154,8 @@ pub async fn freeze(config: &Config, live: Arc<dyn Store>, name: &str) -> Result
     }
     let dir = config.releases_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let partial = dir.join(format!("{name}.partial.sqlite"));
+    // A name never starts with a dot: no release's snapshot can be this file.
+    let partial = dir.join(format!(".{name}.partial.sqlite"));
     for f in database_files(&partial) {
         remove_if_there(&f)?;
     }
@@ -169,7 +170,7 @@ pub async fn freeze(config: &Config, live: Arc<dyn Store>, name: &str) -> Result
     )
     .await
     .context("writing the release's snapshot")?;
-    // The snapshot's connections are closed (its log folded into the file): publish it.
+    // The snapshot is one file now, flushed and closed: publish it, then its manifest.
     let target = snapshot_path(config, name);
     for (from, to) in database_files(&partial)
         .iter()
@@ -189,9 +190,12 @@ pub async fn freeze(config: &Config, live: Arc<dyn Store>, name: &str) -> Result
         skyport: env!("CARGO_PKG_VERSION").to_string(),
     };
     let path = manifest_path(config, name);
-    let tmp = path.with_extension("json.partial");
+    let tmp = dir.join(format!(".{name}.json.partial"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &path)?;
+    // The renames are durable once the directory is.
+    std::fs::File::open(&dir)?.sync_all()?;
     Ok(manifest)
 }
 

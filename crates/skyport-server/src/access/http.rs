@@ -72,7 +72,10 @@ pub async fn guard(
             return refuse(&state, &path, refusal);
         }
     }
+    // ConsDB's TAP under Rubin's path counts as the TAP service it is.
     let service = pattern
+        .strip_prefix(super::rules::RSP_CONSDB_TAP)
+        .map_or(pattern.as_str(), |_| "/tap")
         .trim_start_matches('/')
         .split('/')
         .next()
@@ -198,7 +201,7 @@ fn challenge(state: &AppState, headers: &mut HeaderMap, fault: Option<(&str, &st
         ));
     }
     let login = if settings.login_url.is_empty() {
-        format!("{}/", state.settings.public_url)
+        format!("{}/", state.archive_url)
     } else {
         settings.login_url.clone()
     };

@@ -365,6 +365,8 @@ fn fields() -> Vec<Field> {
 pub struct DataLink {
     images: ImageIndex,
     public_url: String,
+    /// Where ConsDB's records and the logs are queried: the live archive's base URL.
+    records_url: String,
     max_ids: usize,
     hips: Arc<HipsService>,
     bands: Vec<skyport_consdb::Band>,
@@ -384,10 +386,18 @@ impl DataLink {
         DataLink {
             images,
             public_url: public_url.to_string(),
+            records_url: public_url.to_string(),
             max_ids,
             hips,
             bands,
         }
+    }
+
+    /// The service with ConsDB's records and the logs linked below `url` (the live archive's
+    /// base URL, when this service answers for a data release).
+    pub fn with_records_url(mut self, url: &str) -> DataLink {
+        self.records_url = url.to_string();
+        self
     }
 
     /// The links of every ID, in order, and the descriptors they refer to; `true` when the IDs
@@ -436,7 +446,12 @@ impl DataLink {
                     );
                     let (rows, descriptor) = image_links(base, info, &suffix, hips.as_deref());
                     links.extend(rows);
-                    links.extend(visit::image_visit_links(base, id, &info.exposures));
+                    links.extend(visit::image_visit_links(
+                        base,
+                        &self.records_url,
+                        id,
+                        &info.exposures,
+                    ));
                     descriptors.push_str(&descriptor);
                 }
                 None => match visit::VisitId::parse(id) {
@@ -451,7 +466,7 @@ impl DataLink {
                                 ),
                             ));
                         } else {
-                            links.extend(visit::visit_links(base, &v, &images));
+                            links.extend(visit::visit_links(base, &self.records_url, &v, &images));
                         }
                     }
                     Some(Err(message)) => links.push(fault(id, message)),

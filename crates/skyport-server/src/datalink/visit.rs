@@ -119,9 +119,15 @@ fn datalink_of(base: &str, target: &str) -> String {
     format!("{base}/datalink/links?ID={}", encode_query(target))
 }
 
-/// The links of a visit with its detector images: each image as `#progenitor`, and the
-/// visit's ConsDB records as TAP queries.
-pub fn visit_links(base: &str, visit: &VisitId, images: &[DetectorImage]) -> Vec<Link> {
+/// The links of a visit with its detector images: each image as `#progenitor` (below `base`),
+/// and the visit's ConsDB records as TAP queries of the service below `records` (the live
+/// archive's, also for a data release, whose TAP has no ConsDB).
+pub fn visit_links(
+    base: &str,
+    records: &str,
+    visit: &VisitId,
+    images: &[DetectorImage],
+) -> Vec<Link> {
     let id = visit.to_string();
     let link = |semantics: &str| Link {
         id: id.clone(),
@@ -161,7 +167,7 @@ pub fn visit_links(base: &str, visit: &VisitId, images: &[DetectorImage]) -> Vec
         ),
     ] {
         links.push(Link {
-            access_url: Some(tap_query(base, &adql)),
+            access_url: Some(tap_query(records, &adql)),
             description: Some(what.into()),
             content_type: Some("application/x-votable+xml".into()),
             local_semantics: Some(local.into()),
@@ -174,11 +180,11 @@ pub fn visit_links(base: &str, visit: &VisitId, images: &[DetectorImage]) -> Vec
 /// The observers' exposure-log messages about exposure `exposure_id` (those still valid),
 /// as a TAP query joining the log with ConsDB (a message names its exposure by ConsDB's
 /// `exposure_name`).
-fn exposure_log_link(base: &str, did: &str, instrument: &str, exposure_id: i64) -> Link {
+fn exposure_log_link(records: &str, did: &str, instrument: &str, exposure_id: i64) -> Link {
     Link {
         id: did.to_string(),
         access_url: Some(tap_query(
-            base,
+            records,
             &format!(
                 "SELECT m.* FROM exposurelog.message AS m JOIN cdb_{instrument}.exposure AS e \
                  ON e.exposure_name = m.obs_id WHERE e.exposure_id = {exposure_id} \
@@ -195,9 +201,15 @@ fn exposure_log_link(base: &str, did: &str, instrument: &str, exposure_id: i64) 
     }
 }
 
-/// The links an image gains from its place in a visit: the visit (`#derivation`), the
-/// exposure-log messages about its exposure, and its ConsDB detector record.
-pub fn image_visit_links(base: &str, did: &str, exposures: &[ExposureOf]) -> Vec<Link> {
+/// The links an image gains from its place in a visit: the visit (`#derivation`, below
+/// `base`), the exposure-log messages about its exposure, and its ConsDB detector record (TAP
+/// queries below `records`).
+pub fn image_visit_links(
+    base: &str,
+    records: &str,
+    did: &str,
+    exposures: &[ExposureOf],
+) -> Vec<Link> {
     let mut links = Vec::new();
     let mut visits_seen: Vec<VisitId> = Vec::new();
     for ExposureOf {
@@ -221,13 +233,13 @@ pub fn image_visit_links(base: &str, did: &str, exposures: &[ExposureOf]) -> Vec
                     ..Link::default()
                 });
                 visits_seen.push(visit);
-                links.push(exposure_log_link(base, did, instrument, *exposure_id));
+                links.push(exposure_log_link(records, did, instrument, *exposure_id));
             }
         }
         links.push(Link {
             id: did.to_string(),
             access_url: Some(tap_query(
-                base,
+                records,
                 &format!(
                     "SELECT * FROM cdb_{instrument}.ccdexposure WHERE ccdexposure_id = {ccdexposure_id}"
                 ),
@@ -298,7 +310,7 @@ mod tests {
                 ccdexposure_id,
             })
             .collect();
-        let links = visit_links("http://h", &visit, &images);
+        let links = visit_links("http://h", "http://h", &visit, &images);
         let semantics: Vec<&str> = links.iter().map(|l| l.semantics.as_str()).collect();
         assert_eq!(
             semantics,
@@ -313,6 +325,7 @@ mod tests {
             .all(|l| l.id == "ivo://a/consdb/lsstcam/visit?7"));
 
         let back = image_visit_links(
+            "http://h",
             "http://h",
             "ivo://a/c?d11",
             &[ExposureOf {
