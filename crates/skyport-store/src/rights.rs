@@ -478,18 +478,13 @@ fn tap_schema_bound(
         "(SELECT s.\"table_name\" FROM {} s WHERE s.\"schema_name\" IN ({list}))",
         ddl::table_name(dialect, "TAP_SCHEMA", "tables")
     );
-    match t.table.to_ascii_lowercase().as_str() {
-        "schemas" | "tables" => Some(format!("{q}\"schema_name\" IN ({list})")),
-        "columns" => Some(format!("{q}\"table_name\" IN {tables}")),
-        "keys" => Some(format!(
-            "{q}\"from_table\" IN {tables} AND {q}\"target_table\" IN {tables}"
-        )),
-        "key_columns" => Some(format!(
-            "{q}\"key_id\" IN (SELECT k.\"key_id\" FROM {} k WHERE k.\"from_table\" IN {tables} AND k.\"target_table\" IN {tables})",
-            ddl::table_name(dialect, "TAP_SCHEMA", "keys")
-        )),
-        _ => None,
-    }
+    tap_schema_rows(
+        t,
+        dialect,
+        q,
+        |column| format!("{column} IN {tables}"),
+        Some(format!("IN ({list})")),
+    )
 }
 
 /// The condition hiding the TAP_SCHEMA rows that describe `hidden` tables.
@@ -504,14 +499,43 @@ fn tap_schema_filter(
     }
     let names: Vec<&str> = hidden.iter().map(String::as_str).collect();
     let list = literals(&names);
+    tap_schema_rows(
+        t,
+        dialect,
+        q,
+        |column| format!("{column} NOT IN ({list})"),
+        None,
+    )
+}
+
+/// The condition on TAP_SCHEMA table `t` (alias placeholder `q`) keeping the rows whose
+/// tables `table_ok` admits (a condition on a column holding a qualified table name) and, for
+/// `schemas` and `tables`, whose schema `schema_ok` admits (a test written after the column).
+fn tap_schema_rows(
+    t: &TableShape<'_>,
+    dialect: Dialect,
+    q: &str,
+    table_ok: impl Fn(&str) -> String,
+    schema_ok: Option<String>,
+) -> Option<String> {
+    let by_schema = |what: &str| schema_ok.as_ref().map(|ok| format!("{what} {ok}"));
     match t.table.to_ascii_lowercase().as_str() {
-        "tables" | "columns" => Some(format!("{q}\"table_name\" NOT IN ({list})")),
+        "schemas" => by_schema(&format!("{q}\"schema_name\"")),
+        "tables" => Some(
+            by_schema(&format!("{q}\"schema_name\""))
+                .unwrap_or_else(|| table_ok(&format!("{q}\"table_name\""))),
+        ),
+        "columns" => Some(table_ok(&format!("{q}\"table_name\""))),
         "keys" => Some(format!(
-            "{q}\"from_table\" NOT IN ({list}) AND {q}\"target_table\" NOT IN ({list})"
+            "{} AND {}",
+            table_ok(&format!("{q}\"from_table\"")),
+            table_ok(&format!("{q}\"target_table\""))
         )),
         "key_columns" => Some(format!(
-            "{q}\"key_id\" IN (SELECT k.\"key_id\" FROM {} k WHERE k.\"from_table\" NOT IN ({list}) AND k.\"target_table\" NOT IN ({list}))",
-            ddl::table_name(dialect, "TAP_SCHEMA", "keys")
+            "{q}\"key_id\" IN (SELECT k.\"key_id\" FROM {} k WHERE {} AND {})",
+            ddl::table_name(dialect, "TAP_SCHEMA", "keys"),
+            table_ok("k.\"from_table\""),
+            table_ok("k.\"target_table\"")
         )),
         _ => None,
     }
