@@ -179,13 +179,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             database,
         } => {
             let config_path = dir.join("skyport.toml");
+            if build_only {
+                if !config_path.exists() {
+                    build_demo(&dir, &listen, small, database.as_deref()).await?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if !config_path.exists() {
-                build_demo(&dir, &listen, small, database.as_deref()).await?;
+                // Built by a child process: building holds images and tables in memory, which
+                // the server this process becomes should not carry as its high-water mark.
+                build_demo_in_child(&dir, &listen, small, database.as_deref()).await?;
             } else {
                 eprintln!("using the demo archive in {}", dir.display());
-            }
-            if build_only {
-                return Ok(ExitCode::SUCCESS);
             }
             let mut config = Config::load(&config_path)?;
             config.server.listen = listen;
@@ -276,6 +281,31 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         }
     }
     Ok(store)
+}
+
+/// `skyport demo --build-only` with the same settings, in a child process.
+async fn build_demo_in_child(
+    dir: &Path,
+    listen: &str,
+    small: bool,
+    database: Option<&str>,
+) -> Result<()> {
+    let me = std::env::current_exe().context("finding the skyport binary")?;
+    let mut child = tokio::process::Command::new(me);
+    child
+        .arg("demo")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--listen", listen, "--build-only"]);
+    if small {
+        child.arg("--small");
+    }
+    if let Some(url) = database {
+        child.args(["--database", url]);
+    }
+    let status = child.status().await.context("starting the demo build")?;
+    anyhow::ensure!(status.success(), "the demo archive could not be built");
+    Ok(())
 }
 
 async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str>) -> Result<()> {
