@@ -46,7 +46,6 @@ pub struct ServedRelease {
     description: String,
     collections: Vec<String>,
     frozen: Option<(String, u64)>,
-    state: Arc<AppState>,
     router: axum::Router,
 }
 
@@ -54,18 +53,12 @@ impl ServedRelease {
     /// `spec` served by `state`.
     pub(crate) fn new(spec: ReleaseSpec, state: Arc<AppState>) -> ServedRelease {
         ServedRelease {
-            router: crate::release_app(Arc::clone(&state)),
+            router: crate::release_app(state),
             frozen: spec.snapshot.map(|s| (s.frozen_at, s.images)),
             name: spec.name,
             description: spec.description,
             collections: spec.collections,
-            state,
         }
-    }
-
-    /// The state serving it.
-    pub fn state(&self) -> &Arc<AppState> {
-        &self.state
     }
 }
 

@@ -234,18 +234,25 @@ impl Rights {
         now: DateTime<Utc>,
     ) -> String {
         let condition = self.unbounded_row_condition(caller, access, prefix, dialect, now);
-        match &self.within {
+        let column = format!("{prefix}{}", ddl::quote_ident("obs_collection"));
+        match self.release_bound(&column) {
             None => condition,
-            Some(within) if within.is_empty() => "1 = 0".into(),
-            Some(within) => {
-                let names: Vec<&str> = within.iter().map(String::as_str).collect();
-                format!(
-                    "({prefix}{} IN ({}) AND {condition})",
-                    ddl::quote_ident("obs_collection"),
-                    literals(&names)
-                )
-            }
+            // Bounded to no collection: nothing, whatever else holds.
+            Some(bound) if self.within.as_ref().is_some_and(BTreeSet::is_empty) => bound,
+            Some(bound) => format!("({bound} AND {condition})"),
         }
+    }
+
+    /// The condition keeping the rows whose `column` (an `obs_collection`) names a collection
+    /// of the release this policy is bounded to; `None` when it is bounded to none.
+    fn release_bound(&self, column: &str) -> Option<String> {
+        let within = self.within.as_ref()?;
+        let names: Vec<&str> = within.iter().map(String::as_str).collect();
+        Some(if names.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("{column} IN ({})", literals(&names))
+        })
     }
 
     /// [`Rights::row_condition`] before the bound of a release.
@@ -407,15 +414,7 @@ impl Rights {
                 )
             });
             // A release shows the plans of its own collections only.
-            let bound = self.within.as_ref().map(|within| {
-                let names: Vec<&str> = within.iter().map(String::as_str).collect();
-                if names.is_empty() {
-                    "1 = 0".to_string()
-                } else {
-                    format!("{column} IN ({})", literals(&names))
-                }
-            });
-            match (bound, open) {
+            match (self.release_bound(&column), open) {
                 (Some(b), Some(o)) => Some(format!("({b} AND {o})")),
                 (b, o) => b.or(o),
             }
