@@ -8,6 +8,7 @@ mod caller;
 pub mod consdb;
 pub mod dali;
 pub mod datalink;
+pub mod delivery;
 pub mod descriptors;
 pub mod discovery;
 mod files;
@@ -29,6 +30,7 @@ mod state;
 pub mod tap;
 pub mod uws_http;
 pub mod vosi;
+pub mod webdav;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,6 +100,7 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
             "/auth/tokens/{key}",
             axum::routing::delete(access::tokens::revoke),
         )
+        .merge(webdav::routes())
         .route("/releases", get(releases::list))
         .route(
             "/releases/{release}/{*rest}",

@@ -106,6 +106,8 @@ pub(crate) fn settings_for(live: &ServerSettings, release: &ReleaseSpec) -> Serv
     settings.jobs_dir = live.jobs_dir.join("releases").join(&release.name);
     // HiPS are made of the live archive's images.
     settings.hips_dir = None;
+    // Users' files are the live archive's.
+    settings.workspace = None;
     settings
 }
 

@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub dataset: String,
     /// Where the archive's HiPS are kept (`[hips] dir`); none served when `None`.
     pub hips_dir: Option<PathBuf>,
+    /// Where users keep their own files (`[workspace]`); none kept when `None`.
+    pub workspace: Option<skyport_workspace::WorkspaceSettings>,
 }
 
 /// Shared state of the handlers.
@@ -94,6 +96,8 @@ pub struct AppState {
     /// The live archive's base URL (a release's own is below it): where its login, ConsDB
     /// and logs are.
     pub archive_url: String,
+    /// Users' own files (`/webdav`), where the archive keeps them.
+    pub workspace: Option<Arc<skyport_workspace::Workspace>>,
 }
 
 /// The live archive, as the states of its releases share it: where job records are kept,
@@ -120,6 +124,9 @@ pub enum StartError {
     /// A directory the services keep files in.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The users' workspace directory.
+    #[error("the user workspace: {0}")]
+    Workspace(#[from] skyport_workspace::WorkspaceError),
 }
 
 impl AppState {
@@ -203,6 +210,17 @@ impl AppState {
             ..skyport_uws::ManagerSettings::new(service, dir)
         };
         let limits = settings.limits.clone();
+        let workspace = match &settings.workspace {
+            Some(w) => Some(Arc::new(skyport_workspace::Workspace::open(w.clone())?)),
+            None => None,
+        };
+        // Async jobs may deliver their results to the owner's files (`DEST`).
+        let delivering = |inner: Arc<dyn skyport_uws::Runner>| {
+            Arc::new(crate::delivery::Delivering {
+                inner,
+                workspace: workspace.clone(),
+            })
+        };
         let tap = Arc::new(tap::TapService::new(
             Arc::clone(&store),
             limits.clone(),
@@ -214,9 +232,9 @@ impl AppState {
         ));
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&archive.store),
-            Arc::new(tap::jobs::TapRunner {
+            delivering(Arc::new(tap::jobs::TapRunner {
                 tap: Arc::clone(&tap),
-            }),
+            })),
             manager(&format!("tap{suffix}"), settings.jobs_dir.clone()),
         )
         .await?;
@@ -230,9 +248,9 @@ impl AppState {
         )?);
         let soda_jobs = skyport_uws::JobManager::start(
             Arc::clone(&archive.store),
-            Arc::new(soda::SodaRunner {
+            delivering(Arc::new(soda::SodaRunner {
                 soda: Arc::clone(&soda),
-            }),
+            })),
             manager(&format!("soda{suffix}"), settings.jobs_dir.join("soda")),
         )
         .await?;
@@ -259,7 +277,9 @@ impl AppState {
                 "coverage written for images ingested before it was kept"
             );
         }
+        let keeps_files = workspace.is_some();
         Ok(Arc::new(AppState {
+            workspace,
             access: Arc::clone(&archive.access),
             sia: sia::Sia::new(
                 Arc::clone(&tap),
@@ -303,7 +323,10 @@ impl AppState {
                 jobs_url: format!("{public_url}/tap/async"),
                 check: {
                     let limits = limits.clone();
-                    Box::new(move |params| tap::request::check_uploads(params, &limits))
+                    Box::new(move |params| {
+                        tap::request::check_uploads(params, &limits)?;
+                        crate::delivery::check(params, keeps_files)
+                    })
                 },
             }),
             soda,
@@ -312,7 +335,10 @@ impl AppState {
                 jobs_url: format!("{public_url}/soda/async"),
                 check: {
                     let max_cutouts = limits.soda_async_max_cutouts;
-                    Box::new(move |params| soda::check_job_parameters(params, max_cutouts))
+                    Box::new(move |params| {
+                        soda::check_job_parameters(params, max_cutouts)?;
+                        crate::delivery::check(params, keeps_files)
+                    })
                 },
             }),
             preview_renders: Default::default(),

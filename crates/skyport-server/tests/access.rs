@@ -13,6 +13,8 @@
 //! the query pipeline never lets a hidden row be seen or counted.
 
 mod common;
+#[path = "access/webdav.rs"]
+mod webdav;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -253,7 +255,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
         group_scopes: [
             ("readers", vec!["read:tap", "read:image"]),
             ("demo-team", vec!["read:tap", "read:image"]),
-            ("writers", vec!["write:consdb"]),
+            ("writers", vec!["write:consdb", "write:files"]),
             ("throttled", vec!["read:tap", "read:image"]),
             ("admins", vec!["read:tap", "read:image", "admin:jobs"]),
             ("token-admins", vec!["admin:token"]),
@@ -301,6 +303,11 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
             bands: default_bands(),
             dataset: "test".into(),
             hips_dir: None,
+            workspace: Some(skyport_workspace::WorkspaceSettings {
+                dir: dir.path().join("workspace"),
+                quota_bytes: 1 << 20,
+                quota_entries: 100,
+            }),
         },
         // A label of the public collection, served from the live archive: the walk below goes
         // through its routes too, where not even the secret collection's members may see it.
@@ -434,6 +441,7 @@ fn concrete(pattern: &str, centre: (f64, f64)) -> String {
         ("{detector}", "0"),
         ("{key}", "no-such-key"),
         ("{collection}", "secret"),
+        ("{user}", "someone"),
     ] {
         uri = uri.replace(param, value);
     }
@@ -1140,6 +1148,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
             bands: default_bands(),
             dataset: "test".into(),
             hips_dir: None,
+            workspace: None,
         },
     )
     .await

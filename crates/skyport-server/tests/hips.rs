@@ -80,6 +80,7 @@ async fn serve(w: &World, rights: Rights) -> axum::Router {
         Arc::clone(&w.store),
         ServerSettings {
             hips_dir: Some(w.hips.clone()),
+            workspace: None,
             rights: Arc::new(rights),
             ..server_settings(
                 &w.dir,

@@ -900,6 +900,7 @@ impl BenchServer {
                 bands: skyport_consdb::default_bands(),
                 dataset: "bench".into(),
                 hips_dir: None,
+                workspace: None,
             },
         )
         .await?;

@@ -53,6 +53,9 @@ pub struct Config {
     /// `[hips]`: how HiPS sky maps are built and where they are kept.
     #[serde(default)]
     pub hips: HipsSection,
+    /// `[workspace]`: users' own files.
+    #[serde(default)]
+    pub workspace: WorkspaceSection,
     /// The configs and schemas of `[[efd]]`, read once at load (not a key).
     #[serde(skip)]
     pub efd_loaded: Vec<(skyport_consdb::efd::EfdConfig, skyport_schema::Schema)>,
@@ -137,6 +140,31 @@ pub struct ConsDbSection {
     /// A directory of `cdb_*.yaml` Felis files to use instead of the seven that ship with
     /// skyport (a new instrument is a new file).
     pub schemas: Option<PathBuf>,
+}
+
+/// `[workspace]`: each user's own files, served over WebDAV at `/webdav/<user>/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceSection {
+    /// Whether users may keep files (default yes).
+    pub enabled: bool,
+    /// Where (relative to the config); default `workspace`.
+    pub dir: PathBuf,
+    /// Bytes each user may keep (default 1 GiB; 0: no limit).
+    pub quota_bytes: u64,
+    /// Files and directories each user may keep (default 100,000; 0: no limit).
+    pub quota_entries: u64,
+}
+
+impl Default for WorkspaceSection {
+    fn default() -> WorkspaceSection {
+        WorkspaceSection {
+            enabled: true,
+            dir: PathBuf::from("workspace"),
+            quota_bytes: 1 << 30,
+            quota_entries: 100_000,
+        }
+    }
 }
 
 /// `[hips]`: HiPS sky maps (one per collection and band), built by `skyport hips build` and
@@ -797,6 +825,16 @@ impl Config {
         )
     }
 
+    /// Where and how users keep their own files; `None` when `[workspace] enabled = false`.
+    pub fn workspace_settings(&self) -> Option<skyport_workspace::WorkspaceSettings> {
+        let w = &self.workspace;
+        w.enabled.then(|| skyport_workspace::WorkspaceSettings {
+            dir: self.resolve(&w.dir),
+            quota_bytes: w.quota_bytes,
+            quota_entries: w.quota_entries,
+        })
+    }
+
     /// Where HiPS are kept.
     pub fn hips_dir(&self) -> PathBuf {
         self.resolve(&self.hips.dir)
@@ -872,6 +910,7 @@ impl Config {
             bands: self.bands(),
             dataset: self.server.dataset.clone(),
             hips_dir: Some(self.hips_dir()),
+            workspace: self.workspace_settings(),
         }
     }
 }

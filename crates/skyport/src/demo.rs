@@ -829,6 +829,11 @@ collections = ["LSSTCam-demo"]
 [hips]
 max_order = 7
 
+# Each user's own files over WebDAV at /webdav/<user>/ (a token with write:files), shared
+# with groups through /workspace/<user>/shares; the demo keeps each user to 64 MiB.
+[workspace]
+quota_bytes = 67108864
+
 # Anyone may read what is public without credentials; tokens come from `skyport token create`.
 [auth]
 mode = "open"

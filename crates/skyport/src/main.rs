@@ -17,6 +17,7 @@ mod obsplan_cmd;
 mod release_cmd;
 mod replicate_cmd;
 mod token_cmd;
+mod workspace_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -104,6 +105,11 @@ enum Command {
     Release {
         #[command(subcommand)]
         what: release_cmd::ReleaseCommand,
+    },
+    /// Users' own files (`/webdav/<user>/`): what each keeps and shares.
+    Workspace {
+        #[command(subcommand)]
+        what: workspace_cmd::WorkspaceCommand,
     },
     /// HiPS sky maps of the archive's collections: build, update.
     Hips {
@@ -243,6 +249,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Efd { what } => efd_cmd::run(what).await,
         Command::Obsplan { what } => obsplan_cmd::run(what).await,
         Command::Release { what } => release_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
+        Command::Workspace { what } => workspace_cmd::run(what).map(|()| ExitCode::SUCCESS),
         Command::Hips { what } => hips_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Rights { what } => token_cmd::run_rights(what)

@@ -181,6 +181,13 @@ pub fn refusal_response(path: &str, status: StatusCode, message: String) -> Resp
             (status, axum::Json(serde_json::json!({ "detail": message }))).into_response()
         }
         "soda" if !path.starts_with("/soda/async") => crate::soda::http::soda_error(dali),
+        // WebDAV clients show a plain message.
+        "webdav" | "workspace" => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{message}\n"),
+        )
+            .into_response(),
         _ => dali.into_response(),
     }
 }

@@ -75,6 +75,10 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         // the list shows collections by the caller's rights.
         "releases" if pattern == "/releases" => Some(Rule::Scope(READ_TAP)),
         "releases" => Some(Rule::Open),
+        // A user's own files, and what they share: whoever uses them holds `write:files`
+        // (as on Rubin's Science Platform); the owner's shares decide who reads and who
+        // writes which tree.
+        "webdav" | "workspace" => Some(Rule::Scope(WRITE_FILES)),
         _ => None,
     }
 }
@@ -145,6 +149,11 @@ mod tests {
         assert_eq!(
             rule_for(&post, "/releases/{release}/{*rest}"),
             Some(Rule::Open)
+        );
+        let propfind = Method::from_bytes(b"PROPFIND").expect("method");
+        assert_eq!(
+            rule_for(&propfind, "/webdav/{user}/{*path}"),
+            Some(Rule::Scope("write:files"))
         );
     }
 }

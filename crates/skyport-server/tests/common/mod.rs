@@ -208,6 +208,7 @@ pub fn server_settings(
         bands: default_bands(),
         dataset: "test".into(),
         hips_dir: None,
+        workspace: None,
     }
 }
 
