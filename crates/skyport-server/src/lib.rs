@@ -101,6 +101,7 @@ fn routes(state: &Arc<AppState>) -> routes::Routes<Arc<AppState>> {
             axum::routing::delete(access::tokens::revoke),
         )
         .merge(webdav::routes())
+        .merge(tap::user_tables::routes(state))
         .route("/releases", get(releases::list))
         .route(
             "/releases/{release}/{*rest}",

@@ -98,6 +98,10 @@ pub struct AppState {
     pub archive_url: String,
     /// Users' own files (`/webdav`), where the archive keeps them.
     pub workspace: Option<Arc<skyport_workspace::Workspace>>,
+    /// Users' own tables (`/tap/tables/user_…`), kept with their files.
+    pub user_tables: Option<Arc<tap::user_tables::UserTableService>>,
+    /// Index jobs on users' tables (`/tap/table-update`).
+    pub table_updates: Option<Arc<uws_http::UwsEndpoint>>,
 }
 
 /// The live archive, as the states of its releases share it: where job records are kept,
@@ -278,7 +282,39 @@ impl AppState {
             );
         }
         let keeps_files = workspace.is_some();
+        // Users' tables are kept where their files are: in the live archive.
+        let (user_tables, table_updates) = match &settings.workspace {
+            Some(w) => {
+                let service = Arc::new(tap::user_tables::UserTableService::new(
+                    skyport_store::user_tables::UserTables::open(Arc::clone(&store)).await?,
+                    tap::user_tables::UserTableLimits {
+                        rows_per_user: w.quota_table_rows,
+                        tables_per_user: 1000,
+                        max_document_bytes: limits.upload_max_bytes,
+                        max_votable_rows: limits.upload_max_rows,
+                    },
+                ));
+                tap.serve_user_tables(Arc::clone(&service));
+                let jobs = skyport_uws::JobManager::start(
+                    Arc::clone(&archive.store),
+                    Arc::new(tap::user_tables::IndexRunner {
+                        service: Arc::clone(&service),
+                    }),
+                    manager("table-update", settings.jobs_dir.join("table-update")),
+                )
+                .await?;
+                let endpoint = Arc::new(uws_http::UwsEndpoint {
+                    jobs,
+                    jobs_url: format!("{public_url}/tap/table-update"),
+                    check: Box::new(tap::user_tables::check_update),
+                });
+                (Some(service), Some(endpoint))
+            }
+            None => (None, None),
+        };
         Ok(Arc::new(AppState {
+            user_tables,
+            table_updates,
             workspace,
             access: Arc::clone(&archive.access),
             sia: sia::Sia::new(

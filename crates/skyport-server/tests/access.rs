@@ -13,6 +13,8 @@
 //! the query pipeline never lets a hidden row be seen or counted.
 
 mod common;
+#[path = "access/user_tables.rs"]
+mod user_tables;
 #[path = "access/webdav.rs"]
 mod webdav;
 
@@ -307,6 +309,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
                 dir: dir.path().join("workspace"),
                 quota_bytes: 1 << 20,
                 quota_entries: 100,
+                quota_table_rows: 0,
             }),
         },
         // A label of the public collection, served from the live archive: the walk below goes

@@ -24,6 +24,7 @@ pub mod sqlite_functions;
 mod sqlite_stream;
 pub mod stream;
 pub mod tap_schema;
+pub mod user_tables;
 
 use async_trait::async_trait;
 use skyport_schema::Schema;

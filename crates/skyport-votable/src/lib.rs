@@ -3,15 +3,19 @@
 //!
 //! Pure: writers append to caller-owned buffers, the reader takes bytes; no I/O here.
 
+mod delimited;
 mod field;
 mod format;
 mod parquet;
 mod read;
+mod vosi;
 mod write;
 
+pub use delimited::{DelimitedError, DelimitedReader};
 pub use field::{Cell, Count, Datum, Field, Primitive, Shape};
 pub use format::{Chosen, Format, ALL_FORMATS};
 pub use read::{read_votable, ReadError, UploadedTable};
+pub use vosi::{read_vosi_table, TableDescription};
 pub use write::{push_field, push_json_string, Ending, Info, Prelude, TableWriter};
 /// The VOTable 1.3+ namespace (shared by VOTable 1.4 and 1.5).
 pub const VOTABLE_NS: &str = "http://www.ivoa.net/xml/VOTable/v1.3";

@@ -200,6 +200,7 @@ mod tests {
             dir: dir.path().join("ws"),
             quota_bytes: 100,
             quota_entries: 10,
+            quota_table_rows: 0,
         })
         .expect("open");
         let source = dir.path().join("result.vot");

@@ -35,6 +35,8 @@ pub struct WorkspaceSettings {
     pub quota_bytes: u64,
     /// Files and directories each user may keep (0: no limit).
     pub quota_entries: u64,
+    /// Rows each user may keep in their tables (0: no limit).
+    pub quota_table_rows: u64,
 }
 
 /// What went wrong with a workspace request.
@@ -231,6 +233,7 @@ mod tests {
             dir: dir.to_path_buf(),
             quota_bytes: 1000,
             quota_entries: 10,
+            quota_table_rows: 0,
         })
         .expect("open")
     }

@@ -154,6 +154,8 @@ pub struct WorkspaceSection {
     pub quota_bytes: u64,
     /// Files and directories each user may keep (default 100,000; 0: no limit).
     pub quota_entries: u64,
+    /// Rows each user may keep in their tables (default 100 million; 0: no limit).
+    pub quota_table_rows: u64,
 }
 
 impl Default for WorkspaceSection {
@@ -163,6 +165,7 @@ impl Default for WorkspaceSection {
             dir: PathBuf::from("workspace"),
             quota_bytes: 1 << 30,
             quota_entries: 100_000,
+            quota_table_rows: 100_000_000,
         }
     }
 }
@@ -832,6 +835,7 @@ impl Config {
             dir: self.resolve(&w.dir),
             quota_bytes: w.quota_bytes,
             quota_entries: w.quota_entries,
+            quota_table_rows: w.quota_table_rows,
         })
     }
 

@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         what: workspace_cmd::WorkspaceCommand,
     },
+    /// Users' own tables (`/tap/tables/user_<name>.<table>`): list them.
+    Usertables {
+        #[command(subcommand)]
+        what: workspace_cmd::UserTablesCommand,
+    },
     /// HiPS sky maps of the archive's collections: build, update.
     Hips {
         #[command(subcommand)]
@@ -250,6 +255,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Obsplan { what } => obsplan_cmd::run(what).await,
         Command::Release { what } => release_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Workspace { what } => workspace_cmd::run(what).map(|()| ExitCode::SUCCESS),
+        Command::Usertables { what } => workspace_cmd::run_tables(what)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Hips { what } => hips_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Token { what } => token_cmd::run(what).await.map(|()| ExitCode::SUCCESS),
         Command::Rights { what } => token_cmd::run_rights(what)

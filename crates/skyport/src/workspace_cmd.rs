@@ -1,4 +1,5 @@
-//! `skyport workspace`: what users keep in their own files (`[workspace]`), for administrators.
+//! `skyport workspace` and `skyport usertables`: what users keep in their own files and tables
+//! (`[workspace]`), for administrators.
 
 use std::path::PathBuf;
 
@@ -58,6 +59,52 @@ pub fn run(what: WorkspaceCommand) -> Result<()> {
                         }
                     );
                 }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum UserTablesCommand {
+    /// List every user table: its owner, rows, columns, and the groups that read and write it.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+pub async fn run_tables(what: UserTablesCommand) -> Result<()> {
+    match what {
+        UserTablesCommand::List { config } => {
+            let config = Config::load(&config)?;
+            let store = crate::open_store(&config).await?;
+            let tables = skyport_store::user_tables::UserTables::open(store)
+                .await?
+                .all()
+                .await?;
+            if tables.is_empty() {
+                println!("no user tables");
+            }
+            for t in tables {
+                println!(
+                    "{}\towner {}\t{} rows\t{} columns\tread: {}\twrite: {}",
+                    t.qualified(),
+                    t.owner,
+                    t.rows,
+                    t.columns.len(),
+                    if t.read_groups.is_empty() {
+                        "-".into()
+                    } else {
+                        t.read_groups.join(" ")
+                    },
+                    if t.write_groups.is_empty() {
+                        "-".into()
+                    } else {
+                        t.write_groups.join(" ")
+                    },
+                );
             }
             Ok(())
         }

@@ -55,6 +55,8 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         return Some(Rule::Open);
     }
     match first {
+        // A user's own tables are written like their files.
+        "tap" if user_table_write(method, pattern) => Some(Rule::Scope(WRITE_FILES)),
         "tap" => Some(Rule::Scope(READ_TAP)),
         "sia" | "datalink" | "soda" | "files" | "previews" | "moc" | "hips" => {
             Some(Rule::Scope(READ_IMAGE))
@@ -81,6 +83,15 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<Rule> {
         "webdav" | "workspace" => Some(Rule::Scope(WRITE_FILES)),
         _ => None,
     }
+}
+
+/// Whether a request to a `/tap` route makes, fills, indexes, grants or drops a user table.
+fn user_table_write(method: &Method, pattern: &str) -> bool {
+    let reads = method == Method::GET || method == Method::HEAD;
+    pattern.starts_with("/tap/load/")
+        || pattern.starts_with("/tap/table-update")
+        || pattern.starts_with("/tap/permissions/") && !reads
+        || pattern.starts_with("/tap/tables/") && !reads
 }
 
 /// ConsDB: reads (and the read-only ADQL `POST /consdb/query`) need `read:tap`; every other

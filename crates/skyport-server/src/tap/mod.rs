@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod request;
 pub mod tables;
 mod upload;
+pub mod user_tables;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -102,6 +103,9 @@ pub struct TapService {
     coverage: std::sync::OnceLock<Arc<skyport_store::coverage::Coverage>>,
     /// Queries answered that way.
     early_answers: std::sync::atomic::AtomicU64,
+    /// Users' tables, where the archive keeps them: a query naming one sees those the caller
+    /// may read.
+    user_tables: std::sync::OnceLock<Arc<user_tables::UserTableService>>,
 }
 
 impl TapService {
@@ -147,6 +151,7 @@ impl TapService {
             fetcher: fetch::Fetcher::new(extra_ca_pem, upload_allow),
             coverage: std::sync::OnceLock::new(),
             early_answers: std::sync::atomic::AtomicU64::new(0),
+            user_tables: std::sync::OnceLock::new(),
         }
     }
 
@@ -155,6 +160,12 @@ impl TapService {
     /// ignored.
     pub fn answer_early_from(&self, coverage: Arc<skyport_store::coverage::Coverage>) {
         let _ = self.coverage.set(coverage);
+    }
+
+    /// Lets queries name the users' tables `service` keeps (those each caller may read). Set
+    /// once; later calls are ignored.
+    pub fn serve_user_tables(&self, service: Arc<user_tables::UserTableService>) {
+        let _ = self.user_tables.set(service);
     }
 
     /// How many queries were answered from the coverage maps without reading ObsCore.
@@ -305,12 +316,26 @@ impl TapService {
         for spec in &request.uploads {
             uploaded.push(upload::load(spec, inline, &self.fetcher, &self.limits).await?);
         }
-        let catalogue = if uploaded.is_empty() {
+        // Users' tables are looked up only for a query that may name one (their schemas all
+        // start with `user_`): the archive's own queries pay nothing for them.
+        let mine = match self.user_tables.get() {
+            Some(service) if request.query.to_ascii_lowercase().contains("user_") => {
+                service.readable(caller).await.map_err(|e| {
+                    tracing::error!("reading the user tables: {e}");
+                    DaliError::internal("the user tables could not be read (logged)")
+                })?
+            }
+            _ => Vec::new(),
+        };
+        let catalogue = if uploaded.is_empty() && mine.is_empty() {
             std::borrow::Cow::Borrowed(&self.catalogue)
         } else {
             let mut c = self.catalogue.clone();
             for u in &uploaded {
                 c.add_table(u.info.clone());
+            }
+            for t in &mine {
+                c.add_table(user_tables::table_info(t));
             }
             std::borrow::Cow::Owned(c)
         };

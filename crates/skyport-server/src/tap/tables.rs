@@ -51,6 +51,8 @@ struct TableRow {
 
 /// The TAP_SCHEMA content needed for the documents.
 pub struct TableSet {
+    /// The schemas of users' tables.
+    user_schemas: std::collections::BTreeSet<String>,
     schemas: Vec<SchemaRow>,
     tables: Vec<TableRow>,
     columns: Vec<Column>,
@@ -125,6 +127,7 @@ impl TableSet {
             }
         }
         Ok(TableSet {
+            user_schemas: Default::default(),
             schemas: s
                 .rows
                 .iter()
@@ -167,6 +170,50 @@ impl TableSet {
                 .collect(),
             keys,
         })
+    }
+
+    /// The set with users' tables besides (those a caller may read), each schema once.
+    pub fn with_user_tables(
+        mut self,
+        tables: &[skyport_store::user_tables::UserTable],
+    ) -> TableSet {
+        for t in tables {
+            self.user_schemas.insert(t.schema.clone());
+            if !self.schemas.iter().any(|s| s.name == t.schema) {
+                self.schemas.push(SchemaRow {
+                    name: t.schema.clone(),
+                    description: Some(format!("Tables of {}", t.owner)),
+                    utype: None,
+                });
+            }
+            let qualified = t.qualified();
+            self.tables.push(TableRow {
+                schema: t.schema.clone(),
+                name: qualified.clone(),
+                kind: "table".into(),
+                description: t.description.clone(),
+                utype: None,
+            });
+            for c in &t.columns {
+                self.columns.push(Column {
+                    table: qualified.clone(),
+                    name: c.name.clone(),
+                    meta: ColumnMeta {
+                        datatype: c.datatype.clone(),
+                        arraysize: c.arraysize.clone(),
+                        xtype: c.xtype.clone(),
+                        description: c.description.clone(),
+                        unit: c.unit.clone(),
+                        ucd: c.ucd.clone(),
+                        utype: c.utype.clone(),
+                    },
+                    indexed: c.indexed.is_some(),
+                    principal: true,
+                    std: false,
+                });
+            }
+        }
+        self
     }
 
     /// The set without the tables `hidden` names (`schema.table`), their columns and keys: a
@@ -216,6 +263,14 @@ impl TableSet {
             element(&mut s, "    ", "description", schema.description.as_deref());
             element(&mut s, "    ", "utype", schema.utype.as_deref());
             for t in self.tables.iter().filter(|t| t.schema == schema.name) {
+                // A user's tables come with their columns even at `detail=min` (VOSI lets a
+                // service give more): clients that fetch each table's document without the
+                // credentials they listed with (pyvo's VOSITables) would find it absent.
+                let detail = if self.user_schemas.contains(&schema.name) {
+                    Detail::Max
+                } else {
+                    detail
+                };
                 s.push_str(&self.table_body(t, detail, "    ", "table"));
             }
             s.push_str("  </schema>\n");

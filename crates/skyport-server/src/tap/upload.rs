@@ -153,7 +153,7 @@ pub async fn load(
     })
 }
 
-fn value(d: Datum) -> Value {
+pub(crate) fn value(d: Datum) -> Value {
     match d {
         Datum::Null => Value::Null,
         Datum::Bool(b) => Value::Bool(b),
@@ -200,7 +200,7 @@ fn adql_type(f: &Field) -> AdqlType {
     }
 }
 
-fn column_info(f: &Field) -> ColumnInfo {
+pub(crate) fn column_info(f: &Field) -> ColumnInfo {
     let ty = adql_type(f);
     let xtype = match ty {
         AdqlType::Timestamp => Some("timestamp".to_string()),

@@ -14,8 +14,8 @@ use skyport_store::Accounts;
 
 use crate::common::{call, call_bytes, server_settings, test_store};
 
-struct Drive {
-    app: axum::Router,
+pub(crate) struct Drive {
+    pub(crate) app: axum::Router,
     dir: tempfile::TempDir,
     tokens: std::collections::HashMap<&'static str, String>,
     _database: Option<skyport_store::postgres::scratch::ScratchDatabase>,
@@ -23,7 +23,7 @@ struct Drive {
 
 /// A server keeping users' files with these quotas, and tokens for alice (group `team`), bob
 /// (`team`, `editors`), carol (no group) and dave (no `write:files`).
-async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
+pub(crate) async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
     let dir = tempfile::tempdir().expect("dir");
     let (store, database) = test_store(dir.path()).await;
     let accounts = Accounts::open(Arc::clone(&store)).await.expect("accounts");
@@ -59,6 +59,7 @@ async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
             dir: dir.path().join("workspace"),
             quota_bytes,
             quota_entries,
+            quota_table_rows: 1000,
         }),
         ..server_settings(dir.path(), Vec::new(), Limits::default())
     };
@@ -72,7 +73,12 @@ async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
 }
 
 impl Drive {
-    fn request(&self, who: &str, method: &str, uri: &str) -> axum::http::request::Builder {
+    pub(crate) fn request(
+        &self,
+        who: &str,
+        method: &str,
+        uri: &str,
+    ) -> axum::http::request::Builder {
         let b = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(uri);
@@ -82,7 +88,7 @@ impl Drive {
         }
     }
 
-    async fn send(&self, who: &str, method: &str, uri: &str) -> (StatusCode, String) {
+    pub(crate) async fn send(&self, who: &str, method: &str, uri: &str) -> (StatusCode, String) {
         let req = self
             .request(who, method, uri)
             .body(Body::empty())
@@ -577,7 +583,7 @@ async fn async_results_are_delivered_to_the_owners_files() {
 }
 
 /// The document of `job` once it has ended, asked for as `who`.
-async fn wait_as(d: &Drive, who: &str, job: &str) -> String {
+pub(crate) async fn wait_as(d: &Drive, who: &str, job: &str) -> String {
     for _ in 0..50 {
         let (_, body) = d.send(who, "GET", &format!("{job}?WAIT=5")).await;
         if ["COMPLETED", "ERROR", "ABORTED"]

@@ -1,0 +1,593 @@
+//! Users' own tables (LDM-542's MyDB, CADC youcat's conventions): tables in a schema
+//! `user_<name>` per user, made, filled, indexed and dropped by their owner, readable by the
+//! groups they grant. Their descriptions are kept in `skyport_user_table`, a private table no
+//! ADQL query can name (as the API tokens are); the tables themselves are ordinary tables of
+//! the archive database, so ADQL joins them with the archive's.
+//!
+//! Only scalar columns and strings are kept: booleans, integers, floats and doubles, character
+//! strings, and timestamps (`char` with `xtype="timestamp"`).
+
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::ddl::{placeholder, quote_ident, table_name};
+use crate::postgres::READER_ROLE;
+use crate::stream::ColumnKind;
+use crate::{Dialect, Statement, Store, StoreError, Value};
+
+/// The private table of the descriptions.
+const META: &str = "skyport_user_table";
+
+/// One column as its owner described it (VOTable FIELD terms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserColumn {
+    /// Its name.
+    pub name: String,
+    /// VOTable datatype.
+    pub datatype: String,
+    /// VOTable arraysize (strings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arraysize: Option<String>,
+    /// `timestamp` for a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xtype: Option<String>,
+    /// VO unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// UCD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ucd: Option<String>,
+    /// Utype.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utype: Option<String>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether an index was made on it (and whether unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexed: Option<IndexKind>,
+}
+
+/// An index on a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKind {
+    /// Values may repeat.
+    Plain,
+    /// Values are unique.
+    Unique,
+}
+
+/// What a column holds, for storage and for reading values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserType {
+    /// `boolean`.
+    Boolean,
+    /// `unsignedByte`, `short`.
+    Short,
+    /// `int`.
+    Int,
+    /// `long`.
+    Long,
+    /// `float`.
+    Float,
+    /// `double`.
+    Double,
+    /// `char` or `unicodeChar` strings.
+    Text,
+    /// `char` with `xtype="timestamp"`.
+    Timestamp,
+}
+
+impl UserColumn {
+    /// What the column holds, or why it cannot be kept.
+    pub fn user_type(&self) -> Result<UserType, String> {
+        let array = self
+            .arraysize
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty() && *a != "1");
+        let timestamp = self.xtype.as_deref().is_some_and(|x| {
+            x.eq_ignore_ascii_case("timestamp") || x.eq_ignore_ascii_case("adql:TIMESTAMP")
+        });
+        let scalar = |t| {
+            match array {
+            None => Ok(t),
+            Some(a) => Err(format!(
+                "column {:?}: a {} with arraysize {a:?}: user tables keep single values (arrays only of characters)",
+                self.name, self.datatype
+            )),
+        }
+        };
+        match self.datatype.as_str() {
+            "boolean" => scalar(UserType::Boolean),
+            "unsignedByte" | "short" => scalar(UserType::Short),
+            "int" => scalar(UserType::Int),
+            "long" => scalar(UserType::Long),
+            "float" => scalar(UserType::Float),
+            "double" => scalar(UserType::Double),
+            "char" | "unicodeChar" => {
+                if let Some(a) = array {
+                    let digits = a.trim_end_matches('*');
+                    if !(digits.is_empty() || digits.parse::<u32>().is_ok_and(|n| n > 0))
+                        || a.matches('*').count() > 1
+                        || a.contains('x')
+                    {
+                        return Err(format!(
+                            "column {:?}: arraysize {a:?} is not a string length (such as 16, 16* or *)",
+                            self.name
+                        ));
+                    }
+                }
+                Ok(if timestamp {
+                    UserType::Timestamp
+                } else {
+                    UserType::Text
+                })
+            }
+            other => Err(format!(
+                "column {:?}: datatype {other:?} is not kept in user tables (boolean, unsignedByte, short, int, long, float, double, char, unicodeChar)",
+                self.name
+            )),
+        }
+    }
+}
+
+impl UserType {
+    /// Its SQL type on `dialect`.
+    fn sql(self, dialect: Dialect) -> &'static str {
+        match (dialect, self) {
+            (Dialect::Sqlite, UserType::Float | UserType::Double) => "REAL",
+            (Dialect::Sqlite, UserType::Text | UserType::Timestamp) => "TEXT",
+            (Dialect::Sqlite, _) => "INTEGER",
+            (Dialect::Postgres, UserType::Boolean) => "BOOLEAN",
+            (Dialect::Postgres, UserType::Short) => "SMALLINT",
+            (Dialect::Postgres, UserType::Int) => "INTEGER",
+            (Dialect::Postgres, UserType::Long) => "BIGINT",
+            (Dialect::Postgres, UserType::Float) => "REAL",
+            (Dialect::Postgres, UserType::Double) => "DOUBLE PRECISION",
+            (Dialect::Postgres, UserType::Text) => "TEXT",
+            (Dialect::Postgres, UserType::Timestamp) => "TIMESTAMP",
+        }
+    }
+
+    /// Its storage class (as a TAP upload's).
+    pub fn kind(self) -> ColumnKind {
+        match self {
+            UserType::Float | UserType::Double => ColumnKind::Real,
+            UserType::Text | UserType::Timestamp => ColumnKind::Text,
+            _ => ColumnKind::Integer,
+        }
+    }
+
+    /// `text` (a CSV or TSV cell) as a value of this type; empty is NULL.
+    pub fn parse(self, text: &str) -> Result<Value, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(Value::Null);
+        }
+        let bad = || format!("{t:?} is not a {}", self.name());
+        Ok(match self {
+            UserType::Boolean => match t.to_ascii_lowercase().as_str() {
+                "true" | "t" | "1" => Value::Bool(true),
+                "false" | "f" | "0" => Value::Bool(false),
+                _ => return Err(bad()),
+            },
+            UserType::Short | UserType::Int | UserType::Long => {
+                let n: i64 = t.parse().map_err(|_| bad())?;
+                let fits = match self {
+                    UserType::Short => i16::try_from(n).is_ok(),
+                    UserType::Int => i32::try_from(n).is_ok(),
+                    _ => true,
+                };
+                if !fits {
+                    return Err(format!("{t} is out of the range of a {}", self.name()));
+                }
+                Value::Int(n)
+            }
+            UserType::Float | UserType::Double => {
+                let f: f64 = t.parse().map_err(|_| bad())?;
+                if f.is_nan() {
+                    Value::Null
+                } else {
+                    Value::Float(f)
+                }
+            }
+            UserType::Text => Value::Text(text.to_string()),
+            UserType::Timestamp => {
+                let ok = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map_err(|_| format!("{t:?} is not an ISO 8601 time"))?;
+                Value::Text(ok.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            UserType::Boolean => "boolean",
+            UserType::Short => "short integer",
+            UserType::Int => "32-bit integer",
+            UserType::Long => "64-bit integer",
+            UserType::Float | UserType::Double => "number",
+            UserType::Text => "string",
+            UserType::Timestamp => "time",
+        }
+    }
+}
+
+/// One user table: where it is, whose, what it holds, who may read and write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTable {
+    /// `user_<owner>`.
+    pub schema: String,
+    /// Its name.
+    pub table: String,
+    /// Whose it is.
+    pub owner: String,
+    /// What it is.
+    pub description: Option<String>,
+    /// Its columns.
+    pub columns: Vec<UserColumn>,
+    /// Groups that may read it.
+    pub read_groups: Vec<String>,
+    /// Groups that may read it and add rows.
+    pub write_groups: Vec<String>,
+    /// Rows it holds.
+    pub rows: u64,
+}
+
+impl UserTable {
+    /// `schema.table`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+
+    /// Whether `user`, a member of `groups`, may read it.
+    pub fn readable_by(&self, user: Option<&str>, groups: &[String]) -> bool {
+        user == Some(self.owner.as_str())
+            || groups
+                .iter()
+                .any(|g| self.read_groups.contains(g) || self.write_groups.contains(g))
+    }
+
+    /// Whether `user`, a member of `groups`, may add rows.
+    pub fn writable_by(&self, user: Option<&str>, groups: &[String]) -> bool {
+        user == Some(self.owner.as_str()) || groups.iter().any(|g| self.write_groups.contains(g))
+    }
+}
+
+/// The users' tables of an archive.
+#[derive(Clone)]
+pub struct UserTables {
+    store: Arc<dyn Store>,
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_string)
+}
+
+fn json_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_str)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default()
+}
+
+impl UserTables {
+    /// The user tables of `store`, making the table of their descriptions if missing.
+    pub async fn open(store: Arc<dyn Store>) -> Result<UserTables, StoreError> {
+        store
+            .write(
+                "skyport",
+                vec![Statement::new(
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {META} (schema_name TEXT NOT NULL, \
+                         table_name TEXT NOT NULL, owner TEXT NOT NULL, description TEXT, \
+                         columns TEXT NOT NULL, read_groups TEXT NOT NULL, \
+                         write_groups TEXT NOT NULL, row_count BIGINT NOT NULL, \
+                         created TEXT NOT NULL, PRIMARY KEY (schema_name, table_name))"
+                    ),
+                    Vec::new(),
+                )],
+            )
+            .await?;
+        Ok(UserTables { store })
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.store.dialect()
+    }
+
+    fn mark(&self, n: usize) -> String {
+        placeholder(self.dialect(), n)
+    }
+
+    /// Every user table (their descriptions are small; an archive holds thousands at most).
+    pub async fn all(&self) -> Result<Vec<UserTable>, StoreError> {
+        let rows = self
+            .store
+            .query_private(
+                format!(
+                    "SELECT schema_name, table_name, owner, description, columns, read_groups, \
+                     write_groups, row_count FROM {META} ORDER BY schema_name, table_name"
+                ),
+                Vec::new(),
+            )
+            .await?;
+        Ok(rows
+            .rows
+            .iter()
+            .map(|r| UserTable {
+                schema: text(r.first()).unwrap_or_default(),
+                table: text(r.get(1)).unwrap_or_default(),
+                owner: text(r.get(2)).unwrap_or_default(),
+                description: text(r.get(3)),
+                columns: r
+                    .get(4)
+                    .and_then(Value::as_str)
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_default(),
+                read_groups: json_list(r.get(5)),
+                write_groups: json_list(r.get(6)),
+                rows: r.get(7).and_then(Value::as_i64).unwrap_or(0).max(0) as u64,
+            })
+            .collect())
+    }
+
+    /// One table, if it exists.
+    pub async fn get(&self, schema: &str, table: &str) -> Result<Option<UserTable>, StoreError> {
+        Ok(self
+            .all()
+            .await?
+            .into_iter()
+            .find(|t| t.schema == schema && t.table.eq_ignore_ascii_case(table)))
+    }
+
+    /// Makes `t` (empty), in one transaction with its description.
+    pub async fn create(&self, t: &UserTable) -> Result<(), StoreError> {
+        let dialect = self.dialect();
+        let mut columns = Vec::with_capacity(t.columns.len());
+        for c in &t.columns {
+            let ty = c.user_type().map_err(StoreError::Query)?;
+            columns.push(format!("{} {}", quote_ident(&c.name), ty.sql(dialect)));
+        }
+        let name = table_name(dialect, &t.schema, &t.table);
+        let mut statements = Vec::new();
+        if dialect == Dialect::Postgres {
+            let schema = quote_ident(&t.schema);
+            statements.push(Statement::new(
+                format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+                Vec::new(),
+            ));
+            // Queries run as the read-only role where the server could make it.
+            statements.push(Statement::new(
+                format!(
+                    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN \
+                     EXECUTE 'GRANT USAGE ON SCHEMA {s} TO {READER_ROLE}'; \
+                     EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT ON TABLES TO {READER_ROLE}'; \
+                     END IF; END $$",
+                    s = schema.replace('\'', "''")
+                ),
+                Vec::new(),
+            ));
+        }
+        statements.push(Statement::new(
+            format!("CREATE TABLE {name} ({})", columns.join(", ")),
+            Vec::new(),
+        ));
+        let cols =
+            serde_json::to_string(&t.columns).map_err(|e| StoreError::Query(e.to_string()))?;
+        let list = |l: &Vec<String>| serde_json::to_string(l).unwrap_or_else(|_| "[]".into());
+        statements.push(Statement::new(
+            format!(
+                "INSERT INTO {META} (schema_name, table_name, owner, description, columns, \
+                 read_groups, write_groups, row_count, created) VALUES ({}, {}, {}, {}, {}, {}, {}, 0, {})",
+                self.mark(1),
+                self.mark(2),
+                self.mark(3),
+                self.mark(4),
+                self.mark(5),
+                self.mark(6),
+                self.mark(7),
+                self.mark(8)
+            ),
+            vec![
+                Value::Text(t.schema.clone()),
+                Value::Text(t.table.clone()),
+                Value::Text(t.owner.clone()),
+                t.description.clone().map_or(Value::Null, Value::Text),
+                Value::Text(cols),
+                Value::Text(list(&t.read_groups)),
+                Value::Text(list(&t.write_groups)),
+                Value::Text(chrono::Utc::now().to_rfc3339()),
+            ],
+        ));
+        self.store.write(&t.owner, statements).await.map(|_| ())
+    }
+
+    /// Drops `t` and its description, in one transaction.
+    pub async fn drop_table(&self, t: &UserTable, author: &str) -> Result<(), StoreError> {
+        let name = table_name(self.dialect(), &t.schema, &t.table);
+        self.store
+            .write(
+                author,
+                vec![
+                    Statement::new(format!("DROP TABLE IF EXISTS {name}"), Vec::new()),
+                    Statement::new(
+                        format!(
+                            "DELETE FROM {META} WHERE schema_name = {} AND table_name = {}",
+                            self.mark(1),
+                            self.mark(2)
+                        ),
+                        vec![Value::Text(t.schema.clone()), Value::Text(t.table.clone())],
+                    ),
+                ],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Replaces who may read and write `t`.
+    pub async fn set_groups(
+        &self,
+        t: &UserTable,
+        read: &[String],
+        write: &[String],
+        author: &str,
+    ) -> Result<(), StoreError> {
+        let list = |l: &[String]| serde_json::to_string(l).unwrap_or_else(|_| "[]".into());
+        self.store
+            .write(
+                author,
+                vec![Statement::new(
+                    format!(
+                        "UPDATE {META} SET read_groups = {}, write_groups = {} \
+                         WHERE schema_name = {} AND table_name = {}",
+                        self.mark(1),
+                        self.mark(2),
+                        self.mark(3),
+                        self.mark(4)
+                    ),
+                    vec![
+                        Value::Text(list(read)),
+                        Value::Text(list(write)),
+                        Value::Text(t.schema.clone()),
+                        Value::Text(t.table.clone()),
+                    ],
+                )],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Appends the rows `batches` bring to `t`, all or none: one transaction, a batch in
+    /// memory at a time. Returns the rows added.
+    pub async fn append<'a>(
+        &'a self,
+        t: &'a UserTable,
+        author: &'a str,
+        batches: BoxStream<'a, Result<Vec<Vec<Value>>, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        let dialect = self.dialect();
+        let name = table_name(dialect, &t.schema, &t.table);
+        let columns: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let width = columns.len().max(1);
+        let insert_head = format!("INSERT INTO {name} ({}) VALUES ", columns.join(", "));
+        let added = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = Arc::clone(&added);
+        let inserts = batches.map(move |batch| {
+            let rows = batch?;
+            let mut statements = Vec::new();
+            // SQLite takes at most 32,766 parameters in a statement.
+            for chunk in rows.chunks((30_000 / width).max(1)) {
+                let mut sql = insert_head.clone();
+                let mut params = Vec::with_capacity(chunk.len() * width);
+                for (i, row) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    for (j, v) in row.iter().enumerate() {
+                        if j > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&placeholder(dialect, params.len() + 1));
+                        params.push(v.clone());
+                    }
+                    sql.push(')');
+                }
+                statements.push(Statement::new(sql, params));
+            }
+            counter.fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(statements)
+        });
+        let recount = Statement::new(
+            format!(
+                "UPDATE {META} SET row_count = (SELECT COUNT(*) FROM {name}) \
+                 WHERE schema_name = {} AND table_name = {}",
+                self.mark(1),
+                self.mark(2)
+            ),
+            vec![Value::Text(t.schema.clone()), Value::Text(t.table.clone())],
+        );
+        let all = inserts.chain(futures_util::stream::once(async move { Ok(vec![recount]) }));
+        self.store.write_batches(author, all.boxed()).await?;
+        Ok(added.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Makes an index on `column` of `t` (unique if asked), and records it.
+    pub async fn create_index(
+        &self,
+        t: &UserTable,
+        column: &str,
+        unique: bool,
+        author: &str,
+    ) -> Result<(), StoreError> {
+        let Some(position) = t
+            .columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(column))
+        else {
+            return Err(StoreError::Query(format!(
+                "{} has no column {column:?}",
+                t.qualified()
+            )));
+        };
+        let dialect = self.dialect();
+        let col = &t.columns[position];
+        let index = format!("{}_{}_idx", t.table, col.name).to_ascii_lowercase();
+        let (index_name, on) = match dialect {
+            Dialect::Sqlite => (
+                quote_ident(&format!("{}.{index}", t.schema)),
+                table_name(dialect, &t.schema, &t.table),
+            ),
+            Dialect::Postgres => (
+                quote_ident(&index),
+                table_name(dialect, &t.schema, &t.table),
+            ),
+        };
+        let mut columns = t.columns.clone();
+        columns[position].indexed = Some(if unique {
+            IndexKind::Unique
+        } else {
+            IndexKind::Plain
+        });
+        let cols = serde_json::to_string(&columns).map_err(|e| StoreError::Query(e.to_string()))?;
+        self.store
+            .write(
+                author,
+                vec![
+                    Statement::new(
+                        format!(
+                            "CREATE {}INDEX IF NOT EXISTS {index_name} ON {on} ({})",
+                            if unique { "UNIQUE " } else { "" },
+                            quote_ident(&col.name)
+                        ),
+                        Vec::new(),
+                    ),
+                    Statement::new(
+                        format!(
+                            "UPDATE {META} SET columns = {} WHERE schema_name = {} AND table_name = {}",
+                            self.mark(1),
+                            self.mark(2),
+                            self.mark(3)
+                        ),
+                        vec![
+                            Value::Text(cols),
+                            Value::Text(t.schema.clone()),
+                            Value::Text(t.table.clone()),
+                        ],
+                    ),
+                ],
+            )
+            .await
+            .map(|_| ())
+    }
+}
