@@ -1,8 +1,9 @@
 //! `DEST`: an async TAP or SODA job whose parameters name a place in the user's own files
 //! (`/webdav/<user>/results/`, or a file there) has its results copied there when it ends —
 //! for the job's owner, through the workspace's grants and quota, as a WebDAV upload would be.
-//! The results stay at the job too. A delivery that cannot be made ends the job in ERROR,
-//! saying why.
+//! A TAP job may name one of the owner's tables instead (`user_<name>.<table>`): its result
+//! (a VOTable) is kept as that new table, queryable at once. The results stay at the job too.
+//! A delivery that cannot be made ends the job in ERROR, saying why.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,11 @@ use crate::dali::{DaliError, DaliParams};
 /// The parameter naming where results go.
 pub const PARAMETER: &str = "DEST";
 
+/// Whether a `DEST` names a user table (`user_<name>.<table>`) rather than a place in files.
+fn names_table(value: &str) -> bool {
+    !value.contains('/') && value.starts_with("user_") && value.contains('.')
+}
+
 /// Checks a new job's `DEST` (its form only: whether the owner may write there is known when
 /// the job runs).
 pub fn check(params: &DaliParams, workspace: bool) -> Result<(), DaliError> {
@@ -24,8 +30,11 @@ pub fn check(params: &DaliParams, workspace: bool) -> Result<(), DaliError> {
     };
     if !workspace {
         return Err(DaliError::usage(
-            "DEST: this server keeps no user files to deliver results to",
+            "DEST: this server keeps no user files or tables to deliver results to",
         ));
+    }
+    if names_table(value) {
+        return Ok(());
     }
     Destination::parse(value)
         .map(|_| ())
@@ -38,6 +47,62 @@ pub struct Delivering {
     pub inner: Arc<dyn Runner>,
     /// The users' files, where the server keeps them.
     pub workspace: Option<Arc<Workspace>>,
+    /// The users' tables, where the server keeps them.
+    pub tables: Option<Arc<crate::tap::user_tables::UserTableService>>,
+    /// The archive's data rights (a result kept as a table keeps its owner's).
+    pub rights: Arc<skyport_store::Rights>,
+}
+
+impl Delivering {
+    /// Keeps a TAP job's one VOTable result as the owner's table `dest`.
+    async fn keep_as_table(
+        &self,
+        job: &Job,
+        dir: &Path,
+        dest: &str,
+        results: Vec<JobResult>,
+    ) -> Result<Vec<JobResult>, String> {
+        let Some(tables) = self.tables.clone() else {
+            return Err("Error: DEST: this server keeps no user tables".into());
+        };
+        let [result] = &results[..] else {
+            return Err("Error: DEST names a table, for the one result of a query".into());
+        };
+        if !result.mime.contains("votable") {
+            return Err(
+                "Error: DEST names a table: the result must be a VOTable (FORMAT=votable)".into(),
+            );
+        }
+        if result.size > tables.max_document_bytes() as u64 {
+            return Err(format!(
+                "Error: DEST: the result ({} bytes) is larger than a table kept from a result may be ({} bytes); keep it as a file (DEST=/webdav/<user>/…) or as CSV loaded with /tap/load",
+                result.size,
+                tables.max_document_bytes()
+            ));
+        }
+        let bytes = tokio::fs::read(dir.join(&result.file))
+            .await
+            .map_err(|e| format!("Error: reading the result: {e}"))?;
+        let read = skyport_votable::read_votable(&bytes, tables.max_votable_rows())
+            .map_err(|e| format!("Error: DEST: the result: {e}"))?;
+        let rows = read
+            .rows
+            .into_iter()
+            .map(|r| r.into_iter().map(crate::tap::upload_value).collect())
+            .collect();
+        tables
+            .keep_result(
+                &crate::caller::job_caller(job),
+                dest,
+                read.fields,
+                rows,
+                &self.rights,
+            )
+            .await
+            .map_err(|e| format!("Error: DEST: {}", e.message()))?;
+        tracing::info!(job = %job.id, table = %dest, "result kept as a user table");
+        Ok(results)
+    }
 }
 
 #[async_trait]
@@ -57,6 +122,9 @@ impl Runner for Delivering {
         let Some(dest) = dest else {
             return Ok(results);
         };
+        if names_table(&dest) {
+            return self.keep_as_table(job, dir, &dest, results).await;
+        }
         let Some(workspace) = self.workspace.clone() else {
             return Err("Error: DEST: this server keeps no user files".into());
         };

@@ -218,11 +218,26 @@ impl AppState {
             Some(w) => Some(Arc::new(skyport_workspace::Workspace::open(w.clone())?)),
             None => None,
         };
-        // Async jobs may deliver their results to the owner's files (`DEST`).
+        // Users' tables are kept where their files are: in the live archive.
+        let user_tables = match &settings.workspace {
+            Some(w) => Some(Arc::new(tap::user_tables::UserTableService::new(
+                skyport_store::user_tables::UserTables::open(Arc::clone(&store)).await?,
+                tap::user_tables::UserTableLimits {
+                    rows_per_user: w.quota_table_rows,
+                    tables_per_user: 1000,
+                    max_document_bytes: limits.upload_max_bytes,
+                    max_votable_rows: limits.upload_max_rows,
+                },
+            ))),
+            None => None,
+        };
+        // Async jobs may deliver their results to the owner's files or tables (`DEST`).
         let delivering = |inner: Arc<dyn skyport_uws::Runner>| {
             Arc::new(crate::delivery::Delivering {
                 inner,
                 workspace: workspace.clone(),
+                tables: user_tables.clone(),
+                rights: Arc::clone(&settings.rights),
             })
         };
         let tap = Arc::new(tap::TapService::new(
@@ -234,6 +249,9 @@ impl AppState {
             &settings.extra_schemas,
             Arc::clone(&settings.rights),
         ));
+        if let Some(service) = &user_tables {
+            tap.serve_user_tables(Arc::clone(service));
+        }
         let jobs = skyport_uws::JobManager::start(
             Arc::clone(&archive.store),
             delivering(Arc::new(tap::jobs::TapRunner {
@@ -282,35 +300,24 @@ impl AppState {
             );
         }
         let keeps_files = workspace.is_some();
-        // Users' tables are kept where their files are: in the live archive.
-        let (user_tables, table_updates) = match &settings.workspace {
-            Some(w) => {
-                let service = Arc::new(tap::user_tables::UserTableService::new(
-                    skyport_store::user_tables::UserTables::open(Arc::clone(&store)).await?,
-                    tap::user_tables::UserTableLimits {
-                        rows_per_user: w.quota_table_rows,
-                        tables_per_user: 1000,
-                        max_document_bytes: limits.upload_max_bytes,
-                        max_votable_rows: limits.upload_max_rows,
-                    },
-                ));
-                tap.serve_user_tables(Arc::clone(&service));
+        // Index jobs on users' tables.
+        let table_updates = match &user_tables {
+            Some(service) => {
                 let jobs = skyport_uws::JobManager::start(
                     Arc::clone(&archive.store),
                     Arc::new(tap::user_tables::IndexRunner {
-                        service: Arc::clone(&service),
+                        service: Arc::clone(service),
                     }),
                     manager("table-update", settings.jobs_dir.join("table-update")),
                 )
                 .await?;
-                let endpoint = Arc::new(uws_http::UwsEndpoint {
+                Some(Arc::new(uws_http::UwsEndpoint {
                     jobs,
                     jobs_url: format!("{public_url}/tap/table-update"),
                     check: Box::new(tap::user_tables::check_update),
-                });
-                (Some(service), Some(endpoint))
+                }))
             }
-            None => (None, None),
+            None => None,
         };
         Ok(Arc::new(AppState {
             user_tables,

@@ -113,6 +113,16 @@ impl Rights {
         self
     }
 
+    /// The groups any right is given to (a restricted collection's, a restricted table's):
+    /// what a caller may see beyond the public part of the archive comes from these.
+    pub fn restricting_groups(&self) -> BTreeSet<String> {
+        self.collections
+            .values()
+            .flat_map(|c| c.groups.iter().cloned())
+            .chain(self.tables.values().flatten().cloned())
+            .collect()
+    }
+
     /// Whether the tables of `schema` are described to callers of this policy.
     pub fn schema_described(&self, schema: &str) -> bool {
         schema.eq_ignore_ascii_case("TAP_SCHEMA")
@@ -496,15 +506,30 @@ fn tap_schema_filter(
     if hidden.is_empty() {
         return None;
     }
-    let names: Vec<&str> = hidden.iter().map(String::as_str).collect();
-    let list = literals(&names);
-    tap_schema_rows(
-        t,
-        dialect,
-        q,
-        |column| format!("{column} NOT IN ({list})"),
-        None,
-    )
+    // `schema.*` hides a whole schema (a user's, none of whose tables the caller may read):
+    // its row in TAP_SCHEMA.schemas too.
+    let schemas: Vec<&str> = hidden.iter().filter_map(|h| h.strip_suffix(".*")).collect();
+    let names: Vec<&str> = hidden
+        .iter()
+        .filter(|h| !h.ends_with(".*"))
+        .map(String::as_str)
+        .collect();
+    let by_table = (!names.is_empty()).then(|| literals(&names));
+    let by_schema = (!schemas.is_empty()).then(|| literals(&schemas));
+    let table_ok = |column: &str| match &by_table {
+        Some(list) => format!("{column} NOT IN ({list})"),
+        None => "1 = 1".to_string(),
+    };
+    let schema_column = format!("{q}\"schema_name\"");
+    match (t.table.to_ascii_lowercase().as_str(), &by_schema) {
+        ("schemas", Some(list)) => Some(format!("{schema_column} NOT IN ({list})")),
+        ("tables", Some(list)) => Some(format!(
+            "{schema_column} NOT IN ({list}) AND {}",
+            table_ok(&format!("{q}\"table_name\""))
+        )),
+        _ if by_table.is_none() => None,
+        _ => tap_schema_rows(t, dialect, q, table_ok, None),
+    }
 }
 
 /// The condition on TAP_SCHEMA table `t` (alias placeholder `q`) keeping the rows whose

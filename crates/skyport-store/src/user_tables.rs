@@ -242,6 +242,10 @@ pub struct UserTable {
     pub write_groups: Vec<String>,
     /// Rows it holds.
     pub rows: u64,
+    /// Groups a reader other than the owner must all belong to: for a table kept from a
+    /// query's result, the data-rights groups its owner held then (whatever they could see
+    /// of the archive, only those who could see it too may read in the table).
+    pub required_groups: Vec<String>,
 }
 
 impl UserTable {
@@ -253,15 +257,122 @@ impl UserTable {
     /// Whether `user`, a member of `groups`, may read it.
     pub fn readable_by(&self, user: Option<&str>, groups: &[String]) -> bool {
         user == Some(self.owner.as_str())
-            || groups
-                .iter()
-                .any(|g| self.read_groups.contains(g) || self.write_groups.contains(g))
+            || self.required_groups.iter().all(|g| groups.contains(g))
+                && groups
+                    .iter()
+                    .any(|g| self.read_groups.contains(g) || self.write_groups.contains(g))
     }
 
     /// Whether `user`, a member of `groups`, may add rows.
     pub fn writable_by(&self, user: Option<&str>, groups: &[String]) -> bool {
-        user == Some(self.owner.as_str()) || groups.iter().any(|g| self.write_groups.contains(g))
+        user == Some(self.owner.as_str())
+            || self.readable_by(user, groups)
+                && groups.iter().any(|g| self.write_groups.contains(g))
     }
+}
+
+/// `INSERT INTO TAP_SCHEMA.<table>` of `row`.
+fn tap_schema_insert(dialect: Dialect, table: &str, row: Vec<(&str, Value)>) -> Statement {
+    let names: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
+    Statement::new(
+        crate::ddl::insert(dialect, "TAP_SCHEMA", table, &names),
+        row.into_iter().map(|(_, v)| v).collect(),
+    )
+}
+
+/// TAP_SCHEMA's rows of `t` (and of its schema, when it is the schema's first table): every
+/// TAP client reading TAP_SCHEMA finds the tables it may read there. Who may read which is
+/// decided where TAP_SCHEMA is read (`Rights`' TAP_SCHEMA filter, given the tables hidden).
+fn tap_schema_rows(dialect: Dialect, t: &UserTable) -> Vec<Statement> {
+    let schemas = table_name(dialect, "TAP_SCHEMA", "schemas");
+    let p = |n| placeholder(dialect, n);
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let mut out = vec![Statement::new(
+        format!(
+            "INSERT INTO {schemas} (schema_name, description, utype, schema_index) \
+             SELECT {}, {}, NULL, 1000 WHERE NOT EXISTS \
+             (SELECT 1 FROM {schemas} WHERE schema_name = {})",
+            p(1),
+            p(2),
+            p(3)
+        ),
+        vec![
+            Value::Text(t.schema.clone()),
+            Value::Text(format!("Tables of {}", t.owner)),
+            Value::Text(t.schema.clone()),
+        ],
+    )];
+    let qualified = t.qualified();
+    out.push(tap_schema_insert(
+        dialect,
+        "tables",
+        vec![
+            ("schema_name", Value::Text(t.schema.clone())),
+            ("table_name", Value::Text(qualified.clone())),
+            ("table_type", Value::Text("table".into())),
+            ("utype", Value::Null),
+            ("description", text(&t.description)),
+            ("table_index", Value::Int(1000)),
+        ],
+    ));
+    for (i, c) in t.columns.iter().enumerate() {
+        let size = c
+            .arraysize
+            .as_deref()
+            .and_then(|a| a.trim_end_matches('*').parse::<i64>().ok());
+        out.push(tap_schema_insert(
+            dialect,
+            "columns",
+            vec![
+                ("table_name", Value::Text(qualified.clone())),
+                ("column_name", Value::Text(c.name.clone())),
+                ("datatype", Value::Text(c.datatype.clone())),
+                ("arraysize", text(&c.arraysize)),
+                ("xtype", text(&c.xtype)),
+                ("size", size.map_or(Value::Null, Value::Int)),
+                ("description", text(&c.description)),
+                ("utype", text(&c.utype)),
+                ("unit", text(&c.unit)),
+                ("ucd", text(&c.ucd)),
+                ("indexed", Value::Int(i64::from(c.indexed.is_some()))),
+                ("principal", Value::Int(1)),
+                ("std", Value::Int(0)),
+                ("column_index", Value::Int(i as i64 + 1)),
+            ],
+        ));
+    }
+    out
+}
+
+/// The statements removing `t` from TAP_SCHEMA (and its schema, once it has no table).
+fn tap_schema_removal(dialect: Dialect, t: &UserTable) -> Vec<Statement> {
+    let name = |n| table_name(dialect, "TAP_SCHEMA", n);
+    let p = |n| placeholder(dialect, n);
+    vec![
+        Statement::new(
+            format!(
+                "DELETE FROM {} WHERE table_name = {}",
+                name("columns"),
+                p(1)
+            ),
+            vec![Value::Text(t.qualified())],
+        ),
+        Statement::new(
+            format!("DELETE FROM {} WHERE table_name = {}", name("tables"), p(1)),
+            vec![Value::Text(t.qualified())],
+        ),
+        Statement::new(
+            format!(
+                "DELETE FROM {} WHERE schema_name = {} AND NOT EXISTS \
+                 (SELECT 1 FROM {} WHERE schema_name = {})",
+                name("schemas"),
+                p(1),
+                name("tables"),
+                p(2)
+            ),
+            vec![Value::Text(t.schema.clone()), Value::Text(t.schema.clone())],
+        ),
+    ]
 }
 
 /// The users' tables of an archive.
@@ -292,7 +403,8 @@ impl UserTables {
                          table_name TEXT NOT NULL, owner TEXT NOT NULL, description TEXT, \
                          columns TEXT NOT NULL, read_groups TEXT NOT NULL, \
                          write_groups TEXT NOT NULL, row_count BIGINT NOT NULL, \
-                         created TEXT NOT NULL, PRIMARY KEY (schema_name, table_name))"
+                         created TEXT NOT NULL, required_groups TEXT NOT NULL DEFAULT '[]', \
+                         PRIMARY KEY (schema_name, table_name))"
                     ),
                     Vec::new(),
                 )],
@@ -316,7 +428,8 @@ impl UserTables {
             .query_private(
                 format!(
                     "SELECT schema_name, table_name, owner, description, columns, read_groups, \
-                     write_groups, row_count FROM {META} ORDER BY schema_name, table_name"
+                     write_groups, row_count, required_groups FROM {META} \
+                     ORDER BY schema_name, table_name"
                 ),
                 Vec::new(),
             )
@@ -337,6 +450,7 @@ impl UserTables {
                 read_groups: json_list(r.get(5)),
                 write_groups: json_list(r.get(6)),
                 rows: r.get(7).and_then(Value::as_i64).unwrap_or(0).max(0) as u64,
+                required_groups: json_list(r.get(8)),
             })
             .collect())
     }
@@ -388,7 +502,8 @@ impl UserTables {
         statements.push(Statement::new(
             format!(
                 "INSERT INTO {META} (schema_name, table_name, owner, description, columns, \
-                 read_groups, write_groups, row_count, created) VALUES ({}, {}, {}, {}, {}, {}, {}, 0, {})",
+                 read_groups, write_groups, row_count, created, required_groups) \
+                 VALUES ({}, {}, {}, {}, {}, {}, {}, 0, {}, {})",
                 self.mark(1),
                 self.mark(2),
                 self.mark(3),
@@ -396,7 +511,8 @@ impl UserTables {
                 self.mark(5),
                 self.mark(6),
                 self.mark(7),
-                self.mark(8)
+                self.mark(8),
+                self.mark(9)
             ),
             vec![
                 Value::Text(t.schema.clone()),
@@ -407,31 +523,29 @@ impl UserTables {
                 Value::Text(list(&t.read_groups)),
                 Value::Text(list(&t.write_groups)),
                 Value::Text(chrono::Utc::now().to_rfc3339()),
+                Value::Text(list(&t.required_groups)),
             ],
         ));
+        statements.extend(tap_schema_rows(dialect, t));
         self.store.write(&t.owner, statements).await.map(|_| ())
     }
 
     /// Drops `t` and its description, in one transaction.
     pub async fn drop_table(&self, t: &UserTable, author: &str) -> Result<(), StoreError> {
         let name = table_name(self.dialect(), &t.schema, &t.table);
-        self.store
-            .write(
-                author,
-                vec![
-                    Statement::new(format!("DROP TABLE IF EXISTS {name}"), Vec::new()),
-                    Statement::new(
-                        format!(
-                            "DELETE FROM {META} WHERE schema_name = {} AND table_name = {}",
-                            self.mark(1),
-                            self.mark(2)
-                        ),
-                        vec![Value::Text(t.schema.clone()), Value::Text(t.table.clone())],
-                    ),
-                ],
-            )
-            .await
-            .map(|_| ())
+        let mut statements = vec![
+            Statement::new(format!("DROP TABLE IF EXISTS {name}"), Vec::new()),
+            Statement::new(
+                format!(
+                    "DELETE FROM {META} WHERE schema_name = {} AND table_name = {}",
+                    self.mark(1),
+                    self.mark(2)
+                ),
+                vec![Value::Text(t.schema.clone()), Value::Text(t.table.clone())],
+            ),
+        ];
+        statements.extend(tap_schema_removal(self.dialect(), t));
+        self.store.write(author, statements).await.map(|_| ())
     }
 
     /// Replaces who may read and write `t`.
@@ -571,6 +685,15 @@ impl UserTables {
                             quote_ident(&col.name)
                         ),
                         Vec::new(),
+                    ),
+                    Statement::new(
+                        format!(
+                            "UPDATE {} SET indexed = 1 WHERE table_name = {} AND column_name = {}",
+                            table_name(dialect, "TAP_SCHEMA", "columns"),
+                            self.mark(1),
+                            self.mark(2)
+                        ),
+                        vec![Value::Text(t.qualified()), Value::Text(col.name.clone())],
                     ),
                     Statement::new(
                         format!(

@@ -104,17 +104,19 @@ pub async fn table(
 
 /// The tables `caller` may see.
 async fn table_set(state: &AppState, caller: &Caller) -> Result<TableSet, DaliError> {
-    let users = match &state.user_tables {
+    let (users, not_theirs) = match &state.user_tables {
         Some(service) => service
-            .readable(caller)
+            .partition(caller)
             .await
             .map_err(|e| DaliError::internal(format!("cannot read the user tables: {e}")))?,
-        None => Vec::new(),
+        None => Default::default(),
     };
+    let mut hidden = state.tap.hidden_tables(caller);
+    hidden.extend(not_theirs);
     Ok(TableSet::load(state.store.as_ref())
         .await
         .map_err(|e| DaliError::internal(format!("cannot read TAP_SCHEMA: {e}")))?
-        .without(&state.tap.hidden_tables(caller))
+        .without(&hidden)
         .described(|schema| state.settings.rights.schema_described(schema))
         .with_user_tables(&users))
 }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod request;
 pub mod tables;
 mod upload;
+pub(crate) use upload::value as upload_value;
 pub mod user_tables;
 
 use std::collections::HashMap;
@@ -230,8 +231,19 @@ impl TapService {
     /// it through a filter (so joins, subqueries, unions and counts never meet those rows).
     /// Filters are made only for the tables a query names.
     pub fn options_for(&self, caller: &Caller) -> skyport_adql::Options {
+        self.options_hiding(caller, Default::default())
+    }
+
+    /// [`TapService::options_for`], with `also_hidden` (users' tables the caller may not
+    /// read) kept out of TAP_SCHEMA too.
+    fn options_hiding(
+        &self,
+        caller: &Caller,
+        also_hidden: std::collections::BTreeSet<String>,
+    ) -> skyport_adql::Options {
         let now = chrono::Utc::now();
-        let hidden = self.hidden_tables(caller);
+        let mut hidden = self.hidden_tables(caller);
+        hidden.extend(also_hidden);
         let source = {
             let rights = Arc::clone(&self.rights);
             let shapes = Arc::clone(&self.shapes);
@@ -318,14 +330,15 @@ impl TapService {
         }
         // Users' tables are looked up only for a query that may name one (their schemas all
         // start with `user_`): the archive's own queries pay nothing for them.
-        let mine = match self.user_tables.get() {
-            Some(service) if request.query.to_ascii_lowercase().contains("user_") => {
-                service.readable(caller).await.map_err(|e| {
+        let lower = request.query.to_ascii_lowercase();
+        let (mine, not_mine) = match self.user_tables.get() {
+            Some(service) if lower.contains("user_") || lower.contains("tap_schema") => {
+                service.partition(caller).await.map_err(|e| {
                     tracing::error!("reading the user tables: {e}");
                     DaliError::internal("the user tables could not be read (logged)")
                 })?
             }
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         let catalogue = if uploaded.is_empty() && mine.is_empty() {
             std::borrow::Cow::Borrowed(&self.catalogue)
@@ -340,7 +353,7 @@ impl TapService {
             std::borrow::Cow::Owned(c)
         };
         let invalid = |e| DaliError::usage(format!("the ADQL query is invalid: {e}"));
-        let options = self.options_for(caller);
+        let options = self.options_hiding(caller, not_mine);
         let dialect = adql_dialect(self.store.as_ref());
         let mut parsed = skyport_adql::parse_logged(&request.query).map_err(invalid)?;
         // Translated as written first, so every name and type is checked (an error in the

@@ -172,47 +172,14 @@ impl TableSet {
         })
     }
 
-    /// The set with users' tables besides (those a caller may read), each schema once.
+    /// Marks the schemas of users' tables (`tables`, those the caller may read; their rows
+    /// come from TAP_SCHEMA like any table's).
     pub fn with_user_tables(
         mut self,
         tables: &[skyport_store::user_tables::UserTable],
     ) -> TableSet {
-        for t in tables {
-            self.user_schemas.insert(t.schema.clone());
-            if !self.schemas.iter().any(|s| s.name == t.schema) {
-                self.schemas.push(SchemaRow {
-                    name: t.schema.clone(),
-                    description: Some(format!("Tables of {}", t.owner)),
-                    utype: None,
-                });
-            }
-            let qualified = t.qualified();
-            self.tables.push(TableRow {
-                schema: t.schema.clone(),
-                name: qualified.clone(),
-                kind: "table".into(),
-                description: t.description.clone(),
-                utype: None,
-            });
-            for c in &t.columns {
-                self.columns.push(Column {
-                    table: qualified.clone(),
-                    name: c.name.clone(),
-                    meta: ColumnMeta {
-                        datatype: c.datatype.clone(),
-                        arraysize: c.arraysize.clone(),
-                        xtype: c.xtype.clone(),
-                        description: c.description.clone(),
-                        unit: c.unit.clone(),
-                        ucd: c.ucd.clone(),
-                        utype: c.utype.clone(),
-                    },
-                    indexed: c.indexed.is_some(),
-                    principal: true,
-                    std: false,
-                });
-            }
-        }
+        self.user_schemas
+            .extend(tables.iter().map(|t| t.schema.clone()));
         self
     }
 
@@ -222,6 +189,9 @@ impl TableSet {
         if hidden.is_empty() {
             return self;
         }
+        // `schema.*`: a whole schema (a user's none of whose tables the caller may read).
+        self.schemas
+            .retain(|s| !hidden.contains(&format!("{}.*", s.name)));
         self.tables.retain(|t| !hidden.contains(&t.name));
         self.columns.retain(|c| !hidden.contains(&c.table));
         self.keys

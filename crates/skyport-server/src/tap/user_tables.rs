@@ -89,6 +89,70 @@ fn check_name(what: &str, name: &str) -> Result<(), DaliError> {
     Ok(())
 }
 
+/// The longest description kept.
+const MAX_DESCRIPTION: usize = 4096;
+
+/// A description: at most 4,096 characters, no control characters but line breaks and tabs.
+fn check_text(what: &str, text: &str) -> Result<(), DaliError> {
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(DaliError::usage(format!(
+            "{what} is longer than {MAX_DESCRIPTION} characters"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(DaliError::usage(format!(
+            "{what} holds a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// A column's unit (VOUnits), UCD (UCD1+ syntax: words of dotted atoms, `;`-separated) and
+/// description, checked.
+fn check_metadata(c: &UserColumn) -> Result<(), DaliError> {
+    if let Some(unit) = &c.unit {
+        skyport_schema::units::check_unit(unit)
+            .map_err(|e| DaliError::usage(format!("column {:?}: unit {unit:?}: {e}", c.name)))?;
+    }
+    if let Some(ucd) = &c.ucd {
+        let atom_ok = |a: &str| {
+            a.chars()
+                .next()
+                .is_some_and(|ch| ch.is_ascii_alphanumeric())
+                && a.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        };
+        let ok = ucd.len() <= 256
+            && ucd
+                .split(';')
+                .all(|word| !word.trim().is_empty() && word.trim().split('.').all(atom_ok));
+        if !ok {
+            return Err(DaliError::usage(format!(
+                "column {:?}: {ucd:?} is not a UCD (words of dotted atoms separated by ;, such as pos.eq.ra;meta.main)",
+                c.name
+            )));
+        }
+    }
+    for (what, value) in [("utype", &c.utype), ("xtype", &c.xtype)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.len() > 256 || v.chars().any(char::is_control))
+        {
+            return Err(DaliError::usage(format!(
+                "column {:?}: the {what} is longer than 256 characters or holds a control character",
+                c.name
+            )));
+        }
+    }
+    if let Some(d) = &c.description {
+        check_text(&format!("column {:?}'s description", c.name), d)?;
+    }
+    Ok(())
+}
+
 /// `user_<owner>.<table>` split, its table name checked.
 fn split_name(name: &str) -> Result<(String, String), DaliError> {
     let (schema, table) = name.split_once('.').ok_or_else(|| {
@@ -173,16 +237,44 @@ impl UserTableService {
         UserTableService { tables, limits }
     }
 
+    /// The largest VOTable read whole (a table description, a VOTable load, a query result
+    /// kept as a table).
+    pub fn max_document_bytes(&self) -> usize {
+        self.limits.max_document_bytes
+    }
+
+    /// The most rows a VOTable read whole may hold.
+    pub fn max_votable_rows(&self) -> usize {
+        self.limits.max_votable_rows
+    }
+
     /// The tables `caller` may read.
     pub async fn readable(&self, caller: &Caller) -> Result<Vec<UserTable>, StoreError> {
+        Ok(self.partition(caller).await?.0)
+    }
+
+    /// The tables `caller` may read, and what TAP_SCHEMA must not show them: the qualified
+    /// names of the others, and `schema.*` for each user schema none of whose tables they may
+    /// read.
+    pub async fn partition(
+        &self,
+        caller: &Caller,
+    ) -> Result<(Vec<UserTable>, std::collections::BTreeSet<String>), StoreError> {
         let groups = current_groups(caller);
-        Ok(self
+        let (readable, hidden): (Vec<UserTable>, Vec<UserTable>) = self
             .tables
             .all()
             .await?
             .into_iter()
-            .filter(|t| t.readable_by(caller.user.as_deref(), &groups))
-            .collect())
+            .partition(|t| t.readable_by(caller.user.as_deref(), &groups));
+        let mut names: std::collections::BTreeSet<String> =
+            hidden.iter().map(UserTable::qualified).collect();
+        for t in &hidden {
+            if !readable.iter().any(|r| r.schema == t.schema) {
+                names.insert(format!("{}.*", t.schema));
+            }
+        }
+        Ok((readable, names))
     }
 
     /// Table `name` as `caller` reaches it: absent unless they may read it.
@@ -250,9 +342,75 @@ impl UserTableService {
             }
             (t.description, t.fields, Vec::new())
         };
+        let rows: Vec<Vec<Value>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(super::upload::value).collect())
+            .collect();
+        self.make(
+            user,
+            name,
+            schema,
+            table,
+            description,
+            &fields,
+            rows,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Keeps a query's result (its VOTable `fields` and `rows`) as table `name` of `caller`.
+    /// Columns a user table cannot hold as they are (arrays, geometry) are kept as their text.
+    /// Readers other than the owner must hold every data-rights group (of `rights`) the owner
+    /// holds now: the result may hold rows only those groups see.
+    pub async fn keep_result(
+        &self,
+        caller: &Caller,
+        name: &str,
+        mut fields: Vec<Field>,
+        rows: Vec<Vec<Value>>,
+        rights: &skyport_store::Rights,
+    ) -> Result<(), DaliError> {
+        let user = Self::owner_of(caller)?;
+        let (schema, table) = split_name(name)?;
+        if schema != schema_of(user) {
+            return Err(DaliError::usage(format!(
+                "DEST: you keep tables in your own schema, {}",
+                schema_of(user)
+            ))
+            .with_status(StatusCode::FORBIDDEN));
+        }
+        for f in &mut fields {
+            if column_of(f).user_type().is_err() {
+                f.meta.datatype = "char".into();
+                f.meta.arraysize = Some("*".into());
+            }
+        }
+        let restricting = rights.restricting_groups();
+        let required = current_groups(caller)
+            .into_iter()
+            .filter(|g| restricting.contains(g))
+            .collect();
+        self.make(user, name, schema, table, None, &fields, rows, required)
+            .await
+    }
+
+    /// Makes a table of `user` from checked names and `fields`, with `rows`: all or nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn make(
+        &self,
+        user: &str,
+        name: &str,
+        schema: String,
+        table: String,
+        description: Option<String>,
+        fields: &[Field],
+        rows: Vec<Vec<Value>>,
+        required_groups: Vec<String>,
+    ) -> Result<(), DaliError> {
         let mut seen = std::collections::HashSet::new();
         let mut columns = Vec::with_capacity(fields.len());
-        for f in &fields {
+        for f in fields {
             check_name("column", &f.name)?;
             if !seen.insert(f.name.to_ascii_lowercase()) {
                 return Err(DaliError::usage(format!(
@@ -262,7 +420,11 @@ impl UserTableService {
             }
             let c = column_of(f);
             c.user_type().map_err(DaliError::usage)?;
+            check_metadata(&c)?;
             columns.push(c);
+        }
+        if let Some(d) = &description {
+            check_text("the table's description", d)?;
         }
         let mine = self
             .tables
@@ -297,15 +459,12 @@ impl UserTableService {
             read_groups: Vec::new(),
             write_groups: Vec::new(),
             rows: 0,
+            required_groups,
         };
         self.tables.create(&t).await.map_err(store_error)?;
         if !rows.is_empty() {
-            let values: Vec<Vec<Value>> = rows
-                .into_iter()
-                .map(|r| r.into_iter().map(super::upload::value).collect())
-                .collect();
             let loaded = self
-                .append_checked(&t, user, futures_util::stream::iter([Ok(values)]).boxed())
+                .append_checked(&t, user, futures_util::stream::iter([Ok(rows)]).boxed())
                 .await;
             if let Err(e) = loaded {
                 // The table and its rows come together or not at all.

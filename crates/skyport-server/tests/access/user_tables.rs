@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 
 use crate::common::call;
-use crate::webdav::{drive, wait_as, Drive};
+use crate::webdav::{drive, drive_with, wait_as, Drive};
 
 const STARS: &str = r#"<vosi:table xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0"
     xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1"
@@ -119,7 +119,43 @@ async fn a_table_is_made_filled_queried_shared_and_dropped() {
     assert!(tables.contains("<name>user_alice.stars</name>"), "{tables}");
     assert!(tables.contains("<ucd>pos.eq.ra</ucd>"), "{tables}");
 
+    // TAP_SCHEMA describes it to its owner, with its columns' metadata.
+    let (_, csv) = query(
+        &d,
+        "alice",
+        "SELECT c.column_name, c.unit, c.ucd FROM TAP_SCHEMA.columns AS c \
+         JOIN TAP_SCHEMA.tables AS t ON t.table_name = c.table_name \
+         WHERE t.schema_name = 'user_alice' ORDER BY c.column_index",
+    )
+    .await;
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "column_name,unit,ucd",
+            "id,,",
+            "ra,deg,pos.eq.ra",
+            "dec,deg,",
+            "n_obs,,",
+            "seen,,"
+        ]
+    );
+    let user_schemas = "SELECT schema_name FROM TAP_SCHEMA.schemas WHERE schema_name LIKE 'user%'";
+    let (_, csv) = query(&d, "alice", user_schemas).await;
+    assert_eq!(csv.lines().nth(1), Some("user_alice"), "{csv}");
+
     // bob sees nothing of it: the same answer as a table that never was.
+    for adql in [
+        user_schemas,
+        "SELECT table_name FROM TAP_SCHEMA.tables WHERE table_name LIKE 'user%'",
+        "SELECT column_name FROM TAP_SCHEMA.columns WHERE table_name LIKE 'user%'",
+    ] {
+        let (status, csv) = query(&d, "bob", adql).await;
+        assert_eq!(
+            (status, csv.lines().count()),
+            (StatusCode::OK, 1),
+            "{adql}: {csv}"
+        );
+    }
     let (status, absent) = query(&d, "bob", "SELECT * FROM user_alice.nothing").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, hidden) = query(&d, "bob", "SELECT * FROM user_alice.stars").await;
@@ -221,6 +257,19 @@ async fn bad_tables_and_bad_rows_are_refused_and_nothing_is_half_written() {
             "arraysize",
         ),
         ("user_alice.stars", "<vosi:table>".to_string(), "VOSI"),
+        (
+            "user_alice.stars",
+            STARS.replace(
+                "<unit>deg</unit><ucd>",
+                "<unit>furlongs per fortnight</unit><ucd>",
+            ),
+            "unit",
+        ),
+        (
+            "user_alice.stars",
+            STARS.replace("pos.eq.ra", "pos eq ra!"),
+            "not a UCD",
+        ),
     ] {
         let (status, text) = put(&d, "alice", name, "text/xml", &body).await;
         assert!(
@@ -426,4 +475,118 @@ async fn an_index_is_made_by_a_table_update_job() {
     assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
     let (_, error) = d.send("bob", "GET", &format!("{job}/error")).await;
     assert!(error.contains("no table user_alice.stars"), "{error}");
+}
+
+#[tokio::test]
+async fn a_query_result_is_kept_as_a_table_with_its_owners_rights() {
+    // Group team holds the rights to a restricted collection: what alice (in team) keeps from
+    // a query only readers in team may read, whoever she grants it to.
+    let rights = std::sync::Arc::new(skyport_store::Rights::new(
+        [skyport_store::CollectionRights {
+            collection: "secret".into(),
+            groups: vec!["team".into()],
+            metadata_public: false,
+            data_public: false,
+        }],
+        Vec::<(String, Vec<String>)>::new(),
+    ));
+    let d = drive_with(1 << 20, 1000, rights).await;
+    let adql = "SELECT schema_name, table_name, table_type FROM TAP_SCHEMA.tables";
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("LANG", "ADQL")
+        .append_pair("QUERY", adql)
+        .append_pair("DEST", "user_alice.kept")
+        .append_pair("PHASE", "RUN")
+        .finish();
+    let req = d
+        .request("alice", "POST", "/tap/async")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let (status, headers, text) = call(&d.app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{text}");
+    let job = headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_string();
+    let doc = wait_as(&d, "alice", &job).await;
+    assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
+    // The kept table holds the result's rows.
+    // (TAP_SCHEMA lists the kept table too now; it did not when the query ran.)
+    let (_, direct) = query(
+        &d,
+        "alice",
+        &format!("{adql} WHERE schema_name <> 'user_alice' ORDER BY table_name"),
+    )
+    .await;
+    let (status, kept) = query(
+        &d,
+        "alice",
+        "SELECT schema_name, table_name, table_type FROM user_alice.kept ORDER BY table_name",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept, direct);
+    // Granted to editors: bob (team and editors) reads it; erin (editors, not team) does not.
+    let req = d
+        .request("alice", "POST", "/tap/permissions/user_alice.kept")
+        .body(Body::from("r-group=editors"))
+        .expect("request");
+    assert_eq!(call(&d.app, req).await.0, StatusCode::OK);
+    assert_eq!(
+        query(&d, "bob", "SELECT COUNT(*) FROM user_alice.kept")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, text) = query(&d, "erin", "SELECT COUNT(*) FROM user_alice.kept").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    // A table a user made and filled from their own bytes carries no such bound.
+    let (status, _) = put(
+        &d,
+        "alice",
+        "user_alice.own",
+        "text/xml",
+        &STARS.replace("stars", "own"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let req = d
+        .request("alice", "POST", "/tap/permissions/user_alice.own")
+        .body(Body::from("r-group=editors"))
+        .expect("request");
+    assert_eq!(call(&d.app, req).await.0, StatusCode::OK);
+    assert_eq!(
+        query(&d, "erin", "SELECT COUNT(*) FROM user_alice.own")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // A result into someone else's schema: the job ends in error, nothing made.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("LANG", "ADQL")
+        .append_pair("QUERY", adql)
+        .append_pair("DEST", "user_alice.from_bob")
+        .append_pair("PHASE", "RUN")
+        .finish();
+    let req = d
+        .request("bob", "POST", "/tap/async")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let (_, headers, _) = call(&d.app, req).await;
+    let job = headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_string();
+    let doc = wait_as(&d, "bob", &job).await;
+    assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
+    assert_eq!(
+        query(&d, "alice", "SELECT COUNT(*) FROM user_alice.from_bob")
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
 }

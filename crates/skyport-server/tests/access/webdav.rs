@@ -24,6 +24,15 @@ pub(crate) struct Drive {
 /// A server keeping users' files with these quotas, and tokens for alice (group `team`), bob
 /// (`team`, `editors`), carol (no group) and dave (no `write:files`).
 pub(crate) async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
+    drive_with(quota_bytes, quota_entries, Default::default()).await
+}
+
+/// [`drive`] under the data rights `rights`.
+pub(crate) async fn drive_with(
+    quota_bytes: u64,
+    quota_entries: u64,
+    rights: Arc<skyport_store::Rights>,
+) -> Drive {
     let dir = tempfile::tempdir().expect("dir");
     let (store, database) = test_store(dir.path()).await;
     let accounts = Accounts::open(Arc::clone(&store)).await.expect("accounts");
@@ -33,6 +42,7 @@ pub(crate) async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
         ("bob", "write:files,read:tap", "team,editors"),
         ("carol", "write:files", ""),
         ("dave", "read:tap,read:image", "team"),
+        ("erin", "write:files,read:tap", "editors"),
     ] {
         let split = |s: &str| {
             s.split(',')
@@ -61,6 +71,7 @@ pub(crate) async fn drive(quota_bytes: u64, quota_entries: u64) -> Drive {
             quota_entries,
             quota_table_rows: 1000,
         }),
+        rights,
         ..server_settings(dir.path(), Vec::new(), Limits::default())
     };
     let state = AppState::start(store, settings).await.expect("state");
