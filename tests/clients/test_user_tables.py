@@ -112,3 +112,21 @@ def test_pyvo_makes_fills_indexes_queries_shares_and_drops_a_table():
     tap.remove_table(name)
     with pytest.raises(pyvo.dal.DALQueryError):
         tap.run_sync(f"SELECT COUNT(*) FROM {name}")
+
+
+def test_a_query_result_is_kept_as_a_table_by_an_async_job():
+    _, schema, _, tap = person("keeper")
+    name = f"{schema}.real_images"
+    query = "SELECT obs_id, s_ra, s_dec, t_min FROM ivoa.ObsCore WHERE obs_collection = 'pypi-real'"
+    job = tap.submit_job(query, DEST=name)
+    job.run().wait(timeout=120)
+    job.raise_if_error()
+    direct = tap.run_sync(query + " ORDER BY obs_id").to_table()
+    kept = tap.run_sync(f"SELECT obs_id, s_ra, s_dec, t_min FROM {name} ORDER BY obs_id").to_table()
+    assert list(kept["obs_id"]) == list(direct["obs_id"])
+    assert np.allclose(np.array(kept["s_ra"], dtype=float), np.array(direct["s_ra"], dtype=float))
+    # Refine and join server side: the kept table with the archive.
+    joined = tap.run_sync(
+        f"SELECT COUNT(*) AS n FROM {name} AS k JOIN ivoa.ObsCore AS o ON o.obs_id = k.obs_id").to_table()
+    assert joined["n"][0] == len(direct)
+    tap.remove_table(name)

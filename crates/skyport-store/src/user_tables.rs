@@ -599,8 +599,9 @@ impl UserTables {
         let inserts = batches.map(move |batch| {
             let rows = batch?;
             let mut statements = Vec::new();
-            // SQLite takes at most 32,766 parameters in a statement.
-            for chunk in rows.chunks((30_000 / width).max(1)) {
+            // SQLite takes at most 32,766 parameters in a statement; a fixed number of rows
+            // per statement keeps the distinct statements (which the backends cache) few.
+            for chunk in rows.chunks((30_000 / width).clamp(1, 2_000)) {
                 let mut sql = insert_head.clone();
                 let mut params = Vec::with_capacity(chunk.len() * width);
                 for (i, row) in chunk.iter().enumerate() {

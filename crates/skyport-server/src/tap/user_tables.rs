@@ -816,10 +816,14 @@ fn delimited_rows(
     futures_util::stream::unfold(reading, move |mut r| async move {
         loop {
             if r.pending.len() >= BATCH_ROWS || (r.ended && !r.pending.is_empty()) {
-                let first_line = r.reader.records() - r.pending.len() as u64 + 1;
                 let mut batch = Vec::with_capacity(r.pending.len().min(BATCH_ROWS));
                 let order = r.order.clone().unwrap_or_default();
-                let pending = std::mem::take(&mut r.pending);
+                // Batches of exactly BATCH_ROWS rows (the last excepted): the statements a load
+                // runs then come in two sizes only, and a database caching its prepared
+                // statements keeps two, however the rows arrived.
+                let take = r.pending.len().min(BATCH_ROWS);
+                let first_line = r.reader.records() - r.pending.len() as u64 + 1;
+                let pending: Vec<Vec<String>> = r.pending.drain(..take).collect();
                 for (k, record) in pending.into_iter().enumerate() {
                     let line = first_line + k as u64;
                     if record.len() != order.len() {
