@@ -130,3 +130,38 @@ def test_a_query_result_is_kept_as_a_table_by_an_async_job():
         f"SELECT COUNT(*) AS n FROM {name} AS k JOIN ivoa.ObsCore AS o ON o.obs_id = k.obs_id").to_table()
     assert joined["n"][0] == len(direct)
     tap.remove_table(name)
+
+
+def test_fits_and_parquet_tables_are_loaded():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    _, schema, session, tap = person("loader")
+    name = f"{schema}.targets"
+    tap.create_table(name, io.StringIO(VOSI.format(name=name)))
+    # A FITS binary table written by astropy, sent by pyvo.
+    t = Table({"target": ["a", "bb"], "ra": [10.5, 20.25], "dec": [-1.0, 2.0],
+               "priority": np.array([1, 2], dtype=np.int32)})
+    fits_bytes = io.BytesIO()
+    t.write(fits_bytes, format="fits")
+    tap.load_table(name, io.BytesIO(fits_bytes.getvalue()), format="FITSTable")
+    # Parquet written by pyarrow, columns in another order, a NULL.
+    parquet = io.BytesIO()
+    pq.write_table(pa.table({"priority": pa.array([3, None], type=pa.int64()), "dec": [3.5, 4.5],
+                             "ra": [30.0, 40.0], "target": ["ccc", "dddd"]}), parquet)
+    r = session.post(f"{BASE}/tap/load/{name}", data=parquet.getvalue(),
+                     headers={"Content-Type": "application/vnd.apache.parquet"})
+    assert r.status_code == 200, r.text
+    rows = tap.run_sync(f"SELECT target, ra, dec, priority FROM {name} ORDER BY ra").to_table()
+    assert list(rows["target"]) == ["a", "bb", "ccc", "dddd"]
+    assert list(rows["ra"]) == [10.5, 20.25, 30.0, 40.0]
+    assert list(rows["priority"][:3]) == [1, 2, 3] and rows["priority"].mask[3]
+    # A column of lists is refused, naming it, and nothing is added.
+    bad = io.BytesIO()
+    pq.write_table(pa.table({"target": ["e"], "ra": [1.0], "dec": [2.0], "priority": [[1, 2]]}), bad)
+    r = session.post(f"{BASE}/tap/load/{name}", data=bad.getvalue(),
+                     headers={"Content-Type": "application/vnd.apache.parquet"})
+    assert r.status_code == 400 and "priority" in r.text, r.text
+    assert tap.run_sync(f"SELECT COUNT(*) AS n FROM {name}").to_table()["n"][0] == 4
+    tap.remove_table(name)

@@ -3,6 +3,7 @@
 //!
 //! [`header`] and [`wcs`] are pure; [`file`] and [`preview`] touch files through cfitsio.
 
+pub mod bintable;
 pub mod cancel;
 pub mod cutout;
 pub mod file;

@@ -227,6 +227,8 @@ impl AppState {
                     tables_per_user: 1000,
                     max_document_bytes: limits.upload_max_bytes,
                     max_votable_rows: limits.upload_max_rows,
+                    max_binary_bytes: 16 << 30,
+                    spool_dir: settings.cache_dir.join("table-loads"),
                 },
             ))),
             None => None,

@@ -210,6 +210,35 @@ impl UserType {
         })
     }
 
+    /// `v` (read from a typed format: VOTable, FITS, Parquet) as a value of this type.
+    pub fn coerce(self, v: Value) -> Result<Value, String> {
+        let bad = |v: &Value| format!("{v:?} is not a {}", self.name());
+        Ok(match (self, v) {
+            (_, Value::Null) => Value::Null,
+            (_, Value::Text(t)) => self.parse(&t)?,
+            (UserType::Boolean, Value::Bool(b)) => Value::Bool(b),
+            (UserType::Boolean, Value::Int(i @ (0 | 1))) => Value::Bool(i == 1),
+            (UserType::Short | UserType::Int | UserType::Long, Value::Bool(b)) => {
+                Value::Int(i64::from(b))
+            }
+            (UserType::Short | UserType::Int | UserType::Long, Value::Int(i)) => {
+                self.parse(&i.to_string())?
+            }
+            (UserType::Short | UserType::Int | UserType::Long, Value::Float(f))
+                if f.fract() == 0.0 && f.abs() < 9.0e15 =>
+            {
+                self.parse(&format!("{}", f as i64))?
+            }
+            (UserType::Float | UserType::Double, Value::Float(f)) if f.is_nan() => Value::Null,
+            (UserType::Float | UserType::Double, Value::Float(f)) => Value::Float(f),
+            (UserType::Float | UserType::Double, Value::Int(i)) => Value::Float(i as f64),
+            (UserType::Text, Value::Bool(b)) => Value::Text(b.to_string()),
+            (UserType::Text, Value::Int(i)) => Value::Text(i.to_string()),
+            (UserType::Text, Value::Float(f)) => Value::Text(f.to_string()),
+            (_, other) => return Err(bad(&other)),
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             UserType::Boolean => "boolean",

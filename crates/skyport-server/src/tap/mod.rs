@@ -14,6 +14,7 @@ pub mod request;
 pub mod tables;
 mod upload;
 pub(crate) use upload::value as upload_value;
+pub mod user_loads;
 pub mod user_tables;
 
 use std::collections::HashMap;

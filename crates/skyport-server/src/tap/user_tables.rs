@@ -36,6 +36,10 @@ pub struct UserTableLimits {
     pub max_document_bytes: usize,
     /// Rows a VOTable load may hold.
     pub max_votable_rows: usize,
+    /// The largest FITS or Parquet load, kept on disk while it is read.
+    pub max_binary_bytes: u64,
+    /// Where FITS and Parquet loads are kept while they are read.
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// Users' tables: who may do what with them, and their loads.
@@ -519,7 +523,8 @@ impl UserTableService {
             .map_err(store_error)
     }
 
-    /// Appends the rows of `body` (CSV, TSV or VOTable, by `content_type`) to table `name`.
+    /// Appends the rows of `body` (CSV, TSV, VOTable, FITS or Parquet, by `content_type`) to
+    /// table `name`.
     pub async fn load(
         &self,
         caller: &Caller,
@@ -561,24 +566,49 @@ impl UserTableService {
                     &t,
                     &read.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
                 )?;
-                let rows: Vec<Vec<Value>> = read
-                    .rows
-                    .into_iter()
-                    .map(|r| {
-                        let cells: Vec<Value> = r.into_iter().map(super::upload::value).collect();
-                        order.iter().map(|&i| cells[i].clone()).collect()
-                    })
-                    .collect();
+                let types: Vec<UserType> = t
+                    .columns
+                    .iter()
+                    .map(|c| c.user_type().map_err(DaliError::usage))
+                    .collect::<Result<_, _>>()?;
+                let mut rows: Vec<Vec<Value>> = Vec::with_capacity(read.rows.len());
+                for (line, r) in read.rows.into_iter().enumerate() {
+                    let cells: Vec<Value> = r.into_iter().map(super::upload::value).collect();
+                    let mut row = Vec::with_capacity(order.len());
+                    for (c, &i) in order.iter().enumerate() {
+                        row.push(types[c].coerce(cells[i].clone()).map_err(|e| {
+                            DaliError::usage(format!(
+                                "row {}, column {}: {e}; nothing was added",
+                                line + 1,
+                                t.columns[c].name
+                            ))
+                        })?);
+                    }
+                    rows.push(row);
+                }
                 return self
                     .append_checked(&t, user, futures_util::stream::iter([Ok(rows)]).boxed())
                     .await;
             }
-            other => {
-                return Err(DaliError::usage(format!(
-                    "rows are loaded as text/csv, text/tab-separated-values or application/x-votable+xml, not {other:?}"
-                ))
-                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
-            }
+            other => match super::user_loads::BinaryFormat::of(other) {
+                Some(format) => {
+                    let rows = super::user_loads::binary_rows(
+                        format,
+                        body,
+                        &t,
+                        &self.limits.spool_dir,
+                        self.limits.max_binary_bytes,
+                    )
+                    .await?;
+                    return self.append_checked(&t, user, rows).await;
+                }
+                None => {
+                    return Err(DaliError::usage(format!(
+                        "rows are loaded as text/csv, text/tab-separated-values, application/x-votable+xml, application/fits or application/vnd.apache.parquet, not {other:?}"
+                    ))
+                    .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
+                }
+            },
         };
         let types: Vec<UserType> = t
             .columns
@@ -759,7 +789,7 @@ pub fn check_update(params: &crate::dali::DaliParams) -> Result<(), DaliError> {
 }
 
 /// For each column of `t`, the position of its value in rows whose header is `header`.
-fn header_order(t: &UserTable, header: &[String]) -> Result<Vec<usize>, DaliError> {
+pub(crate) fn header_order(t: &UserTable, header: &[String]) -> Result<Vec<usize>, DaliError> {
     let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let mismatch = || {
         DaliError::usage(format!(
