@@ -66,6 +66,17 @@ pub fn job_caller(job: &skyport_uws::Job) -> Caller {
     }
 }
 
+/// The groups `caller` belongs to now (memberships that have not ended).
+pub fn current_groups(caller: &Caller) -> Vec<String> {
+    let now = chrono::Utc::now();
+    caller
+        .groups
+        .iter()
+        .filter(|m| m.ends.is_none_or(|end| end > now))
+        .map(|m| m.group.clone())
+        .collect()
+}
+
 impl RequestCaller {
     /// The name a write is recorded under: the user, or `anonymous`.
     pub fn author(&self) -> String {

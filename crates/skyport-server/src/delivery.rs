@@ -131,12 +131,7 @@ impl Runner for Delivering {
         let Some(owner) = job.owner.clone() else {
             return Err("Error: DEST: only a job made with credentials can keep its results in a user's files".into());
         };
-        let groups = crate::caller::job_caller(job)
-            .groups
-            .iter()
-            .filter(|m| m.ends.is_none_or(|end| end > chrono::Utc::now()))
-            .map(|m| m.group.clone())
-            .collect::<Vec<_>>();
+        let groups = crate::caller::current_groups(&crate::caller::job_caller(job));
         let dest = Destination::parse(&dest).map_err(|e| format!("Error: {e}"))?;
         if !dest.directory && results.len() > 1 {
             return Err(format!(

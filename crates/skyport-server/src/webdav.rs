@@ -18,7 +18,7 @@ use dav_server::fakels::FakeLs;
 use dav_server::DavHandler;
 use skyport_workspace::{Grant, Share, Workspace, WorkspaceError};
 
-use crate::caller::{Caller, RequestCaller};
+use crate::caller::{current_groups, Caller, RequestCaller};
 use crate::state::AppState;
 
 /// Where users' trees are served.
@@ -45,17 +45,6 @@ pub(crate) fn routes() -> crate::routes::Routes<Arc<AppState>> {
 /// The methods that change nothing.
 fn reads(method: &Method) -> bool {
     matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PROPFIND")
-}
-
-/// The groups `caller` belongs to now.
-fn current_groups(caller: &Caller) -> Vec<String> {
-    let now = chrono::Utc::now();
-    caller
-        .groups
-        .iter()
-        .filter(|m| m.ends.is_none_or(|end| end > now))
-        .map(|m| m.group.clone())
-        .collect()
 }
 
 /// A refusal, answered as plain text (what WebDAV clients show).

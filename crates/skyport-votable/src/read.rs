@@ -81,6 +81,22 @@ fn field_of(e: &BytesStart<'_>) -> Result<Field, ReadError> {
     })
 }
 
+/// The character an XML reference (`&#233;`, `&amp;`) stands for: the five predefined
+/// entities and character references; any other entity is an error.
+pub(crate) fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, ReadError> {
+    Ok(match r.resolve_char_ref().map_err(malformed)? {
+        Some(ch) => ch,
+        None => match r.xml10_content().as_ref() {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            other => return Err(malformed(format!("unknown entity &{other};"))),
+        },
+    })
+}
+
 /// Reads the first table of a VOTable document, with at most `max_rows` rows.
 pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, ReadError> {
     let text = std::str::from_utf8(bytes).map_err(|_| malformed("the document is not UTF-8"))?;
@@ -190,18 +206,7 @@ pub fn read_votable(bytes: &[u8], max_rows: usize) -> Result<UploadedTable, Read
             }
             Event::GeneralRef(r) => {
                 if let Some(c) = cell_text.as_mut() {
-                    let resolved = match r.resolve_char_ref().map_err(malformed)? {
-                        Some(ch) => ch,
-                        None => match r.xml10_content().as_ref() {
-                            "amp" => '&',
-                            "lt" => '<',
-                            "gt" => '>',
-                            "quot" => '"',
-                            "apos" => '\'',
-                            other => return Err(malformed(format!("unknown entity &{other};"))),
-                        },
-                    };
-                    c.push(resolved);
+                    c.push(resolve_reference(&r)?);
                 }
             }
             Event::End(ref e) => match e.local_name().as_ref() {

@@ -83,20 +83,7 @@ pub fn read_vosi_table(bytes: &[u8]) -> Result<TableDescription, ReadError> {
             }
             Event::Text(t) => content.push_str(&t.xml10_content()),
             Event::CData(t) => content.push_str(&t.into_inner()),
-            Event::GeneralRef(r) => {
-                let ch = match r.resolve_char_ref().map_err(malformed)? {
-                    Some(ch) => ch,
-                    None => match r.xml10_content().as_ref() {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => return Err(malformed(format!("unknown entity &{other};"))),
-                    },
-                };
-                content.push(ch);
-            }
+            Event::GeneralRef(r) => content.push(crate::read::resolve_reference(&r)?),
             Event::End(_) => {
                 let value = content.trim().to_string();
                 let depth = path.len();

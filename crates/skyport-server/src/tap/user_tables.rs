@@ -21,7 +21,7 @@ use skyport_store::user_tables::{UserColumn, UserTable, UserTables, UserType};
 use skyport_store::{StoreError, Value};
 use skyport_votable::{DelimitedReader, Field};
 
-use crate::caller::{Caller, RequestCaller};
+use crate::caller::{current_groups, Caller, RequestCaller};
 use crate::dali::DaliError;
 use crate::state::AppState;
 
@@ -172,17 +172,6 @@ fn split_name(name: &str) -> Result<(String, String), DaliError> {
     }
     check_name("table", table)?;
     Ok((schema.to_ascii_lowercase(), table.to_string()))
-}
-
-/// The groups `caller` belongs to now.
-fn current_groups(caller: &Caller) -> Vec<String> {
-    let now = chrono::Utc::now();
-    caller
-        .groups
-        .iter()
-        .filter(|m| m.ends.is_none_or(|end| end > now))
-        .map(|m| m.group.clone())
-        .collect()
 }
 
 fn store_error(e: StoreError) -> DaliError {

@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 
 use crate::common::call;
-use crate::webdav::{drive, drive_with, wait_as, Drive};
+use crate::webdav::{drive, drive_with, location, run_job, wait_as, Drive};
 
 const STARS: &str = r#"<vosi:table xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0"
     xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1"
@@ -367,11 +367,21 @@ async fn bad_tables_and_bad_rows_are_refused_and_nothing_is_half_written() {
     assert!(!status.is_success());
     let (_, csv) = query(&d, "alice", "SELECT COUNT(*) FROM user_alice.stars").await;
     assert_eq!(csv.lines().nth(1), Some("0"));
-    let (status, _) = load(
+    let (status, text) = load(
         &d,
         "alice",
         "user_alice.stars",
         "application/fits",
+        Body::from("not FITS at all"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("not a FITS file"), "{text}");
+    let (status, _) = load(
+        &d,
+        "alice",
+        "user_alice.stars",
+        "application/octet-stream",
         Body::from("x"),
     )
     .await;
@@ -411,17 +421,8 @@ async fn an_index_is_made_by_a_table_update_job() {
     };
     let (status, headers, text) = call(&d.app, start("alice", "id")).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{text}");
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
-    let req = d
-        .request("alice", "POST", &format!("{job}/phase"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("PHASE=RUN"))
-        .expect("request");
-    call(&d.app, req).await;
+    let job = location(&headers);
+    run_job(&d, "alice", &job).await;
     let doc = wait_as(&d, "alice", &job).await;
     assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
     // The index is there: /tap/tables flags the column, and a unique index refuses a repeat.
@@ -440,17 +441,8 @@ async fn an_index_is_made_by_a_table_update_job() {
     assert_eq!(csv.lines().nth(1), Some("0"));
     // A column that is not there: the job ends in error, saying so.
     let (_, headers, _) = call(&d.app, start("alice", "nothere")).await;
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
-    let req = d
-        .request("alice", "POST", &format!("{job}/phase"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("PHASE=RUN"))
-        .expect("request");
-    call(&d.app, req).await;
+    let job = location(&headers);
+    run_job(&d, "alice", &job).await;
     let doc = wait_as(&d, "alice", &job).await;
     assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
     // bob may not index alice's table: his job ends in error, as for a table that is not.
@@ -460,17 +452,8 @@ async fn an_index_is_made_by_a_table_update_job() {
         StatusCode::SEE_OTHER,
         "the job is made; it is refused when it runs"
     );
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
-    let req = d
-        .request("bob", "POST", &format!("{job}/phase"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("PHASE=RUN"))
-        .expect("request");
-    call(&d.app, req).await;
+    let job = location(&headers);
+    run_job(&d, "bob", &job).await;
     let doc = wait_as(&d, "bob", &job).await;
     assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
     let (_, error) = d.send("bob", "GET", &format!("{job}/error")).await;
@@ -505,11 +488,7 @@ async fn a_query_result_is_kept_as_a_table_with_its_owners_rights() {
         .expect("request");
     let (status, headers, text) = call(&d.app, req).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{text}");
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
+    let job = location(&headers);
     let doc = wait_as(&d, "alice", &job).await;
     assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
     // The kept table holds the result's rows.
@@ -576,11 +555,7 @@ async fn a_query_result_is_kept_as_a_table_with_its_owners_rights() {
         .body(Body::from(body))
         .expect("request");
     let (_, headers, _) = call(&d.app, req).await;
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
+    let job = location(&headers);
     let doc = wait_as(&d, "bob", &job).await;
     assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
     assert_eq!(

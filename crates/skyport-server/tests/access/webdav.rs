@@ -539,11 +539,7 @@ async fn async_results_are_delivered_to_the_owners_files() {
     };
     let (status, headers, body) = call(&d.app, start("alice", "/webdav/alice/results/")).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
+    let job = location(&headers);
     let id = job.rsplit('/').next().expect("id").to_string();
     let doc = wait_as(&d, "alice", &job).await;
     assert!(doc.contains("<uws:phase>COMPLETED</uws:phase>"), "{doc}");
@@ -570,11 +566,7 @@ async fn async_results_are_delivered_to_the_owners_files() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, headers, _) = call(&d.app, start("bob", "/webdav/alice/results/from-bob.vot")).await;
-    let job = headers[header::LOCATION]
-        .to_str()
-        .expect("location")
-        .trim_start_matches("http://127.0.0.1:8080")
-        .to_string();
+    let job = location(&headers);
     let doc = wait_as(&d, "bob", &job).await;
     assert!(doc.contains("<uws:phase>ERROR</uws:phase>"), "{doc}");
     let (_, error) = d.get("bob", &format!("{job}/error")).await;
@@ -591,6 +583,25 @@ async fn async_results_are_delivered_to_the_owners_files() {
     let (status, _, body) = call(&d.app, start("alice", "/tmp/x.vot")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("DEST"), "{body}");
+}
+
+/// The job a `303 See Other` names, as a path.
+pub(crate) fn location(headers: &axum::http::HeaderMap) -> String {
+    headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_string()
+}
+
+/// Runs `job` as `who` (`PHASE=RUN`).
+pub(crate) async fn run_job(d: &Drive, who: &str, job: &str) {
+    let req = d
+        .request(who, "POST", &format!("{job}/phase"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .expect("request");
+    call(&d.app, req).await;
 }
 
 /// The document of `job` once it has ended, asked for as `who`.
