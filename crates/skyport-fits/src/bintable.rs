@@ -63,7 +63,14 @@ pub struct BinTableReader {
     columns: Vec<(String, Kind)>,
     rows: usize,
     next: usize,
+    /// Rows read at once: fewer for wide rows, so a batch stays within [`MAX_BATCH_BYTES`].
+    batch_rows: usize,
 }
+
+/// The widest string column read (cfitsio allocates its width for every row read).
+pub const MAX_STRING_WIDTH: usize = 1 << 20;
+/// The most bytes of cells a batch reads at once.
+const MAX_BATCH_BYTES: usize = 64 << 20;
 
 impl BinTableReader {
     /// Opens the first binary table of the FITS file at `path`.
@@ -81,8 +88,19 @@ impl BinTableReader {
             } = &hdu.info
             {
                 let mut columns = Vec::with_capacity(column_descriptions.len());
+                let mut row_bytes = 0usize;
                 for c in column_descriptions {
                     let t = &c.data_type;
+                    let width = t.width.max(1).saturating_mul(t.repeat.max(1));
+                    if width > MAX_STRING_WIDTH {
+                        return Err(TableError::Column {
+                            name: c.name.clone(),
+                            why: format!(
+                                "{width} bytes a row; at most {MAX_STRING_WIDTH} are read"
+                            ),
+                        });
+                    }
+                    row_bytes = row_bytes.saturating_add(width.max(8));
                     let kind = match t.typ {
                         ColumnDataType::String | ColumnDataType::Text => Kind::Text,
                         _ if t.repeat != 1 => {
@@ -120,6 +138,7 @@ impl BinTableReader {
                     columns,
                     rows,
                     next: 0,
+                    batch_rows: (MAX_BATCH_BYTES / row_bytes.max(1)).max(1),
                 });
             }
             index += 1;
@@ -141,7 +160,8 @@ impl BinTableReader {
         if self.next >= self.rows {
             return Ok(None);
         }
-        let range: Range<usize> = self.next..(self.next + n.max(1)).min(self.rows);
+        let n = n.clamp(1, self.batch_rows);
+        let range: Range<usize> = self.next..(self.next + n).min(self.rows);
         let count = range.len();
         let mut out: Vec<Vec<TableCell>> = (0..count)
             .map(|_| Vec::with_capacity(self.columns.len()))

@@ -153,12 +153,21 @@ async fn serve_grant(
             format!("{owner} shares this with you read-only"),
         ));
     }
+    let prefix = prefix(&grant);
+    if let Some(destination) = request.headers().get("destination") {
+        if !destination_within(destination.to_str().unwrap_or(""), &prefix) {
+            return Err(plain(
+                StatusCode::FORBIDDEN,
+                "the Destination is outside the files this request reaches",
+            ));
+        }
+    }
     let handler = DavHandler::builder()
         .filesystem(Box::new(fs))
         // Clients that lock before writing (macOS, Windows) are told they hold the lock:
         // a whole-file PUT is atomic here anyway.
         .locksystem(FakeLs::new())
-        .strip_prefix(prefix(&grant))
+        .strip_prefix(prefix)
         .build_handler();
     let response = handler.handle(request).await;
     Ok(response.map(|body| Body::new(Fused(Some(body)))))
@@ -198,6 +207,28 @@ where
             .as_ref()
             .map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
     }
+}
+
+/// Whether a `Destination` (a URL or a path) lies at or below `prefix` (a decoded URL path),
+/// as dav-server will resolve it. dav-server compares prefixes byte by byte, so
+/// `/webdav/alicex/…` would pass for `/webdav/alice` there: it must not reach it.
+fn destination_within(destination: &str, prefix: &str) -> bool {
+    let path = match destination.find("://") {
+        Some(i) => {
+            let rest = &destination[i + 3..];
+            match rest.find('/') {
+                Some(j) => &rest[j..],
+                None => return false,
+            }
+        }
+        None => destination,
+    };
+    let Ok(path) = DavPath::new(path) else {
+        return false;
+    };
+    let full = String::from_utf8_lossy(path.as_bytes());
+    let full = full.trim_end_matches('/');
+    full == prefix || full.starts_with(&format!("{prefix}/"))
 }
 
 /// The URL path (decoded) a grant's top is served at.

@@ -404,6 +404,13 @@ fn tap_schema_removal(dialect: Dialect, t: &UserTable) -> Vec<Statement> {
     ]
 }
 
+/// FNV-1a, 64 bits: a stable hash for index names.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The users' tables of an archive.
 #[derive(Clone)]
 pub struct UserTables {
@@ -686,7 +693,19 @@ impl UserTables {
         };
         let dialect = self.dialect();
         let col = &t.columns[position];
-        let index = format!("{}_{}_idx", t.table, col.name).to_ascii_lowercase();
+        if col.indexed.is_some() {
+            return Err(StoreError::Query(format!(
+                "column {} of {} is indexed already",
+                col.name,
+                t.qualified()
+            )));
+        }
+        // A name no other table's index can take (names joined with `_` could collide, and
+        // PostgreSQL cuts names at 63 bytes): a hash of the three names.
+        let index = format!(
+            "uidx_{:016x}",
+            fnv1a(&format!("{}\0{}\0{}", t.schema, t.table, col.name).to_ascii_lowercase())
+        );
         let (index_name, on) = match dialect {
             Dialect::Sqlite => (
                 quote_ident(&format!("{}.{index}", t.schema)),
@@ -710,7 +729,7 @@ impl UserTables {
                 vec![
                     Statement::new(
                         format!(
-                            "CREATE {}INDEX IF NOT EXISTS {index_name} ON {on} ({})",
+                            "CREATE {}INDEX {index_name} ON {on} ({})",
                             if unique { "UNIQUE " } else { "" },
                             quote_ident(&col.name)
                         ),

@@ -16,7 +16,18 @@ pub enum DelimitedError {
     /// Not UTF-8.
     #[error("line {0}: the text is not UTF-8")]
     NotUtf8(u64),
+    /// More values in a row than a table can have.
+    #[error("line {line}: more than {limit} values in a row")]
+    TooManyFields {
+        /// The record's number, from 1.
+        line: u64,
+        /// The limit.
+        limit: usize,
+    },
 }
+
+/// The most values a record may hold.
+pub const MAX_FIELDS: usize = 10_000;
 
 /// A push reader of CSV or TSV records.
 pub struct DelimitedReader {
@@ -88,18 +99,27 @@ impl DelimitedReader {
                     self.out.resize(grown, 0);
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {
-                    let grown = self.ends.len() * 2;
+                    // Empty values take no output: a row of commas must not grow this freely.
+                    if self.ends.len() >= MAX_FIELDS {
+                        return Err(DelimitedError::TooManyFields {
+                            line: self.records + 1,
+                            limit: MAX_FIELDS,
+                        });
+                    }
+                    let grown = (self.ends.len() * 2).min(MAX_FIELDS);
                     self.ends.resize(grown, 0);
                 }
                 csv_core::ReadRecordResult::Record => {
                     self.records += 1;
                     let line = self.records;
-                    let text = std::str::from_utf8(&self.out[..self.out_len])
-                        .map_err(|_| DelimitedError::NotUtf8(line))?;
+                    // Each value is checked alone: the record may be UTF-8 as a whole with a
+                    // character split between two values.
                     let mut fields = Vec::with_capacity(self.ends_len);
                     let mut start = 0;
                     for &end in &self.ends[..self.ends_len] {
-                        fields.push(text[start..end].to_string());
+                        let value = std::str::from_utf8(&self.out[start..end])
+                            .map_err(|_| DelimitedError::NotUtf8(line))?;
+                        fields.push(value.to_string());
                         start = end;
                     }
                     self.out_len = 0;
@@ -157,5 +177,17 @@ mod tests {
             r.push(b"a\n\xff\xfe\n", &mut out),
             Err(DelimitedError::NotUtf8(2))
         );
+        // A character split across two values: UTF-8 as a row, not as values.
+        let mut r = DelimitedReader::new(b',', 1024);
+        assert_eq!(
+            r.push(b"\xC3,\xA9\n", &mut out),
+            Err(DelimitedError::NotUtf8(1))
+        );
+        // A row of nothing but separators.
+        let mut r = DelimitedReader::new(b',', 1 << 20);
+        assert!(matches!(
+            r.push(&[b','; 100_000], &mut out),
+            Err(DelimitedError::TooManyFields { line: 1, .. })
+        ));
     }
 }

@@ -11,7 +11,10 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 use parquet::file::reader::ChunkReader;
 
 use crate::{Datum, ReadError};
@@ -26,19 +29,56 @@ fn unsupported(name: &str, why: impl std::fmt::Display) -> ReadError {
     ReadError::Malformed(format!("column {name:?}: {why}"))
 }
 
+/// The largest column chunk read, uncompressed: a page (a dictionary's too) is decoded whole.
+pub const MAX_CHUNK_BYTES: i64 = 256 << 20;
+/// The longest string value taken.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
 /// Opens `source` as Parquet, to be read `batch` rows at a time.
+///
+/// A few compressed bytes can decode to a great deal: every column chunk must be at most
+/// [`MAX_CHUNK_BYTES`] uncompressed, and strings are read as dictionaries (a dictionary-encoded
+/// value is decoded once, not once per row that refers to it), each value at most
+/// [`MAX_VALUE_BYTES`] when it is taken.
 pub fn read_parquet<R: ChunkReader + 'static>(
     source: R,
     batch: usize,
 ) -> Result<ParquetRows, ReadError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(source)
-        .map_err(|e| ReadError::Malformed(format!("not a Parquet file: {e}")))?;
+    let not_parquet =
+        |e: parquet::errors::ParquetError| ReadError::Malformed(format!("not a Parquet file: {e}"));
+    let plain =
+        ArrowReaderMetadata::load(&source, ArrowReaderOptions::new()).map_err(not_parquet)?;
+    for group in plain.metadata().row_groups() {
+        for chunk in group.columns() {
+            if chunk.uncompressed_size() > MAX_CHUNK_BYTES {
+                return Err(ReadError::Malformed(format!(
+                    "column {:?}: a column chunk of {} bytes uncompressed (at most {MAX_CHUNK_BYTES})",
+                    chunk.column_path().string(),
+                    chunk.uncompressed_size()
+                )));
+            }
+        }
+    }
     let mut names = Vec::new();
-    for f in builder.schema().fields() {
+    let mut fields = Vec::new();
+    for f in plain.schema().fields() {
         check_type(f.name(), f.data_type())?;
         names.push(f.name().clone());
+        let t = match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(f.data_type().clone()))
+            }
+            other => other.clone(),
+        };
+        fields.push(arrow_schema::Field::new(f.name(), t, f.is_nullable()));
     }
-    let reader = builder
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+    let metadata = ArrowReaderMetadata::try_new(
+        std::sync::Arc::clone(plain.metadata()),
+        ArrowReaderOptions::new().with_schema(schema),
+    )
+    .map_err(not_parquet)?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
         .with_batch_size(batch.max(1))
         .build()
         .map_err(|e| ReadError::Malformed(format!("reading the Parquet file: {e}")))?;
@@ -87,8 +127,23 @@ impl ParquetRows {
             .collect();
         for (c, column) in batch.columns().iter().enumerate() {
             let name = &self.names[c];
+            // A dictionary's values are read through its keys, found once a batch.
+            let (values, keys) = match column.as_any_dictionary_opt() {
+                Some(dict) => (dict.values(), Some(dict.normalized_keys())),
+                None => (column, None),
+            };
             for (i, row) in rows.iter_mut().enumerate() {
-                row.push(datum(name, column, i)?);
+                if column.is_null(i) {
+                    row.push(Datum::Null);
+                    continue;
+                }
+                let at = match &keys {
+                    Some(k) => *k
+                        .get(i)
+                        .ok_or_else(|| unsupported(name, "a key out of range"))?,
+                    None => i,
+                };
+                row.push(datum(name, values, at)?);
             }
         }
         Ok(Some(rows))
@@ -116,8 +171,8 @@ fn datum(name: &str, a: &ArrayRef, i: usize) -> Result<Datum, ReadError> {
         }
         DataType::Float32 => Datum::Float(a.as_primitive::<Float32Type>().value(i).into()),
         DataType::Float64 => Datum::Float(a.as_primitive::<Float64Type>().value(i)),
-        DataType::Utf8 => Datum::Text(a.as_string::<i32>().value(i).to_string()),
-        DataType::LargeUtf8 => Datum::Text(a.as_string::<i64>().value(i).to_string()),
+        DataType::Utf8 => text(name, a.as_string::<i32>().value(i))?,
+        DataType::LargeUtf8 => text(name, a.as_string::<i64>().value(i))?,
         DataType::Date32 => {
             let days = a.as_primitive::<Date32Type>().value(i);
             let date = iso_utc(i64::from(days) * 86_400, 0);
@@ -142,6 +197,20 @@ fn datum(name: &str, a: &ArrayRef, i: usize) -> Result<Datum, ReadError> {
         }
         other => return Err(unsupported(name, format!("Parquet type {other}"))),
     })
+}
+
+/// A string value, if not too long.
+fn text(name: &str, value: &str) -> Result<Datum, ReadError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(unsupported(
+            name,
+            format!(
+                "a value of {} bytes (at most {MAX_VALUE_BYTES})",
+                value.len()
+            ),
+        ));
+    }
+    Ok(Datum::Text(value.to_string()))
 }
 
 /// ISO 8601 UTC text of `seconds` (and `nanos`) since 1970-01-01, without a date library (this

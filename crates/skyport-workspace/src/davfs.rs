@@ -61,8 +61,17 @@ impl WorkspaceFs {
         }
     }
 
-    fn real(&self, path: &DavPath) -> PathBuf {
-        self.inner.top.join(path.as_rel_ospath())
+    /// Where `path` is on disk: below the grant's top, or nowhere (a path with anything but
+    /// plain names in it, which `join` would let climb out, or make absolute).
+    fn real(&self, path: &DavPath) -> FsResult<PathBuf> {
+        let rel = path.as_rel_ospath();
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(FsError::Forbidden);
+        }
+        Ok(self.inner.top.join(rel))
     }
 
     fn check_writable(&self) -> FsResult<()> {
@@ -122,6 +131,25 @@ fn io_error(e: std::io::Error) -> FsError {
     }
 }
 
+/// `path` (below `top`) if no directory between `top` and it is a symbolic link: a link an
+/// administrator left in a tree must not lead a request out of it.
+fn beneath(top: &Path, path: PathBuf) -> FsResult<PathBuf> {
+    let rel = path.strip_prefix(top).map_err(|_| FsError::Forbidden)?;
+    let mut at = top.to_path_buf();
+    let mut parts = rel.components().peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        at.push(part);
+        match at.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => return Err(FsError::NotFound),
+            _ => {}
+        }
+    }
+    Ok(path)
+}
+
 /// The parent of `path` must be a directory for anything to be made in it.
 fn parent_is_dir(path: &Path) -> FsResult<()> {
     match path.parent().map(entry_metadata) {
@@ -139,7 +167,8 @@ impl DavFileSystem for WorkspaceFs {
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         let real = self.real(path);
         if !options.write {
-            return self.blocking(move |_| {
+            return self.blocking(move |inner| {
+                let real = beneath(&inner.top, real?)?;
                 let meta = entry_metadata(&real)?;
                 if meta.is_dir() {
                     return Err(FsError::Forbidden);
@@ -164,6 +193,7 @@ impl DavFileSystem for WorkspaceFs {
             return async { Err(FsError::NotImplemented) }.boxed();
         }
         self.blocking(move |inner| {
+            let real = beneath(&inner.top, real?)?;
             parent_is_dir(&real)?;
             let existing = match entry_metadata(&real) {
                 Ok(m) if m.is_dir() => return Err(FsError::Forbidden),
@@ -211,7 +241,8 @@ impl DavFileSystem for WorkspaceFs {
         _meta: ReadDirMeta,
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         let real = self.real(path);
-        self.blocking(move |_| {
+        self.blocking(move |inner| {
+            let real = beneath(&inner.top, real?)?;
             if !entry_metadata(&real)?.is_dir() {
                 return Err(FsError::Forbidden);
             }
@@ -232,7 +263,8 @@ impl DavFileSystem for WorkspaceFs {
 
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         let real = self.real(path);
-        self.blocking(move |_| {
+        self.blocking(move |inner| {
+            let real = beneath(&inner.top, real?)?;
             let meta = entry_metadata(&real)?;
             Ok(Box::new(Meta::of(&meta)) as Box<dyn DavMetaData>)
         })
@@ -243,6 +275,7 @@ impl DavFileSystem for WorkspaceFs {
         let writable = self.check_writable();
         self.blocking(move |inner| {
             writable?;
+            let real = beneath(&inner.top, real?)?;
             parent_is_dir(&real)?;
             if entry_metadata(&real).is_ok() {
                 return Err(FsError::Exists);
@@ -259,6 +292,7 @@ impl DavFileSystem for WorkspaceFs {
         let writable = self.check_writable();
         self.blocking(move |inner| {
             writable?;
+            let real = beneath(&inner.top, real?)?;
             if real == inner.top {
                 // The top of a grant is not the grantee's to remove.
                 return Err(FsError::Forbidden);
@@ -274,6 +308,7 @@ impl DavFileSystem for WorkspaceFs {
         let writable = self.check_writable();
         self.blocking(move |inner| {
             writable?;
+            let real = beneath(&inner.top, real?)?;
             if entry_metadata(&real)?.is_dir() {
                 return Err(FsError::Forbidden);
             }
@@ -288,6 +323,7 @@ impl DavFileSystem for WorkspaceFs {
         let writable = self.check_writable();
         self.blocking(move |inner| {
             writable?;
+            let (from, to) = (beneath(&inner.top, from?)?, beneath(&inner.top, to?)?);
             if from == inner.top || to.starts_with(&from) {
                 return Err(FsError::Forbidden);
             }
@@ -304,6 +340,7 @@ impl DavFileSystem for WorkspaceFs {
         let writable = self.check_writable();
         self.blocking(move |inner| {
             writable?;
+            let (from, to) = (beneath(&inner.top, from?)?, beneath(&inner.top, to?)?);
             let meta = entry_metadata(&from)?;
             if meta.is_dir() {
                 return Err(FsError::Forbidden);
@@ -551,6 +588,25 @@ impl DavFile for Upload {
             if self.done {
                 return Ok(());
             }
+            // The file this upload replaces may have changed (moved away, another upload)
+            // since the upload began: what it grows the tree by is counted again now.
+            let target = self.target.clone();
+            let now = tokio::task::spawn_blocking(move || entry_metadata(&target).map(|m| m.len()))
+                .await
+                .map_err(|_| FsError::GeneralFailure)?
+                .unwrap_or(0);
+            let grows = self.written.saturating_sub(now);
+            if grows > self.reserved {
+                let (ledger, tree, more) = (
+                    Arc::clone(&self.ledger),
+                    self.tree.clone(),
+                    grows - self.reserved,
+                );
+                tokio::task::spawn_blocking(move || ledger.reserve(&tree, more))
+                    .await
+                    .map_err(|_| FsError::GeneralFailure)??;
+                self.reserved = grows;
+            }
             let (staged, target) = (self.staged.clone(), self.target.clone());
             with_file(&mut self.file, move |f| {
                 f.sync_all()?;
@@ -572,6 +628,8 @@ impl Drop for Upload {
         if !self.done {
             let _ = std::fs::remove_file(&self.staged);
             self.ledger.release(self.reserved);
+            // Dropped while being renamed into place, the file may be in the tree now.
+            self.ledger.changed();
         }
     }
 }

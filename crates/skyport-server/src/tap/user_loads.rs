@@ -42,7 +42,14 @@ impl BinaryFormat {
 }
 
 /// A spooled body, removed when dropped.
-struct Spool(PathBuf);
+pub(crate) struct Spool(PathBuf);
+
+impl Spool {
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for Spool {
     fn drop(&mut self) {
@@ -51,7 +58,7 @@ impl Drop for Spool {
 }
 
 /// Writes `body` to a new file in `dir`, refusing more than `max_bytes`.
-async fn spool(body: Body, dir: &Path, max_bytes: u64) -> Result<Spool, DaliError> {
+pub(crate) async fn spool(body: Body, dir: &Path, max_bytes: u64) -> Result<Spool, DaliError> {
     let failed = |e: std::io::Error| {
         tracing::error!("spooling a table load: {e}");
         DaliError::internal("the load could not be kept for reading (logged)")
@@ -66,7 +73,7 @@ async fn spool(body: Body, dir: &Path, max_bytes: u64) -> Result<Spool, DaliErro
         size += chunk.len() as u64;
         if size > max_bytes {
             return Err(DaliError::usage(format!(
-                "a FITS or Parquet load is at most {max_bytes} bytes; nothing was added"
+                "a load is at most {max_bytes} bytes; nothing was added"
             ))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
@@ -93,7 +100,10 @@ pub async fn binary_rows(
         .map(|c| c.user_type().map_err(DaliError::usage))
         .collect::<Result<_, _>>()?;
     let table = t.clone();
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    // `Some(batch)` carries rows, `None` says the file was read to its end: a channel that
+    // closes without it (the reader panicked) fails the load instead of committing part of it.
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Option<Result<Vec<Vec<Value>>, StoreError>>>(2);
     tokio::task::spawn_blocking(move || {
         let _spooled = &spooled;
         let failed = |m: String| StoreError::Query(format!("{m}; nothing was added"));
@@ -115,21 +125,37 @@ pub async fn binary_rows(
                     }
                     rows.push(row);
                 }
-                if sender.blocking_send(Ok(rows)).is_err() {
+                if sender.blocking_send(Some(Ok(rows))).is_err() {
                     // The load stopped (an error, or the client gone).
                     return Ok(());
                 }
             }
             Ok(())
         })();
-        if let Err(e) = result {
-            let _ = sender.blocking_send(Err(e));
-        }
+        let _ = sender.blocking_send(match result {
+            Ok(()) => None,
+            Err(e) => Some(Err(e)),
+        });
     });
-    Ok(futures_util::stream::unfold(receiver, |mut r| async move {
-        r.recv().await.map(|batch| (batch, r))
-    })
-    .boxed())
+    Ok(
+        futures_util::stream::unfold(Some(receiver), |r| async move {
+            let mut r = r?;
+            match r.recv().await {
+                Some(Some(batch)) => Some((batch, Some(r))),
+                Some(None) => None,
+                None => {
+                    tracing::error!("BUG: a table load's reader stopped without finishing");
+                    Some((
+                        Err(StoreError::Backend(
+                            "the table could not be read to its end".into(),
+                        )),
+                        None,
+                    ))
+                }
+            }
+        })
+        .boxed(),
+    )
 }
 
 /// A binary table open for reading.

@@ -46,6 +46,9 @@ pub struct UserTableLimits {
 pub struct UserTableService {
     tables: UserTables,
     limits: UserTableLimits,
+    /// One load at a time per owner: the row quota is checked against what the owner has,
+    /// which another load running at once would change.
+    loading: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The longest name of a table or column.
@@ -227,7 +230,11 @@ pub fn table_info(t: &UserTable) -> TableInfo {
 impl UserTableService {
     /// The service over `tables`.
     pub fn new(tables: UserTables, limits: UserTableLimits) -> UserTableService {
-        UserTableService { tables, limits }
+        UserTableService {
+            tables,
+            limits,
+            loading: Default::default(),
+        }
     }
 
     /// The largest VOTable read whole (a table description, a VOTable load, a query result
@@ -379,11 +386,17 @@ impl UserTableService {
                 f.meta.arraysize = Some("*".into());
             }
         }
+        // Every membership counts, ended ones too: an ended member still sees what was
+        // released to the group before the end, and the result may hold it.
         let restricting = rights.restricting_groups();
-        let required = current_groups(caller)
-            .into_iter()
+        let mut required: Vec<String> = caller
+            .groups
+            .iter()
+            .map(|m| m.group.clone())
             .filter(|g| restricting.contains(g))
             .collect();
+        required.sort();
+        required.dedup();
         self.make(user, name, schema, table, None, &fields, rows, required)
             .await
     }
@@ -419,11 +432,23 @@ impl UserTableService {
         if let Some(d) = &description {
             check_text("the table's description", d)?;
         }
-        let mine = self
-            .tables
-            .all()
-            .await
-            .map_err(store_error)?
+        let all = self.tables.all().await.map_err(store_error)?;
+        // Two user names can read alike as a schema (`bob.smith`, `bob_smith`): the first to
+        // make a table keeps it.
+        if all.iter().any(|t| t.schema == schema && t.owner != user) {
+            return Err(DaliError::usage(format!(
+                "the schema {schema} is another user's (their name reads as yours does); ask the archive's operators"
+            ))
+            .with_status(StatusCode::FORBIDDEN));
+        }
+        // PostgreSQL keeps 63 bytes of a name.
+        if schema.len() > 63 {
+            return Err(DaliError::usage(
+                "a user name longer than 58 characters has no table schema",
+            )
+            .with_status(StatusCode::FORBIDDEN));
+        }
+        let mine = all
             .into_iter()
             .filter(|t| t.owner == user)
             .collect::<Vec<_>>();
@@ -488,6 +513,11 @@ impl UserTableService {
         author: &'a str,
         batches: futures_util::stream::BoxStream<'a, Result<Vec<Vec<Value>>, StoreError>>,
     ) -> Result<u64, DaliError> {
+        let lock = {
+            let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(loading.entry(t.owner.clone()).or_default())
+        };
+        let _one_at_a_time = lock.lock().await;
         let quota = self.limits.rows_per_user;
         let room = if quota == 0 {
             u64::MAX
@@ -604,7 +634,16 @@ impl UserTableService {
             .iter()
             .map(|c| c.user_type().map_err(DaliError::usage))
             .collect::<Result<_, _>>()?;
-        let rows = delimited_rows(body, delimiter, &t, types);
+        // Spooled first: the archive's one SQLite writer is then held while rows are written,
+        // not while a slow client sends them.
+        let spooled =
+            super::user_loads::spool(body, &self.limits.spool_dir, self.limits.max_binary_bytes)
+                .await?;
+        let file = tokio::fs::File::open(spooled.path()).await.map_err(|e| {
+            tracing::error!("reading a spooled load: {e}");
+            DaliError::internal("the load could not be read back (logged)")
+        })?;
+        let rows = delimited_rows(spooled, file, delimiter, &t, types);
         self.append_checked(&t, user, rows).await
     }
 
@@ -808,13 +847,16 @@ pub(crate) fn header_order(t: &UserTable, header: &[String]) -> Result<Vec<usize
 /// The rows of a CSV or TSV body, in batches, as they arrive: the first line names the
 /// columns (in any order); every value is read as its column's type.
 fn delimited_rows(
-    body: Body,
+    spooled: super::user_loads::Spool,
+    file: tokio::fs::File,
     delimiter: u8,
     t: &UserTable,
     types: Vec<UserType>,
 ) -> futures_util::stream::BoxStream<'static, Result<Vec<Vec<Value>>, StoreError>> {
     struct Reading {
-        body: axum::body::BodyDataStream,
+        /// Kept until the rows are read: the file goes with it.
+        _spooled: super::user_loads::Spool,
+        body: tokio_util::io::ReaderStream<tokio::fs::File>,
         reader: DelimitedReader,
         order: Option<Vec<usize>>,
         pending: std::collections::VecDeque<Vec<String>>,
@@ -823,7 +865,8 @@ fn delimited_rows(
         types: Vec<UserType>,
     }
     let reading = Reading {
-        body: body.into_data_stream(),
+        _spooled: spooled,
+        body: tokio_util::io::ReaderStream::with_capacity(file, 256 << 10),
         reader: DelimitedReader::new(delimiter, MAX_ROW_BYTES),
         order: None,
         pending: Default::default(),

@@ -272,6 +272,28 @@ async fn the_owner_puts_gets_lists_moves_copies_and_deletes() {
         d.get("alice", "/webdav/alice/results/b.bin").await.0,
         StatusCode::NOT_FOUND
     );
+    // A Destination that only begins like the tree's path (`/webdav/alicex/…`) reaches
+    // nothing outside it, whatever dav-server would make of it.
+    let escaped = d.dir.path().join("escaped.txt");
+    for method in ["MOVE", "COPY"] {
+        let req = d
+            .request("alice", method, "/webdav/alice/c.bin")
+            .header(
+                "Destination",
+                format!("/webdav/alicex{}", escaped.display()),
+            )
+            .header("Overwrite", "T")
+            .body(Body::empty())
+            .expect("request");
+        let (status, _, _) = call(&d.app, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method}");
+        assert!(!escaped.exists(), "{method}");
+    }
+    assert_eq!(
+        d.get("alice", "/webdav/alice/c.bin").await.0,
+        StatusCode::OK,
+        "the source stays"
+    );
     // A PUT whose directory is missing is a conflict (RFC 4918), and makes nothing.
     assert_eq!(
         d.put("alice", "/webdav/alice/nowhere/x", b"x").await,
@@ -363,7 +385,7 @@ async fn shares_reach_their_groups_and_nobody_else_sees_anything() {
     );
     let req = d
         .request("bob", "MOVE", "/webdav/alice/inbox/from-bob.txt")
-        .header("Destination", "/webdav/alice/private/stolen.txt")
+        .header("Destination", "/webdav/alice/inboxx/../private/stolen.txt")
         .body(Body::empty())
         .expect("request");
     let (status, _, _) = call(&d.app, req).await;
@@ -616,4 +638,55 @@ pub(crate) async fn wait_as(d: &Drive, who: &str, job: &str) -> String {
         }
     }
     panic!("job {job} did not end");
+}
+
+#[tokio::test]
+async fn moving_a_file_away_during_its_replacement_does_not_double_the_quota() {
+    let d = drive(1000, 100).await;
+    assert_eq!(
+        d.put("alice", "/webdav/alice/a", &[b'o'; 900]).await,
+        StatusCode::CREATED
+    );
+    // A replacement of /a starts: it may grow the tree only past /a's 900 bytes...
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = Body::from_stream(futures_util::stream::unfold(receiver, |mut r| async move {
+        r.recv().await.map(|chunk| (chunk, r))
+    }));
+    let req = d
+        .request("alice", "PUT", "/webdav/alice/a")
+        .body(body)
+        .expect("request");
+    let app = d.app.clone();
+    let upload = tokio::spawn(async move { call(&app, req).await.0 });
+    sender
+        .send(Ok(Bytes::from(vec![b'n'; 400])))
+        .await
+        .expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // ...but /a is moved away before it ends.
+    let req = d
+        .request("alice", "MOVE", "/webdav/alice/a")
+        .header("Destination", "/webdav/alice/a1")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(call(&d.app, req).await.0, StatusCode::CREATED);
+    sender
+        .send(Ok(Bytes::from(vec![b'n'; 500])))
+        .await
+        .expect("send");
+    drop(sender);
+    assert_eq!(
+        upload.await.expect("upload"),
+        StatusCode::INSUFFICIENT_STORAGE,
+        "900 + 900 bytes do not fit in 1000"
+    );
+    assert_eq!(
+        d.get("alice", "/webdav/alice/a").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        d.get("alice", "/webdav/alice/a1").await,
+        (StatusCode::OK, vec![b'o'; 900])
+    );
+    assert!(d.staging_is_empty());
 }
