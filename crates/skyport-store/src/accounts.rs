@@ -62,7 +62,8 @@ fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn list_of(v: Option<&Value>) -> Vec<String> {
+/// A JSON list of strings kept as text (none when absent or unreadable).
+pub(crate) fn list_of(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_str)
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default()

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::ddl::{placeholder, quote_ident, table_name};
 use crate::postgres::READER_ROLE;
-use crate::stream::ColumnKind;
 use crate::{Dialect, Statement, Store, StoreError, Value};
 
 /// The private table of the descriptions.
@@ -151,15 +150,6 @@ impl UserType {
             (Dialect::Postgres, UserType::Double) => "DOUBLE PRECISION",
             (Dialect::Postgres, UserType::Text) => "TEXT",
             (Dialect::Postgres, UserType::Timestamp) => "TIMESTAMP",
-        }
-    }
-
-    /// Its storage class (as a TAP upload's).
-    pub fn kind(self) -> ColumnKind {
-        match self {
-            UserType::Float | UserType::Double => ColumnKind::Real,
-            UserType::Text | UserType::Timestamp => ColumnKind::Text,
-            _ => ColumnKind::Integer,
         }
     }
 
@@ -421,12 +411,6 @@ fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).map(str::to_string)
 }
 
-fn json_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_str)
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or_default()
-}
-
 impl UserTables {
     /// The user tables of `store`, making the table of their descriptions if missing.
     pub async fn open(store: Arc<dyn Store>) -> Result<UserTables, StoreError> {
@@ -457,17 +441,21 @@ impl UserTables {
         placeholder(self.dialect(), n)
     }
 
-    /// Every user table (their descriptions are small; an archive holds thousands at most).
-    pub async fn all(&self) -> Result<Vec<UserTable>, StoreError> {
+    /// The descriptions `condition` (SQL after `WHERE`, with `params`) selects.
+    async fn read(
+        &self,
+        condition: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<UserTable>, StoreError> {
         let rows = self
             .store
             .query_private(
                 format!(
                     "SELECT schema_name, table_name, owner, description, columns, read_groups, \
-                     write_groups, row_count, required_groups FROM {META} \
+                     write_groups, row_count, required_groups FROM {META} WHERE {condition} \
                      ORDER BY schema_name, table_name"
                 ),
-                Vec::new(),
+                params,
             )
             .await?;
         Ok(rows
@@ -483,21 +471,31 @@ impl UserTables {
                     .and_then(Value::as_str)
                     .and_then(|t| serde_json::from_str(t).ok())
                     .unwrap_or_default(),
-                read_groups: json_list(r.get(5)),
-                write_groups: json_list(r.get(6)),
+                read_groups: crate::accounts::list_of(r.get(5)),
+                write_groups: crate::accounts::list_of(r.get(6)),
                 rows: r.get(7).and_then(Value::as_i64).unwrap_or(0).max(0) as u64,
-                required_groups: json_list(r.get(8)),
+                required_groups: crate::accounts::list_of(r.get(8)),
             })
             .collect())
     }
 
-    /// One table, if it exists.
+    /// Every user table (their descriptions are small; an archive holds thousands at most).
+    pub async fn all(&self) -> Result<Vec<UserTable>, StoreError> {
+        self.read("1 = 1", Vec::new()).await
+    }
+
+    /// One table (its name compared case-insensitively, as ADQL compares names), if it exists.
     pub async fn get(&self, schema: &str, table: &str) -> Result<Option<UserTable>, StoreError> {
-        Ok(self
-            .all()
-            .await?
-            .into_iter()
-            .find(|t| t.schema == schema && t.table.eq_ignore_ascii_case(table)))
+        let condition = format!(
+            "schema_name = {} AND LOWER(table_name) = LOWER({})",
+            self.mark(1),
+            self.mark(2)
+        );
+        let params = vec![
+            Value::Text(schema.to_string()),
+            Value::Text(table.to_string()),
+        ];
+        Ok(self.read(&condition, params).await?.into_iter().next())
     }
 
     /// Makes `t` (empty), in one transaction with its description.

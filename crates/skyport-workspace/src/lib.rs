@@ -108,11 +108,6 @@ impl Workspace {
         Ok(Workspace { settings, ledger })
     }
 
-    /// The settings it was opened with.
-    pub fn settings(&self) -> &WorkspaceSettings {
-        &self.settings
-    }
-
     /// The directory of `owner`'s tree (not made).
     fn tree(&self, owner: &str) -> PathBuf {
         self.settings.dir.join("users").join(owner)

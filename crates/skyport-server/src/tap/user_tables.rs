@@ -747,11 +747,6 @@ impl UserTableService {
             .await
             .map_err(store_error)
     }
-
-    /// Every user table, for administrators.
-    pub async fn all(&self) -> Result<Vec<UserTable>, StoreError> {
-        self.tables.all().await
-    }
 }
 
 /// Runs `table-update` jobs (youcat's, as pyvo's `create_index` makes them): `table`,
