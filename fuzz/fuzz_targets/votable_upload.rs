@@ -9,6 +9,9 @@
 //!   `Bool`, scalar integers `Int`, scalar reals `Float` and never NaN, text and arrays `Text`,
 //!   or `Null`);
 //!
+//! * read a batch at a time through a small buffer (`VotableRows`, which user-table loads use),
+//!   the same document gives the same fields and rows.
+//!
 //! Whether it reads or not:
 //! * nothing panics;
 //! * the heap the reader uses at its peak is bounded by the document's size
@@ -24,7 +27,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use skyport_fuzz::{show, within_ceiling, Ceiling};
-use skyport_votable::{read_votable, Count, Datum, Primitive, UploadedTable};
+use skyport_votable::{read_votable, Count, Datum, Primitive, UploadedTable, VotableRows};
 
 /// The TAP upload row limit skyport ships with (`upload_max_rows` in skyport-server's
 /// `Limits::default`); SODA `STAMPS` tables are read with 1 000 000.
@@ -105,5 +108,27 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(table) = read {
         check_table(&table);
+        let streamed = read_streamed(data);
+        assert_eq!(
+            streamed.as_ref().map(|(f, r)| (f, r.len())),
+            Ok((&table.fields, table.rows.len())),
+            "read whole and streamed differ"
+        );
+        assert!(streamed.is_ok_and(|(_, rows)| rows == table.rows));
     }
 });
+
+/// The table read in batches of 7 rows through a buffer of 13 bytes, so that tags, cells and
+/// base64 quads straddle the reads.
+fn read_streamed(
+    data: &[u8],
+) -> Result<(Vec<skyport_votable::Field>, Vec<Vec<Datum>>), skyport_votable::ReadError> {
+    let mut reader = VotableRows::open(std::io::BufReader::with_capacity(13, data), MAX_ROWS)?;
+    let fields = reader.fields().to_vec();
+    let mut rows = Vec::new();
+    while let Some(batch) = reader.next_batch(7)? {
+        assert!(!batch.is_empty() && batch.len() <= 7, "a batch of {}", batch.len());
+        rows.extend(batch);
+    }
+    Ok((fields, rows))
+}

@@ -77,6 +77,24 @@ pub fn current_groups(caller: &Caller) -> Vec<String> {
         .collect()
 }
 
+/// The data-rights groups (among `restricting`) whose data `caller` may hold: every group they
+/// are or were a member of, ended memberships too, since an ended member still sees what was
+/// released to the group before the end. Sorted, each once.
+pub fn groups_ever_held(
+    caller: &Caller,
+    restricting: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut held: Vec<String> = caller
+        .groups
+        .iter()
+        .map(|m| m.group.clone())
+        .filter(|g| restricting.contains(g))
+        .collect();
+    held.sort();
+    held.dedup();
+    held
+}
+
 impl RequestCaller {
     /// The name a write is recorded under: the user, or `anonymous`.
     pub fn author(&self) -> String {
@@ -103,5 +121,37 @@ mod tests {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
         assert_eq!(user(Some(mapped), &[proxy]), Some("rubin-admin".into()));
         assert_eq!(proxy_user(&HeaderMap::new(), Some(proxy), &[proxy]), None);
+    }
+}
+
+#[cfg(test)]
+mod groups_tests {
+    use super::*;
+
+    #[test]
+    fn ended_memberships_count_for_what_a_caller_may_hold_but_not_for_what_they_may_do() {
+        let ended = chrono::Utc::now() - chrono::Duration::days(1);
+        let caller = Caller {
+            user: Some("alice".into()),
+            groups: [
+                ("team", None),
+                ("old-team", Some(ended)),
+                ("chat", None),
+                ("team", None),
+            ]
+            .into_iter()
+            .map(|(g, ends)| skyport_store::Membership {
+                group: g.into(),
+                ends,
+            })
+            .collect(),
+            ..Caller::default()
+        };
+        let restricting = ["old-team", "team", "other"].map(String::from).into();
+        assert_eq!(
+            groups_ever_held(&caller, &restricting),
+            ["old-team", "team"]
+        );
+        assert_eq!(current_groups(&caller), ["team", "chat", "team"]);
     }
 }

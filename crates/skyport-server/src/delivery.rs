@@ -73,33 +73,15 @@ impl Delivering {
                 "Error: DEST names a table: the result must be a VOTable (FORMAT=votable)".into(),
             );
         }
-        if result.size > tables.max_document_bytes() as u64 {
-            return Err(format!(
-                "Error: DEST: the result ({} bytes) is larger than a table kept from a result may be ({} bytes); keep it as a file (DEST=/webdav/<user>/…) or as CSV loaded with /tap/load",
-                result.size,
-                tables.max_document_bytes()
-            ));
-        }
-        let bytes = tokio::fs::read(dir.join(&result.file))
-            .await
-            .map_err(|e| format!("Error: reading the result: {e}"))?;
-        let read = skyport_votable::read_votable(&bytes, tables.max_votable_rows())
-            .map_err(|e| format!("Error: DEST: the result: {e}"))?;
-        let rows = read
-            .rows
-            .into_iter()
-            .map(|r| r.into_iter().map(crate::tap::upload_value).collect())
-            .collect();
         tables
             .keep_result(
                 &crate::caller::job_caller(job),
                 dest,
-                read.fields,
-                rows,
+                dir.join(&result.file),
                 &self.rights,
             )
             .await
-            .map_err(|e| format!("Error: DEST: {}", e.message()))?;
+            .map_err(|e| format!("Error: DEST: {}", e.detail))?;
         tracing::info!(job = %job.id, table = %dest, "result kept as a user table");
         Ok(results)
     }

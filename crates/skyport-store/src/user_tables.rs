@@ -582,6 +582,67 @@ impl UserTables {
         self.store.write(author, statements).await.map(|_| ())
     }
 
+    /// Replaces the descriptions, units, UCDs and utypes of `t` (as it now reads, same
+    /// columns and types) in its record and in TAP_SCHEMA, in one transaction.
+    pub async fn describe(&self, t: &UserTable, author: &str) -> Result<(), StoreError> {
+        let dialect = self.dialect();
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        let cols =
+            serde_json::to_string(&t.columns).map_err(|e| StoreError::Query(e.to_string()))?;
+        let qualified = t.qualified();
+        let mut statements = vec![
+            Statement::new(
+                format!(
+                    "UPDATE {META} SET description = {}, columns = {} \
+                     WHERE schema_name = {} AND table_name = {}",
+                    self.mark(1),
+                    self.mark(2),
+                    self.mark(3),
+                    self.mark(4)
+                ),
+                vec![
+                    text(&t.description),
+                    Value::Text(cols),
+                    Value::Text(t.schema.clone()),
+                    Value::Text(t.table.clone()),
+                ],
+            ),
+            Statement::new(
+                format!(
+                    "UPDATE {} SET description = {} WHERE table_name = {}",
+                    table_name(dialect, "TAP_SCHEMA", "tables"),
+                    self.mark(1),
+                    self.mark(2)
+                ),
+                vec![text(&t.description), Value::Text(qualified.clone())],
+            ),
+        ];
+        for c in &t.columns {
+            statements.push(Statement::new(
+                format!(
+                    "UPDATE {} SET description = {}, unit = {}, ucd = {}, utype = {} \
+                     WHERE table_name = {} AND column_name = {}",
+                    table_name(dialect, "TAP_SCHEMA", "columns"),
+                    self.mark(1),
+                    self.mark(2),
+                    self.mark(3),
+                    self.mark(4),
+                    self.mark(5),
+                    self.mark(6)
+                ),
+                vec![
+                    text(&c.description),
+                    text(&c.unit),
+                    text(&c.ucd),
+                    text(&c.utype),
+                    Value::Text(qualified.clone()),
+                    Value::Text(c.name.clone()),
+                ],
+            ));
+        }
+        self.store.write(author, statements).await.map(|_| ())
+    }
+
     /// Replaces who may read and write `t`.
     pub async fn set_groups(
         &self,

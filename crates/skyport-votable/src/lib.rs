@@ -1,7 +1,8 @@
 //! VOTable and tabular output for skyport: streaming writers (VOTable 1.4 TABLEDATA and
 //! BINARY2, CSV, TSV, JSON, VOParquet), the reader for uploaded VOTables, and the DALI error document.
 //!
-//! Pure: writers append to caller-owned buffers, the reader takes bytes; no I/O here.
+//! Pure: writers append to caller-owned buffers, the readers take bytes or a reader they are
+//! handed; nothing here opens a file or a socket.
 
 mod delimited;
 mod field;
@@ -16,7 +17,7 @@ pub use delimited::{DelimitedError, DelimitedReader};
 pub use field::{Cell, Count, Datum, Field, Primitive, Shape};
 pub use format::{Chosen, Format, ALL_FORMATS};
 pub use parquet_read::{read_parquet, ParquetRows};
-pub use read::{read_votable, ReadError, UploadedTable};
+pub use read::{read_votable, ReadError, UploadedTable, VotableRows};
 pub use vosi::{read_vosi_table, TableDescription};
 pub use write::{push_field, push_json_string, Ending, Info, Prelude, TableWriter};
 /// The VOTable 1.3+ namespace (shared by VOTable 1.4 and 1.5).

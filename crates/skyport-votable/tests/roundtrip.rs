@@ -2,7 +2,7 @@
 //! same values), CSV by its RFC 4180 rules, JSON by serde_json.
 
 use skyport_votable::{
-    read_votable, Cell, Datum, Ending, Field, Format, Info, Prelude, TableWriter,
+    read_votable, Cell, Datum, Ending, Field, Format, Info, Prelude, TableWriter, VotableRows,
 };
 
 fn fields() -> Vec<Field> {
@@ -99,6 +99,139 @@ fn tabledata_and_binary2_read_back_the_same_values() {
         assert_eq!(table.fields, fields(), "{format:?}");
         assert_eq!(table.rows, expected(), "{format:?}");
     }
+}
+
+/// The rows of `doc` read a batch of at most `batch` rows at a time through a buffer of
+/// `buffer` bytes, so that rows, cells and base64 quads straddle the reads.
+fn streamed(doc: &[u8], buffer: usize, batch: usize) -> (Vec<Field>, Vec<Vec<Datum>>) {
+    let source = std::io::BufReader::with_capacity(buffer, doc);
+    let mut reader = VotableRows::open(source, usize::MAX).expect("opens");
+    let fields = reader.fields().to_vec();
+    let mut rows = Vec::new();
+    while let Some(b) = reader.next_batch(batch).expect("a batch") {
+        assert!(!b.is_empty() && b.len() <= batch);
+        rows.extend(b);
+    }
+    (fields, rows)
+}
+
+#[test]
+fn streamed_reads_give_what_a_whole_read_gives_in_every_buffer_size() {
+    for format in [Format::VotableTabledata, Format::VotableBinary2] {
+        let doc = write(format, Ending::Complete);
+        for buffer in [1, 3, 7, 64, 8192] {
+            for batch in [1, 2, 1000] {
+                let (f, rows) = streamed(&doc, buffer, batch);
+                assert_eq!(f, fields(), "{format:?}");
+                assert_eq!(rows, expected(), "{format:?} buffer {buffer} batch {batch}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_binary_stream_without_null_flags_streams_too() {
+    use base64::Engine as _;
+    let mut data = Vec::new();
+    for i in 0..1000i32 {
+        data.extend_from_slice(&i.to_be_bytes());
+        data.extend_from_slice(&(f64::from(i) / 4.0).to_be_bytes());
+        data.extend_from_slice(&(i as u32 % 3).to_be_bytes());
+        data.extend(std::iter::repeat_n(b'a', (i % 3) as usize));
+    }
+    let doc = format!(
+        "<VOTABLE><RESOURCE><TABLE><FIELD name=\"i\" datatype=\"int\"/><FIELD name=\"x\" datatype=\"double\"/><FIELD name=\"s\" datatype=\"char\" arraysize=\"*\"/><DATA><BINARY><STREAM encoding=\"base64\">\n{}\n</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
+        base64::engine::general_purpose::STANDARD.encode(&data)
+    );
+    for buffer in [5, 77, 8192] {
+        let (_, rows) = streamed(doc.as_bytes(), buffer, 333);
+        assert_eq!(rows.len(), 1000);
+        for (i, r) in rows.iter().enumerate() {
+            let text = "a".repeat(i % 3);
+            assert_eq!(
+                r,
+                &vec![
+                    Datum::Int(i as i64),
+                    Datum::Float(i as f64 / 4.0),
+                    if text.is_empty() {
+                        Datum::Null
+                    } else {
+                        Datum::Text(text)
+                    }
+                ],
+                "row {i}, buffer {buffer}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_long_binary2_stream_is_read_in_batches() {
+    let mut w = TableWriter::new(Format::VotableBinary2, fields(), Prelude::default());
+    let mut doc = Vec::new();
+    w.begin(&mut doc);
+    let one = rows();
+    for _ in 0..10_000 {
+        for r in &one {
+            w.row(&mut doc, r);
+        }
+    }
+    w.end(&mut doc, Ending::Complete);
+    let mut reader = VotableRows::open(std::io::BufReader::with_capacity(4096, &doc[..]), 30_000)
+        .expect("opens");
+    let mut batches = 0;
+    let mut n = 0;
+    while let Some(b) = reader.next_batch(2_000).expect("a batch") {
+        assert_eq!(b[0], expected()[n % 3], "batch {batches}");
+        n += b.len();
+        batches += 1;
+    }
+    assert_eq!((n, batches), (30_000, 15));
+    // One row more than allowed is refused when it is reached.
+    let mut reader = VotableRows::open(&doc[..], 29_999).expect("opens");
+    let mut error = None;
+    loop {
+        match reader.next_batch(2_000) {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(error, Some(skyport_votable::ReadError::TooManyRows(29_999)));
+}
+
+#[test]
+fn a_stream_cut_inside_a_row_or_the_document_is_refused() {
+    let doc = String::from_utf8(write(Format::VotableBinary2, Ending::Complete)).expect("utf-8");
+    let start = doc.find("<STREAM encoding=\"base64\">").expect("a stream") + 25;
+    let end = doc.find("</STREAM>").expect("its end");
+    // Four base64 characters less: the last row loses three bytes.
+    let cut = format!("{}{}", &doc[..end - 4], &doc[end..]);
+    assert!(read_votable(cut.as_bytes(), 100).is_err());
+    // The document ends inside the stream.
+    let truncated = &doc[..(start + end) / 2];
+    let mut reader = VotableRows::open(truncated.as_bytes(), 100).expect("opens");
+    assert!(std::iter::from_fn(|| match reader.next_batch(10) {
+        Ok(Some(_)) => Some(Ok(())),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    })
+    .any(|r| r.is_err()));
+}
+
+#[test]
+fn a_cell_longer_than_sixteen_megabytes_is_refused_without_being_kept() {
+    let doc = format!(
+        "<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"char\" arraysize=\"*\"/><DATA><TABLEDATA><TR><TD>{}</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
+        "x".repeat(17 << 20)
+    );
+    let source = std::io::BufReader::with_capacity(1 << 16, doc.as_bytes());
+    let mut reader = VotableRows::open(source, 10).expect("opens");
+    let e = reader.next_batch(10).expect_err("refused");
+    assert!(e.to_string().contains("bytes between two tags"), "{e}");
 }
 
 #[test]

@@ -13,7 +13,6 @@ pub mod jobs;
 pub mod request;
 pub mod tables;
 mod upload;
-pub(crate) use upload::value as upload_value;
 pub mod user_loads;
 pub mod user_tables;
 

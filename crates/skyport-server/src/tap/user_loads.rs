@@ -1,6 +1,7 @@
-//! User-table loads in binary formats: a FITS binary table (`application/fits`, pyvo's
-//! `FITSTable`) or Parquet. Both keep their index at the end or in headers that must be read
-//! before any row, so the body is first spooled to a file (bounded in size), then read a
+//! User-table loads in structured formats: a FITS binary table (`application/fits`, pyvo's
+//! `FITSTable`), Parquet or a VOTable. FITS and Parquet keep their index at the end or in
+//! headers read before any row, and no load should hold the archive's writer while a slow
+//! client sends it, so the body is first spooled to a file (bounded in size), then read a
 //! batch of rows at a time on a blocking thread and handed to the load's transaction through
 //! a channel of two batches: memory is that of a batch or two, whatever the table's length.
 
@@ -16,6 +17,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::dali::DaliError;
 
+/// Batches of rows, in a table's column order, as a load's transaction takes them.
+pub type RowBatches = BoxStream<'static, Result<Vec<Vec<Value>>, StoreError>>;
+
 /// Rows read and written per batch.
 const BATCH_ROWS: usize = 2_000;
 
@@ -26,6 +30,8 @@ pub enum BinaryFormat {
     Fits,
     /// Parquet.
     Parquet,
+    /// A VOTable's first table (TABLEDATA, BINARY or BINARY2).
+    VoTable,
 }
 
 impl BinaryFormat {
@@ -35,6 +41,9 @@ impl BinaryFormat {
             "application/fits" | "application/x-fits" | "image/fits" => Some(BinaryFormat::Fits),
             "application/vnd.apache.parquet" | "application/x-parquet" | "application/parquet" => {
                 Some(BinaryFormat::Parquet)
+            }
+            "application/x-votable+xml" | "text/xml" | "application/xml" => {
+                Some(BinaryFormat::VoTable)
             }
             _ => None,
         }
@@ -47,6 +56,12 @@ pub(crate) struct Spool(PathBuf);
 impl Spool {
     /// Where it is.
     pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Spool {
+    fn as_ref(&self) -> &Path {
         &self.0
     }
 }
@@ -92,8 +107,30 @@ pub async fn binary_rows(
     t: &UserTable,
     spool_dir: &Path,
     max_bytes: u64,
-) -> Result<BoxStream<'static, Result<Vec<Vec<Value>>, StoreError>>, DaliError> {
+) -> Result<RowBatches, DaliError> {
     let spooled = spool(body, spool_dir, max_bytes).await?;
+    file_rows(format, spooled, t)
+}
+
+/// The fields of the VOTable at `path` (read on a blocking thread).
+pub async fn votable_fields(path: PathBuf) -> Result<Vec<skyport_votable::Field>, String> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        skyport_votable::VotableRows::open(std::io::BufReader::new(file), usize::MAX)
+            .map(|r| r.fields().to_vec())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The rows of the file at `file` in `format`, in batches in `t`'s column order, as
+/// [`binary_rows`] gives them; `file` is held until the rows are read.
+pub fn file_rows<P: AsRef<Path> + Send + 'static>(
+    format: BinaryFormat,
+    file: P,
+    t: &UserTable,
+) -> Result<RowBatches, DaliError> {
     let types: Vec<UserType> = t
         .columns
         .iter()
@@ -105,12 +142,11 @@ pub async fn binary_rows(
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<Option<Result<Vec<Vec<Value>>, StoreError>>>(2);
     tokio::task::spawn_blocking(move || {
-        let _spooled = &spooled;
         let failed = |m: String| StoreError::Query(format!("{m}; nothing was added"));
         let result = (|| -> Result<(), StoreError> {
-            let mut source = Source::open(format, &spooled.0).map_err(failed)?;
+            let mut source = Source::open(format, file.as_ref()).map_err(failed)?;
             let order = super::user_tables::header_order(&table, &source.names())
-                .map_err(|e| StoreError::Query(e.message()))?;
+                .map_err(|e| StoreError::Query(e.detail))?;
             let mut line = 0u64;
             while let Some(batch) = source.next().map_err(failed)? {
                 let mut rows = Vec::with_capacity(batch.len());
@@ -162,6 +198,7 @@ pub async fn binary_rows(
 enum Source {
     Fits(skyport_fits::bintable::BinTableReader),
     Parquet(skyport_votable::ParquetRows),
+    VoTable(Box<skyport_votable::VotableRows<std::io::BufReader<std::fs::File>>>),
 }
 
 impl Source {
@@ -176,6 +213,16 @@ impl Source {
                     .map(Source::Parquet)
                     .map_err(|e| format!("the Parquet file: {e}"))
             }
+            BinaryFormat::VoTable => {
+                let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+                // The row quota, checked as batches are written, bounds the rows.
+                skyport_votable::VotableRows::open(
+                    std::io::BufReader::with_capacity(1 << 16, file),
+                    usize::MAX,
+                )
+                .map(|r| Source::VoTable(Box::new(r)))
+                .map_err(|e| format!("the VOTable: {e}"))
+            }
         }
     }
 
@@ -183,6 +230,7 @@ impl Source {
         match self {
             Source::Fits(r) => r.names(),
             Source::Parquet(r) => r.names().to_vec(),
+            Source::VoTable(r) => r.fields().iter().map(|f| f.name.clone()).collect(),
         }
     }
 
@@ -218,6 +266,16 @@ impl Source {
                     })
                 })
                 .map_err(|e| format!("the Parquet file: {e}")),
+            Source::VoTable(r) => r
+                .next_batch(BATCH_ROWS)
+                .map(|b| {
+                    b.map(|rows| {
+                        rows.into_iter()
+                            .map(|row| row.into_iter().map(super::upload::value).collect())
+                            .collect()
+                    })
+                })
+                .map_err(|e| format!("the VOTable: {e}")),
         }
     }
 }

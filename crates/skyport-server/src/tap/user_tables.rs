@@ -58,6 +58,9 @@ const BATCH_ROWS: usize = 2_000;
 /// The longest CSV or TSV row.
 const MAX_ROW_BYTES: usize = 1 << 20;
 
+/// What makes a new table's first rows, once the table is known.
+type Rows = Box<dyn FnOnce(&UserTable) -> Result<super::user_loads::RowBatches, DaliError> + Send>;
+
 /// The schema of `user`'s tables.
 pub fn schema_of(user: &str) -> String {
     let name: String = user
@@ -346,6 +349,11 @@ impl UserTableService {
             .into_iter()
             .map(|r| r.into_iter().map(super::upload::value).collect())
             .collect();
+        let rows = (!rows.is_empty()).then(|| {
+            let batch: Rows =
+                Box::new(move |_: &UserTable| Ok(futures_util::stream::iter([Ok(rows)]).boxed()));
+            batch
+        });
         self.make(
             user,
             name,
@@ -359,16 +367,15 @@ impl UserTableService {
         .await
     }
 
-    /// Keeps a query's result (its VOTable `fields` and `rows`) as table `name` of `caller`.
-    /// Columns a user table cannot hold as they are (arrays, geometry) are kept as their text.
-    /// Readers other than the owner must hold every data-rights group (of `rights`) the owner
-    /// holds now: the result may hold rows only those groups see.
+    /// Keeps a query's result, the VOTable at `file`, as table `name` of `caller`, its rows
+    /// streamed from the file. Columns a user table cannot hold as they are (arrays, geometry)
+    /// are kept as their text. Readers other than the owner must hold every data-rights group
+    /// (of `rights`) the owner ever held: the result may hold rows only those groups see.
     pub async fn keep_result(
         &self,
         caller: &Caller,
         name: &str,
-        mut fields: Vec<Field>,
-        rows: Vec<Vec<Value>>,
+        file: std::path::PathBuf,
         rights: &skyport_store::Rights,
     ) -> Result<(), DaliError> {
         let user = Self::owner_of(caller)?;
@@ -380,28 +387,34 @@ impl UserTableService {
             ))
             .with_status(StatusCode::FORBIDDEN));
         }
+        let mut fields = super::user_loads::votable_fields(file.clone())
+            .await
+            .map_err(|e| DaliError::usage(format!("the result: {e}")))?;
         for f in &mut fields {
             if column_of(f).user_type().is_err() {
                 f.meta.datatype = "char".into();
                 f.meta.arraysize = Some("*".into());
             }
         }
-        // Every membership counts, ended ones too: an ended member still sees what was
-        // released to the group before the end, and the result may hold it.
-        let restricting = rights.restricting_groups();
-        let mut required: Vec<String> = caller
-            .groups
-            .iter()
-            .map(|m| m.group.clone())
-            .filter(|g| restricting.contains(g))
-            .collect();
-        required.sort();
-        required.dedup();
-        self.make(user, name, schema, table, None, &fields, rows, required)
-            .await
+        let required = crate::caller::groups_ever_held(caller, &rights.restricting_groups());
+        let rows: Rows = Box::new(move |t: &UserTable| {
+            super::user_loads::file_rows(super::user_loads::BinaryFormat::VoTable, file, t)
+        });
+        self.make(
+            user,
+            name,
+            schema,
+            table,
+            None,
+            &fields,
+            Some(rows),
+            required,
+        )
+        .await
     }
 
-    /// Makes a table of `user` from checked names and `fields`, with `rows`: all or nothing.
+    /// Makes a table of `user` from checked names and `fields`, with the rows `rows` makes
+    /// for it: all or nothing.
     #[allow(clippy::too_many_arguments)]
     async fn make(
         &self,
@@ -411,7 +424,7 @@ impl UserTableService {
         table: String,
         description: Option<String>,
         fields: &[Field],
-        rows: Vec<Vec<Value>>,
+        rows: Option<Rows>,
         required_groups: Vec<String>,
     ) -> Result<(), DaliError> {
         let mut seen = std::collections::HashSet::new();
@@ -480,10 +493,11 @@ impl UserTableService {
             required_groups,
         };
         self.tables.create(&t).await.map_err(store_error)?;
-        if !rows.is_empty() {
-            let loaded = self
-                .append_checked(&t, user, futures_util::stream::iter([Ok(rows)]).boxed())
-                .await;
+        if let Some(rows) = rows {
+            let loaded = match rows(&t) {
+                Ok(rows) => self.append_checked(&t, user, rows).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = loaded {
                 // The table and its rows come together or not at all.
                 let _ = self.tables.drop_table(&t, user).await;
@@ -569,46 +583,6 @@ impl UserTableService {
         let delimiter = match mime.as_str() {
             "text/csv" => b',',
             "text/tab-separated-values" => b'\t',
-            "application/x-votable+xml" | "text/xml" | "application/xml" => {
-                let bytes = axum::body::to_bytes(body, self.limits.max_document_bytes)
-                    .await
-                    .map_err(|_| {
-                        DaliError::usage(format!(
-                            "a VOTable load is at most {} bytes; send larger tables as CSV or TSV, which are streamed",
-                            self.limits.max_document_bytes
-                        ))
-                        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-                    })?;
-                let read = skyport_votable::read_votable(&bytes, self.limits.max_votable_rows)
-                    .map_err(|e| DaliError::usage(format!("the VOTable: {e}")))?;
-                let order = header_order(
-                    &t,
-                    &read.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
-                )?;
-                let types: Vec<UserType> = t
-                    .columns
-                    .iter()
-                    .map(|c| c.user_type().map_err(DaliError::usage))
-                    .collect::<Result<_, _>>()?;
-                let mut rows: Vec<Vec<Value>> = Vec::with_capacity(read.rows.len());
-                for (line, r) in read.rows.into_iter().enumerate() {
-                    let cells: Vec<Value> = r.into_iter().map(super::upload::value).collect();
-                    let mut row = Vec::with_capacity(order.len());
-                    for (c, &i) in order.iter().enumerate() {
-                        row.push(types[c].coerce(cells[i].clone()).map_err(|e| {
-                            DaliError::usage(format!(
-                                "row {}, column {}: {e}; nothing was added",
-                                line + 1,
-                                t.columns[c].name
-                            ))
-                        })?);
-                    }
-                    rows.push(row);
-                }
-                return self
-                    .append_checked(&t, user, futures_util::stream::iter([Ok(rows)]).boxed())
-                    .await;
-            }
             other => match super::user_loads::BinaryFormat::of(other) {
                 Some(format) => {
                     let rows = super::user_loads::binary_rows(
@@ -645,6 +619,60 @@ impl UserTableService {
         })?;
         let rows = delimited_rows(spooled, file, delimiter, &t, types);
         self.append_checked(&t, user, rows).await
+    }
+
+    /// Sets the descriptions, units, UCDs and utypes of table `name` (its owner only) from a
+    /// VOSI table description: its table description, when given, replaces the table's; each
+    /// column it describes (by name, with the type it has) is described anew, and the columns
+    /// it leaves out keep theirs.
+    pub async fn describe(
+        &self,
+        caller: &Caller,
+        name: &str,
+        body: &[u8],
+    ) -> Result<(), DaliError> {
+        let user = Self::owner_of(caller)?;
+        let mut t = self.reach(caller, name).await?;
+        if t.owner != user {
+            return Err(
+                DaliError::usage(format!("only {} describes {name}", t.owner))
+                    .with_status(StatusCode::FORBIDDEN),
+            );
+        }
+        let d = skyport_votable::read_vosi_table(body)
+            .map_err(|e| DaliError::usage(format!("the VOSI table description: {e}")))?;
+        if let Some(declared) = &d.name {
+            let declared_table = declared.rsplit('.').next().unwrap_or(declared);
+            if !declared_table.eq_ignore_ascii_case(&t.table) {
+                return Err(DaliError::usage(format!(
+                    "the description names table {declared:?}, the URL {name:?}"
+                )));
+            }
+        }
+        if let Some(description) = d.description {
+            check_text("the table's description", &description)?;
+            t.description = Some(description);
+        }
+        for f in &d.fields {
+            let described = column_of(f);
+            let column = t
+                .columns
+                .iter_mut()
+                .find(|c| c.name.eq_ignore_ascii_case(&f.name))
+                .ok_or_else(|| DaliError::usage(format!("{name} has no column {:?}", f.name)))?;
+            if described.user_type() != column.user_type() {
+                return Err(DaliError::usage(format!(
+                    "column {:?} is {} and stays so: a description changes no type (make the table anew for that)",
+                    column.name, column.datatype
+                )));
+            }
+            check_metadata(&described)?;
+            column.description = described.description;
+            column.unit = described.unit;
+            column.ucd = described.ucd;
+            column.utype = described.utype;
+        }
+        self.tables.describe(&t, user).await.map_err(store_error)
     }
 
     /// Drops table `name` (its owner only).
@@ -936,7 +964,7 @@ fn delimited_rows(
                 if r.order.is_none() {
                     match header_order(&r.table, &record) {
                         Ok(o) => r.order = Some(o),
-                        Err(e) => return Some((Err(StoreError::Query(e.message())), r)),
+                        Err(e) => return Some((Err(StoreError::Query(e.detail)), r)),
                     }
                 } else {
                     r.pending.push_back(record);
@@ -986,6 +1014,74 @@ pub async fn put_table(
         })?;
     service.create(&caller, &name, &kind, &body).await?;
     Ok((StatusCode::OK, format!("table {name} made\n")).into_response())
+}
+
+/// `POST /tap/tables/{name}`: a VOSI table description (a `table` element) describes the
+/// table anew; anything else is rows to append, as `POST /tap/load/{name}` takes them.
+pub async fn post_table(
+    State(state): State<Arc<AppState>>,
+    RequestCaller(caller): RequestCaller,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, DaliError> {
+    let service = service(&state)?;
+    let kind = content_type(&request);
+    let (head, body) = peek(request.into_body(), 1024).await?;
+    if root_element(&head).is_some_and(|r| r.eq_ignore_ascii_case("table")) {
+        let limit = service.limits.max_document_bytes;
+        let rest = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            DaliError::usage(format!(
+                "the table description is larger than {limit} bytes"
+            ))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        })?;
+        service.describe(&caller, &name, &rest).await?;
+        return Ok((StatusCode::OK, format!("table {name} described anew\n")).into_response());
+    }
+    let added = service.load(&caller, &name, &kind, body).await?;
+    Ok((StatusCode::OK, format!("{added} rows added to {name}\n")).into_response())
+}
+
+/// The first `at_least` bytes of `body` (fewer if it is shorter), and the whole body again.
+async fn peek(body: Body, at_least: usize) -> Result<(Vec<u8>, Body), DaliError> {
+    let mut stream = body.into_data_stream();
+    let mut chunks = Vec::new();
+    let mut head = Vec::new();
+    while head.len() < at_least {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                head.extend_from_slice(&chunk);
+                chunks.push(Ok::<_, axum::Error>(chunk));
+            }
+            Some(Err(e)) => {
+                return Err(DaliError::usage(format!("the upload broke off: {e}")));
+            }
+            None => break,
+        }
+    }
+    let whole = futures_util::stream::iter(chunks).chain(stream);
+    Ok((head, Body::from_stream(whole)))
+}
+
+/// The local name of the first element of an XML document's start, past its declaration,
+/// comments and processing instructions.
+fn root_element(head: &[u8]) -> Option<String> {
+    let mut rest = head;
+    loop {
+        let at = rest.iter().position(|&b| b == b'<')?;
+        rest = &rest[at + 1..];
+        match rest.first()? {
+            b'?' | b'!' => continue,
+            _ => {
+                let end = rest
+                    .iter()
+                    .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/')
+                    .unwrap_or(rest.len());
+                let name = std::str::from_utf8(&rest[..end]).ok()?;
+                return Some(name.rsplit(':').next().unwrap_or(name).to_string());
+            }
+        }
+    }
 }
 
 /// `DELETE /tap/tables/{name}`.
@@ -1041,7 +1137,10 @@ pub async fn set_permissions(
 pub(crate) fn routes(state: &Arc<AppState>) -> crate::routes::Routes<Arc<AppState>> {
     use axum::routing::{get, post, put};
     let routes = crate::routes::Routes::new()
-        .route("/tap/tables/{name}", put(put_table).delete(delete_table))
+        .route(
+            "/tap/tables/{name}",
+            put(put_table).post(post_table).delete(delete_table),
+        )
         .route("/tap/load/{name}", post(load))
         .route(
             "/tap/permissions/{name}",

@@ -565,3 +565,187 @@ async fn a_query_result_is_kept_as_a_table_with_its_owners_rights() {
         StatusCode::BAD_REQUEST
     );
 }
+
+async fn post_table(
+    d: &Drive,
+    who: &str,
+    name: &str,
+    kind: &str,
+    body: Body,
+) -> (StatusCode, String) {
+    let req = d
+        .request(who, "POST", &format!("/tap/tables/{name}"))
+        .header(header::CONTENT_TYPE, kind)
+        .body(body)
+        .expect("request");
+    let (status, _, body) = call(&d.app, req).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_table_is_described_anew_and_rows_posted_to_it_are_added() {
+    let d = drive(1 << 20, 1000).await;
+    let (status, body) = put(&d, "alice", "user_alice.stars", "text/xml", STARS).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A new description of two columns, and of the table.
+    let described = r#"<?xml version="1.0"?>
+<!-- the metadata, set again -->
+<vosi:table xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0"
+    xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <name>user_alice.stars</name>
+  <description>Stars I follow, with their declinations</description>
+  <column><name>dec</name><description>Declination (ICRS)</description><unit>deg</unit>
+    <ucd>pos.eq.dec;meta.main</ucd><dataType xsi:type="vs:VOTableType">double</dataType></column>
+  <column><name>n_obs</name><description>Times seen</description><unit>ct</unit>
+    <dataType xsi:type="vs:VOTableType">int</dataType></column>
+</vosi:table>"#;
+    let (status, body) = post_table(
+        &d,
+        "bob",
+        "user_alice.stars",
+        "text/xml",
+        Body::from(described),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another user finds no table: {body}"
+    );
+    let (status, body) = post_table(
+        &d,
+        "alice",
+        "user_alice.stars",
+        "text/xml",
+        Body::from(described),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, csv) = query(
+        &d,
+        "alice",
+        "SELECT c.column_name, c.unit, c.ucd, c.description, t.description FROM TAP_SCHEMA.columns AS c \
+         JOIN TAP_SCHEMA.tables AS t ON t.table_name = c.table_name \
+         WHERE t.schema_name = 'user_alice' ORDER BY c.column_index",
+    )
+    .await;
+    let table = "Stars I follow, with their declinations";
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "column_name,unit,ucd,description,description_2".to_string(),
+            format!("id,,,,\"{table}\""),
+            format!("ra,deg,pos.eq.ra,,\"{table}\""),
+            format!("dec,deg,pos.eq.dec;meta.main,Declination (ICRS),\"{table}\""),
+            format!("n_obs,ct,,Times seen,\"{table}\""),
+            format!("seen,,,,\"{table}\""),
+        ]
+    );
+    let (_, tables) = d.send("alice", "GET", "/tap/tables").await;
+    assert!(
+        tables.contains("<ucd>pos.eq.dec;meta.main</ucd>"),
+        "{tables}"
+    );
+    // Bad descriptions change nothing: a type changed, a column that is not there, a bad unit
+    // and a bad UCD.
+    for (bad, says) in [
+        (
+            "<column><name>n_obs</name><dataType>double</dataType></column>",
+            "stays so",
+        ),
+        (
+            "<column><name>mag</name><dataType>double</dataType></column>",
+            "no column",
+        ),
+        (
+            "<column><name>ra</name><unit>furlong/(</unit><dataType>double</dataType></column>",
+            "unit",
+        ),
+        (
+            "<column><name>ra</name><ucd>pos eq</ucd><dataType>double</dataType></column>",
+            "not a UCD",
+        ),
+    ] {
+        let doc = format!("<vosi:table xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\"><name>stars</name><description>changed</description>{bad}</vosi:table>");
+        let (status, body) =
+            post_table(&d, "alice", "user_alice.stars", "text/xml", Body::from(doc)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.contains(says), "{bad}: {body}");
+    }
+    let (_, csv) = query(
+        &d,
+        "alice",
+        "SELECT description FROM TAP_SCHEMA.tables WHERE schema_name = 'user_alice'",
+    )
+    .await;
+    assert_eq!(
+        csv.lines().nth(1),
+        Some(format!("\"{table}\"").as_str()),
+        "{csv}"
+    );
+
+    // Rows posted to the table as a VOTable (BINARY2, read as a stream) are added.
+    let mut votable = String::from(
+        "<?xml version=\"1.0\"?><VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\"><RESOURCE><TABLE>\
+         <FIELD name=\"n_obs\" datatype=\"int\"/><FIELD name=\"id\" datatype=\"char\" arraysize=\"*\"/>\
+         <FIELD name=\"ra\" datatype=\"double\"/><FIELD name=\"dec\" datatype=\"double\"/>\
+         <FIELD name=\"seen\" datatype=\"char\" arraysize=\"*\"/>\
+         <DATA><BINARY2><STREAM encoding=\"base64\">\n",
+    );
+    let mut raw = Vec::new();
+    for i in 0..900i32 {
+        raw.push(0x08); // the fifth field, seen, is NULL
+        raw.extend_from_slice(&i.to_be_bytes());
+        let id = format!("star {i}");
+        raw.extend_from_slice(&(id.len() as u32).to_be_bytes());
+        raw.extend_from_slice(id.as_bytes());
+        raw.extend_from_slice(&(f64::from(i) / 100.0).to_be_bytes());
+        raw.extend_from_slice(&(-f64::from(i) / 1000.0).to_be_bytes());
+        raw.extend_from_slice(&0u32.to_be_bytes());
+    }
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
+    for line in encoded.as_bytes().chunks(76) {
+        votable.push_str(std::str::from_utf8(line).expect("base64"));
+        votable.push('\n');
+    }
+    votable.push_str("</STREAM></BINARY2></DATA></TABLE></RESOURCE></VOTABLE>\n");
+    let pieces: Vec<Result<Bytes, std::io::Error>> = votable
+        .into_bytes()
+        .chunks(4099)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let (status, body) = post_table(
+        &d,
+        "alice",
+        "user_alice.stars",
+        "application/x-votable+xml",
+        Body::from_stream(futures_util::stream::iter(pieces)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("900 rows added"), "{body}");
+    let (_, csv) = query(
+        &d,
+        "alice",
+        "SELECT COUNT(*) AS n, SUM(n_obs) AS s, MAX(id) AS m, MAX(ra) AS r, MIN(dec) AS d, COUNT(seen) AS t FROM user_alice.stars",
+    )
+    .await;
+    assert_eq!(
+        csv.lines().nth(1),
+        Some("900,404550,star 99,8.99,-0.899,0"),
+        "{csv}"
+    );
+    // A stream cut inside a row adds nothing.
+    let cut = format!(
+        "<VOTABLE><RESOURCE><TABLE><FIELD name=\"n_obs\" datatype=\"int\"/><FIELD name=\"id\" datatype=\"char\" arraysize=\"*\"/><FIELD name=\"ra\" datatype=\"double\"/><FIELD name=\"dec\" datatype=\"double\"/><FIELD name=\"seen\" datatype=\"char\" arraysize=\"*\"/><DATA><BINARY><STREAM encoding=\"base64\">{}</STREAM></BINARY></DATA></TABLE></RESOURCE></VOTABLE>",
+        base64::engine::general_purpose::STANDARD.encode([0u8, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+    );
+    let (status, body) =
+        post_table(&d, "alice", "user_alice.stars", "text/xml", Body::from(cut)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("ends inside a row"), "{body}");
+    let (_, csv) = query(&d, "alice", "SELECT COUNT(*) AS n FROM user_alice.stars").await;
+    assert_eq!(csv.lines().nth(1), Some("900"), "{csv}");
+}
