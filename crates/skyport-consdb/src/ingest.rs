@@ -186,6 +186,20 @@ pub fn locate(settings: &IngestSettings, path: &Path) -> Result<(DataRoot, Strin
 /// Reads one FITS file and builds its records. Reads the whole file once for its hash.
 pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecord, IngestError> {
     let (root, rel_path) = locate(settings, path)?;
+    build_record_of(settings, &root, rel_path, path, None)
+}
+
+/// Builds the records of file `rel_path` of `root`, read at `path` (a local path, or the
+/// `skyobj://` name of an object). `fingerprint` stands for the content hash where reading the
+/// whole file for one would cost too much (an object's ETag and size): a change of either
+/// makes the image read again.
+pub fn build_record_of(
+    settings: &IngestSettings,
+    root: &DataRoot,
+    rel_path: String,
+    path: &Path,
+    fingerprint: Option<String>,
+) -> Result<ImageRecord, IngestError> {
     let summary = read_summary(path)?;
     // Each HDU's WCS is parsed once; the science choice, the HDU rows and ObsCore share it.
     let mut wcs_by_hdu: Vec<Result<Wcs, WcsError>> = summary.hdus.iter().map(hdu_wcs).collect();
@@ -212,7 +226,13 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
         }
         Err(_) => None,
     };
-    let content_sha256 = sha256_file(path)?;
+    let content_sha256 = match fingerprint {
+        Some(f) => Sha256::digest(f.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        None => sha256_file(path)?,
+    };
     let obs_id = strip_fits_extension(&rel_path).to_string();
     let did = format!(
         "ivo://{}/{}?{}",
@@ -307,7 +327,7 @@ pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecor
     obscore.push("instrument_name", text(header.str("INSTRUME")));
 
     if !root.obscore.is_empty() {
-        configured_values(&root, band, &header, &mut obscore).map_err(|source| {
+        configured_values(root, band, &header, &mut obscore).map_err(|source| {
             IngestError::ObsCoreValue {
                 path: path.to_path_buf(),
                 source,

@@ -23,7 +23,7 @@ pub mod write;
 
 pub use error::ConsDbError;
 pub use ingest::{
-    band_of_range, build_record, default_bands, is_fits_name, Band, DataRoot, IngestError,
-    IngestSettings,
+    band_of_range, build_record, build_record_of, default_bands, is_fits_name, Band, DataRoot,
+    IngestError, IngestSettings,
 };
 pub use service::{BulkBatch, ConsDb, Inserted, Target};

@@ -144,13 +144,18 @@ pub struct FitsSummary {
 
 /// Opens a FITS file and reads every HDU's header.
 pub fn read_summary(path: &Path) -> Result<FitsSummary, FitsError> {
-    let file_size = std::fs::metadata(path)
-        .map_err(|e| FitsError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .len();
-    let gzipped = is_gzip(path);
+    let open_error = |e: std::io::Error| FitsError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    // A remote file (an object) is not gzipped: the driver gives cfitsio its bytes as stored.
+    let (file_size, gzipped) = match crate::remote::remote_name(path) {
+        Some(name) => (crate::remote::size(name).map_err(open_error)?, false),
+        None => (
+            std::fs::metadata(path).map_err(open_error)?.len(),
+            is_gzip(path),
+        ),
+    };
     let mut file = FitsFile::open(path).map_err(|e| FitsError::Open {
         path: path.to_path_buf(),
         reason: e.to_string(),

@@ -11,6 +11,7 @@ pub mod header;
 mod local_box;
 pub mod preview;
 pub mod region;
+pub mod remote;
 pub mod wcs;
 
 pub use cancel::{Cancel, CancelOnDrop, Cancelled};

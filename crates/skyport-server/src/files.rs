@@ -49,6 +49,13 @@ pub(crate) async fn serve_file(
     if matches_etag(request.headers(), &etag) {
         return Ok(not_modified(&etag));
     }
+    if let (None, Some(access)) = (hdu, &state.settings.objects) {
+        if skyport_fits::remote::remote_name(&path).is_some() {
+            let range = request.headers().get(header::RANGE).cloned();
+            return crate::objects::serve(access, &file, &root, &rel_path, range.as_ref(), &etag)
+                .await;
+        }
+    }
     let mut response = ServeFile::new(&path)
         .oneshot(request)
         .await

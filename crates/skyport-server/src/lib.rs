@@ -18,6 +18,7 @@ mod limits;
 mod listener;
 pub mod metrics;
 pub mod moc;
+mod objects;
 pub mod obslog;
 pub mod obsplan;
 pub mod portal;
@@ -56,7 +57,7 @@ pub use caller::{Caller, RequestCaller};
 pub use dali::{DaliError, DaliParams, Fault};
 pub use limits::Limits;
 pub use listener::{serve_with, ConnectionSettings};
-pub use state::{AppState, ServerSettings, StartError};
+pub use state::{AppState, ObjectAccess, ServerSettings, StartError};
 pub use tap::UploadAllow;
 
 /// The `Server` header value (taplint asks services to name their software).
@@ -354,6 +355,31 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
          skyport_tap_early_answers_total {}\n",
         state.tap.early_answers()
     ));
+    if let Some(access) = &state.settings.objects {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = access.objects.counters();
+        for (name, help, value) in [
+            (
+                "skyport_object_store_range_requests_total",
+                "Ranged GETs of image bytes from the object store (block-cache misses).",
+                c.range_requests.load(Relaxed),
+            ),
+            (
+                "skyport_object_store_range_bytes_total",
+                "Bytes those ranged GETs brought.",
+                c.range_bytes.load(Relaxed),
+            ),
+            (
+                "skyport_object_store_head_requests_total",
+                "HEAD requests (an object's size and version).",
+                c.head_requests.load(Relaxed),
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        }
+    }
     let refused = &state.access.refused;
     text.push_str(
         "# HELP skyport_refusals_total Requests refused by the access layer, by reason.\n\

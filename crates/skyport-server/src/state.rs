@@ -46,6 +46,25 @@ pub struct ServerSettings {
     pub hips_dir: Option<PathBuf>,
     /// Where users keep their own files (`[workspace]`); none kept when `None`.
     pub workspace: Option<skyport_workspace::WorkspaceSettings>,
+    /// The roots in an object store, and how their files are handed out; none when `None`.
+    pub objects: Option<ObjectAccess>,
+}
+
+/// The object-store roots' client and how `/files/…` hands their objects out.
+#[derive(Clone)]
+pub struct ObjectAccess {
+    /// The client (cfitsio reads through it too).
+    pub objects: Arc<skyport_objects::Objects>,
+    /// `Some(ttl)`: a redirect to a URL pre-signed for `ttl`; `None`: the bytes passed on.
+    pub signed_links: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for ObjectAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectAccess")
+            .field("signed_links", &self.signed_links)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared state of the handlers.

@@ -311,6 +311,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
                 quota_entries: 100,
                 quota_table_rows: 0,
             }),
+            objects: None,
         },
         // A label of the public collection, served from the live archive: the walk below goes
         // through its routes too, where not even the secret collection's members may see it.
@@ -1152,6 +1153,7 @@ async fn hostile_credentials_get_a_clear_401_and_a_dead_issuer_a_quick_503() {
             dataset: "test".into(),
             hips_dir: None,
             workspace: None,
+            objects: None,
         },
     )
     .await

@@ -255,10 +255,11 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
                 Arc::clone(&store),
                 Arc::clone(&settings),
                 std::slice::from_ref(&data_root),
+                None,
                 false,
             )
             .await;
-            let again = ingest_cmd::ingest(store, settings, &[data_root], false).await;
+            let again = ingest_cmd::ingest(store, settings, &[data_root], None, false).await;
             println!("ingest of {label}");
             println!("  first pass  : {}", first.report());
             println!(

@@ -901,6 +901,7 @@ impl BenchServer {
                 dataset: "bench".into(),
                 hips_dir: None,
                 workspace: None,
+                objects: None,
             },
         )
         .await?;

@@ -56,6 +56,9 @@ pub struct Config {
     /// `[workspace]`: users' own files.
     #[serde(default)]
     pub workspace: WorkspaceSection,
+    /// `[object_store]`: how roots in an object store are reached.
+    #[serde(default)]
+    pub object_store: crate::objects_config::ObjectStoreSection,
     /// The configs and schemas of `[[efd]]`, read once at load (not a key).
     #[serde(skip)]
     pub efd_loaded: Vec<(skyport_consdb::efd::EfdConfig, skyport_schema::Schema)>,
@@ -342,8 +345,12 @@ fn yes() -> bool {
 pub struct RootEntry {
     /// Short name used in `/files/<name>/…`.
     pub name: String,
-    /// Directory.
-    pub path: PathBuf,
+    /// Directory (or `url`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `s3://BUCKET/PREFIX`: the root's images are objects in a store (`[object_store]`).
+    #[serde(default)]
+    pub url: Option<String>,
     /// ObsCore collection.
     pub collection: String,
     /// ObsCore calib_level.
@@ -501,6 +508,7 @@ impl Config {
         }
         self.auth.check()?;
         self.check_releases()?;
+        self.object_store.check()?;
         if a.roots.is_empty() {
             return Err("archive.roots: at least one [[archive.roots]] is needed".into());
         }
@@ -546,13 +554,25 @@ impl Config {
                     "archive.roots[{i}]: metadata or data restricted to `groups` needs `groups = [...]`"
                 ));
             }
-            let dir = self.resolve(&r.path);
-            if !dir.is_dir() {
-                return Err(format!(
-                    "archive.roots[{i}].path = {:?}: {} is not a directory",
-                    r.path,
-                    dir.display()
-                ));
+            match (&r.path, &r.url) {
+                (Some(path), None) => {
+                    let dir = self.resolve(path);
+                    if !dir.is_dir() {
+                        return Err(format!(
+                            "archive.roots[{i}].path = {path:?}: {} is not a directory",
+                            dir.display()
+                        ));
+                    }
+                }
+                (None, Some(url)) => {
+                    skyport_objects::ObjectRoot::parse(&r.name, url)
+                        .map_err(|e| format!("archive.roots[{i}].url: {e}"))?;
+                }
+                _ => {
+                    return Err(format!(
+                        "archive.roots[{i}]: give either `path` (a directory) or `url` (s3://BUCKET/PREFIX)"
+                    ))
+                }
             }
         }
         for (i, b) in a.bands.iter().enumerate() {
@@ -780,7 +800,7 @@ impl Config {
                 .enumerate()
                 .map(|(i, r)| DataRoot {
                     name: r.name.clone(),
-                    path: self.resolve(&r.path),
+                    path: self.root_dir(r),
                     collection: r.collection.clone(),
                     calib_level: r.calib_level,
                     instrument: r.instrument.clone(),
@@ -794,6 +814,27 @@ impl Config {
             bands: self.bands(),
             require_wcs: self.archive.require_wcs,
         }
+    }
+
+    /// Where root `r`'s images are: its directory, or for a root in an object store the
+    /// `skyobj://NAME` prefix cfitsio reads its objects by (`skyport_fits::remote`).
+    pub fn root_dir(&self, r: &RootEntry) -> PathBuf {
+        match &r.path {
+            Some(path) => self.resolve(path),
+            None => PathBuf::from(format!("{}{}", skyport_fits::remote::PREFIX, r.name)),
+        }
+    }
+
+    /// The roots in an object store.
+    pub fn object_roots(&self) -> Vec<skyport_objects::ObjectRoot> {
+        self.archive
+            .roots
+            .iter()
+            .filter_map(|r| {
+                let url = r.url.as_deref()?;
+                skyport_objects::ObjectRoot::parse(&r.name, url).ok()
+            })
+            .collect()
     }
 
     /// The band table: `[[archive.bands]]`, else LSST ugrizy.
@@ -891,7 +932,7 @@ impl Config {
                 .archive
                 .roots
                 .iter()
-                .map(|r| (r.name.clone(), self.resolve(&r.path)))
+                .map(|r| (r.name.clone(), self.root_dir(r)))
                 .collect(),
             limits: l.clone(),
             jobs_dir: self.resolve(&self.database.jobs),
@@ -915,6 +956,7 @@ impl Config {
             dataset: self.server.dataset.clone(),
             hips_dir: Some(self.hips_dir()),
             workspace: self.workspace_settings(),
+            objects: None,
         }
     }
 }

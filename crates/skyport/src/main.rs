@@ -13,6 +13,7 @@ mod demo;
 mod efd_cmd;
 mod hips_cmd;
 mod ingest_cmd;
+mod objects_config;
 mod obsplan_cmd;
 mod release_cmd;
 mod replicate_cmd;
@@ -227,10 +228,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let store = open_store(&config).await?;
+            let objects = config
+                .object_store
+                .open(config.object_roots(), tokio::runtime::Handle::current())?;
             let summary = ingest_cmd::ingest(
                 Arc::clone(&store),
                 Arc::new(config.ingest_settings()),
                 &paths,
+                objects.as_deref(),
                 true,
             )
             .await;
@@ -400,7 +405,7 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
     demo::write_log_messages(&store, &obsplan_cmd::instruments(&config)).await?;
     // Everything else below the data roots (the real sample images).
     let roots: Vec<PathBuf> = settings.roots.iter().map(|r| r.path.clone()).collect();
-    let summary = ingest_cmd::ingest(Arc::clone(&store), settings, &roots, true).await;
+    let summary = ingest_cmd::ingest(Arc::clone(&store), settings, &roots, None, true).await;
     eprintln!("ingest: {}", summary.report());
     if !summary.failed.is_empty() {
         for (p, reason) in &summary.failed {
@@ -432,6 +437,16 @@ async fn build_demo(dir: &Path, listen: &str, small: bool, database: Option<&str
 async fn serve_config(config: Config) -> Result<ExitCode> {
     let addr = config.listen_addr().map_err(|e| anyhow::anyhow!(e))?;
     let store = open_store(&config).await?;
+    // Before anything reads an image: cfitsio reads objects through the client opened here.
+    let mut settings = config.server_settings();
+    settings.objects = config
+        .object_store
+        .open(config.object_roots(), tokio::runtime::Handle::current())?
+        .map(|objects| skyport_server::ObjectAccess {
+            objects,
+            signed_links: (config.object_store.links == objects_config::LinkMode::Signed)
+                .then(|| std::time::Duration::from_secs(config.object_store.link_seconds)),
+        });
     if config.hips.follow_releases {
         tokio::spawn(hips_cmd::follow_releases(
             config.clone(),
@@ -440,7 +455,7 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     }
     let releases = release_cmd::specs(&config).await?;
     let release_names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
-    let state = AppState::start_with_releases(store, config.server_settings(), releases)
+    let state = AppState::start_with_releases(store, settings, releases)
         .await
         .context("starting the async job service")?;
     let base = config.public_url();

@@ -209,6 +209,7 @@ pub fn server_settings(
         dataset: "test".into(),
         hips_dir: None,
         workspace: None,
+        objects: None,
     }
 }
 
