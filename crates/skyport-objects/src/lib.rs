@@ -46,6 +46,8 @@ pub struct StoreSettings {
     pub timeout: Duration,
     /// Retries of a failed request.
     pub retries: usize,
+    /// How long an object's size and version are believed before they are asked again.
+    pub meta_ttl: Duration,
 }
 
 impl Default for StoreSettings {
@@ -58,6 +60,7 @@ impl Default for StoreSettings {
             block_bytes: 64 << 10,
             timeout: Duration::from_secs(30),
             retries: 3,
+            meta_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -174,9 +177,6 @@ pub struct Counters {
     pub head_requests: AtomicU64,
 }
 
-/// How long an object's size and version are believed before they are asked again.
-const META_TTL: Duration = Duration::from_secs(10);
-
 #[derive(Clone)]
 struct Meta {
     size: u64,
@@ -194,6 +194,7 @@ pub struct Objects {
     roots: HashMap<String, Root>,
     cache: BlockCache,
     block: u64,
+    meta_ttl: Duration,
     meta: Mutex<HashMap<String, Meta>>,
     runtime: tokio::runtime::Handle,
     counters: Counters,
@@ -243,6 +244,7 @@ impl Objects {
             roots: map,
             cache: BlockCache::new(settings.cache_bytes),
             block: settings.block_bytes.max(4096),
+            meta_ttl: settings.meta_ttl,
             meta: Mutex::new(HashMap::new()),
             runtime,
             counters: Counters::default(),
@@ -308,12 +310,12 @@ impl Objects {
         Ok(out)
     }
 
-    /// The size and version of object `rel_path` of `root`, asked of the store at most every
-    /// ten seconds.
+    /// The size and version of object `rel_path` of `root`, asked of the store at most once
+    /// per `meta_ttl`.
     async fn meta(&self, root: &str, rel_path: &str) -> Result<Meta, ObjectError> {
         let name = format!("{root}/{rel_path}");
         if let Some(m) = self.lock_meta().get(&name) {
-            if m.asked.elapsed() < META_TTL {
+            if m.asked.elapsed() < self.meta_ttl {
                 return Ok(m.clone());
             }
         }

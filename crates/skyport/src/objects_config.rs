@@ -42,6 +42,9 @@ pub struct ObjectStoreSection {
     pub links: LinkMode,
     /// Seconds a pre-signed URL lives (default 300).
     pub link_seconds: u64,
+    /// Seconds an object's size and version are believed before they are asked again
+    /// (default 10): an object replaced in the store is read anew within it.
+    pub meta_seconds: u64,
 }
 
 impl Default for ObjectStoreSection {
@@ -56,6 +59,7 @@ impl Default for ObjectStoreSection {
             retries: 3,
             links: LinkMode::Signed,
             link_seconds: 300,
+            meta_seconds: 10,
         }
     }
 }
@@ -74,6 +78,9 @@ impl ObjectStoreSection {
         }
         if !(1..=600).contains(&self.timeout_seconds) || self.retries > 10 {
             return Err("object_store: timeout_seconds is 1 to 600, retries at most 10".into());
+        }
+        if self.meta_seconds > 3600 {
+            return Err("object_store.meta_seconds: at most 3600".into());
         }
         if !(1..=7 * 24 * 3600).contains(&self.link_seconds) {
             return Err("object_store.link_seconds: 1 to 604800 (S3's longest)".into());
@@ -97,6 +104,7 @@ impl ObjectStoreSection {
             block_bytes: self.block_kb << 10,
             timeout: Duration::from_secs(self.timeout_seconds),
             retries: self.retries,
+            meta_ttl: Duration::from_secs(self.meta_seconds),
         }
     }
 
