@@ -173,6 +173,8 @@ pub struct Counters {
     pub range_requests: AtomicU64,
     /// Bytes those GETs brought.
     pub range_bytes: AtomicU64,
+    /// Time spent waiting for them, microseconds.
+    pub range_micros: AtomicU64,
     /// HEAD requests (an object's size and version).
     pub head_requests: AtomicU64,
 }
@@ -196,6 +198,8 @@ pub struct Objects {
     block: u64,
     meta_ttl: Duration,
     meta: Mutex<HashMap<String, Meta>>,
+    /// The block after each object's last fetch: a fetch starting there is sequential.
+    next_block: Mutex<HashMap<String, u64>>,
     runtime: tokio::runtime::Handle,
     counters: Counters,
 }
@@ -246,6 +250,7 @@ impl Objects {
             block: settings.block_bytes.max(4096),
             meta_ttl: settings.meta_ttl,
             meta: Mutex::new(HashMap::new()),
+            next_block: Mutex::new(HashMap::new()),
             runtime,
             counters: Counters::default(),
         })
@@ -345,8 +350,41 @@ impl Objects {
         self.meta.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The size and version of `name` (`ROOT/REL_PATH`) if asked of the store recently.
+    fn fresh_meta(&self, name: &str) -> Option<Meta> {
+        self.lock_meta()
+            .get(name)
+            .filter(|m| m.asked.elapsed() < self.meta_ttl)
+            .cloned()
+    }
+
+    /// Fills `out` from the block cache alone, without waiting for anything: `false` when a
+    /// block (or the object's size) is not at hand. cfitsio reads in 2,880-byte records, so
+    /// most reads are served here.
+    pub fn read_cached(&self, root: &str, rel_path: &str, offset: u64, out: &mut [u8]) -> bool {
+        let name = format!("{root}/{rel_path}");
+        let Some(meta) = self.fresh_meta(&name) else {
+            return false;
+        };
+        let end = offset + out.len() as u64;
+        if out.is_empty() || end > meta.size {
+            return false;
+        }
+        let (first, last) = (offset / self.block, (end - 1) / self.block);
+        let mut blocks = Vec::with_capacity((last - first + 1) as usize);
+        for n in first..=last {
+            match self.cache.get(&(name.clone(), meta.version.clone(), n)) {
+                Some(b) => blocks.push(b),
+                None => return false,
+            }
+        }
+        copy_blocks(&blocks, first * self.block, self.block, offset, out)
+    }
+
     /// Fills `out` with the bytes of object `rel_path` of `root` from `offset`, through the
-    /// block cache.
+    /// block cache. A run of missing blocks is fetched with one ranged GET; when it starts
+    /// where the object's previous fetch ended (a sequential read, as of a cutout's tiles),
+    /// up to [`READ_AHEAD`] more blocks come with it.
     pub async fn read(
         &self,
         root: &str,
@@ -367,10 +405,10 @@ impl Objects {
             )));
         }
         let (first, last) = (offset / self.block, (end - 1) / self.block);
+        let blocks_in_object = meta.size.div_ceil(self.block);
         let key = |n: u64| (name.clone(), meta.version.clone(), n);
         let mut blocks: Vec<Option<Bytes>> =
             (first..=last).map(|n| self.cache.get(&key(n))).collect();
-        // Fetch each run of missing blocks with one request.
         let mut i = 0;
         while i < blocks.len() {
             if blocks[i].is_some() {
@@ -381,8 +419,20 @@ impl Objects {
             while j + 1 < blocks.len() && blocks[j + 1].is_none() {
                 j += 1;
             }
-            let start = (first + i as u64) * self.block;
-            let stop = ((first + j as u64 + 1) * self.block).min(meta.size);
+            let (run_first, mut run_last) = (first + i as u64, first + j as u64);
+            let sequential = self.lock_next().get(&name) == Some(&run_first);
+            if sequential && j + 1 == blocks.len() {
+                let mut ahead = 0;
+                while ahead < READ_AHEAD
+                    && run_last + 1 < blocks_in_object
+                    && self.cache.get(&key(run_last + 1)).is_none()
+                {
+                    run_last += 1;
+                    ahead += 1;
+                }
+            }
+            let start = run_first * self.block;
+            let stop = ((run_last + 1) * self.block).min(meta.size);
             let fetched = self.fetch(root, rel_path, start..stop).await?;
             if fetched.len() as u64 != stop - start {
                 return Err(ObjectError::Store(format!(
@@ -391,34 +441,35 @@ impl Objects {
                     stop - start
                 )));
             }
-            for (k, slot) in blocks.iter_mut().enumerate().take(j + 1).skip(i) {
-                let from = (first + k as u64) * self.block - start;
+            {
+                let mut next = self.lock_next();
+                if next.len() > 10_000 {
+                    next.clear();
+                }
+                next.insert(name.clone(), run_last + 1);
+            }
+            for n in run_first..=run_last {
+                let from = (n - run_first) * self.block;
                 let to = (from + self.block).min(fetched.len() as u64);
                 let block = fetched.slice(from as usize..to as usize);
-                self.cache.put(key(first + k as u64), block.clone());
-                *slot = Some(block);
+                self.cache.put(key(n), block.clone());
+                if n <= last {
+                    blocks[(n - first) as usize] = Some(block);
+                }
             }
             i = j + 1;
         }
-        let mut written = 0usize;
-        for (k, block) in blocks.iter().enumerate() {
-            let Some(block) = block else {
-                return Err(ObjectError::Store(format!("{name}: a block went missing")));
-            };
-            let block_start = (first + k as u64) * self.block;
-            let from = offset.max(block_start) - block_start;
-            let to = (end - block_start).min(block.len() as u64);
-            if from >= to {
-                continue;
-            }
-            let piece = &block[from as usize..to as usize];
-            out[written..written + piece.len()].copy_from_slice(piece);
-            written += piece.len();
-        }
-        if written != out.len() {
+        let blocks: Option<Vec<Bytes>> = blocks.into_iter().collect();
+        let copied =
+            blocks.is_some_and(|b| copy_blocks(&b, first * self.block, self.block, offset, out));
+        if !copied {
             return Err(ObjectError::Store(format!("{name}: short read")));
         }
         Ok(())
+    }
+
+    fn lock_next(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.next_block.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn fetch(
@@ -429,11 +480,16 @@ impl Objects {
     ) -> Result<Bytes, ObjectError> {
         let (r, key) = self.locate(root, rel_path)?;
         self.counters.range_requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let bytes = r
             .store
             .get_range(&key, range)
             .await
             .map_err(|e| ObjectError::of(&format!("{root}/{rel_path}"), e))?;
+        self.counters.range_micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         self.counters
             .range_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -502,6 +558,34 @@ impl Objects {
     }
 }
 
+/// Blocks fetched beyond a sequential read's end.
+pub const READ_AHEAD: u64 = 4;
+
+/// Copies the bytes `offset..offset + out.len()` out of consecutive `blocks` of `block` bytes,
+/// the first starting at `blocks_start`; `false` if they do not hold them all.
+fn copy_blocks(
+    blocks: &[Bytes],
+    blocks_start: u64,
+    block: u64,
+    offset: u64,
+    out: &mut [u8],
+) -> bool {
+    let end = offset + out.len() as u64;
+    let mut written = 0usize;
+    for (k, b) in blocks.iter().enumerate() {
+        let block_start = blocks_start + k as u64 * block;
+        let from = offset.max(block_start) - block_start;
+        let to = (end.saturating_sub(block_start)).min(b.len() as u64);
+        if from >= to {
+            continue;
+        }
+        let piece = &b[from as usize..to as usize];
+        out[written..written + piece.len()].copy_from_slice(piece);
+        written += piece.len();
+    }
+    written == out.len()
+}
+
 /// `ROOT/REL_PATH` split.
 fn split(name: &str) -> std::io::Result<(&str, &str)> {
     name.split_once('/')
@@ -514,6 +598,9 @@ pub struct FitsReads(pub Arc<Objects>);
 
 impl skyport_fits::remote::RemoteFiles for FitsReads {
     fn size(&self, name: &str) -> std::io::Result<u64> {
+        if let Some(m) = self.0.fresh_meta(name) {
+            return Ok(m.size);
+        }
         let (root, rel) = split(name)?;
         let (objects, root, rel) = (Arc::clone(&self.0), root.to_string(), rel.to_string());
         let inner = Arc::clone(&objects);
@@ -524,6 +611,9 @@ impl skyport_fits::remote::RemoteFiles for FitsReads {
 
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let (root, rel) = split(name)?;
+        if self.0.read_cached(root, rel, offset, buf) {
+            return Ok(());
+        }
         let (objects, root, rel) = (Arc::clone(&self.0), root.to_string(), rel.to_string());
         let inner = Arc::clone(&objects);
         let len = buf.len();

@@ -370,6 +370,11 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
                 c.range_bytes.load(Relaxed),
             ),
             (
+                "skyport_object_store_range_microseconds_total",
+                "Time spent waiting for those ranged GETs.",
+                c.range_micros.load(Relaxed),
+            ),
+            (
                 "skyport_object_store_head_requests_total",
                 "HEAD requests (an object's size and version).",
                 c.head_requests.load(Relaxed),
