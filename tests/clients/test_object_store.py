@@ -466,3 +466,42 @@ def test_servers_on_one_database_and_one_bucket_answer_alike(archive):
     cut = f"/soda/sync?ID={urllib.parse.quote(DID_LSST)}&CIRCLE=53.52%20-28.18%200.01"
     assert len({fetch(s + cut)[2] for s in servers}) == 1
     assert len({fetch(f"{s}/previews/lsst/{DETECTOR}")[2] for s in servers}) == 1
+
+
+def test_wrong_credentials_are_a_clear_error_and_never_shown(tmp_path):
+    """moto checks signatures only with its IAM authentication on (`INITIAL_NO_AUTH_ACTION_COUNT`:
+    the first four requests, which make a user, its key and its policy, go unchecked): then a request signed with
+    a key it does not know is refused, and one signed with the user's key is served."""
+    port = free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    log = tmp_path / "moto.log"
+    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, env=dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4"))
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(endpoint + "/", proc, log)
+        iam = boto3.client("iam", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        iam.create_user(UserName="archive")
+        key = iam.create_access_key(UserName="archive")["AccessKey"]
+        iam.put_user_policy(UserName="archive", PolicyName="all", PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}')
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.upload_file(str(DEMO / "data" / "lsst" / DETECTOR), BUCKET, f"archive/lsst/{DETECTOR}")
+        config = tmp_path / "skyport.toml"
+        config.write_text(config_text(endpoint, 'sqlite = "archive.sqlite"', "127.0.0.1:1", "signed"))
+        wrong = dict(ENV, AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG", AWS_SECRET_ACCESS_KEY=SECRET)
+        started = time.monotonic()
+        r = skyport("ingest", "--config", str(config), f"s3://{BUCKET}/archive/lsst", env=wrong)
+        out = r.stdout + r.stderr
+        assert r.returncode == 2 and f"s3://{BUCKET}/archive/lsst" in out, out
+        assert re.search(r"InvalidAccessKeyId|403|Forbidden|denied", out, re.I), out
+        assert SECRET not in out and key["SecretAccessKey"] not in out
+        assert time.monotonic() - started < 60
+        right = dict(ENV, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+        r = skyport("ingest", "--config", str(config), f"s3://{BUCKET}/archive/lsst", env=right)
+        assert r.returncode == 0 and "1 new" in r.stdout, r.stdout + r.stderr
+        assert key["SecretAccessKey"] not in r.stdout + r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
