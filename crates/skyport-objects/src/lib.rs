@@ -211,6 +211,9 @@ impl Objects {
         roots: Vec<ObjectRoot>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Objects, ObjectError> {
+        // TLS to the store (reqwest's rustls, built without a provider of its own) uses ring,
+        // as the rest of the program does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut map = HashMap::new();
         for root in roots {
             let mut builder = AmazonS3Builder::from_env()
@@ -637,6 +640,22 @@ pub fn install_fits_driver(objects: Arc<Objects>) -> Result<(), ObjectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_client_of_an_https_store_is_made_with_ring() {
+        let settings = StoreSettings {
+            endpoint: Some("https://127.0.0.1:1".into()),
+            timeout: Duration::from_secs(2),
+            retries: 0,
+            ..StoreSettings::default()
+        };
+        let root = ObjectRoot::parse("r", "s3://bucket/p").expect("root");
+        let objects = Objects::new(&settings, vec![root], tokio::runtime::Handle::current())
+            .expect("a client");
+        // Nothing listens there: a clear error, quickly, not a panic for want of a provider.
+        let e = objects.list("r").await.expect_err("no store");
+        assert!(matches!(e, ObjectError::Store(_)), "{e}");
+    }
 
     #[test]
     fn root_urls_are_parsed_and_checked() {
