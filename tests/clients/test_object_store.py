@@ -121,7 +121,7 @@ def store(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def config_text(endpoint, database, listen, links, read_only=False, jobs="jobs"):
+def config_text(endpoint, database, listen, links, read_only=False, jobs="jobs", extra=""):
     demo = (DEMO / "skyport.toml").read_text()
     templates = re.search(r"\[archive\.roots\.obscore\]\n(.*?)\n\n", demo, re.S).group(1)
     return f"""
@@ -185,6 +185,7 @@ link_seconds = 2
 meta_seconds = 1
 timeout_seconds = 5
 retries = 1
+{extra}
 """
 
 
@@ -214,7 +215,9 @@ def archive(store):
         port = free_port()
         links = "signed" if n == "signed" else "proxy"
         # Async jobs' results are files on a volume every server mounts (docs/deploy.md).
-        (d / "skyport.toml").write_text(config_text(store["endpoint"], db, f"127.0.0.1:{port}", links, read_only=(i > 0 and BACKEND != "postgres"), jobs=work / "jobs"))
+        # The proxy server keeps 1 MiB of blocks in memory and 64 MiB on disk below it.
+        extra = "cache_mb = 1\ndisk_cache_mb = 64" if n == "proxy" else ""
+        (d / "skyport.toml").write_text(config_text(store["endpoint"], db, f"127.0.0.1:{port}", links, read_only=(i > 0 and BACKEND != "postgres"), jobs=work / "jobs", extra=extra))
         configs[n] = (d / "skyport.toml", f"http://127.0.0.1:{port}")
     first = configs["signed"][0]
     r = skyport("ingest", "--config", str(first), f"s3://{BUCKET}/archive/lsst", f"s3://{BUCKET}/archive/proprietary", str(DEMO / "data" / "real"))
@@ -367,6 +370,16 @@ def test_a_small_cutout_of_a_large_rice_image_reads_only_the_tiles_it_touches(ar
     again = soda(base, did, "CIRCLE=150.0%202.0%200.002777")
     assert again[2] == body
     assert counters(base)["range_bytes_total"] == after["range_bytes_total"]
+    # Cutouts elsewhere push its blocks out of the 1 MiB memory cache; it comes back from the
+    # disk cache, with no request to the store.
+    for dec in [1.95, 1.97, 2.03, 2.05]:
+        assert soda(base, did, f"CIRCLE=150.0%20{dec}%200.002777")[0] == 200
+    held = counters(base)
+    third = soda(base, did, "CIRCLE=150.0%202.0%200.002777")
+    assert third[2] == body
+    last = counters(base)
+    assert last["range_bytes_total"] == held["range_bytes_total"]
+    assert last["disk_hits_total"] > held["disk_hits_total"]
     # The pixels are the file's (astropy reads the same box).
     with fits.open(store["big"]) as original:
         x0 = int(round(-image.header.get("LTV1", 0)))

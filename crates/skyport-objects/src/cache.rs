@@ -113,3 +113,150 @@ mod tests {
         assert_eq!(cache.held(), 30);
     }
 }
+
+/// Blocks kept on local disk under the memory cache (`[object_store] disk_cache_mb`): a block
+/// the memory cache let go, or one another request of the same server read earlier, comes from
+/// here instead of the store. Bounded in bytes, least recently used out first; emptied when the
+/// server starts (what it holds is known only to the process that wrote it).
+pub struct DiskCache {
+    dir: std::path::PathBuf,
+    capacity: u64,
+    inner: Mutex<DiskInner>,
+}
+
+struct DiskInner {
+    files: HashMap<String, (u64, u64)>,
+    held: u64,
+    clock: u64,
+}
+
+impl DiskCache {
+    /// An empty cache of at most `capacity` bytes in `dir` (emptied first).
+    pub fn new(dir: std::path::PathBuf, capacity: u64) -> std::io::Result<DiskCache> {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(DiskCache {
+            dir,
+            capacity,
+            inner: Mutex::new(DiskInner {
+                files: HashMap::new(),
+                held: 0,
+                clock: 0,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DiskInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The file name of `key`: a hash of the object's name and version, and the block.
+    fn file_of(key: &BlockKey) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&key.0, &key.1).hash(&mut h);
+        format!("{:016x}-{}", h.finish(), key.2)
+    }
+
+    /// The block `key`, if kept.
+    pub async fn get(&self, key: &BlockKey) -> Option<Bytes> {
+        let file = Self::file_of(key);
+        {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let now = inner.clock;
+            inner.files.get_mut(&file)?.1 = now;
+        }
+        tokio::fs::read(self.dir.join(&file))
+            .await
+            .ok()
+            .map(Bytes::from)
+    }
+
+    /// Keeps `bytes` as block `key`, letting the least recently used go to make room.
+    pub async fn put(&self, key: &BlockKey, bytes: &Bytes) {
+        let size = bytes.len() as u64;
+        let file = Self::file_of(key);
+        if size > self.capacity || self.lock().files.contains_key(&file) {
+            return;
+        }
+        let tmp = self.dir.join(format!("{file}.tmp"));
+        let written = tokio::fs::write(&tmp, bytes).await.is_ok()
+            && tokio::fs::rename(&tmp, self.dir.join(&file)).await.is_ok();
+        if !written {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return;
+        }
+        let evicted = {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let now = inner.clock;
+            if inner.files.insert(file, (size, now)).is_none() {
+                inner.held += size;
+            }
+            let mut evicted = Vec::new();
+            while inner.held > self.capacity {
+                let Some(oldest) = inner
+                    .files
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                if let Some((s, _)) = inner.files.remove(&oldest) {
+                    inner.held -= s;
+                    evicted.push(oldest);
+                }
+            }
+            evicted
+        };
+        for f in evicted {
+            let _ = tokio::fs::remove_file(self.dir.join(f)).await;
+        }
+    }
+
+    /// The bytes kept.
+    pub fn held(&self) -> u64 {
+        self.lock().held
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn blocks_are_kept_on_disk_within_the_bound() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cache = DiskCache::new(dir.path().join("blocks"), 25).expect("cache");
+        let key = |n: u64| ("root/a.fits".to_string(), "\"etag\"".to_string(), n);
+        cache.put(&key(0), &Bytes::from(vec![0u8; 10])).await;
+        cache.put(&key(1), &Bytes::from(vec![1u8; 10])).await;
+        assert_eq!(cache.get(&key(0)).await.as_deref(), Some(&[0u8; 10][..]));
+        cache.put(&key(2), &Bytes::from(vec![2u8; 10])).await; // 1 goes
+        assert!(cache.get(&key(1)).await.is_none());
+        assert_eq!(cache.get(&key(2)).await.as_deref(), Some(&[2u8; 10][..]));
+        assert_eq!(cache.held(), 20);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blocks"))
+                .expect("dir")
+                .count(),
+            2
+        );
+        // Another version of the object is another block.
+        let other = ("root/a.fits".to_string(), "\"etag2\"".to_string(), 0);
+        assert!(cache.get(&other).await.is_none());
+        // A new cache starts empty.
+        let again = DiskCache::new(dir.path().join("blocks"), 25).expect("cache");
+        assert!(again.get(&key(0)).await.is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blocks"))
+                .expect("dir")
+                .count(),
+            0
+        );
+    }
+}

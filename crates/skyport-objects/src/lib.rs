@@ -27,7 +27,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 
-use cache::BlockCache;
+use cache::{BlockCache, DiskCache};
 
 /// How the object store is reached (`[object_store]` in the configuration).
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct StoreSettings {
     pub retries: usize,
     /// How long an object's size and version are believed before they are asked again.
     pub meta_ttl: Duration,
+    /// A directory for blocks on local disk and the bytes it may hold; none when `None`.
+    pub disk_cache: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Default for StoreSettings {
@@ -61,6 +63,7 @@ impl Default for StoreSettings {
             timeout: Duration::from_secs(30),
             retries: 3,
             meta_ttl: Duration::from_secs(10),
+            disk_cache: None,
         }
     }
 }
@@ -177,6 +180,8 @@ pub struct Counters {
     pub range_micros: AtomicU64,
     /// HEAD requests (an object's size and version).
     pub head_requests: AtomicU64,
+    /// Blocks read from the local disk cache instead of the store.
+    pub disk_hits: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -195,6 +200,7 @@ struct Root {
 pub struct Objects {
     roots: HashMap<String, Root>,
     cache: BlockCache,
+    disk: Option<DiskCache>,
     block: u64,
     meta_ttl: Duration,
     meta: Mutex<HashMap<String, Meta>>,
@@ -250,6 +256,12 @@ impl Objects {
         Ok(Objects {
             roots: map,
             cache: BlockCache::new(settings.cache_bytes),
+            disk: match &settings.disk_cache {
+                Some((dir, bytes)) => Some(DiskCache::new(dir.clone(), *bytes).map_err(|e| {
+                    ObjectError::Config(format!("the disk cache {}: {e}", dir.display()))
+                })?),
+                None => None,
+            },
             block: settings.block_bytes.max(4096),
             meta_ttl: settings.meta_ttl,
             meta: Mutex::new(HashMap::new()),
@@ -412,6 +424,18 @@ impl Objects {
         let key = |n: u64| (name.clone(), meta.version.clone(), n);
         let mut blocks: Vec<Option<Bytes>> =
             (first..=last).map(|n| self.cache.get(&key(n))).collect();
+        if let Some(disk) = &self.disk {
+            for (k, slot) in blocks.iter_mut().enumerate() {
+                if slot.is_none() {
+                    let n = first + k as u64;
+                    if let Some(b) = disk.get(&key(n)).await {
+                        self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+                        self.cache.put(key(n), b.clone());
+                        *slot = Some(b);
+                    }
+                }
+            }
+        }
         let mut i = 0;
         while i < blocks.len() {
             if blocks[i].is_some() {
@@ -455,6 +479,9 @@ impl Objects {
                 let from = (n - run_first) * self.block;
                 let to = (from + self.block).min(fetched.len() as u64);
                 let block = fetched.slice(from as usize..to as usize);
+                if let Some(disk) = &self.disk {
+                    disk.put(&key(n), &block).await;
+                }
                 self.cache.put(key(n), block.clone());
                 if n <= last {
                     blocks[(n - first) as usize] = Some(block);

@@ -379,6 +379,11 @@ async fn metrics_page(State(state): State<Arc<AppState>>) -> Response {
                 "HEAD requests (an object's size and version).",
                 c.head_requests.load(Relaxed),
             ),
+            (
+                "skyport_object_store_disk_hits_total",
+                "Blocks read from the local disk cache instead of the store.",
+                c.disk_hits.load(Relaxed),
+            ),
         ] {
             text.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"

@@ -49,9 +49,11 @@ pub async fn run(what: HipsCommand) -> Result<()> {
         } => {
             let config = Config::load(&config)?;
             // Images in an object store are read through cfitsio's driver.
-            let _objects = config
-                .object_store
-                .open(config.object_roots(), tokio::runtime::Handle::current())?;
+            let _objects = config.object_store.open(
+                config.object_roots(),
+                None,
+                tokio::runtime::Handle::current(),
+            )?;
             if order.is_some_and(|o| o > 20) {
                 anyhow::bail!("--order must be at most 20");
             }
@@ -72,9 +74,11 @@ pub async fn run(what: HipsCommand) -> Result<()> {
         }
         HipsCommand::Update { config } => {
             let config = Config::load(&config)?;
-            let _objects = config
-                .object_store
-                .open(config.object_roots(), tokio::runtime::Handle::current())?;
+            let _objects = config.object_store.open(
+                config.object_roots(),
+                None,
+                tokio::runtime::Handle::current(),
+            )?;
             let store = crate::open_store(&config).await?;
             update_existing(&config, store).await.map(|_| ())
         }

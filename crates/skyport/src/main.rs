@@ -228,9 +228,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let store = open_store(&config).await?;
-            let objects = config
-                .object_store
-                .open(config.object_roots(), tokio::runtime::Handle::current())?;
+            let objects = config.object_store.open(
+                config.object_roots(),
+                None,
+                tokio::runtime::Handle::current(),
+            )?;
             let summary = ingest_cmd::ingest(
                 Arc::clone(&store),
                 Arc::new(config.ingest_settings()),
@@ -441,7 +443,11 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     let mut settings = config.server_settings();
     settings.objects = config
         .object_store
-        .open(config.object_roots(), tokio::runtime::Handle::current())?
+        .open(
+            config.object_roots(),
+            Some(&config.server_settings().cache_dir),
+            tokio::runtime::Handle::current(),
+        )?
         .map(|objects| skyport_server::ObjectAccess {
             objects,
             signed_links: (config.object_store.links == objects_config::LinkMode::Signed)

@@ -45,6 +45,9 @@ pub struct ObjectStoreSection {
     /// Seconds an object's size and version are believed before they are asked again
     /// (default 10): an object replaced in the store is read anew within it.
     pub meta_seconds: u64,
+    /// Local disk for a server's blocks under the memory cache, MiB (default 0: none); kept in
+    /// `<[database] cache>/objects`, emptied when the server starts.
+    pub disk_cache_mb: u64,
 }
 
 impl Default for ObjectStoreSection {
@@ -60,6 +63,7 @@ impl Default for ObjectStoreSection {
             links: LinkMode::Signed,
             link_seconds: 300,
             meta_seconds: 10,
+            disk_cache_mb: 0,
         }
     }
 }
@@ -95,7 +99,7 @@ impl ObjectStoreSection {
         Ok(())
     }
 
-    fn settings(&self) -> StoreSettings {
+    fn settings(&self, cache_dir: Option<&std::path::Path>) -> StoreSettings {
         StoreSettings {
             endpoint: self.endpoint.clone(),
             region: self.region.clone(),
@@ -105,20 +109,25 @@ impl ObjectStoreSection {
             timeout: Duration::from_secs(self.timeout_seconds),
             retries: self.retries,
             meta_ttl: Duration::from_secs(self.meta_seconds),
+            disk_cache: cache_dir
+                .filter(|_| self.disk_cache_mb > 0)
+                .map(|dir| (dir.join("objects"), self.disk_cache_mb << 20)),
         }
     }
 
     /// Clients for `roots` (none: `None`), their requests run on `runtime`, and cfitsio made
-    /// to read their images.
+    /// to read their images. A server passes its `cache_dir` for the disk cache (emptied at
+    /// start, so one process per directory); commands that run beside it pass `None`.
     pub fn open(
         &self,
         roots: Vec<ObjectRoot>,
+        cache_dir: Option<&std::path::Path>,
         runtime: tokio::runtime::Handle,
     ) -> anyhow::Result<Option<Arc<Objects>>> {
         if roots.is_empty() {
             return Ok(None);
         }
-        let objects = Arc::new(Objects::new(&self.settings(), roots, runtime)?);
+        let objects = Arc::new(Objects::new(&self.settings(cache_dir), roots, runtime)?);
         skyport_objects::install_fits_driver(Arc::clone(&objects))?;
         Ok(Some(objects))
     }

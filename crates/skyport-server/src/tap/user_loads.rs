@@ -258,24 +258,19 @@ impl Source {
                 .map_err(|e| format!("the FITS file: {e}")),
             Source::Parquet(r) => r
                 .next_batch()
-                .map(|b| {
-                    b.map(|rows| {
-                        rows.into_iter()
-                            .map(|row| row.into_iter().map(super::upload::value).collect())
-                            .collect()
-                    })
-                })
+                .map(|b| b.map(values))
                 .map_err(|e| format!("the Parquet file: {e}")),
             Source::VoTable(r) => r
                 .next_batch(BATCH_ROWS)
-                .map(|b| {
-                    b.map(|rows| {
-                        rows.into_iter()
-                            .map(|row| row.into_iter().map(super::upload::value).collect())
-                            .collect()
-                    })
-                })
+                .map(|b| b.map(values))
                 .map_err(|e| format!("the VOTable: {e}")),
         }
     }
+}
+
+/// Rows of read cells as values.
+fn values(rows: Vec<Vec<skyport_votable::Datum>>) -> Vec<Vec<Value>> {
+    rows.into_iter()
+        .map(|row| row.into_iter().map(super::upload::value).collect())
+        .collect()
 }

@@ -1003,15 +1003,7 @@ pub async fn put_table(
 ) -> Result<Response, DaliError> {
     let service = service(&state)?;
     let kind = content_type(&request);
-    let limit = service.limits.max_document_bytes;
-    let body = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            DaliError::usage(format!(
-                "the table description is larger than {limit} bytes"
-            ))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })?;
+    let body = description_body(service, request.into_body()).await?;
     service.create(&caller, &name, &kind, &body).await?;
     Ok((StatusCode::OK, format!("table {name} made\n")).into_response())
 }
@@ -1028,18 +1020,23 @@ pub async fn post_table(
     let kind = content_type(&request);
     let (head, body) = peek(request.into_body(), 1024).await?;
     if root_element(&head).is_some_and(|r| r.eq_ignore_ascii_case("table")) {
-        let limit = service.limits.max_document_bytes;
-        let rest = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            DaliError::usage(format!(
-                "the table description is larger than {limit} bytes"
-            ))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })?;
+        let rest = description_body(service, body).await?;
         service.describe(&caller, &name, &rest).await?;
         return Ok((StatusCode::OK, format!("table {name} described anew\n")).into_response());
     }
     let added = service.load(&caller, &name, &kind, body).await?;
     Ok((StatusCode::OK, format!("{added} rows added to {name}\n")).into_response())
+}
+
+/// A table description's body, at most the document limit.
+async fn description_body(service: &UserTableService, body: Body) -> Result<Bytes, DaliError> {
+    let limit = service.limits.max_document_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        DaliError::usage(format!(
+            "the table description is larger than {limit} bytes"
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    })
 }
 
 /// The first `at_least` bytes of `body` (fewer if it is shorter), and the whole body again.
