@@ -515,6 +515,9 @@ def test_wrong_credentials_are_a_clear_error_and_never_shown(tmp_path):
         r = skyport("ingest", "--config", str(config), f"s3://{BUCKET}/archive/lsst", env=right)
         assert r.returncode == 0 and "1 new" in r.stdout, r.stdout + r.stderr
         assert key["SecretAccessKey"] not in r.stdout + r.stderr
+        # A prefix below a root that holds nothing is a failure, not a quiet success.
+        r = skyport("ingest", "--config", str(config), f"s3://{BUCKET}/archive/lsst/nothing", env=right)
+        assert r.returncode == 2 and "no FITS object there" in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -183,6 +183,10 @@ pub fn locate(settings: &IngestSettings, path: &Path) -> Result<(DataRoot, Strin
     Err(IngestError::NotUnderRoot(path.to_path_buf()))
 }
 
+/// How `content_sha256` of an object in a store begins: what follows is a fingerprint of its
+/// ETag and size, not a checksum of its bytes.
+pub const OBJECT_FINGERPRINT: &str = skyport_store::caom2::OBJECT_FINGERPRINT;
+
 /// Reads one FITS file and builds its records. Reads the whole file once for its hash.
 pub fn build_record(settings: &IngestSettings, path: &Path) -> Result<ImageRecord, IngestError> {
     let (root, rel_path) = locate(settings, path)?;
@@ -227,10 +231,18 @@ pub fn build_record_of(
         Err(_) => None,
     };
     let content_sha256 = match fingerprint {
-        Some(f) => Sha256::digest(f.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        // Marked, so that nothing publishes it as the content's checksum (CAOM2's
+        // contentChecksum), and the column's 64 characters.
+        Some(f) => {
+            let hex: String = Sha256::digest(f.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!(
+                "{OBJECT_FINGERPRINT}{}",
+                &hex[..64 - OBJECT_FINGERPRINT.len()]
+            )
+        }
         None => sha256_file(path)?,
     };
     let obs_id = strip_fits_extension(&rel_path).to_string();

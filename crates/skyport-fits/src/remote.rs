@@ -16,7 +16,7 @@
 //! or from the thread using the handle; they block until the bytes arrive, so they must run
 //! on threads that may block (the server runs FITS work on its blocking pool).
 
-use std::ffi::{c_char, c_int, c_long, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once, RwLock};
 
@@ -35,10 +35,12 @@ static FILES: RwLock<Option<Arc<dyn RemoteFiles>>> = RwLock::new(None);
 static REGISTER: Once = Once::new();
 static REGISTERED: Mutex<Option<c_int>> = Mutex::new(None);
 
-/// An open remote file.
+/// An open remote file. Its size is asked for when cfitsio first wants it (right after the
+/// open, outside cfitsio's global lock), never in `driver_open`, which cfitsio calls holding
+/// that lock: a slow store must not stall every other file's open.
 struct Open {
     name: String,
-    size: u64,
+    size: Option<u64>,
     position: u64,
 }
 
@@ -121,7 +123,7 @@ fn register() -> c_int {
     if status != 0 {
         return status;
     }
-    let prefix = CString::new(PREFIX).unwrap_or_default();
+    let prefix = c"skyobj://";
     // SAFETY: a NUL-terminated prefix (cfitsio copies it) and functions that live as long as
     // the program; called once, before any open of a `skyobj://` name can need the driver.
     unsafe {
@@ -187,13 +189,6 @@ extern "C" fn driver_open(filename: *mut c_char, rwmode: c_int, handle: *mut c_i
         return FILE_NOT_OPENED;
     };
     let name = name.strip_prefix(PREFIX).unwrap_or(name).to_string();
-    let size = match size(&name) {
-        Ok(size) => size,
-        Err(e) => {
-            tracing::warn!(object = %name, "cannot open: {e}");
-            return FILE_NOT_OPENED;
-        }
-    };
     let mut open = open_files();
     let slot = match open.iter().position(Option::is_none) {
         Some(i) => i,
@@ -207,7 +202,7 @@ extern "C" fn driver_open(filename: *mut c_char, rwmode: c_int, handle: *mut c_i
     };
     open[slot] = Some(Open {
         name,
-        size,
+        size: None,
         position: 0,
     });
     // SAFETY: a valid out-pointer, checked above.
@@ -219,6 +214,25 @@ fn with_open<T>(handle: c_int, f: impl FnOnce(&mut Open) -> T) -> Option<T> {
     let mut open = open_files();
     let slot = usize::try_from(handle).ok()?;
     open.get_mut(slot)?.as_mut().map(f)
+}
+
+/// The size of the file behind `handle`, asked of the source the first time (without holding
+/// the handle table's lock while it answers).
+fn size_of(handle: c_int) -> Result<u64, c_int> {
+    let (name, known) = with_open(handle, |o| (o.name.clone(), o.size)).ok_or(BAD_FILEPTR)?;
+    if let Some(s) = known {
+        return Ok(s);
+    }
+    match size(&name) {
+        Ok(s) => {
+            with_open(handle, |o| o.size = Some(s));
+            Ok(s)
+        }
+        Err(e) => {
+            tracing::warn!(object = %name, "cannot open: {e}");
+            Err(FILE_NOT_OPENED)
+        }
+    }
 }
 
 extern "C" fn driver_close(handle: c_int) -> c_int {
@@ -236,13 +250,13 @@ extern "C" fn driver_size(handle: c_int, size: *mut i64) -> c_int {
     if size.is_null() {
         return BAD_FILEPTR;
     }
-    match with_open(handle, |o| o.size) {
-        Some(s) => {
+    match size_of(handle) {
+        Ok(s) => {
             // SAFETY: a valid out-pointer, checked above.
             unsafe { *size = i64::try_from(s).unwrap_or(i64::MAX) };
             0
         }
-        None => BAD_FILEPTR,
+        Err(status) => status,
     }
 }
 
@@ -254,8 +268,12 @@ extern "C" fn driver_seek(handle: c_int, offset: i64) -> c_int {
     let Ok(offset) = u64::try_from(offset) else {
         return END_OF_FILE;
     };
+    let size = match size_of(handle) {
+        Ok(s) => s,
+        Err(status) => return status,
+    };
     match with_open(handle, |o| {
-        if offset > o.size {
+        if offset > size {
             END_OF_FILE
         } else {
             o.position = offset;
@@ -274,10 +292,13 @@ extern "C" fn driver_read(handle: c_int, buffer: *mut c_void, nbytes: c_long) ->
     if buffer.is_null() && n > 0 {
         return READ_ERROR;
     }
-    // The name and position are taken out of the table so that reads of several files (or
-    // of one file by several threads, each its own handle) wait on the store together.
-    let Some((name, position, size)) = with_open(handle, |o| (o.name.clone(), o.position, o.size))
-    else {
+    // The name and position are taken out of the table so that reads of several files wait
+    // on the store together, not one behind the other on the table's lock.
+    let size = match size_of(handle) {
+        Ok(s) => s,
+        Err(status) => return status,
+    };
+    let Some((name, position)) = with_open(handle, |o| (o.name.clone(), o.position)) else {
         return BAD_FILEPTR;
     };
     if position.saturating_add(n as u64) > size {
@@ -345,6 +366,7 @@ mod tests {
             read: Default::default(),
         });
         install(files.clone()).expect("installed");
+        assert_eq!(c"skyobj://".to_str(), Ok(PREFIX));
         let remote = crate::read_summary(Path::new("skyobj://root/a.fits")).expect("remote");
         let here = crate::read_summary(&file).expect("local");
         assert_eq!(remote.file_size, here.file_size);

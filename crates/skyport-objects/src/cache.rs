@@ -115,13 +115,15 @@ mod tests {
 }
 
 /// Blocks kept on local disk under the memory cache (`[object_store] disk_cache_mb`): a block
-/// the memory cache let go, or one another request of the same server read earlier, comes from
-/// here instead of the store. Bounded in bytes, least recently used out first; emptied when the
-/// server starts (what it holds is known only to the process that wrote it).
+/// the memory cache let go comes from here instead of the store. Bounded in bytes, least
+/// recently used out first; emptied when the server starts (what it holds is known only to the
+/// process that wrote it). Plain blocking file I/O: it is called on cfitsio's (blocking)
+/// threads, never awaited on the runtime, whose blocking pool those threads may be filling.
 pub struct DiskCache {
     dir: std::path::PathBuf,
     capacity: u64,
     inner: Mutex<DiskInner>,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 struct DiskInner {
@@ -145,6 +147,7 @@ impl DiskCache {
                 held: 0,
                 clock: 0,
             }),
+            writes: Default::default(),
         })
     }
 
@@ -160,8 +163,8 @@ impl DiskCache {
         format!("{:016x}-{}", h.finish(), key.2)
     }
 
-    /// The block `key`, if kept.
-    pub async fn get(&self, key: &BlockKey) -> Option<Bytes> {
+    /// The block `key`, if kept and `len` bytes long (anything else is dropped).
+    pub fn get(&self, key: &BlockKey, len: u64) -> Option<Bytes> {
         let file = Self::file_of(key);
         {
             let mut inner = self.lock();
@@ -169,52 +172,59 @@ impl DiskCache {
             let now = inner.clock;
             inner.files.get_mut(&file)?.1 = now;
         }
-        tokio::fs::read(self.dir.join(&file))
-            .await
-            .ok()
-            .map(Bytes::from)
+        match std::fs::read(self.dir.join(&file)) {
+            Ok(bytes) if bytes.len() as u64 == len => Some(Bytes::from(bytes)),
+            _ => {
+                let mut inner = self.lock();
+                if let Some((s, _)) = inner.files.remove(&file) {
+                    inner.held -= s;
+                    let _ = std::fs::remove_file(self.dir.join(&file));
+                }
+                None
+            }
+        }
     }
 
     /// Keeps `bytes` as block `key`, letting the least recently used go to make room.
-    pub async fn put(&self, key: &BlockKey, bytes: &Bytes) {
+    pub fn put(&self, key: &BlockKey, bytes: &Bytes) {
         let size = bytes.len() as u64;
         let file = Self::file_of(key);
         if size > self.capacity || self.lock().files.contains_key(&file) {
             return;
         }
-        let tmp = self.dir.join(format!("{file}.tmp"));
-        let written = tokio::fs::write(&tmp, bytes).await.is_ok()
-            && tokio::fs::rename(&tmp, self.dir.join(&file)).await.is_ok();
-        if !written {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        // A name of its own for each write: two writes of one block do not share a file.
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.join(format!("{file}.{n}.tmp"));
+        let target = self.dir.join(&file);
+        if std::fs::write(&tmp, bytes).is_err() {
+            let _ = std::fs::remove_file(&tmp);
             return;
         }
-        let evicted = {
-            let mut inner = self.lock();
-            inner.clock += 1;
-            let now = inner.clock;
-            if inner.files.insert(file, (size, now)).is_none() {
-                inner.held += size;
+        let mut inner = self.lock();
+        if inner.files.contains_key(&file) || std::fs::rename(&tmp, &target).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
+        inner.clock += 1;
+        let now = inner.clock;
+        inner.files.insert(file, (size, now));
+        inner.held += size;
+        // Files are removed while the lock is held, so a block put again is not lost.
+        while inner.held > self.capacity {
+            let Some(oldest) = inner
+                .files
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((s, _)) = inner.files.remove(&oldest) {
+                inner.held -= s;
+                let _ = std::fs::remove_file(self.dir.join(&oldest));
             }
-            let mut evicted = Vec::new();
-            while inner.held > self.capacity {
-                let Some(oldest) = inner
-                    .files
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(k, _)| k.clone())
-                else {
-                    break;
-                };
-                if let Some((s, _)) = inner.files.remove(&oldest) {
-                    inner.held -= s;
-                    evicted.push(oldest);
-                }
-            }
-            evicted
-        };
-        for f in evicted {
-            let _ = tokio::fs::remove_file(self.dir.join(f)).await;
         }
     }
 
@@ -228,17 +238,17 @@ impl DiskCache {
 mod disk_tests {
     use super::*;
 
-    #[tokio::test]
-    async fn blocks_are_kept_on_disk_within_the_bound() {
+    #[test]
+    fn blocks_are_kept_on_disk_within_the_bound() {
         let dir = tempfile::tempdir().expect("dir");
         let cache = DiskCache::new(dir.path().join("blocks"), 25).expect("cache");
         let key = |n: u64| ("root/a.fits".to_string(), "\"etag\"".to_string(), n);
-        cache.put(&key(0), &Bytes::from(vec![0u8; 10])).await;
-        cache.put(&key(1), &Bytes::from(vec![1u8; 10])).await;
-        assert_eq!(cache.get(&key(0)).await.as_deref(), Some(&[0u8; 10][..]));
-        cache.put(&key(2), &Bytes::from(vec![2u8; 10])).await; // 1 goes
-        assert!(cache.get(&key(1)).await.is_none());
-        assert_eq!(cache.get(&key(2)).await.as_deref(), Some(&[2u8; 10][..]));
+        cache.put(&key(0), &Bytes::from(vec![0u8; 10]));
+        cache.put(&key(1), &Bytes::from(vec![1u8; 10]));
+        assert_eq!(cache.get(&key(0), 10).as_deref(), Some(&[0u8; 10][..]));
+        cache.put(&key(2), &Bytes::from(vec![2u8; 10])); // 1 goes
+        assert!(cache.get(&key(1), 10).is_none());
+        assert_eq!(cache.get(&key(2), 10).as_deref(), Some(&[2u8; 10][..]));
         assert_eq!(cache.held(), 20);
         assert_eq!(
             std::fs::read_dir(dir.path().join("blocks"))
@@ -246,12 +256,15 @@ mod disk_tests {
                 .count(),
             2
         );
+        // A block of another length than expected is dropped, not served.
+        assert!(cache.get(&key(2), 11).is_none());
+        assert_eq!(cache.held(), 10);
         // Another version of the object is another block.
         let other = ("root/a.fits".to_string(), "\"etag2\"".to_string(), 0);
-        assert!(cache.get(&other).await.is_none());
+        assert!(cache.get(&other, 10).is_none());
         // A new cache starts empty.
         let again = DiskCache::new(dir.path().join("blocks"), 25).expect("cache");
-        assert!(again.get(&key(0)).await.is_none());
+        assert!(again.get(&key(0), 10).is_none());
         assert_eq!(
             std::fs::read_dir(dir.path().join("blocks"))
                 .expect("dir")

@@ -169,6 +169,16 @@ pub struct Listed {
     pub version: String,
 }
 
+/// An object's bytes on their way.
+pub struct Streamed {
+    /// The object's size.
+    pub size: u64,
+    /// The bytes `bytes` holds.
+    pub range: Range<u64>,
+    /// The bytes.
+    pub bytes: BoxStream<'static, Result<Bytes, std::io::Error>>,
+}
+
 /// What the store was asked, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -188,6 +198,9 @@ pub struct Counters {
 struct Meta {
     size: u64,
     version: String,
+    /// The ETag, when the store gives one: ranged reads require it (`If-Match`), so that a
+    /// replaced object fails a read instead of mixing its bytes with the old one's.
+    etag: Option<String>,
     asked: Instant,
 }
 
@@ -200,8 +213,10 @@ struct Root {
 pub struct Objects {
     roots: HashMap<String, Root>,
     cache: BlockCache,
-    disk: Option<DiskCache>,
+    disk: Option<Arc<DiskCache>>,
     block: u64,
+    /// The longest a read may wait for the runtime: every try of its requests, and a margin.
+    wait_limit: Duration,
     meta_ttl: Duration,
     meta: Mutex<HashMap<String, Meta>>,
     /// The block after each object's last fetch: a fetch starting there is sequential.
@@ -257,11 +272,12 @@ impl Objects {
             roots: map,
             cache: BlockCache::new(settings.cache_bytes),
             disk: match &settings.disk_cache {
-                Some((dir, bytes)) => Some(DiskCache::new(dir.clone(), *bytes).map_err(|e| {
-                    ObjectError::Config(format!("the disk cache {}: {e}", dir.display()))
-                })?),
+                Some((dir, bytes)) => Some(Arc::new(DiskCache::new(dir.clone(), *bytes).map_err(
+                    |e| ObjectError::Config(format!("the disk cache {}: {e}", dir.display())),
+                )?)),
                 None => None,
             },
+            wait_limit: settings.timeout * (settings.retries as u32 + 2) + Duration::from_secs(10),
             block: settings.block_bytes.max(4096),
             meta_ttl: settings.meta_ttl,
             meta: Mutex::new(HashMap::new()),
@@ -350,7 +366,9 @@ impl Objects {
             size: head.size,
             version: head
                 .e_tag
+                .clone()
                 .unwrap_or_else(|| head.last_modified.to_rfc3339()),
+            etag: head.e_tag,
             asked: Instant::now(),
         };
         let mut all = self.lock_meta();
@@ -396,6 +414,38 @@ impl Objects {
         copy_blocks(&blocks, first * self.block, self.block, offset, out)
     }
 
+    /// Brings the blocks of `offset..offset + len` the memory cache lacks from the disk cache
+    /// (blocking file I/O, for cfitsio's threads); `false` when some are on neither.
+    pub fn fill_from_disk(&self, root: &str, rel_path: &str, offset: u64, len: u64) -> bool {
+        let Some(disk) = &self.disk else {
+            return false;
+        };
+        let name = format!("{root}/{rel_path}");
+        let Some(meta) = self.fresh_meta(&name) else {
+            return false;
+        };
+        let end = offset + len;
+        if len == 0 || end > meta.size {
+            return false;
+        }
+        let mut all = true;
+        for n in offset / self.block..=(end - 1) / self.block {
+            let key = (name.clone(), meta.version.clone(), n);
+            if self.cache.get(&key).is_some() {
+                continue;
+            }
+            let expected = self.block.min(meta.size - n * self.block);
+            match disk.get(&key, expected) {
+                Some(b) => {
+                    self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
+                    self.cache.put(key, b);
+                }
+                None => all = false,
+            }
+        }
+        all
+    }
+
     /// Fills `out` with the bytes of object `rel_path` of `root` from `offset`, through the
     /// block cache. A run of missing blocks is fetched with one ranged GET; when it starts
     /// where the object's previous fetch ended (a sequential read, as of a cutout's tiles),
@@ -424,18 +474,6 @@ impl Objects {
         let key = |n: u64| (name.clone(), meta.version.clone(), n);
         let mut blocks: Vec<Option<Bytes>> =
             (first..=last).map(|n| self.cache.get(&key(n))).collect();
-        if let Some(disk) = &self.disk {
-            for (k, slot) in blocks.iter_mut().enumerate() {
-                if slot.is_none() {
-                    let n = first + k as u64;
-                    if let Some(b) = disk.get(&key(n)).await {
-                        self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
-                        self.cache.put(key(n), b.clone());
-                        *slot = Some(b);
-                    }
-                }
-            }
-        }
         let mut i = 0;
         while i < blocks.len() {
             if blocks[i].is_some() {
@@ -460,7 +498,7 @@ impl Objects {
             }
             let start = run_first * self.block;
             let stop = ((run_last + 1) * self.block).min(meta.size);
-            let fetched = self.fetch(root, rel_path, start..stop).await?;
+            let fetched = self.fetch(root, rel_path, &meta, start..stop).await?;
             if fetched.len() as u64 != stop - start {
                 return Err(ObjectError::Store(format!(
                     "{name}: {} bytes came for a range of {} (truncated?)",
@@ -475,17 +513,27 @@ impl Objects {
                 }
                 next.insert(name.clone(), run_last + 1);
             }
+            let mut to_disk = Vec::new();
             for n in run_first..=run_last {
                 let from = (n - run_first) * self.block;
                 let to = (from + self.block).min(fetched.len() as u64);
                 let block = fetched.slice(from as usize..to as usize);
-                if let Some(disk) = &self.disk {
-                    disk.put(&key(n), &block).await;
+                if self.disk.is_some() {
+                    to_disk.push((key(n), block.clone()));
                 }
                 self.cache.put(key(n), block.clone());
                 if n <= last {
                     blocks[(n - first) as usize] = Some(block);
                 }
+            }
+            if let Some(disk) = &self.disk {
+                // Written on the blocking pool and not waited for: the reader has its bytes.
+                let disk = Arc::clone(disk);
+                tokio::task::spawn_blocking(move || {
+                    for (k, b) in to_disk {
+                        disk.put(&k, &b);
+                    }
+                });
             }
             i = j + 1;
         }
@@ -506,16 +554,35 @@ impl Objects {
         &self,
         root: &str,
         rel_path: &str,
+        meta: &Meta,
         range: Range<u64>,
     ) -> Result<Bytes, ObjectError> {
         let (r, key) = self.locate(root, rel_path)?;
+        let name = format!("{root}/{rel_path}");
         self.counters.range_requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let bytes = r
+        let got = r
             .store
-            .get_range(&key, range)
-            .await
-            .map_err(|e| ObjectError::of(&format!("{root}/{rel_path}"), e))?;
+            .get_opts(
+                &key,
+                GetOptions {
+                    range: Some(GetRange::Bounded(range)),
+                    if_match: meta.etag.clone(),
+                    ..GetOptions::default()
+                },
+            )
+            .await;
+        let bytes = match got {
+            Ok(got) => got.bytes().await.map_err(|e| ObjectError::of(&name, e))?,
+            Err(object_store::Error::Precondition { .. }) => {
+                // Replaced since its size and ETag were read: ask again next time.
+                self.lock_meta().remove(&name);
+                return Err(ObjectError::Store(format!(
+                    "{name} changed while it was read; try again"
+                )));
+            }
+            Err(e) => return Err(ObjectError::of(&name, e)),
+        };
         self.counters.range_micros.fetch_add(
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -527,13 +594,14 @@ impl Objects {
     }
 
     /// The bytes of object `rel_path` of `root` in `range` (all of it when `None`) as a
-    /// stream, with the object's size.
+    /// stream, with the object's size and the range the stream holds (the store shortens a
+    /// range past the object's end).
     pub async fn stream(
         &self,
         root: &str,
         rel_path: &str,
         range: Option<Range<u64>>,
-    ) -> Result<(u64, BoxStream<'static, Result<Bytes, std::io::Error>>), ObjectError> {
+    ) -> Result<Streamed, ObjectError> {
         let (r, key) = self.locate(root, rel_path)?;
         let name = format!("{root}/{rel_path}");
         let got = r
@@ -548,11 +616,16 @@ impl Objects {
             .await
             .map_err(|e| ObjectError::of(&name, e))?;
         let size = got.meta.size;
+        let range = got.range.clone();
         let stream = got
             .into_stream()
             .map(|chunk| chunk.map_err(std::io::Error::other))
             .boxed();
-        Ok((size, stream))
+        Ok(Streamed {
+            size,
+            range,
+            bytes: stream,
+        })
     }
 
     /// A URL that lets its holder GET object `rel_path` of `root` for `ttl`, signed with the
@@ -582,9 +655,14 @@ impl Objects {
         self.runtime.spawn(async move {
             let _ = sender.send(work.await);
         });
-        receiver
-            .recv()
-            .map_err(|_| ObjectError::Store("the runtime stopped".into()))
+        receiver.recv_timeout(self.wait_limit).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => {
+                ObjectError::Store("the object store did not answer in time".into())
+            }
+            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                ObjectError::Store("the runtime stopped".into())
+            }
+        })
     }
 }
 
@@ -642,6 +720,11 @@ impl skyport_fits::remote::RemoteFiles for FitsReads {
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let (root, rel) = split(name)?;
         if self.0.read_cached(root, rel, offset, buf) {
+            return Ok(());
+        }
+        if self.0.fill_from_disk(root, rel, offset, buf.len() as u64)
+            && self.0.read_cached(root, rel, offset, buf)
+        {
             return Ok(());
         }
         let (objects, root, rel) = (Arc::clone(&self.0), root.to_string(), rel.to_string());

@@ -52,6 +52,9 @@ pub(crate) async fn serve_file(
     if let (None, Some(access)) = (hdu, &state.settings.objects) {
         if skyport_fits::remote::remote_name(&path).is_some() {
             let range = request.headers().get(header::RANGE).cloned();
+            if request.method() == axum::http::Method::HEAD {
+                return Ok(crate::objects::head(&file, &etag));
+            }
             return crate::objects::serve(access, &file, &root, &rel_path, range.as_ref(), &etag)
                 .await;
         }

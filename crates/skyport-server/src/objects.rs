@@ -11,6 +11,26 @@ use crate::dali::DaliError;
 use crate::files::ArchivedFile;
 use crate::state::ObjectAccess;
 
+/// The answer to a HEAD of an object, from what the archive knows of it (a pre-signed URL is
+/// for GET only, and a HEAD should not start a transfer).
+pub(crate) fn head(file: &ArchivedFile, etag: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fits"),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(u64::try_from(file.image.file_size).unwrap_or(0)),
+    );
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, v);
+    }
+    response
+}
+
 /// The response for object `rel_path` of `root`.
 pub(crate) async fn serve(
     access: &ObjectAccess,
@@ -47,9 +67,15 @@ pub(crate) async fn serve(
             "the image is at the URL in Location, for a short while\n",
         )
             .into_response();
-        if let Ok(v) = HeaderValue::from_str(&url) {
-            response.headers_mut().insert(header::LOCATION, v);
-        }
+        let location = HeaderValue::from_str(&url).map_err(|_| {
+            tracing::error!(
+                root,
+                object = rel_path,
+                "a pre-signed URL that is no header value"
+            );
+            DaliError::internal("the link to the image could not be made (logged)")
+        })?;
+        response.headers_mut().insert(header::LOCATION, location);
         return Ok(response);
     }
     let size = u64::try_from(file.image.file_size).unwrap_or(0);
@@ -64,12 +90,14 @@ pub(crate) async fn serve(
             .into_response());
     }
     let wanted = wanted.flatten();
-    let (total, stream) = access
+    let partial = wanted.is_some();
+    let streamed = access
         .objects
-        .stream(root, rel_path, wanted.clone())
+        .stream(root, rel_path, wanted)
         .await
         .map_err(failed)?;
-    let mut response = Response::new(Body::from_stream(stream));
+    let (total, got) = (streamed.size, streamed.range.clone());
+    let mut response = Response::new(Body::from_stream(streamed.bytes));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -79,21 +107,20 @@ pub(crate) async fn serve(
     if let Ok(v) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, v);
     }
-    match wanted {
-        Some(r) => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("bytes {}-{}/{total}", r.start, r.end - 1))
-            {
-                headers.insert(header::CONTENT_RANGE, v);
-            }
-        }
-        None => {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+    // The lengths the store says it sends: the object may be shorter now than at ingest.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(got.end - got.start),
+    );
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/{total}",
+            got.start,
+            got.end.saturating_sub(1)
+        )) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
     Ok(response)

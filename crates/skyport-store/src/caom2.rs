@@ -13,6 +13,11 @@
 
 use sha2::{Digest, Sha256};
 
+/// How `content_sha256` of an image that is an object in a store begins: the rest is a
+/// fingerprint of the object's ETag and size (ingest does not read objects whole), not a
+/// checksum of its bytes.
+pub const OBJECT_FINGERPRINT: &str = "object-";
+
 use std::sync::Arc;
 
 use crate::{ddl, Dialect, ImageRecord, Row, Statement, Store, StoreError, Value};
@@ -316,9 +321,14 @@ impl ImageRecord {
         artifact.push("releaseType", Value::Text("data".into()));
         artifact.push("contentType", Value::Text("application/fits".into()));
         artifact.push("contentLength", file("file_size"));
+        // An object's fingerprint (its ETag and size) is no checksum of its bytes.
         artifact.push(
             "contentChecksum",
-            Value::Text(format!("sha256:{}", self.content_sha256)),
+            if self.content_sha256.starts_with(OBJECT_FINGERPRINT) {
+                Value::Null
+            } else {
+                Value::Text(format!("sha256:{}", self.content_sha256))
+            },
         );
         tail(&mut artifact);
         rows.push(("Artifact", artifact));

@@ -565,8 +565,29 @@ impl Config {
                     }
                 }
                 (None, Some(url)) => {
-                    skyport_objects::ObjectRoot::parse(&r.name, url)
+                    let root = skyport_objects::ObjectRoot::parse(&r.name, url)
                         .map_err(|e| format!("archive.roots[{i}].url: {e}"))?;
+                    // An object would belong to two roots (two collections, two sets of
+                    // rights), and listing the outer would take the inner's objects.
+                    for (j, other) in a.roots[..i].iter().enumerate() {
+                        let Some(o) = other
+                            .url
+                            .as_deref()
+                            .and_then(|u| skyport_objects::ObjectRoot::parse(&other.name, u).ok())
+                        else {
+                            continue;
+                        };
+                        let within = |outer: &str, inner: &str| {
+                            outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
+                        };
+                        if o.bucket == root.bucket
+                            && (within(&o.prefix, &root.prefix) || within(&root.prefix, &o.prefix))
+                        {
+                            return Err(format!(
+                                "archive.roots[{i}].url = {url:?} overlaps archive.roots[{j}]'s: an object would be in two roots"
+                            ));
+                        }
+                    }
                 }
                 _ => {
                     return Err(format!(
@@ -1213,6 +1234,27 @@ collection = "demo"
                 "archive.bands[0]",
             ),
             ("this is = = not toml".to_string(), "skyport.toml"),
+            // Object-store roots: a path and a url, a bad url, two that overlap, bad settings.
+            (
+                GOOD.replace("path = \"data\"", "path = \"data\"\nurl = \"s3://bucket/a\""),
+                "either `path`",
+            ),
+            (
+                GOOD.replace("path = \"data\"", "url = \"s3://B/a\""),
+                "archive.roots[0].url",
+            ),
+            (
+                format!("{}[[archive.roots]]\nname = \"o1\"\nurl = \"s3://bucket/raw\"\ncollection = \"o1\"\n[[archive.roots]]\nname = \"o2\"\nurl = \"s3://bucket/raw/lsst\"\ncollection = \"o2\"\n", GOOD),
+                "overlaps archive.roots[1]",
+            ),
+            (
+                format!("{GOOD}[object_store]\nblock_kb = 1\n"),
+                "object_store.block_kb",
+            ),
+            (
+                format!("{GOOD}[object_store]\nendpoint = \"http://127.0.0.1:9000\"\n"),
+                "object_store.endpoint",
+            ),
             (
                 GOOD.replace(
                     "collection = \"demo\"",

@@ -143,6 +143,7 @@ async fn list_objects(
             .to_string();
         match objects.list(&root.name).await {
             Ok(listed) => {
+                let before = found.len() + failed.len();
                 for o in listed {
                     let inside = below.is_empty()
                         || o.rel_path == below
@@ -164,6 +165,9 @@ async fn list_objects(
                         rel_path: o.rel_path,
                         url,
                     });
+                }
+                if found.len() + failed.len() == before {
+                    failed.push(((*url).clone(), "no FITS object there".into()));
                 }
             }
             Err(e) => failed.push(((*url).clone(), e.to_string())),

@@ -80,6 +80,11 @@ impl ObjectStoreSection {
         if self.cache_mb.saturating_mul(1024) < self.block_kb.saturating_mul(16) {
             return Err("object_store.cache_mb must hold at least 16 blocks".into());
         }
+        if self.cache_mb > 1 << 20 || self.disk_cache_mb > 1 << 30 {
+            return Err(
+                "object_store: cache_mb at most 1048576 (1 TiB), disk_cache_mb at most 2^30".into(),
+            );
+        }
         if !(1..=600).contains(&self.timeout_seconds) || self.retries > 10 {
             return Err("object_store: timeout_seconds is 1 to 600, retries at most 10".into());
         }
