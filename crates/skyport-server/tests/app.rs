@@ -166,7 +166,9 @@ async fn concurrent_requests_for_one_preview_share_one_render() {
     let answers = futures_util::future::join_all(requests).await;
     for uri in uris {
         let bodies: Vec<_> = answers.iter().filter(|(u, ..)| *u == uri).collect();
-        assert!(bodies.iter().all(|(_, s, _)| *s == StatusCode::OK), "{uri}");
+        for (_, s, b) in &bodies {
+            assert_eq!(*s, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(b));
+        }
         assert!(bodies[0].2.starts_with(b"\x89PNG"), "{uri}");
         assert!(
             bodies.iter().all(|(.., b)| *b == bodies[0].2),
