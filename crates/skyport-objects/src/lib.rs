@@ -688,7 +688,12 @@ fn copy_blocks(
             continue;
         }
         let piece = &b[from as usize..to as usize];
-        out[written..written + piece.len()].copy_from_slice(piece);
+        // A block longer than a block (a disk-cache file of another block) must not write past
+        // `out`: this runs inside cfitsio's callbacks, where a panic aborts the process.
+        let Some(slot) = out.get_mut(written..written + piece.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(piece);
         written += piece.len();
     }
     written == out.len()

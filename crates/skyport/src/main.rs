@@ -445,7 +445,7 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
         .object_store
         .open(
             config.object_roots(),
-            Some(&config.server_settings().cache_dir),
+            Some(&settings.cache_dir),
             tokio::runtime::Handle::current(),
         )?
         .map(|objects| skyport_server::ObjectAccess {
