@@ -91,11 +91,14 @@ def bob():
 
 def with_bearer(token):
     """pyvo's AuthSession presenting `token` as `Authorization: Bearer` (ivo://ivoa.net/sso#token)
-    wherever the capabilities say a URL takes it."""
+    below the server's base URL. Capabilities name SSO 2.0's methods only (the token as a Basic
+    password) unless `[auth] declare_token_method` is set, so the method is named for the
+    service here, as pyvo's documentation shows for methods a service does not declare."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     auth = AuthSession()
     auth.credentials.set(TOKEN, session)
+    auth.add_security_method_for_url(BASE, TOKEN)
     return auth
 
 

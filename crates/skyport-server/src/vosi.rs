@@ -189,9 +189,13 @@ pub fn service_capabilities(
 /// A capabilities document as the response, its interfaces' security methods declared for
 /// the `[auth]` mode in force, with the archive's other data services beside its own.
 pub fn capabilities_response(state: &crate::AppState, document: String) -> Response {
-    let anonymous_too = state.access.settings().mode == crate::access::AuthMode::Open;
+    let settings = state.access.settings();
+    let declared = SecurityDeclaration {
+        anonymous_too: settings.mode == crate::access::AuthMode::Open,
+        bearer: settings.declare_token_method,
+    };
     let document = with_companions(&document, &state.settings.public_url);
-    xml_response(with_security(&document, anonymous_too))
+    xml_response(with_security(&document, declared))
 }
 
 /// The services a client of one service goes on to (DataLink from a search result, SODA from
@@ -237,18 +241,35 @@ pub fn xml_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// The security methods of bearer tokens (`Authorization: Bearer`) and of the same token as
-/// an HTTP Basic password.
-const TOKEN_METHODS: [&str; 2] = ["ivo://ivoa.net/sso#token", "ivo://ivoa.net/sso#BasicAA"];
+/// HTTP Basic with a token as its password: SSO 2.0's `BasicAA`.
+const BASIC_METHOD: &str = "ivo://ivoa.net/sso#BasicAA";
+/// `Authorization: Bearer`: CADC's identifier (not SSO 2.0's), declared only when configured.
+const BEARER_METHOD: &str = "ivo://ivoa.net/sso#token";
+
+/// Which security methods protected interfaces declare.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityDeclaration {
+    /// Anonymous callers are served too (`open` mode): a `securityMethod` without
+    /// `standardID`, which VOResource 1.1 defines as anonymous access (one interface, not
+    /// two: TAP clients expect one standard interface).
+    pub anonymous_too: bool,
+    /// Bearer tokens are declared as `ivo://ivoa.net/sso#token` beside `#BasicAA`.
+    pub bearer: bool,
+}
 
 /// `document` (capabilities made here) with the security methods of its protected
 /// interfaces declared (VOResource 1.1 `securityMethod`): each standard ParamHTTP interface
-/// other than VOSI availability and capabilities gets the token methods; when anonymous
-/// callers are served too (`anonymous_too`, `open` mode), it also gets a `securityMethod`
-/// without `standardID`, which VOResource 1.1 defines as anonymous access (one interface, not
-/// two: TAP clients expect one standard interface).
-pub fn with_security(document: &str, anonymous_too: bool) -> String {
+/// other than VOSI availability and capabilities gets them.
+pub fn with_security(document: &str, declared: SecurityDeclaration) -> String {
     let open = "<interface xsi:type=\"vs:ParamHTTP\" role=\"std\"";
+    let mut methods = String::new();
+    if declared.anonymous_too {
+        methods.push_str("  <securityMethod/>\n    ");
+    }
+    let named = [Some(BASIC_METHOD), declared.bearer.then_some(BEARER_METHOD)];
+    for m in named.into_iter().flatten() {
+        methods.push_str(&format!("  <securityMethod standardID=\"{m}\"/>\n    "));
+    }
     let mut out = String::with_capacity(document.len() + 1024);
     let mut rest = document;
     while let Some(at) = rest.find(open) {
@@ -264,20 +285,7 @@ pub fn with_security(document: &str, anonymous_too: bool) -> String {
         if vosi {
             out.push_str(block);
         } else {
-            let anonymous = if anonymous_too {
-                "  <securityMethod/>\n    "
-            } else {
-                ""
-            };
-            let methods: String = std::iter::once(anonymous.to_string())
-                .chain(
-                    TOKEN_METHODS
-                        .iter()
-                        .map(|m| format!("  <securityMethod standardID=\"{m}\"/>\n    ")),
-                )
-                .collect();
-            let secured = block.replacen("</interface>", &format!("{methods}</interface>"), 1);
-            out.push_str(&secured);
+            out.push_str(&block.replacen("</interface>", &format!("{methods}</interface>"), 1));
         }
         rest = &rest[end..];
     }
@@ -298,17 +306,35 @@ mod security_tests {
             "query",
         );
         let count = |d: &str, s: &str| d.matches(s).count();
-        let open = with_security(&doc, true);
-        let required = with_security(&doc, false);
+        let declare = |anonymous_too, bearer| {
+            with_security(
+                &doc,
+                SecurityDeclaration {
+                    anonymous_too,
+                    bearer,
+                },
+            )
+        };
+        let open = declare(true, false);
+        let required = declare(false, false);
+        let with_bearer = declare(false, true);
+        // (anonymous, BasicAA, bearer) of the query interface.
         let query_interfaces = |d: &str| {
             d.split("<interface")
                 .filter(|b| b.contains("/sia/query</accessURL>"))
-                .map(|b| (b.contains("<securityMethod/>"), b.contains("sso#token")))
+                .map(|b| {
+                    (
+                        b.contains("<securityMethod/>"),
+                        b.contains("standardID=\"ivo://ivoa.net/sso#BasicAA\""),
+                        b.contains("sso#token"),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(query_interfaces(&open), [(true, true)]);
-        assert_eq!(query_interfaces(&required), [(false, true)]);
-        assert_eq!(count(&required, "ivo://ivoa.net/sso#token"), 1);
+        assert_eq!(query_interfaces(&open), [(true, true, false)]);
+        assert_eq!(query_interfaces(&required), [(false, true, false)]);
+        assert_eq!(query_interfaces(&with_bearer), [(false, true, true)]);
+        assert_eq!(count(&with_bearer, "ivo://ivoa.net/sso#token"), 1);
         // VOSI endpoints stay open.
         assert!(required
             .split("<interface")

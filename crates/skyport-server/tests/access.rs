@@ -85,6 +85,16 @@ async fn world_with(mode: AuthMode, quotas: Quotas) -> World {
 
 /// A world whose access layer trusts what it looked up for `cache`.
 async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration) -> World {
+    let base = AuthSettings {
+        cache,
+        ..AuthSettings::default()
+    };
+    world_configured(mode, quotas, base).await
+}
+
+/// A world whose access layer has `base`'s settings but for its mode, issuer, scopes and
+/// quotas.
+async fn world_configured(mode: AuthMode, quotas: Quotas, base: AuthSettings) -> World {
     let issuer = issuer();
     let (jwks_url, jwks) = issuer.serve_jwks().await.expect("JWKS server");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -298,8 +308,7 @@ async fn world_cached(mode: AuthMode, quotas: Quotas, cache: std::time::Duration
                 jwt: Some(issuer.settings(JwksSource::Url(jwks_url))),
                 scopes,
                 quotas,
-                cache,
-                ..AuthSettings::default()
+                ..base
             },
             extra_schemas: consdb,
             bands: default_bands(),
@@ -848,9 +857,33 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
         let (status, body) = w.get("anonymous", uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    // SSO 2.0's methods only, by default: the token as a Basic password.
     let (_, caps) = w.get("anonymous", "/tap/capabilities").await;
     assert!(
-        caps.contains("<securityMethod standardID=\"ivo://ivoa.net/sso#token\"/>"),
+        caps.contains("<securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>")
+            && !caps.contains("sso#token"),
+        "{caps}"
+    );
+    // Bearer tokens declared when configured (`[auth] declare_token_method`).
+    let declaring = world_configured(
+        AuthMode::Required,
+        Quotas::default(),
+        AuthSettings {
+            declare_token_method: true,
+            ..AuthSettings::default()
+        },
+    )
+    .await;
+    let (_, caps) = declaring.get("anonymous", "/tap/capabilities").await;
+    let sync: Vec<&str> = caps
+        .split("<interface")
+        .filter(|b| b.contains("/tap</accessURL>"))
+        .collect();
+    assert_eq!(sync.len(), 1, "{caps}");
+    assert!(
+        sync[0].contains("<securityMethod standardID=\"ivo://ivoa.net/sso#token\"/>")
+            && sync[0].contains("sso#BasicAA")
+            && !sync[0].contains("<securityMethod/>"),
         "{caps}"
     );
     for uri in [
@@ -895,7 +928,7 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
         .collect();
     assert_eq!(query.len(), 1, "{caps}");
     assert!(
-        query[0].contains("<securityMethod/>") && query[0].contains("sso#token"),
+        query[0].contains("<securityMethod/>") && query[0].contains("sso#BasicAA"),
         "{caps}"
     );
     // The services a search leads to are declared too, so clients send credentials there.
@@ -903,7 +936,7 @@ async fn required_mode_refuses_anonymous_callers_but_keeps_the_open_doors() {
         let secured = caps
             .split("<interface")
             .filter(|b| b.contains(&format!("{companion}</accessURL>")))
-            .any(|b| b.contains("ivo://ivoa.net/sso#token"));
+            .any(|b| b.contains("ivo://ivoa.net/sso#BasicAA"));
         assert!(secured, "{companion}: {caps}");
     }
 }

@@ -19,6 +19,12 @@ pub struct AuthSection {
     /// Where a person gets a token (the `ivoa_bearer` challenge's `access_url`); default
     /// the landing page.
     pub login_url: Option<String>,
+    /// Declare bearer tokens in capabilities as `ivo://ivoa.net/sso#token` (default false).
+    /// That identifier is CADC's, not SSO 2.0's: clients that look for it (CADC
+    /// `vos`, pyvo's `AuthSession` given a bearer session) then send tokens unasked, and
+    /// validators that know SSO 2.0 only (Debian's taplint) warn. Off, capabilities name
+    /// `#BasicAA` (the token as password) and the 401 challenge names the bearer method.
+    pub declare_token_method: Option<bool>,
     /// Seconds a looked-up API token or membership end is trusted before it is read again
     /// (default 30; revocations take effect within it).
     pub cache_seconds: Option<u64>,
@@ -109,6 +115,7 @@ impl AuthSection {
             mode: self.mode,
             realm: self.realm.clone().unwrap_or(defaults.realm),
             login_url: self.login_url.clone().unwrap_or_default(),
+            declare_token_method: self.declare_token_method.unwrap_or(false),
             jwt: self.jwt.as_ref().map(|j| {
                 let source = match (&j.jwks_url, &j.jwks_file) {
                     (Some(url), _) => JwksSource::Url(url.clone()),

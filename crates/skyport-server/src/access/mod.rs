@@ -83,6 +83,9 @@ pub struct AuthSettings {
     pub realm: String,
     /// Where a person gets a token (the `ivoa_bearer` challenge's `access_url`).
     pub login_url: String,
+    /// Whether capabilities declare bearer tokens (`ivo://ivoa.net/sso#token`, not an SSO 2.0
+    /// method) beside HTTP Basic; `[auth] declare_token_method`.
+    pub declare_token_method: bool,
     /// The OpenID Connect issuer whose JWTs are accepted, if any.
     pub jwt: Option<JwtSettings>,
     /// Which scopes groups give.
@@ -108,6 +111,7 @@ impl Default for AuthSettings {
             mode: AuthMode::Open,
             realm: "skyport".into(),
             login_url: String::new(),
+            declare_token_method: false,
             jwt: None,
             scopes: ScopePolicy::default(),
             proxy_scopes: [
