@@ -1135,3 +1135,42 @@ async fn a_deeply_nested_query_is_refused_and_the_service_answers_on() {
     let (status, _, _) = call(&f.app, get("/tap/availability")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn small_answers_go_whole_and_large_ones_stream() {
+    use axum::body::HttpBody;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let f = fixture().await;
+    // One row: a body of known length (sent with a Content-Length, in one write).
+    let resp = f
+        .app
+        .clone()
+        .oneshot(sync("SELECT TOP 1 column_name FROM TAP_SCHEMA.columns", ""))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let length = resp.body().size_hint().exact();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(length, Some(body.len() as u64));
+    assert!(body.ends_with(b"</VOTABLE>\n"));
+    assert_eq!(count(&String::from_utf8_lossy(&body), "<TR>"), 1);
+    // Far more than 64 KiB: streamed as it is written, and whole at the end.
+    let n = tap_schema_column_count();
+    let resp = f
+        .app
+        .clone()
+        .oneshot(sync(
+            "SELECT a.column_name, b.description FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b",
+            "&MAXREC=1000000",
+        ))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.body().size_hint().exact(), None, "streamed");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(body.len() > 64 * 1024, "{}", body.len());
+    assert!(text.ends_with("</VOTABLE>\n"));
+    assert_eq!(count(&text, "<TR>"), n * n);
+}

@@ -11,7 +11,14 @@ use skyport_schema::Schema;
 use tokio::sync::Semaphore;
 
 use crate::ddl::{self, quote_ident};
-use crate::stream::{JobRow, QueryRequest, RowStream, BATCHES_IN_FLIGHT};
+use crate::sqlite_stream::Inline;
+use crate::stream::{JobRow, QueryRequest, RowStream, BATCHES_IN_FLIGHT, BATCH_ROWS};
+
+/// How long a query may run on the calling (async) thread before it is moved to a blocking
+/// thread and started again there.
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+/// Most rows a query run on the calling thread may give (they are held until it ends).
+const INLINE_MAX_ROWS: usize = 4 * BATCH_ROWS;
 use crate::tap_schema;
 use crate::{
     Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
@@ -737,6 +744,26 @@ impl Store for SqliteStore {
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
+        // A reader free now runs the query here first, within a small budget (see
+        // `sqlite_stream::run_inline`); uploads need temporary tables and always go below.
+        if request.temp_tables.is_empty() {
+            if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+                let _permit = permit;
+                let mut lease = Lease::take(&self.readers)?;
+                match crate::sqlite_stream::run_inline(
+                    lease.conn(),
+                    &request,
+                    INLINE_BUDGET,
+                    INLINE_MAX_ROWS,
+                ) {
+                    Inline::Done(columns, batches) => {
+                        return Ok(RowStream::ready(columns, batches))
+                    }
+                    Inline::Failed(e) => return Err(e),
+                    Inline::TooLong => {}
+                }
+            }
+        }
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await

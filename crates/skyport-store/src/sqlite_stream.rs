@@ -2,7 +2,9 @@
 //! handler that stops the statement when the consumer is gone or the deadline has passed,
 //! and rows sent in batches through a bounded channel.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params_from_iter, Connection};
 use tokio::sync::{mpsc, oneshot};
@@ -189,5 +191,233 @@ fn stream_rows(
                 return;
             }
         }
+    }
+}
+
+/// SQLite virtual-machine steps between two looks at the clock of a query run inline.
+const INLINE_STEPS_BETWEEN_CHECKS: i32 = 1_000;
+
+/// What running a query on the calling thread came to.
+pub(crate) enum Inline {
+    /// It ended within the budget: its column names and every batch (the last one may be the
+    /// error that ended it, as a streamed query delivers it).
+    Done(Vec<String>, Vec<Batch>),
+    /// It could not be compiled.
+    Failed(StoreError),
+    /// It needed more than the budget of time or rows: it is to run on a blocking thread.
+    TooLong,
+}
+
+/// Runs `request` (without temporary tables) on `conn`, on this thread, for at most `budget`
+/// and `max_rows` rows. Most queries a service answers are small, and a query handed to a
+/// blocking thread costs several thread wake-ups (the start, the columns, each batch, the end)
+/// that take longer than the query itself; one that turns out long is stopped and started
+/// again where it may take its time, so at most `budget` is spent twice.
+pub(crate) fn run_inline(
+    conn: &mut Connection,
+    request: &QueryRequest,
+    budget: Duration,
+    max_rows: usize,
+) -> Inline {
+    let Some(limit) = Instant::now().checked_add(budget) else {
+        return Inline::TooLong;
+    };
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&exceeded);
+    if let Err(e) = conn.progress_handler(
+        INLINE_STEPS_BETWEEN_CHECKS,
+        Some(move || {
+            let over = Instant::now() >= limit;
+            if over {
+                flag.store(true, Ordering::Relaxed);
+            }
+            over
+        }),
+    ) {
+        tracing::warn!("cannot install the inline query's budget: {e}");
+        return Inline::TooLong;
+    }
+    let outcome = collect_inline(conn, request, &exceeded, max_rows);
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .unwrap_or_else(|e| tracing::warn!("cannot remove the inline query's budget: {e}"));
+    outcome
+}
+
+fn collect_inline(
+    conn: &Connection,
+    request: &QueryRequest,
+    exceeded: &AtomicBool,
+    max_rows: usize,
+) -> Inline {
+    let over = || exceeded.load(Ordering::Relaxed);
+    let mut stmt = match conn.prepare_cached(&request.sql) {
+        Ok(s) => s,
+        Err(_) if over() => return Inline::TooLong,
+        Err(e) => return Inline::Failed(super::sqlite::backend(e)),
+    };
+    let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+    let n = columns.len();
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut cursor = match stmt.query(params_from_iter(request.params.iter())) {
+        Ok(c) => c,
+        Err(_) if over() => return Inline::TooLong,
+        Err(e) => {
+            batches.push(Err(super::sqlite::backend(e)));
+            return Inline::Done(columns, batches);
+        }
+    };
+    let mut batch: Vec<Vec<Value>> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        match cursor.next() {
+            Ok(Some(row)) => {
+                total += 1;
+                if total > max_rows {
+                    return Inline::TooLong;
+                }
+                let mut values = Vec::with_capacity(n);
+                for i in 0..n {
+                    match row.get_ref(i) {
+                        Ok(v) => values.push(super::sqlite::from_ref(v)),
+                        Err(e) => {
+                            batches.push(Err(super::sqlite::backend(e)));
+                            return Inline::Done(columns, batches);
+                        }
+                    }
+                }
+                batch.push(values);
+                if batch.len() == BATCH_ROWS {
+                    batches.push(Ok(std::mem::take(&mut batch)));
+                }
+            }
+            Ok(None) => {
+                if !batch.is_empty() {
+                    batches.push(Ok(batch));
+                }
+                return Inline::Done(columns, batches);
+            }
+            Err(_) if over() => return Inline::TooLong,
+            Err(e) => {
+                if !batch.is_empty() {
+                    batches.push(Ok(batch));
+                }
+                batches.push(Err(super::sqlite::backend(e)));
+                return Inline::Done(columns, batches);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counting(n: u64) -> QueryRequest {
+        QueryRequest::new(format!(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) \
+             SELECT i, 'row ' || i AS label FROM c"
+        ))
+    }
+
+    fn rows_of(batches: &[Batch]) -> Vec<Vec<Value>> {
+        batches
+            .iter()
+            .flat_map(|b| b.as_ref().ok().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn a_small_query_ends_here_with_its_rows_in_batches() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let Inline::Done(columns, batches) =
+            run_inline(&mut conn, &counting(1100), Duration::from_secs(5), 2048)
+        else {
+            panic!("1100 rows within 5 s and 2048 rows ended here");
+        };
+        assert_eq!(columns, ["i", "label"]);
+        assert_eq!(
+            batches
+                .iter()
+                .map(|b| b.as_ref().map(Vec::len).ok())
+                .collect::<Vec<_>>(),
+            [
+                Some(BATCH_ROWS),
+                Some(BATCH_ROWS),
+                Some(1100 - 2 * BATCH_ROWS)
+            ]
+        );
+        let rows = rows_of(&batches);
+        assert_eq!(rows.len(), 1100);
+        assert_eq!(
+            rows[1099],
+            [Value::Int(1100), Value::Text("row 1100".into())]
+        );
+    }
+
+    #[test]
+    fn a_long_query_is_given_up_within_its_budget_and_the_connection_stays_usable() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        // Counting to 10^9 without a row out: far beyond 20 ms.
+        let long = QueryRequest::new(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000000) \
+             SELECT COUNT(*) FROM c",
+        );
+        let started = Instant::now();
+        assert!(matches!(
+            run_inline(&mut conn, &long, Duration::from_millis(20), 2048),
+            Inline::TooLong
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // No budget left behind on the connection: a query longer than 20 ms now ends.
+        let n: i64 = conn
+            .query_row(
+                "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300000) \
+                 SELECT COUNT(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the connection answers");
+        assert_eq!(n, 300_000);
+    }
+
+    #[test]
+    fn more_rows_than_allowed_go_elsewhere() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        assert!(matches!(
+            run_inline(&mut conn, &counting(2049), Duration::from_secs(5), 2048),
+            Inline::TooLong
+        ));
+        assert!(matches!(
+            run_inline(&mut conn, &counting(2048), Duration::from_secs(5), 2048),
+            Inline::Done(..)
+        ));
+    }
+
+    #[test]
+    fn errors_come_as_a_streamed_query_gives_them() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let bad = QueryRequest::new("SELECT nothing FROM nowhere");
+        assert!(matches!(
+            run_inline(&mut conn, &bad, Duration::from_secs(5), 10),
+            Inline::Failed(_)
+        ));
+        // A failure while stepping ends the rows, after those read before it.
+        let failing = QueryRequest::new(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5) \
+             SELECT CASE WHEN i < 5 THEN i ELSE abs(-9223372036854775807 - 1) END FROM c",
+        );
+        let Inline::Done(_, batches) = run_inline(&mut conn, &failing, Duration::from_secs(5), 10)
+        else {
+            panic!("the failure is an answer");
+        };
+        assert_eq!(rows_of(&batches).len(), 4);
+        assert!(
+            batches.last().is_some_and(|b| b.is_err()),
+            "ends with the error"
+        );
     }
 }

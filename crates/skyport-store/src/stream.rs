@@ -88,6 +88,20 @@ impl RowStream {
         }
     }
 
+    /// A stream of batches already read (a query that ended before it was handed out).
+    pub fn ready(columns: Vec<String>, batches: Vec<Batch>) -> RowStream {
+        let (tx, receiver) = mpsc::channel(batches.len().max(1));
+        for batch in batches {
+            // The channel holds them all: it was made as long as the list.
+            let _ = tx.try_send(batch);
+        }
+        RowStream {
+            columns,
+            receiver,
+            end: StreamEnd::default(),
+        }
+    }
+
     /// The next batch; `None` once every row has been delivered.
     pub async fn next_batch(&mut self) -> Option<Batch> {
         match self.receiver.recv().await {

@@ -49,6 +49,29 @@ async fn rows_arrive_in_order_across_batches() {
 }
 
 #[tokio::test]
+async fn queries_too_long_or_too_big_to_run_inline_are_answered_whole_all_the_same() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(&dir).await;
+    // More rows than a query run on the calling thread may hold.
+    let rows = collect(&store, QueryRequest::new(counting(5000)))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 5000);
+    assert_eq!(rows[4999], vec![Value::Int(5000), Value::Float(2500.0)]);
+    // One row, after far longer than the inline budget (about 100 ms of counting).
+    let sum = collect(
+        &store,
+        QueryRequest::new(
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<1000000) \
+             SELECT SUM(i) FROM c",
+        ),
+    )
+    .await
+    .expect("rows");
+    assert_eq!(sum, vec![vec![Value::Int(500_000_500_000)]]);
+}
+
+#[tokio::test]
 async fn upload_tables_live_for_one_query_on_a_read_only_connection() {
     let dir = tempfile::tempdir().expect("dir");
     let store = store(&dir).await;

@@ -7,17 +7,14 @@
 //! `"truncated": true` instead of dropping rows silently.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use skyport_votable::{Chosen, Format};
 
@@ -82,11 +79,14 @@ pub async fn run(
         .execute(&caller, &request, &HashMap::new(), Some(TIMEOUT))
         .await
     {
-        Ok(out) => Ok((
-            [(header::CONTENT_TYPE, out.content_type)],
-            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
-        )
-            .into_response()),
+        Ok(out) => {
+            let content_type = out.content_type.clone();
+            Ok((
+                [(header::CONTENT_TYPE, content_type)],
+                out.into_body(()).await,
+            )
+                .into_response())
+        }
         Err(e) => Ok(failure(
             e.status,
             format!("{} (ConsDB queries here are ADQL, read-only)", e.detail),

@@ -1,13 +1,10 @@
 //! HTTP handlers of `/sia/query` and `/sia/capabilities`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use skyport_votable::{Chosen, Format};
 
 use super::SIA_STANDARD_ID;
@@ -30,11 +27,14 @@ pub async fn query(
         Err(e) => return e.into_response(),
     };
     match state.sia.query(&caller, &params, &format).await {
-        Ok(out) => (
-            [(header::CONTENT_TYPE, out.content_type)],
-            Body::from_stream(out.body.map(Ok::<_, Infallible>)),
-        )
-            .into_response(),
+        Ok(out) => {
+            let content_type = out.content_type.clone();
+            (
+                [(header::CONTENT_TYPE, content_type)],
+                out.into_body(()).await,
+            )
+                .into_response()
+        }
         Err(e) => error_response(&format, e),
     }
 }

@@ -1,16 +1,13 @@
 //! HTTP handlers of `/tap`, `/tap/sync`, `/tap/tables` and `/tap/examples`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::examples;
 use super::request;
@@ -60,12 +57,10 @@ pub async fn sync(
         .tap
         .execute(&caller, &req, &inline, Some(timeout))
         .await?;
+    let content_type = out.content_type.clone();
     Ok((
-        [(header::CONTENT_TYPE, out.content_type)],
-        Body::from_stream(out.body.map(move |chunk| {
-            let _held = &slot;
-            Ok::<_, Infallible>(chunk)
-        })),
+        [(header::CONTENT_TYPE, content_type)],
+        out.into_body(slot).await,
     )
         .into_response())
 }

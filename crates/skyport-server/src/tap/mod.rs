@@ -86,6 +86,53 @@ pub struct QueryOutput {
     pub failure: Arc<Mutex<Option<String>>>,
 }
 
+/// Answers up to this size are sent whole, with a Content-Length; longer ones stream.
+pub const WHOLE_ANSWER_BYTES: usize = 64 * 1024;
+
+impl QueryOutput {
+    /// The body of the response: read ahead up to [`WHOLE_ANSWER_BYTES`], and when the
+    /// answer ended within them, sent whole (one write with its headers, no chunked
+    /// encoding: most answers are small, and a stream of two or three chunks cost a system
+    /// call and a thread wake-up each); otherwise what was read, then the rest as it comes.
+    /// `hold` is kept until the last byte has gone (a reader slot).
+    pub async fn into_body(self, hold: impl Send + Sync + 'static) -> axum::body::Body {
+        let mut body = self.body;
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut size = 0;
+        while size < WHOLE_ANSWER_BYTES {
+            match body.next().await {
+                Some(chunk) => {
+                    size += chunk.len();
+                    head.push(chunk);
+                }
+                None => {
+                    drop(hold);
+                    return axum::body::Body::from(concat(head, size));
+                }
+            }
+        }
+        let rest = body.map(move |chunk| {
+            let _held = &hold;
+            Ok::<_, std::convert::Infallible>(chunk)
+        });
+        axum::body::Body::from_stream(
+            futures_util::stream::iter(head.into_iter().map(Ok)).chain(rest),
+        )
+    }
+}
+
+/// `chunks` (of `size` bytes in all) as one piece, copied only when there are several.
+fn concat(mut chunks: Vec<Bytes>, size: usize) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut whole = Vec::with_capacity(size);
+    for c in &chunks {
+        whole.extend_from_slice(c);
+    }
+    Bytes::from(whole)
+}
+
 /// A table's schema, name and column names.
 type OwnedShape = (String, String, Vec<String>);
 
