@@ -34,7 +34,7 @@ pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
 pub use rights::{Access, CollectionRights, Rights, TableShape};
 pub use sqlite::SqliteStore;
-pub use stream::{ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
+pub use stream::{Batch, ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
 
 /// A cell value.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use skyport_adql::{Catalogue, OutputColumn, SpatialIndex};
 use skyport_store::{
     Caller, QueryRequest, Rights, RowStream, Store, StoreError, TableShape, Value,
@@ -485,6 +485,7 @@ impl TapService {
             writer,
             remaining: request.maxrec,
             pending: Some(first),
+            peeked: None,
             started: false,
             done: false,
             failure: Arc::clone(&failure),
@@ -553,6 +554,9 @@ fn cell(v: &Value) -> Cell<'_> {
     }
 }
 
+/// Output gathered into one chunk at most, unless a single batch of rows is longer.
+const CHUNK_BYTES: usize = 64 * 1024;
+
 /// Turns batches of rows into chunks of output.
 struct Streamer {
     /// Which result columns are integers: SQLite turns an integer overflow into a double,
@@ -564,6 +568,8 @@ struct Streamer {
     writer: TableWriter,
     remaining: u64,
     pending: Option<Vec<Vec<Value>>>,
+    /// What the row stream had ready at once after the last batch (`Some(None)`: its end).
+    peeked: Option<Option<skyport_store::Batch>>,
     started: bool,
     done: bool,
     failure: Arc<Mutex<Option<String>>>,
@@ -620,15 +626,16 @@ impl Streamer {
         if self.done {
             return None;
         }
-        let mut out = Vec::with_capacity(64 * 1024);
+        let mut out = Vec::with_capacity(CHUNK_BYTES / 4);
         if !self.started {
             self.started = true;
             self.writer.begin(&mut out);
         }
         loop {
-            let batch = match self.pending.take() {
-                Some(b) => Some(Ok(b)),
-                None => match self.rows.as_mut() {
+            let batch = match (self.pending.take(), self.peeked.take()) {
+                (Some(b), _) => Some(Ok(b)),
+                (None, Some(ready)) => ready,
+                (None, None) => match self.rows.as_mut() {
                     Some(r) => r.next_batch().await,
                     None => None,
                 },
@@ -654,6 +661,18 @@ impl Streamer {
                         }
                     }
                     if !out.is_empty() {
+                        // What is ready already (all of a query that has ended) joins this
+                        // chunk, so a small answer is one piece; nothing is waited for.
+                        if out.len() < CHUNK_BYTES {
+                            if let Some(ready) = self
+                                .rows
+                                .as_mut()
+                                .and_then(|r| r.next_batch().now_or_never())
+                            {
+                                self.peeked = Some(ready);
+                                continue;
+                            }
+                        }
                         return Some(Bytes::from(out));
                     }
                 }
