@@ -282,7 +282,10 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            f(Lease::take(&readers)?.conn())
+            // A local, dropped before the permit: the connection is back in the pool before
+            // anyone may take a permit for it.
+            let mut lease = Lease::take(&readers)?;
+            f(lease.conn())
         })
         .await
         .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
@@ -740,16 +743,20 @@ impl Store for SqliteStore {
             return self.query(sql, params).await;
         };
         let _permit = permit;
-        read_rows(Lease::take(&self.readers)?.conn(), &sql, &params)
+        // A local (see `with_reader`): the connection goes back before the permit.
+        let mut lease = Lease::take(&self.readers)?;
+        read_rows(lease.conn(), &sql, &params)
     }
 
     async fn stream(&self, request: QueryRequest) -> Result<RowStream, StoreError> {
         // A reader free now runs the query here first, within a small budget (see
         // `sqlite_stream::run_inline`); uploads need temporary tables and always go below.
         if request.temp_tables.is_empty() {
-            if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
-                let _permit = permit;
-                let mut lease = Lease::take(&self.readers)?;
+            if let Some((_permit, mut lease)) = Arc::clone(&self.permits)
+                .try_acquire_owned()
+                .ok()
+                .and_then(|permit| Some((permit, Lease::take(&self.readers).ok()?)))
+            {
                 match crate::sqlite_stream::run_inline(
                     lease.conn(),
                     &request,

@@ -194,8 +194,10 @@ fn stream_rows(
     }
 }
 
-/// SQLite virtual-machine steps between two looks at the clock of a query run inline.
-const INLINE_STEPS_BETWEEN_CHECKS: i32 = 1_000;
+/// SQLite virtual-machine steps between two looks at the clock of a query run inline: a
+/// step is usually well under a microsecond, but one that reads a page from disk takes what
+/// the disk takes, and no budget can interrupt that wait.
+const INLINE_STEPS_BETWEEN_CHECKS: i32 = 100;
 
 /// What running a query on the calling thread came to.
 pub(crate) enum Inline {
@@ -237,10 +239,21 @@ pub(crate) fn run_inline(
         tracing::warn!("cannot install the inline query's budget: {e}");
         return Inline::TooLong;
     }
-    let outcome = collect_inline(conn, request, &exceeded, max_rows);
-    conn.progress_handler(0, None::<fn() -> bool>)
-        .unwrap_or_else(|e| tracing::warn!("cannot remove the inline query's budget: {e}"));
-    outcome
+    // Removed however the collection ends, a panic included: a pooled connection must not
+    // keep a budget that has run out.
+    let budget = BudgetGuard(conn);
+    collect_inline(&*budget.0, request, &exceeded, max_rows)
+}
+
+/// Removes a connection's progress handler when dropped.
+struct BudgetGuard<'a>(&'a mut Connection);
+
+impl Drop for BudgetGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .progress_handler(0, None::<fn() -> bool>)
+            .unwrap_or_else(|e| tracing::warn!("cannot remove the inline query's budget: {e}"));
+    }
 }
 
 fn collect_inline(

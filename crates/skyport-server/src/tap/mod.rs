@@ -89,25 +89,42 @@ pub struct QueryOutput {
 /// Answers up to this size are sent whole, with a Content-Length; longer ones stream.
 pub const WHOLE_ANSWER_BYTES: usize = 64 * 1024;
 
+/// How long the rest of an answer is waited for, after its first piece, before it streams: a
+/// query that has ended is ready at once, a slow one should not hold its first rows back.
+const WHOLE_ANSWER_WAIT: Duration = Duration::from_millis(20);
+
 impl QueryOutput {
-    /// The body of the response: read ahead up to [`WHOLE_ANSWER_BYTES`], and when the
-    /// answer ended within them, sent whole (one write with its headers, no chunked
-    /// encoding: most answers are small, and a stream of two or three chunks cost a system
-    /// call and a thread wake-up each); otherwise what was read, then the rest as it comes.
-    /// `hold` is kept until the last byte has gone (a reader slot).
-    pub async fn into_body(self, hold: impl Send + Sync + 'static) -> axum::body::Body {
+    /// The body of the response: what is ready within [`WHOLE_ANSWER_WAIT`] of the first
+    /// piece is read ahead, up to [`WHOLE_ANSWER_BYTES`], and when the answer ended within
+    /// them it is sent whole (one write with its headers, no chunked encoding: most answers
+    /// are small, and a stream of two or three chunks cost a system call and a thread wake-up
+    /// each); otherwise what was read, then the rest as it comes. `hold` (a caller's turn) is
+    /// kept until the body has been sent or dropped, in both cases.
+    pub async fn into_body(self, hold: impl Send + Sync + Unpin + 'static) -> axum::body::Body {
         let mut body = self.body;
         let mut head: Vec<Bytes> = Vec::new();
         let mut size = 0;
+        let mut deadline = None;
         while size < WHOLE_ANSWER_BYTES {
-            match body.next().await {
+            let next = match deadline {
+                None => body.next().await,
+                // Dropping a pending `next` loses nothing: the stream keeps its own state.
+                Some(at) => match tokio::time::timeout_at(at, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            match next {
                 Some(chunk) => {
                     size += chunk.len();
                     head.push(chunk);
+                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + WHOLE_ANSWER_WAIT);
                 }
                 None => {
-                    drop(hold);
-                    return axum::body::Body::from(concat(head, size));
+                    return axum::body::Body::new(WholeBody {
+                        bytes: Some(concat(head, size)),
+                        _hold: hold,
+                    })
                 }
             }
         }
@@ -118,6 +135,32 @@ impl QueryOutput {
         axum::body::Body::from_stream(
             futures_util::stream::iter(head.into_iter().map(Ok)).chain(rest),
         )
+    }
+}
+
+/// An answer in one piece, of known length, that keeps `_hold` until it is dropped.
+struct WholeBody<H> {
+    bytes: Option<Bytes>,
+    _hold: H,
+}
+
+impl<H: Unpin> http_body::Body for WholeBody<H> {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.bytes.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
     }
 }
 
