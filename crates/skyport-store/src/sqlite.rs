@@ -14,15 +14,16 @@ use crate::ddl::{self, quote_ident};
 use crate::sqlite_stream::Inline;
 use crate::stream::{JobRow, QueryRequest, RowStream, BATCHES_IN_FLIGHT, BATCH_ROWS};
 
+use crate::tap_schema;
+use crate::{
+    Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
+};
+
 /// How long a query may run on the calling (async) thread before it is moved to a blocking
 /// thread and started again there.
 const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 /// Most rows a query run on the calling thread may give (they are held until it ends).
 const INLINE_MAX_ROWS: usize = 4 * BATCH_ROWS;
-use crate::tap_schema;
-use crate::{
-    Dialect, ImageRecord, MigrationStep, Row, Rows, Store, StoreError, UpsertOutcome, Value,
-};
 
 /// Where UWS jobs are kept: internal bookkeeping, not part of any published schema.
 const JOBS_DDL: &str = "CREATE TABLE IF NOT EXISTS skyport_uws_job (
@@ -162,6 +163,11 @@ impl ToSql for Value {
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         })
     }
+}
+
+/// The first `n` values of a result row.
+pub(crate) fn row_values(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Value>> {
+    (0..n).map(|i| row.get_ref(i).map(from_ref)).collect()
 }
 
 pub(crate) fn from_ref(v: ValueRef<'_>) -> Value {
@@ -304,11 +310,7 @@ fn read_rows(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<Rows,
         .map_err(backend)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(backend)? {
-        let mut values = Vec::with_capacity(n);
-        for i in 0..n {
-            values.push(from_ref(row.get_ref(i).map_err(backend)?));
-        }
-        out.push(values);
+        out.push(row_values(row, n).map_err(backend)?);
     }
     Ok(Rows { columns, rows: out })
 }

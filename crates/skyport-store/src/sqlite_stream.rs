@@ -162,17 +162,13 @@ fn stream_rows(
     loop {
         match cursor.next() {
             Ok(Some(row)) => {
-                let mut values = Vec::with_capacity(n);
-                for i in 0..n {
-                    match row.get_ref(i) {
-                        Ok(v) => values.push(super::sqlite::from_ref(v)),
-                        Err(e) => {
-                            let _ = send(Err(classify(e, rows)));
-                            return;
-                        }
+                match super::sqlite::row_values(row, n) {
+                    Ok(values) => batch.push(values),
+                    Err(e) => {
+                        let _ = send(Err(classify(e, rows)));
+                        return;
                     }
                 }
-                batch.push(values);
                 if batch.len() == BATCH_ROWS {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
                     if !send(Ok(full)) {
@@ -288,17 +284,13 @@ fn collect_inline(
                 if total > max_rows {
                     return Inline::TooLong;
                 }
-                let mut values = Vec::with_capacity(n);
-                for i in 0..n {
-                    match row.get_ref(i) {
-                        Ok(v) => values.push(super::sqlite::from_ref(v)),
-                        Err(e) => {
-                            batches.push(Err(super::sqlite::backend(e)));
-                            return Inline::Done(columns, batches);
-                        }
+                match super::sqlite::row_values(row, n) {
+                    Ok(values) => batch.push(values),
+                    Err(e) => {
+                        batches.push(Err(super::sqlite::backend(e)));
+                        return Inline::Done(columns, batches);
                     }
                 }
-                batch.push(values);
                 if batch.len() == BATCH_ROWS {
                     batches.push(Ok(std::mem::take(&mut batch)));
                 }
