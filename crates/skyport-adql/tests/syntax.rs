@@ -157,3 +157,34 @@ fn the_fuzzers_nested_query_is_refused_within_a_small_stack() {
     let message = refused.expect("refused");
     assert!(message.contains("nested too deeply"), "{message}");
 }
+
+/// Rubin's notebooks build conditions from lists: `(visit = … AND detector = …) OR …` with
+/// hundreds of terms. sqlparser hands such a chain over left-deep, a level per term, and it
+/// was refused as "nested too deeply"; it is a chain, not nesting, and is accepted up to the
+/// operator limit, on a small stack, with every term kept in order. Short chains print as
+/// they always did.
+#[test]
+fn long_chains_of_and_or_are_not_nesting() {
+    let pairs: Vec<String> = (0..250)
+        .map(|i| format!("(v = {i} AND d = {})", i % 9))
+        .collect();
+    let query = format!("SELECT * FROM t WHERE {}", pairs.join(" OR "));
+    let printed = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || parse(&query).map(|q| q.to_string()))
+        .expect("thread")
+        .join()
+        .expect("no stack overflow")
+        .expect("a chain of 250 terms parses");
+    let terms: Vec<usize> = pairs
+        .iter()
+        .map(|p| printed.find(p.as_str()).expect("every term is kept"))
+        .collect();
+    assert!(terms.windows(2).all(|w| w[0] < w[1]), "in order: {printed}");
+    assert_eq!(printed.matches(" OR ").count(), 249);
+    let short = "SELECT * FROM t WHERE a = 1 AND b = 2 AND c = 3 OR d = 4";
+    assert_eq!(parse(short).expect("parses").to_string(), short);
+    // Past the operator limit a chain is still refused.
+    let long = format!("SELECT * FROM t WHERE {}", vec!["a = 1"; 600].join(" OR "));
+    assert!(err(&long).message.contains("operators"));
+}

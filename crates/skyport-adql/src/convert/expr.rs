@@ -63,7 +63,7 @@ impl Converter {
     }
 
     pub(super) fn expr(&mut self, e: &sql::Expr) -> Result<(Expr, Class), AdqlError> {
-        let pos = span_pos(e);
+        let pos = start_pos(e);
         self.enter(pos)?;
         let result = self.expr_inner(e, pos);
         self.depth -= 1;
@@ -112,9 +112,13 @@ impl Converter {
                     other => Err(not_adql(vpos, &format!("the literal `{other}`"))),
                 }
             }
-            E::BinaryOp { left, op, right } => {
+            E::BinaryOp {
+                left,
+                op: op_sql,
+                right,
+            } => {
                 use sql::BinaryOperator as B;
-                let (op, kind) = match op {
+                let (op, kind) = match op_sql {
                     B::Plus => (BinaryOp::Plus, 0),
                     B::Minus => (BinaryOp::Minus, 0),
                     B::Multiply => (BinaryOp::Multiply, 0),
@@ -158,13 +162,32 @@ impl Converter {
                         })
                     }
                     _ => {
-                        let l = self.condition(left)?;
-                        let r = self.condition(right)?;
-                        condition(Expr::Binary {
-                            op,
-                            left: Box::new(l),
-                            right: Box::new(r),
-                        })
+                        // `a OR b OR c …`, as notebooks build from a list of values, comes
+                        // from sqlparser left-deep, a level per term: its terms are taken
+                        // off the chain one by one and, for a long chain, joined again as a
+                        // balanced tree, so depth grows with the log of the length and such a
+                        // query stays within MAX_DEPTH (the operator count still bounds it).
+                        let mut terms = vec![right.as_ref()];
+                        let mut rest = left.as_ref();
+                        while let E::BinaryOp {
+                            left: l,
+                            op: o,
+                            right: r,
+                        } = rest
+                        {
+                            if o != op_sql {
+                                break;
+                            }
+                            terms.push(r);
+                            rest = l;
+                        }
+                        terms.push(rest);
+                        terms.reverse();
+                        let terms = terms
+                            .into_iter()
+                            .map(|t| self.condition(t))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        condition(join_logical(op, terms))
                     }
                 }
             }
@@ -504,4 +527,36 @@ fn cast_target(t: &sql::DataType) -> Option<CastTarget> {
         }
         _ => return None,
     })
+}
+
+/// Where `e` starts. sqlparser finds a binary operation's span by joining its operands' spans,
+/// recursively: for a long left-deep chain that is a deep recursion (a stack overflow at 250
+/// terms on 1 MB in a debug build) repeated at every level. The chain starts where its
+/// leftmost operand does.
+fn start_pos(mut e: &sql::Expr) -> Pos {
+    while let sql::Expr::BinaryOp { left, .. } = e {
+        e = left;
+    }
+    span_pos(e)
+}
+
+/// Chains of one logical operator shorter than this keep sqlparser's left-deep shape (and so
+/// print as they always did); longer ones are balanced.
+const BALANCE_FROM: usize = 16;
+
+/// `terms` (at least one) joined by `op` (AND or OR, both associative): left-deep when short,
+/// else a balanced tree whose depth is the log of the number of terms.
+fn join_logical(op: BinaryOp, mut terms: Vec<Expr>) -> Expr {
+    let join = |left: Expr, right: Expr| Expr::Binary {
+        op,
+        left: Box::new(left),
+        right: Box::new(right),
+    };
+    if terms.len() < BALANCE_FROM {
+        let mut terms = terms.into_iter();
+        let first = terms.next().unwrap_or(Expr::Null(Pos::default()));
+        return terms.fold(first, join);
+    }
+    let right = terms.split_off(terms.len().div_ceil(2));
+    join(join_logical(op, terms), join_logical(op, right))
 }

@@ -69,6 +69,30 @@ fn span_pos(node: &impl Spanned) -> Pos {
     Pos::from_location(node.span().start)
 }
 
+/// Where a query starts: its WITH or its first SELECT. sqlparser's span of a query joins the
+/// spans of everything in it, recursively; for a WHERE of a long left-deep chain that is a deep
+/// recursion, which is what a position needs none of.
+fn query_start(q: &sql::Query) -> Pos {
+    match &q.with {
+        Some(w) => Pos::from_location(w.with_token.0.span.start),
+        None => set_expr_start(&q.body),
+    }
+}
+
+/// Where a query body starts (see [`query_start`]).
+fn set_expr_start(mut s: &sql::SetExpr) -> Pos {
+    loop {
+        match s {
+            sql::SetExpr::Select(select) => {
+                return Pos::from_location(select.select_token.0.span.start)
+            }
+            sql::SetExpr::SetOperation { left, .. } => s = left,
+            sql::SetExpr::Query(q) => return query_start(q),
+            other => return span_pos(other),
+        }
+    }
+}
+
 /// Turns sqlparser's message ("Expected: …, found: x at Line: 1, Column: 8") into our error.
 fn parser_error(e: ParserError) -> AdqlError {
     let text = match e {

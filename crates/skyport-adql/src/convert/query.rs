@@ -7,11 +7,11 @@ use crate::ast::*;
 use crate::error::{AdqlError, Pos};
 use crate::lexical::is_reserved;
 
-use super::{node_name, not_adql, span_pos, Converter};
+use super::{node_name, not_adql, query_start, set_expr_start, span_pos, Converter};
 
 impl Converter {
     pub(super) fn query(&mut self, q: &sql::Query, top_level: bool) -> Result<Query, AdqlError> {
-        let pos = span_pos(q);
+        let pos = query_start(q);
         self.enter(pos)?;
         if q.fetch.is_some() {
             return Err(not_adql(pos, "FETCH"));
@@ -140,7 +140,7 @@ impl Converter {
                 set_quantifier,
                 right,
             } => {
-                let pos = span_pos(s);
+                let pos = set_expr_start(s);
                 let op = match op {
                     sql::SetOperator::Union => SetOp::Union,
                     sql::SetOperator::Intersect => SetOp::Intersect,
