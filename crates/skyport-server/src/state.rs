@@ -214,6 +214,23 @@ impl AppState {
         .await
     }
 
+    /// Folds the live archive's coverage maps on a background task. They are otherwise folded
+    /// from every image's footprint when first asked, which for a million images takes
+    /// seconds that SIA's first query would wait; a server calls this as it starts.
+    pub fn fold_coverage_in_background(&self) {
+        let coverage = Arc::clone(&self.coverage);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match coverage.refresh(chrono::Utc::now()).await {
+                Ok(()) => tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "coverage maps folded"
+                ),
+                Err(e) => tracing::warn!(error = %e, "coverage maps not folded at start"),
+            }
+        });
+    }
+
     /// The state of one archive or release: `store` holds what its services read (`coverage`
     /// its coverage maps), `archive` is the live archive's; job services are named with
     /// `suffix`.

@@ -252,13 +252,81 @@ fn union_st(
     }))
 }
 
+/// How many coverage rows (as [`Coverage::rows_since`] reads them) have an epoch up to `seen`.
+fn rows_within(rows: &[Vec<Value>], seen: i64) -> i64 {
+    let within = rows
+        .iter()
+        .filter(|r| r.get(5).and_then(Value::as_i64).is_some_and(|e| e <= seen))
+        .count();
+    i64::try_from(within).unwrap_or(i64::MAX)
+}
+
+/// `held` with the coverage rows of `collection` (as [`Coverage::rows_since`] reads them)
+/// folded in as of `now`, and the highest epoch among them (0 for none).
+fn fold_rows(
+    mut held: Held,
+    collection: &str,
+    rows: Vec<Vec<Value>>,
+    now: DateTime<Utc>,
+) -> Result<(Held, i64), StoreError> {
+    let read = read_rows(collection, &rows);
+    for (band, pieces) in read.by_band {
+        let maps = match held.bands.get_mut(&band) {
+            Some(m) => m,
+            None => held
+                .bands
+                .entry(band)
+                .or_insert(Maps::new().map_err(moc_error)?),
+        };
+        maps.fold(pieces, now).map_err(moc_error)?;
+    }
+    Ok((held, read.top))
+}
+
+/// Coverage rows by band, their footprints parsed.
+fn read_rows(collection: &str, rows: &[Vec<Value>]) -> RowsRead {
+    let mut read = RowsRead {
+        by_band: BTreeMap::new(),
+        top: 0,
+    };
+    for r in rows {
+        if let Some(row_epoch) = r.get(5).and_then(Value::as_i64) {
+            read.top = read.top.max(row_epoch);
+        }
+        let moc = match r.get(4).and_then(Value::as_str).map(SpaceMoc::from_ascii) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tracing::warn!(collection, error = %e, "unreadable image coverage skipped");
+                continue;
+            }
+            None => continue,
+        };
+        let band = r.first().and_then(Value::as_str).map(str::to_string);
+        // A date that cannot be read keeps the image out of the released map.
+        let release = r
+            .get(1)
+            .and_then(Value::as_str)
+            .map(|text| parse_time(text).unwrap_or(DateTime::<Utc>::MAX_UTC));
+        let time = match (
+            r.get(2).and_then(Value::as_f64),
+            r.get(3).and_then(Value::as_f64),
+        ) {
+            (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((a, b)),
+            _ => None,
+        };
+        read.by_band
+            .entry(band)
+            .or_default()
+            .push((release, Piece { time, moc }));
+    }
+    read
+}
+
 /// Coverage rows read for one collection.
 struct RowsRead {
     by_band: BTreeMap<Option<String>, Vec<Dated>>,
     /// The highest epoch read.
     top: i64,
-    /// How many rows have an epoch up to the collection's epoch seen before the read.
-    within: i64,
 }
 
 /// What is held of one collection.
@@ -320,28 +388,29 @@ impl Coverage {
             if epoch <= since {
                 continue;
             }
-            let mut read = self.rows_since(collection, since, epoch).await?;
+            let mut rows = self.rows_since(collection, since).await?;
             // Every epoch up to the one seen above belongs to a row already visible, unless
             // a row was removed (an image replaced, or without a footprint now): then the
             // maps hold cells of what is gone, and the collection is folded again whole.
-            if since > 0 && read.within < epoch - since {
-                held.remove(collection);
-                read = self.rows_since(collection, 0, epoch).await?;
+            let mut base = held.remove(collection).unwrap_or_default();
+            if since > 0 && rows_within(&rows, epoch) < epoch - since {
+                base = Held::default();
+                rows = self.rows_since(collection, 0).await?;
             }
-            let entry = held.entry(collection.to_string()).or_default();
-            for (band, pieces) in read.by_band {
-                let maps = match entry.bands.get_mut(&band) {
-                    Some(m) => m,
-                    None => entry
-                        .bands
-                        .entry(band)
-                        .or_insert(Maps::new().map_err(moc_error)?),
-                };
-                maps.fold(pieces, now).map_err(moc_error)?;
-            }
+            // Reading a million footprints and folding them takes seconds of CPU (and the moc
+            // crate's unions use rayon, whose pool a caller waits on): done on a blocking
+            // thread, the runtime's workers go on serving. The lock stays held, so callers
+            // wanting the maps wait for them; a fold that fails leaves the collection out, to
+            // be folded whole at the next refresh.
+            let name = collection.to_string();
+            let (mut entry, top) =
+                tokio::task::spawn_blocking(move || fold_rows(base, &name, rows, now))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("coverage map: {e}")))??;
             // Every row of an epoch up to `epoch` was committed before it was read, so all
             // of them are in; rows committed while the read ran may be above it.
-            entry.epoch = read.top.max(epoch);
+            entry.epoch = top.max(epoch);
+            held.insert(collection.to_string(), entry);
         }
         for h in held.values_mut() {
             for maps in h.bands.values_mut() {
@@ -351,14 +420,12 @@ impl Coverage {
         Ok(())
     }
 
-    /// The coverage rows of `collection` above epoch `since`, by band, with the highest epoch
-    /// read and how many rows have an epoch up to `seen`.
+    /// The coverage rows of `collection` above epoch `since`, as read (see [`fold_rows`]).
     async fn rows_since(
         &self,
         collection: &str,
         since: i64,
-        seen: i64,
-    ) -> Result<RowsRead, StoreError> {
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
         let dialect = self.store.dialect();
         let rows = self
             .store
@@ -373,50 +440,15 @@ impl Coverage {
                 vec![Value::Text(collection.to_string()), Value::Int(since)],
             )
             .await?;
-        let mut read = RowsRead {
-            by_band: BTreeMap::new(),
-            top: since,
-            within: 0,
-        };
-        for r in &rows.rows {
-            let row_epoch = r.get(5).and_then(Value::as_i64).unwrap_or(since);
-            read.top = read.top.max(row_epoch);
-            if row_epoch <= seen {
-                read.within += 1;
-            }
-            let moc = match r.get(4).and_then(Value::as_str).map(SpaceMoc::from_ascii) {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    tracing::warn!(collection, error = %e, "unreadable image coverage skipped");
-                    continue;
-                }
-                None => continue,
-            };
-            let band = r.first().and_then(Value::as_str).map(str::to_string);
-            // A date that cannot be read keeps the image out of the released map.
-            let release = r
-                .get(1)
-                .and_then(Value::as_str)
-                .map(|text| parse_time(text).unwrap_or(DateTime::<Utc>::MAX_UTC));
-            let time = match (
-                r.get(2).and_then(Value::as_f64),
-                r.get(3).and_then(Value::as_f64),
-            ) {
-                (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((a, b)),
-                _ => None,
-            };
-            read.by_band
-                .entry(band)
-                .or_default()
-                .push((release, Piece { time, moc }));
-        }
-        Ok(read)
+        Ok(rows.rows)
     }
 
     /// Whether `region` may meet an image that a caller sees: the maps of each collection as
     /// `view_of` gives the caller's view of it (`None`: the collection is hidden from the
     /// caller). The answer depends only on what the caller may see, so a "no" (and the time
-    /// it takes) tells nothing of hidden images. The maps are refreshed before a "no".
+    /// it takes) tells nothing of hidden images. The maps are refreshed before a "no". While
+    /// they are being folded (at a start, from every image of a large archive: seconds) the
+    /// answer is "maybe" at once, and the caller's query, not the maps, finds what there is.
     pub async fn may_meet_visible(
         &self,
         region: &SpaceMoc,
@@ -432,8 +464,10 @@ impl Coverage {
                 })
             })
         };
-        if meets(&*self.held.lock().await) {
-            return Ok(true);
+        match self.held.try_lock() {
+            Ok(held) if meets(&held) => return Ok(true),
+            Ok(_) => {}
+            Err(_) => return Ok(true),
         }
         self.refresh(now).await?;
         Ok(meets(&*self.held.lock().await))
@@ -580,6 +614,49 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// At a start the maps of a large archive take seconds to fold. A query arriving then is
+    /// not held up: the maps are busy, so the answer is "maybe" at once and the query itself
+    /// looks. Once they are free, a region that misses them is a "no" again.
+    #[tokio::test]
+    async fn while_the_maps_are_folded_the_answer_is_maybe_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store =
+            crate::sqlite::SqliteStore::open(&dir.path().join("db.sqlite"), 1).expect("open");
+        store
+            .migrate(&skyport_schema::builtin_schemas())
+            .await
+            .expect("migrate");
+        let coverage = Coverage::new(Arc::new(store));
+        let region = SpaceMoc::of_shape(
+            &skyport_sky::parse_dali(skyport_sky::DaliKind::Circle, "10 20 1").expect("circle"),
+            8,
+        )
+        .expect("region");
+        let everything = |_: &str| Some(CoverageView::Everything);
+        let now = Utc::now();
+        assert!(
+            !coverage
+                .may_meet_visible(&region, now, &everything)
+                .await
+                .expect("answer"),
+            "no image anywhere"
+        );
+        let folding = coverage.held.lock().await;
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            coverage.may_meet_visible(&region, now, &everything),
+        )
+        .await
+        .expect("answered without waiting for the fold")
+        .expect("answer");
+        assert!(answer, "maybe, while the maps are busy");
+        drop(folding);
+        assert!(!coverage
+            .may_meet_visible(&region, now, &everything)
+            .await
+            .expect("answer"));
+    }
 
     #[test]
     fn times_in_every_stored_shape_parse() {

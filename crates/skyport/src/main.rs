@@ -464,6 +464,7 @@ async fn serve_config(config: Config) -> Result<ExitCode> {
     let state = AppState::start_with_releases(store, settings, releases)
         .await
         .context("starting the async job service")?;
+    state.fold_coverage_in_background();
     let base = config.public_url();
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -210,9 +210,11 @@ pub fn parse_and_translate(
 
 /// Parses `text`, first appending it (one line, backslashes and newlines escaped) to the file
 /// that the environment variable `SKYPORT_ADQL_LOG` names, when it is set: a corpus of what
-/// clients ask.
+/// clients ask. The variable is read once, at the first query: reading the environment takes
+/// a lock and a copy, on every query otherwise.
 pub fn parse_logged(text: &str) -> Result<Query, AdqlError> {
-    if let Ok(path) = std::env::var("SKYPORT_ADQL_LOG") {
+    static LOG: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    if let Some(path) = LOG.get_or_init(|| std::env::var_os("SKYPORT_ADQL_LOG")) {
         use std::io::Write as _;
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
