@@ -43,7 +43,7 @@ pub fn for_results(fields: &mut [Field], public_url: &str) -> String {
         "cutout-sync",
         public_url,
         &IdParam::Column(PUBDID_FIELD_ID),
-        None,
+        &FootprintLimits::default(),
         Detail::Image,
     ));
     out
@@ -77,15 +77,42 @@ pub enum IdParam<'a> {
     Fixed(&'a str),
 }
 
-/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs, skyport's `BRECT`
-/// and `COMPRESSION`, and Rubin's `CUTOUTDETAIL` set to `detail`. With a footprint, `CIRCLE`
-/// and `POLYGON` carry it as their `MAX` (SODA 1.0 §3.3): the circle around the image and its
-/// outline.
+/// An image's footprint as a SODA descriptor's `CIRCLE` and `POLYGON` inputs carry it, as their
+/// `MAX` (SODA 1.0 §3.3): the circle around the image and its outline. Written once for the
+/// several descriptors of one image (its numbers are most of a descriptor's cost).
+#[derive(Debug, Default)]
+pub struct FootprintLimits {
+    circle: String,
+    polygon: String,
+}
+
+impl FootprintLimits {
+    /// The limits of `footprint` (none without one).
+    pub fn of(footprint: Option<&Polygon>) -> FootprintLimits {
+        let Some(f) = footprint else {
+            return FootprintLimits::default();
+        };
+        let c = f.bounding_circle();
+        let values: Vec<String> = f.to_dali().into_iter().map(fmt).collect();
+        FootprintLimits {
+            circle: format!(
+                "<VALUES><MAX value=\"{} {} {}\"/></VALUES>",
+                fmt(c.center.ra),
+                fmt(c.center.dec),
+                fmt(c.radius)
+            ),
+            polygon: format!("<VALUES><MAX value=\"{}\"/></VALUES>", values.join(" ")),
+        }
+    }
+}
+
+/// A SODA sync descriptor with `ID`, `POS`, `CIRCLE` and `POLYGON` inputs (bounded by
+/// `limits`), skyport's `BRECT` and `COMPRESSION`, and Rubin's `CUTOUTDETAIL` set to `detail`.
 pub fn soda_descriptor(
     xml_id: &str,
     public_url: &str,
     id: &IdParam<'_>,
-    footprint: Option<&Polygon>,
+    limits: &FootprintLimits,
     detail: Detail,
 ) -> String {
     // The name repeats the XML ID: VOTable names should be unique in a document.
@@ -111,31 +138,17 @@ pub fn soda_descriptor(
         "<PARAM name=\"POS\" datatype=\"char\" arraysize=\"*\" ucd=\"pos.outline;obs\" value=\"\">\
          <DESCRIPTION>A region in DALI shape syntax: CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 …</DESCRIPTION></PARAM>\n",
     );
-    let bounding = footprint.map(|f| f.bounding_circle());
     out.push_str(
         "<PARAM name=\"CIRCLE\" datatype=\"double\" arraysize=\"3\" xtype=\"circle\" unit=\"deg\" ucd=\"phys.angArea;obs\" value=\"\">\
          <DESCRIPTION>A circle: ra dec radius</DESCRIPTION>",
     );
-    if let Some(c) = bounding {
-        out.push_str(&format!(
-            "<VALUES><MAX value=\"{} {} {}\"/></VALUES>",
-            fmt(c.center.ra),
-            fmt(c.center.dec),
-            fmt(c.radius)
-        ));
-    }
+    out.push_str(&limits.circle);
     out.push_str("</PARAM>\n");
     out.push_str(
         "<PARAM name=\"POLYGON\" datatype=\"double\" arraysize=\"*\" xtype=\"polygon\" unit=\"deg\" ucd=\"pos.outline;obs\" value=\"\">\
          <DESCRIPTION>A polygon: ra1 dec1 ra2 dec2 ra3 dec3 …</DESCRIPTION>",
     );
-    if let Some(f) = footprint {
-        let values: Vec<String> = f.to_dali().into_iter().map(fmt).collect();
-        out.push_str(&format!(
-            "<VALUES><MAX value=\"{}\"/></VALUES>",
-            values.join(" ")
-        ));
-    }
+    out.push_str(&limits.polygon);
     out.push_str("</PARAM>\n");
     out.push_str(
         "<PARAM name=\"BRECT\" datatype=\"char\" arraysize=\"*\" value=\"\">\

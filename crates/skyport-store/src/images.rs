@@ -414,8 +414,14 @@ impl ImageIndex {
             self.marks(1, dids.len())
         );
         let params = dids.iter().map(|d| Value::Text(d.to_string())).collect();
+        // The HDUs of a few images are a few rows by key, like the images themselves.
+        let rows = if dids.len() <= LOOKUP_KEYS {
+            self.store.lookup(sql, params).await?.rows
+        } else {
+            self.store.query(sql, params).await?.rows
+        };
         let mut out: HashMap<String, Vec<Hdu>> = HashMap::new();
-        for row in self.store.query(sql, params).await?.rows {
+        for row in rows {
             let (Some(did), Some(index), Some(role)) = (
                 row.first().and_then(Value::as_str),
                 row.get(1).and_then(Value::as_i64),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::caller::Caller;
 use crate::dali::DaliError;
 use crate::descriptors::{
-    char_param, soda_descriptor, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
+    char_param, soda_descriptor, FootprintLimits, IdParam, DATALINK_MIME, DATALINK_STANDARD_ID,
 };
 use crate::hips::HipsService;
 use crate::soda::request::Detail;
@@ -230,6 +230,7 @@ pub fn image_links(
         Ok(Shape::Polygon(p)) => Some(p),
         _ => None,
     });
+    let limits = FootprintLimits::of(footprint.as_ref());
     let descriptors = Detail::ALL
         .into_iter()
         .map(|detail| {
@@ -237,7 +238,7 @@ pub fn image_links(
                 &cutout_descriptor_id(detail, suffix),
                 base,
                 &IdParam::Fixed(&info.did),
-                footprint.as_ref(),
+                &limits,
                 detail,
             )
         })
