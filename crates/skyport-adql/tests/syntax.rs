@@ -187,4 +187,27 @@ fn long_chains_of_and_or_are_not_nesting() {
     // Past the operator limit a chain is still refused.
     let long = format!("SELECT * FROM t WHERE {}", vec!["a = 1"; 600].join(" OR "));
     assert!(err(&long).message.contains("operators"));
+    // Within parentheses, under NOT and in a subquery, on the same small stack.
+    let chain = pairs[..200].join(" OR ");
+    for query in [
+        format!("SELECT * FROM t WHERE b = 'r' AND ({chain})"),
+        format!("SELECT * FROM t WHERE NOT ({chain})"),
+        format!("SELECT * FROM t WHERE v IN (SELECT v FROM u WHERE {chain})"),
+    ] {
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || parse(&query).map(|_| ()))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+            .expect("parses");
+    }
+    // Chains inside chains are nesting, counted as deep as the tree they make: eight levels
+    // of 15-term chains (some 230 operators) are refused.
+    let mut nested = "a = 1".to_string();
+    for _ in 0..8 {
+        nested = format!("({nested}){}", " OR a = 1".repeat(14));
+    }
+    let message = err(&format!("SELECT * FROM t WHERE {nested}")).message;
+    assert!(message.contains("nested too deeply"), "{message}");
 }

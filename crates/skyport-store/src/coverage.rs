@@ -330,7 +330,7 @@ struct RowsRead {
 }
 
 /// What is held of one collection.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Held {
     /// Rows up to this epoch are folded in.
     epoch: i64,
@@ -392,16 +392,18 @@ impl Coverage {
             // Every epoch up to the one seen above belongs to a row already visible, unless
             // a row was removed (an image replaced, or without a footprint now): then the
             // maps hold cells of what is gone, and the collection is folded again whole.
-            let mut base = held.remove(collection).unwrap_or_default();
-            if since > 0 && rows_within(&rows, epoch) < epoch - since {
-                base = Held::default();
+            let base = if since > 0 && rows_within(&rows, epoch) < epoch - since {
                 rows = self.rows_since(collection, 0).await?;
-            }
+                Held::default()
+            } else {
+                // A copy: if the caller gives up while the fold runs, the maps held stay
+                // as they were (the fold is redone at the next refresh).
+                held.get(collection).cloned().unwrap_or_default()
+            };
             // Reading a million footprints and folding them takes seconds of CPU (and the moc
             // crate's unions use rayon, whose pool a caller waits on): done on a blocking
             // thread, the runtime's workers go on serving. The lock stays held, so callers
-            // wanting the maps wait for them; a fold that fails leaves the collection out, to
-            // be folded whole at the next refresh.
+            // wanting the maps wait for them; a fold that fails changes nothing.
             let name = collection.to_string();
             let (mut entry, top) =
                 tokio::task::spawn_blocking(move || fold_rows(base, &name, rows, now))

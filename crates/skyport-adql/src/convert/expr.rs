@@ -8,7 +8,7 @@ use crate::ast::*;
 use crate::error::{AdqlError, Pos};
 use crate::functions::{self, GeometryShape};
 
-use super::{node_name, not_adql, span_pos, Class, Converter};
+use super::{node_name, not_adql, span_pos, Class, Converter, MAX_DEPTH};
 
 impl Converter {
     /// A value expression (not a condition).
@@ -183,11 +183,20 @@ impl Converter {
                         }
                         terms.push(rest);
                         terms.reverse();
-                        let terms = terms
-                            .into_iter()
-                            .map(|t| self.condition(t))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        condition(join_logical(op, terms))
+                        // The tree built is as deep as it will be joined: the levels beyond
+                        // this node's own count against MAX_DEPTH like any nesting.
+                        let extra = logical_height(terms.len()).saturating_sub(1);
+                        self.depth += extra;
+                        let converted = if self.depth > MAX_DEPTH {
+                            Err(AdqlError::syntax(pos, "the query is nested too deeply"))
+                        } else {
+                            terms
+                                .into_iter()
+                                .map(|t| self.condition(t))
+                                .collect::<Result<Vec<_>, _>>()
+                        };
+                        self.depth -= extra;
+                        condition(join_logical(op, converted?))
                     }
                 }
             }
@@ -534,15 +543,33 @@ fn cast_target(t: &sql::DataType) -> Option<CastTarget> {
 /// terms on 1 MB in a debug build) repeated at every level. The chain starts where its
 /// leftmost operand does.
 fn start_pos(mut e: &sql::Expr) -> Pos {
-    while let sql::Expr::BinaryOp { left, .. } = e {
-        e = left;
+    loop {
+        match e {
+            // sqlparser's spans of these start where their first operand does.
+            sql::Expr::BinaryOp { left: inner, .. }
+            | sql::Expr::Nested(inner)
+            | sql::Expr::UnaryOp { expr: inner, .. }
+            | sql::Expr::InSubquery { expr: inner, .. } => e = inner,
+            sql::Expr::Subquery(q) | sql::Expr::Exists { subquery: q, .. } => {
+                return super::query_start(q)
+            }
+            _ => return span_pos(e),
+        }
     }
-    span_pos(e)
 }
 
 /// Chains of one logical operator shorter than this keep sqlparser's left-deep shape (and so
 /// print as they always did); longer ones are balanced.
 const BALANCE_FROM: usize = 16;
+
+/// How deep [`join_logical`] makes a chain of `terms` terms (at least one).
+fn logical_height(terms: usize) -> usize {
+    if terms < BALANCE_FROM {
+        terms.saturating_sub(1)
+    } else {
+        1 + logical_height(terms.div_ceil(2)).max(logical_height(terms / 2))
+    }
+}
 
 /// `terms` (at least one) joined by `op` (AND or OR, both associative): left-deep when short,
 /// else a balanced tree whose depth is the log of the number of terms.
