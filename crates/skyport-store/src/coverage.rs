@@ -261,14 +261,14 @@ fn rows_within(rows: &[Vec<Value>], seen: i64) -> i64 {
     i64::try_from(within).unwrap_or(i64::MAX)
 }
 
-/// `held` with the coverage rows of `collection` (as [`Coverage::rows_since`] reads them)
-/// folded in as of `now`, and the highest epoch among them (0 for none).
+/// Folds the coverage rows of `collection` (as [`Coverage::rows_since`] reads them) into
+/// `held` as of `now`; returns the highest epoch among them (0 for none).
 fn fold_rows(
-    mut held: Held,
+    held: &mut Held,
     collection: &str,
     rows: Vec<Vec<Value>>,
     now: DateTime<Utc>,
-) -> Result<(Held, i64), StoreError> {
+) -> Result<i64, StoreError> {
     let read = read_rows(collection, &rows);
     for (band, pieces) in read.by_band {
         let maps = match held.bands.get_mut(&band) {
@@ -280,7 +280,7 @@ fn fold_rows(
         };
         maps.fold(pieces, now).map_err(moc_error)?;
     }
-    Ok((held, read.top))
+    Ok(read.top)
 }
 
 /// Coverage rows by band, their footprints parsed.
@@ -330,7 +330,7 @@ struct RowsRead {
 }
 
 /// What is held of one collection.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Held {
     /// Rows up to this epoch are folded in.
     epoch: i64,
@@ -350,7 +350,7 @@ pub struct CoverageMap {
 /// The coverage maps of every collection, folded from `skyport.image_coverage` as it grows.
 pub struct Coverage {
     store: Arc<dyn Store>,
-    held: Mutex<BTreeMap<String, Held>>,
+    held: Arc<Mutex<BTreeMap<String, Held>>>,
 }
 
 impl Coverage {
@@ -358,7 +358,7 @@ impl Coverage {
     pub fn new(store: Arc<dyn Store>) -> Coverage {
         Coverage {
             store,
-            held: Mutex::new(BTreeMap::new()),
+            held: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
@@ -376,7 +376,8 @@ impl Coverage {
                 Vec::new(),
             )
             .await?;
-        let mut held = self.held.lock().await;
+        // Owned, so that the blocking fold below can take the lock with it.
+        let mut held = Arc::clone(&self.held).lock_owned().await;
         for row in &epochs.rows {
             let (Some(collection), Some(epoch)) = (
                 row.first().and_then(Value::as_str),
@@ -392,27 +393,29 @@ impl Coverage {
             // Every epoch up to the one seen above belongs to a row already visible, unless
             // a row was removed (an image replaced, or without a footprint now): then the
             // maps hold cells of what is gone, and the collection is folded again whole.
-            let base = if since > 0 && rows_within(&rows, epoch) < epoch - since {
+            let whole = since > 0 && rows_within(&rows, epoch) < epoch - since;
+            if whole {
                 rows = self.rows_since(collection, 0).await?;
-                Held::default()
-            } else {
-                // A copy: if the caller gives up while the fold runs, the maps held stay
-                // as they were (the fold is redone at the next refresh).
-                held.get(collection).cloned().unwrap_or_default()
-            };
+            }
             // Reading a million footprints and folding them takes seconds of CPU (and the moc
             // crate's unions use rayon, whose pool a caller waits on): done on a blocking
-            // thread, the runtime's workers go on serving. The lock stays held, so callers
-            // wanting the maps wait for them; a fold that fails changes nothing.
+            // thread, which holds the lock until it is done, so the runtime's workers go on
+            // serving, callers wanting the maps wait for them, and a caller that gives up
+            // meanwhile leaves the fold to finish.
             let name = collection.to_string();
-            let (mut entry, top) =
-                tokio::task::spawn_blocking(move || fold_rows(base, &name, rows, now))
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("coverage map: {e}")))??;
-            // Every row of an epoch up to `epoch` was committed before it was read, so all
-            // of them are in; rows committed while the read ran may be above it.
-            entry.epoch = top.max(epoch);
-            held.insert(collection.to_string(), entry);
+            held = tokio::task::spawn_blocking(move || {
+                if whole {
+                    held.remove(&name);
+                }
+                let entry = held.entry(name.clone()).or_default();
+                let top = fold_rows(entry, &name, rows, now)?;
+                // Every row of an epoch up to `epoch` was committed before it was read, so
+                // all of them are in; rows committed while the read ran may be above it.
+                entry.epoch = top.max(epoch);
+                Ok::<_, StoreError>(held)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("coverage map: {e}")))??;
         }
         for h in held.values_mut() {
             for maps in h.bands.values_mut() {

@@ -736,10 +736,8 @@ pub async fn run(b: TapBench) -> Result<()> {
             )),
         }
     };
-    // Warm-up: page cache and connections. The first request's time is printed: it is what
-    // the first client after a start waits.
+    // Warm-up: page cache and connections.
     for i in 0..20 {
-        let started = std::time::Instant::now();
         let body = send(
             &client,
             &base,
@@ -750,12 +748,6 @@ pub async fn run(b: TapBench) -> Result<()> {
             body.contains("QUERY_STATUS\" value=\"OK") && !body.contains("Fault"),
             "warm-up query failed: {body}"
         );
-        if i == 0 {
-            println!(
-                "  first request after the start: {:.1} ms",
-                started.elapsed().as_secs_f64() * 1e3
-            );
-        }
     }
     let phases = match service {
         Service::Tap | Service::Sia => {

@@ -8,7 +8,7 @@ use crate::ast::*;
 use crate::error::{AdqlError, Pos};
 use crate::functions::{self, GeometryShape};
 
-use super::{node_name, not_adql, span_pos, Class, Converter, MAX_DEPTH};
+use super::{node_name, not_adql, span_pos, Class, Converter};
 
 impl Converter {
     /// A value expression (not a condition).
@@ -186,15 +186,12 @@ impl Converter {
                         // The tree built is as deep as it will be joined: the levels beyond
                         // this node's own count against MAX_DEPTH like any nesting.
                         let extra = logical_height(terms.len()).saturating_sub(1);
-                        self.depth += extra;
-                        let converted = if self.depth > MAX_DEPTH {
-                            Err(AdqlError::syntax(pos, "the query is nested too deeply"))
-                        } else {
+                        let converted = self.descend(pos, extra).and_then(|()| {
                             terms
                                 .into_iter()
                                 .map(|t| self.condition(t))
                                 .collect::<Result<Vec<_>, _>>()
-                        };
+                        });
                         self.depth -= extra;
                         condition(join_logical(op, converted?))
                     }

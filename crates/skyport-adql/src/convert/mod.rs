@@ -150,7 +150,12 @@ fn node_name(debug: String) -> String {
 
 impl Converter {
     fn enter(&mut self, pos: Pos) -> Result<(), AdqlError> {
-        self.depth += 1;
+        self.descend(pos, 1)
+    }
+
+    /// Goes `levels` deeper (the caller comes back up by as many, whatever the result).
+    fn descend(&mut self, pos: Pos, levels: usize) -> Result<(), AdqlError> {
+        self.depth += levels;
         if self.depth > MAX_DEPTH {
             return Err(AdqlError::syntax(pos, "the query is nested too deeply"));
         }
