@@ -46,16 +46,10 @@ fn count(db: &Path, table: &str) -> i64 {
     .expect("count")
 }
 
+/// A temporary directory holding the small demo archive in `demo/`.
 fn small_demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = skyport(&[
-        "demo",
-        "--dir",
-        &dir.path().join("demo").to_string_lossy(),
-        "--small",
-        "--build-only",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    common::small_demo(dir.path());
     dir
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A `skyport serve` process, killed on drop.
@@ -67,20 +68,44 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Builds the small demo archive (SQLite) in `dir/demo` without serving it.
+/// The small demo archive (SQLite) in `dir/demo`, not served: a copy of one build made once per
+/// test process. An unoptimised build takes 13 s and a copy well under one, and the archive's
+/// paths are relative, so a copy is the same archive (tests/clients/test_links_after_move.py
+/// moves one).
 pub fn small_demo(dir: &Path) -> PathBuf {
     let demo = dir.join("demo");
-    let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
-        .args(["demo", "--small", "--build-only", "--dir"])
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(small_demo_template())
         .arg(&demo)
-        .output()
-        .expect("demo");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "cannot copy the demo archive");
     demo
+}
+
+/// The one build `small_demo` copies, made afresh by each test process in the target's
+/// temporary directory (so that it is this binary's demo, and a crashed run leaves one behind,
+/// not one per run).
+fn small_demo_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let demo = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skyport-small-demo");
+        if demo.exists() {
+            std::fs::remove_dir_all(&demo).expect("remove the last run's demo");
+        }
+        let built = Command::new(env!("CARGO_BIN_EXE_skyport"))
+            .args(["demo", "--small", "--build-only", "--dir"])
+            .arg(&demo)
+            .output()
+            .expect("demo");
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        demo
+    })
 }
 
 /// The demo's config with its `sqlite = …` line replaced by `database` (the `[database]`
