@@ -488,3 +488,97 @@ async fn tap_answers_early_outside_the_coverage_with_the_same_columns() {
     assert_eq!(body.lines().nth(1), Some("2"), "{body}");
     assert_eq!(early_answers(&app).await, before + 2);
 }
+
+/// The maps say "maybe" at once when they hold a region's centroid, and count the region's
+/// cells only otherwise: a circle centred away from an image that reaches it still finds it, on
+/// TAP and on SIA; the same circle made too small to reach it is answered early; and a concave
+/// polygon around the image, whose centroid lies on the image, finds nothing. Sizes come from
+/// the footprint as ObsCore gives it, and where the circle's centre lies from the served map.
+#[tokio::test]
+async fn regions_are_told_by_their_cells_wherever_their_centroid_lies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _db) = test_store(dir.path()).await;
+    let data = data_root(dir.path(), &IMAGES[..1]);
+    ingest(&store, &data, "m13.fits").await;
+    let app = start(Arc::clone(&store), dir.path(), data.clone()).await;
+    let footprint = footprints(&store).await.remove(0);
+    let centre = footprint.centroid();
+    // R: the farthest the footprint reaches from its centre (degrees).
+    let reach = corners_and_centre(&footprint)
+        .iter()
+        .map(|&(ra, dec)| {
+            skyport_sky::angular_separation(
+                centre,
+                skyport_sky::SkyPoint::new(ra, dec).expect("point"),
+            )
+        })
+        .fold(0.0, f64::max);
+    assert!(reach > 0.01, "M13's image spans {reach} degrees");
+    // 8R north of the centre: 7R from the footprint at least, and not in the map.
+    let (ra, dec) = (centre.ra, centre.dec + 8.0 * reach);
+    let (_, _, ascii) = call(&app, get("/moc/demo?format=ascii")).await;
+    let moc = SpaceMoc::from_ascii(&ascii).expect("moc");
+    assert!(moc.contains(centre.ra, centre.dec) && !moc.contains(ra, dec));
+    let before = early_answers(&app).await;
+    // Radius 7.5R reaches the footprint (its inscribed circle alone reaches 0.7R north);
+    // radius 3R stops 4R short of it, more than the cells of the map and of the circle
+    // reach beyond the shapes (R is about one cell of the maps' order).
+    for (radius, found) in [(7.5 * reach, 1), (3.0 * reach, 0)] {
+        let circle = format!("CIRCLE('ICRS', {ra}, {dec}, {radius})");
+        let (_, _, body) = call(
+            &app,
+            get(&tap(&format!(
+                "SELECT obs_id FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, {circle})"
+            ))),
+        )
+        .await;
+        assert_eq!(body.lines().count(), 1 + found, "{circle}: {body}");
+        let (_, _, body) = call(
+            &app,
+            get(&format!("/sia/query?POS=CIRCLE+{ra}+{dec}+{radius}")),
+        )
+        .await;
+        assert_eq!(rows(&body), found, "SIA {circle}: {body}");
+    }
+    assert_eq!(
+        early_answers(&app).await,
+        before + 1,
+        "the small circle only"
+    );
+    // A U open to the north, its slot 4R wide around the footprint: the polygon's centroid
+    // is in the slot (on the image), the polygon itself misses the image.
+    let scale = reach / centre.dec.to_radians().cos();
+    let u: Vec<String> = [
+        (-3.0, -3.0),
+        (3.0, -3.0),
+        (3.0, 3.0),
+        (2.0, 3.0),
+        (2.0, -2.5),
+        (-2.0, -2.5),
+        (-2.0, 3.0),
+        (-3.0, 3.0),
+    ]
+    .iter()
+    .map(|(x, y)| format!("{}, {}", centre.ra + x * scale, centre.dec + y * reach))
+    .collect();
+    let polygon = format!("POLYGON('ICRS', {})", u.join(", "));
+    let (_, _, body) = call(
+        &app,
+        get(&tap(&format!(
+            "SELECT obs_id FROM ivoa.ObsCore WHERE 1 = INTERSECTS(s_region, {polygon})"
+        ))),
+    )
+    .await;
+    assert_eq!(body.lines().count(), 1, "{polygon}: {body}");
+    let u_shape = skyport_sky::parse_dali(
+        skyport_sky::DaliKind::Polygon,
+        &u.join(" ").replace(',', ""),
+    )
+    .expect("the U");
+    let c = u_shape.centroid();
+    assert!(
+        moc.contains(c.ra, c.dec),
+        "the U's centroid {c:?} is on the image"
+    );
+    assert_eq!(early_answers(&app).await, before + 1, "the U's query ran");
+}

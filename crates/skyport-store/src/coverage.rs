@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use skyport_sky::{MocError, Observed, Shape, SpaceMoc, SpaceTimeMoc};
+use skyport_sky::{MocError, Observed, Shape, SkyPoint, SpaceMoc, SpaceTimeMoc};
 use tokio::sync::Mutex;
 
 use crate::{ddl, Dialect, Statement, Store, StoreError, Value};
@@ -478,6 +478,28 @@ impl Coverage {
         Ok(meets(&*self.held.lock().await))
     }
 
+    /// Whether a map the caller sees (as `view_of` gives it) holds the cell of `point`: then
+    /// a region around that point may meet an image, and its own cells need not be counted
+    /// (the count is what a "may meet" costs: a cone of half a degree has hundreds of cells at
+    /// [`SPACE_ORDER`]). Answered from the maps as they are, without a refresh, since a "yes"
+    /// only lets the caller's query run; "yes" too while the maps are being folded.
+    pub fn may_hold_visible(
+        &self,
+        point: SkyPoint,
+        view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
+    ) -> bool {
+        let Ok(held) = self.held.try_lock() else {
+            return true;
+        };
+        held.iter().any(|(collection, h)| {
+            view_of(collection).is_some_and(|view| {
+                h.bands
+                    .values()
+                    .any(|maps| maps.view(view).0.contains(point.ra, point.dec))
+            })
+        })
+    }
+
     /// The collections with coverage, each with the bands it has (`None`: no known band).
     pub async fn collections(
         &self,
@@ -647,7 +669,13 @@ mod tests {
                 .expect("answer"),
             "no image anywhere"
         );
+        let centre = SkyPoint::new(10.0, 20.0).expect("point");
+        assert!(!coverage.may_hold_visible(centre, &everything));
         let folding = coverage.held.lock().await;
+        assert!(
+            coverage.may_hold_visible(centre, &everything),
+            "maybe, while busy"
+        );
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             coverage.may_meet_visible(&region, now, &everything),
