@@ -217,9 +217,8 @@ impl Shape {
             (Shape::Circle { center, radius }, Shape::Polygon(poly))
             | (Shape::Polygon(poly), Shape::Circle { center, radius }) => {
                 let c = center.to_vec3();
-                point_in_polygon(c, poly)
-                    || edges(poly)
-                        .any(|(a, b)| distance_to_arc(c, a, b) <= radius.to_radians() + 1e-12)
+                vertex_well_inside(c, radius.to_radians(), poly)
+                    || circle_meets_polygon(c, radius.to_radians(), poly)
             }
             (Shape::Polygon(a), Shape::Polygon(b)) => {
                 a.vertices()
@@ -320,6 +319,28 @@ fn arcs_cross_properly(a: Vec3, b: Vec3, c: Vec3, d: Vec3) -> bool {
     n1.dot(c) * n1.dot(d) < -EPS * EPS
         && n2.dot(a) * n2.dot(b) < -EPS * EPS
         && arcs_cross(a, b, c, d)
+}
+
+/// Whether the circle around `c` of `radius` (radians) and `poly` share a point: the centre is
+/// in the polygon, or an edge passes within the radius.
+fn circle_meets_polygon(c: Vec3, radius: f64, poly: &Polygon) -> bool {
+    point_in_polygon(c, poly)
+        || edges(poly).any(|(a, b)| distance_to_arc(c, a, b) <= radius + 1e-12)
+}
+
+/// Whether a vertex of `poly` lies inside the circle around `c` of `radius` (radians) by more
+/// than rounding could blur: the polygon then meets the circle, which is what most rows a cone
+/// search finds are told by, without the edges' arcsines and arctangents. "No" decides nothing.
+/// Radii under 1e-6 rad, where a dot product near 1 cannot tell the angle to 1e-9, answer "no".
+fn vertex_well_inside(c: Vec3, radius: f64, poly: &Polygon) -> bool {
+    const MARGIN: f64 = 1e-9;
+    if !(1e-6..std::f64::consts::PI).contains(&radius) {
+        return false;
+    }
+    let threshold = (radius - MARGIN).cos();
+    poly.vertices()
+        .iter()
+        .any(|v| c.dot(v.to_vec3()) > threshold)
 }
 
 /// Angular distance (radians) from p to the arc a→b.
@@ -531,5 +552,79 @@ pub fn parse_stcs(text: &str) -> Result<Shape, SkyError> {
         _ => Err(SkyError::InvalidCoordinate(format!(
             "STC-S `{kind}` regions are not supported: skyport reads POSITION, CIRCLE, BOX and POLYGON"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*), so that a failure can be replayed.
+    struct Numbers(u64);
+    impl Numbers {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn between(&mut self, lo: f64, hi: f64) -> f64 {
+            lo + (hi - lo) * self.unit()
+        }
+    }
+
+    /// The quick "a vertex is inside" answer never differs from the edges' own: circles and
+    /// quadrilaterals of many sizes, near each other, across RA 0 and near the poles, with
+    /// vertices placed on and just beside the circle's rim.
+    #[test]
+    fn a_vertex_inside_the_circle_answers_as_the_edges_do() {
+        let mut n = Numbers(0x5eed_cafe_f00d_1234);
+        let (mut quick, mut cases) = (0, 0);
+        for _ in 0..20_000 {
+            let dec = n.between(-89.9, 89.9);
+            let ra = n.between(-2.0, 2.0).rem_euclid(360.0);
+            let size = 10f64.powf(n.between(-5.0, 0.5));
+            let corners = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)];
+            let vertices: Vec<SkyPoint> = corners
+                .iter()
+                .filter_map(|(x, y)| {
+                    let d = (dec + y * size * n.between(0.5, 1.0)).clamp(-90.0, 90.0);
+                    let r = ra + x * size * n.between(0.5, 1.0) / dec.to_radians().cos().max(0.05);
+                    SkyPoint::new(r.rem_euclid(360.0), d).ok()
+                })
+                .collect();
+            let Ok(poly) = Polygon::new(vertices) else {
+                continue;
+            };
+            let centre = SkyPoint::new(
+                (ra + n.between(-4.0, 4.0) * size).rem_euclid(360.0),
+                (dec + n.between(-4.0, 4.0) * size).clamp(-90.0, 90.0),
+            )
+            .expect("centre");
+            // Radii from far too small to far too large, and exactly a vertex's distance.
+            let to_vertex = angle(centre.to_vec3(), poly.vertices()[0].to_vec3()).to_degrees();
+            for radius in [
+                size * n.between(0.0, 6.0),
+                to_vertex,
+                to_vertex * (1.0 + 1e-12),
+                to_vertex * (1.0 - 1e-12),
+            ] {
+                let Ok(circle) = Shape::circle(centre, radius) else {
+                    continue;
+                };
+                let c = centre.to_vec3();
+                let exact = circle_meets_polygon(c, radius.to_radians(), &poly);
+                let answer = circle.intersects(&Shape::Polygon(poly.clone()));
+                assert_eq!(answer, exact, "{circle:?} and {poly:?}");
+                if vertex_well_inside(c, radius.to_radians(), &poly) {
+                    quick += 1;
+                }
+                cases += 1;
+            }
+        }
+        assert!(
+            quick > cases / 10,
+            "the quick answer was tried: {quick} of {cases}"
+        );
     }
 }
