@@ -67,6 +67,11 @@ pub enum BenchCommand {
         /// against a rate quota.
         #[arg(long, value_enum, default_value = "off")]
         auth: crate::bench_tap::AuthBench,
+        /// The client that sends the load: `wrk` (two threads, keep-alive, in a process of
+        /// its own: the client the service goals are stated for), `builtin` (in the server's
+        /// process, checking every answer) or `auto` (wrk when installed).
+        #[arg(long, value_enum, default_value = "auto")]
+        load: crate::bench_tap::Load,
     },
     /// HiPS tiles served per second from concurrent clients (every tile of the archive's HiPS
     /// in turn, over loopback).
@@ -140,8 +145,10 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             database,
             ids,
             auth,
+            load,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
+                load,
                 auth,
                 service,
                 rows,

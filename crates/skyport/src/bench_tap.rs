@@ -51,8 +51,23 @@ pub enum AuthBench {
     Rated,
 }
 
+/// Which client sends the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Load {
+    /// wrk when it is installed, else the built-in client.
+    Auto,
+    /// wrk: two threads, keep-alive connections, in a process of its own (the client the
+    /// service goals are stated for).
+    Wrk,
+    /// The built-in client (reqwest, in the server's process): it checks every answer, and
+    /// its own work shares the cores with the server's.
+    Builtin,
+}
+
 /// Options of the TAP benchmark.
 pub struct TapBench {
+    /// Which client sends the load.
+    pub load: Load,
     /// With or without the access layer.
     pub auth: AuthBench,
     /// The service.
@@ -451,6 +466,31 @@ enum Request {
 }
 
 impl Request {
+    /// The request as wrk sends it.
+    fn to_wrk(&self) -> crate::bench_wrk::WrkRequest {
+        use crate::bench_wrk::WrkRequest;
+        match self {
+            Request::Form(query) => WrkRequest {
+                method: "POST",
+                path: "/tap/sync".into(),
+                body: Some(format!(
+                    "LANG=ADQL&QUERY={}",
+                    form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+                )),
+            },
+            Request::Get(path) => WrkRequest {
+                method: "GET",
+                path: path.clone(),
+                body: None,
+            },
+            Request::Post(path, body) => WrkRequest {
+                method: "POST",
+                path: path.clone(),
+                body: Some(body.clone()),
+            },
+        }
+    }
+
     /// The request as printed beside the figure timed with it: method, path and what it
     /// sends (a long body abbreviated, with its length).
     fn describe(&self) -> String {
@@ -609,6 +649,9 @@ async fn measure(
     })
 }
 
+/// Requests whose answers are checked and counted before a wrk run (wrk reads none).
+const WRK_SAMPLE: usize = 64;
+
 /// Rows the cone of the density-chosen phase is expected to return, whatever the table size.
 pub const CONE_ROWS_DEFAULT: f64 = 30.0;
 
@@ -715,7 +758,7 @@ pub async fn run(b: TapBench) -> Result<()> {
     let request = move |ra: f64, dec: f64, k: usize, radius: f64| -> Request {
         match service {
             Service::Tap => Request::Form(format!(
-                "SELECT obs_id, s_ra, s_dec FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {radius}))"
+                "SELECT * FROM ivoa.ObsCore WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra:.5}, {dec:.5}, {radius}))"
             )),
             Service::Sia => Request::Get(format!("/sia/query?POS=CIRCLE+{ra:.5}+{dec:.5}+{radius}")),
             Service::Datalink if ids > 1 => Request::Post(
@@ -795,6 +838,31 @@ pub async fn run(b: TapBench) -> Result<()> {
             ""
         }
     );
+    let use_wrk = match b.load {
+        Load::Wrk => {
+            anyhow::ensure!(
+                crate::bench_wrk::available(),
+                "--load wrk: wrk is not installed (Debian package wrk)"
+            );
+            true
+        }
+        Load::Auto => crate::bench_wrk::available(),
+        Load::Builtin => false,
+    };
+    println!(
+        "  client: {}",
+        if use_wrk {
+            format!(
+                "wrk -t2 -c{} (keep-alive), the requests below in turn",
+                b.clients.max(2)
+            )
+        } else {
+            format!(
+                "built-in (reqwest in the server's process), {} connections",
+                b.clients
+            )
+        }
+    );
     let width = phases.iter().map(|p| p.label.len()).max().unwrap_or(0);
     for phase in &phases {
         // The same positions for every phase (one seed per client), so phases differ only in
@@ -819,20 +887,73 @@ pub async fn run(b: TapBench) -> Result<()> {
             .and_then(|q| q.first())
             .map(Request::describe)
             .unwrap_or_default();
-        let m = measure(&client, &base, b.seconds, queries).await?;
-        let n = m.latencies.len();
         let expected = phase
             .expected
             .map(|e| format!(" (expected {e:.1})"))
             .unwrap_or_default();
-        println!(
-            "  {:<width$} : {:>8.1} req/s ({n} in {:.1} s), {}; {:.1} rows/answer{expected}",
-            phase.label,
-            n as f64 / m.elapsed,
-            m.elapsed,
-            latency_summary(&m.latencies),
-            m.rows as f64 / n.max(1) as f64,
-        );
+        if use_wrk {
+            // wrk reads no answer: a sample of the same requests, checked and counted here.
+            let sample: Vec<Request> = queries
+                .iter()
+                .flat_map(|q| q.iter().take(WRK_SAMPLE / queries.len().max(1)))
+                .cloned()
+                .collect();
+            let mut rows = 0;
+            for q in &sample {
+                let body = send(&client, &base, q).await?;
+                anyhow::ensure!(
+                    body.ends_with("</VOTABLE>\n") && !body.contains("ERROR"),
+                    "bad answer to {}: {body}",
+                    q.describe()
+                );
+                rows += body.matches("<TR>").count();
+            }
+            // The clients' lists interleaved, as the built-in clients would send them.
+            let longest = queries.iter().map(Vec::len).max().unwrap_or(0);
+            let requests: Vec<crate::bench_wrk::WrkRequest> = (0..longest)
+                .flat_map(|i| queries.iter().filter_map(move |q| q.get(i)))
+                .map(Request::to_wrk)
+                .collect();
+            let (dir, base, seconds, clients) = (b.dir.clone(), base.clone(), b.seconds, b.clients);
+            let bearer = token.as_ref().map(|t| format!("Bearer {t}"));
+            let f = tokio::task::spawn_blocking(move || {
+                let headers: Vec<(&str, &str)> = bearer
+                    .as_deref()
+                    .map(|v| ("Authorization", v))
+                    .into_iter()
+                    .collect();
+                crate::bench_wrk::measure(&dir, &base, seconds, clients, &requests, &headers)
+            })
+            .await??;
+            anyhow::ensure!(
+                f.errors == 0,
+                "{} of wrk's requests failed ({})",
+                f.errors,
+                phase.label
+            );
+            println!(
+                "  {:<width$} : {:>8.1} req/s ({} in {seconds} s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; {:.1} rows/answer in a sample of {}{expected}",
+                phase.label,
+                f.per_second,
+                f.requests,
+                f.p50_ms,
+                f.p90_ms,
+                f.p99_ms,
+                rows as f64 / sample.len().max(1) as f64,
+                sample.len(),
+            );
+        } else {
+            let m = measure(&client, &base, b.seconds, queries).await?;
+            let n = m.latencies.len();
+            println!(
+                "  {:<width$} : {:>8.1} req/s ({n} in {:.1} s), {}; {:.1} rows/answer{expected}",
+                phase.label,
+                n as f64 / m.elapsed,
+                m.elapsed,
+                latency_summary(&m.latencies),
+                m.rows as f64 / n.max(1) as f64,
+            );
+        }
         println!("      request: {example}");
     }
     server.stop().await;

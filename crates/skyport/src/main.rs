@@ -7,6 +7,7 @@ mod bench_consdb;
 mod bench_hips;
 mod bench_soda;
 mod bench_tap;
+mod bench_wrk;
 mod config;
 mod consdb_cmd;
 mod demo;
