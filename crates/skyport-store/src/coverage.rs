@@ -283,6 +283,18 @@ fn fold_rows(
     Ok(read.top)
 }
 
+/// Whether `test` holds for a space map the caller sees (`view_of`: the caller's view of each
+/// collection, `None` for a hidden one), of any collection and band.
+fn any_visible(
+    held: &BTreeMap<String, Held>,
+    view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
+    test: impl Fn(&SpaceMoc) -> bool,
+) -> bool {
+    held.iter().any(|(collection, h)| {
+        view_of(collection).is_some_and(|view| h.bands.values().any(|maps| test(maps.view(view).0)))
+    })
+}
+
 /// Coverage rows by band, their footprints parsed.
 fn read_rows(collection: &str, rows: &[Vec<Value>]) -> RowsRead {
     let mut read = RowsRead {
@@ -448,27 +460,39 @@ impl Coverage {
         Ok(rows.rows)
     }
 
-    /// Whether `region` may meet an image that a caller sees: the maps of each collection as
+    /// Whether a region may meet an image that a caller sees: the maps of each collection as
     /// `view_of` gives the caller's view of it (`None`: the collection is hidden from the
     /// caller). The answer depends only on what the caller may see, so a "no" (and the time
-    /// it takes) tells nothing of hidden images. The maps are refreshed before a "no". While
-    /// they are being folded (at a start, from every image of a large archive: seconds) the
-    /// answer is "maybe" at once, and the caller's query, not the maps, finds what there is.
+    /// it takes) tells nothing of hidden images.
+    ///
+    /// `inside` is a point of the region (its centre): when a visible map holds its cell, the
+    /// answer is "yes" without the region's cells, which `cells` counts only otherwise (a cone
+    /// of half a degree has hundreds at [`SPACE_ORDER`]; most regions asked about lie where
+    /// images are). A "yes" only lets the caller's query run, so a centre outside a concave
+    /// polygon does no harm; `cells` giving `None` (a region it cannot tell) is a "yes" too.
+    /// The maps are refreshed before a "no". While they are being folded (at a start, from
+    /// every image of a large archive: seconds) the answer is "maybe" at once, and the
+    /// caller's query, not the maps, finds what there is.
     pub async fn may_meet_visible(
         &self,
-        region: &SpaceMoc,
+        inside: SkyPoint,
+        cells: impl FnOnce() -> Option<SpaceMoc>,
         now: DateTime<Utc>,
         view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
     ) -> Result<bool, StoreError> {
-        let meets = |held: &BTreeMap<String, Held>| {
-            held.iter().any(|(collection, h)| {
-                view_of(collection).is_some_and(|view| {
-                    h.bands
-                        .values()
-                        .any(|maps| maps.view(view).0.intersects(region))
-                })
-            })
+        match self.held.try_lock() {
+            Ok(held) if any_visible(&held, view_of, |m| m.contains(inside.ra, inside.dec)) => {
+                return Ok(true)
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(true),
+        }
+        // Counted without the lock, so that other callers meanwhile are not told "maybe".
+        let Some(region) = cells() else {
+            return Ok(true);
         };
+        let meets =
+            |held: &BTreeMap<String, Held>| any_visible(held, view_of, |m| m.intersects(&region));
         match self.held.try_lock() {
             Ok(held) if meets(&held) => return Ok(true),
             Ok(_) => {}
@@ -476,28 +500,6 @@ impl Coverage {
         }
         self.refresh(now).await?;
         Ok(meets(&*self.held.lock().await))
-    }
-
-    /// Whether a map the caller sees (as `view_of` gives it) holds the cell of `point`: then
-    /// a region around that point may meet an image, and its own cells need not be counted
-    /// (the count is what a "may meet" costs: a cone of half a degree has hundreds of cells at
-    /// [`SPACE_ORDER`]). Answered from the maps as they are, without a refresh, since a "yes"
-    /// only lets the caller's query run; "yes" too while the maps are being folded.
-    pub fn may_hold_visible(
-        &self,
-        point: SkyPoint,
-        view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
-    ) -> bool {
-        let Ok(held) = self.held.try_lock() else {
-            return true;
-        };
-        held.iter().any(|(collection, h)| {
-            view_of(collection).is_some_and(|view| {
-                h.bands
-                    .values()
-                    .any(|maps| maps.view(view).0.contains(point.ra, point.dec))
-            })
-        })
     }
 
     /// The collections with coverage, each with the bands it has (`None`: no known band).
@@ -662,23 +664,19 @@ mod tests {
         .expect("region");
         let everything = |_: &str| Some(CoverageView::Everything);
         let now = Utc::now();
+        let centre = SkyPoint::new(10.0, 20.0).expect("point");
+        let cells = || Some(region.clone());
         assert!(
             !coverage
-                .may_meet_visible(&region, now, &everything)
+                .may_meet_visible(centre, cells, now, &everything)
                 .await
                 .expect("answer"),
             "no image anywhere"
         );
-        let centre = SkyPoint::new(10.0, 20.0).expect("point");
-        assert!(!coverage.may_hold_visible(centre, &everything));
         let folding = coverage.held.lock().await;
-        assert!(
-            coverage.may_hold_visible(centre, &everything),
-            "maybe, while busy"
-        );
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            coverage.may_meet_visible(&region, now, &everything),
+            coverage.may_meet_visible(centre, cells, now, &everything),
         )
         .await
         .expect("answered without waiting for the fold")
@@ -686,7 +684,7 @@ mod tests {
         assert!(answer, "maybe, while the maps are busy");
         drop(folding);
         assert!(!coverage
-            .may_meet_visible(&region, now, &everything)
+            .may_meet_visible(centre, cells, now, &everything)
             .await
             .expect("answer"));
     }

@@ -618,14 +618,7 @@ async fn measure(
                 let t = Instant::now();
                 let body = send(&client, &base, q).await?;
                 latencies.push(t.elapsed());
-                anyhow::ensure!(
-                    body.ends_with("</VOTABLE>\n")
-                        && !body.contains("ERROR")
-                        && !body.contains("Fault"),
-                    "bad answer to {}: {body}",
-                    q.describe()
-                );
-                rows += body.matches("<TR>").count();
+                rows += rows_of(q, &body)?;
             }
             Ok::<_, anyhow::Error>((latencies, rows))
         }));
@@ -647,6 +640,54 @@ async fn measure(
         rows,
         elapsed,
     })
+}
+
+/// The rows of `body`, `q`'s answer, or an error when it is not a whole VOTable or reports
+/// an error.
+fn rows_of(q: &Request, body: &str) -> Result<usize> {
+    anyhow::ensure!(
+        body.ends_with("</VOTABLE>\n") && !body.contains("ERROR") && !body.contains("Fault"),
+        "bad answer to {}: {body}",
+        q.describe()
+    );
+    Ok(body.matches("<TR>").count())
+}
+
+/// Runs the clients' `queries` through wrk for `b.seconds` (each with `token` as a bearer
+/// token). wrk reads no answer, so a sample of the same requests is first sent, checked and
+/// counted here: returns wrk's figures, the sample's size and the rows in it.
+async fn measure_with_wrk(
+    client: &reqwest::Client,
+    base: &str,
+    b: &TapBench,
+    token: Option<&str>,
+    queries: &[Vec<Request>],
+) -> Result<(crate::bench_wrk::WrkFigures, usize, usize)> {
+    let per_client = WRK_SAMPLE / queries.len().max(1);
+    let mut sample = 0;
+    let mut rows = 0;
+    for q in queries.iter().flat_map(|q| q.iter().take(per_client)) {
+        rows += rows_of(q, &send(client, base, q).await?)?;
+        sample += 1;
+    }
+    // The clients' lists interleaved, as the built-in clients would send them.
+    let longest = queries.iter().map(Vec::len).max().unwrap_or(0);
+    let requests: Vec<crate::bench_wrk::WrkRequest> = (0..longest)
+        .flat_map(|i| queries.iter().filter_map(move |q| q.get(i)))
+        .map(Request::to_wrk)
+        .collect();
+    let (dir, base, seconds, clients) = (b.dir.clone(), base.to_string(), b.seconds, b.clients);
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let figures = tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|v| ("Authorization", v))
+            .into_iter()
+            .collect();
+        crate::bench_wrk::measure(&dir, &base, seconds, clients, &requests, &headers)
+    })
+    .await??;
+    Ok((figures, sample, rows))
 }
 
 /// Requests whose answers are checked and counted before a wrk run (wrk reads none).
@@ -892,39 +933,8 @@ pub async fn run(b: TapBench) -> Result<()> {
             .map(|e| format!(" (expected {e:.1})"))
             .unwrap_or_default();
         if use_wrk {
-            // wrk reads no answer: a sample of the same requests, checked and counted here.
-            let sample: Vec<Request> = queries
-                .iter()
-                .flat_map(|q| q.iter().take(WRK_SAMPLE / queries.len().max(1)))
-                .cloned()
-                .collect();
-            let mut rows = 0;
-            for q in &sample {
-                let body = send(&client, &base, q).await?;
-                anyhow::ensure!(
-                    body.ends_with("</VOTABLE>\n") && !body.contains("ERROR"),
-                    "bad answer to {}: {body}",
-                    q.describe()
-                );
-                rows += body.matches("<TR>").count();
-            }
-            // The clients' lists interleaved, as the built-in clients would send them.
-            let longest = queries.iter().map(Vec::len).max().unwrap_or(0);
-            let requests: Vec<crate::bench_wrk::WrkRequest> = (0..longest)
-                .flat_map(|i| queries.iter().filter_map(move |q| q.get(i)))
-                .map(Request::to_wrk)
-                .collect();
-            let (dir, base, seconds, clients) = (b.dir.clone(), base.clone(), b.seconds, b.clients);
-            let bearer = token.as_ref().map(|t| format!("Bearer {t}"));
-            let f = tokio::task::spawn_blocking(move || {
-                let headers: Vec<(&str, &str)> = bearer
-                    .as_deref()
-                    .map(|v| ("Authorization", v))
-                    .into_iter()
-                    .collect();
-                crate::bench_wrk::measure(&dir, &base, seconds, clients, &requests, &headers)
-            })
-            .await??;
+            let (f, sample, rows) =
+                measure_with_wrk(&client, &base, &b, token.as_deref(), &queries).await?;
             anyhow::ensure!(
                 f.errors == 0,
                 "{} of wrk's requests failed ({})",
@@ -932,15 +942,15 @@ pub async fn run(b: TapBench) -> Result<()> {
                 phase.label
             );
             println!(
-                "  {:<width$} : {:>8.1} req/s ({} in {seconds} s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; {:.1} rows/answer in a sample of {}{expected}",
+                "  {:<width$} : {:>8.1} req/s ({} in {} s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; {:.1} rows/answer in a sample of {sample}{expected}",
                 phase.label,
                 f.per_second,
                 f.requests,
+                b.seconds,
                 f.p50_ms,
                 f.p90_ms,
                 f.p99_ms,
-                rows as f64 / sample.len().max(1) as f64,
-                sample.len(),
+                rows as f64 / sample.max(1) as f64,
             );
         } else {
             let m = measure(&client, &base, b.seconds, queries).await?;

@@ -71,23 +71,11 @@ impl Sia {
             let Ok(region) = shapes::pos(value.trim()) else {
                 return Ok(false);
             };
-            let meets = match &region {
-                Region::Circle { center, radius } => match Shape::circle(*center, *radius) {
-                    Ok(shape) => {
-                        crate::tap::early::may_meet(&self.coverage, &shape, now, &view_of).await
-                    }
-                    Err(_) => return Ok(false),
-                },
-                Region::Polygon(p) => {
-                    let shape = Shape::Polygon(p.clone());
-                    crate::tap::early::may_meet(&self.coverage, &shape, now, &view_of).await
-                }
-                Region::Range { .. } => match range_cells(&region) {
-                    Some(cells) => self.coverage.may_meet_visible(&cells, now, &view_of).await,
-                    None => return Ok(false),
-                },
-            }
-            .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
+            let meets = self
+                .coverage
+                .may_meet_visible(region.center(), || region_cells(&region), now, &view_of)
+                .await
+                .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
             if meets {
                 return Ok(false);
             }
@@ -135,26 +123,28 @@ impl Sia {
     }
 }
 
-/// The cells a SIA RANGE touches, at the order coverage is kept (`None` for any other region,
-/// which [`crate::tap::early::may_meet`] tells).
-fn range_cells(region: &Region) -> Option<SpaceMoc> {
-    let Region::Range {
-        lon_min,
-        lon_span,
-        lat_min,
-        lat_max,
-    } = region
-    else {
-        return None;
-    };
-    SpaceMoc::of_zone(
-        *lon_min,
-        *lon_span,
-        *lat_min,
-        *lat_max,
-        skyport_store::coverage::SPACE_ORDER,
-    )
-    .ok()
+/// The cells a SIA region touches, at the order coverage is kept; `None` where the cover
+/// could be wrong (regions of a hemisphere or more, where a polygon's inside is ambiguous).
+fn region_cells(region: &Region) -> Option<SpaceMoc> {
+    match region {
+        Region::Circle { center, radius } => {
+            crate::tap::early::region_cells(&Shape::circle(*center, *radius).ok()?)
+        }
+        Region::Polygon(p) => crate::tap::early::region_cells(&Shape::Polygon(p.clone())),
+        Region::Range {
+            lon_min,
+            lon_span,
+            lat_min,
+            lat_max,
+        } => SpaceMoc::of_zone(
+            *lon_min,
+            *lon_span,
+            *lat_min,
+            *lat_max,
+            skyport_store::coverage::SPACE_ORDER,
+        )
+        .ok(),
+    }
 }
 
 /// One input parameter of the self-description.

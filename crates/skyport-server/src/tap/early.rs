@@ -16,11 +16,8 @@
 //! so the answer's columns and their metadata are the same, and an aggregate still gives its
 //! row (`COUNT(*)` = 0).
 
-use chrono::{DateTime, Utc};
 use skyport_adql::ast::{BinaryOp, Expr, FromItem, Ident, Query, SetExpr};
 use skyport_sky::{Polygon, Shape, SkyPoint, SpaceMoc};
-use skyport_store::coverage::{Coverage, CoverageView};
-use skyport_store::StoreError;
 
 /// The constant regions a query's rows must meet (empty when the query is not of the shape
 /// this module reads).
@@ -53,27 +50,6 @@ pub fn ask_for_nothing(query: &mut Query) {
             left: Box::new(number("1")),
             right: Box::new(number("0")),
         });
-    }
-}
-
-/// Whether `shape` may meet an image the caller sees (as `view_of` gives the caller's view of
-/// each collection), by the coverage maps; "yes" where they cannot tell ([`region_cells`]). A
-/// map holding the cell of the shape's centroid answers at once: most regions asked about lie
-/// where images are, and counting a region's cells is what costs (a cone of half a degree:
-/// a tenth of a TAP query's time on a million images). Only otherwise are they counted.
-pub async fn may_meet(
-    coverage: &Coverage,
-    shape: &Shape,
-    now: DateTime<Utc>,
-    view_of: &(dyn Fn(&str) -> Option<CoverageView> + Send + Sync),
-) -> Result<bool, StoreError> {
-    // A "yes" only lets the query run, so a centroid outside a concave polygon is no harm.
-    if coverage.may_hold_visible(shape.centroid(), view_of) {
-        return Ok(true);
-    }
-    match region_cells(shape) {
-        Some(cells) => coverage.may_meet_visible(&cells, now, view_of).await,
-        None => Ok(true),
     }
 }
 

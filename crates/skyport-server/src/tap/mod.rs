@@ -280,7 +280,13 @@ impl TapService {
         let now = chrono::Utc::now();
         let view_of = |collection: &str| self.rights.coverage_view(caller, collection, now);
         for shape in early::required_regions(query) {
-            let meets = early::may_meet(coverage, &shape, now, &view_of)
+            let meets = coverage
+                .may_meet_visible(
+                    shape.centroid(),
+                    || early::region_cells(&shape),
+                    now,
+                    &view_of,
+                )
                 .await
                 .map_err(|e| DaliError::internal(format!("coverage maps: {e}")))?;
             if !meets {
