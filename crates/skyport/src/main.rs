@@ -159,6 +159,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Before any thread (the runtime's) or connection exists.
+    skyport_store::configure_process();
     let cli = Cli::parse();
     // 8 MB per runtime thread (tokio's default is 2 MB): recursive stages (ADQL parsing and
     // translation, JSON) are bounded by depth limits sized for 1 MB, and this leaves room.
