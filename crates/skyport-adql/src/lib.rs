@@ -43,7 +43,7 @@ pub use dialect::AdqlDialect;
 pub use error::{AdqlError, ErrorKind, Pos};
 pub use lexical::{is_reserved, Identifier, IdentifierError};
 pub use translate::{
-    parse_and_translate, parse_logged, translate, Dialect, Options, OutputColumn, RowFilterSource,
+    log_query, parse_and_translate, translate, Dialect, Options, OutputColumn, RowFilterSource,
     Translation, Udf, MAX_SELECT_ITEMS, MAX_TABLE_REFERENCES, ROW_FILTER_TABLE,
 };
 pub use types::AdqlType;

@@ -32,8 +32,8 @@ use skyport_schema::Schema;
 pub use accounts::{Accounts, StoredToken};
 pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
-pub use rights::{Access, CollectionRights, Rights, TableShape};
-pub use sqlite::SqliteStore;
+pub use rights::{Access, CollectionRights, Rights, RightsKey, TableShape};
+pub use sqlite::{configure_process, SqliteStore};
 pub use stream::{Batch, ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
 
 /// A cell value.

@@ -342,6 +342,33 @@ impl Rights {
     }
 }
 
+/// Everything of a caller and a moment that the conditions a policy writes for them depend
+/// on ([`Rights::row_condition`], [`Rights::row_filter`], [`Rights::hidden_tables`],
+/// [`Rights::table_visible`]): the minute (rows count as released by its start) and each
+/// membership with its end and whether it has ended. Equal keys get equal conditions from the
+/// same policy, so what was made from the conditions for one (a query's translation) may
+/// serve the other; a membership that ends changes the key at that instant, not at the next
+/// minute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RightsKey {
+    minute: i64,
+    memberships: Vec<(String, Option<DateTime<Utc>>, bool)>,
+}
+
+impl Rights {
+    /// The [`RightsKey`] of `caller` at `now`.
+    pub fn key(&self, caller: &Caller, now: DateTime<Utc>) -> RightsKey {
+        RightsKey {
+            minute: now.timestamp().div_euclid(60),
+            memberships: caller
+                .groups
+                .iter()
+                .map(|m| (m.group.clone(), m.ends, m.ends.is_none_or(|end| now < end)))
+                .collect(),
+        }
+    }
+}
+
 /// A table a query may name, as [`Rights::row_filters`] needs to know it.
 #[derive(Debug, Clone)]
 pub struct TableShape<'a> {
@@ -770,5 +797,100 @@ mod tests {
                 && anonymous.contains("\"obs_collection\" NOT IN ('secret')"),
             "{anonymous}"
         );
+    }
+
+    /// Every condition the policy writes for a caller at a moment, as one text.
+    fn conditions(rights: &Rights, caller: &Caller, now: DateTime<Utc>) -> String {
+        let tables = [
+            ("efd", "exposure_efd"),
+            ("ivoa", "ObsCore"),
+            ("cdb_latiss", "exposure"),
+        ];
+        let hidden = rights.hidden_tables(caller, tables, now);
+        let shapes = [
+            (
+                "ivoa",
+                "ObsCore",
+                vec!["obs_collection", "obs_release_date"],
+            ),
+            ("ivoa", "obsplan", vec!["obs_collection"]),
+            ("ivoa", "images", vec!["obs_publisher_did"]),
+            ("cdb_latiss", "exposure", vec!["exposure_id"]),
+            (
+                "exposurelog",
+                "message",
+                vec!["exposure_id", "consdb_instrument"],
+            ),
+            ("TAP_SCHEMA", "tables", vec!["schema_name", "table_name"]),
+        ];
+        let mut all = format!("{hidden:?}");
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for access in [Access::Metadata, Access::Data] {
+                all += &rights.row_condition(caller, access, "o.", dialect, now);
+            }
+            for (schema, table, columns) in &shapes {
+                let shape = TableShape {
+                    schema,
+                    table,
+                    columns: columns.clone(),
+                };
+                all += &format!(
+                    "{:?}",
+                    rights.row_filter(caller, &shape, &hidden, dialect, now, "t.")
+                );
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn equal_keys_give_equal_conditions() {
+        let rights = policy();
+        let both = Caller {
+            user: Some("u".into()),
+            groups: vec![
+                Membership {
+                    group: "team".into(),
+                    ends: Some(at("2026-01-01T12:00:30Z")),
+                },
+                Membership {
+                    group: "staff".into(),
+                    ends: Some(at("2026-01-01T12:00:45Z")),
+                },
+            ],
+            ..Caller::default()
+        };
+        let callers = [
+            Caller::anonymous(),
+            member("team", None),
+            member("team", Some("2026-01-01T12:00:30Z")),
+            member("staff", Some("2026-01-01T12:01:00Z")),
+            both,
+        ];
+        // Every 5 s across three minutes, membership ends among them.
+        let start = at("2026-01-01T11:59:00Z");
+        let moments: Vec<_> = (0..36)
+            .map(|i| start + chrono::Duration::seconds(5 * i) + chrono::Duration::milliseconds(i))
+            .collect();
+        let cases: Vec<_> = callers
+            .iter()
+            .enumerate()
+            .flat_map(|(n, c)| moments.iter().map(move |t| (n, c, *t)))
+            .map(|(n, c, t)| (n, rights.key(c, t), conditions(&rights, c, t)))
+            .collect();
+        let (mut same, mut told_apart) = (0, 0);
+        for (i, (caller_a, key_a, a)) in cases.iter().enumerate() {
+            for (caller_b, key_b, b) in &cases[i + 1..] {
+                if key_a == key_b {
+                    assert_eq!(a, b, "equal keys {key_a:?}, different conditions");
+                    same += 1;
+                } else if caller_a == caller_b && key_a.minute == key_b.minute && a != b {
+                    // A membership ended within the minute: the key changed with it.
+                    told_apart += 1;
+                }
+            }
+        }
+        // Most pairs within a minute share a key; the three ends inside 12:00 split theirs.
+        assert!(same > 500 && told_apart >= 3, "{same} {told_apart}");
     }
 }

@@ -204,15 +204,16 @@ pub fn parse_and_translate(
     dialect: Dialect,
     options: &Options,
 ) -> Result<Translation, AdqlError> {
-    let q = parse_logged(text)?;
+    log_query(text);
+    let q = crate::parse(text)?;
     translate(&q, catalogue, dialect, options)
 }
 
-/// Parses `text`, first appending it (one line, backslashes and newlines escaped) to the file
-/// that the environment variable `SKYPORT_ADQL_LOG` names, when it is set: a corpus of what
-/// clients ask. The variable is read once, at the first query: reading the environment takes
-/// a lock and a copy, on every query otherwise.
-pub fn parse_logged(text: &str) -> Result<Query, AdqlError> {
+/// Appends `text` (one line, backslashes and newlines escaped) to the file that the
+/// environment variable `SKYPORT_ADQL_LOG` names, when it is set: a corpus of what clients
+/// ask. The variable is read once, at the first query: reading the environment takes a lock
+/// and a copy, on every query otherwise.
+pub fn log_query(text: &str) {
     static LOG: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
     if let Some(path) = LOG.get_or_init(|| std::env::var_os("SKYPORT_ADQL_LOG")) {
         use std::io::Write as _;
@@ -224,7 +225,6 @@ pub fn parse_logged(text: &str) -> Result<Query, AdqlError> {
             let _ = writeln!(f, "{}", text.replace('\\', "\\\\").replace('\n', "\\n"));
         }
     }
-    crate::parse(text)
 }
 
 struct Translator<'a> {

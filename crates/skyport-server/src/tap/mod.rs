@@ -12,6 +12,7 @@ pub mod http;
 pub mod jobs;
 pub mod request;
 pub mod tables;
+mod translations;
 mod upload;
 pub mod user_loads;
 pub mod user_tables;
@@ -197,6 +198,8 @@ pub struct TapService {
     /// Users' tables, where the archive keeps them: a query naming one sees those the caller
     /// may read.
     user_tables: std::sync::OnceLock<Arc<user_tables::UserTableService>>,
+    /// Recent queries' translations, by text and the caller's rights.
+    translations: translations::Translations,
 }
 
 impl TapService {
@@ -243,6 +246,7 @@ impl TapService {
             coverage: std::sync::OnceLock::new(),
             early_answers: std::sync::atomic::AtomicU64::new(0),
             user_tables: std::sync::OnceLock::new(),
+            translations: Default::default(),
         }
     }
 
@@ -308,13 +312,21 @@ impl TapService {
 
     /// The tables `caller` may not name (`schema.table`).
     pub fn hidden_tables(&self, caller: &Caller) -> std::collections::BTreeSet<String> {
+        self.hidden_tables_at(caller, chrono::Utc::now())
+    }
+
+    fn hidden_tables_at(
+        &self,
+        caller: &Caller,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> std::collections::BTreeSet<String> {
         self.rights.hidden_tables(
             caller,
             self.catalogue
                 .tables()
                 .iter()
                 .map(|t| (t.schema.as_str(), t.name.as_str())),
-            chrono::Utc::now(),
+            now,
         )
     }
 
@@ -323,18 +335,18 @@ impl TapService {
     /// it through a filter (so joins, subqueries, unions and counts never meet those rows).
     /// Filters are made only for the tables a query names.
     pub fn options_for(&self, caller: &Caller) -> skyport_adql::Options {
-        self.options_hiding(caller, Default::default())
+        self.options_hiding(caller, Default::default(), chrono::Utc::now())
     }
 
-    /// [`TapService::options_for`], with `also_hidden` (users' tables the caller may not
-    /// read) kept out of TAP_SCHEMA too.
+    /// [`TapService::options_for`] at `now`, with `also_hidden` (users' tables the caller
+    /// may not read) kept out of TAP_SCHEMA too.
     fn options_hiding(
         &self,
         caller: &Caller,
         also_hidden: std::collections::BTreeSet<String>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> skyport_adql::Options {
-        let now = chrono::Utc::now();
-        let mut hidden = self.hidden_tables(caller);
+        let mut hidden = self.hidden_tables_at(caller, now);
         hidden.extend(also_hidden);
         let source = {
             let rights = Arc::clone(&self.rights);
@@ -445,20 +457,44 @@ impl TapService {
             std::borrow::Cow::Owned(c)
         };
         let invalid = |e| DaliError::usage(format!("the ADQL query is invalid: {e}"));
-        let options = self.options_hiding(caller, not_mine);
         let dialect = adql_dialect(self.store.as_ref());
-        let mut parsed = skyport_adql::parse_logged(&request.query).map_err(invalid)?;
+        let now = chrono::Utc::now();
+        skyport_adql::log_query(&request.query);
         // Translated as written first, so every name and type is checked (an error in the
         // WHERE clause must not become an empty answer).
-        let mut translation =
-            skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
-        if early_answer && uploaded.is_empty() && self.outside_coverage(caller, &parsed).await? {
+        let translate = || -> Result<translations::Translated, DaliError> {
+            let options = self.options_hiding(caller, not_mine.clone(), now);
+            let parsed = skyport_adql::parse(&request.query).map_err(invalid)?;
+            let translation =
+                skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
+            Ok(translations::Translated {
+                parsed,
+                translation,
+            })
+        };
+        // The catalogue is the service's own unless there are uploads or users' tables.
+        let translated = if uploaded.is_empty() && mine.is_empty() && not_mine.is_empty() {
+            let key = self.rights.key(caller, now);
+            self.translations
+                .get_or_make(&request.query, key, translate)?
+        } else {
+            Arc::new(translate()?)
+        };
+        let mut asks_nothing = None;
+        if early_answer
+            && uploaded.is_empty()
+            && self.outside_coverage(caller, &translated.parsed).await?
+        {
+            let mut parsed = translated.parsed.clone();
             early::ask_for_nothing(&mut parsed);
             self.early_answers
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            translation =
-                skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?;
+            let options = self.options_hiding(caller, not_mine.clone(), now);
+            asks_nothing = Some(
+                skyport_adql::translate(&parsed, &catalogue, dialect, &options).map_err(invalid)?,
+            );
         }
+        let translation = asks_nothing.as_ref().unwrap_or(&translated.translation);
         let mut fields: Vec<Field> = translation.columns.iter().map(field).collect();
         let resources = crate::descriptors::for_results(&mut fields, &self.public_url);
         let prelude = Prelude {
