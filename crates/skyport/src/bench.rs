@@ -31,7 +31,8 @@ pub enum BenchCommand {
     /// time two cones: the fixed --radius (its answer grows with the table) and one whose
     /// radius is chosen for --cone-rows expected rows (its answer does not).
     Tap {
-        /// What to query: tap (ADQL cone), sia (POS=CIRCLE) or datalink (one ID).
+        /// What to query: tap (ADQL cone), sia (POS=CIRCLE), datalink (one ID) or top1 (TAP
+        /// `SELECT TOP 1 obs_id FROM ivoa.ObsCore`, the same each time).
         #[arg(long, value_enum, default_value = "tap")]
         service: crate::bench_tap::Service,
         /// ObsCore rows (synthetic, uniform on the sky).

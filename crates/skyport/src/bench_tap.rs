@@ -37,6 +37,9 @@ pub enum Service {
     Sia,
     /// `/datalink/links?ID=…` for one random image (GET).
     Datalink,
+    /// `/tap/sync` with `SELECT TOP 1 obs_id FROM ivoa.ObsCore`, the same query each time
+    /// (GET): the per-request cost of the TAP path with next to no rows.
+    Top1,
 }
 
 /// Whether the benchmark runs with the access layer at work.
@@ -818,6 +821,9 @@ pub async fn run(b: TapBench) -> Result<()> {
                 "/datalink/links?ID=ivo%3A%2F%2Fbench%2Fbench%3Fbench%2F{:07}",
                 k % id_rows
             )),
+            Service::Top1 => Request::Get(
+                "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT%20TOP%201%20obs_id%20FROM%20ivoa.ObsCore".into(),
+            ),
         }
     };
     // Warm-up: page cache and connections.
@@ -857,11 +863,17 @@ pub async fn run(b: TapBench) -> Result<()> {
             radius: b.radius,
             expected: None,
         }],
+        Service::Top1 => vec![Phase {
+            label: "the same query each time".to_string(),
+            radius: b.radius,
+            expected: None,
+        }],
     };
     let what = match service {
         Service::Tap => "TAP sync cone",
         Service::Sia => "SIAv2 POS=CIRCLE",
         Service::Datalink => "DataLink",
+        Service::Top1 => "TAP sync SELECT TOP 1",
     };
     println!(
         "{what} on {table_rows} ObsCore rows in {backend}{}, {} clients, {} s per figure, access layer {:?}{}",
