@@ -73,6 +73,10 @@ pub enum BenchCommand {
         /// process, checking every answer) or `auto` (wrk when installed).
         #[arg(long, value_enum, default_value = "auto")]
         load: crate::bench_tap::Load,
+        /// SQLite only: MiB of the database file the readers map (`[database] sqlite_mmap_mb`;
+        /// default 0, as a server's).
+        #[arg(long, default_value_t = 0)]
+        sqlite_mmap_mb: u64,
     },
     /// HiPS tiles served per second from concurrent clients (every tile of the archive's HiPS
     /// in turn, over loopback).
@@ -147,8 +151,10 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             ids,
             auth,
             load,
+            sqlite_mmap_mb,
         } => {
             crate::bench_tap::run(crate::bench_tap::TapBench {
+                sqlite_mmap_mb,
                 load,
                 auth,
                 service,

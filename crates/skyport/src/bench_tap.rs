@@ -91,6 +91,8 @@ pub struct TapBench {
     pub ids: usize,
     /// Rows the second cone is expected to return (its radius follows from the table size).
     pub cone_rows: f64,
+    /// SQLite: MiB of the database file the readers map (0: none).
+    pub sqlite_mmap_mb: u64,
 }
 
 /// One synthetic ObsCore row: a position uniform on the sphere (|dec| ≤ 89°), a 0.2° square
@@ -726,7 +728,8 @@ pub async fn run(b: TapBench) -> Result<()> {
             }
             None => {
                 let db = b.dir.join("bench-tap.sqlite");
-                let store = SqliteStore::open(&db, b.clients.max(2))?;
+                let store =
+                    SqliteStore::open_mapped(&db, b.clients.max(2), b.sqlite_mmap_mb << 20)?;
                 store
                     .migrate(&skyport_schema::builtin_schemas())
                     .await
@@ -742,7 +745,12 @@ pub async fn run(b: TapBench) -> Result<()> {
                     }
                 })
                 .await??;
-                (Arc::new(store), "SQLite", Some(db), table_rows)
+                let backend = if b.sqlite_mmap_mb > 0 {
+                    "SQLite, its readers mapping the file (--sqlite-mmap-mb)"
+                } else {
+                    "SQLite"
+                };
+                (Arc::new(store), backend, Some(db), table_rows)
             }
         };
     let (rights, auth, token) = match b.auth {

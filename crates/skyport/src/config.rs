@@ -287,6 +287,12 @@ pub struct DatabaseSection {
     /// Directory of frozen releases' snapshots; default `releases` beside the config.
     #[serde(default = "default_releases_dir")]
     pub releases: PathBuf,
+    /// SQLite only: MiB of the database file the query readers read through a memory map
+    /// (0, the default: none; at most 2047). Faster for queries that read pages scattered
+    /// over a file much larger than SQLite's cache; the mapped pages count in the server's
+    /// resident memory (docs/performance.md).
+    #[serde(default)]
+    pub sqlite_mmap_mb: u64,
 }
 
 fn default_releases_dir() -> PathBuf {
@@ -641,6 +647,12 @@ impl Config {
                 ))
             }
             _ => {}
+        }
+        if self.database.sqlite_mmap_mb > 2047 {
+            return Err(format!(
+                "database.sqlite_mmap_mb = {} must be at most 2047 (SQLite maps at most 2 GiB)",
+                self.database.sqlite_mmap_mb
+            ));
         }
         if self.server.readers == 0 || self.server.readers > 64 {
             return Err(format!(

@@ -279,9 +279,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// Opens the archive database and brings its schemas up to date.
 pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.database() {
-        config::Database::Sqlite(path) => {
-            Arc::new(SqliteStore::open(&path, config.server.readers)?)
-        }
+        config::Database::Sqlite(path) => Arc::new(SqliteStore::open_mapped(
+            &path,
+            config.server.readers,
+            config.database.sqlite_mmap_mb << 20,
+        )?),
         config::Database::Postgres(url) => Arc::new(
             PostgresStore::connect(&url, config.server.readers)
                 .await

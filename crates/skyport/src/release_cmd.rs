@@ -241,8 +241,12 @@ pub async fn specs(config: &Config) -> Result<Vec<skyport_server::releases::Rele
                     path.display()
                 );
                 let store: Arc<dyn Store> = Arc::new(
-                    SqliteStore::open(&path, config.server.readers)
-                        .with_context(|| format!("opening {}", path.display()))?,
+                    SqliteStore::open_mapped(
+                        &path,
+                        config.server.readers,
+                        config.database.sqlite_mmap_mb << 20,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?,
                 );
                 store
                     .migrate(&config.release_schemas())
