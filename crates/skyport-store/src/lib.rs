@@ -20,6 +20,7 @@ pub mod release;
 pub mod rights;
 pub mod spatial;
 mod sqlite;
+mod sqlite_alloc;
 pub mod sqlite_functions;
 mod sqlite_stream;
 pub mod stream;

@@ -192,24 +192,36 @@ fn text_of(bytes: &[u8]) -> String {
 /// Sets SQLite's process-wide options; to be called first thing in `main`, before any thread
 /// or connection exists (SQLite takes them only before its first use, and refuses them after).
 ///
-/// It turns off SQLite's memory statistics, which nothing here reads: while they are on,
-/// every allocation SQLite makes takes one process-wide mutex. Under four reader threads
-/// that lock was contended on every page a query read; a profile of TAP cones on 10⁶ rows
-/// showed the waits and wake-ups at about a tenth of the CPU, and turning it off made them
-/// 20% faster.
-pub fn configure_process() {
-    // SAFETY: `sqlite3_config` with SQLITE_CONFIG_MEMSTATUS takes one `int`, as passed. It is
+/// - Memory statistics off: nothing here reads them, and while they are on every allocation
+///   SQLite makes takes one process-wide mutex. Under four reader threads that lock was
+///   contended on every page a query read; a profile of TAP cones on 10⁶ rows showed the
+///   waits and wake-ups at about a tenth of the CPU, and turning it off made them 20% faster.
+/// - Its memory from Rust's global allocator (`sqlite_alloc`).
+///
+/// Returns whether SQLite took every option (it refuses them once it has been used).
+pub fn configure_process() -> bool {
+    let methods = crate::sqlite_alloc::methods();
+    // SAFETY: `sqlite3_config` takes one `int` for SQLITE_CONFIG_MEMSTATUS and a pointer to
+    // a `sqlite3_mem_methods` (which it copies) for SQLITE_CONFIG_MALLOC, as passed. It is
     // not thread-safe, hence the call before any other thread may use SQLite; if SQLite was
     // already initialised it changes nothing and returns SQLITE_MISUSE.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_config(
-            rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-            0 as std::os::raw::c_int,
-        )
+    let codes = unsafe {
+        [
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            ),
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MALLOC,
+                &methods as *const rusqlite::ffi::sqlite3_mem_methods,
+            ),
+        ]
     };
-    if rc != rusqlite::ffi::SQLITE_OK {
-        tracing::debug!("SQLite's memory statistics stay on (sqlite3_config: {rc})");
+    let taken = codes.iter().all(|rc| *rc == rusqlite::ffi::SQLITE_OK);
+    if !taken {
+        tracing::debug!("SQLite's process-wide options were not all taken: {codes:?}");
     }
+    taken
 }
 
 impl SqliteStore {

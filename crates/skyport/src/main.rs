@@ -160,7 +160,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Before any thread (the runtime's) or connection exists.
-    skyport_store::configure_process();
+    if !skyport_store::configure_process() {
+        tracing::warn!("SQLite's process-wide options could not be set; it runs with its defaults");
+    }
     let cli = Cli::parse();
     // 8 MB per runtime thread (tokio's default is 2 MB): recursive stages (ADQL parsing and
     // translation, JSON) are bounded by depth limits sized for 1 MB, and this leaves room.
