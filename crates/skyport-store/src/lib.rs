@@ -34,7 +34,7 @@ pub use accounts::{Accounts, StoredToken};
 pub use images::{Caller, ImageIndex, Membership};
 pub use postgres::PostgresStore;
 pub use rights::{Access, CollectionRights, Rights, RightsKey, TableShape};
-pub use sqlite::{configure_process, SqliteStore};
+pub use sqlite::{configure_process, SqliteStore, SQLITE_MMAP_MB_MAX};
 pub use stream::{Batch, ColumnKind, JobEdit, JobRow, QueryRequest, RowStream, TempTable};
 
 /// A cell value.

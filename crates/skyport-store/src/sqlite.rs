@@ -224,14 +224,17 @@ pub fn configure_process() -> bool {
     taken
 }
 
+/// The most MiB of a database file the readers may map: SQLite maps at most 2 GiB.
+pub const SQLITE_MMAP_MB_MAX: u64 = 2047;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file with `readers` read-only connections.
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
         SqliteStore::open_mapped(path, readers, 0)
     }
 
-    /// [`SqliteStore::open`], the readers reading the file's first `mmap_bytes` through a
-    /// memory map (SQLite's `mmap_size`, which it caps at 2 GiB; 0: none) instead of copying
+    /// [`SqliteStore::open`], the readers reading the file's first `mmap_mb` MiB (at most
+    /// [`SQLITE_MMAP_MB_MAX`]; 0: none) through a memory map instead of copying
     /// each page from the kernel. On a file much larger than SQLite's page cache, queries that
     /// read pages scattered over it (cones over a large ObsCore, DataLink lookups) spend much
     /// of their time in those copies. The price: mapped pages count in the process's resident
@@ -241,8 +244,9 @@ impl SqliteStore {
     pub fn open_mapped(
         path: &Path,
         readers: usize,
-        mmap_bytes: u64,
+        mmap_mb: u64,
     ) -> Result<SqliteStore, StoreError> {
+        let mmap_bytes = mmap_mb.min(SQLITE_MMAP_MB_MAX) << 20;
         let open_err = |e: rusqlite::Error| StoreError::Open {
             target: path.display().to_string(),
             reason: e.to_string(),
@@ -995,8 +999,7 @@ mod tests {
         }
         let plain = SqliteStore::open(&dir.path().join("a.sqlite"), 1).expect("open");
         assert_eq!(mapped_size(&plain).await, Value::Int(0));
-        let mapped =
-            SqliteStore::open_mapped(&dir.path().join("b.sqlite"), 2, 8 << 20).expect("open");
+        let mapped = SqliteStore::open_mapped(&dir.path().join("b.sqlite"), 2, 8).expect("open");
         assert_eq!(mapped_size(&mapped).await, Value::Int(8 << 20));
     }
 

@@ -75,7 +75,8 @@ pub enum BenchCommand {
         load: crate::bench_tap::Load,
         /// SQLite only: MiB of the database file the readers map (`[database] sqlite_mmap_mb`;
         /// default 0, as a server's).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=skyport_store::SQLITE_MMAP_MB_MAX))]
         sqlite_mmap_mb: u64,
     },
     /// HiPS tiles served per second from concurrent clients (every tile of the archive's HiPS

@@ -728,8 +728,7 @@ pub async fn run(b: TapBench) -> Result<()> {
             }
             None => {
                 let db = b.dir.join("bench-tap.sqlite");
-                let store =
-                    SqliteStore::open_mapped(&db, b.clients.max(2), b.sqlite_mmap_mb << 20)?;
+                let store = SqliteStore::open_mapped(&db, b.clients.max(2), b.sqlite_mmap_mb)?;
                 store
                     .migrate(&skyport_schema::builtin_schemas())
                     .await

@@ -648,10 +648,11 @@ impl Config {
             }
             _ => {}
         }
-        if self.database.sqlite_mmap_mb > 2047 {
+        if self.database.sqlite_mmap_mb > skyport_store::SQLITE_MMAP_MB_MAX {
             return Err(format!(
-                "database.sqlite_mmap_mb = {} must be at most 2047 (SQLite maps at most 2 GiB)",
-                self.database.sqlite_mmap_mb
+                "database.sqlite_mmap_mb = {} must be at most {} (SQLite maps at most 2 GiB)",
+                self.database.sqlite_mmap_mb,
+                skyport_store::SQLITE_MMAP_MB_MAX
             ));
         }
         if self.server.readers == 0 || self.server.readers > 64 {

@@ -284,7 +284,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         config::Database::Sqlite(path) => Arc::new(SqliteStore::open_mapped(
             &path,
             config.server.readers,
-            config.database.sqlite_mmap_mb << 20,
+            config.database.sqlite_mmap_mb,
         )?),
         config::Database::Postgres(url) => Arc::new(
             PostgresStore::connect(&url, config.server.readers)

@@ -244,7 +244,7 @@ pub async fn specs(config: &Config) -> Result<Vec<skyport_server::releases::Rele
                     SqliteStore::open_mapped(
                         &path,
                         config.server.readers,
-                        config.database.sqlite_mmap_mb << 20,
+                        config.database.sqlite_mmap_mb,
                     )
                     .with_context(|| format!("opening {}", path.display()))?,
                 );
