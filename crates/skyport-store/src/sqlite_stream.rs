@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params_from_iter, Connection};
+use std::borrow::Cow;
+
+use rusqlite::{params_from_iter, CachedStatement, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ddl::quote_ident;
+use crate::sqlite_literals::lift_numbers;
 use crate::stream::{
     blocking_deliver, Batch, ColumnKind, QueryRequest, StreamEnd, TempTable, BATCH_ROWS,
 };
@@ -137,9 +140,7 @@ fn stream_rows(
     send: &dyn Fn(Batch) -> bool,
     classify: &dyn Fn(rusqlite::Error, &mpsc::Sender<Batch>) -> StoreError,
 ) {
-    // Compiling the SQL is a large part of a small query, and clients repeat queries.
-    let prepared = conn.prepare_cached(&request.sql);
-    let mut stmt = match prepared {
+    let (mut stmt, params) = match prepare(conn, request) {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(classify(e, rows)));
@@ -151,7 +152,7 @@ fn stream_rows(
     if ready.send(Ok(columns)).is_err() {
         return;
     }
-    let mut cursor = match stmt.query(params_from_iter(request.params.iter())) {
+    let mut cursor = match stmt.query(params_from_iter(params.iter())) {
         Ok(c) => c,
         Err(e) => {
             let _ = send(Err(classify(e, rows)));
@@ -188,6 +189,26 @@ fn stream_rows(
             }
         }
     }
+}
+
+/// `request`'s compiled statement, from the connection's cache, and the values to bind to it.
+/// Compiling is a large part of a small query, and clients repeat queries, often with other
+/// numbers (a cone elsewhere): a text's numbers are made parameters ([`lift_numbers`]) so that
+/// those share one statement. When the lifted text does not compile, the text as given is
+/// compiled instead, so that a failing query reports its own error.
+fn prepare<'c>(
+    conn: &'c Connection,
+    request: &'c QueryRequest,
+) -> rusqlite::Result<(CachedStatement<'c>, Cow<'c, [Value]>)> {
+    if request.params.is_empty() {
+        if let Some((sql, values)) = lift_numbers(&request.sql) {
+            if let Ok(stmt) = conn.prepare_cached(&sql) {
+                return Ok((stmt, Cow::Owned(values)));
+            }
+        }
+    }
+    let stmt = conn.prepare_cached(&request.sql)?;
+    Ok((stmt, Cow::Borrowed(request.params.as_slice())))
 }
 
 /// SQLite virtual-machine steps between two looks at the clock of a query run inline: a
@@ -259,7 +280,7 @@ fn collect_inline(
     max_rows: usize,
 ) -> Inline {
     let over = || exceeded.load(Ordering::Relaxed);
-    let mut stmt = match conn.prepare_cached(&request.sql) {
+    let (mut stmt, params) = match prepare(conn, request) {
         Ok(s) => s,
         Err(_) if over() => return Inline::TooLong,
         Err(e) => return Inline::Failed(super::sqlite::backend(e)),
@@ -267,7 +288,7 @@ fn collect_inline(
     let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
     let n = columns.len();
     let mut batches: Vec<Batch> = Vec::new();
-    let mut cursor = match stmt.query(params_from_iter(request.params.iter())) {
+    let mut cursor = match stmt.query(params_from_iter(params.iter())) {
         Ok(c) => c,
         Err(_) if over() => return Inline::TooLong,
         Err(e) => {
@@ -315,6 +336,8 @@ fn collect_inline(
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::StatementStatus;
+
     use super::*;
 
     fn counting(n: u64) -> QueryRequest {
@@ -424,5 +447,84 @@ mod tests {
             batches.last().is_some_and(|b| b.is_err()),
             "ends with the error"
         );
+    }
+
+    #[test]
+    fn texts_differing_in_numbers_each_get_their_own_answer() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        for n in [3u64, 7, 1, 7] {
+            let Inline::Done(_, batches) =
+                run_inline(&mut conn, &counting(n), Duration::from_secs(5), 100)
+            else {
+                panic!("{n} rows end here");
+            };
+            let rows = rows_of(&batches);
+            assert_eq!(rows.len() as u64, n);
+            assert_eq!(
+                rows.last().map(|r| r[0].clone()),
+                Some(Value::Int(n as i64))
+            );
+        }
+    }
+
+    #[test]
+    fn a_number_that_cannot_be_a_parameter_is_read_as_written() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        // A parameter in a type name does not compile; the text as given does.
+        let request = QueryRequest::new("SELECT CAST(12345 AS VARCHAR(3)) AS v, 4 AS w");
+        let Inline::Done(columns, batches) =
+            run_inline(&mut conn, &request, Duration::from_secs(5), 10)
+        else {
+            panic!("the query answers");
+        };
+        assert_eq!(columns, ["v", "w"]);
+        assert_eq!(
+            rows_of(&batches),
+            [[Value::Text("12345".into()), Value::Int(4)]]
+        );
+    }
+
+    #[test]
+    fn cones_at_other_positions_run_one_statement_compiled_once() {
+        let conn = Connection::open_in_memory().expect("db");
+        crate::sqlite_functions::register(&conn).expect("functions");
+        conn.execute_batch(
+            "CREATE TABLE t(ra REAL, dec REAL); \
+             CREATE VIRTUAL TABLE r USING rtree(id, minX, maxX, minY, maxY); \
+             INSERT INTO t VALUES (10, 20), (30, 40); \
+             INSERT INTO r VALUES (1, 9, 11, 19, 21), (2, 29, 31, 39, 41);",
+        )
+        .expect("schema");
+        // The shape of a translated cone: an R*Tree box, a circle, the server's row limit.
+        let cone = |ra: f64, dec: f64| {
+            QueryRequest::new(format!(
+                "SELECT ra FROM t AS _t1 WHERE (_t1.rowid IN (SELECT id FROM r WHERE \
+                 maxX >= {} AND minX <= {} AND maxY >= {} AND minY <= {}) \
+                 AND adql_contains(adql_point(ra, dec), adql_circle({ra}, {dec}, 0.5)) = 1) \
+                 LIMIT 101",
+                ra - 1.0,
+                ra + 1.0,
+                dec - 1.0,
+                dec + 1.0
+            ))
+        };
+        for (run, (ra, dec)) in [(10.0, 20.0), (30.0, 40.0), (50.0, -10.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let request = cone(ra, dec);
+            let (mut stmt, params) = prepare(&conn, &request).expect("compiles");
+            let mut rows = stmt.query(params_from_iter(params.iter())).expect("runs");
+            let mut found = Vec::new();
+            while let Some(row) = rows.next().expect("steps") {
+                found.push(row.get::<_, f64>(0).expect("ra"));
+            }
+            drop(rows);
+            let expected: Vec<f64> = [10.0, 30.0].into_iter().filter(|&r| r == ra).collect();
+            assert_eq!(found, expected, "the cone at {ra} {dec}");
+            // Counters belong to a statement: one kept in the cache counts every run.
+            assert_eq!(stmt.get_status(StatementStatus::Run), run as i32 + 1);
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+        }
     }
 }
