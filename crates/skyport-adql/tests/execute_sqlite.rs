@@ -2,15 +2,45 @@
 //! computation (haversine distances; point-in-polygon and BOX in the gnomonic projection, where
 //! great circles are straight lines), on points and footprints that straddle RA = 0/360 and
 //! sit at the poles; and the R*Tree-indexed path returns exactly the rows of the unindexed one.
+//! Every statement also runs with its numbers bound as parameters, as skyport's SQLite readers
+//! run it (`skyport_store::sqlite_literals`), and must give the same rows.
 
 use std::collections::BTreeSet;
 
 mod common;
 
 use common::{catalogue, D2R};
-use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
 use skyport_adql::{parse_and_translate, Dialect, Options};
+use skyport_store::sqlite_literals::lift_numbers;
 use skyport_store::{ddl, spatial, sqlite_functions};
+
+/// The rows of `sql`, run as written and with its numbers bound as parameters (a lifted text
+/// that does not compile is run as written by the server too), which must agree.
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<SqlValue>> {
+    let run = |text: &str, params: &[skyport_store::Value]| -> Vec<Vec<SqlValue>> {
+        let mut stmt = conn.prepare(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let n = stmt.column_count();
+        stmt.query_map(params_from_iter(params.iter()), |r| {
+            (0..n).map(|i| r.get::<_, SqlValue>(i)).collect()
+        })
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .map(|r| r.unwrap_or_else(|e| panic!("{text}: {e}")))
+        .collect()
+    };
+    let literal = run(sql, &[]);
+    if let Some((lifted, values)) = lift_numbers(sql) {
+        if conn.prepare(&lifted).is_ok() {
+            assert_eq!(
+                run(&lifted, &values),
+                literal,
+                "{lifted}\nlifted from\n{sql}"
+            );
+        }
+    }
+    literal
+}
 
 fn haversine(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     let (d1, d2) = (dec1 * D2R, dec2 * D2R);
@@ -77,15 +107,13 @@ fn ids(conn: &Connection, adql: &str, indexed: bool) -> BTreeSet<i64> {
         "{}",
         t.sql
     );
-    let mut stmt = conn
-        .prepare(&t.sql)
-        .unwrap_or_else(|e| panic!("{}: {e}", t.sql));
-    let out: BTreeSet<i64> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .expect("query")
-        .map(|r| r.expect("row")[1..].parse().expect("id"))
-        .collect();
-    out
+    rows(conn, &t.sql)
+        .into_iter()
+        .map(|row| match row.first() {
+            Some(SqlValue::Text(id)) => id[1..].parse().expect("id"),
+            other => panic!("{}: {other:?}", t.sql),
+        })
+        .collect()
 }
 
 fn check(f: &Fixture, adql: &str, expected: BTreeSet<i64>) {
@@ -294,8 +322,11 @@ fn region_predicates_match_sampling_and_the_index() {
 fn scalar(conn: &Connection, adql: &str) -> rusqlite::types::Value {
     let t = parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, &Options::default())
         .unwrap_or_else(|e| panic!("{adql}: {e}"));
-    conn.query_row(&t.sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{}: {e}", t.sql))
+    rows(conn, &t.sql)
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
+        .unwrap_or_else(|| panic!("{}: no row", t.sql))
 }
 
 fn real(conn: &Connection, adql: &str) -> f64 {
@@ -510,9 +541,10 @@ fn row_filters_hide_rows_on_every_reference() {
     };
     let count = |adql: &str| -> i64 {
         let t = parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, &options).unwrap();
-        f.conn
-            .query_row(&t.sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{}: {e}", t.sql))
+        match rows(&f.conn, &t.sql).first().and_then(|row| row.first()) {
+            Some(SqlValue::Integer(n)) => *n,
+            other => panic!("{}: {other:?}", t.sql),
+        }
     };
     let north = f.rows.iter().filter(|r| r.2 >= 0.0).count() as i64;
     assert_eq!(count("SELECT COUNT(*) FROM ivoa.ObsCore"), north);
@@ -602,11 +634,7 @@ fn every_query_form_runs_on_sqlite() {
     for (q, expected) in queries {
         let t = parse_and_translate(q, &catalogue(true), Dialect::Sqlite, &Options::default())
             .unwrap_or_else(|e| panic!("{q}: {e}"));
-        let mut stmt = f
-            .conn
-            .prepare(&t.sql)
-            .unwrap_or_else(|e| panic!("{q}\n{}\n{e}", t.sql));
-        let n = stmt.query_map([], |_| Ok(())).expect("run").count();
+        let n = rows(&f.conn, &t.sql).len();
         assert_eq!(n, expected, "{q}\n{}", t.sql);
     }
 }

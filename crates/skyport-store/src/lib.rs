@@ -22,7 +22,7 @@ pub mod spatial;
 mod sqlite;
 mod sqlite_alloc;
 pub mod sqlite_functions;
-mod sqlite_literals;
+pub mod sqlite_literals;
 mod sqlite_stream;
 pub mod stream;
 pub mod tap_schema;

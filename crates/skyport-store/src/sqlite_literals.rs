@@ -36,7 +36,7 @@ const MAX_LIFTED: usize = 512;
 /// A literal's sign goes with it (`>= -0.5`, and `-(12.3)` as the ADQL translator writes a
 /// negated number) where the minus cannot be a subtraction, so that a cone south of the equator
 /// has the same text as one north of it.
-pub(crate) fn lift_numbers(sql: &str) -> Option<(String, Vec<Value>)> {
+pub fn lift_numbers(sql: &str) -> Option<(String, Vec<Value>)> {
     let bytes = sql.as_bytes();
     let mut lifted = Lifted {
         sql,
