@@ -15,14 +15,25 @@
 //! original text when the lifted one does not compile, so a query's errors stay its own.
 //!
 //! Some numbers stay in the text:
-//! - in an ORDER BY or GROUP BY list, where an integer names a result column and a parameter
-//!   would not (skyport's translator writes column names there; this keeps other texts safe);
-//! - in LIMIT and OFFSET: SQLite reads a constant limit while compiling and compiles the
-//!   statement again whenever a parameter there is bound, which would cost more than it saves.
-//!   The server's limit is the same for every query anyway.
+//! - in an ORDER BY, GROUP BY or PARTITION BY list, where an integer names a result column and
+//!   a parameter would not, and in LIMIT and OFFSET, where SQLite reads a constant while
+//!   compiling and compiles the statement again whenever a parameter there is bound. Such a
+//!   clause is kept to the end of its parentheses (past a HAVING or UNION that may end it
+//!   sooner: keeping more only lifts less);
+//! - anywhere, a number also written in such a clause: SQLite matches a select item with an
+//!   ORDER BY or GROUP BY term by their text (the translator writes `round(x, 1)` in both for
+//!   an alias), and a mismatch would evaluate them apart (a random number, or the sign of a
+//!   zero, then differs between the two);
+//! - integers beyond i64 and float zeros, which no parameter reproduces exactly.
+//!
+//! A lifted text also names an unaliased result column differently (`?1 + ?2` for `1 + 1`);
+//! the translator aliases every column.
 //!
 //! Without `sqlite_stat4` data (skyport never runs ANALYZE on SQLite) a bound value cannot
 //! change SQLite's plan, so a lifted statement runs as its literal text would have.
+
+use std::collections::HashSet;
+use std::ops::Range;
 
 use crate::Value;
 
@@ -37,17 +48,62 @@ const MAX_LIFTED: usize = 512;
 /// negated number) where the minus cannot be a subtraction, so that a cone south of the equator
 /// has the same text as one north of it.
 pub fn lift_numbers(sql: &str) -> Option<(String, Vec<Value>)> {
-    let bytes = sql.as_bytes();
+    // First the numbers that stay: SQLite matches a select item with an ORDER BY or GROUP BY
+    // term by their text (`round(x, 1)` in both), so a number written in a kept clause stays
+    // wherever it is written.
+    let mut staying: HashSet<&str> = HashSet::new();
+    scan(sql, &mut |number| {
+        if number.kept {
+            staying.insert(&sql[number.digits]);
+        }
+        Some(())
+    })?;
     let mut lifted = Lifted {
         sql,
         out: String::new(),
         values: Vec::new(),
         copied: 0,
     };
-    // Parentheses open, and the depth of a clause whose numbers stay (a BY list, LIMIT,
-    // OFFSET) being read.
-    let mut depth = 0usize;
-    let mut kept_clause: Option<usize> = None;
+    scan(sql, &mut |number| {
+        let digits = &sql[number.digits.clone()];
+        if number.kept || staying.contains(digits) {
+            return Some(());
+        }
+        let value = match number.negative {
+            true => number_value(digits).and_then(negated),
+            false => number_value(digits),
+        };
+        match value {
+            Some(value) => lifted.push(number.text, value),
+            // A number that cannot be a parameter (with its sign) stays whole.
+            None => Some(()),
+        }
+    })?;
+    lifted.finish()
+}
+
+/// A numeric literal found by [`scan`].
+struct Number {
+    /// Its text, a sign included when it has one (`-0.5`, `-(12.3)`).
+    text: Range<usize>,
+    /// Its digits, without the sign.
+    digits: Range<usize>,
+    /// Whether it carries a minus sign.
+    negative: bool,
+    /// Whether it is in a clause whose numbers stay: after BY, LIMIT or OFFSET, at that depth
+    /// of parentheses or deeper, to the end of that depth.
+    kept: bool,
+}
+
+/// Calls `visit` with each numeric literal of `sql`, in order; `None` when the text is to be
+/// left alone (a parameter already in it, an unclosed quote, a number glued to a name) or when
+/// `visit` says so.
+fn scan(sql: &str, visit: &mut dyn FnMut(Number) -> Option<()>) -> Option<()> {
+    let bytes = sql.as_bytes();
+    // One entry per open parenthesis (and one for the statement): whether a kept clause
+    // started at that depth. Once started, a clause is kept to the end of its depth, past
+    // whatever keyword may end it, which errs on the side of lifting less.
+    let mut kept = vec![false];
     // The last byte of the token before: whether a minus here is a sign or a subtraction.
     let mut previous = b'(';
     let mut i = 0;
@@ -71,60 +127,58 @@ pub fn lift_numbers(sql: &str) -> Option<(String, Vec<Value>)> {
                 continue;
             }
             b'(' => {
-                depth += 1;
+                kept.push(false);
                 i += 1;
             }
             b')' => {
-                depth = depth.saturating_sub(1);
-                if kept_clause.is_some_and(|d| depth < d) {
-                    kept_clause = None;
+                if kept.len() > 1 {
+                    kept.pop();
                 }
                 i += 1;
             }
             b'\'' | b'"' | b'`' => i = after_quoted(bytes, i, b)?,
             b'[' => i = after_quoted(bytes, i, b']')?,
             // Parameters of the caller's own: their numbering is not ours to extend.
-            b'?' | b':' | b'@' | b'$' => return None,
+            b'?' | b':' | b'@' | b'$' | b'#' => return None,
             _ if is_name_start(b) => {
                 i += 1;
                 while i < bytes.len() && is_name_part(bytes[i]) {
                     i += 1;
                 }
-                let word = &sql[start..i];
-                if starts_kept_clause(word) {
-                    kept_clause = Some(depth);
-                } else if kept_clause == Some(depth) && ends_kept_clause(word) {
-                    kept_clause = None;
-                }
-            }
-            b'-' if kept_clause.is_none() && is_sign_position(previous) => {
-                i += 1;
-                match after_minus(bytes, start) {
-                    AfterMinus::Number { digits, end } => {
-                        // A number that cannot take its sign stays whole.
-                        if let Some(value) = number_value(&sql[digits]).and_then(negated) {
-                            lifted.push(start..end, value)?;
-                        }
-                        i = end;
+                if starts_kept_clause(&sql[start..i]) {
+                    if let Some(last) = kept.last_mut() {
+                        *last = true;
                     }
-                    AfterMinus::Other => {}
-                    AfterMinus::Glued => return None,
                 }
             }
+            b'-' if is_sign_position(previous) => match after_minus(bytes, start) {
+                AfterMinus::Number { digits, end } => {
+                    visit(Number {
+                        text: start..end,
+                        digits,
+                        negative: true,
+                        kept: kept.contains(&true),
+                    })?;
+                    i = end;
+                }
+                AfterMinus::Other => i += 1,
+                AfterMinus::Glued => return None,
+            },
             _ if starts_number(bytes, i) => {
                 let end = number_end(bytes, i)?;
-                if kept_clause.is_none() {
-                    if let Some(value) = number_value(&sql[i..end]) {
-                        lifted.push(i..end, value)?;
-                    }
-                }
+                visit(Number {
+                    text: i..end,
+                    digits: i..end,
+                    negative: false,
+                    kept: kept.contains(&true),
+                })?;
                 i = end;
             }
             _ => i += 1,
         }
         previous = bytes[i - 1];
     }
-    lifted.finish()
+    Some(())
 }
 
 /// The text being rewritten and what has been lifted from it so far.
@@ -139,7 +193,7 @@ struct Lifted<'s> {
 impl Lifted<'_> {
     /// Replaces `range` of the text by the next parameter, bound to `value`; `None` past
     /// [`MAX_LIFTED`].
-    fn push(&mut self, range: std::ops::Range<usize>, value: Value) -> Option<()> {
+    fn push(&mut self, range: Range<usize>, value: Value) -> Option<()> {
         if self.values.len() == MAX_LIFTED {
             return None;
         }
@@ -176,10 +230,7 @@ fn is_sign_position(previous: u8) -> bool {
 /// What follows a minus that may be a sign.
 enum AfterMinus {
     /// A number it negates, written `-n` or `-(n)`: its digits, and where that ends.
-    Number {
-        digits: std::ops::Range<usize>,
-        end: usize,
-    },
+    Number { digits: Range<usize>, end: usize },
     /// Something else.
     Other,
     /// A number glued to a name (the whole text is left alone).
@@ -267,13 +318,6 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 /// Whether the keyword `word` starts a clause whose numbers stay in the text.
 fn starts_kept_clause(word: &str) -> bool {
     ["BY", "LIMIT", "OFFSET"]
-        .iter()
-        .any(|k| word.eq_ignore_ascii_case(k))
-}
-
-/// Whether the keyword `word` ends such a clause at its own depth.
-fn ends_kept_clause(word: &str) -> bool {
-    ["HAVING", "WINDOW", "UNION", "EXCEPT", "INTERSECT"]
         .iter()
         .any(|k| word.eq_ignore_ascii_case(k))
 }
@@ -429,10 +473,10 @@ mod tests {
         );
         assert_eq!(
             sql,
-            "SELECT a, ?1 FROM t WHERE b = ?2 GROUP BY 1, f(a, 4) HAVING count(*) > ?3 \
+            "SELECT a, 2 FROM t WHERE b = ?1 GROUP BY 1, f(a, 4) HAVING count(*) > 5 \
              ORDER BY (SELECT 6), 2 DESC LIMIT 7"
         );
-        assert_eq!(values, vec![Value::Int(2), Value::Int(3), Value::Int(5)]);
+        assert_eq!(values, vec![Value::Int(3)]);
         let (sql, _) = lifted(
             "SELECT x FROM (SELECT a AS x FROM t ORDER BY 1 LIMIT -1 OFFSET 2) WHERE x > 8 LIMIT 9",
         );
@@ -440,6 +484,53 @@ mod tests {
             sql,
             "SELECT x FROM (SELECT a AS x FROM t ORDER BY 1 LIMIT -1 OFFSET 2) WHERE x > ?1 LIMIT 9"
         );
+        // A clause inside parentheses does not end the one outside.
+        for sql in [
+            "SELECT a, count(*) FROM t WHERE b > 3 GROUP BY (SELECT 1 FROM u LIMIT 1), 1",
+            "SELECT a FROM t WHERE b > 3 ORDER BY (SELECT k FROM u LIMIT 1), 2",
+            "SELECT a FROM t WHERE b > 3 ORDER BY coalesce((SELECT k FROM u LIMIT 1), 0), 2",
+            "SELECT a FROM t WHERE b > 3 ORDER BY max(a) OVER (PARTITION BY b), 2",
+            "SELECT window FROM t WHERE b > 3 ORDER BY window, 2",
+        ] {
+            let (text, values) = lifted(sql);
+            assert_eq!(text, sql.replace("b > 3", "b > ?1"), "{sql}");
+            assert_eq!(values, vec![Value::Int(3)], "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_number_written_in_an_order_or_group_list_stays_everywhere() {
+        let (sql, values) = lifted(
+            "SELECT (adql_rand() * 10) AS r, round(x, 1) AS d, y * 2 FROM t WHERE z > -(10) \
+             GROUP BY round(x, 1) ORDER BY (adql_rand() * 10) DESC",
+        );
+        assert_eq!(
+            sql,
+            "SELECT (adql_rand() * 10) AS r, round(x, 1) AS d, y * ?1 FROM t WHERE z > -(10) \
+             GROUP BY round(x, 1) ORDER BY (adql_rand() * 10) DESC"
+        );
+        assert_eq!(values, vec![Value::Int(2)]);
+    }
+
+    #[test]
+    fn a_grouped_expression_keeps_its_key() {
+        // With the select item lifted and the GROUP BY term not, SQLite would give the value of
+        // the MAX row (-0.0) instead of the group's key (0.0).
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(d REAL, r REAL); INSERT INTO t VALUES (0.03, 10), (-0.04, 20);",
+        )
+        .unwrap();
+        let sql = "SELECT round(d, 1) AS k, max(r) FROM t WHERE r > 5 GROUP BY round(d, 1)";
+        let (text, values) = lifted(sql);
+        let key = |text: &str, values: &[Value]| -> String {
+            conn.query_row(text, rusqlite::params_from_iter(values.iter()), |r| {
+                Ok(format!("{:?}", r.get_ref(0)?))
+            })
+            .unwrap()
+        };
+        assert_eq!(key(&text, &values), key(sql, &[]), "{text}");
+        assert_eq!(values, vec![Value::Int(5)]);
     }
 
     #[test]
