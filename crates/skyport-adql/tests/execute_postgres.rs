@@ -301,6 +301,9 @@ fn corpus() -> Vec<(String, bool)> {
         "SELECT obs_id FROM ivoa.ObsCore WHERE obs_id ILIKE 'O2_' ",
         "SELECT DISTINCT dataproduct_type, calib_level FROM ivoa.ObsCore",
         "SELECT obs_id, s_ra FROM ivoa.ObsCore WHERE s_dec > 80 ORDER BY s_ra, obs_id OFFSET 3",
+        // Aliases of constants in ORDER BY and GROUP BY: neither target may read a column number.
+        "SELECT TOP 4 obs_id, 1 AS one FROM ivoa.ObsCore WHERE s_dec > 80 ORDER BY one DESC, obs_id",
+        "SELECT 2 AS two, 'x' AS x, COUNT(*) AS n FROM ivoa.ObsCore GROUP BY two, x",
     ] {
         let ordered = s.contains("ORDER BY");
         add(s.to_string(), ordered);

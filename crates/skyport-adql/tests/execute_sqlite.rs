@@ -640,6 +640,46 @@ fn every_query_form_runs_on_sqlite() {
 }
 
 #[test]
+fn a_constant_in_an_order_or_group_list_is_not_a_column_number() {
+    let f = fixture();
+    let translated = |adql: &str| {
+        parse_and_translate(adql, &catalogue(true), Dialect::Sqlite, &Options::default())
+            .unwrap_or_else(|e| panic!("{adql}: {e}"))
+            .sql
+    };
+    // Sorting by an alias of a constant sorts nothing: the next term decides the order (as
+    // a column number, `1` would have sorted by obs_id descending).
+    let mut expected: Vec<String> = f
+        .rows
+        .iter()
+        .filter(|r| r.2 > 89.0)
+        .map(|r| format!("o{}", r.0))
+        .collect();
+    expected.sort();
+    let sql = translated(
+        "SELECT obs_id, 1 AS one FROM ivoa.ObsCore WHERE s_dec > 89 ORDER BY one DESC, obs_id",
+    );
+    let got: Vec<SqlValue> = rows(&f.conn, &sql)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let expected: Vec<SqlValue> = expected.into_iter().map(SqlValue::Text).collect();
+    assert!(expected.len() > 1, "the fixture has rows near the pole");
+    assert_eq!(got, expected, "{sql}");
+    // Grouping by one: a single group of every row (as a column number, `2` would have named
+    // the COUNT, which SQLite refuses in GROUP BY).
+    let sql = translated("SELECT 2 AS two, COUNT(*) AS n FROM ivoa.ObsCore GROUP BY two");
+    assert_eq!(
+        rows(&f.conn, &sql),
+        vec![vec![
+            SqlValue::Integer(2),
+            SqlValue::Integer(f.rows.len() as i64)
+        ]],
+        "{sql}"
+    );
+}
+
+#[test]
 fn an_index_created_after_the_rows_is_filled_by_rebuild() {
     // Archives written before the index existed get it on migration: create, then rebuild.
     let conn = Connection::open_in_memory().expect("sqlite");

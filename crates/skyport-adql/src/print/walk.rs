@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{literal, num, quote, GeometryArg, Printer};
-use crate::ast::JoinKind;
+use crate::ast::{CastTarget, JoinKind};
 use crate::resolved::{
     Condition, From, JoinOn, Query, QueryBody, Select, SetExpr, Typed, Value, When,
 };
@@ -313,7 +313,7 @@ impl Walk<'_> {
             let _ = write!(sql, " WHERE {}", self.condition(w));
         }
         if !s.group_by.is_empty() {
-            let terms: Vec<String> = s.group_by.iter().map(|t| self.value(t)).collect();
+            let terms: Vec<String> = s.group_by.iter().map(|t| self.list_term(t)).collect();
             let _ = write!(sql, " GROUP BY {}", terms.join(", "));
         }
         if let Some(h) = &s.having {
@@ -324,7 +324,11 @@ impl Walk<'_> {
                 .order_by
                 .iter()
                 .map(|(t, descending)| {
-                    format!("{}{}", self.value(t), self.printer.direction(*descending))
+                    format!(
+                        "{}{}",
+                        self.list_term(t),
+                        self.printer.direction(*descending)
+                    )
                 })
                 .collect();
             let _ = write!(sql, " ORDER BY {}", terms.join(", "));
@@ -340,6 +344,24 @@ impl Walk<'_> {
             (None, None) => {}
         }
         sql
+    }
+
+    /// A GROUP BY or ORDER BY term. A constant there (an alias of `1 AS one`, resolved to its
+    /// value) is written as a cast: both targets read a bare integer in these lists as the
+    /// number of a result column, and PostgreSQL refuses other bare constants.
+    fn list_term(&self, t: &Typed) -> String {
+        let sql = self.value(t);
+        if !is_literal(&t.value) {
+            return sql;
+        }
+        let target = if t.ty.is_integer() {
+            CastTarget::BigInt
+        } else if t.ty.is_numeric() {
+            CastTarget::Double
+        } else {
+            CastTarget::VarChar(None)
+        };
+        self.printer.cast(&sql, target)
     }
 
     fn from(&self, f: &From) -> String {
@@ -396,4 +418,13 @@ impl Walk<'_> {
 /// A printed geometry operand with the type the printer may need.
 pub(crate) fn arg<'s>(sql: &'s str, t: &Typed) -> GeometryArg<'s> {
     GeometryArg { sql, ty: t.ty }
+}
+
+/// Whether `value` is a literal, signed or in parentheses.
+fn is_literal(value: &Value) -> bool {
+    match value {
+        Value::Integer(_) | Value::Double(_) | Value::String(_) | Value::Null => true,
+        Value::Sign { operand, .. } | Value::Nested(operand) => is_literal(&operand.value),
+        _ => false,
+    }
 }
