@@ -48,37 +48,35 @@ const MAX_LIFTED: usize = 512;
 /// negated number) where the minus cannot be a subtraction, so that a cone south of the equator
 /// has the same text as one north of it.
 pub fn lift_numbers(sql: &str) -> Option<(String, Vec<Value>)> {
-    // First the numbers that stay: SQLite matches a select item with an ORDER BY or GROUP BY
-    // term by their text (`round(x, 1)` in both), so a number written in a kept clause stays
-    // wherever it is written.
-    let mut staying: HashSet<&str> = HashSet::new();
-    scan(sql, &mut |number| {
-        if number.kept {
-            staying.insert(&sql[number.digits]);
-        }
-        Some(())
-    })?;
+    let numbers = scan(sql)?;
+    // The numbers that stay: SQLite matches a select item with an ORDER BY or GROUP BY term by
+    // their text (`round(x, 1)` in both), so a number written in a kept clause stays wherever
+    // it is written.
+    let staying: HashSet<&str> = numbers
+        .iter()
+        .filter(|n| n.kept)
+        .map(|n| &sql[n.digits.clone()])
+        .collect();
     let mut lifted = Lifted {
         sql,
         out: String::new(),
         values: Vec::new(),
         copied: 0,
     };
-    scan(sql, &mut |number| {
-        let digits = &sql[number.digits.clone()];
+    for number in numbers {
+        let digits = &sql[number.digits];
         if number.kept || staying.contains(digits) {
-            return Some(());
+            continue;
         }
         let value = match number.negative {
             true => number_value(digits).and_then(negated),
             false => number_value(digits),
         };
-        match value {
-            Some(value) => lifted.push(number.text, value),
-            // A number that cannot be a parameter (with its sign) stays whole.
-            None => Some(()),
+        // A number that cannot be a parameter (with its sign) stays whole.
+        if let Some(value) = value {
+            lifted.push(number.text, value)?;
         }
-    })?;
+    }
     lifted.finish()
 }
 
@@ -95,11 +93,11 @@ struct Number {
     kept: bool,
 }
 
-/// Calls `visit` with each numeric literal of `sql`, in order; `None` when the text is to be
-/// left alone (a parameter already in it, an unclosed quote, a number glued to a name) or when
-/// `visit` says so.
-fn scan(sql: &str, visit: &mut dyn FnMut(Number) -> Option<()>) -> Option<()> {
+/// The numeric literals of `sql`, in order; `None` when the text is to be left alone (a
+/// parameter already in it, an unclosed quote, a number glued to a name).
+fn scan(sql: &str) -> Option<Vec<Number>> {
     let bytes = sql.as_bytes();
+    let mut numbers = Vec::new();
     // One entry per open parenthesis (and one for the statement): whether a kept clause
     // started at that depth. Once started, a clause is kept to the end of its depth, past
     // whatever keyword may end it, which errs on the side of lifting less.
@@ -153,12 +151,12 @@ fn scan(sql: &str, visit: &mut dyn FnMut(Number) -> Option<()>) -> Option<()> {
             }
             b'-' if is_sign_position(previous) => match after_minus(bytes, start) {
                 AfterMinus::Number { digits, end } => {
-                    visit(Number {
+                    numbers.push(Number {
                         text: start..end,
                         digits,
                         negative: true,
                         kept: kept.contains(&true),
-                    })?;
+                    });
                     i = end;
                 }
                 AfterMinus::Other => i += 1,
@@ -166,19 +164,19 @@ fn scan(sql: &str, visit: &mut dyn FnMut(Number) -> Option<()>) -> Option<()> {
             },
             _ if starts_number(bytes, i) => {
                 let end = number_end(bytes, i)?;
-                visit(Number {
+                numbers.push(Number {
                     text: i..end,
                     digits: i..end,
                     negative: false,
                     kept: kept.contains(&true),
-                })?;
+                });
                 i = end;
             }
             _ => i += 1,
         }
         previous = bytes[i - 1];
     }
-    Some(())
+    Some(numbers)
 }
 
 /// The text being rewritten and what has been lifted from it so far.

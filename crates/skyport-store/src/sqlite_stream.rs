@@ -2,11 +2,10 @@
 //! handler that stops the statement when the consumer is gone or the deadline has passed,
 //! and rows sent in batches through a bounded channel.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::borrow::Cow;
 
 use rusqlite::{params_from_iter, CachedStatement, Connection};
 use tokio::sync::{mpsc, oneshot};
