@@ -4,9 +4,8 @@
 //!
 //! Every lookup that can reach a client takes the [`Caller`] it is made for. This is where
 //! data rights are enforced: a hidden image is answered exactly like an absent one. Lookups
-//! are batched: [`ImageIndex::images`] answers N DIDs with two queries per
-//! [`BATCH`] of them (images joined with ObsCore and their relations, then their HDUs), not
-//! two per DID.
+//! are batched: [`ImageIndex::images`] answers N DIDs with one query per [`BATCH`] of them
+//! (images joined with ObsCore, their relations and their HDUs), not one per DID.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -211,7 +210,7 @@ impl ImageIndex {
     }
 
     /// The images `dids` name that `caller` may see, by DID; a DID absent from the answer is
-    /// unknown (or hidden: the two are not told apart). Two queries per [`BATCH`] DIDs.
+    /// unknown (or hidden: the two are not told apart). One query per [`BATCH`] DIDs.
     pub async fn images(
         &self,
         caller: &Caller,
@@ -353,8 +352,11 @@ impl ImageIndex {
         Ok(found)
     }
 
-    /// The images matching `condition` (over `f`, `o`, `e`) with their HDUs: one query for
-    /// the images and their relations (one row per detector), one for the HDUs.
+    /// The images matching `condition` (over `f`, `o`, `e`) with their relations and HDUs,
+    /// in one query: a row per relation and HDU of each image. One statement rather than a
+    /// second for the HDUs, because beginning and ending a read, not the rows, is most of
+    /// what a lookup of one image costs (a DataLink request is little else). An image holds
+    /// one detector of one exposure, or a few: the product stays a handful of rows.
     async fn select(
         &self,
         caller: &Caller,
@@ -362,18 +364,22 @@ impl ImageIndex {
         params: Vec<Value>,
     ) -> Result<Vec<Image>, StoreError> {
         // Rights: only rows whose metadata the caller may see; whether they may read the
-        // pixels comes back as the last column.
+        // pixels, and whether anyone may, come back as columns. The order makes each image's
+        // rows consecutive, each relation's HDUs consecutive and in file order (a relation's
+        // detector is unique within its image).
         let sql = format!(
             "SELECT {IMAGE_COLUMNS}, CASE WHEN {} THEN 1 ELSE 0 END, \
-             CASE WHEN {} THEN 1 ELSE 0 END FROM {} f \
+             CASE WHEN {} THEN 1 ELSE 0 END, h.hdu_index, h.role, h.extname FROM {} f \
              LEFT JOIN {} o ON o.obs_publisher_did = f.obs_publisher_did \
              LEFT JOIN {} e ON e.obs_publisher_did = f.obs_publisher_did \
-             WHERE ({condition}) AND {} ORDER BY f.obs_publisher_did, e.detector",
+             LEFT JOIN {} h ON h.obs_publisher_did = f.obs_publisher_did \
+             WHERE ({condition}) AND {} ORDER BY f.obs_publisher_did, e.detector, h.hdu_index",
             self.visible(caller, Access::Data),
             self.visible(&Caller::anonymous(), Access::Data),
             self.table("skyport", "image_file"),
             self.table("ivoa", "ObsCore"),
             self.table("skyport", "image_exposure"),
+            self.table("skyport", "image_hdu"),
             self.visible(caller, Access::Metadata),
         );
         // A few keys are a lookup of a few rows, run without a thread hand-off.
@@ -390,52 +396,22 @@ impl ImageIndex {
             if images.last().is_none_or(|last| last.did != did) {
                 images.push(image_of(did, row));
             }
-            if let (Some(image), Some(exposure)) = (images.last_mut(), exposure_of(row)) {
-                image.exposures.push(exposure);
-            }
-        }
-        if images.is_empty() {
-            return Ok(images);
-        }
-        let dids: Vec<&str> = images.iter().map(|i| i.did.as_str()).collect();
-        let mut hdus = self.hdus_of(&dids).await?;
-        for image in &mut images {
-            image.hdus = hdus.remove(&image.did).unwrap_or_default();
-        }
-        Ok(images)
-    }
-
-    /// The HDUs of `dids` (at most [`BATCH`]), in file order.
-    async fn hdus_of(&self, dids: &[&str]) -> Result<HashMap<String, Vec<Hdu>>, StoreError> {
-        let sql = format!(
-            "SELECT obs_publisher_did, hdu_index, role, extname FROM {} \
-             WHERE obs_publisher_did IN ({}) ORDER BY obs_publisher_did, hdu_index",
-            self.table("skyport", "image_hdu"),
-            self.marks(1, dids.len())
-        );
-        let params = dids.iter().map(|d| Value::Text(d.to_string())).collect();
-        // The HDUs of a few images are a few rows by key, like the images themselves.
-        let rows = if dids.len() <= LOOKUP_KEYS {
-            self.store.lookup(sql, params).await?.rows
-        } else {
-            self.store.query(sql, params).await?.rows
-        };
-        let mut out: HashMap<String, Vec<Hdu>> = HashMap::new();
-        for row in rows {
-            let (Some(did), Some(index), Some(role)) = (
-                row.first().and_then(Value::as_str),
-                row.get(1).and_then(Value::as_i64),
-                row.get(2).and_then(Value::as_str),
-            ) else {
+            let Some(image) = images.last_mut() else {
                 continue;
             };
-            out.entry(did.to_string()).or_default().push(Hdu {
-                index,
-                role: role.to_string(),
-                extname: row.get(3).and_then(Value::as_str).map(str::to_string),
-            });
+            // Each relation comes once per HDU, and the HDUs once per relation.
+            if let Some(exposure) = exposure_of(row) {
+                if image.exposures.last() != Some(&exposure) {
+                    image.exposures.push(exposure);
+                }
+            }
+            if let Some(hdu) = hdu_of(row) {
+                if image.hdus.last().is_none_or(|last| last.index < hdu.index) {
+                    image.hdus.push(hdu);
+                }
+            }
         }
-        Ok(out)
+        Ok(images)
     }
 }
 
@@ -462,6 +438,15 @@ fn image_of(did: &str, row: &[Value]) -> Image {
         data_readable: row.get(17).and_then(Value::as_i64) == Some(1),
         data_public: row.get(18).and_then(Value::as_i64) == Some(1),
     }
+}
+
+/// The HDU in a row of [`ImageIndex::select`], if the image has one.
+fn hdu_of(row: &[Value]) -> Option<Hdu> {
+    Some(Hdu {
+        index: row.get(19)?.as_i64()?,
+        role: text(row.get(20))?,
+        extname: text(row.get(21)),
+    })
 }
 
 fn exposure_of(row: &[Value]) -> Option<ExposureOf> {
