@@ -4,6 +4,14 @@
 
 use proptest::prelude::*;
 use skyport_adql::{parse, translate, Catalogue, Dialect, Options};
+use std::sync::OnceLock;
+
+/// The built-in schemas' catalogue, built once: building it reads every schema, and once per
+/// generated case that was most of these tests' two minutes.
+fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| Catalogue::from_schemas(&skyport_schema::builtin_schemas()))
+}
 
 fn column() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
@@ -143,10 +151,10 @@ proptest! {
 
     #[test]
     fn translation_never_panics(q in query()) {
-        let cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+        let cat = catalogue();
         if let Ok(tree) = parse(&q) {
             for d in [Dialect::Sqlite, Dialect::Postgres] {
-                let _ = translate(&tree, &cat, d, &Options::default());
+                let _ = translate(&tree, cat, d, &Options::default());
             }
         }
     }
@@ -161,9 +169,9 @@ proptest! {
         let cut = cut.min(q.len());
         let cut = (0..=cut).rev().find(|i| q.is_char_boundary(*i)).unwrap_or(0);
         let mangled = format!("{}{junk}{}", &q[..cut], &q[cut..]);
-        let cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+        let cat = catalogue();
         if let Ok(tree) = parse(&mangled) {
-            let _ = translate(&tree, &cat, Dialect::Sqlite, &Options::default());
+            let _ = translate(&tree, cat, Dialect::Sqlite, &Options::default());
         }
     }
 }
@@ -174,14 +182,14 @@ fn generated_queries_are_mostly_valid() {
     // round-trip property vacuous).
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let cat = Catalogue::from_schemas(&skyport_schema::builtin_schemas());
+    let cat = catalogue();
     let mut parsed = 0;
     let mut translated = 0;
     for _ in 0..300 {
         let q = query().new_tree(&mut runner).expect("tree").current();
         if let Ok(t) = parse(&q) {
             parsed += 1;
-            if translate(&t, &cat, Dialect::Sqlite, &Options::default()).is_ok() {
+            if translate(&t, cat, Dialect::Sqlite, &Options::default()).is_ok() {
                 translated += 1;
             }
         }
