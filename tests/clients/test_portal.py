@@ -131,6 +131,8 @@ def browser(downloads):
         assert os.path.exists(tool), f"{tool} is missing (Debian packages chromium, chromium-driver)"
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
+    # No --disable-gpu: Aladin Lite redraws its canvas every frame, and with software
+    # compositing each frame blocks the page, so every WebDriver command waits (docs/portal.md).
     for arg in [
         "--headless=new", "--no-sandbox", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
