@@ -13,6 +13,8 @@
 //! the query pipeline never lets a hidden row be seen or counted.
 
 mod common;
+#[path = "access/late_bodies.rs"]
+mod late_bodies;
 #[path = "access/user_tables.rs"]
 mod user_tables;
 #[path = "access/webdav.rs"]

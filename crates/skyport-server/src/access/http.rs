@@ -7,11 +7,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use skyport_auth::RateDecision;
 use skyport_store::Caller;
 
@@ -37,11 +40,12 @@ pub async fn guard(
     let path = request.uri().path().to_string();
     let Some(rule) = super::rule_for(request.method(), &pattern) else {
         tracing::error!(route = %pattern, "BUG: a route without an access rule");
-        return refusal_response(
+        let response = refusal_response(
             &path,
             StatusCode::INTERNAL_SERVER_ERROR,
             "this resource has no access rule (a bug; it has been logged)".into(),
         );
+        return after_unread_body(request, response).await;
     };
     let peer = request
         .extensions()
@@ -54,7 +58,9 @@ pub async fn guard(
     } else {
         match identify(&state, request.headers(), peer).await {
             Ok(c) => c,
-            Err(refusal) => return refuse(&state, &path, refusal),
+            Err(refusal) => {
+                return after_unread_body(request, refuse(&state, &path, refusal)).await
+            }
         }
     };
     if let Rule::Scope(scope) = rule {
@@ -69,7 +75,7 @@ pub async fn guard(
                     "your credentials do not carry the scope {scope} this resource needs"
                 ))
             };
-            return refuse(&state, &path, refusal);
+            return after_unread_body(request, refuse(&state, &path, refusal)).await;
         }
     }
     // ConsDB's TAP under Rubin's path counts as the TAP service it is.
@@ -86,7 +92,9 @@ pub async fn guard(
     } else {
         match state.access.count_request(&caller, peer, &service) {
             Ok(d) => d,
-            Err(refusal) => return refuse(&state, &path, refusal),
+            Err(refusal) => {
+                return after_unread_body(request, refuse(&state, &path, refusal)).await
+            }
         }
     };
     request.extensions_mut().insert(caller);
@@ -100,6 +108,57 @@ pub async fn guard(
         challenge(&state, response.headers_mut(), None);
     }
     response
+}
+
+/// The most of a refused request's body that is read to keep its connection, and how long it
+/// is awaited.
+const UNREAD_BODY_LIMIT: usize = 64 * 1024;
+const UNREAD_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// `response`, to a request refused before its handler read its body.
+///
+/// An HTTP/1.1 connection can carry the next request only once this one's body has been read
+/// off it. Clients write a form's body after its head (urllib3 in a write of its own), so it
+/// may not have arrived when the refusal is ready; hyper then closes the connection after the
+/// answer without saying so, and a client that sends its next request on it (pyvo after a
+/// 429) sees "connection closed without response". So a short body is awaited and dropped;
+/// a long or slow one is not read, and the answer says `Connection: close`. Nor is a body the
+/// client waits to be asked for (`Expect: 100-continue`): reading it would ask for it.
+/// (HTTP/2 ends the one stream instead.)
+async fn after_unread_body(request: Request, mut response: Response) -> Response {
+    if request.version() >= Version::HTTP_2 || request.body().is_end_stream() {
+        return response;
+    }
+    let awaits_continue = request.headers().contains_key(header::EXPECT);
+    if awaits_continue || !discard(request.into_body()).await {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads and drops `body` if it is at most [`UNREAD_BODY_LIMIT`] bytes and ends within
+/// [`UNREAD_BODY_WAIT`]: whether it was read whole.
+async fn discard(body: Body) -> bool {
+    if body.size_hint().lower() > UNREAD_BODY_LIMIT as u64 {
+        return false;
+    }
+    let read = async move {
+        let mut data = body.into_data_stream();
+        let mut seen = 0usize;
+        while let Some(chunk) = data.next().await {
+            let Ok(chunk) = chunk else { return false };
+            seen += chunk.len();
+            if seen > UNREAD_BODY_LIMIT {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(UNREAD_BODY_WAIT, read)
+        .await
+        .unwrap_or(false)
 }
 
 async fn identify(
