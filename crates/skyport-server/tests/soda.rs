@@ -622,15 +622,7 @@ const STOP_BOUND: std::time::Duration = std::time::Duration::from_millis(1500);
 async fn sync_cutouts_stop_when_the_client_goes_away() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let f = big_archive(Limits::default()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(skyport_server::serve(
-        listener,
-        f.app.clone(),
-        std::future::pending::<()>(),
-    ));
+    let addr = common::serve_on_loopback(f.app.clone()).await;
     // One cutout (answered once it is made) and a package of four (streamed as made).
     for (query, what) in [
         (whole_big(1), "a single cutout"),

@@ -82,15 +82,7 @@ async fn a_refusal_before_the_body_arrives_leaves_the_connection_usable() {
         },
     );
     let w = super::world_with(AuthMode::Open, quotas).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(skyport_server::serve(
-        listener,
-        w.app.clone(),
-        std::future::pending::<()>(),
-    ));
+    let addr = crate::common::serve_on_loopback(w.app.clone()).await;
     let throttled = w.callers["throttled"].clone().expect("a token");
     let unscoped = w.callers["token without the scope"]
         .clone()

@@ -330,3 +330,18 @@ pub fn as_user(app: &axum::Router, user: &str) -> axum::Router {
             async move { signed }
         }))
 }
+
+/// Serves `app` as `skyport serve` does (`skyport_server::serve`) on a free loopback port,
+/// until the test's runtime ends; the address to connect to.
+pub async fn serve_on_loopback(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(skyport_server::serve(
+        listener,
+        app,
+        std::future::pending::<()>(),
+    ));
+    addr
+}
