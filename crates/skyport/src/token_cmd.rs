@@ -48,7 +48,8 @@ pub enum TokenCommand {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// The key, or the token.
+        /// The key, or the token. A key may begin with `-` (keys are base64url).
+        #[arg(allow_hyphen_values = true)]
         key: String,
     },
 }

@@ -265,6 +265,70 @@ fn garbage_config_gives_one_clear_message() {
     assert!(text(&out).contains("missing.toml"), "{}", text(&out));
 }
 
+/// Tokens are made, listed and revoked by key. A key is base64url, so one in 64 begins with
+/// `-`: such a key must reach the command as a key, not be taken for an option (a client test
+/// met one in CI).
+#[test]
+fn tokens_are_revoked_by_key_even_one_that_begins_with_a_hyphen() {
+    let dir = small_demo();
+    let config = dir.path().join("demo/skyport.toml");
+    let config = config.to_string_lossy();
+    let out = skyport(&[
+        "token", "create", "--config", &config, "--user", "robot", "--scopes", "read:tap",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let key = token
+        .strip_prefix("skp_")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_else(|| panic!("not a token: {token}"))
+        .to_string();
+    let listed = skyport(&["token", "list", "--config", &config]);
+    assert!(
+        text(&listed)
+            .lines()
+            .any(|l| l.starts_with(&format!("{key}\trobot\t")) && l.ends_with("\tvalid")),
+        "{}",
+        text(&listed)
+    );
+    let out = skyport(&["token", "revoke", "--config", &config, &key]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = skyport(&["token", "list", "--config", &config]);
+    assert!(
+        text(&listed)
+            .lines()
+            .any(|l| l.starts_with(&format!("{key}\t")) && l.ends_with("\trevoked")),
+        "{}",
+        text(&listed)
+    );
+    // A key beginning with a hyphen, in either place: the command looks it up (and finds no
+    // such token) instead of refusing its arguments.
+    for args in [
+        [
+            "token",
+            "revoke",
+            "--config",
+            &config,
+            "-kzT0qIuHpM-xcdK9dxFuA",
+        ],
+        [
+            "token",
+            "revoke",
+            "-kzT0qIuHpM-xcdK9dxFuA",
+            "--config",
+            &config,
+        ],
+    ] {
+        let out = skyport(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains("no valid token has key \"-kzT0qIuHpM-xcdK9dxFuA\""),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
 fn skyport_stdin(args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_skyport"))
