@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -37,65 +37,22 @@ pub async fn guard(
         // No route: the fallback answers 404 whoever asks.
         return next.run(request).await;
     };
-    let path = request.uri().path().to_string();
-    let Some(rule) = super::rule_for(request.method(), &pattern) else {
-        tracing::error!(route = %pattern, "BUG: a route without an access rule");
-        let response = refusal_response(
-            &path,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "this resource has no access rule (a bug; it has been logged)".into(),
-        );
-        return after_unread_body(request, response).await;
-    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    // The open doors (landing page, VOSI, metrics) use no caller: their credentials are not
-    // looked at, so a bad or slow token costs them nothing.
-    let caller = if rule == Rule::Open {
-        Caller::anonymous()
-    } else {
-        match identify(&state, request.headers(), peer).await {
-            Ok(c) => c,
-            Err(refusal) => {
-                return after_unread_body(request, refuse(&state, &path, refusal)).await
-            }
-        }
-    };
-    if let Rule::Scope(scope) = rule {
-        if !caller.has_scope(scope) {
-            let refusal = if caller.user.is_none() {
-                Refusal::Unauthenticated {
-                    message: format!("this resource needs credentials (scope {scope})"),
-                    bearer_error: None,
-                }
-            } else {
-                Refusal::Forbidden(format!(
-                    "your credentials do not carry the scope {scope} this resource needs"
-                ))
-            };
-            return after_unread_body(request, refuse(&state, &path, refusal)).await;
-        }
-    }
-    // ConsDB's TAP under Rubin's path counts as the TAP service it is.
-    let service = pattern
-        .strip_prefix(super::rules::RSP_CONSDB_TAP)
-        .map_or(pattern.as_str(), |_| "/tap")
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let decision = if rule == Rule::Open {
-        None
-    } else {
-        match state.access.count_request(&caller, peer, &service) {
-            Ok(d) => d,
-            Err(refusal) => {
-                return after_unread_body(request, refuse(&state, &path, refusal)).await
-            }
-        }
+    let admitted = admit(
+        &state,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+        peer,
+        &pattern,
+    )
+    .await;
+    let (caller, decision) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refused) => return after_unread_body(request, refused).await,
     };
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
@@ -108,6 +65,62 @@ pub async fn guard(
         challenge(&state, response.headers_mut(), None);
     }
     response
+}
+
+/// Whether a request (`method`, `path`, `headers`, from `peer`) to the route `pattern` may
+/// reach its handler: its caller and the count it was charged, or the refusal to answer with.
+async fn admit(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    pattern: &str,
+) -> Result<(Caller, Option<RateDecision>), Response> {
+    let Some(rule) = super::rule_for(method, pattern) else {
+        tracing::error!(route = %pattern, "BUG: a route without an access rule");
+        return Err(refusal_response(
+            path,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this resource has no access rule (a bug; it has been logged)".into(),
+        ));
+    };
+    // The open doors (landing page, VOSI, metrics) use no caller: their credentials are not
+    // looked at, so a bad or slow token costs them nothing.
+    if rule == Rule::Open {
+        return Ok((Caller::anonymous(), None));
+    }
+    let caller = identify(state, headers, peer)
+        .await
+        .map_err(|refusal| refuse(state, path, refusal))?;
+    if let Rule::Scope(scope) = rule {
+        if !caller.has_scope(scope) {
+            let refusal = if caller.user.is_none() {
+                Refusal::Unauthenticated {
+                    message: format!("this resource needs credentials (scope {scope})"),
+                    bearer_error: None,
+                }
+            } else {
+                Refusal::Forbidden(format!(
+                    "your credentials do not carry the scope {scope} this resource needs"
+                ))
+            };
+            return Err(refuse(state, path, refusal));
+        }
+    }
+    // ConsDB's TAP under Rubin's path counts as the TAP service it is.
+    let service = pattern
+        .strip_prefix(super::rules::RSP_CONSDB_TAP)
+        .map_or(pattern, |_| "/tap")
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let decision = state
+        .access
+        .count_request(&caller, peer, service)
+        .map_err(|refusal| refuse(state, path, refusal))?;
+    Ok((caller, decision))
 }
 
 /// The most of a refused request's body that is read to keep its connection, and how long it

@@ -58,13 +58,19 @@ async fn read_response(stream: &mut TcpStream) -> String {
     head
 }
 
+/// The head of a form POST to `path` with `auth`, its further header lines `extra` (each
+/// ending in CRLF) and a body of `length` bytes.
+fn form_post_head(path: &str, auth: &str, extra: &str, length: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n{extra}\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
 /// Sends a form POST's head, waits, then its body, as urllib3 does on a slow machine.
 async fn post_with_late_body(stream: &mut TcpStream, path: &str, auth: &str, body: &str) {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = form_post_head(path, auth, "", body.len());
     stream.write_all(head.as_bytes()).await.expect("write head");
     stream.flush().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -126,11 +132,7 @@ async fn a_refusal_before_the_body_arrives_leaves_the_connection_usable() {
         (100, "Expect: 100-continue\r\n", false),
     ] {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let head = format!(
-            "POST /tap/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {throttled}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\n{expect}\
-             Content-Length: {length}\r\n\r\n"
-        );
+        let head = form_post_head("/tap/sync", &throttled, expect, length);
         stream.write_all(head.as_bytes()).await.expect("write head");
         let started = std::time::Instant::now();
         let answer = read_response(&mut stream).await;
