@@ -5,7 +5,7 @@
 //! vertices go anticlockwise. In vector terms, for a small convex polygon with centre `c`,
 //! `Σ (vᵢ × vᵢ₊₁) · c < 0`.
 
-use crate::vector::{angular_separation, SkyPoint, Vec3};
+use crate::vector::{separation, SkyPoint, Vec3};
 use crate::SkyError;
 
 /// A circle on the sky: centre and radius in degrees.
@@ -21,6 +21,10 @@ pub struct SkyCircle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Polygon {
     vertices: Vec<SkyPoint>,
+    /// The vertices as unit vectors, in the same order: every test of the polygon works on
+    /// these, and a polygon read from a row (an `s_region` under a SIA query) is tested once
+    /// or twice, so their sines and cosines were most of its cost when each test made them.
+    units: Vec<Vec3>,
 }
 
 impl Polygon {
@@ -30,13 +34,17 @@ impl Polygon {
     /// (every image footprint is).
     pub fn new(vertices: Vec<SkyPoint>) -> Result<Polygon, SkyError> {
         let mut v: Vec<SkyPoint> = Vec::with_capacity(vertices.len());
+        let mut units: Vec<Vec3> = Vec::with_capacity(vertices.len());
         for p in vertices {
-            if v.last().is_none_or(|q| angular_separation(*q, p) > 1e-12) {
+            let unit = p.to_vec3();
+            if units.last().is_none_or(|q| separation(*q, unit) > 1e-12) {
                 v.push(p);
+                units.push(unit);
             }
         }
-        while v.len() > 1 && angular_separation(v[0], v[v.len() - 1]) <= 1e-12 {
+        while units.len() > 1 && separation(units[0], units[units.len() - 1]) <= 1e-12 {
             v.pop();
+            units.pop();
         }
         if v.len() < 3 {
             return Err(SkyError::InvalidPolygon(format!(
@@ -44,13 +52,14 @@ impl Polygon {
                 v.len()
             )));
         }
-        let signed = signed_turn(&v).ok_or_else(|| {
+        let signed = signed_turn(&units).ok_or_else(|| {
             SkyError::InvalidPolygon("vertices are collinear or span the sky".into())
         })?;
         if signed > 0.0 {
             v.reverse();
+            units.reverse();
         }
-        Ok(Polygon { vertices: v })
+        Ok(Polygon { vertices: v, units })
     }
 
     /// The vertices, counter-clockwise as seen from the origin.
@@ -58,15 +67,20 @@ impl Polygon {
         &self.vertices
     }
 
+    /// The vertices as unit vectors, in the order of [`Polygon::vertices`].
+    pub fn units(&self) -> &[Vec3] {
+        &self.units
+    }
+
     /// The normalised mean of the vertex vectors: a point inside any small convex polygon.
     pub fn centroid(&self) -> SkyPoint {
-        let sum = self.vertices.iter().fold(
+        let sum = self.units.iter().fold(
             Vec3 {
                 x: 0.0,
                 y: 0.0,
                 z: 0.0,
             },
-            |acc, p| acc + p.to_vec3(),
+            |acc, u| acc + *u,
         );
         sum.normalized().map_or(self.vertices[0], Vec3::to_point)
     }
@@ -77,10 +91,11 @@ impl Polygon {
     /// the edges too, up to the arcs' sagitta, which is negligible for images.
     pub fn bounding_circle(&self) -> SkyCircle {
         let center = self.centroid();
+        let towards = center.to_vec3();
         let radius = self
-            .vertices
+            .units
             .iter()
-            .map(|p| angular_separation(center, *p))
+            .map(|u| separation(towards, *u))
             .fold(0.0, f64::max);
         SkyCircle { center, radius }
     }
@@ -112,8 +127,7 @@ pub fn fmt_coord(x: f64) -> String {
 }
 
 /// `Σ (vᵢ × vᵢ₊₁) · c`: negative for the DALI orientation. `None` when degenerate.
-fn signed_turn(v: &[SkyPoint]) -> Option<f64> {
-    let vecs: Vec<Vec3> = v.iter().map(|p| p.to_vec3()).collect();
+fn signed_turn(vecs: &[Vec3]) -> Option<f64> {
     let center = vecs
         .iter()
         .fold(
@@ -142,9 +156,33 @@ fn signed_turn(v: &[SkyPoint]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vector::angular_separation;
 
     fn p(ra: f64, dec: f64) -> SkyPoint {
         SkyPoint::new(ra, dec).expect("valid point")
+    }
+
+    /// The unit vectors kept beside the vertices stay in step with them through the dropping of
+    /// repeated and closing vertices and the turn to the DALI orientation.
+    #[test]
+    fn unit_vectors_follow_the_vertices_kept() {
+        let clockwise_closed = vec![
+            p(1.0, 1.0),
+            p(1.0, 1.0),
+            p(359.0, 1.0),
+            p(359.0, -1.0),
+            p(1.0, -1.0),
+            p(1.0, 1.0),
+        ];
+        let poly = Polygon::new(clockwise_closed).expect("valid");
+        assert_eq!(poly.vertices().len(), 4);
+        assert_eq!(
+            poly.vertices()[0],
+            p(1.0, -1.0),
+            "reversed to run counter-clockwise"
+        );
+        let from_vertices: Vec<Vec3> = poly.vertices().iter().map(|v| v.to_vec3()).collect();
+        assert_eq!(poly.units(), from_vertices.as_slice());
     }
 
     /// Seen from inside with north up and east (increasing RA) to the left, going from the

@@ -177,9 +177,7 @@ impl Shape {
                 if *radius <= 90.0 {
                     // A cap no larger than a hemisphere is convex: holding the vertices, it
                     // holds the edges.
-                    poly.vertices()
-                        .iter()
-                        .all(|v| in_cap(v.to_vec3(), c, *radius))
+                    poly.units().iter().all(|v| in_cap(*v, c, *radius))
                 } else {
                     // Otherwise the polygon must keep out of the (convex) complement.
                     let complement = Shape::Circle {
@@ -190,9 +188,7 @@ impl Shape {
                 }
             }
             (Shape::Polygon(a), Shape::Polygon(b)) => {
-                a.vertices()
-                    .iter()
-                    .all(|v| point_in_polygon(v.to_vec3(), b))
+                a.units().iter().all(|v| point_in_polygon(*v, b))
                     && !edges(a)
                         .any(|(p, q)| edges(b).any(|(r, s)| arcs_cross_properly(p, q, r, s)))
             }
@@ -221,12 +217,8 @@ impl Shape {
                     || circle_meets_polygon(c, radius.to_radians(), poly)
             }
             (Shape::Polygon(a), Shape::Polygon(b)) => {
-                a.vertices()
-                    .iter()
-                    .any(|v| point_in_polygon(v.to_vec3(), b))
-                    || b.vertices()
-                        .iter()
-                        .any(|v| point_in_polygon(v.to_vec3(), a))
+                a.units().iter().any(|v| point_in_polygon(*v, b))
+                    || b.units().iter().any(|v| point_in_polygon(*v, a))
                     || edges(a).any(|(p, q)| edges(b).any(|(r, s)| arcs_cross(p, q, r, s)))
             }
         }
@@ -266,8 +258,8 @@ fn in_cap(p: Vec3, center: Vec3, radius_deg: f64) -> bool {
 }
 
 fn edges(p: &Polygon) -> impl Iterator<Item = (Vec3, Vec3)> + '_ {
-    let v = p.vertices();
-    (0..v.len()).map(move |i| (v[i].to_vec3(), v[(i + 1) % v.len()].to_vec3()))
+    let v = p.units();
+    (0..v.len()).map(move |i| (v[i], v[(i + 1) % v.len()]))
 }
 
 /// The triangles (centroid, vᵢ, vᵢ₊₁): signed spherical excess (steradians) and mid-direction.
@@ -338,9 +330,7 @@ fn vertex_well_inside(c: Vec3, radius: f64, poly: &Polygon) -> bool {
         return false;
     }
     let threshold = (radius - MARGIN).cos();
-    poly.vertices()
-        .iter()
-        .any(|v| c.dot(v.to_vec3()) > threshold)
+    poly.units().iter().any(|v| c.dot(*v) > threshold)
 }
 
 /// Angular distance (radians) from p to the arc a→b.
@@ -379,7 +369,7 @@ fn point_in_polygon(p: Vec3, poly: &Polygon) -> bool {
 }
 
 fn is_convex(poly: &Polygon) -> bool {
-    let v: Vec<Vec3> = poly.vertices().iter().map(|p| p.to_vec3()).collect();
+    let v = poly.units();
     let n = v.len();
     (0..n).all(|i| {
         let (a, b, c) = (v[i], v[(i + 1) % n], v[(i + 2) % n]);
@@ -509,12 +499,32 @@ impl Shape {
 /// are taken as ICRS, which they match to 0.02″) and reference position. Unions,
 /// intersections, negations and other frames are refused with a message saying so.
 pub fn parse_stcs(text: &str) -> Result<Shape, SkyError> {
-    let mut words = text.split_whitespace().peekable();
-    let kind = words
+    // Read for every candidate row of a SIA or ADQL region query (its `s_region`), so no word
+    // is copied: names are compared without regard to case in place.
+    const KINDS: [&str; 4] = ["POSITION", "CIRCLE", "BOX", "POLYGON"];
+    const WORDS: [&str; 10] = [
+        "ICRS",
+        "FK5",
+        "J2000",
+        "UNKNOWNFRAME",
+        "GEOCENTER",
+        "BARYCENTER",
+        "TOPOCENTER",
+        "HELIOCENTER",
+        "UNKNOWNREFPOS",
+        "SPHERICAL2",
+    ];
+    let mut words = text.split_whitespace();
+    let first = words
         .next()
-        .ok_or_else(|| SkyError::InvalidCoordinate("empty STC-S region".into()))?
-        .to_ascii_uppercase();
-    let mut numbers = Vec::new();
+        .ok_or_else(|| SkyError::InvalidCoordinate("empty STC-S region".into()))?;
+    let Some(kind) = KINDS.into_iter().find(|k| k.eq_ignore_ascii_case(first)) else {
+        return Err(SkyError::InvalidCoordinate(format!(
+            "STC-S `{}` regions are not supported: skyport reads POSITION, CIRCLE, BOX and POLYGON",
+            first.to_ascii_uppercase()
+        )));
+    };
+    let mut numbers = Vec::with_capacity(16);
     for w in words {
         if let Ok(x) = w.parse::<f64>() {
             numbers.push(x);
@@ -525,18 +535,15 @@ pub fn parse_stcs(text: &str) -> Result<Shape, SkyError> {
                 "unexpected `{w}` among the coordinates of `{text}`"
             )));
         }
-        match w.to_ascii_uppercase().as_str() {
-            "ICRS" | "FK5" | "J2000" | "UNKNOWNFRAME" | "GEOCENTER" | "BARYCENTER"
-            | "TOPOCENTER" | "HELIOCENTER" | "UNKNOWNREFPOS" | "SPHERICAL2" => {}
-            other => {
-                return Err(SkyError::InvalidCoordinate(format!(
-                    "STC-S frame or word `{other}` is not supported: skyport reads ICRS POSITION, CIRCLE, BOX and POLYGON regions"
-                )))
-            }
+        if !WORDS.iter().any(|known| known.eq_ignore_ascii_case(w)) {
+            return Err(SkyError::InvalidCoordinate(format!(
+                "STC-S frame or word `{}` is not supported: skyport reads ICRS POSITION, CIRCLE, BOX and POLYGON regions",
+                w.to_ascii_uppercase()
+            )));
         }
     }
     let point = |i: usize| SkyPoint::new(numbers[i], numbers[i + 1]);
-    match (kind.as_str(), numbers.len()) {
+    match (kind, numbers.len()) {
         ("POSITION", 2) => Ok(Shape::Point(point(0)?)),
         ("CIRCLE", 3) => Shape::circle(point(0)?, numbers[2]),
         ("BOX", 4) => Shape::box_shape(point(0)?, numbers[2], numbers[3]),
@@ -546,11 +553,8 @@ pub fn parse_stcs(text: &str) -> Result<Shape, SkyError> {
                 .map(point)
                 .collect::<Result<Vec<_>, _>>()?,
         ),
-        ("POSITION" | "CIRCLE" | "BOX" | "POLYGON", n) => Err(SkyError::InvalidCoordinate(
-            format!("{kind} with {n} numbers is not a valid STC-S region"),
-        )),
-        _ => Err(SkyError::InvalidCoordinate(format!(
-            "STC-S `{kind}` regions are not supported: skyport reads POSITION, CIRCLE, BOX and POLYGON"
+        (_, n) => Err(SkyError::InvalidCoordinate(format!(
+            "{kind} with {n} numbers is not a valid STC-S region"
         ))),
     }
 }

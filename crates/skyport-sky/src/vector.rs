@@ -138,8 +138,13 @@ impl std::ops::Add for Vec3 {
 
 /// Great-circle distance between two positions, in degrees (numerically stable at all scales).
 pub fn angular_separation(a: SkyPoint, b: SkyPoint) -> f64 {
-    let (va, vb) = (a.to_vec3(), b.to_vec3());
-    va.cross(vb).norm().atan2(va.dot(vb)).to_degrees()
+    separation(a.to_vec3(), b.to_vec3())
+}
+
+/// [`angular_separation`] of two positions already turned into unit vectors: the same number,
+/// without the sines and cosines.
+pub fn separation(a: Vec3, b: Vec3) -> f64 {
+    a.cross(b).norm().atan2(a.dot(b)).to_degrees()
 }
 
 #[cfg(test)]
