@@ -166,8 +166,15 @@ impl ToSql for Value {
 }
 
 /// The first `n` values of a result row.
+///
+/// Sized at once: collecting the fallible iterator grew the vector from nothing (five
+/// reallocations for ObsCore's 33 columns, ~1 % of a TAP cone's CPU).
 pub(crate) fn row_values(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Value>> {
-    (0..n).map(|i| row.get_ref(i).map(from_ref)).collect()
+    let mut values = Vec::with_capacity(n);
+    for i in 0..n {
+        values.push(from_ref(row.get_ref(i)?));
+    }
+    Ok(values)
 }
 
 pub(crate) fn from_ref(v: ValueRef<'_>) -> Value {

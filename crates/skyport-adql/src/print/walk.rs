@@ -299,13 +299,15 @@ impl Walk<'_> {
         if s.distinct {
             sql.push_str("DISTINCT ");
         }
-        let items: Vec<String> = s
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("{} AS {}", self.value(t), quote(&format!("_c{i}"))))
-            .collect();
-        sql.push_str(&items.join(", "));
+        // Each item straight into the text: a `SELECT *` of ObsCore has 80 of them.
+        for (i, t) in s.items.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&self.value(t));
+            // The output names `_c0`, `_c1`, … need no escaping inside their quotes.
+            let _ = write!(sql, " AS \"_c{i}\"");
+        }
         sql.push_str(" FROM ");
         let from: Vec<String> = s.from.iter().map(|f| self.from(f)).collect();
         sql.push_str(&from.join(", "));
