@@ -13,6 +13,17 @@ use crate::print::GeometryTest;
 use crate::translate::Udf;
 use crate::types::AdqlType;
 
+/// The SQL name of a query's `i`-th output column (`_c0`, `_c1`, …): select items are
+/// printed `AS` it, and a derived table's or set operation's columns are read by it. Its
+/// characters need no escaping inside an identifier's quotes.
+pub(crate) struct OutputName(pub(crate) usize);
+
+impl std::fmt::Display for OutputName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "_c{}", self.0)
+    }
+}
+
 /// A resolved value with its type, FIELD metadata and default output name.
 #[derive(Debug, Clone)]
 pub(crate) struct Typed {

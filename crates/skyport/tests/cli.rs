@@ -299,26 +299,15 @@ fn tokens_are_revoked_by_key_even_one_that_begins_with_a_hyphen() {
     assert_eq!(state(), "revoked");
     // A key beginning with a hyphen, in either place: the command looks it up (and finds no
     // such token) instead of refusing its arguments.
+    const HYPHEN_KEY: &str = "-kzT0qIuHpM-xcdK9dxFuA";
     for args in [
-        [
-            "token",
-            "revoke",
-            "--config",
-            &config,
-            "-kzT0qIuHpM-xcdK9dxFuA",
-        ],
-        [
-            "token",
-            "revoke",
-            "-kzT0qIuHpM-xcdK9dxFuA",
-            "--config",
-            &config,
-        ],
+        ["token", "revoke", "--config", &config, HYPHEN_KEY],
+        ["token", "revoke", HYPHEN_KEY, "--config", &config],
     ] {
         let out = skyport(&args);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(
-            text(&out).contains("no valid token has key \"-kzT0qIuHpM-xcdK9dxFuA\""),
+            text(&out).contains(&format!("no valid token has key \"{HYPHEN_KEY}\"")),
             "{}",
             text(&out)
         );

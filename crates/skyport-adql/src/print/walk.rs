@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{literal, num, quote, GeometryArg, Printer};
 use crate::ast::{CastTarget, JoinKind};
 use crate::resolved::{
-    Condition, From, JoinOn, Query, QueryBody, Select, SetExpr, Typed, Value, When,
+    Condition, From, JoinOn, OutputName, Query, QueryBody, Select, SetExpr, Typed, Value, When,
 };
 use crate::types::AdqlType;
 
@@ -255,8 +255,8 @@ impl Walk<'_> {
                         .iter()
                         .map(|(i, descending)| {
                             format!(
-                                "{}{}",
-                                quote(&format!("_c{i}")),
+                                "\"{}\"{}",
+                                OutputName(*i),
                                 self.printer.direction(*descending)
                             )
                         })
@@ -305,8 +305,7 @@ impl Walk<'_> {
                 sql.push_str(", ");
             }
             sql.push_str(&self.value(t));
-            // The output names `_c0`, `_c1`, … need no escaping inside their quotes.
-            let _ = write!(sql, " AS \"_c{i}\"");
+            let _ = write!(sql, " AS \"{}\"", OutputName(i));
         }
         sql.push_str(" FROM ");
         let from: Vec<String> = s.from.iter().map(|f| self.from(f)).collect();

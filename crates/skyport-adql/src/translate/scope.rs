@@ -5,7 +5,7 @@
 use crate::ast::*;
 use crate::catalogue::{ColumnMeta, SpatialIndex, TableInfo};
 use crate::error::AdqlError;
-use crate::resolved::{RowId, Typed, Value};
+use crate::resolved::{OutputName, RowId, Typed, Value};
 use crate::suggest::closest;
 use crate::types::AdqlType;
 
@@ -331,7 +331,7 @@ pub(super) fn columns_of_subquery(sql_alias: &str, cols: &[OutColumn]) -> Vec<So
             meta: c.meta.clone(),
             value: Value::Column {
                 alias: sql_alias.to_string(),
-                column: format!("_c{i}"),
+                column: OutputName(i).to_string(),
             },
             merged_away: false,
             stcs_text: c.region_column,
